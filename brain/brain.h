@@ -1,0 +1,165 @@
+/* brain.h: the tensor-field brain, the door to brain/.
+ *
+ * One API over two backends: Vulkan compute (the product) and plain C (the
+ * reference the shaders are tested against, and the fast path without a GPU).
+ * The arithmetic of a cycle is ../shared/design/field-brain.md, step by step.
+ *
+ * Every function that can fail returns 0 or a negative brain_err, and where it
+ * takes (err, err_len) it writes one sentence for people there.
+ */
+#ifndef FIELDBRAIN_BRAIN_H
+#define FIELDBRAIN_BRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    BRAIN_OK = 0,
+    BRAIN_ERR_PARAM = -1,     /* a parameter out of range */
+    BRAIN_ERR_NOMEM = -2,     /* host memory */
+    BRAIN_ERR_DEVICE = -3,    /* no usable device, or a Vulkan call failed */
+    BRAIN_ERR_TOO_BIG = -4,   /* the field does not fit the device */
+    BRAIN_ERR_IO = -5,        /* a file could not be read or written */
+    BRAIN_ERR_FORMAT = -6,    /* a checkpoint is malformed, truncated or corrupt */
+    BRAIN_ERR_MISMATCH = -7,  /* a checkpoint is for another shape or seed */
+} brain_err;
+
+const char *brain_strerror(int err);
+
+typedef enum {
+    BRAIN_BACKEND_AUTO = 0,   /* a real GPU if there is one, else the CPU */
+    BRAIN_BACKEND_VULKAN = 1,
+    BRAIN_BACKEND_CPU = 2,
+} brain_backend;
+
+const char *brain_backend_name(brain_backend backend);
+
+#define BRAIN_DEVICE_LEN 128
+
+/* Every parameter of field-brain.md plus how to run it. */
+typedef struct {
+    uint32_t size_x, size_y, size_z; /* spatial grid */
+    uint32_t channels;               /* C */
+    uint32_t sensors;                /* length of the sensor vector */
+    uint32_t motors;                 /* number of motors */
+    uint64_t seed;
+
+    float init_std;
+    float sensor_gain;
+    float decay;
+    uint32_t diffusion_every;
+    float diffusion_rate;
+    uint32_t noise_every;
+    float noise_fraction;
+    float noise_std;
+    float momentum_keep;
+    float momentum_gain;
+    uint32_t activity_every;
+    float activity_threshold;
+    float energy_fraction;
+    float energy_std;
+    float motor_gain;
+    float clamp_limit;
+
+    brain_backend backend;
+    /* Vulkan device: "" chooses (discrete, integrated, virtual, cpu), a
+     * decimal index or a case-insensitive substring of the name forces one. */
+    char device[BRAIN_DEVICE_LEN];
+    uint32_t threads;   /* CPU backend worker threads; 0 = one per core */
+    bool validation;    /* Vulkan: enable VK_LAYER_KHRONOS_validation */
+    bool quiet;         /* do not print the device choice to stderr */
+} brain_params;
+
+/* The numeric parameters with their allowed ranges (inclusive), in one table
+ * that brain_params_check and the config reader both use. */
+typedef enum { BRAIN_PARAM_U32, BRAIN_PARAM_U64, BRAIN_PARAM_FLOAT } brain_param_type;
+typedef struct {
+    const char *key;        /* as in field-brain.md and the config file */
+    brain_param_type type;
+    size_t offset;          /* offsetof(brain_params, ...) */
+    double min, max;
+    const char *doc;        /* one line */
+} brain_param_info;
+
+const brain_param_info *brain_param_table(size_t *count);
+
+/* The defaults of field-brain.md (16 sensors, 5 motors, a 32^3 x 64 field). */
+void brain_params_default(brain_params *p);
+
+/* Checks every value against its allowed range; on failure writes
+ * "key: what is wrong (allowed range)" to err. */
+int brain_params_check(const brain_params *p, char *err, size_t err_len);
+
+/* d * (1 + g) >= 1 makes the channel means grow (field-brain.md, Stability).
+ * Returns true and writes a warning naming both keys when that is so. */
+bool brain_params_unstable(const brain_params *p, char *warn, size_t warn_len);
+
+/* What one cycle did, besides the motors. */
+typedef struct {
+    uint64_t cycle;       /* t of this cycle, starting at 1 */
+    float energy;         /* mean |F| after the clamp */
+    float saturated;      /* fraction of elements at +-clamp_limit */
+    float activity;       /* mean |F| measured by step 6 (when it ran), else -1 */
+    bool diffused;        /* step 3 ran */
+    bool noised;          /* step 4 ran */
+    bool energized;       /* step 6 found low activity and injected energy */
+    double gpu_ms;        /* device time of the cycle (timestamps), -1 if unknown */
+} brain_stats;
+
+typedef struct brain brain;
+
+/* Creates a brain: validates p, chooses the backend and device (printed to
+ * stderr unless p->quiet), allocates the field and draws its initial state
+ * from p->seed. */
+int brain_create(const brain_params *p, brain **out, char *err, size_t err_len);
+
+/* Destroys *b and sets *b to NULL; harmless on NULL. */
+void brain_destroy(brain **b);
+
+/* One cycle. `sensors` holds n_sensors values (n_sensors <= sensors; the rest
+ * is left out). Non-finite sensor values are refused (BRAIN_ERR_PARAM) before
+ * anything changes. Writes p.motors floats to motors and, if stats is not
+ * NULL, the cycle's stats. No allocation and one device wait. */
+int brain_step(brain *b, const float *sensors, uint32_t n_sensors,
+               float *motors, brain_stats *stats);
+
+/* The field as [X][Y][Z][C] float32 (count = brain_field_count). */
+int brain_read_field(brain *b, float *dst);
+/* Replaces the field (tests, checkpoints). */
+int brain_write_field(brain *b, const float *src);
+uint64_t brain_field_count(const brain *b);
+
+const brain_params *brain_get_params(const brain *b);
+uint64_t brain_cycle(const brain *b);
+/* Momentum M, p.channels floats. */
+int brain_read_momentum(brain *b, float *dst);
+
+/* Sensor and motor spots: n x 3 (x, y, z) each. */
+const uint32_t *brain_sensor_spots(const brain *b);
+const uint32_t *brain_motor_spots(const brain *b);
+
+/* Which backend runs, and on what device ("cpu: 2 threads", "NVIDIA H100 ..."),
+ * and why it was chosen. */
+brain_backend brain_get_backend(const brain *b);
+const char *brain_device_name(const brain *b);
+const char *brain_device_reason(const brain *b);
+
+/* Checkpoints: PATH.json (sidecar: parameters, seed, cycle, momentum, spots,
+ * the name and checksum of the field file) and the field as a NumPy .npy
+ * file beside it. Written atomically: the field goes to a new file, then the
+ * sidecar is replaced by rename, so a crash leaves the previous checkpoint
+ * whole. PATH may end in ".json" or not. */
+int brain_save(brain *b, const char *path, char *err, size_t err_len);
+
+/* Reads the parameters stored in a checkpoint's sidecar (to create a brain
+ * that matches it). Backend, device, threads and validation are left as they
+ * are in *p. */
+int brain_checkpoint_params(const char *path, brain_params *p, char *err, size_t err_len);
+
+/* Restores field, momentum, cycle and spots from a checkpoint into b, whose
+ * shape (X, Y, Z, C, sensors, motors) must match. The file is verified in
+ * full (size, checksum) before b is touched: on error b is unchanged. */
+int brain_load(brain *b, const char *path, char *err, size_t err_len);
+
+#endif

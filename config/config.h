@@ -1,0 +1,98 @@
+/* config.h: the door to config/. One YAML file (libyaml) becomes one plain
+ * struct holding every setting of every fieldbrain program; every key is
+ * checked against its type and range, and an error names
+ * "file:line:column: key: what is wrong (allowed range)".
+ *
+ * The file is a mapping of sections; see config/default.yaml for every key
+ * with its meaning and default:
+ *   brain:     the field (field-brain.md), backend, device, seed, threads
+ *   loop:      mode, rate_hz, realtime, cpu, stats_window
+ *   link:      endpoints, timeout_ms, max_message_bytes, robot_id, curve keys
+ *   telemetry: endpoint, every, slice_every, slice axis/index/channel
+ *   checkpoint: path, every_s, on_exit
+ *   sim:       the bundled MuJoCo robot
+ */
+#ifndef FIELDBRAIN_CONFIG_H
+#define FIELDBRAIN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "brain.h"
+
+#define CONFIG_STR 256
+
+typedef enum {
+    CONFIG_OK = 0,
+    CONFIG_ERR_IO = -1,       /* file could not be opened or read */
+    CONFIG_ERR_SYNTAX = -2,   /* not YAML, or not the expected shape */
+    CONFIG_ERR_KEY = -3,      /* unknown key */
+    CONFIG_ERR_TYPE = -4,     /* wrong type */
+    CONFIG_ERR_RANGE = -5,    /* value outside its allowed range */
+} config_err;
+
+const char *config_strerror(int err);
+
+typedef enum { LOOP_FIXED_RATE = 0, LOOP_LOCKSTEP = 1 } loop_mode;
+typedef enum { SIM_REALTIME = 0, SIM_LOCKSTEP = 1 } sim_mode;
+
+typedef struct {
+    brain_params brain;   /* brain.size sets size_x = size_y = size_z */
+
+    struct {
+        loop_mode mode;          /* fixed_rate | lockstep */
+        double rate_hz;          /* fixed_rate: cycles per second */
+        bool realtime;           /* SCHED_FIFO + mlockall */
+        int cpu;                 /* pin to this CPU; -1: do not pin */
+        uint32_t stats_window;   /* cycles in a timing window */
+    } loop;
+
+    struct {
+        char sensor_endpoint[CONFIG_STR];  /* brain binds; robots connect and send */
+        char motor_endpoint[CONFIG_STR];   /* brain binds PUB; robots subscribe */
+        uint32_t timeout_ms;               /* link lost after this long without valid sensors */
+        uint32_t max_message_bytes;        /* ZMQ_MAXMSGSIZE on the sensor socket */
+        uint32_t robot_id;                 /* the robot this brain drives */
+        char curve_secret_key[CONFIG_STR]; /* Z85, 40 chars; "" = no CURVE */
+        char curve_public_key[CONFIG_STR]; /* Z85, the brain's own public key */
+        char curve_client_keys[CONFIG_STR];/* file with one allowed client public key (Z85) a line; "" = any client that knows the brain's key */
+    } link;
+
+    struct {
+        bool enabled;
+        char endpoint[CONFIG_STR];   /* XPUB, brain binds */
+        uint32_t every;              /* stats every N cycles */
+        uint32_t slice_every;        /* a field slice every N cycles; 0 = never */
+        uint32_t slice_axis;         /* 0 = x, 1 = y, 2 = z */
+        int slice_index;             /* -1 = the middle */
+        int slice_channel;           /* -1 = mean over channels */
+    } telemetry;
+
+    struct {
+        char path[CONFIG_STR];       /* "" = no checkpoints */
+        double every_s;              /* autosave period; 0 = off */
+        bool on_exit;                /* write one at shutdown */
+    } checkpoint;
+
+    struct {
+        sim_mode mode;               /* realtime | lockstep */
+        char model[CONFIG_STR];      /* MJCF file; "" = the bundled rover */
+        double sensor_hz;            /* realtime: sensor messages per second */
+        uint32_t motor_timeout_ms;   /* safety stop after this long without motors */
+        double duration_s;           /* 0 = until stopped */
+        char trajectory[CONFIG_STR]; /* CSV of the robot's pose over time; "" = none */
+    } sim;
+} config;
+
+/* The defaults of every key (those of config/default.yaml). */
+void config_default(config *c);
+
+/* Reads path over the defaults. On error writes "file:line:column: key: what
+ * is wrong (allowed range)" to err; *c is then unspecified. */
+int config_load(const char *path, config *c, char *err, size_t err_len);
+
+/* Same, from a string (tests); name stands for the file in messages. */
+int config_load_string(const char *yaml, const char *name, config *c, char *err, size_t err_len);
+
+#endif
