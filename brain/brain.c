@@ -313,7 +313,7 @@ uint64_t brain_field_count(const brain *b)
 }
 
 const brain_params *brain_get_params(const brain *b) { return &b->p; }
-uint64_t brain_cycle(const brain *b) { return b->cycle; }
+uint64_t brain_get_cycle(const brain *b) { return b->cycle; }
 const uint32_t *brain_sensor_spots(const brain *b) { return b->sensor_spots; }
 const uint32_t *brain_motor_spots(const brain *b) { return b->motor_spots; }
 brain_backend brain_get_backend(const brain *b) { return b->backend; }

@@ -131,7 +131,7 @@ int brain_write_field(brain *b, const float *src);
 uint64_t brain_field_count(const brain *b);
 
 const brain_params *brain_get_params(const brain *b);
-uint64_t brain_cycle(const brain *b);
+uint64_t brain_get_cycle(const brain *b);
 /* Momentum M, p.channels floats. */
 int brain_read_momentum(brain *b, float *dst);
 
@@ -161,5 +161,15 @@ int brain_checkpoint_params(const char *path, brain_params *p, char *err, size_t
  * shape (X, Y, Z, C, sensors, motors) must match. The file is verified in
  * full (size, checksum) before b is touched: on error b is unchanged. */
 int brain_load(brain *b, const char *path, char *err, size_t err_len);
+
+/* For saving without stalling a control loop: take a host copy of the state
+ * (one readback, on the loop's thread), then write it from any thread. A
+ * snapshot holds its own buffers, allocated once. */
+typedef struct brain_snapshot brain_snapshot;
+int brain_snapshot_create(const brain *b, brain_snapshot **out);
+int brain_snapshot_take(brain *b, brain_snapshot *s);
+uint64_t brain_snapshot_cycle(const brain_snapshot *s);
+int brain_snapshot_save(const brain_snapshot *s, const char *path, char *err, size_t err_len);
+void brain_snapshot_destroy(brain_snapshot **s);
 
 #endif

@@ -1,0 +1,578 @@
+/* checkpoint.c: saving and restoring a brain.
+ *
+ * A checkpoint PATH is two files: PATH.json, a small sidecar (parameters,
+ * cycle, momentum, spots, and the name, size and FNV-1a checksum of the field
+ * file), and the field as NumPy .npy ([X][Y][Z][C] '<f4'). The field files
+ * alternate between PATH.a.npy and PATH.b.npy: a save writes the one the
+ * sidecar does not name (temp file, fsync, rename), then replaces the sidecar
+ * the same way. A crash or a full disk at any moment leaves the previous
+ * checkpoint whole, and a loader that trusts only the sidecar's checksum
+ * never reads a torn field.
+ */
+#include "brain_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CKPT_FORMAT "fieldbrain-checkpoint"
+#define CKPT_VERSION 1
+#define CKPT_PATH_MAX 4096
+#define CKPT_SIDECAR_MAX (1u << 22) /* far above any real sidecar */
+
+struct brain_snapshot {
+    brain_params p;
+    uint64_t cycle;
+    uint64_t count;
+    float *field;
+    float *momentum;
+    uint32_t *sensor_spots, *motor_spots;
+};
+
+/* ---- small helpers ---- */
+
+static uint64_t fnv1a64(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+
+/* PATH without a trailing ".json". */
+static int ckpt_base(const char *path, char *base, size_t len)
+{
+    size_t n = strlen(path);
+    if (n >= 5 && strcmp(path + n - 5, ".json") == 0)
+        n -= 5;
+    if (n == 0 || n + 16 >= len)
+        return -1;
+    memcpy(base, path, n);
+    base[n] = '\0';
+    return 0;
+}
+
+static int fsync_dir_of(const char *path)
+{
+    char tmp[CKPT_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    int fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int write_all(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n) {
+        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Writes parts to path via path.tmp, fsync and rename. */
+static int write_atomic(const char *path, const void *a, size_t na, const void *b, size_t nb,
+                        char *err, size_t err_len)
+{
+    char tmp[CKPT_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return brain_fail(err, err_len, BRAIN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (write_all(fd, a, na) || write_all(fd, b, nb) || fsync(fd)) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return brain_fail(err, err_len, BRAIN_ERR_IO, "%s: write failed: %s", tmp, strerror(e));
+    }
+    if (close(fd)) {
+        int e = errno;
+        unlink(tmp);
+        return brain_fail(err, err_len, BRAIN_ERR_IO, "%s: close failed: %s", tmp, strerror(e));
+    }
+    if (rename(tmp, path)) {
+        int e = errno;
+        unlink(tmp);
+        return brain_fail(err, err_len, BRAIN_ERR_IO, "%s: rename failed: %s", path, strerror(e));
+    }
+    fsync_dir_of(path);
+    return BRAIN_OK;
+}
+
+/* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
+static int read_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t err_len)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return brain_fail(err, err_len, BRAIN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) || st.st_size < 0 || (uint64_t)st.st_size > max) {
+        fclose(f);
+        return brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: not a checkpoint file (size)", path);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        return brain_fail(err, err_len, BRAIN_ERR_NOMEM, "%s: out of memory (%zu bytes)", path, n);
+    }
+    size_t got = fread(buf, 1, n, f);
+    fclose(f);
+    if (got != n) {
+        free(buf);
+        return brain_fail(err, err_len, BRAIN_ERR_IO, "%s: short read", path);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return BRAIN_OK;
+}
+
+/* ---- the .npy header ---- */
+
+static size_t npy_header(const brain_params *p, char *h, size_t len)
+{
+    char dict[256];
+    int n = snprintf(dict, sizeof dict,
+                     "{'descr': '<f4', 'fortran_order': False, 'shape': (%u, %u, %u, %u), }",
+                     p->size_x, p->size_y, p->size_z, p->channels);
+    /* magic(6) version(2) header_len(2) dict padded with spaces and '\n' to 64 */
+    size_t total = 10 + (size_t)n + 1;
+    total = (total + 63) / 64 * 64;
+    if (total > len)
+        return 0;
+    memcpy(h, "\x93NUMPY\x01\x00", 8);
+    uint16_t hl = (uint16_t)(total - 10);
+    h[8] = (char)(hl & 0xFF);
+    h[9] = (char)(hl >> 8);
+    memset(h + 10, ' ', total - 10);
+    memcpy(h + 10, dict, (size_t)n);
+    h[total - 1] = '\n';
+    return total;
+}
+
+/* ---- the sidecar ---- */
+
+static void json_params(FILE *f, const brain_params *p)
+{
+    size_t n;
+    const brain_param_info *info = brain_param_table(&n);
+    fputs("  \"params\": {\n", f);
+    for (size_t i = 0; i < n; i++) {
+        const char *v = (const char *)p + info[i].offset;
+        fprintf(f, "    \"%s\": ", info[i].key);
+        switch (info[i].type) {
+        case BRAIN_PARAM_U32: fprintf(f, "%u", *(const uint32_t *)(const void *)v); break;
+        case BRAIN_PARAM_U64: fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)(const void *)v); break;
+        default: fprintf(f, "%.9g", (double)*(const float *)(const void *)v); break;
+        }
+        fputs(i + 1 < n ? ",\n" : "\n", f);
+    }
+    fputs("  },\n", f);
+}
+
+static void json_spots(FILE *f, const char *key, const uint32_t *s, uint32_t n, bool last)
+{
+    fprintf(f, "  \"%s\": [", key);
+    for (uint32_t i = 0; i < n; i++)
+        fprintf(f, "%s[%u, %u, %u]", i ? ", " : "", s[3 * i], s[3 * i + 1], s[3 * i + 2]);
+    fprintf(f, "]%s\n", last ? "" : ",");
+}
+
+/* The value after "key": in doc, or NULL. Keys in our sidecar are unique. */
+static const char *json_value(const char *doc, const char *key)
+{
+    char pat[80];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *at = strstr(doc, pat);
+    if (!at)
+        return NULL;
+    at += strlen(pat);
+    while (*at == ' ' || *at == '\n' || *at == '\t' || *at == '\r')
+        at++;
+    return at;
+}
+
+static bool json_u64(const char *doc, const char *key, uint64_t *out)
+{
+    const char *v = json_value(doc, key);
+    if (!v || *v < '0' || *v > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || end == v)
+        return false;
+    *out = x;
+    return true;
+}
+
+static bool json_string(const char *doc, const char *key, char *out, size_t len)
+{
+    const char *v = json_value(doc, key);
+    if (!v || *v != '"')
+        return false;
+    v++;
+    size_t n = 0;
+    while (v[n] && v[n] != '"') {
+        if (v[n] == '\\' || n + 1 >= len)
+            return false;
+        n++;
+    }
+    if (v[n] != '"')
+        return false;
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* Parses "[a, b, ...]" (or nested "[[a, b], ...]") holding at least n
+ * numbers into out; the first n are taken. */
+static bool json_numbers(const char *doc, const char *key, double *out, size_t n)
+{
+    const char *v = json_value(doc, key);
+    if (!v || *v != '[')
+        return false;
+    size_t got = 0;
+    while (got < n) {
+        while (*v == ' ' || *v == '\n' || *v == '\r' || *v == '\t' || *v == ',' || *v == '[' || *v == ']')
+            v++;
+        char *end;
+        double x = strtod(v, &end);
+        if (end == v || !isfinite(x))
+            return false;
+        out[got++] = x;
+        v = end;
+    }
+    return true;
+}
+
+static int sidecar_params(const char *doc, const char *where, brain_params *p, char *err, size_t err_len)
+{
+    char fmt[64];
+    uint64_t version;
+    if (!json_string(doc, "format", fmt, sizeof fmt) || strcmp(fmt, CKPT_FORMAT) != 0)
+        return brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: not a fieldbrain checkpoint sidecar", where);
+    if (!json_u64(doc, "version", &version) || version != CKPT_VERSION)
+        return brain_fail(err, err_len, BRAIN_ERR_FORMAT,
+                          "%s: checkpoint version %llu is not supported (this build reads %d)",
+                          where, (unsigned long long)version, CKPT_VERSION);
+    size_t n;
+    const brain_param_info *info = brain_param_table(&n);
+    for (size_t i = 0; i < n; i++) {
+        char *dst = (char *)p + info[i].offset;
+        const char *v = json_value(doc, info[i].key);
+        if (!v)
+            return brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: params.%s is missing", where, info[i].key);
+        char *end;
+        errno = 0;
+        if (info[i].type == BRAIN_PARAM_FLOAT) {
+            double x = strtod(v, &end);
+            if (end == v || !isfinite(x))
+                return brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: params.%s is not a number", where, info[i].key);
+            *(float *)(void *)dst = (float)x;
+        } else {
+            unsigned long long x = strtoull(v, &end, 10);
+            if (end == v || errno || *v == '-')
+                return brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: params.%s is not an integer", where, info[i].key);
+            if (info[i].type == BRAIN_PARAM_U32) {
+                if (x > 0xFFFFFFFFULL)
+                    return brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: params.%s is too large", where, info[i].key);
+                *(uint32_t *)(void *)dst = (uint32_t)x;
+            } else {
+                *(uint64_t *)(void *)dst = x;
+            }
+        }
+    }
+    int rc = brain_params_check(p, err, err_len);
+    if (rc)
+        return brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: stored parameters are invalid", where);
+    return BRAIN_OK;
+}
+
+/* ---- snapshots and saving ---- */
+
+int brain_snapshot_create(const brain *b, brain_snapshot **out)
+{
+    *out = NULL;
+    const brain_params *p = brain_get_params(b);
+    brain_snapshot *s = calloc(1, sizeof *s);
+    if (!s)
+        return BRAIN_ERR_NOMEM;
+    s->p = *p;
+    s->count = brain_field_count(b);
+    s->field = malloc(s->count * sizeof(float));
+    s->momentum = malloc(p->channels * sizeof(float));
+    s->sensor_spots = malloc(3 * sizeof(uint32_t) * p->sensors);
+    s->motor_spots = malloc(3 * sizeof(uint32_t) * p->motors);
+    if (!s->field || !s->momentum || !s->sensor_spots || !s->motor_spots) {
+        brain_snapshot_destroy(&s);
+        return BRAIN_ERR_NOMEM;
+    }
+    memcpy(s->sensor_spots, brain_sensor_spots(b), 3 * sizeof(uint32_t) * p->sensors);
+    memcpy(s->motor_spots, brain_motor_spots(b), 3 * sizeof(uint32_t) * p->motors);
+    *out = s;
+    return BRAIN_OK;
+}
+
+void brain_snapshot_destroy(brain_snapshot **sp)
+{
+    if (!sp || !*sp)
+        return;
+    brain_snapshot *s = *sp;
+    free(s->motor_spots);
+    free(s->sensor_spots);
+    free(s->momentum);
+    free(s->field);
+    free(s);
+    *sp = NULL;
+}
+
+int brain_snapshot_take(brain *b, brain_snapshot *s)
+{
+    int rc = brain_read_field(b, s->field);
+    if (rc == 0)
+        rc = brain_read_momentum(b, s->momentum);
+    s->cycle = brain_get_cycle(b);
+    return rc;
+}
+
+uint64_t brain_snapshot_cycle(const brain_snapshot *s) { return s->cycle; }
+
+int brain_snapshot_save(const brain_snapshot *s, const char *path, char *err, size_t err_len)
+{
+    const brain_params *p = &s->p;
+    char base[CKPT_PATH_MAX - 32], json[CKPT_PATH_MAX], npy[CKPT_PATH_MAX];
+    if (ckpt_base(path, base, sizeof base))
+        return brain_fail(err, err_len, BRAIN_ERR_IO, "checkpoint path '%s' is empty or too long", path);
+    snprintf(json, sizeof json, "%s.json", base);
+
+    /* write the field file the current sidecar does not name */
+    char gen = 'a', *old = NULL, current[CKPT_PATH_MAX];
+    size_t old_len;
+    if (read_file(json, CKPT_SIDECAR_MAX, &old, &old_len, NULL, 0) == 0) {
+        if (json_string(old, "field_file", current, sizeof current)) {
+            size_t n = strlen(current);
+            if (n >= 6 && strcmp(current + n - 6, ".a.npy") == 0)
+                gen = 'b';
+        }
+        free(old);
+    }
+    snprintf(npy, sizeof npy, "%s.%c.npy", base, gen);
+
+    char header[256];
+    size_t hlen = npy_header(p, header, sizeof header);
+    size_t data_bytes = s->count * sizeof(float);
+    uint64_t sum = fnv1a64(fnv1a64(FNV_OFFSET, header, hlen), s->field, data_bytes);
+    int rc = write_atomic(npy, header, hlen, s->field, data_bytes, err, err_len);
+    if (rc)
+        return rc;
+
+    char *doc = NULL;
+    size_t doc_len = 0;
+    FILE *f = open_memstream(&doc, &doc_len);
+    if (!f)
+        return brain_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
+    char npy_copy[CKPT_PATH_MAX];
+    snprintf(npy_copy, sizeof npy_copy, "%s", npy);
+    fprintf(f, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n", CKPT_FORMAT, CKPT_VERSION);
+    fprintf(f, "  \"field_file\": \"%s\",\n", basename(npy_copy));
+    fprintf(f, "  \"field_bytes\": %zu,\n  \"field_fnv1a64\": %llu,\n", hlen + data_bytes,
+            (unsigned long long)sum);
+    fprintf(f, "  \"shape\": [%u, %u, %u, %u],\n", p->size_x, p->size_y, p->size_z, p->channels);
+    fprintf(f, "  \"cycle\": %llu,\n", (unsigned long long)s->cycle);
+    json_params(f, p);
+    fputs("  \"momentum\": [", f);
+    for (uint32_t c = 0; c < p->channels; c++)
+        fprintf(f, "%s%.9g", c ? ", " : "", (double)s->momentum[c]);
+    fputs("],\n", f);
+    json_spots(f, "sensor_spots", s->sensor_spots, p->sensors, false);
+    json_spots(f, "motor_spots", s->motor_spots, p->motors, true);
+    fputs("}\n", f);
+    if (fclose(f) != 0) {
+        free(doc);
+        return brain_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
+    }
+    rc = write_atomic(json, doc, doc_len, NULL, 0, err, err_len);
+    free(doc);
+    return rc;
+}
+
+int brain_save(brain *b, const char *path, char *err, size_t err_len)
+{
+    brain_snapshot *s;
+    if (brain_snapshot_create(b, &s))
+        return brain_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory for a checkpoint of %llu floats",
+                          (unsigned long long)brain_field_count(b));
+    int rc = brain_snapshot_take(b, s);
+    if (rc)
+        brain_fail(err, err_len, rc, "reading the field back failed: %s", brain_strerror(rc));
+    else
+        rc = brain_snapshot_save(s, path, err, err_len);
+    brain_snapshot_destroy(&s);
+    return rc;
+}
+
+/* ---- loading ---- */
+
+static int sidecar_read(const char *path, char *json, size_t json_len, char **doc, char *err, size_t err_len)
+{
+    char base[CKPT_PATH_MAX - 32];
+    if (ckpt_base(path, base, sizeof base) || json_len < CKPT_PATH_MAX)
+        return brain_fail(err, err_len, BRAIN_ERR_IO, "checkpoint path '%s' is empty or too long", path);
+    memcpy(json, base, strlen(base));
+    memcpy(json + strlen(base), ".json", 6);
+    size_t len;
+    return read_file(json, CKPT_SIDECAR_MAX, doc, &len, err, err_len);
+}
+
+int brain_checkpoint_params(const char *path, brain_params *p, char *err, size_t err_len)
+{
+    char json[CKPT_PATH_MAX], *doc;
+    int rc = sidecar_read(path, json, sizeof json, &doc, err, err_len);
+    if (rc)
+        return rc;
+    brain_params q = *p;
+    rc = sidecar_params(doc, json, &q, err, err_len);
+    free(doc);
+    if (rc == 0)
+        *p = q;
+    return rc;
+}
+
+int brain_load(brain *b, const char *path, char *err, size_t err_len)
+{
+    const brain_params *p = brain_get_params(b);
+    char json[CKPT_PATH_MAX], *doc = NULL, *npy_data = NULL;
+    double *numbers = NULL;
+    float *momentum = NULL;
+    int rc = sidecar_read(path, json, sizeof json, &doc, err, err_len);
+    if (rc)
+        return rc;
+
+    brain_params q = *p;
+    rc = sidecar_params(doc, json, &q, err, err_len);
+    if (rc)
+        goto out;
+    if (q.size_x != p->size_x || q.size_y != p->size_y || q.size_z != p->size_z ||
+        q.channels != p->channels || q.sensors != p->sensors || q.motors != p->motors ||
+        q.seed != p->seed) {
+        rc = brain_fail(err, err_len, BRAIN_ERR_MISMATCH,
+                        "%s: checkpoint is for %ux%ux%u x %u, %u sensors, %u motors, seed %llu; "
+                        "this brain is %ux%ux%u x %u, %u sensors, %u motors, seed %llu",
+                        json, q.size_x, q.size_y, q.size_z, q.channels, q.sensors, q.motors,
+                        (unsigned long long)q.seed, p->size_x, p->size_y, p->size_z, p->channels,
+                        p->sensors, p->motors, (unsigned long long)p->seed);
+        goto out;
+    }
+
+    uint64_t cycle, field_bytes, sum;
+    char field_file[256];
+    if (!json_u64(doc, "cycle", &cycle) || !json_u64(doc, "field_bytes", &field_bytes) ||
+        !json_u64(doc, "field_fnv1a64", &sum) ||
+        !json_string(doc, "field_file", field_file, sizeof field_file) ||
+        strchr(field_file, '/') != NULL) {
+        rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: sidecar is incomplete or corrupt", json);
+        goto out;
+    }
+
+    /* momentum and spots */
+    size_t n_numbers = p->channels > 3 * (size_t)(p->sensors > p->motors ? p->sensors : p->motors)
+                           ? p->channels
+                           : 3 * (size_t)(p->sensors > p->motors ? p->sensors : p->motors);
+    numbers = malloc(n_numbers * sizeof(double));
+    momentum = malloc(p->channels * sizeof(float));
+    if (!numbers || !momentum) {
+        rc = brain_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (!json_numbers(doc, "momentum", numbers, p->channels)) {
+        rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: momentum is missing or not %u numbers", json, p->channels);
+        goto out;
+    }
+    for (uint32_t c = 0; c < p->channels; c++)
+        momentum[c] = (float)numbers[c];
+    const struct { const char *key; uint32_t n; const uint32_t *have; } spots[2] = {
+        {"sensor_spots", p->sensors, brain_sensor_spots(b)},
+        {"motor_spots", p->motors, brain_motor_spots(b)},
+    };
+    for (int k = 0; k < 2; k++) {
+        if (!json_numbers(doc, spots[k].key, numbers, 3 * (size_t)spots[k].n)) {
+            rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: %s is missing or malformed", json, spots[k].key);
+            goto out;
+        }
+        for (uint32_t i = 0; i < 3 * spots[k].n; i++)
+            if (numbers[i] != (double)spots[k].have[i]) {
+                rc = brain_fail(err, err_len, BRAIN_ERR_MISMATCH,
+                                "%s: %s differ from the ones seed %llu gives", json, spots[k].key,
+                                (unsigned long long)p->seed);
+                goto out;
+            }
+    }
+
+    /* the field: whole, the right size, the right checksum, the right header */
+    char npy[2 * CKPT_PATH_MAX], dir[CKPT_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", json);
+    snprintf(npy, sizeof npy, "%s/%s", dirname(dir), field_file);
+    size_t npy_len;
+    rc = read_file(npy, field_bytes, &npy_data, &npy_len, err, err_len);
+    if (rc == BRAIN_ERR_FORMAT)
+        rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: field file is larger than the sidecar says (%llu bytes)",
+                        npy, (unsigned long long)field_bytes);
+    if (rc)
+        goto out;
+    if (npy_len != field_bytes) {
+        rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: truncated: %zu bytes, the sidecar says %llu",
+                        npy, npy_len, (unsigned long long)field_bytes);
+        goto out;
+    }
+    if (fnv1a64(FNV_OFFSET, npy_data, npy_len) != sum) {
+        rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: corrupt: checksum does not match the sidecar", npy);
+        goto out;
+    }
+    char header[256];
+    size_t hlen = npy_header(p, header, sizeof header);
+    uint64_t count = brain_field_count(b);
+    if (npy_len != hlen + count * sizeof(float) || memcmp(npy_data, header, hlen) != 0) {
+        rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: not a %ux%ux%ux%u float32 .npy field", npy,
+                        p->size_x, p->size_y, p->size_z, p->channels);
+        goto out;
+    }
+    /* the data sits at a 64-byte offset, so it is aligned for floats */
+    const float *field = (const float *)(const void *)(npy_data + hlen);
+    for (uint64_t i = 0; i < count; i++)
+        if (!isfinite(field[i])) {
+            rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: element %llu is not finite", npy,
+                            (unsigned long long)i);
+            goto out;
+        }
+    rc = brain_restore_state(b, cycle, momentum, field);
+    if (rc)
+        brain_fail(err, err_len, rc, "restoring the state failed: %s", brain_strerror(rc));
+out:
+    free(npy_data);
+    free(momentum);
+    free(numbers);
+    free(doc);
+    return rc;
+}

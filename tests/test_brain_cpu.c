@@ -1,0 +1,559 @@
+/* test_brain_cpu.c: the CPU backend against a literal, step-by-step reading
+ * of field-brain.md, the statistics of the sparse steps, determinism, and
+ * checkpoints (round trip, truncation, corruption, numpy). */
+#include "brain.h"
+#include "harness.h"
+#include "rng.h"
+
+#include <stdint.h>
+#include <unistd.h>
+
+/* ---- a literal reading of field-brain.md, one step at a time ---- */
+
+typedef struct {
+    brain_params p;
+    float *f, *tmp, *m;
+    const uint32_t *sspots, *mspots;
+    uint64_t t;
+} naive;
+
+static size_t naive_idx(const brain_params *p, int64_t x, int64_t y, int64_t z, uint32_t c)
+{
+    return (size_t)(((x * p->size_y + y) * p->size_z + z) * p->channels + c);
+}
+
+static void naive_step(naive *n, const float *s, float *motors, brain_stats *st)
+{
+    const brain_params *p = &n->p;
+    const uint32_t X = p->size_x, Y = p->size_y, Z = p->size_z, C = p->channels;
+    const size_t count = (size_t)X * Y * Z * C, points = (size_t)X * Y * Z;
+    n->t++;
+    for (uint32_t i = 0; i < p->sensors; i++)
+        n->f[naive_idx(p, n->sspots[3 * i], n->sspots[3 * i + 1], n->sspots[3 * i + 2], i % C)] +=
+            p->sensor_gain * s[i];
+    for (size_t e = 0; e < count; e++)
+        n->f[e] *= p->decay;
+    if (n->t % p->diffusion_every == 0) {
+        for (int64_t x = 0; x < X; x++)
+            for (int64_t y = 0; y < Y; y++)
+                for (int64_t z = 0; z < Z; z++)
+                    for (uint32_t c = 0; c < C; c++) {
+                        double sum = 0;
+                        for (int dx = -1; dx <= 1; dx++)
+                            for (int dy = -1; dy <= 1; dy++)
+                                for (int dz = -1; dz <= 1; dz++) {
+                                    int64_t a = x + dx, b = y + dy, d = z + dz;
+                                    if (a >= 0 && a < X && b >= 0 && b < Y && d >= 0 && d < Z)
+                                        sum += n->f[naive_idx(p, a, b, d, c)];
+                                }
+                        size_t e = naive_idx(p, x, y, z, c);
+                        n->tmp[e] = (1 - p->diffusion_rate) * n->f[e] + p->diffusion_rate * (float)(sum / 27);
+                    }
+        memcpy(n->f, n->tmp, count * sizeof(float));
+    }
+    if (n->t % p->noise_every == 0) {
+        uint32_t key = rng_key(p->seed, n->t, RNG_STREAM_NOISE), thr = rng_threshold(p->noise_fraction);
+        for (uint32_t pt = 0; pt < points; pt++)
+            if (rng_bits(key, pt, 0) < thr)
+                for (uint32_t c = 0; c < C; c++)
+                    n->f[(size_t)pt * C + c] += p->noise_std * rng_normal(key, pt, c);
+    }
+    for (uint32_t c = 0; c < C; c++) {
+        double sum = 0;
+        for (size_t pt = 0; pt < points; pt++)
+            sum += n->f[pt * C + c];
+        n->m[c] = p->momentum_keep * n->m[c] + (1 - p->momentum_keep) * (float)(sum / points);
+    }
+    for (size_t e = 0; e < count; e++)
+        n->f[e] += p->momentum_gain * n->m[e % C];
+    st->energized = false;
+    if (n->t % p->activity_every == 0) {
+        double a = 0;
+        for (size_t e = 0; e < count; e++)
+            a += fabsf(n->f[e]);
+        st->activity = (float)(a / count);
+        if (st->activity < p->activity_threshold) {
+            st->energized = true;
+            uint32_t key = rng_key(p->seed, n->t, RNG_STREAM_ENERGY), thr = rng_threshold(p->energy_fraction);
+            for (uint32_t pt = 0; pt < points; pt++)
+                if (rng_bits(key, pt, 0) < thr)
+                    for (uint32_t c = 0; c < C; c++)
+                        n->f[(size_t)pt * C + c] += p->energy_std * rng_normal(key, pt, c);
+        }
+    }
+    for (uint32_t j = 0; j < p->motors; j++) {
+        double sum = 0;
+        for (uint32_t c = 0; c < C; c++)
+            sum += n->f[naive_idx(p, n->mspots[3 * j], n->mspots[3 * j + 1], n->mspots[3 * j + 2], c)];
+        motors[j] = tanhf(p->motor_gain * (float)(sum / C));
+    }
+    double energy = 0;
+    size_t sat = 0;
+    for (size_t e = 0; e < count; e++) {
+        n->f[e] = fminf(fmaxf(n->f[e], -p->clamp_limit), p->clamp_limit);
+        energy += fabsf(n->f[e]);
+        sat += fabsf(n->f[e]) == p->clamp_limit;
+    }
+    st->energy = (float)(energy / count);
+    st->saturated = (float)sat / count;
+}
+
+static brain_params small_params(uint32_t x, uint32_t y, uint32_t z, uint32_t c)
+{
+    brain_params p;
+    brain_params_default(&p);
+    p.size_x = x;
+    p.size_y = y;
+    p.size_z = z;
+    p.channels = c;
+    p.backend = BRAIN_BACKEND_CPU;
+    p.quiet = true;
+    return p;
+}
+
+static float *random_field(uint64_t count, uint32_t seed, float scale)
+{
+    float *f = malloc(count * sizeof(float));
+    for (uint64_t i = 0; i < count; i++)
+        f[i] = scale * rng_normal(rng_key(seed, 99, 99), (uint32_t)(i / 7), (uint32_t)(i % 7));
+    return f;
+}
+
+static void sensors_for(uint64_t t, uint32_t n, float *s)
+{
+    for (uint32_t i = 0; i < n; i++)
+        s[i] = sinf(0.1f * (float)t + (float)i);
+}
+
+/* Runs the backend and the naive reading side by side for `cycles`. */
+static int compare_with_naive(brain_params p, uint32_t threads, int cycles, uint32_t n_sensors)
+{
+    p.threads = threads;
+    brain *b;
+    char err[256];
+    if (brain_create(&p, &b, err, sizeof err)) {
+        fprintf(stderr, "create: %s\n", err);
+        return 1;
+    }
+    uint64_t count = brain_field_count(b);
+    naive n = {.p = p, .sspots = brain_sensor_spots(b), .mspots = brain_motor_spots(b)};
+    n.f = random_field(count, 7, 3.0f); /* large enough to reach the clamp */
+    n.tmp = malloc(count * sizeof(float));
+    n.m = calloc(p.channels, sizeof(float));
+    brain_write_field(b, n.f);
+    float *got = malloc(count * sizeof(float));
+    float s[64] = {0}, ma[64], mb[64];
+    int bad = 0;
+    bool saw_diffusion = false, saw_noise = false, saw_energy = false;
+    for (int k = 0; k < cycles && !bad; k++) {
+        sensors_for((uint64_t)k, n_sensors, s);
+        brain_stats sa = {0}, sb = {0};
+        if (brain_step(b, s, n_sensors, ma, &sa)) {
+            bad = 1;
+            break;
+        }
+        for (uint32_t i = n_sensors; i < p.sensors; i++)
+            s[i] = 0;
+        naive_step(&n, s, mb, &sb);
+        saw_diffusion |= sa.diffused;
+        saw_noise |= sa.noised;
+        saw_energy |= sa.energized;
+        brain_read_field(b, got);
+        for (uint64_t e = 0; e < count && !bad; e++)
+            if (fabsf(got[e] - n.f[e]) > 1e-5f * fmaxf(1.0f, fabsf(n.f[e]))) {
+                fprintf(stderr, "cycle %d element %llu: %.9g vs %.9g\n", k + 1, (unsigned long long)e,
+                        got[e], n.f[e]);
+                bad = 1;
+            }
+        for (uint32_t j = 0; j < p.motors && !bad; j++)
+            if (fabsf(ma[j] - mb[j]) > 1e-5f) {
+                fprintf(stderr, "cycle %d motor %u: %.9g vs %.9g\n", k + 1, j, ma[j], mb[j]);
+                bad = 1;
+            }
+        if (!bad && (fabsf(sa.energy - sb.energy) > 1e-5f * fmaxf(1, sb.energy) ||
+                     fabsf(sa.saturated - sb.saturated) > 1e-6f || sa.energized != sb.energized)) {
+            fprintf(stderr, "cycle %d stats: energy %g vs %g, saturated %g vs %g\n", k + 1, sa.energy,
+                    sb.energy, sa.saturated, sb.saturated);
+            bad = 1;
+        }
+    }
+    if (!bad && !(saw_diffusion && saw_noise && saw_energy)) {
+        fprintf(stderr, "the run did not cover diffusion, noise and energy\n");
+        bad = 1;
+    }
+    free(got);
+    free(n.m);
+    free(n.tmp);
+    free(n.f);
+    brain_destroy(&b);
+    return bad;
+}
+
+static brain_params covering_params(uint32_t x, uint32_t y, uint32_t z, uint32_t c)
+{
+    brain_params p = small_params(x, y, z, c);
+    p.diffusion_every = 2;
+    p.noise_every = 3;
+    p.activity_every = 2;
+    p.activity_threshold = 100.0f; /* always energize when measured */
+    p.noise_fraction = 0.2f;
+    p.energy_fraction = 0.2f;
+    p.momentum_gain = 0.05f;
+    return p;
+}
+
+TEST(matches_spec_cube)
+{
+    CHECK(compare_with_naive(covering_params(8, 8, 8, 16), 1, 12, 16) == 0);
+}
+
+TEST(matches_spec_odd_shape_and_channels)
+{
+    brain_params p = covering_params(7, 5, 3, 13);
+    p.sensors = 20; /* more sensors than channels: i mod C wraps */
+    CHECK(compare_with_naive(p, 1, 12, 20) == 0);
+}
+
+TEST(matches_spec_short_sensor_vector)
+{
+    CHECK(compare_with_naive(covering_params(6, 9, 4, 6), 1, 8, 5) == 0);
+}
+
+TEST(matches_spec_threads)
+{
+    CHECK(compare_with_naive(covering_params(12, 6, 5, 8), 3, 8, 16) == 0);
+}
+
+TEST(initial_field_is_normal_with_init_std)
+{
+    brain_params p = small_params(16, 16, 16, 16);
+    p.init_std = 0.5f;
+    brain *b;
+    CHECK(brain_create(&p, &b, NULL, 0) == 0);
+    uint64_t n = brain_field_count(b);
+    float *f = malloc(n * sizeof(float));
+    brain_read_field(b, f);
+    double s = 0, s2 = 0, s4 = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        s += f[i];
+        s2 += (double)f[i] * f[i];
+        s4 += (double)f[i] * f[i] * f[i] * f[i];
+    }
+    free(f);
+    brain_destroy(&b);
+    double var = s2 / n, sd = sqrt(var);
+    /* std of the sample std is about sigma / sqrt(2n); kurtosis 3 for a normal */
+    CHECK_NEAR(sd, 0.5, 3 * 0.5 / sqrt(2.0 * n));
+    CHECK_NEAR(s / n, 0.0, 3 * 0.5 / sqrt((double)n));
+    CHECK_NEAR(s4 / n / (var * var), 3.0, 0.1);
+}
+
+/* One step from a zero field with every other step switched off shows
+ * exactly the sparse additions. */
+static void sparse_statistics(bool energy, int *harness_failed_)
+{
+    brain_params p = small_params(40, 40, 40, 8);
+    p.decay = 1.0f;
+    p.momentum_gain = 0.0f;
+    p.diffusion_every = 1000000;
+    p.sensor_gain = 0.0f;
+    p.noise_every = energy ? 1000000 : 1;
+    p.activity_every = energy ? 1 : 1000000;
+    p.activity_threshold = 1.0f;
+    p.noise_fraction = 0.03f;
+    p.noise_std = 0.2f;
+    p.energy_fraction = 0.07f;
+    p.energy_std = 0.05f;
+    double fraction = energy ? p.energy_fraction : p.noise_fraction;
+    double sd = energy ? p.energy_std : p.noise_std;
+    brain *b;
+    CHECK(brain_create(&p, &b, NULL, 0) == 0);
+    uint64_t n = brain_field_count(b), points = n / p.channels;
+    float *f = calloc(n, sizeof(float));
+    brain_write_field(b, f);
+    float motors[8];
+    brain_stats st;
+    double picked = 0, cycles = 5, s2 = 0, values = 0;
+    for (int k = 0; k < (int)cycles; k++) {
+        brain_write_field(b, f); /* f is all zeros here */
+        CHECK(brain_step(b, NULL, 0, motors, &st) == 0);
+        CHECK(energy ? st.energized : st.noised);
+        brain_read_field(b, f);
+        for (uint64_t pt = 0; pt < points; pt++) {
+            bool any = false;
+            for (uint32_t c = 0; c < p.channels; c++)
+                if (f[pt * p.channels + c] != 0.0f) {
+                    any = true;
+                    s2 += (double)f[pt * p.channels + c] * f[pt * p.channels + c];
+                    values++;
+                }
+            picked += any;
+        }
+        memset(f, 0, n * sizeof(float));
+    }
+    free(f);
+    brain_destroy(&b);
+    double trials = cycles * points;
+    double se_frac = sqrt(fraction * (1 - fraction) / trials);
+    CHECK_NEAR(picked / trials, fraction, 3 * se_frac);
+    double se_sd = sd / sqrt(2 * values);
+    CHECK_NEAR(sqrt(s2 / values), sd, 3 * se_sd);
+}
+
+TEST(noise_fraction_and_std)
+{
+    sparse_statistics(false, harness_failed_);
+}
+
+TEST(energy_fraction_and_std)
+{
+    sparse_statistics(true, harness_failed_);
+}
+
+static void run_motors(uint64_t seed, int cycles, float *out, uint32_t threads)
+{
+    brain_params p = small_params(10, 10, 10, 12);
+    p.seed = seed;
+    p.threads = threads;
+    p.momentum_gain = 0.02f;
+    brain *b;
+    if (brain_create(&p, &b, NULL, 0))
+        abort();
+    float s[16];
+    for (int k = 0; k < cycles; k++) {
+        sensors_for((uint64_t)k, 16, s);
+        brain_step(b, s, 16, out + 5 * k, NULL);
+    }
+    brain_destroy(&b);
+}
+
+TEST(deterministic_per_seed)
+{
+    float a[5 * 60], b[5 * 60], c[5 * 60];
+    run_motors(42, 60, a, 2);
+    run_motors(42, 60, b, 2);
+    run_motors(43, 60, c, 2);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    CHECK(memcmp(a, c, sizeof a) != 0);
+}
+
+TEST(motors_respond_to_one_sensor)
+{
+    brain_params p = small_params(10, 10, 10, 12);
+    brain *a, *b;
+    CHECK(brain_create(&p, &a, NULL, 0) == 0);
+    CHECK(brain_create(&p, &b, NULL, 0) == 0);
+    float s[16] = {0}, ma[5], mb[5];
+    bool differ = false;
+    for (int k = 0; k < 50; k++) {
+        s[3] = 0.0f;
+        brain_step(a, s, 16, ma, NULL);
+        s[3] = 1.0f;
+        brain_step(b, s, 16, mb, NULL);
+    }
+    for (int j = 0; j < 5; j++)
+        differ |= ma[j] != mb[j];
+    brain_destroy(&a);
+    brain_destroy(&b);
+    CHECK(differ);
+}
+
+TEST(refuses_non_finite_sensors_and_long_vectors)
+{
+    brain_params p = small_params(4, 4, 4, 4);
+    brain *b;
+    CHECK(brain_create(&p, &b, NULL, 0) == 0);
+    float s[17] = {0}, m[5];
+    s[2] = NAN;
+    CHECK(brain_step(b, s, 16, m, NULL) == BRAIN_ERR_PARAM);
+    s[2] = INFINITY;
+    CHECK(brain_step(b, s, 16, m, NULL) == BRAIN_ERR_PARAM);
+    s[2] = 0;
+    CHECK(brain_step(b, s, 17, m, NULL) == BRAIN_ERR_PARAM);
+    CHECK(brain_get_cycle(b) == 0);
+    CHECK(brain_step(b, s, 16, m, NULL) == 0);
+    CHECK(brain_get_cycle(b) == 1);
+    brain_destroy(&b);
+}
+
+TEST(refuses_bad_params_with_a_sentence)
+{
+    brain_params p = small_params(4, 4, 4, 4);
+    p.decay = 1.5f;
+    brain *b = (brain *)1;
+    char err[256] = "";
+    CHECK(brain_create(&p, &b, err, sizeof err) == BRAIN_ERR_PARAM);
+    CHECK(b == NULL);
+    CHECK_MSG(strstr(err, "decay") && strstr(err, "allowed 0 to 1"), "%s", err);
+    p = small_params(4096, 4096, 4096, 4);
+    CHECK(brain_create(&p, &b, err, sizeof err) == BRAIN_ERR_PARAM);
+    CHECK_MSG(strstr(err, "too many"), "%s", err);
+}
+
+TEST(unstable_momentum_is_warned)
+{
+    brain_params p = small_params(4, 4, 4, 4);
+    char warn[256];
+    CHECK(!brain_params_unstable(&p, warn, sizeof warn));
+    p.momentum_gain = 0.05f;
+    CHECK(brain_params_unstable(&p, warn, sizeof warn));
+    CHECK_MSG(strstr(warn, "momentum_gain") && strstr(warn, "decay") && strstr(warn, "cycle"), "%s", warn);
+}
+
+/* ---- checkpoints ---- */
+
+static char *temp_dir(void)
+{
+    static char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/fbtest-XXXXXX");
+    return mkdtemp(dir);
+}
+
+static void run_cycles(brain *b, int from, int n, float *motors)
+{
+    float s[16];
+    for (int k = from; k < from + n; k++) {
+        sensors_for((uint64_t)k, 16, s);
+        brain_step(b, s, 16, motors + 5 * (k - from), NULL);
+    }
+}
+
+TEST(checkpoint_resume_gives_the_same_motors)
+{
+    char *dir = temp_dir(), path[128], err[512];
+    CHECK(dir);
+    snprintf(path, sizeof path, "%s/ckpt", dir);
+    brain_params p = small_params(9, 7, 5, 10);
+    p.momentum_gain = 0.02f;
+    brain *a, *b;
+    CHECK(brain_create(&p, &a, NULL, 0) == 0);
+    float m1[5 * 40], m2[5 * 40];
+    run_cycles(a, 0, 23, m1);
+    CHECK_MSG(brain_save(a, path, err, sizeof err) == 0, "%s", err);
+    run_cycles(a, 23, 40, m1);
+
+    brain_params q = small_params(1, 1, 1, 1);
+    CHECK_MSG(brain_checkpoint_params(path, &q, err, sizeof err) == 0, "%s", err);
+    CHECK(q.size_x == 9 && q.size_y == 7 && q.size_z == 5 && q.channels == 10);
+    CHECK(q.momentum_gain == p.momentum_gain && q.decay == p.decay && q.seed == p.seed);
+    CHECK(brain_create(&q, &b, NULL, 0) == 0);
+    CHECK_MSG(brain_load(b, path, err, sizeof err) == 0, "%s", err);
+    CHECK(brain_get_cycle(b) == 23);
+    run_cycles(b, 23, 40, m2);
+    CHECK(memcmp(m1, m2, sizeof m1) == 0);
+    brain_destroy(&a);
+    brain_destroy(&b);
+}
+
+static void corrupt_file(const char *path, long offset, bool truncate_instead)
+{
+    if (truncate_instead) {
+        if (truncate(path, offset))
+            abort();
+        return;
+    }
+    FILE *f = fopen(path, "r+b");
+    fseek(f, offset, SEEK_SET);
+    int ch = fgetc(f);
+    fseek(f, offset, SEEK_SET);
+    fputc(ch ^ 0x5A, f);
+    fclose(f);
+}
+
+TEST(checkpoint_damage_is_refused_and_the_previous_one_loads)
+{
+    char *dir = temp_dir(), good[128], bad[128], npy[160], err[512];
+    CHECK(dir);
+    snprintf(good, sizeof good, "%s/good", dir);
+    snprintf(bad, sizeof bad, "%s/bad.json", dir);
+    brain_params p = small_params(6, 6, 6, 6);
+    brain *a;
+    CHECK(brain_create(&p, &a, NULL, 0) == 0);
+    float m[5 * 10];
+    run_cycles(a, 0, 10, m);
+    CHECK(brain_save(a, good, err, sizeof err) == 0);
+    run_cycles(a, 10, 5, m);
+    CHECK(brain_save(a, bad, err, sizeof err) == 0);
+    snprintf(npy, sizeof npy, "%s/bad.a.npy", dir);
+
+    corrupt_file(npy, 200, true);
+    CHECK(brain_load(a, bad, err, sizeof err) == BRAIN_ERR_FORMAT);
+    CHECK_MSG(strstr(err, "truncated"), "%s", err);
+    CHECK(brain_get_cycle(a) == 15); /* untouched */
+
+    CHECK(brain_save(a, bad, err, sizeof err) == 0); /* writes bad.b.npy */
+    snprintf(npy, sizeof npy, "%s/bad.b.npy", dir);
+    corrupt_file(npy, 300, false);
+    CHECK(brain_load(a, bad, err, sizeof err) == BRAIN_ERR_FORMAT);
+    CHECK_MSG(strstr(err, "checksum"), "%s", err);
+
+    char json[160];
+    snprintf(json, sizeof json, "%s/bad.json", dir);
+    corrupt_file(json, 20, true);
+    CHECK(brain_load(a, bad, err, sizeof err) != 0);
+
+    CHECK_MSG(brain_load(a, good, err, sizeof err) == 0, "%s", err);
+    CHECK(brain_get_cycle(a) == 10);
+
+    brain_params other = small_params(6, 6, 6, 7);
+    brain *o;
+    CHECK(brain_create(&other, &o, NULL, 0) == 0);
+    CHECK(brain_load(o, good, err, sizeof err) == BRAIN_ERR_MISMATCH);
+    CHECK_MSG(strstr(err, "6x6x6 x 6"), "%s", err);
+    CHECK(brain_load(o, "/nonexistent/x", err, sizeof err) == BRAIN_ERR_IO);
+    brain_destroy(&o);
+    brain_destroy(&a);
+}
+
+TEST(checkpoint_save_keeps_the_previous_one_when_the_disk_fails)
+{
+    char *dir = temp_dir(), path[128], err[512];
+    CHECK(dir);
+    snprintf(path, sizeof path, "%s/ckpt", dir);
+    brain_params p = small_params(6, 6, 6, 6);
+    brain *a;
+    CHECK(brain_create(&p, &a, NULL, 0) == 0);
+    float m[5 * 10];
+    run_cycles(a, 0, 4, m);
+    CHECK(brain_save(a, path, err, sizeof err) == 0);
+    run_cycles(a, 4, 3, m);
+    /* /dev/full makes every write fail with ENOSPC, as a full disk does */
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s/ckpt.b.npy.tmp", dir);
+    if (symlink("/dev/full", tmp) != 0)
+        CHECK(0);
+    int rc = brain_save(a, path, err, sizeof err);
+    CHECK_MSG(rc == BRAIN_ERR_IO && strstr(err, "No space"), "rc %d: %s", rc, err);
+    CHECK_MSG(brain_load(a, path, err, sizeof err) == 0, "%s", err);
+    CHECK(brain_get_cycle(a) == 4);
+    brain_destroy(&a);
+}
+
+TEST(checkpoint_opens_with_numpy)
+{
+    char *dir = temp_dir(), path[128], err[512], cmd[512];
+    CHECK(dir);
+    snprintf(path, sizeof path, "%s/np", dir);
+    brain_params p = small_params(5, 4, 3, 7);
+    brain *a;
+    CHECK(brain_create(&p, &a, NULL, 0) == 0);
+    float m[5];
+    run_cycles(a, 0, 1, m);
+    CHECK(brain_save(a, path, err, sizeof err) == 0);
+    float *f = malloc(brain_field_count(a) * sizeof(float));
+    brain_read_field(a, f);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c \"import numpy, json; s = json.load(open('%s.json')); "
+             "a = numpy.load('%s/' + s['field_file']); print(a.shape, a.dtype, repr(float(a[4, 3, 2, 6])), s['cycle'])\"",
+             path, dir);
+    FILE *py = popen(cmd, "r");
+    CHECK(py);
+    char line[256] = "";
+    CHECK(fgets(line, sizeof line, py) != NULL);
+    pclose(py);
+    float got_value = 0;
+    CHECK_MSG(sscanf(line, "(5, 4, 3, 7) float32 %f 1", &got_value) == 1, "numpy said: %s", line);
+    CHECK(got_value == f[((4 * 4 + 3) * 3 + 2) * 7 + 6]);
+    free(f);
+    brain_destroy(&a);
+}
