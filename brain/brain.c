@@ -303,6 +303,13 @@ int brain_step(brain *b, const float *sensors, uint32_t n_sensors,
     return BRAIN_OK;
 }
 
+int brain_measure_bandwidth(brain *b, uint64_t bytes, double *bytes_per_s)
+{
+    if (!b->ops->measure_bandwidth)
+        return BRAIN_ERR_DEVICE;
+    return b->ops->measure_bandwidth(b->impl, bytes, bytes_per_s);
+}
+
 int brain_read_field(brain *b, float *dst) { return b->ops->read_field(b->impl, dst); }
 int brain_write_field(brain *b, const float *src) { return b->ops->write_field(b->impl, src); }
 int brain_read_momentum(brain *b, float *dst) { return b->ops->read_momentum(b->impl, dst); }

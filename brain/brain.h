@@ -145,6 +145,12 @@ brain_backend brain_get_backend(const brain *b);
 const char *brain_device_name(const brain *b);
 const char *brain_device_reason(const brain *b);
 
+/* The device's measured copy bandwidth (bytes read + written per second) on
+ * a buffer of about `bytes`: the floor a cycle is compared with. CPU: an
+ * in-place scale on the backend's threads; Vulkan: vkCmdCopyBuffer timed by
+ * timestamps. Best of several runs. */
+int brain_measure_bandwidth(brain *b, uint64_t bytes, double *bytes_per_s);
+
 /* Checkpoints: PATH.json (sidecar: parameters, seed, cycle, momentum, spots,
  * the name and checksum of the field file) and the field as a NumPy .npy
  * file beside it. Written atomically: the field goes to a new file, then the

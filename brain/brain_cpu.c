@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CPU_MAX_THREADS 64
@@ -23,10 +24,14 @@
 typedef struct cpu_brain cpu_brain;
 typedef void (*cpu_job)(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1);
 
+/* Reductions are kept per channel (independent lanes the compiler can
+ * vectorise) and summed over channels once per pass. */
 typedef struct {
     double sum_abs;        /* sum of |F| (energy, activity) */
     uint64_t saturated;    /* elements at +-clamp_limit */
     double *channel_sum;   /* C sums (momentum) */
+    double *abs_sum;       /* C sums of |F| */
+    uint32_t *sat_count;   /* C counts of elements at the clamp */
     float *planes;         /* diffusion: 4 planes of Y*Z*C */
 } cpu_worker;
 
@@ -51,6 +56,7 @@ struct cpu_brain {
     uint32_t pending;
     bool stopping;
     cpu_job job;
+    const void *job_arg;   /* for jobs outside a cycle */
 };
 
 static void cpu_slab(const cpu_brain *cb, uint32_t worker, uint32_t *x0, uint32_t *x1)
@@ -213,12 +219,17 @@ static void cpu_job_activity(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32
 {
     const uint32_t C = cb->C;
     const size_t plane = (size_t)cb->Y * cb->Z * C;
-    double s = 0.0;
+    double *acc = cb->workers[worker].abs_sum;
+    const float *off = cb->offset;
+    memset(acc, 0, C * sizeof(double));
     for (size_t i = (size_t)x0 * plane; i < (size_t)x1 * plane; i += C) {
         const float *v = cb->field + i;
         for (uint32_t c = 0; c < C; c++)
-            s += fabsf(v[c] + cb->offset[c]);
+            acc[c] += fabsf(v[c] + off[c]);
     }
+    double s = 0.0;
+    for (uint32_t c = 0; c < C; c++)
+        s += acc[c];
     cb->workers[worker].sum_abs = s;
 }
 
@@ -237,23 +248,33 @@ static void cpu_job_finish(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t
 {
     const uint32_t C = cb->C, YZ = cb->Y * cb->Z;
     const float lim = cb->p.clamp_limit;
-    double s = 0.0;
-    uint64_t sat = 0;
+    const float *off = cb->offset;
+    double *acc = cb->workers[worker].abs_sum;
+    uint32_t *sat = cb->workers[worker].sat_count;
+    memset(acc, 0, C * sizeof(double));
+    memset(sat, 0, C * sizeof(uint32_t));
     for (uint32_t point = x0 * YZ; point < x1 * YZ; point++) {
         float *v = cb->field + (size_t)point * C;
         for (uint32_t c = 0; c < C; c++)
-            v[c] = v[c] + cb->offset[c];
+            v[c] = v[c] + off[c];
         if (cb->energize)
             cpu_energy_point(cb, point, v);
         for (uint32_t c = 0; c < C; c++) {
-            float f = fminf(fmaxf(v[c], -lim), lim);
+            /* ternaries, not fminf/fmaxf: those are libm calls here */
+            float f = v[c] < -lim ? -lim : v[c] > lim ? lim : v[c];
             v[c] = f;
-            s += fabsf(f);
-            sat += fabsf(f) == lim;
+            acc[c] += fabsf(f);
+            sat[c] += fabsf(f) == lim;
         }
     }
+    double s = 0.0;
+    uint64_t n_sat = 0;
+    for (uint32_t c = 0; c < C; c++) {
+        s += acc[c];
+        n_sat += sat[c];
+    }
     cb->workers[worker].sum_abs = s;
-    cb->workers[worker].saturated = sat;
+    cb->workers[worker].saturated = n_sat;
 }
 
 /* Step 7 reads the field after steps 5 and 6, before the clamp: computed per
@@ -393,6 +414,8 @@ static void cpu_destroy(void *impl)
     pthread_mutex_destroy(&cb->lock);
     for (uint32_t w = 0; w < CPU_MAX_THREADS; w++) {
         free(cb->workers[w].planes);
+        free(cb->workers[w].sat_count);
+        free(cb->workers[w].abs_sum);
         free(cb->workers[w].channel_sum);
     }
     free(cb->offset);
@@ -400,6 +423,55 @@ static void cpu_destroy(void *impl)
     free(cb->spare);
     free(cb->field);
     free(cb);
+}
+
+typedef struct {
+    float *data;
+    size_t count;
+} cpu_bw_job;
+
+static void cpu_job_scale(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
+{
+    (void)x0;
+    (void)x1;
+    const cpu_bw_job *job = cb->job_arg;
+    size_t a = job->count * worker / cb->n_workers, e = job->count * (worker + 1) / cb->n_workers;
+    float *d = job->data;
+    for (size_t i = a; i < e; i++)
+        d[i] *= 0.999f;
+}
+
+static double cpu_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cpu_measure_bandwidth(void *impl, uint64_t bytes, double *bytes_per_s)
+{
+    cpu_brain *cb = impl;
+    cpu_bw_job job = {.count = (size_t)(bytes / sizeof(float))};
+    if (job.count < 1024)
+        job.count = 1024;
+    job.data = aligned_alloc(64, (job.count * sizeof(float) + 63) / 64 * 64);
+    if (!job.data)
+        return BRAIN_ERR_NOMEM;
+    for (size_t i = 0; i < job.count; i++)
+        job.data[i] = 1.0f;
+    cb->job_arg = &job;
+    double best = 1e30;
+    for (int rep = 0; rep < 12; rep++) {
+        double t0 = cpu_now_s();
+        cpu_run(cb, cpu_job_scale);
+        double dt = cpu_now_s() - t0;
+        if (dt < best)
+            best = dt;
+    }
+    cb->job_arg = NULL;
+    free(job.data);
+    *bytes_per_s = 2.0 * (double)job.count * sizeof(float) / best;
+    return BRAIN_OK;
 }
 
 static const brain_ops cpu_ops = {
@@ -410,6 +482,7 @@ static const brain_ops cpu_ops = {
     .read_momentum = cpu_read_momentum,
     .write_momentum = cpu_write_momentum,
     .destroy = cpu_destroy,
+    .measure_bandwidth = cpu_measure_bandwidth,
 };
 
 static uint32_t cpu_choose_workers(const brain_params *p, uint64_t count)
@@ -462,8 +535,11 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
     bool ok = cb->field && cb->spare && cb->momentum && cb->offset;
     for (uint32_t w = 0; ok && w < cb->n_workers; w++) {
         cb->workers[w].channel_sum = calloc(cb->C, sizeof(double));
+        cb->workers[w].abs_sum = calloc(cb->C, sizeof(double));
+        cb->workers[w].sat_count = calloc(cb->C, sizeof(uint32_t));
         cb->workers[w].planes = malloc(4 * plane * sizeof(float));
-        ok = cb->workers[w].channel_sum && cb->workers[w].planes;
+        ok = cb->workers[w].channel_sum && cb->workers[w].abs_sum && cb->workers[w].sat_count &&
+             cb->workers[w].planes;
     }
     if (!ok) {
         uint32_t nw = cb->n_workers;

@@ -27,6 +27,9 @@ typedef struct {
     int (*read_momentum)(void *impl, float *dst);
     int (*write_momentum)(void *impl, const float *src);
     void (*destroy)(void *impl);
+    /* Optional: the device's own copy bandwidth, read + write bytes per
+     * second, measured on a buffer of about `bytes` (best of several). */
+    int (*measure_bandwidth)(void *impl, uint64_t bytes, double *bytes_per_s);
 } brain_ops;
 
 /* What a backend's create gets and gives back. */

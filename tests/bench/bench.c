@@ -1,0 +1,274 @@
+/* bench.c: fieldbrain-bench, the cost of a brain cycle.
+ *
+ * For each size and backend: ms per cycle (median, p99, mean) over hundreds of
+ * cycles after warm-up, by wall clock and by GPU timestamps, for all cycles
+ * and for plain and diffusion cycles apart; the bytes a dense cycle must move
+ * (one read and one write of the field, the floor of field-brain.md); the
+ * device's own measured copy bandwidth; and the fraction of that floor the
+ * cycle reaches. Links brain/ only: it needs nothing but the Vulkan loader at
+ * run time, so it can be copied to a GPU machine.
+ */
+#include "brain.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    uint32_t x, y, z, c;
+} bench_size;
+
+typedef struct {
+    double median, p99, mean;
+    uint32_t n;
+} bench_summary;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts v in place. */
+static bench_summary summarize(double *v, uint32_t n)
+{
+    bench_summary s = {0};
+    if (n == 0)
+        return (bench_summary){NAN, NAN, NAN, 0};
+    qsort(v, n, sizeof *v, cmp_double);
+    double sum = 0;
+    for (uint32_t i = 0; i < n; i++)
+        sum += v[i];
+    s.n = n;
+    s.mean = sum / n;
+    s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    uint32_t k = (uint32_t)ceil(0.99 * n) - 1;
+    s.p99 = v[k < n ? k : n - 1];
+    return s;
+}
+
+/* "64x128" is 64^3 x 128; "96x80x40x32" is 96x80x40 x 32. */
+static int parse_size(const char *text, bench_size *out)
+{
+    unsigned a, b, c, d;
+    char tail;
+    if (sscanf(text, "%ux%ux%ux%u%c", &a, &b, &c, &d, &tail) == 4) {
+        *out = (bench_size){a, b, c, d};
+        return 0;
+    }
+    if (sscanf(text, "%ux%u%c", &a, &b, &tail) == 2) {
+        *out = (bench_size){a, a, a, b};
+        return 0;
+    }
+    return -1;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: fieldbrain-bench [options]\n"
+          "  --sizes LIST      comma-separated sizes: SxC (S^3 x C) or XxYxZxC (default 32x64,64x64)\n"
+          "  --backend NAME    cpu, vulkan or all (default all: cpu, then vulkan if it works)\n"
+          "  --device NAME     Vulkan device: index or name substring (default: best)\n"
+          "  --cycles N        measured cycles (default 300)\n"
+          "  --warmup N        cycles before measuring (default 30)\n"
+          "  --threads N       CPU backend threads (default: one per core)\n"
+          "  --json            one JSON object per line instead of the table\n"
+          "  --help\n"
+          "Times are per brain_step (one cycle, submit to motors on the host). GB/s counts\n"
+          "the bytes a dense cycle must move, 8 per field element (one read, one write);\n"
+          "'floor' is that figure over the device's measured copy bandwidth.\n",
+          f);
+}
+
+typedef struct {
+    const char *backend;
+    const char *device;
+    uint32_t cycles, warmup, threads;
+    bool json;
+} bench_options;
+
+static int bench_one(const bench_options *o, brain_backend backend, bench_size sz)
+{
+    brain_params p;
+    brain_params_default(&p);
+    p.size_x = sz.x;
+    p.size_y = sz.y;
+    p.size_z = sz.z;
+    p.channels = sz.c;
+    p.backend = backend;
+    p.threads = o->threads;
+    p.quiet = true;
+    if (o->device)
+        snprintf(p.device, sizeof p.device, "%s", o->device);
+    brain *b;
+    char err[512];
+    int rc = brain_create(&p, &b, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "fieldbrain-bench: %s %ux%ux%u x %u: %s\n", brain_backend_name(backend), sz.x, sz.y,
+                sz.z, sz.c, err);
+        return rc;
+    }
+    uint64_t count = brain_field_count(b);
+    double floor_bytes = 8.0 * (double)count;
+    double copy_bw = NAN;
+    if (brain_measure_bandwidth(b, (uint64_t)(4.0 * count), &copy_bw) != 0)
+        copy_bw = NAN;
+
+    uint32_t n = o->cycles;
+    double *wall = calloc(n, sizeof *wall), *gpu = calloc(n, sizeof *gpu);
+    double *plain = calloc(n, sizeof *plain), *diff = calloc(n, sizeof *diff);
+    double *plain_gpu = calloc(n, sizeof *plain_gpu), *diff_gpu = calloc(n, sizeof *diff_gpu);
+    if (!wall || !gpu || !plain || !diff || !plain_gpu || !diff_gpu) {
+        fprintf(stderr, "fieldbrain-bench: out of memory\n");
+        brain_destroy(&b);
+        return BRAIN_ERR_NOMEM;
+    }
+    float sensors[64], motors[64];
+    uint32_t n_gpu = 0, n_plain = 0, n_diff = 0, n_plain_gpu = 0, n_diff_gpu = 0;
+    for (uint32_t k = 0; k < o->warmup + n && rc == 0; k++) {
+        for (uint32_t i = 0; i < p.sensors; i++)
+            sensors[i] = sinf(0.05f * (float)k + (float)i);
+        brain_stats st;
+        double t0 = now_ms();
+        rc = brain_step(b, sensors, p.sensors, motors, &st);
+        double dt = now_ms() - t0;
+        if (k < o->warmup)
+            continue;
+        uint32_t i = k - o->warmup;
+        wall[i] = dt;
+        bool is_plain = !st.diffused && !st.noised && st.activity < 0;
+        if (is_plain)
+            plain[n_plain++] = dt;
+        if (st.diffused)
+            diff[n_diff++] = dt;
+        if (st.gpu_ms >= 0) {
+            gpu[n_gpu++] = st.gpu_ms;
+            if (is_plain)
+                plain_gpu[n_plain_gpu++] = st.gpu_ms;
+            if (st.diffused)
+                diff_gpu[n_diff_gpu++] = st.gpu_ms;
+        }
+    }
+    if (rc) {
+        fprintf(stderr, "fieldbrain-bench: step failed: %s\n", brain_strerror(rc));
+    } else {
+        bench_summary all = summarize(wall, n), g = summarize(gpu, n_gpu);
+        bench_summary pl = summarize(plain, n_plain), df = summarize(diff, n_diff);
+        bench_summary plg = summarize(plain_gpu, n_plain_gpu), dfg = summarize(diff_gpu, n_diff_gpu);
+        double gbps = floor_bytes / (all.mean * 1e-3) / 1e9;
+        double plain_gbps = floor_bytes / (pl.median * 1e-3) / 1e9;
+        double floor_ms = floor_bytes / copy_bw * 1e3;
+        if (o->json) {
+            printf("{\"backend\": \"%s\", \"device\": \"%s\", \"size\": [%u, %u, %u, %u], "
+                   "\"elements\": %llu, \"cycles\": %u, \"warmup\": %u, "
+                   "\"wall_ms\": {\"median\": %.4f, \"p99\": %.4f, \"mean\": %.4f}, "
+                   "\"gpu_ms\": {\"median\": %.4f, \"p99\": %.4f, \"mean\": %.4f, \"n\": %u}, "
+                   "\"plain_ms\": {\"median\": %.4f, \"p99\": %.4f, \"n\": %u, \"gpu_median\": %.4f}, "
+                   "\"diffusion_ms\": {\"median\": %.4f, \"p99\": %.4f, \"n\": %u, \"gpu_median\": %.4f}, "
+                   "\"bytes_per_cycle\": %.0f, \"gbps_mean\": %.2f, \"gbps_plain\": %.2f, "
+                   "\"copy_gbps\": %.2f, \"floor_ms\": %.4f, \"fraction_of_floor_plain\": %.3f, "
+                   "\"fraction_of_floor_mean\": %.3f}\n",
+                   brain_backend_name(brain_get_backend(b)), brain_device_name(b), sz.x, sz.y, sz.z, sz.c,
+                   (unsigned long long)count, n, o->warmup, all.median, all.p99, all.mean, g.median, g.p99,
+                   g.mean, g.n, pl.median, pl.p99, pl.n, plg.median, df.median, df.p99, df.n, dfg.median,
+                   floor_bytes, gbps, plain_gbps, copy_bw / 1e9, floor_ms, floor_ms / pl.median,
+                   floor_ms / all.mean);
+        } else {
+            printf("%-7s %-28.28s %4ux%4ux%4u x %4u  %8.3f %8.3f %8.3f  %8.3f %8.3f  %8.3f  %7.1f %7.1f  %5.2f\n",
+                   brain_backend_name(brain_get_backend(b)), brain_device_name(b), sz.x, sz.y, sz.z, sz.c,
+                   all.median, all.p99, all.mean, pl.median, df.median, g.n ? g.median : NAN, gbps,
+                   copy_bw / 1e9, floor_ms / pl.median);
+        }
+        fflush(stdout);
+    }
+    free(diff_gpu);
+    free(plain_gpu);
+    free(diff);
+    free(plain);
+    free(gpu);
+    free(wall);
+    brain_destroy(&b);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    bench_options o = {.backend = "all", .cycles = 300, .warmup = 30};
+    const char *sizes = "32x64,64x64";
+    static const struct option longs[] = {
+        {"sizes", required_argument, NULL, 's'},   {"backend", required_argument, NULL, 'b'},
+        {"device", required_argument, NULL, 'd'},  {"cycles", required_argument, NULL, 'n'},
+        {"warmup", required_argument, NULL, 'w'},  {"threads", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+        char *end = NULL;
+        switch (ch) {
+        case 's': sizes = optarg; break;
+        case 'b': o.backend = optarg; break;
+        case 'd': o.device = optarg; break;
+        case 'n': o.cycles = (uint32_t)strtoul(optarg, &end, 10); break;
+        case 'w': o.warmup = (uint32_t)strtoul(optarg, &end, 10); break;
+        case 't': o.threads = (uint32_t)strtoul(optarg, &end, 10); break;
+        case 'j': o.json = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (end && *end) {
+            fprintf(stderr, "fieldbrain-bench: '%s' is not a number\n", optarg);
+            return 2;
+        }
+    }
+    if (o.cycles < 10 || o.cycles > 1000000) {
+        fprintf(stderr, "fieldbrain-bench: --cycles must be between 10 and 1000000\n");
+        return 2;
+    }
+    brain_backend backends[2];
+    int n_backends = 0;
+    if (strcmp(o.backend, "cpu") == 0 || strcmp(o.backend, "all") == 0)
+        backends[n_backends++] = BRAIN_BACKEND_CPU;
+    if (strcmp(o.backend, "vulkan") == 0 || strcmp(o.backend, "all") == 0)
+        backends[n_backends++] = BRAIN_BACKEND_VULKAN;
+    if (n_backends == 0) {
+        fprintf(stderr, "fieldbrain-bench: --backend must be cpu, vulkan or all, not '%s'\n", o.backend);
+        return 2;
+    }
+
+    bench_size list[32];
+    int n_sizes = 0;
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", sizes);
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (n_sizes == 32 || parse_size(tok, &list[n_sizes])) {
+            fprintf(stderr, "fieldbrain-bench: bad size '%s' (want SxC or XxYxZxC, at most 32)\n", tok);
+            return 2;
+        }
+        n_sizes++;
+    }
+
+    if (!o.json)
+        printf("%-7s %-28s %-22s  %8s %8s %8s  %8s %8s  %8s  %7s %7s  %5s\n", "backend", "device", "size",
+               "med_ms", "p99_ms", "mean_ms", "plain", "diffuse", "gpu_med", "GB/s", "copyGB/s", "floor");
+    int failures = 0;
+    for (int bi = 0; bi < n_backends; bi++)
+        for (int si = 0; si < n_sizes; si++)
+            if (bench_one(&o, backends[bi], list[si]) != 0) {
+                failures++;
+                /* a backend that cannot start at all is not tried at other sizes */
+                if (strcmp(o.backend, "all") == 0 && backends[bi] == BRAIN_BACKEND_VULKAN)
+                    break;
+            }
+    return failures ? 1 : 0;
+}
