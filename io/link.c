@@ -1,0 +1,400 @@
+/* link.c: the ZeroMQ side of the wire protocol. Sockets are set up once
+ * (options before bind, linger 0); per tick the sensor socket is drained with
+ * ZMQ_DONTWAIT into buffers allocated at creation, and motors go out with
+ * ZMQ_DONTWAIT, so neither direction ever blocks the loop.
+ */
+#include "link.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define MAX_CLIENT_KEYS 256
+
+struct robot_link {
+    void *ctx;
+    void *sensor_sock;
+    void *motor_sock;
+    uint32_t robot_id;
+    uint32_t sensors, motors;
+    float *scratch;          /* decode target */
+    float *newest;           /* the newest valid vector (swapped with scratch) */
+    uint8_t *out_buf;        /* encoded motor message */
+    size_t out_cap;
+    link_counters counters;
+
+    /* ZAP handler for an allow-list of client keys (CURVE only). */
+    void *zap_sock;
+    pthread_t zap_thread;
+    bool zap_running;
+    atomic_bool zap_stop;
+    uint8_t keys[MAX_CLIENT_KEYS][32];
+    size_t n_keys;
+};
+
+const char *link_strerror(int err)
+{
+    switch (err) {
+    case LINK_OK: return "no error";
+    case LINK_ERR_PARAM: return "bad link setting";
+    case LINK_ERR_ZMQ: return "ZeroMQ call failed";
+    case LINK_ERR_NOMEM: return "out of memory";
+    case LINK_ERR_IO: return "could not read a file";
+    default: return "unknown link error";
+    }
+}
+
+const char *link_bad_name(int reason)
+{
+    static const char *names[LINK_BAD_REASONS] = {
+        "truncated", "magic", "version", "kind", "trailing",
+        "length", "nonfinite", "robot", "frames",
+    };
+    if (reason < 0 || reason >= LINK_BAD_REASONS)
+        return "unknown";
+    return names[reason];
+}
+
+static int reason_of(int wire_rc)
+{
+    switch (wire_rc) {
+    case WIRE_ERR_TRUNCATED: return LINK_BAD_TRUNCATED;
+    case WIRE_ERR_MAGIC: return LINK_BAD_MAGIC;
+    case WIRE_ERR_VERSION: return LINK_BAD_VERSION;
+    case WIRE_ERR_KIND: return LINK_BAD_KIND;
+    case WIRE_ERR_TRAILING: return LINK_BAD_TRAILING;
+    case WIRE_ERR_NONFINITE: return LINK_BAD_NONFINITE;
+    default: return LINK_BAD_LENGTH;  /* WIRE_ERR_COUNT */
+    }
+}
+
+/* Loopback means 127.0.0.0/8, localhost, ::1, or a transport that never
+ * leaves the machine (ipc, inproc). */
+static bool endpoint_is_local(const char *ep)
+{
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0;
+    const char *host = ep + 6;
+    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 ||
+           strncmp(host, "[::1]:", 6) == 0;
+}
+
+static int read_client_keys(robot_link *l, const char *path, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, err_len, "link.curve_client_keys: cannot open %s: %s", path, strerror(errno));
+        return LINK_ERR_IO;
+    }
+    char line[512];
+    int lineno = 0;
+    int rc = LINK_OK;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        char *e = s + strcspn(s, " \t\r\n#");
+        if (e == s)
+            continue;  /* blank or comment */
+        *e = '\0';
+        if (strlen(s) != 40 || l->n_keys == MAX_CLIENT_KEYS ||
+            !zmq_z85_decode(l->keys[l->n_keys], s)) {
+            snprintf(err, err_len, "%s:%d: link.curve_client_keys: not a Z85 public key "
+                     "(40 characters, at most %d keys)", path, lineno, MAX_CLIENT_KEYS);
+            rc = LINK_ERR_PARAM;
+            break;
+        }
+        l->n_keys++;
+    }
+    fclose(f);
+    if (rc == LINK_OK && l->n_keys == 0) {
+        snprintf(err, err_len, "link.curve_client_keys: %s holds no key", path);
+        rc = LINK_ERR_PARAM;
+    }
+    return rc;
+}
+
+/* ZAP (RFC 27): ZeroMQ asks this handler about every CURVE handshake. It
+ * runs on its own thread, never on the loop's. */
+static void *zap_main(void *arg)
+{
+    robot_link *l = arg;
+    while (!atomic_load(&l->zap_stop)) {
+        zmq_pollitem_t it = {.socket = l->zap_sock, .events = ZMQ_POLLIN};
+        if (zmq_poll(&it, 1, 100) <= 0)
+            continue;
+        char version[16] = "", request_id[256] = "", mechanism[32] = "";
+        uint8_t key[64];
+        int key_len = -1, part = 0, rid_len = 0;
+        int more = 1;
+        while (more) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, l->zap_sock, 0) < 0) {
+                zmq_msg_close(&m);
+                break;
+            }
+            size_t n = zmq_msg_size(&m);
+            const void *d = zmq_msg_data(&m);
+            if (part == 0 && n < sizeof version)
+                memcpy(version, d, n);
+            else if (part == 1 && n <= sizeof request_id)
+                memcpy(request_id, d, rid_len = (int)n);
+            else if (part == 5 && n < sizeof mechanism)
+                memcpy(mechanism, d, n);
+            else if (part == 6 && n <= sizeof key)
+                memcpy(key, d, key_len = (int)n);
+            more = zmq_msg_more(&m);
+            zmq_msg_close(&m);
+            part++;
+        }
+        bool ok = false;
+        if (strcmp(mechanism, "CURVE") == 0 && key_len == 32)
+            for (size_t i = 0; i < l->n_keys && !ok; i++)
+                ok = memcmp(l->keys[i], key, 32) == 0;
+        zmq_send(l->zap_sock, "1.0", 3, ZMQ_SNDMORE);
+        zmq_send(l->zap_sock, request_id, (size_t)rid_len, ZMQ_SNDMORE);
+        zmq_send(l->zap_sock, ok ? "200" : "400", 3, ZMQ_SNDMORE);
+        zmq_send(l->zap_sock, ok ? "OK" : "client key not allowed", ok ? 2 : 22, ZMQ_SNDMORE);
+        zmq_send(l->zap_sock, "", 0, ZMQ_SNDMORE);
+        zmq_send(l->zap_sock, "", 0, 0);
+    }
+    return NULL;
+}
+
+static int set_curve_server(void *s, const config *c)
+{
+    int one = 1;
+    if (zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, c->link.curve_secret_key, 40) ||
+        zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, "fieldbrain", 10))
+        return -1;
+    return 0;
+}
+
+int link_create(const config *c, robot_link **out, char *err, size_t err_len)
+{
+    *out = NULL;
+    bool curve = c->link.curve_secret_key[0] != '\0';
+    if (curve && (strlen(c->link.curve_secret_key) != 40 || strlen(c->link.curve_public_key) != 40)) {
+        snprintf(err, err_len, "link.curve_secret_key, link.curve_public_key: both must be Z85 keys of 40 characters");
+        return LINK_ERR_PARAM;
+    }
+    if (c->brain.sensors > WIRE_MAX_VALUES || c->brain.motors > WIRE_MAX_VALUES) {
+        snprintf(err, err_len, "brain.sensors, brain.motors: at most %u each on the wire", WIRE_MAX_VALUES);
+        return LINK_ERR_PARAM;
+    }
+    robot_link *l = calloc(1, sizeof *l);
+    if (!l)
+        return LINK_ERR_NOMEM;
+    l->robot_id = c->link.robot_id;
+    l->sensors = c->brain.sensors;
+    l->motors = c->brain.motors;
+    l->scratch = calloc(l->sensors + 1u, sizeof(float));
+    l->newest = calloc(l->sensors + 1u, sizeof(float));
+    l->out_cap = wire_message_bytes(l->motors);
+    l->out_buf = calloc(1, l->out_cap);
+    l->ctx = zmq_ctx_new();
+    int rc = LINK_ERR_NOMEM;
+    if (!l->scratch || !l->newest || !l->out_buf || !l->ctx)
+        goto fail;
+
+    if (curve && c->link.curve_client_keys[0]) {
+        rc = read_client_keys(l, c->link.curve_client_keys, err, err_len);
+        if (rc < 0)
+            goto fail;
+        /* The handler must be bound before any socket does a handshake. */
+        l->zap_sock = zmq_socket(l->ctx, ZMQ_REP);
+        int zero = 0;
+        rc = LINK_ERR_ZMQ;
+        if (!l->zap_sock || zmq_setsockopt(l->zap_sock, ZMQ_LINGER, &zero, sizeof zero) ||
+            zmq_bind(l->zap_sock, ZAP_ENDPOINT)) {
+            snprintf(err, err_len, "link: cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
+            goto fail;
+        }
+        atomic_init(&l->zap_stop, false);
+        if (pthread_create(&l->zap_thread, NULL, zap_main, l) != 0) {
+            snprintf(err, err_len, "link: cannot start the ZAP thread");
+            goto fail;
+        }
+        l->zap_running = true;
+    }
+
+    rc = LINK_ERR_ZMQ;
+    l->sensor_sock = zmq_socket(l->ctx, ZMQ_PULL);
+    l->motor_sock = zmq_socket(l->ctx, ZMQ_PUB);
+    if (!l->sensor_sock || !l->motor_sock) {
+        snprintf(err, err_len, "link: cannot create sockets: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    int zero = 0, hwm = 1000;
+    int64_t maxsize = c->link.max_message_bytes;
+    if (zmq_setsockopt(l->sensor_sock, ZMQ_LINGER, &zero, sizeof zero) ||
+        zmq_setsockopt(l->motor_sock, ZMQ_LINGER, &zero, sizeof zero) ||
+        zmq_setsockopt(l->sensor_sock, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
+        zmq_setsockopt(l->sensor_sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize) ||
+        (curve && (set_curve_server(l->sensor_sock, c) || set_curve_server(l->motor_sock, c)))) {
+        snprintf(err, err_len, "link: cannot set socket options: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    if (zmq_bind(l->sensor_sock, c->link.sensor_endpoint)) {
+        snprintf(err, err_len, "link.sensor_endpoint: cannot bind %s: %s",
+                 c->link.sensor_endpoint, zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    if (zmq_bind(l->motor_sock, c->link.motor_endpoint)) {
+        snprintf(err, err_len, "link.motor_endpoint: cannot bind %s: %s",
+                 c->link.motor_endpoint, zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    if (!curve) {
+        const char *eps[2] = {c->link.sensor_endpoint, c->link.motor_endpoint};
+        for (int i = 0; i < 2; i++)
+            if (!endpoint_is_local(eps[i]))
+                fprintf(stderr, "fieldbrain: warning: %s is not a loopback address and CURVE is off: "
+                        "anyone who reaches it can drive the robot (set link.curve_secret_key)\n", eps[i]);
+    }
+    *out = l;
+    return LINK_OK;
+fail:
+    link_destroy(&l);
+    return rc;
+}
+
+void link_destroy(robot_link **lp)
+{
+    robot_link *l = lp ? *lp : NULL;
+    if (!l)
+        return;
+    if (l->sensor_sock)
+        zmq_close(l->sensor_sock);
+    if (l->motor_sock)
+        zmq_close(l->motor_sock);
+    if (l->zap_running) {
+        atomic_store(&l->zap_stop, true);
+        pthread_join(l->zap_thread, NULL);
+    }
+    if (l->zap_sock)
+        zmq_close(l->zap_sock);
+    if (l->ctx)
+        zmq_ctx_term(l->ctx);
+    free(l->out_buf);
+    free(l->newest);
+    free(l->scratch);
+    free(l);
+    *lp = NULL;
+}
+
+static void count_bad(robot_link *l, int reason)
+{
+    l->counters.bad[reason]++;
+    l->counters.bad_total++;
+}
+
+int link_recv(robot_link *l, bool newest, int64_t now_ns, link_sensor *out)
+{
+    out->fresh = false;
+    for (;;) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, l->sensor_sock, ZMQ_DONTWAIT) < 0) {
+            int e = zmq_errno();
+            zmq_msg_close(&m);
+            if (e == EAGAIN || e == EINTR)
+                return LINK_OK;
+            return LINK_ERR_ZMQ;
+        }
+        if (zmq_msg_more(&m)) {
+            /* Swallow the rest of a multipart message: one bad message. */
+            while (zmq_msg_more(&m)) {
+                zmq_msg_close(&m);
+                zmq_msg_init(&m);
+                if (zmq_msg_recv(&m, l->sensor_sock, ZMQ_DONTWAIT) < 0)
+                    break;
+            }
+            zmq_msg_close(&m);
+            count_bad(l, LINK_BAD_FRAMES);
+            continue;
+        }
+        wire_header h;
+        int rc = wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), WIRE_KIND_SENSORS, &h,
+                             l->scratch, l->sensors);
+        zmq_msg_close(&m);
+        if (rc < 0) {
+            count_bad(l, reason_of(rc));
+            continue;
+        }
+        if (h.count != l->sensors) {
+            count_bad(l, LINK_BAD_LENGTH);
+            continue;
+        }
+        if (h.robot_id != l->robot_id) {
+            count_bad(l, LINK_BAD_ROBOT);
+            continue;
+        }
+        if (out->fresh)
+            l->counters.skipped++;
+        l->counters.received++;
+        float *t = l->newest;
+        l->newest = l->scratch;
+        l->scratch = t;
+        out->fresh = true;
+        out->robot_id = h.robot_id;
+        out->seq = h.seq;
+        out->time_ns = h.time_ns;
+        out->recv_ns = now_ns;
+        out->values = l->newest;
+        out->count = h.count;
+        if (!newest)
+            return LINK_OK;
+    }
+}
+
+int link_wait(robot_link *l, int timeout_ms)
+{
+    zmq_pollitem_t it = {.socket = l->sensor_sock, .events = ZMQ_POLLIN};
+    int rc = zmq_poll(&it, 1, timeout_ms);
+    if (rc < 0)
+        return zmq_errno() == EINTR ? 0 : LINK_ERR_ZMQ;
+    return rc > 0 ? 1 : 0;
+}
+
+int link_publish(robot_link *l, const float *motors, uint8_t flags, uint64_t seq,
+                 uint64_t answer_seq, uint64_t answer_time_ns, int64_t now_ns)
+{
+    wire_header h = {
+        .version = WIRE_VERSION, .kind = WIRE_KIND_MOTORS, .flags = flags,
+        .robot_id = l->robot_id, .count = l->motors, .seq = seq,
+        .time_ns = (uint64_t)now_ns, .answer_seq = answer_seq,
+        .answer_time_ns = answer_time_ns,
+    };
+    size_t len = 0;
+    if (wire_encode(&h, motors, l->out_buf, l->out_cap, &len) < 0)
+        return LINK_ERR_PARAM;
+    uint8_t topic[WIRE_TOPIC_BYTES];
+    wire_topic(l->robot_id, topic);
+    if (zmq_send(l->motor_sock, topic, sizeof topic, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(l->motor_sock, l->out_buf, len, ZMQ_DONTWAIT) < 0) {
+        l->counters.publish_failed++;
+        return LINK_ERR_ZMQ;
+    }
+    l->counters.published++;
+    return LINK_OK;
+}
+
+const link_counters *link_get_counters(const robot_link *l)
+{
+    return &l->counters;
+}
+
+uint32_t link_robot_id(const robot_link *l)
+{
+    return l->robot_id;
+}

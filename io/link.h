@@ -1,0 +1,89 @@
+/* link.h: the brain's ZeroMQ link to its robot (io/PROTOCOL.md): a bound
+ * PULL socket for sensors, drained without blocking, and a bound PUB socket
+ * for motors with the robot id as topic; optional CURVE with a ZAP handler
+ * for an allow-list of client keys. Bad frames are dropped and counted.
+ */
+#ifndef FIELDBRAIN_LINK_H
+#define FIELDBRAIN_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef enum {
+    LINK_OK = 0,
+    LINK_ERR_PARAM = -1,   /* a setting is unusable (key, endpoint) */
+    LINK_ERR_ZMQ = -2,     /* a ZeroMQ call failed (bind, option) */
+    LINK_ERR_NOMEM = -3,
+    LINK_ERR_IO = -4,      /* the client key file could not be read */
+} link_err;
+
+const char *link_strerror(int err);
+
+/* Why a sensor frame was dropped (PROTOCOL.md, "Bad input"). */
+typedef enum {
+    LINK_BAD_TRUNCATED = 0,
+    LINK_BAD_MAGIC,
+    LINK_BAD_VERSION,
+    LINK_BAD_KIND,
+    LINK_BAD_TRAILING,
+    LINK_BAD_LENGTH,      /* count is not brain.sensors */
+    LINK_BAD_NONFINITE,
+    LINK_BAD_ROBOT,       /* robot_id is not link.robot_id */
+    LINK_BAD_FRAMES,      /* more than one frame */
+    LINK_BAD_REASONS
+} link_bad_reason;
+
+/* "truncated", "magic", ... as in PROTOCOL.md. */
+const char *link_bad_name(int reason);
+
+typedef struct {
+    uint64_t received;                /* valid sensor messages */
+    uint64_t skipped;                 /* valid, but a newer one came before the tick used it */
+    uint64_t bad[LINK_BAD_REASONS];   /* dropped, by reason */
+    uint64_t bad_total;
+    uint64_t published;               /* motor messages sent */
+    uint64_t publish_failed;          /* motor messages ZeroMQ refused */
+} link_counters;
+
+/* The newest valid sensor message (link-owned values, valid until the next
+ * link_recv). */
+typedef struct {
+    bool fresh;              /* a valid message came in this call */
+    uint32_t robot_id;
+    uint64_t seq;
+    uint64_t time_ns;        /* the robot's clock, echoed in motors */
+    int64_t recv_ns;         /* CLOCK_MONOTONIC when the brain took it */
+    const float *values;     /* brain.sensors floats, all finite */
+    uint32_t count;
+} link_sensor;
+
+typedef struct robot_link robot_link;
+
+/* Binds both sockets of c->link for a brain with c->brain.sensors sensors
+ * and c->brain.motors motors. Prints a warning to stderr when it binds a
+ * non-loopback address without CURVE. */
+int link_create(const config *c, robot_link **out, char *err, size_t err_len);
+void link_destroy(robot_link **l);
+
+/* Takes sensor messages without blocking. newest = true drains the socket
+ * and keeps the newest valid message (the older valid ones count as
+ * skipped); newest = false returns at the first valid message (lockstep: one
+ * cycle per message). now_ns stamps recv_ns. out->fresh says whether a valid
+ * message came. Returns 0 or a negative link_err. */
+int link_recv(robot_link *l, bool newest, int64_t now_ns, link_sensor *out);
+
+/* Waits up to timeout_ms for the sensor socket to be readable: 1 readable,
+ * 0 not (timeout or a signal), negative on error. */
+int link_wait(robot_link *l, int timeout_ms);
+
+/* Publishes one motor message (topic frame + message) without blocking. */
+int link_publish(robot_link *l, const float *motors, uint8_t flags, uint64_t seq,
+                 uint64_t answer_seq, uint64_t answer_time_ns, int64_t now_ns);
+
+const link_counters *link_get_counters(const robot_link *l);
+uint32_t link_robot_id(const robot_link *l);
+
+#endif

@@ -1,0 +1,584 @@
+/* loop.c: the fixed-rate and lockstep control loops. The loop's thread only
+ * receives, steps, publishes and records numbers into buffers allocated at
+ * creation; a keeper thread prints events and warnings and writes autosaved
+ * checkpoints, handed over through atomics so the loop never waits on it.
+ */
+#include "loop.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define NS_PER_S 1000000000LL
+#define EVENT_RING 64   /* a power of two */
+#define KEEPER_PERIOD_NS (20 * 1000000LL)
+#define LOCKSTEP_HEARTBEAT_NS (100 * 1000000LL)
+
+enum { SNAP_IDLE = 0, SNAP_PENDING, SNAP_DONE, SNAP_FAILED };
+
+struct loop {
+    brain *b;
+    robot_link *l;
+    loop_mode mode;
+    int64_t period_ns;
+    bool realtime;
+    int cpu;
+    int64_t timeout_ns;
+    char ckpt_path[CONFIG_STR];
+    int64_t ckpt_every_ns;
+    bool ckpt_on_exit;
+
+    uint32_t n_sensors, n_motors;
+    float *held;        /* last valid sensor vector */
+    float *zeros;       /* n_sensors (>= n_motors) zeros */
+    float *motors;
+
+    /* timing windows */
+    uint32_t win_n, win_pos;
+    int64_t *win_lat, *win_work, *win_scratch;
+    loop_window lat, work;
+    uint64_t hist[LOOP_HIST_BINS];
+    uint64_t overruns, skipped_ticks;
+
+    /* link state */
+    bool lost;
+    int64_t last_valid_ns;
+    uint64_t answer_seq, answer_time_ns;
+    uint64_t cycle;
+    int64_t heartbeat_ns;
+    uint64_t brain_errors;
+    uint64_t motor_nonfinite;
+
+    /* rate limits of burst events */
+    int64_t bad_emit_ns[LINK_BAD_REASONS];
+    uint64_t bad_at_emit[LINK_BAD_REASONS];
+    int64_t overrun_emit_ns;
+    uint64_t overrun_at_emit;
+
+    loop_cycle_hook cycle_hook;
+    void *cycle_user;
+    loop_event_hook event_hook;
+    void *event_user;
+
+    /* loop -> keeper */
+    loop_event ring[EVENT_RING];
+    atomic_uint ring_head;   /* written by the loop */
+    atomic_uint ring_tail;   /* written by the keeper */
+    uint64_t events_dropped;
+    brain_snapshot *snap;
+    atomic_int snap_state;
+    char snap_err[256];
+    int64_t next_save_ns;
+    pthread_t keeper;
+    bool keeper_running;
+    atomic_bool keeper_stop;
+};
+
+const char *loop_strerror(int err)
+{
+    switch (err) {
+    case LOOP_OK: return "no error";
+    case LOOP_ERR_PARAM: return "bad loop setting";
+    case LOOP_ERR_NOMEM: return "out of memory";
+    case LOOP_ERR_THREAD: return "could not start a thread";
+    case LOOP_ERR_BRAIN: return "brain error";
+    case LOOP_ERR_LINK: return "link error";
+    default: return "unknown loop error";
+    }
+}
+
+const char *loop_event_name(int kind)
+{
+    static const char *names[LOOP_EVENT_KINDS] = {
+        "start", "shutdown", "link_lost", "link_restored", "overrun_burst",
+        "bad_input_burst", "checkpoint_written", "checkpoint_failed",
+    };
+    return kind >= 0 && kind < LOOP_EVENT_KINDS ? names[kind] : "unknown";
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static void print_event(const loop *lp, const loop_event *e)
+{
+    switch (e->kind) {
+    case LOOP_EVENT_BAD_INPUT_BURST:
+        fprintf(stderr, "fieldbrain: warning: dropped %llu bad sensor message(s): %s (%llu so far)\n",
+                (unsigned long long)e->count, link_bad_name(e->reason),
+                (unsigned long long)link_get_counters(lp->l)->bad[e->reason]);
+        break;
+    case LOOP_EVENT_OVERRUN_BURST:
+        fprintf(stderr, "fieldbrain: warning: %llu overrun(s) at cycle %llu: work ran past the deadline, ticks skipped\n",
+                (unsigned long long)e->count, (unsigned long long)e->cycle);
+        break;
+    default:
+        fprintf(stderr, "fieldbrain: event %s robot=%u cycle=%llu\n", loop_event_name(e->kind),
+                e->robot_id, (unsigned long long)e->cycle);
+        break;
+    }
+}
+
+/* On the loop's thread: the hook now, the printing later on the keeper. */
+static void emit(loop *lp, loop_event_kind kind, int reason, uint64_t count, int64_t t)
+{
+    loop_event e = {.kind = kind, .cycle = lp->cycle, .time_ns = t,
+                    .robot_id = link_robot_id(lp->l), .reason = reason, .count = count};
+    if (lp->event_hook)
+        lp->event_hook(&e, lp->event_user);
+    unsigned head = atomic_load_explicit(&lp->ring_head, memory_order_relaxed);
+    unsigned tail = atomic_load_explicit(&lp->ring_tail, memory_order_acquire);
+    if (head - tail >= EVENT_RING) {
+        lp->events_dropped++;
+        return;
+    }
+    lp->ring[head % EVENT_RING] = e;
+    atomic_store_explicit(&lp->ring_head, head + 1, memory_order_release);
+}
+
+static void keeper_drain(loop *lp)
+{
+    unsigned tail = atomic_load_explicit(&lp->ring_tail, memory_order_relaxed);
+    unsigned head = atomic_load_explicit(&lp->ring_head, memory_order_acquire);
+    while (tail != head) {
+        print_event(lp, &lp->ring[tail % EVENT_RING]);
+        tail++;
+        atomic_store_explicit(&lp->ring_tail, tail, memory_order_release);
+    }
+}
+
+static void keeper_save(loop *lp)
+{
+    if (atomic_load_explicit(&lp->snap_state, memory_order_acquire) != SNAP_PENDING)
+        return;
+    int rc = brain_snapshot_save(lp->snap, lp->ckpt_path, lp->snap_err, sizeof lp->snap_err);
+    if (rc < 0)
+        fprintf(stderr, "fieldbrain: autosave failed: %s\n", lp->snap_err);
+    atomic_store_explicit(&lp->snap_state, rc < 0 ? SNAP_FAILED : SNAP_DONE, memory_order_release);
+}
+
+static void *keeper_main(void *arg)
+{
+    loop *lp = arg;
+    for (;;) {
+        bool stop = atomic_load(&lp->keeper_stop);
+        keeper_drain(lp);
+        keeper_save(lp);
+        if (stop)
+            break;
+        struct timespec ts = {0, KEEPER_PERIOD_NS};
+        nanosleep(&ts, NULL);
+    }
+    keeper_drain(lp);
+    return NULL;
+}
+
+int loop_create(const config *c, brain *b, robot_link *l, loop **out, char *err, size_t err_len)
+{
+    *out = NULL;
+    if (c->loop.mode == LOOP_FIXED_RATE && !(c->loop.rate_hz > 0 && c->loop.rate_hz <= 1e6)) {
+        snprintf(err, err_len, "loop.rate_hz: %g is out of range (0, 1000000]", c->loop.rate_hz);
+        return LOOP_ERR_PARAM;
+    }
+    if (c->loop.stats_window < 1) {
+        snprintf(err, err_len, "loop.stats_window: must be at least 1");
+        return LOOP_ERR_PARAM;
+    }
+    loop *lp = calloc(1, sizeof *lp);
+    if (!lp)
+        return LOOP_ERR_NOMEM;
+    const brain_params *p = brain_get_params(b);
+    lp->b = b;
+    lp->l = l;
+    lp->mode = c->loop.mode;
+    lp->period_ns = c->loop.mode == LOOP_FIXED_RATE ? llround(1e9 / c->loop.rate_hz) : 0;
+    if (lp->period_ns < 1)
+        lp->period_ns = 1;
+    lp->realtime = c->loop.realtime;
+    lp->cpu = c->loop.cpu;
+    lp->timeout_ns = (int64_t)c->link.timeout_ms * 1000000LL;
+    snprintf(lp->ckpt_path, sizeof lp->ckpt_path, "%s", c->checkpoint.path);
+    lp->ckpt_every_ns = lp->ckpt_path[0] && c->checkpoint.every_s > 0
+                            ? (int64_t)llround(c->checkpoint.every_s * 1e9) : 0;
+    lp->ckpt_on_exit = lp->ckpt_path[0] && c->checkpoint.on_exit;
+    lp->n_sensors = p->sensors;
+    lp->n_motors = p->motors;
+    size_t nz = (p->sensors > p->motors ? p->sensors : p->motors) + 1u;
+    lp->held = calloc(nz, sizeof(float));
+    lp->zeros = calloc(nz, sizeof(float));
+    lp->motors = calloc(nz, sizeof(float));
+    lp->win_n = c->loop.stats_window;
+    lp->win_lat = calloc(lp->win_n, sizeof(int64_t));
+    lp->win_work = calloc(lp->win_n, sizeof(int64_t));
+    lp->win_scratch = calloc(lp->win_n, sizeof(int64_t));
+    int rc = LOOP_ERR_NOMEM;
+    if (!lp->held || !lp->zeros || !lp->motors || !lp->win_lat || !lp->win_work || !lp->win_scratch)
+        goto fail;
+    if (lp->ckpt_every_ns && brain_snapshot_create(b, &lp->snap) < 0)
+        goto fail;
+    lp->lost = true;  /* no robot yet: zero motors until the first valid message */
+    atomic_init(&lp->ring_head, 0);
+    atomic_init(&lp->ring_tail, 0);
+    atomic_init(&lp->snap_state, SNAP_IDLE);
+    atomic_init(&lp->keeper_stop, false);
+    if (pthread_create(&lp->keeper, NULL, keeper_main, lp) != 0) {
+        snprintf(err, err_len, "loop: cannot start the keeper thread");
+        rc = LOOP_ERR_THREAD;
+        goto fail;
+    }
+    lp->keeper_running = true;
+    *out = lp;
+    return LOOP_OK;
+fail:
+    if (rc == LOOP_ERR_NOMEM)
+        snprintf(err, err_len, "loop: out of memory");
+    loop_destroy(&lp);
+    return rc;
+}
+
+static void keeper_stop(loop *lp)
+{
+    if (lp->keeper_running) {
+        atomic_store(&lp->keeper_stop, true);
+        pthread_join(lp->keeper, NULL);
+        lp->keeper_running = false;
+    }
+}
+
+void loop_destroy(loop **pp)
+{
+    loop *lp = pp ? *pp : NULL;
+    if (!lp)
+        return;
+    keeper_stop(lp);
+    brain_snapshot_destroy(&lp->snap);
+    free(lp->win_scratch);
+    free(lp->win_work);
+    free(lp->win_lat);
+    free(lp->motors);
+    free(lp->zeros);
+    free(lp->held);
+    free(lp);
+    *pp = NULL;
+}
+
+void loop_set_cycle_hook(loop *lp, loop_cycle_hook fn, void *user)
+{
+    lp->cycle_hook = fn;
+    lp->cycle_user = user;
+}
+
+void loop_set_event_hook(loop *lp, loop_event_hook fn, void *user)
+{
+    lp->event_hook = fn;
+    lp->event_user = user;
+}
+
+/* k-th smallest of a[0..n) (Hoare's quickselect; reorders a, no allocation). */
+static int64_t select_kth(int64_t *a, uint32_t n, uint32_t k)
+{
+    long lo = 0, hi = (long)n - 1;
+    while (lo < hi) {
+        int64_t pivot = a[lo + (hi - lo) / 2];
+        long i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < pivot)
+                i++;
+            while (a[j] > pivot)
+                j--;
+            if (i <= j) {
+                int64_t t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if ((long)k <= j)
+            hi = j;
+        else if ((long)k >= i)
+            lo = i;
+        else
+            return a[k];
+    }
+    return a[k];
+}
+
+static loop_window window_of(const int64_t *v, int64_t *scratch, uint32_t n)
+{
+    loop_window w = {v[0], 0, 0, v[0]};
+    for (uint32_t i = 0; i < n; i++) {
+        scratch[i] = v[i];
+        if (v[i] < w.min_ns)
+            w.min_ns = v[i];
+        if (v[i] > w.max_ns)
+            w.max_ns = v[i];
+    }
+    uint32_t k99 = (uint32_t)(((uint64_t)n * 99) / 100);
+    if (k99 >= n)
+        k99 = n - 1;
+    w.p99_ns = select_kth(scratch, n, k99);
+    w.p50_ns = select_kth(scratch, n, n / 2);
+    return w;
+}
+
+static void record_timing(loop *lp, int64_t lateness, int64_t work)
+{
+    uint32_t bin = 0;
+    if (lateness > 0) {
+        uint64_t v = (uint64_t)lateness;
+        while (v >>= 1)
+            bin++;
+        if (bin >= LOOP_HIST_BINS)
+            bin = LOOP_HIST_BINS - 1;
+    }
+    lp->hist[bin]++;
+    lp->win_lat[lp->win_pos] = lateness;
+    lp->win_work[lp->win_pos] = work;
+    if (++lp->win_pos == lp->win_n) {
+        lp->win_pos = 0;
+        lp->lat = window_of(lp->win_lat, lp->win_scratch, lp->win_n);
+        lp->work = window_of(lp->win_work, lp->win_scratch, lp->win_n);
+    }
+}
+
+/* Bursts of bad input and overruns: at most one event a second each. */
+static void check_bursts(loop *lp, int64_t t)
+{
+    const link_counters *lc = link_get_counters(lp->l);
+    for (int r = 0; r < LINK_BAD_REASONS; r++) {
+        if (lc->bad[r] > lp->bad_at_emit[r] && t - lp->bad_emit_ns[r] >= NS_PER_S) {
+            emit(lp, LOOP_EVENT_BAD_INPUT_BURST, r, lc->bad[r] - lp->bad_at_emit[r], t);
+            lp->bad_at_emit[r] = lc->bad[r];
+            lp->bad_emit_ns[r] = t;
+        }
+    }
+    if (lp->overruns > lp->overrun_at_emit && t - lp->overrun_emit_ns >= NS_PER_S) {
+        emit(lp, LOOP_EVENT_OVERRUN_BURST, 0, lp->overruns - lp->overrun_at_emit, t);
+        lp->overrun_at_emit = lp->overruns;
+        lp->overrun_emit_ns = t;
+    }
+}
+
+static void check_autosave(loop *lp, int64_t t)
+{
+    int st = atomic_load_explicit(&lp->snap_state, memory_order_acquire);
+    if (st == SNAP_DONE || st == SNAP_FAILED) {
+        emit(lp, st == SNAP_DONE ? LOOP_EVENT_CHECKPOINT_WRITTEN : LOOP_EVENT_CHECKPOINT_FAILED, 0,
+             brain_snapshot_cycle(lp->snap), t);
+        atomic_store_explicit(&lp->snap_state, SNAP_IDLE, memory_order_release);
+        st = SNAP_IDLE;
+    }
+    if (!lp->ckpt_every_ns || st != SNAP_IDLE || t < lp->next_save_ns)
+        return;
+    /* The one readback on this thread; the disk write is the keeper's. */
+    if (brain_snapshot_take(lp->b, lp->snap) == 0)
+        atomic_store_explicit(&lp->snap_state, SNAP_PENDING, memory_order_release);
+    lp->next_save_ns = t + lp->ckpt_every_ns;
+}
+
+/* One cycle. s: what the link gave this tick; step: run the brain. */
+static void cycle(loop *lp, const link_sensor *s, int64_t wake, int64_t lateness, bool step)
+{
+    if (s->fresh) {
+        memcpy(lp->held, s->values, lp->n_sensors * sizeof(float));
+        lp->last_valid_ns = s->recv_ns;
+        lp->answer_seq = s->seq;
+        lp->answer_time_ns = s->time_ns;
+        if (lp->lost) {
+            lp->lost = false;
+            emit(lp, LOOP_EVENT_LINK_RESTORED, 0, 0, wake);
+        }
+    } else if (!lp->lost && wake - lp->last_valid_ns > lp->timeout_ns) {
+        lp->lost = true;
+        emit(lp, LOOP_EVENT_LINK_LOST, 0, 0, wake);
+    }
+
+    brain_stats st = {.gpu_ms = -1};
+    bool ok = false;
+    if (step) {
+        /* Lost: the field runs on with no input rather than a stale one. */
+        ok = brain_step(lp->b, lp->lost ? lp->zeros : lp->held, lp->n_sensors, lp->motors, &st) == 0;
+        if (!ok)
+            lp->brain_errors++;
+    }
+    const float *out = lp->lost || !ok ? lp->zeros : lp->motors;
+    if (out == lp->motors)
+        for (uint32_t i = 0; i < lp->n_motors; i++)
+            if (!isfinite(lp->motors[i])) {
+                lp->motors[i] = 0.0f;  /* never a NaN to a motor */
+                lp->motor_nonfinite++;
+            }
+    lp->cycle++;
+    int64_t t = now_ns();
+    link_publish(lp->l, out, lp->lost ? WIRE_FLAG_LINK_LOST : 0, lp->cycle,
+                 lp->answer_seq, lp->answer_time_ns, t);
+    int64_t work = t - wake;
+    record_timing(lp, lateness, work);
+
+    if (lp->cycle_hook) {
+        loop_cycle_report r = {
+            .cycle = lp->cycle, .time_ns = t, .lateness_ns = lateness, .work_ns = work,
+            .gpu_ms = st.gpu_ms, .lateness = lp->lat, .work = lp->work,
+            .lateness_hist = lp->hist, .overruns = lp->overruns,
+            .skipped_ticks = lp->skipped_ticks, .motors = out, .n_motors = lp->n_motors,
+            .stepped = step && ok, .brain = st,
+            .sensor_age_ns = lp->answer_seq ? t - lp->last_valid_ns : -1,
+            .robot_id = link_robot_id(lp->l), .link_lost = lp->lost,
+            .answer_seq = lp->answer_seq, .link = *link_get_counters(lp->l),
+        };
+        lp->cycle_hook(&r, lp->cycle_user);
+    }
+    check_bursts(lp, t);
+    check_autosave(lp, t);
+}
+
+static void go_realtime(loop *lp)
+{
+    if (!lp->realtime && lp->cpu < 0)
+        return;
+    if (lp->realtime) {
+        /* Startup only: these messages are the warnings the issue asks for. */
+        if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+            fprintf(stderr, "fieldbrain: warning: loop.realtime: mlockall refused (%s); running without locked memory\n",
+                    strerror(errno));
+        struct sched_param sp = {.sched_priority = 50};
+        int e = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+        if (e != 0)
+            fprintf(stderr, "fieldbrain: warning: loop.realtime: SCHED_FIFO refused (%s); running at normal priority\n",
+                    strerror(e));
+    }
+    if (lp->cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(lp->cpu, &set);
+        int e = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+        if (e != 0)
+            fprintf(stderr, "fieldbrain: warning: loop.cpu: cannot pin to CPU %d (%s); running unpinned\n",
+                    lp->cpu, strerror(e));
+    }
+}
+
+static void run_fixed_rate(loop *lp, volatile sig_atomic_t *stop)
+{
+    int64_t next = now_ns() + lp->period_ns;
+    link_sensor s;
+    while (!*stop) {
+        struct timespec ts = {.tv_sec = next / NS_PER_S, .tv_nsec = next % NS_PER_S};
+        int r = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        if (r == EINTR)
+            continue;  /* a signal: look at *stop, then sleep on to the same deadline */
+        int64_t wake = now_ns();
+        link_recv(lp->l, true, wake, &s);
+        cycle(lp, &s, wake, wake - next, true);
+        int64_t end = now_ns();
+        next += lp->period_ns;
+        if (end > next) {
+            /* Skip the missed ticks instead of running them in a burst. */
+            int64_t missed = (end - next) / lp->period_ns + 1;
+            lp->overruns++;
+            lp->skipped_ticks += (uint64_t)missed;
+            next += missed * lp->period_ns;
+        }
+    }
+}
+
+static void run_lockstep(loop *lp, volatile sig_atomic_t *stop)
+{
+    link_sensor s;
+    while (!*stop) {
+        int64_t t = now_ns();
+        link_recv(lp->l, false, t, &s);
+        if (s.fresh) {
+            cycle(lp, &s, t, 0, true);
+            continue;
+        }
+        /* Losing the link publishes a zero message flagged link_lost, and
+         * while it stays lost one more every 100 ms: a robot that has just
+         * subscribed waits for one before it sends its first sensors, so it
+         * never misses the answer to them (PROTOCOL.md, lockstep). */
+        if ((!lp->lost && t - lp->last_valid_ns > lp->timeout_ns) ||
+            (lp->lost && t - lp->heartbeat_ns >= LOCKSTEP_HEARTBEAT_NS)) {
+            lp->heartbeat_ns = t;
+            cycle(lp, &s, t, 0, false);
+            continue;
+        }
+        check_bursts(lp, t);
+        check_autosave(lp, t);
+        int64_t left_ms = lp->lost ? (lp->heartbeat_ns + LOCKSTEP_HEARTBEAT_NS - t) / 1000000 + 1
+                                   : (lp->last_valid_ns + lp->timeout_ns - t) / 1000000 + 1;
+        link_wait(lp->l, (int)(left_ms < 100 ? left_ms : 100));
+    }
+}
+
+int loop_run(loop *lp, volatile sig_atomic_t *stop)
+{
+    go_realtime(lp);
+    int64_t t0 = now_ns();
+    lp->last_valid_ns = t0;
+    lp->next_save_ns = t0 + lp->ckpt_every_ns;
+    emit(lp, LOOP_EVENT_START, 0, 0, t0);
+    if (lp->mode == LOOP_LOCKSTEP)
+        run_lockstep(lp, stop);
+    else
+        run_fixed_rate(lp, stop);
+
+    /* Shutdown: the cycle in progress has finished. */
+    int64_t t = now_ns();
+    lp->cycle++;
+    link_publish(lp->l, lp->zeros, WIRE_FLAG_STOP | (lp->lost ? WIRE_FLAG_LINK_LOST : 0),
+                 lp->cycle, lp->answer_seq, lp->answer_time_ns, t);
+    emit(lp, LOOP_EVENT_SHUTDOWN, 0, 0, t);
+    keeper_stop(lp);  /* finishes a pending autosave and prints the events */
+
+    int rc = LOOP_OK;
+    if (lp->ckpt_on_exit) {
+        char err[256];
+        loop_event e = {.kind = LOOP_EVENT_CHECKPOINT_WRITTEN, .cycle = lp->cycle, .time_ns = now_ns(),
+                        .robot_id = link_robot_id(lp->l), .count = brain_get_cycle(lp->b)};
+        if (brain_save(lp->b, lp->ckpt_path, err, sizeof err) < 0) {
+            fprintf(stderr, "fieldbrain: exit checkpoint failed: %s\n", err);
+            e.kind = LOOP_EVENT_CHECKPOINT_FAILED;
+            rc = LOOP_ERR_BRAIN;
+        } else {
+            fprintf(stderr, "fieldbrain: checkpoint written to %s (brain cycle %llu)\n", lp->ckpt_path,
+                    (unsigned long long)brain_get_cycle(lp->b));
+        }
+        if (lp->event_hook)
+            lp->event_hook(&e, lp->event_user);
+    }
+
+    if (lp->cycle <= lp->win_n && lp->win_pos > 0) {
+        /* Fewer cycles than one window: summarise what there is. */
+        lp->lat = window_of(lp->win_lat, lp->win_scratch, lp->win_pos);
+        lp->work = window_of(lp->win_work, lp->win_scratch, lp->win_pos);
+    }
+    const link_counters *lc = link_get_counters(lp->l);
+    char bad[512];
+    size_t n = 0;
+    for (int r = 0; r < LINK_BAD_REASONS && n < sizeof bad; r++)
+        n += (size_t)snprintf(bad + n, sizeof bad - n, " %s=%llu", link_bad_name(r),
+                              (unsigned long long)lc->bad[r]);
+    fprintf(stderr,
+            "fieldbrain: summary: cycles=%llu overruns=%llu skipped_ticks=%llu received=%llu "
+            "skipped=%llu published=%llu brain_errors=%llu bad=%llu%s "
+            "lateness_ns p50=%lld p99=%lld max=%lld work_ns p50=%lld p99=%lld max=%lld\n",
+            (unsigned long long)lp->cycle, (unsigned long long)lp->overruns,
+            (unsigned long long)lp->skipped_ticks, (unsigned long long)lc->received,
+            (unsigned long long)lc->skipped, (unsigned long long)lc->published,
+            (unsigned long long)lp->brain_errors, (unsigned long long)lc->bad_total, bad,
+            (long long)lp->lat.p50_ns, (long long)lp->lat.p99_ns, (long long)lp->lat.max_ns,
+            (long long)lp->work.p50_ns, (long long)lp->work.p99_ns, (long long)lp->work.max_ns);
+    return rc;
+}

@@ -1,0 +1,139 @@
+/* main.c: the fieldbrain program. Reads the config, creates the brain (or
+ * resumes one from a checkpoint), binds the link and runs the control loop
+ * until SIGINT or SIGTERM, then shuts down cleanly and exits 0.
+ */
+#include "brain.h"
+#include "config.h"
+#include "link.h"
+#include "loop.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The one piece of global state: what the signal handler sets. */
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: fieldbrain run --config FILE [--resume CHECKPOINT]\n"
+            "       fieldbrain --help | --version\n"
+            "\n"
+            "Runs the field brain as a robot controller: sensors come in on\n"
+            "link.sensor_endpoint (ZeroMQ PULL), motors go out on link.motor_endpoint\n"
+            "(PUB, robot id as topic); the wire format is io/PROTOCOL.md.\n"
+            "SIGINT or SIGTERM stops it: zero motors flagged stop, the exit\n"
+            "checkpoint when checkpoint.on_exit is set, exit status 0.\n"
+            "\n"
+            "  --config FILE         the YAML configuration (see config/default.yaml)\n"
+            "  --resume CHECKPOINT   continue from a checkpoint (its field shape wins)\n");
+}
+
+static int run(const char *config_path, const char *resume)
+{
+    static config cfg;  /* large: keep it off the stack */
+    char err[1024];
+    if (config_load(config_path, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "fieldbrain: %s\n", err);
+        return 2;
+    }
+    if (config_warnings(&cfg, err, sizeof err) > 0)
+        fprintf(stderr, "fieldbrain: warning: %s\n", err);
+    if (resume && brain_checkpoint_params(resume, &cfg.brain, err, sizeof err) < 0) {
+        fprintf(stderr, "fieldbrain: --resume %s: %s\n", resume, err);
+        return 2;
+    }
+
+    int status = 1;
+    brain *b = NULL;
+    robot_link *l = NULL;
+    loop *lp = NULL;
+    if (brain_create(&cfg.brain, &b, err, sizeof err) < 0) {
+        fprintf(stderr, "fieldbrain: brain: %s\n", err);
+        goto out;
+    }
+    if (resume) {
+        if (brain_load(b, resume, err, sizeof err) < 0) {
+            fprintf(stderr, "fieldbrain: --resume %s: %s\n", resume, err);
+            goto out;
+        }
+        fprintf(stderr, "fieldbrain: resumed %s at brain cycle %llu\n", resume,
+                (unsigned long long)brain_get_cycle(b));
+    }
+    if (link_create(&cfg, &l, err, sizeof err) < 0) {
+        fprintf(stderr, "fieldbrain: %s\n", err);
+        goto out;
+    }
+    if (loop_create(&cfg, b, l, &lp, err, sizeof err) < 0) {
+        fprintf(stderr, "fieldbrain: %s\n", err);
+        goto out;
+    }
+    const brain_params *p = brain_get_params(b);
+    fprintf(stderr,
+            "fieldbrain %s: %ux%ux%u x %u field, %u sensors, %u motors on %s; %s",
+            FB_VERSION, p->size_x, p->size_y, p->size_z, p->channels, p->sensors, p->motors,
+            brain_device_name(b), cfg.loop.mode == LOOP_LOCKSTEP ? "lockstep" : "fixed_rate");
+    if (cfg.loop.mode == LOOP_FIXED_RATE)
+        fprintf(stderr, " at %g Hz", cfg.loop.rate_hz);
+    fprintf(stderr, "; robot %u; sensors on %s, motors on %s%s\n", cfg.link.robot_id,
+            cfg.link.sensor_endpoint, cfg.link.motor_endpoint,
+            cfg.link.curve_secret_key[0] ? " (CURVE)" : "");
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;  /* no SA_RESTART: a signal must wake the loop's sleep */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    status = loop_run(lp, &g_stop) == 0 ? 0 : 1;
+out:
+    loop_destroy(&lp);
+    link_destroy(&l);  /* linger 0: never waits for a peer */
+    brain_destroy(&b);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+        printf("fieldbrain %s\n", FB_VERSION);
+        return 0;
+    }
+    if (argc < 2 || strcmp(argv[1], "run") != 0) {
+        usage(stderr);
+        return 2;
+    }
+    const char *config_path = NULL, *resume = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
+            resume = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "fieldbrain: unknown or incomplete argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config_path) {
+        fprintf(stderr, "fieldbrain: run needs --config FILE\n");
+        return 2;
+    }
+    return run(config_path, resume);
+}
