@@ -1,9 +1,674 @@
-/* brain_vk.c: placeholder until the Vulkan backend lands. */
-#include "brain_internal.h"
+/* brain_vk.c: the Vulkan compute backend of the brain (field-brain.md on the
+ * GPU). Buffers and pipelines are made once; every cycle variant's command
+ * buffer is recorded once at create, and a cycle is one submit of one of them
+ * and one fence wait. vk_device.c chooses the device and makes buffers.
+ *
+ * Per cycle (E = X*Y*Z*C elements, B = 4E bytes):
+ *   inject     1 invocation, the sensors in order                 ~0
+ *   advance    decay + diffusion + noise + channel sums           read B, write B
+ *   momentum   one workgroup per channel adds the sums            ~0
+ *   activity   (activity cycles) sums of |F + gM|                 read B
+ *   act_reduce (activity cycles) a, energized                     ~0
+ *   motors     recompute F at the motor spots, tanh               ~0
+ *   finish     + gM, energy, clamp, |F| and saturation sums       read B, write B
+ *   stats      energy, saturated; copy results to the host        ~0
+ */
+#include "vk_internal.h"
+#include "rng.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const uint32_t spv_init[] =
+#include "spv/init.h"
+    ;
+static const uint32_t spv_inject[] =
+#include "spv/inject.h"
+    ;
+static const uint32_t spv_advance[] =
+#include "spv/advance.h"
+    ;
+static const uint32_t spv_momentum[] =
+#include "spv/momentum.h"
+    ;
+static const uint32_t spv_activity[] =
+#include "spv/activity.h"
+    ;
+static const uint32_t spv_activity_reduce[] =
+#include "spv/activity_reduce.h"
+    ;
+static const uint32_t spv_motors[] =
+#include "spv/motors.h"
+    ;
+static const uint32_t spv_finish[] =
+#include "spv/finish.h"
+    ;
+static const uint32_t spv_stats_reduce[] =
+#include "spv/stats_reduce.h"
+    ;
+
+/* shaders/common.glsl's Inputs block (std430). */
+typedef struct {
+    float decay, diffusion_rate, noise_std, momentum_keep;
+    float momentum_gain, activity_threshold, energy_std, motor_gain;
+    float clamp_limit, sensor_gain, init_std, pad0;
+    uint32_t flags, noise_key, energy_key, noise_threshold;
+    uint32_t energy_threshold, init_key, t_lo, t_hi;
+    float sensors[];
+} vk_inputs;
+
+#define VK_FLAG_NOISE 1u
+
+/* shaders/common.glsl's push constants. */
+typedef struct {
+    VkDeviceAddress src, dst, inputs, state, part;
+} vk_push;
+
+/* State words (shaders/common.glsl). */
+#define VK_RES_ENERGY 0
+#define VK_RES_SATURATED 1
+#define VK_RES_ACTIVITY 2
+#define VK_RES_ENERGIZED 3
+#define VK_RES_MOTORS 4
+#define VK_ST_MOMENTUM(vb) (VK_RES_MOTORS + (vb)->MO)
+#define VK_ST_SENSOR_SPOTS(vb) (VK_ST_MOMENTUM(vb) + (vb)->C)
+#define VK_ST_MOTOR_SPOTS(vb) (VK_ST_SENSOR_SPOTS(vb) + (vb)->S)
+#define VK_ST_WORDS(vb) (VK_ST_MOTOR_SPOTS(vb) + (vb)->MO)
+#define VK_RES_BYTES(vb) ((VkDeviceSize)(VK_RES_MOTORS + (vb)->MO) * 4)
+
+/* Workgroups along x of every 2-D dispatch (the minimum every device has). */
+#define VK_GX 65535u
+#define VK_STAGING_BYTES ((VkDeviceSize)16 << 20)
+#define VK_WAIT_NS 60000000000ull
+
+/* An op is refused once the device is lost or the validation layer has
+ * reported an error: a test must not pass over either. */
+static int vk_usable(vk_brain *vb)
+{
+    if (vb->broken || vb->validation_errors)
+        return BRAIN_ERR_DEVICE;
+    return BRAIN_OK;
+}
+
+/* ---- geometry of the field passes ---- */
+
+static void vk_plan(vk_brain *vb)
+{
+    const uint32_t C = vb->C;
+    /* Lanes along channels: up to 64 per workgroup, the channels split into
+     * equal chunks; small C fills the rest of the 64 lanes with more lines. */
+    vb->nchunk = (C + 63) / 64;
+    vb->tc = (C + vb->nchunk - 1) / vb->nchunk;
+    vb->tp = vb->tc >= 32 ? 1 : 64 / vb->tc;
+    /* At most ~1024 line blocks, so momentum.comp adds few partial sums. */
+    uint64_t lines = (uint64_t)vb->X * vb->Y;
+    uint64_t per_block = (lines + 1023) / 1024;
+    vb->lpt = (uint32_t)((per_block + vb->tp - 1) / vb->tp);
+    if (vb->lpt == 0)
+        vb->lpt = 1;
+    uint64_t lb = (uint64_t)vb->tp * vb->lpt;
+    vb->nlb = (uint32_t)((lines + lb - 1) / lb);
+    vb->nblk = vb->nchunk * vb->nlb;
+}
+
+/* ---- pipelines ---- */
+
+static int vk_create_pipelines(vk_brain *vb)
+{
+    static const struct {
+        const uint32_t *code;
+        size_t size;
+    } src[VK_PIPE_COUNT] = {
+        [VK_PIPE_INIT] = {spv_init, sizeof spv_init},
+        [VK_PIPE_INJECT] = {spv_inject, sizeof spv_inject},
+        [VK_PIPE_ADVANCE] = {spv_advance, sizeof spv_advance},
+        [VK_PIPE_ADVANCE_DIFFUSE] = {spv_advance, sizeof spv_advance},
+        [VK_PIPE_MOMENTUM] = {spv_momentum, sizeof spv_momentum},
+        [VK_PIPE_ACTIVITY] = {spv_activity, sizeof spv_activity},
+        [VK_PIPE_ACTIVITY_REDUCE] = {spv_activity_reduce, sizeof spv_activity_reduce},
+        [VK_PIPE_MOTORS] = {spv_motors, sizeof spv_motors},
+        [VK_PIPE_FINISH] = {spv_finish, sizeof spv_finish},
+        [VK_PIPE_STATS_REDUCE] = {spv_stats_reduce, sizeof spv_stats_reduce},
+    };
+    VkPushConstantRange range = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = sizeof(vk_push)};
+    VkPipelineLayoutCreateInfo lci = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+        .pushConstantRangeCount = 1,
+        .pPushConstantRanges = &range,
+    };
+    int rc = vk_check(vb, vkCreatePipelineLayout(vb->device, &lci, NULL, &vb->layout),
+                      "vkCreatePipelineLayout");
+    if (rc)
+        return rc;
+
+    /* Specialization constants 0-12 of shaders/common.glsl. */
+    uint32_t consts[13] = {vb->X, vb->Y, vb->Z, vb->C, vb->S, vb->MO, vb->tc, vb->tp,
+                           vb->lpt, vb->nchunk, vb->nlb, VK_GX, VK_FALSE};
+    VkSpecializationMapEntry entries[13];
+    for (uint32_t i = 0; i < 13; i++)
+        entries[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
+    for (int i = 0; i < VK_PIPE_COUNT; i++) {
+        VkShaderModuleCreateInfo mci = {
+            .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+            .codeSize = src[i].size,
+            .pCode = src[i].code,
+        };
+        if ((rc = vk_check(vb, vkCreateShaderModule(vb->device, &mci, NULL, &vb->modules[i]),
+                           "vkCreateShaderModule")))
+            return rc;
+        consts[12] = i == VK_PIPE_ADVANCE_DIFFUSE ? VK_TRUE : VK_FALSE;
+        VkSpecializationInfo si = {
+            .mapEntryCount = 13,
+            .pMapEntries = entries,
+            .dataSize = sizeof consts,
+            .pData = consts,
+        };
+        VkComputePipelineCreateInfo pci = {
+            .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+            .stage = {
+                .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                .module = vb->modules[i],
+                .pName = "main",
+                .pSpecializationInfo = &si,
+            },
+            .layout = vb->layout,
+        };
+        if ((rc = vk_check(vb, vkCreateComputePipelines(vb->device, VK_NULL_HANDLE, 1, &pci, NULL,
+                                                        &vb->pipes[i]),
+                           "vkCreateComputePipelines")))
+            return rc;
+    }
+    return BRAIN_OK;
+}
+
+/* ---- recording ---- */
+
+/* A memory dependency from `src` stages/accesses to `dst` ones. */
+static void vk_barrier(VkCommandBuffer cmd, VkPipelineStageFlags src_stage, VkAccessFlags src_access,
+                       VkPipelineStageFlags dst_stage, VkAccessFlags dst_access)
+{
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = src_access,
+        .dstAccessMask = dst_access,
+    };
+    vkCmdPipelineBarrier(cmd, src_stage, dst_stage, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+/* Compute writes, then compute reads and writes. */
+static void vk_barrier_cc(VkCommandBuffer cmd)
+{
+    vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+               VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+}
+
+static void vk_dispatch(vk_brain *vb, VkCommandBuffer cmd, int pipe, const vk_push *push, uint64_t groups)
+{
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vb->pipes[pipe]);
+    vkCmdPushConstants(cmd, vb->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof *push, push);
+    uint32_t gx = groups < VK_GX ? (uint32_t)groups : VK_GX;
+    uint32_t gy = (uint32_t)((groups + VK_GX - 1) / VK_GX);
+    vkCmdDispatch(cmd, gx, gy, 1);
+}
+
+/* The cycle with field `cur` current, diffusion or not, activity or not. */
+static int vk_record_cycle(vk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool diffuse, bool activity)
+{
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    int rc = vk_check(vb, vkBeginCommandBuffer(cmd, &bi), "vkBeginCommandBuffer");
+    if (rc)
+        return rc;
+    VkDeviceAddress src = vb->field[cur].addr;
+    VkDeviceAddress dst = vb->field[diffuse ? cur ^ 1u : cur].addr;
+    VkDeviceAddress part = vb->part.addr;
+    vk_push push = {.src = src, .dst = src, .inputs = vb->inputs.addr, .state = vb->state.addr};
+
+    if (vb->queries) {
+        vkCmdResetQueryPool(cmd, vb->queries, 0, 2);
+        vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, vb->queries, 0);
+    }
+    /* The previous cycle's shaders, or a write_field copy, wrote the field
+     * and the state this cycle reads and writes again. */
+    vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+               VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+               VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+               VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+
+    vk_dispatch(vb, cmd, VK_PIPE_INJECT, &push, 1);
+    vk_barrier_cc(cmd);
+
+    push.dst = dst;
+    push.part = part + vb->part_a;
+    vk_dispatch(vb, cmd, diffuse ? VK_PIPE_ADVANCE_DIFFUSE : VK_PIPE_ADVANCE, &push, vb->nblk);
+    vk_barrier_cc(cmd);
+
+    vk_dispatch(vb, cmd, VK_PIPE_MOMENTUM, &push, vb->C);
+    vk_barrier_cc(cmd);
+
+    /* From here on the field of the cycle is dst, changed in place. */
+    push.src = dst;
+    if (activity) {
+        push.part = part + vb->part_b;
+        vk_dispatch(vb, cmd, VK_PIPE_ACTIVITY, &push, vb->nblk);
+        vk_barrier_cc(cmd);
+        vk_dispatch(vb, cmd, VK_PIPE_ACTIVITY_REDUCE, &push, 1);
+        vk_barrier_cc(cmd);
+    }
+    vk_dispatch(vb, cmd, VK_PIPE_MOTORS, &push, 1);
+    vk_barrier_cc(cmd);
+
+    push.part = part + vb->part_c;
+    vk_dispatch(vb, cmd, VK_PIPE_FINISH, &push, vb->nblk);
+    vk_barrier_cc(cmd);
+    vk_dispatch(vb, cmd, VK_PIPE_STATS_REDUCE, &push, 1);
+
+    /* Results to the host: shader write, transfer read; transfer write, host read. */
+    vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+               VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
+    VkBufferCopy copy = {.size = VK_RES_BYTES(vb)};
+    vkCmdCopyBuffer(cmd, vb->state.buf, vb->readback.buf, 1, &copy);
+    vk_barrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+               VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+    if (vb->queries)
+        vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, vb->queries, 1);
+    return vk_check(vb, vkEndCommandBuffer(cmd), "vkEndCommandBuffer");
+}
+
+static int vk_variant(uint32_t cur, bool diffuse, bool activity)
+{
+    return (int)(cur * 4u + (diffuse ? 2u : 0u) + (activity ? 1u : 0u));
+}
+
+/* ---- one-off work: begin, record, submit, wait ---- */
+
+static int vk_util_begin(vk_brain *vb)
+{
+    int rc = vk_usable(vb);
+    if (rc)
+        return rc;
+    VkCommandBufferBeginInfo bi = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+        .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
+    };
+    return vk_check(vb, vkBeginCommandBuffer(vb->util_cmd, &bi), "vkBeginCommandBuffer");
+}
+
+static int vk_submit_wait(vk_brain *vb, VkCommandBuffer cmd)
+{
+    VkSubmitInfo si = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+        .commandBufferCount = 1,
+        .pCommandBuffers = &cmd,
+    };
+    VkResult r = vkQueueSubmit(vb->queue, 1, &si, vb->fence);
+    if (r == VK_SUCCESS)
+        r = vkWaitForFences(vb->device, 1, &vb->fence, VK_TRUE, VK_WAIT_NS);
+    if (r == VK_SUCCESS)
+        r = vkResetFences(vb->device, 1, &vb->fence);
+    if (r != VK_SUCCESS) {
+        vb->broken = true;
+        return vk_check(vb, r, "vkQueueSubmit/vkWaitForFences");
+    }
+    return vk_usable(vb);
+}
+
+static int vk_util_end(vk_brain *vb)
+{
+    int rc = vk_check(vb, vkEndCommandBuffer(vb->util_cmd), "vkEndCommandBuffer");
+    return rc ? rc : vk_submit_wait(vb, vb->util_cmd);
+}
+
+/* Copies bytes between a device buffer and host memory through the staging
+ * buffer, in chunks. to_host: device -> dst; else src -> device. */
+static int vk_transfer(vk_brain *vb, const vk_buffer *dev, VkDeviceSize offset, VkDeviceSize bytes,
+                       void *dst, const void *src, bool to_host)
+{
+    for (VkDeviceSize done = 0; done < bytes;) {
+        VkDeviceSize n = bytes - done < vb->staging.size ? bytes - done : vb->staging.size;
+        if (!to_host) {
+            memcpy(vb->staging.map, (const char *)src + done, n);
+            vk_buffer_flush(vb, &vb->staging);
+        }
+        int rc = vk_util_begin(vb);
+        if (rc)
+            return rc;
+        VkCommandBuffer cmd = vb->util_cmd;
+        if (to_host) {
+            vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                       VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                       VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
+            VkBufferCopy c = {.srcOffset = offset + done, .dstOffset = 0, .size = n};
+            vkCmdCopyBuffer(cmd, dev->buf, vb->staging.buf, 1, &c);
+            vk_barrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+                       VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+        } else {
+            /* The previous cycle may still read or write this buffer. */
+            vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                       VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                       VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT);
+            VkBufferCopy c = {.srcOffset = 0, .dstOffset = offset + done, .size = n};
+            vkCmdCopyBuffer(cmd, vb->staging.buf, dev->buf, 1, &c);
+        }
+        if ((rc = vk_util_end(vb)))
+            return rc;
+        if (to_host) {
+            vk_buffer_invalidate(vb, &vb->staging);
+            memcpy((char *)dst + done, vb->staging.map, n);
+        }
+        done += n;
+    }
+    return BRAIN_OK;
+}
+
+/* ---- ops ---- */
+
+static int vk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stats *stats)
+{
+    vk_brain *vb = impl;
+    int rc = vk_usable(vb);
+    if (rc)
+        return rc;
+    vk_inputs *in = vb->inputs.map;
+    in->flags = cyc->noise ? VK_FLAG_NOISE : 0u;
+    in->noise_key = cyc->noise_key;
+    in->energy_key = cyc->energy_key;
+    in->noise_threshold = cyc->noise_threshold;
+    in->energy_threshold = cyc->energy_threshold;
+    in->t_lo = (uint32_t)cyc->t;
+    in->t_hi = (uint32_t)(cyc->t >> 32);
+    memcpy(in->sensors, cyc->sensors, sizeof(float) * vb->S);
+    vk_buffer_flush(vb, &vb->inputs);
+
+    int v = vk_variant(vb->cur, cyc->diffusion, cyc->activity);
+    if ((rc = vk_submit_wait(vb, vb->cycle_cmd[v])))
+        return rc;
+    if (cyc->diffusion)
+        vb->cur ^= 1u;
+
+    vk_buffer_invalidate(vb, &vb->readback);
+    const float *res = vb->readback.map;
+    const uint32_t *resu = vb->readback.map;
+    memcpy(motors, res + VK_RES_MOTORS, sizeof(float) * vb->MO);
+    stats->energy = res[VK_RES_ENERGY];
+    stats->saturated = res[VK_RES_SATURATED];
+    if (cyc->activity) {
+        stats->activity = res[VK_RES_ACTIVITY];
+        stats->energized = resu[VK_RES_ENERGIZED] != 0;
+    }
+    stats->gpu_ms = -1.0;
+    if (vb->queries) {
+        uint64_t ts[2];
+        if (vkGetQueryPoolResults(vb->device, vb->queries, 0, 2, sizeof ts, ts, sizeof ts[0],
+                                  VK_QUERY_RESULT_64_BIT) == VK_SUCCESS) {
+            uint64_t mask = vb->timestamp_bits >= 64 ? ~0ull : (1ull << vb->timestamp_bits) - 1;
+            uint64_t ticks = (ts[1] - ts[0]) & mask;
+            stats->gpu_ms = (double)ticks * vb->props.limits.timestampPeriod / 1e6;
+        }
+    }
+    return BRAIN_OK;
+}
+
+static int vk_read_field(void *impl, float *dst)
+{
+    vk_brain *vb = impl;
+    return vk_transfer(vb, &vb->field[vb->cur], 0, vb->count * 4, dst, NULL, true);
+}
+
+static int vk_write_field(void *impl, const float *src)
+{
+    vk_brain *vb = impl;
+    return vk_transfer(vb, &vb->field[vb->cur], 0, vb->count * 4, NULL, src, false);
+}
+
+static int vk_read_momentum(void *impl, float *dst)
+{
+    vk_brain *vb = impl;
+    return vk_transfer(vb, &vb->state, (VkDeviceSize)VK_ST_MOMENTUM(vb) * 4, (VkDeviceSize)vb->C * 4,
+                       dst, NULL, true);
+}
+
+static int vk_write_momentum(void *impl, const float *src)
+{
+    vk_brain *vb = impl;
+    return vk_transfer(vb, &vb->state, (VkDeviceSize)VK_ST_MOMENTUM(vb) * 4, (VkDeviceSize)vb->C * 4,
+                       NULL, src, false);
+}
+
+static void vk_destroy(void *impl)
+{
+    vk_brain *vb = impl;
+    if (!vb)
+        return;
+    if (vb->device) {
+        vkDeviceWaitIdle(vb->device);
+        if (vb->queries)
+            vkDestroyQueryPool(vb->device, vb->queries, NULL);
+        if (vb->fence)
+            vkDestroyFence(vb->device, vb->fence, NULL);
+        if (vb->pool)
+            vkDestroyCommandPool(vb->device, vb->pool, NULL);
+        for (int i = VK_PIPE_COUNT - 1; i >= 0; i--) {
+            if (vb->pipes[i])
+                vkDestroyPipeline(vb->device, vb->pipes[i], NULL);
+            if (vb->modules[i])
+                vkDestroyShaderModule(vb->device, vb->modules[i], NULL);
+        }
+        if (vb->layout)
+            vkDestroyPipelineLayout(vb->device, vb->layout, NULL);
+        vk_buffer_destroy(vb, &vb->staging);
+        vk_buffer_destroy(vb, &vb->readback);
+        vk_buffer_destroy(vb, &vb->inputs);
+        vk_buffer_destroy(vb, &vb->part);
+        vk_buffer_destroy(vb, &vb->state);
+        vk_buffer_destroy(vb, &vb->field[1]);
+        vk_buffer_destroy(vb, &vb->field[0]);
+        vkDestroyDevice(vb->device, NULL);
+    }
+    if (vb->messenger)
+        vb->destroy_messenger(vb->instance, vb->messenger, NULL);
+    if (vb->instance)
+        vkDestroyInstance(vb->instance, NULL);
+    free(vb);
+}
+
+static const brain_ops vk_ops = {
+    .name = "vulkan",
+    .step = vk_step,
+    .read_field = vk_read_field,
+    .write_field = vk_write_field,
+    .read_momentum = vk_read_momentum,
+    .write_momentum = vk_write_momentum,
+    .destroy = vk_destroy,
+};
+
+/* ---- create ---- */
+
+static int vk_create_buffers(vk_brain *vb)
+{
+    const VkMemoryPropertyFlags local = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
+    const VkMemoryPropertyFlags host = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
+    const VkMemoryPropertyFlags coherent = VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    const VkDeviceSize field_bytes = vb->count * 4;
+    char what[96];
+    int rc;
+    /* Both fields in one device-local heap at most: say so before trying. */
+    VkDeviceSize heap = 0;
+    for (uint32_t i = 0; i < vb->mem_props.memoryHeapCount; i++)
+        if ((vb->mem_props.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
+            vb->mem_props.memoryHeaps[i].size > heap)
+            heap = vb->mem_props.memoryHeaps[i].size;
+    if (2 * field_bytes > heap || (vb->max_allocation && field_bytes > vb->max_allocation))
+        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
+                          "the field (%u x %u x %u x %u floats) needs 2 x %.1f MB (two copies for "
+                          "diffusion), but Vulkan device %s has %.1f MB of device memory and "
+                          "allows %.1f MB per allocation",
+                          vb->X, vb->Y, vb->Z, vb->C, (double)field_bytes / 1e6,
+                          vb->props.deviceName, (double)heap / 1e6, (double)vb->max_allocation / 1e6);
+    for (int i = 0; i < 2; i++) {
+        snprintf(what, sizeof what, "field (%u x %u x %u x %u floats, buffer %d of 2)", vb->X, vb->Y,
+                 vb->Z, vb->C, i + 1);
+        if ((rc = vk_buffer_create(vb, &vb->field[i], field_bytes, 0, local, what)))
+            return rc;
+    }
+    if ((rc = vk_buffer_create(vb, &vb->state, (VkDeviceSize)VK_ST_WORDS(vb) * 4, 0, local, "state buffer")))
+        return rc;
+    vb->part_a = 0;
+    vb->part_b = ((VkDeviceSize)vb->nlb * vb->C * 4 + 255) & ~(VkDeviceSize)255;
+    vb->part_c = vb->part_b + (((VkDeviceSize)vb->nblk * 4 + 255) & ~(VkDeviceSize)255);
+    VkDeviceSize part_bytes = vb->part_c + (VkDeviceSize)vb->nblk * 8;
+    if ((rc = vk_buffer_create(vb, &vb->part, part_bytes, 0, local, "partial-sum buffer")))
+        return rc;
+    if ((rc = vk_buffer_create(vb, &vb->inputs, sizeof(vk_inputs) + sizeof(float) * vb->S, host,
+                               coherent, "input buffer")))
+        return rc;
+    if ((rc = vk_buffer_create(vb, &vb->readback, VK_RES_BYTES(vb), host,
+                               VK_MEMORY_PROPERTY_HOST_CACHED_BIT | coherent, "readback buffer")))
+        return rc;
+    VkDeviceSize staging = field_bytes < VK_STAGING_BYTES ? field_bytes : VK_STAGING_BYTES;
+    VkDeviceSize small = (VkDeviceSize)VK_ST_WORDS(vb) * 4;
+    if (staging < small)
+        staging = small;
+    return vk_buffer_create(vb, &vb->staging, staging, host, coherent, "staging buffer");
+}
+
+static int vk_create_commands(vk_brain *vb)
+{
+    VkCommandPoolCreateInfo pci = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+        .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+        .queueFamilyIndex = vb->queue_family,
+    };
+    int rc = vk_check(vb, vkCreateCommandPool(vb->device, &pci, NULL, &vb->pool), "vkCreateCommandPool");
+    if (rc)
+        return rc;
+    VkCommandBuffer cmds[VK_VARIANTS + 1];
+    VkCommandBufferAllocateInfo ai = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+        .commandPool = vb->pool,
+        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+        .commandBufferCount = VK_VARIANTS + 1,
+    };
+    if ((rc = vk_check(vb, vkAllocateCommandBuffers(vb->device, &ai, cmds), "vkAllocateCommandBuffers")))
+        return rc;
+    memcpy(vb->cycle_cmd, cmds, sizeof vb->cycle_cmd);
+    vb->util_cmd = cmds[VK_VARIANTS];
+    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    if ((rc = vk_check(vb, vkCreateFence(vb->device, &fci, NULL, &vb->fence), "vkCreateFence")))
+        return rc;
+    if (vb->timestamp_bits > 0 && vb->props.limits.timestampPeriod > 0.0f) {
+        VkQueryPoolCreateInfo qci = {
+            .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+            .queryType = VK_QUERY_TYPE_TIMESTAMP,
+            .queryCount = 2,
+        };
+        if ((rc = vk_check(vb, vkCreateQueryPool(vb->device, &qci, NULL, &vb->queries), "vkCreateQueryPool")))
+            return rc;
+    }
+    for (uint32_t cur = 0; cur < 2; cur++)
+        for (int d = 0; d < 2; d++)
+            for (int a = 0; a < 2; a++)
+                if ((rc = vk_record_cycle(vb, vb->cycle_cmd[vk_variant(cur, d, a)], cur, d, a)))
+                    return rc;
+    return BRAIN_OK;
+}
+
+/* The initial state: parameters into the input block, spots and a zero
+ * momentum into the state buffer, the field drawn by init.comp. */
+static int vk_initialise(vk_brain *vb, const brain_backend_init *init)
+{
+    const brain_params *p = &vb->p;
+    vk_inputs *in = vb->inputs.map;
+    memset(in, 0, sizeof *in + sizeof(float) * vb->S);
+    in->decay = p->decay;
+    in->diffusion_rate = p->diffusion_rate;
+    in->noise_std = p->noise_std;
+    in->momentum_keep = p->momentum_keep;
+    in->momentum_gain = p->momentum_gain;
+    in->activity_threshold = p->activity_threshold;
+    in->energy_std = p->energy_std;
+    in->motor_gain = p->motor_gain;
+    in->clamp_limit = p->clamp_limit;
+    in->sensor_gain = p->sensor_gain;
+    in->init_std = p->init_std;
+    in->init_key = rng_key(p->seed, 0, RNG_STREAM_INIT);
+    vk_buffer_flush(vb, &vb->inputs);
+
+    uint32_t *words = vb->staging.map;
+    memset(words, 0, (size_t)VK_ST_WORDS(vb) * 4);
+    for (uint32_t i = 0; i < vb->S; i++) {
+        const uint32_t *s = init->sensor_spots + 3 * i;
+        words[VK_ST_SENSOR_SPOTS(vb) + i] = (s[0] * vb->Y + s[1]) * vb->Z + s[2];
+    }
+    for (uint32_t j = 0; j < vb->MO; j++) {
+        const uint32_t *s = init->motor_spots + 3 * j;
+        words[VK_ST_MOTOR_SPOTS(vb) + j] = (s[0] * vb->Y + s[1]) * vb->Z + s[2];
+    }
+    vk_buffer_flush(vb, &vb->staging);
+
+    int rc = vk_util_begin(vb);
+    if (rc)
+        return rc;
+    VkCommandBuffer cmd = vb->util_cmd;
+    VkBufferCopy c = {.size = (VkDeviceSize)VK_ST_WORDS(vb) * 4};
+    vkCmdCopyBuffer(cmd, vb->staging.buf, vb->state.buf, 1, &c);
+    vk_push push = {.dst = vb->field[0].addr, .inputs = vb->inputs.addr, .state = vb->state.addr};
+    vk_dispatch(vb, cmd, VK_PIPE_INIT, &push, (vb->count + 255) / 256);
+    return vk_util_end(vb);
+}
 
 int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void **impl)
 {
-    (void)ops;
-    (void)impl;
-    return brain_fail(init->err, init->err_len, BRAIN_ERR_DEVICE, "Vulkan backend not built yet");
+    *ops = NULL;
+    *impl = NULL;
+    const brain_params *p = init->p;
+    vk_brain *vb = calloc(1, sizeof *vb);
+    if (!vb)
+        return brain_fail(init->err, init->err_len, BRAIN_ERR_NOMEM, "out of memory");
+    vb->p = *p;
+    vb->X = p->size_x;
+    vb->Y = p->size_y;
+    vb->Z = p->size_z;
+    vb->C = p->channels;
+    vb->S = p->sensors;
+    vb->MO = p->motors;
+    vb->count = (uint64_t)vb->X * vb->Y * vb->Z * vb->C;
+    vb->err = init->err;
+    vb->err_len = init->err_len;
+    vk_plan(vb);
+
+    const char *env = getenv("FB_VALIDATION");
+    bool validation = p->validation || (env && strcmp(env, "1") == 0);
+    int rc = vk_create_instance(vb, validation);
+    if (!rc)
+        rc = vk_choose_device(vb, p->device, init->require_gpu, init->device_name, init->device_reason);
+    if (!rc)
+        rc = vk_create_device(vb);
+    if (!rc && vb->props.limits.maxComputeWorkGroupCount[1] <
+                   (uint32_t)(((vb->count + 255) / 256 + VK_GX - 1) / VK_GX))
+        rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
+                        "the field needs more workgroups than Vulkan device %s can dispatch",
+                        vb->props.deviceName);
+    if (!rc)
+        rc = vk_create_buffers(vb);
+    if (!rc)
+        rc = vk_create_pipelines(vb);
+    if (!rc)
+        rc = vk_create_commands(vb);
+    if (!rc)
+        rc = vk_initialise(vb, init);
+    if (!rc && vb->validation_errors)
+        rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+                        "Vulkan: the validation layer reported %u error(s) while creating the brain",
+                        vb->validation_errors);
+    if (rc) {
+        vk_destroy(vb);
+        return rc;
+    }
+    vb->err = NULL; /* the caller's buffer is only lent for create */
+    vb->err_len = 0;
+    *ops = &vk_ops;
+    *impl = vb;
+    return BRAIN_OK;
 }

@@ -1,0 +1,79 @@
+// common.glsl: what every pass of the field brain shares: sizes as
+// specialization constants, buffers reached by device address (so a field
+// larger than maxStorageBufferRange needs no descriptor), the per-cycle
+// input block written by the host, and the layout of the small state buffer.
+#extension GL_EXT_buffer_reference : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
+
+layout(constant_id = 0) const uint X = 1;
+layout(constant_id = 1) const uint Y = 1;
+layout(constant_id = 2) const uint Z = 1;
+layout(constant_id = 3) const uint C = 1;
+layout(constant_id = 4) const uint S = 1;        // sensors
+layout(constant_id = 5) const uint MO = 1;       // motors
+// Field passes: a workgroup is TC channel lanes x TP line lanes; it covers one
+// chunk of TC channels of TP*LPT z-lines (a line: fixed x, y, all z).
+layout(constant_id = 6) const uint TC = 1;
+layout(constant_id = 7) const uint TP = 1;
+layout(constant_id = 8) const uint LPT = 1;      // lines per lane
+layout(constant_id = 9) const uint NCHUNK = 1;   // channel chunks
+layout(constant_id = 10) const uint NLB = 1;     // line blocks
+layout(constant_id = 11) const uint GX = 1;      // workgroups along x of a 2-D dispatch
+layout(constant_id = 12) const bool DIFFUSE = false;
+
+const uint N = X * Y * Z;                        // spatial points
+const uint LINES = X * Y;
+const uint NBLK = NCHUNK * NLB;                  // workgroups of a field pass
+
+// The state buffer, in 4-byte words: the results the host reads back (one
+// copy per cycle), then the momentum, then the spots as point indices.
+const uint RES_ENERGY = 0;
+const uint RES_SATURATED = 1;
+const uint RES_ACTIVITY = 2;
+const uint RES_ENERGIZED = 3;
+const uint RES_MOTORS = 4;
+const uint ST_MOMENTUM = RES_MOTORS + MO;
+const uint ST_SENSOR_SPOTS = ST_MOMENTUM + C;
+const uint ST_MOTOR_SPOTS = ST_SENSOR_SPOTS + S;
+
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer Floats { float v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer Uints { uint v[]; };
+
+// Constant parameters (written once at create) and the cycle's inputs
+// (written by the host before each submit): brain_vk.c's vk_inputs.
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer Inputs {
+    float decay, diffusion_rate, noise_std, momentum_keep;
+    float momentum_gain, activity_threshold, energy_std, motor_gain;
+    float clamp_limit, sensor_gain, init_std, pad0;
+    uint flags, noise_key, energy_key, noise_threshold;
+    uint energy_threshold, init_key, t_lo, t_hi;
+    float sensors[];
+};
+const uint FLAG_NOISE = 1u;
+
+layout(push_constant) uniform Push {
+    uint64_t src;     // field read by this pass
+    uint64_t dst;     // field written (== src when in place)
+    uint64_t inputs;  // Inputs
+    uint64_t state;   // state words (see above)
+    uint64_t part;    // per-workgroup partial sums
+} pc;
+
+// A float array starting at element `first` of a buffer: 64-bit address
+// arithmetic, so that no 32-bit index ever exceeds 2^31.
+Floats floats_at(uint64_t base, uint first)
+{
+    return Floats(base + uint64_t(first) * 4ul);
+}
+
+// The linear index of the workgroup in a 2-D dispatch of GX columns.
+uint workgroup_index()
+{
+    return gl_WorkGroupID.y * GX + gl_WorkGroupID.x;
+}
+
+// A sparse pick (field-brain.md steps 4 and 6): the same test as brain/rng.h.
+bool picked(uint key, uint point, uint threshold)
+{
+    return rng_bits(key, point, 0u) < threshold;
+}

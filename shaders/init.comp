@@ -1,0 +1,24 @@
+// init.comp: the initial field, F[p*C + c] = init_std * rng_normal(init_key,
+// p, c), drawn on the device (a 680 MB field is never uploaded). 256
+// elements per workgroup, 2-D dispatch.
+#version 460
+#extension GL_GOOGLE_include_directive : require
+#include "rng.glsl"
+#include "common.glsl"
+
+layout(local_size_x = 256) in;
+
+void main()
+{
+    const uint total = N * C;
+    const uint groups = total / 256u + (total % 256u != 0u ? 1u : 0u);
+    uint wg = workgroup_index();
+    if (wg >= groups)
+        return;
+    uint e = wg * 256u + gl_LocalInvocationIndex;
+    if (e >= total)
+        return;
+    Inputs in_ = Inputs(pc.inputs);
+    precise float v = in_.init_std * rng_normal(in_.init_key, e / C, e % C);
+    floats_at(pc.dst, e).v[0] = v;
+}

@@ -1,0 +1,39 @@
+// stats_reduce.comp: adds up finish.comp's sums in a fixed order into the
+// cycle's energy (mean |F| after the clamp) and saturated fraction.
+#version 460
+#extension GL_GOOGLE_include_directive : require
+#include "rng.glsl"
+#include "common.glsl"
+
+layout(local_size_x = 64) in;
+
+shared float red[64];
+shared uint redn[64];
+
+void main()
+{
+    uint i = gl_LocalInvocationIndex;
+    Floats part = Floats(pc.part);
+    Uints partn = Uints(pc.part);
+    float s = 0.0;
+    uint n = 0u;
+    for (uint b = i; b < NBLK; b += 64u) {
+        s += part.v[2u * b];
+        n += partn.v[2u * b + 1u];
+    }
+    red[i] = s;
+    redn[i] = n;
+    barrier();
+    for (uint w = 32u; w > 0u; w >>= 1u) {
+        if (i < w) {
+            red[i] += red[i + w];
+            redn[i] += redn[i + w];
+        }
+        barrier();
+    }
+    if (i == 0u) {
+        Floats st = Floats(pc.state);
+        st.v[RES_ENERGY] = red[0] / float(N * C);
+        st.v[RES_SATURATED] = float(redn[0]) / float(N * C);
+    }
+}

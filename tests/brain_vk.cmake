@@ -1,0 +1,4 @@
+# The Vulkan backend against the CPU reference, on lavapipe with the Khronos
+# validation layer on (FB_VULKAN_TEST_ENV): any validation error fails a test.
+fb_add_tests(TARGET test_brain_vk SOURCES test_brain_vk.c LIBS fb_brain LABELS vulkan
+             ENV ${FB_VULKAN_TEST_ENV} TIMEOUT 300)

@@ -1,0 +1,409 @@
+/* test_brain_vk.c: the Vulkan backend against the CPU reference, through the
+ * public brain API, on lavapipe with the validation layer on (see
+ * tests/brain_vk.cmake). Any validation error makes the next brain call fail,
+ * so every test here also proves the layer stayed silent. */
+#include "brain.h"
+#include "harness.h"
+
+#include <stdint.h>
+
+#define TOL_FIELD 1e-5
+
+/* Parameters that make every optional step run every cycle, with a field of
+ * magnitude ~1 against a clamp of 1.5 so that the clamp and saturation bite. */
+static brain_params busy_params(uint32_t x, uint32_t y, uint32_t z, uint32_t c, brain_backend backend)
+{
+    brain_params p;
+    brain_params_default(&p);
+    p.size_x = x;
+    p.size_y = y;
+    p.size_z = z;
+    p.channels = c;
+    p.seed = 7;
+    p.backend = backend;
+    p.quiet = true;
+    p.threads = 1;
+    p.diffusion_every = 1;
+    p.noise_every = 1;
+    p.activity_every = 1;
+    p.activity_threshold = 100.0f;
+    p.noise_fraction = 0.3f;
+    p.noise_std = 0.5f;
+    p.energy_fraction = 0.3f;
+    p.energy_std = 0.5f;
+    p.momentum_gain = 0.05f;
+    p.sensor_gain = 0.7f;
+    p.motor_gain = 2.0f;
+    p.clamp_limit = 1.5f;
+    return p;
+}
+
+/* A reproducible field with values in [-2, 2]. */
+static void random_field(float *f, uint64_t n, uint32_t seed)
+{
+    uint64_t s = 0x9E3779B97F4A7C15ull ^ seed;
+    for (uint64_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        f[i] = (float)((double)(s >> 40) / (double)(1ull << 24) * 4.0 - 2.0);
+    }
+}
+
+/* Index of the first element outside 1e-5 * max(1, |ref|), or n if none. */
+static uint64_t first_mismatch(const float *got, const float *ref, uint64_t n, double tol)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        double scale = fabs((double)ref[i]) > 1.0 ? fabs((double)ref[i]) : 1.0;
+        if (!(fabs((double)got[i] - (double)ref[i]) <= tol * scale))
+            return i;
+    }
+    return n;
+}
+
+typedef struct {
+    brain *vk, *cpu;
+    float *fv, *fc;
+    uint64_t n;
+} pair;
+
+static void pair_free(pair *pr)
+{
+    brain_destroy(&pr->vk);
+    brain_destroy(&pr->cpu);
+    free(pr->fv);
+    free(pr->fc);
+}
+
+static int pair_create(pair *pr, brain_params p)
+{
+    char err[512] = "";
+    memset(pr, 0, sizeof *pr);
+    p.backend = BRAIN_BACKEND_VULKAN;
+    int rc = brain_create(&p, &pr->vk, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "vulkan brain: %s (%s)\n", err, brain_strerror(rc));
+        return rc;
+    }
+    p.backend = BRAIN_BACKEND_CPU;
+    rc = brain_create(&p, &pr->cpu, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "cpu brain: %s\n", err);
+        return rc;
+    }
+    pr->n = brain_field_count(pr->vk);
+    pr->fv = malloc(pr->n * sizeof(float));
+    pr->fc = malloc(pr->n * sizeof(float));
+    return pr->fv && pr->fc ? 0 : BRAIN_ERR_NOMEM;
+}
+
+/* One busy cycle of a random field on both backends; compares every field
+ * element, the momentum, every motor and the stats. */
+static int compare_one_cycle(uint32_t x, uint32_t y, uint32_t z, uint32_t c, uint32_t sensors,
+                             uint32_t motors, uint32_t n_sensors)
+{
+    brain_params p = busy_params(x, y, z, c, BRAIN_BACKEND_VULKAN);
+    p.sensors = sensors;
+    p.motors = motors;
+    pair pr;
+    int bad = 1;
+    if (pair_create(&pr, p))
+        goto out;
+    random_field(pr.fc, pr.n, x * 1000 + c);
+    if (brain_write_field(pr.vk, pr.fc) || brain_write_field(pr.cpu, pr.fc))
+        goto out;
+    float s[4096], mv[4096], mc[4096];
+    for (uint32_t i = 0; i < n_sensors; i++)
+        s[i] = (float)sin(0.7 * i + 0.3) * 2.0f;
+    brain_stats sv, sc;
+    if (brain_step(pr.vk, s, n_sensors, mv, &sv) || brain_step(pr.cpu, s, n_sensors, mc, &sc)) {
+        fprintf(stderr, "step failed\n");
+        goto out;
+    }
+    if (brain_read_field(pr.vk, pr.fv) || brain_read_field(pr.cpu, pr.fc))
+        goto out;
+    uint64_t i = first_mismatch(pr.fv, pr.fc, pr.n, TOL_FIELD);
+    if (i != pr.n) {
+        fprintf(stderr, "%ux%ux%u x %u: field element %llu (point %llu channel %llu): vulkan %.9g cpu %.9g\n",
+                x, y, z, c, (unsigned long long)i, (unsigned long long)(i / c),
+                (unsigned long long)(i % c), pr.fv[i], pr.fc[i]);
+        goto out;
+    }
+    if (first_mismatch(mv, mc, motors, TOL_FIELD) != motors) {
+        fprintf(stderr, "motors differ: %.9g vs %.9g ...\n", mv[0], mc[0]);
+        goto out;
+    }
+    float Mv[4096], Mc[4096];
+    if (brain_read_momentum(pr.vk, Mv) || brain_read_momentum(pr.cpu, Mc))
+        goto out;
+    if (first_mismatch(Mv, Mc, c, TOL_FIELD) != c) {
+        fprintf(stderr, "momentum differs\n");
+        goto out;
+    }
+    if (!sv.diffused || !sv.noised || !sv.energized || !sc.energized ||
+        fabs(sv.energy - sc.energy) > 1e-5 * sc.energy ||
+        fabs(sv.activity - sc.activity) > 1e-5 * sc.activity ||
+        fabs(sv.saturated - sc.saturated) > 2.0 / (double)pr.n || sc.saturated <= 0.0f) {
+        fprintf(stderr, "stats differ: energy %.9g/%.9g activity %.9g/%.9g saturated %.9g/%.9g energized %d/%d\n",
+                sv.energy, sc.energy, sv.activity, sc.activity, sv.saturated, sc.saturated,
+                sv.energized, sc.energized);
+        goto out;
+    }
+    bad = 0;
+out:
+    pair_free(&pr);
+    return bad;
+}
+
+TEST(one_cycle_matches_cpu_small_odd_grid)
+{
+    CHECK_EQ_INT(compare_one_cycle(7, 5, 3, 6, 16, 5, 16), 0);
+}
+
+TEST(one_cycle_matches_cpu_channels_not_multiple_of_4)
+{
+    CHECK_EQ_INT(compare_one_cycle(4, 6, 5, 13, 16, 5, 16), 0);
+}
+
+TEST(one_cycle_matches_cpu_two_channel_chunks)
+{
+    /* 70 channels: two chunks of 35 lanes. */
+    CHECK_EQ_INT(compare_one_cycle(5, 3, 4, 70, 16, 7, 16), 0);
+}
+
+TEST(one_cycle_matches_cpu_many_lines_per_lane)
+{
+    /* 1600 lines of 33 channels: two lines per lane (lpt = 2). */
+    CHECK_EQ_INT(compare_one_cycle(40, 40, 3, 33, 16, 5, 16), 0);
+}
+
+TEST(one_cycle_matches_cpu_colliding_sensors)
+{
+    /* 40 sensors on 8 points and 3 channels: many add to the same element,
+     * and must add in index order. */
+    CHECK_EQ_INT(compare_one_cycle(2, 2, 2, 3, 40, 3, 40), 0);
+}
+
+TEST(one_cycle_matches_cpu_short_sensor_vector)
+{
+    CHECK_EQ_INT(compare_one_cycle(6, 7, 8, 5, 16, 5, 3), 0);
+}
+
+TEST(one_cycle_matches_cpu_single_point)
+{
+    CHECK_EQ_INT(compare_one_cycle(1, 1, 1, 4, 4, 2, 4), 0);
+}
+
+TEST(initial_fields_agree)
+{
+    brain_params p = busy_params(9, 4, 7, 11, BRAIN_BACKEND_VULKAN);
+    p.init_std = 1.0f;
+    pair pr;
+    int rc = pair_create(&pr, p);
+    if (!rc)
+        rc = brain_read_field(pr.vk, pr.fv);
+    if (!rc)
+        rc = brain_read_field(pr.cpu, pr.fc);
+    uint64_t i = rc ? 0 : first_mismatch(pr.fv, pr.fc, pr.n, TOL_FIELD);
+    uint64_t n = pr.n;
+    double v0 = rc ? 0 : pr.fv[0];
+    float M[16] = {1};
+    if (!rc)
+        rc = brain_read_momentum(pr.vk, M);
+    pair_free(&pr);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_MSG(i == n, "element %llu differs", (unsigned long long)i);
+    CHECK(v0 != 0.0);
+    for (int c = 0; c < 11; c++)
+        CHECK(M[c] == 0.0f);
+}
+
+TEST(hundred_cycles_motors_match_cpu)
+{
+    brain_params p;
+    brain_params_default(&p);
+    p.size_x = 8;
+    p.size_y = 7;
+    p.size_z = 6;
+    p.channels = 12;
+    p.seed = 42;
+    p.quiet = true;
+    p.threads = 1;
+    p.motor_gain = 50.0f; /* motors that use their range */
+    pair pr;
+    int rc = pair_create(&pr, p);
+    float s[16], mv[5], mc[5];
+    double worst = 0.0;
+    int energized = 0, diffused = 0, noised = 0;
+    for (int t = 0; t < 100 && !rc; t++) {
+        for (int i = 0; i < 16; i++)
+            s[i] = (float)sin(0.05 * t * (i + 1));
+        brain_stats sv, sc;
+        rc = brain_step(pr.vk, s, 16, mv, &sv);
+        if (!rc)
+            rc = brain_step(pr.cpu, s, 16, mc, &sc);
+        for (int j = 0; j < 5 && !rc; j++) {
+            double d = fabs((double)mv[j] - (double)mc[j]);
+            worst = d > worst ? d : worst;
+        }
+        energized += sv.energized;
+        diffused += sv.diffused;
+        noised += sv.noised;
+        if (!rc && sv.energized != sc.energized)
+            rc = -100;
+    }
+    pair_free(&pr);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_MSG(worst <= 1e-4, "worst motor difference %.3g", worst);
+    CHECK(energized > 0 && diffused == 20 && noised == 33);
+}
+
+/* Motors of `cycles` cycles of a Vulkan brain with this seed. */
+static int run_motors(uint64_t seed, int cycles, float *out, float *field, uint64_t n)
+{
+    brain_params p = busy_params(6, 5, 4, 9, BRAIN_BACKEND_VULKAN);
+    p.seed = seed;
+    p.diffusion_every = 2;
+    p.activity_every = 3;
+    char err[256];
+    brain *b = NULL;
+    int rc = brain_create(&p, &b, err, sizeof err);
+    float s[16];
+    for (int t = 0; t < cycles && !rc; t++) {
+        for (int i = 0; i < 16; i++)
+            s[i] = (float)cos(0.1 * t + i);
+        rc = brain_step(b, s, 16, out + 5 * t, NULL);
+    }
+    if (!rc && brain_field_count(b) == n)
+        rc = brain_read_field(b, field);
+    brain_destroy(&b);
+    return rc;
+}
+
+TEST(same_seed_is_bit_identical_other_seed_differs)
+{
+    enum { T = 20 };
+    const uint64_t n = 6 * 5 * 4 * 9;
+    float a[5 * T], b[5 * T], c[5 * T], fa[6 * 5 * 4 * 9], fb[6 * 5 * 4 * 9], fc[6 * 5 * 4 * 9];
+    CHECK_EQ_INT(run_motors(11, T, a, fa, n), 0);
+    CHECK_EQ_INT(run_motors(11, T, b, fb, n), 0);
+    CHECK_EQ_INT(run_motors(12, T, c, fc, n), 0);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    CHECK(memcmp(fa, fb, sizeof fa) == 0);
+    CHECK(memcmp(a, c, sizeof a) != 0);
+}
+
+TEST(field_larger_than_storage_buffer_range)
+{
+    /* 64^3 x 130 floats = 136 MB, over lavapipe's 128 MiB maxStorageBufferRange. */
+    brain_params p = busy_params(64, 64, 64, 130, BRAIN_BACKEND_VULKAN);
+    p.init_std = 1.0f;
+    p.threads = 0;
+    pair pr;
+    int rc = pair_create(&pr, p);
+    uint64_t bad_init = 0, bad_step = 0, n = pr.n;
+    if (!rc)
+        rc = brain_read_field(pr.vk, pr.fv);
+    if (!rc)
+        rc = brain_read_field(pr.cpu, pr.fc);
+    if (!rc)
+        bad_init = first_mismatch(pr.fv, pr.fc, n, TOL_FIELD);
+    float s[16] = {1, -1, 2, -2, 3, -3, 0.5f, 4}, mv[5], mc[5];
+    brain_stats sv, sc;
+    if (!rc)
+        rc = brain_step(pr.vk, s, 16, mv, &sv);
+    if (!rc)
+        rc = brain_step(pr.cpu, s, 16, mc, &sc);
+    if (!rc)
+        rc = brain_read_field(pr.vk, pr.fv);
+    if (!rc)
+        rc = brain_read_field(pr.cpu, pr.fc);
+    if (!rc)
+        bad_step = first_mismatch(pr.fv, pr.fc, n, TOL_FIELD);
+    uint32_t bad_motor = rc ? 0 : (uint32_t)first_mismatch(mv, mc, 5, TOL_FIELD);
+    pair_free(&pr);
+    CHECK_EQ_INT(rc, 0);
+    CHECK(n * 4 > (128ull << 20));
+    CHECK_MSG(bad_init == n, "initial element %llu differs", (unsigned long long)bad_init);
+    CHECK_MSG(bad_step == n, "element %llu differs after a cycle", (unsigned long long)bad_step);
+    CHECK_EQ_INT(bad_motor, 5);
+    CHECK(sv.diffused && sv.noised && sv.energized);
+    CHECK_NEAR(sv.energy, sc.energy, 1e-5 * sc.energy);
+}
+
+TEST(device_forced_by_name_and_index)
+{
+    brain_params p = busy_params(3, 3, 3, 4, BRAIN_BACKEND_VULKAN);
+    snprintf(p.device, sizeof p.device, "LLVMpipe");
+    char err[256] = "";
+    brain *b = NULL;
+    CHECK_EQ_INT(brain_create(&p, &b, err, sizeof err), 0);
+    CHECK(strstr(brain_device_name(b), "llvmpipe") != NULL);
+    CHECK(strstr(brain_device_reason(b), "forced by device 'LLVMpipe'") != NULL);
+    CHECK(brain_get_backend(b) == BRAIN_BACKEND_VULKAN);
+    brain_destroy(&b);
+    snprintf(p.device, sizeof p.device, "0");
+    CHECK_EQ_INT(brain_create(&p, &b, err, sizeof err), 0);
+    CHECK(strstr(brain_device_name(b), "llvmpipe") != NULL);
+    brain_destroy(&b);
+}
+
+TEST(bad_device_gives_clear_error)
+{
+    brain_params p = busy_params(3, 3, 3, 4, BRAIN_BACKEND_VULKAN);
+    snprintf(p.device, sizeof p.device, "no-such-gpu");
+    char err[512] = "";
+    brain *b = NULL;
+    CHECK_EQ_INT(brain_create(&p, &b, err, sizeof err), BRAIN_ERR_DEVICE);
+    CHECK(b == NULL);
+    CHECK_MSG(strstr(err, "no-such-gpu") && strstr(err, "llvmpipe"), "%s", err);
+    snprintf(p.device, sizeof p.device, "99");
+    CHECK_EQ_INT(brain_create(&p, &b, err, sizeof err), BRAIN_ERR_DEVICE);
+    CHECK_MSG(strstr(err, "'99'") != NULL, "%s", err);
+}
+
+TEST(auto_backend_refuses_lavapipe_and_falls_back_to_cpu)
+{
+    brain_params p = busy_params(3, 3, 3, 4, BRAIN_BACKEND_AUTO);
+    char err[512] = "";
+    brain *b = NULL;
+    CHECK_EQ_INT(brain_create(&p, &b, err, sizeof err), 0);
+    CHECK(brain_get_backend(b) == BRAIN_BACKEND_CPU);
+    CHECK_MSG(strstr(brain_device_reason(b), "CPU device") != NULL, "%s", brain_device_reason(b));
+    brain_destroy(&b);
+}
+
+TEST(field_too_big_for_device)
+{
+    /* 4096 x 4096 x 255 floats: 17 GB a buffer, past what lavapipe allocates. */
+    brain_params p = busy_params(4096, 4096, 255, 1, BRAIN_BACKEND_VULKAN);
+    char err[512] = "";
+    brain *b = NULL;
+    CHECK_EQ_INT(brain_create(&p, &b, err, sizeof err), BRAIN_ERR_TOO_BIG);
+    CHECK_MSG(strstr(err, "MB") != NULL && strstr(err, "field") != NULL, "%s", err);
+}
+
+TEST(validation_on_and_silent_through_every_variant)
+{
+    const char *env = getenv("FB_VALIDATION");
+    CHECK_MSG(env && strcmp(env, "1") == 0, "run through ctest: FB_VALIDATION=1 must be set");
+    brain_params p = busy_params(5, 4, 3, 7, BRAIN_BACKEND_VULKAN);
+    p.diffusion_every = 2;
+    p.activity_every = 3;
+    p.validation = true;
+    char err[256];
+    brain *b = NULL;
+    CHECK_EQ_INT(brain_create(&p, &b, err, sizeof err), 0);
+    float s[16] = {0}, m[5], f[5 * 4 * 3 * 7], M[7];
+    brain_stats st;
+    for (int t = 0; t < 12; t++) {
+        CHECK_EQ_INT(brain_step(b, s, 16, m, &st), 0);
+        CHECK(st.gpu_ms >= 0.0);
+        if (t == 4) {
+            CHECK_EQ_INT(brain_read_field(b, f), 0);
+            CHECK_EQ_INT(brain_write_field(b, f), 0);
+            CHECK_EQ_INT(brain_read_momentum(b, M), 0);
+        }
+    }
+    for (int j = 0; j < 5; j++)
+        CHECK(isfinite(m[j]));
+    brain_destroy(&b);
+}
