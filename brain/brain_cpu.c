@@ -32,6 +32,8 @@ typedef struct {
     double *channel_sum;   /* C sums (momentum) */
     double *abs_sum;       /* C sums of |F| */
     uint32_t *sat_count;   /* C counts of elements at the clamp */
+    float *row_sum;        /* C float sums over one row of Z points, */
+    float *row_sat;        /* flushed into the doubles above per row */
     float *planes;         /* diffusion: 4 planes of Y*Z*C */
 } cpu_worker;
 
@@ -180,6 +182,7 @@ static void cpu_job_advance(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_
         cpu_box_plane(cb, cb->field, (int64_t)x0 - 1, tmp, box[0]);
         cpu_box_plane(cb, cb->field, x0, tmp, box[1]);
     }
+    float *row = w->row_sum;
     for (uint32_t x = x0; x < x1; x++) {
         if (diffuse)
             cpu_box_plane(cb, cb->field, (int64_t)x + 1, tmp, box[2]);
@@ -187,6 +190,8 @@ static void cpu_job_advance(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_
         float *out = (diffuse ? cb->spare : cb->field) + (size_t)x * plane;
         for (uint32_t yz = 0; yz < Y * Z; yz++) {
             const size_t o = (size_t)yz * C;
+            if (yz % Z == 0)
+                memset(row, 0, C * sizeof(float));
             float *v = out + o;
             if (diffuse) {
                 const float *b0 = box[0] + o, *b1 = box[1] + o, *b2 = box[2] + o;
@@ -202,7 +207,10 @@ static void cpu_job_advance(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_
             if (noise)
                 cpu_noise_point(cb, x * Y * Z + yz, v);
             for (uint32_t c = 0; c < C; c++)
-                sum[c] += v[c];
+                row[c] += v[c];
+            if (yz % Z == Z - 1)
+                for (uint32_t c = 0; c < C; c++)
+                    sum[c] += row[c];
         }
         if (diffuse) {
             float *t = box[0];
@@ -249,12 +257,19 @@ static void cpu_job_finish(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t
     const uint32_t C = cb->C, YZ = cb->Y * cb->Z;
     const float lim = cb->p.clamp_limit;
     const float *off = cb->offset;
-    double *acc = cb->workers[worker].abs_sum;
-    uint32_t *sat = cb->workers[worker].sat_count;
+    const uint32_t Z = cb->Z;
+    cpu_worker *w = &cb->workers[worker];
+    double *acc = w->abs_sum;
+    uint32_t *sat = w->sat_count;
+    float *racc = w->row_sum, *rsat = w->row_sat;
     memset(acc, 0, C * sizeof(double));
     memset(sat, 0, C * sizeof(uint32_t));
     for (uint32_t point = x0 * YZ; point < x1 * YZ; point++) {
         float *v = cb->field + (size_t)point * C;
+        if (point % Z == 0) {
+            memset(racc, 0, C * sizeof(float));
+            memset(rsat, 0, C * sizeof(float));
+        }
         for (uint32_t c = 0; c < C; c++)
             v[c] = v[c] + off[c];
         if (cb->energize)
@@ -263,9 +278,14 @@ static void cpu_job_finish(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t
             /* ternaries, not fminf/fmaxf: those are libm calls here */
             float f = v[c] < -lim ? -lim : v[c] > lim ? lim : v[c];
             v[c] = f;
-            acc[c] += fabsf(f);
-            sat[c] += fabsf(f) == lim;
+            racc[c] += fabsf(f);
+            rsat[c] += fabsf(f) == lim ? 1.0f : 0.0f;
         }
+        if (point % Z == Z - 1)
+            for (uint32_t c = 0; c < C; c++) {
+                acc[c] += racc[c];
+                sat[c] += (uint32_t)rsat[c];
+            }
     }
     double s = 0.0;
     uint64_t n_sat = 0;
@@ -414,6 +434,8 @@ static void cpu_destroy(void *impl)
     pthread_mutex_destroy(&cb->lock);
     for (uint32_t w = 0; w < CPU_MAX_THREADS; w++) {
         free(cb->workers[w].planes);
+        free(cb->workers[w].row_sat);
+        free(cb->workers[w].row_sum);
         free(cb->workers[w].sat_count);
         free(cb->workers[w].abs_sum);
         free(cb->workers[w].channel_sum);
@@ -537,9 +559,11 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
         cb->workers[w].channel_sum = calloc(cb->C, sizeof(double));
         cb->workers[w].abs_sum = calloc(cb->C, sizeof(double));
         cb->workers[w].sat_count = calloc(cb->C, sizeof(uint32_t));
+        cb->workers[w].row_sum = calloc(cb->C, sizeof(float));
+        cb->workers[w].row_sat = calloc(cb->C, sizeof(float));
         cb->workers[w].planes = malloc(4 * plane * sizeof(float));
         ok = cb->workers[w].channel_sum && cb->workers[w].abs_sum && cb->workers[w].sat_count &&
-             cb->workers[w].planes;
+             cb->workers[w].row_sum && cb->workers[w].row_sat && cb->workers[w].planes;
     }
     if (!ok) {
         uint32_t nw = cb->n_workers;
