@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "brain.h"
 
@@ -94,5 +95,29 @@ int config_load(const char *path, config *c, char *err, size_t err_len);
 
 /* Same, from a string (tests); name stands for the file in messages. */
 int config_load_string(const char *yaml, const char *name, config *c, char *err, size_t err_len);
+
+/* Both loaders end with config_check. Warnings are not errors: a config that
+ * will run but probably not as meant (brain_params_unstable: the field will
+ * saturate) loads fine, and config_warnings says so. Programs print it. */
+
+/* Writes the warnings about c, one "key: what" a line, to warn (if not NULL)
+ * and returns how many there are (0: none). */
+int config_warnings(const config *c, char *warn, size_t warn_len);
+
+/* Sets one key ("section.key", e.g. "brain.backend") from text as it would be
+ * written in the file, with the same type and range checks (command-line
+ * overrides). On error writes "section.key: what is wrong (allowed range)".
+ * Run config_check after the last one. */
+int config_set(config *c, const char *key, const char *value, char *err, size_t err_len);
+
+/* The checks between keys (the field size limit, endpoints used twice, CURVE
+ * keys given in pairs, a telemetry slice inside the field, lockstep on both
+ * sides); on error writes "name: key: what is wrong". */
+int config_check(const config *c, const char *name, char *err, size_t err_len);
+
+/* Writes c as YAML with every key, each with its meaning and range as a
+ * comment; config_load reads it back to an equal config, except that the
+ * CURVE secret key is never written (a comment says whether it is set). */
+int config_write_yaml(const config *c, FILE *out);
 
 #endif

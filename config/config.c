@@ -1,0 +1,1229 @@
+/* config.c: one YAML file (libyaml events) over the defaults into a config.
+ * Every key has one entry in a table (brain's numeric ones in brain.h's
+ * table, the rest below) giving its type and range; every error names
+ * "file:line:column: section.key: what is wrong (allowed range)". */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+/* ---- the table of keys ------------------------------------------------ */
+
+typedef enum {
+    KEY_BOOL,
+    KEY_U32,      /* uint32_t */
+    KEY_U64,      /* uint64_t */
+    KEY_INT,      /* int */
+    KEY_FLOAT,    /* float */
+    KEY_DOUBLE,   /* double */
+    KEY_STRING,   /* char[len]; may be empty */
+    KEY_ENUM,     /* an enum (stored as int), one of choices */
+    KEY_ENDPOINT, /* char[len]; a ZeroMQ endpoint */
+    KEY_CURVE,    /* char[len]; "" or 40 Z85 characters */
+    KEY_SIZE,     /* brain.size: sets size_x, size_y and size_z */
+} key_type;
+
+typedef struct {
+    const char *section;
+    const char *key;
+    key_type type;
+    size_t offset;               /* offsetof(config, ...) */
+    size_t len;                  /* strings: the size of the buffer */
+    double min, max;             /* numbers, inclusive */
+    const char *doc;             /* one line: meaning and unit */
+    const char *const *choices;  /* enums: NULL-terminated, index = value */
+} config_key;
+
+_Static_assert(sizeof(loop_mode) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(sim_mode) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(brain_backend) == sizeof(int), "enums are stored as int");
+
+static const char *const backend_choices[] = {"auto", "vulkan", "cpu", NULL};
+static const char *const loop_mode_choices[] = {"fixed_rate", "lockstep", NULL};
+static const char *const sim_mode_choices[] = {"realtime", "lockstep", NULL};
+
+static const char *const config_sections[] = {
+    "brain", "loop", "link", "telemetry", "checkpoint", "sim",
+};
+#define N_SECTIONS (sizeof config_sections / sizeof config_sections[0])
+
+#define K_NUM(s, k, t, field, lo, hi, d) \
+    { s, k, t, offsetof(config, field), 0, lo, hi, d, NULL }
+#define K_BOOL(s, k, field, d) \
+    { s, k, KEY_BOOL, offsetof(config, field), 0, 0, 1, d, NULL }
+#define K_STR(s, k, t, field, d) \
+    { s, k, t, offsetof(config, field), sizeof(((config *)0)->field), 0, 0, d, NULL }
+#define K_ENUM(s, k, field, ch, d) \
+    { s, k, KEY_ENUM, offsetof(config, field), 0, 0, 0, d, ch }
+
+/* The numeric brain keys are not here: they come from brain_param_table(),
+ * the one table of their ranges. brain.size takes its range from size_x. */
+static const config_key config_keys[] = {
+    { "brain", "size", KEY_SIZE, offsetof(config, brain.size_x), 0, 0, 0,
+      "grid points along each of x, y and z (sets size_x, size_y, size_z)", NULL },
+    K_ENUM("brain", "backend", brain.backend, backend_choices,
+           "auto: a real GPU if there is one, else the CPU; vulkan; cpu"),
+    K_STR("brain", "device", KEY_STRING, brain.device,
+          "Vulkan device: empty chooses; an index or a part of the name forces one"),
+    K_BOOL("brain", "validation", brain.validation,
+           "Vulkan: enable the Khronos validation layer (slow; for debugging)"),
+
+    K_ENUM("loop", "mode", loop.mode, loop_mode_choices,
+           "fixed_rate: a cycle every 1/rate_hz; lockstep: a cycle per sensor message"),
+    K_NUM("loop", "rate_hz", KEY_DOUBLE, loop.rate_hz, 0.1, 100000,
+          "fixed_rate: cycles per second (Hz)"),
+    K_BOOL("loop", "realtime", loop.realtime,
+           "SCHED_FIFO and mlockall (needs the privilege to)"),
+    K_NUM("loop", "cpu", KEY_INT, loop.cpu, -1, 1023,
+          "pin the loop thread to this CPU; -1: do not pin"),
+    K_NUM("loop", "stats_window", KEY_U32, loop.stats_window, 1, 1000000,
+          "cycles in one timing window (cycles)"),
+
+    K_STR("link", "sensor_endpoint", KEY_ENDPOINT, link.sensor_endpoint,
+          "ZeroMQ endpoint the brain binds for sensor messages"),
+    K_STR("link", "motor_endpoint", KEY_ENDPOINT, link.motor_endpoint,
+          "ZeroMQ endpoint the brain binds to publish motor messages"),
+    K_NUM("link", "timeout_ms", KEY_U32, link.timeout_ms, 1, 3600000,
+          "link lost after this long without a valid sensor message (ms)"),
+    K_NUM("link", "max_message_bytes", KEY_U32, link.max_message_bytes, 64, 16777216,
+          "larger sensor messages are dropped by ZeroMQ (bytes)"),
+    K_NUM("link", "robot_id", KEY_U32, link.robot_id, 0, 4294967295.0,
+          "the robot this brain drives"),
+    K_STR("link", "curve_secret_key", KEY_CURVE, link.curve_secret_key,
+          "the brain's CURVE secret key (Z85); empty: no encryption"),
+    K_STR("link", "curve_public_key", KEY_CURVE, link.curve_public_key,
+          "the brain's CURVE public key (Z85), which robots need"),
+    K_STR("link", "curve_client_keys", KEY_STRING, link.curve_client_keys,
+          "file of allowed client public keys (Z85, one a line); empty: any client"),
+
+    K_BOOL("telemetry", "enabled", telemetry.enabled, "publish telemetry"),
+    K_STR("telemetry", "endpoint", KEY_ENDPOINT, telemetry.endpoint,
+          "ZeroMQ endpoint the brain binds to publish telemetry"),
+    K_NUM("telemetry", "every", KEY_U32, telemetry.every, 1, 1000000,
+          "cycle stats every N cycles (cycles)"),
+    K_NUM("telemetry", "slice_every", KEY_U32, telemetry.slice_every, 0, 1000000,
+          "a picture of a field slice every N cycles (cycles); 0: never"),
+    K_NUM("telemetry", "slice_axis", KEY_U32, telemetry.slice_axis, 0, 2,
+          "the axis across the slice: 0 = x, 1 = y, 2 = z"),
+    K_NUM("telemetry", "slice_index", KEY_INT, telemetry.slice_index, -1, 4095,
+          "where along slice_axis; -1: the middle"),
+    K_NUM("telemetry", "slice_channel", KEY_INT, telemetry.slice_channel, -1, 4095,
+          "which channel; -1: the mean over channels"),
+
+    K_STR("checkpoint", "path", KEY_STRING, checkpoint.path,
+          "checkpoint file (PATH.json and its .npy); empty: no checkpoints"),
+    K_NUM("checkpoint", "every_s", KEY_DOUBLE, checkpoint.every_s, 0, 86400,
+          "save every this many seconds (s); 0: no periodic saves"),
+    K_BOOL("checkpoint", "on_exit", checkpoint.on_exit, "save once at shutdown"),
+
+    K_ENUM("sim", "mode", sim.mode, sim_mode_choices,
+           "realtime: physics at wall-clock speed; lockstep: a step per motor reply"),
+    K_STR("sim", "model", KEY_STRING, sim.model, "MJCF model file; empty: the bundled rover"),
+    K_NUM("sim", "sensor_hz", KEY_DOUBLE, sim.sensor_hz, 1, 10000,
+          "realtime: sensor messages per second (Hz)"),
+    K_NUM("sim", "motor_timeout_ms", KEY_U32, sim.motor_timeout_ms, 1, 60000,
+          "stop the motors after this long without a motor message (ms)"),
+    K_NUM("sim", "duration_s", KEY_DOUBLE, sim.duration_s, 0, 1e6,
+          "stop after this much simulated time (s); 0: run until stopped"),
+    K_STR("sim", "trajectory", KEY_STRING, sim.trajectory,
+          "CSV file of the robot's pose over time; empty: none"),
+};
+#define N_KEYS (sizeof config_keys / sizeof config_keys[0])
+
+/* Key i of a section: ours, then (brain only) brain's table. Returns
+ * false past the end. One way to walk every key, for lookup, suggestions,
+ * duplicates and writing. */
+static bool key_at(size_t section, size_t i, config_key *out)
+{
+    const char *name = config_sections[section];
+    size_t ours = 0;
+    for (size_t k = 0; k < N_KEYS; k++)
+        ours += strcmp(config_keys[k].section, name) == 0;
+    if (section == 0 && i >= ours) {
+        i -= ours;
+        size_t n;
+        const brain_param_info *info = brain_param_table(&n);
+        if (i < n) {
+            static const key_type types[] = {
+                [BRAIN_PARAM_U32] = KEY_U32,
+                [BRAIN_PARAM_U64] = KEY_U64,
+                [BRAIN_PARAM_FLOAT] = KEY_FLOAT,
+            };
+            *out = (config_key){
+                .section = name, .key = info[i].key, .type = types[info[i].type],
+                .offset = offsetof(config, brain) + info[i].offset,
+                .min = info[i].min, .max = info[i].max, .doc = info[i].doc,
+            };
+            return true;
+        }
+        return false;
+    }
+    for (size_t k = 0; k < N_KEYS; k++) {
+        if (strcmp(config_keys[k].section, name) != 0)
+            continue;
+        if (i-- == 0) {
+            *out = config_keys[k];
+            if (out->type == KEY_SIZE) {
+                size_t n;
+                const brain_param_info *info = brain_param_table(&n);
+                for (size_t j = 0; j < n; j++)
+                    if (strcmp(info[j].key, "size_x") == 0) {
+                        out->min = info[j].min;
+                        out->max = info[j].max;
+                    }
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+static int section_index(const char *name)
+{
+    for (size_t s = 0; s < N_SECTIONS; s++)
+        if (strcmp(config_sections[s], name) == 0)
+            return (int)s;
+    return -1;
+}
+
+/* Returns the key's index in its section, or -1. */
+static int key_find(size_t section, const char *name, config_key *out)
+{
+    config_key k;
+    for (size_t i = 0; key_at(section, i, &k); i++)
+        if (strcmp(k.key, name) == 0) {
+            if (out)
+                *out = k;
+            return (int)i;
+        }
+    return -1;
+}
+
+/* ---- messages ---------------------------------------------------------- */
+
+static int fail(char *err, size_t err_len, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t err_len, int code, const char *fmt, ...)
+{
+    if (err && err_len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_len, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+const char *config_strerror(int err)
+{
+    switch (err) {
+    case CONFIG_OK: return "ok";
+    case CONFIG_ERR_IO: return "config file could not be read";
+    case CONFIG_ERR_SYNTAX: return "config file is not valid YAML of the expected shape";
+    case CONFIG_ERR_KEY: return "unknown or repeated key";
+    case CONFIG_ERR_TYPE: return "value of the wrong type";
+    case CONFIG_ERR_RANGE: return "value out of range";
+    }
+    return "unknown error";
+}
+
+/* A number as people write it: integers without a fraction (up to 1e15),
+ * the rest in %g. */
+static void fmt_num(char *buf, size_t len, double v)
+{
+    if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(buf, len, "%.0f", v);
+    else
+        snprintf(buf, len, "%g", v);
+}
+
+static void fmt_range(char *buf, size_t len, const config_key *k)
+{
+    char lo[48], hi[48];
+    fmt_num(lo, sizeof lo, k->min);
+    if (k->type == KEY_U64 && k->max >= 18446744073709551615.0)
+        snprintf(hi, sizeof hi, "%llu", (unsigned long long)UINT64_MAX);
+    else
+        fmt_num(hi, sizeof hi, k->max);
+    snprintf(buf, len, "allowed %s to %s", lo, hi);
+}
+
+static void fmt_choices(char *buf, size_t len, const char *const *choices)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; choices[i] && used < len; i++) {
+        int n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", choices[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+/* Levenshtein distance, for "did you mean"; keys are short. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 64;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The nearest name within a third of its length (at least 1 edit, 2 from
+ * four letters on, at most 3), or NULL. */
+static const char *nearest(const char *word, const char *const *names, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = 0;
+    size_t limit = strlen(word) / 3;
+    size_t least = strlen(word) >= 4 ? 2 : 1;
+    limit = limit < least ? least : limit > 3 ? 3 : limit;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(word, names[i]);
+        if (d <= limit && (!best || d < best_d)) {
+            best = names[i];
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+/* " (did you mean X?)", " (it belongs in section S)" or "". */
+static void suggest_key(char *buf, size_t len, size_t section, const char *word)
+{
+    const char *names[128];
+    size_t n = 0;
+    config_key k;
+    for (size_t i = 0; n < 128 && key_at(section, i, &k); i++)
+        names[n++] = k.key;
+    const char *best = nearest(word, names, n);
+    if (best) {
+        snprintf(buf, len, " (did you mean %s?)", best);
+        return;
+    }
+    for (size_t s = 0; s < N_SECTIONS; s++)
+        if (s != section && key_find(s, word, NULL) >= 0) {
+            snprintf(buf, len, " (it belongs in section %s)", config_sections[s]);
+            return;
+        }
+    buf[0] = '\0';
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+/* A scalar as the parser gave it. */
+typedef struct {
+    const char *text;
+    size_t length;
+    bool plain;        /* unquoted, untagged: may be a number, bool or null */
+    bool str_ok;       /* no tag, or the !!str tag */
+    const char *kind;  /* "scalar", "mapping", "sequence", "alias" */
+} value;
+
+static bool value_is_null(const value *v)
+{
+    return v->plain && (v->length == 0 || strcmp(v->text, "~") == 0 ||
+                        strcmp(v->text, "null") == 0 || strcmp(v->text, "Null") == 0 ||
+                        strcmp(v->text, "NULL") == 0);
+}
+
+/* [+-]? (digits (. digits*)? | . digits) ([eE] [+-]? digits)? */
+static bool scan_number(const char *s, bool *is_int)
+{
+    const char *p = s;
+    bool digits = false;
+    *is_int = true;
+    if (*p == '+' || *p == '-')
+        p++;
+    while (isdigit((unsigned char)*p)) {
+        p++;
+        digits = true;
+    }
+    if (*p == '.') {
+        *is_int = false;
+        p++;
+        while (isdigit((unsigned char)*p)) {
+            p++;
+            digits = true;
+        }
+    }
+    if (!digits)
+        return false;
+    if (*p == 'e' || *p == 'E') {
+        *is_int = false;
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!isdigit((unsigned char)*p))
+            return false;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    return *p == '\0';
+}
+
+static bool looks_non_finite(const char *s)
+{
+    const char *p = s + (*s == '+' || *s == '-');
+    if (*p == '.')
+        p++;
+    return strcasecmp(p, "inf") == 0 || strcasecmp(p, "infinity") == 0 ||
+           strcasecmp(p, "nan") == 0;
+}
+
+static bool endpoint_ok(const char *s)
+{
+    for (const char *p = s; *p; p++)
+        if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
+            return false;
+    if (strncmp(s, "ipc://", 6) == 0)
+        return s[6] != '\0';
+    if (strncmp(s, "inproc://", 9) == 0)
+        return s[9] != '\0';
+    if (strncmp(s, "tcp://", 6) != 0)
+        return false;
+    const char *host = s + 6;
+    const char *colon = strrchr(host, ':');
+    if (!colon || colon == host)
+        return false;
+    if (host[0] == '[' && colon[-1] != ']')
+        return false;
+    const char *port = colon + 1;
+    if (strcmp(port, "*") == 0)
+        return true;
+    if (!*port || strlen(port) > 5)
+        return false;
+    for (const char *p = port; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return false;
+    long n = strtol(port, NULL, 10);
+    return n >= 1 && n <= 65535;
+}
+
+static bool z85_ok(const char *s)
+{
+    static const char z85[] =
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+    if (strlen(s) != 40)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!strchr(z85, *p))
+            return false;
+    return true;
+}
+
+static const char *type_wanted(const config_key *k)
+{
+    switch (k->type) {
+    case KEY_BOOL: return "true or false";
+    case KEY_U32:
+    case KEY_U64:
+    case KEY_INT:
+    case KEY_SIZE: return "an integer";
+    case KEY_FLOAT:
+    case KEY_DOUBLE: return "a number";
+    case KEY_ENUM: return "one of its names";
+    case KEY_ENDPOINT: return "a ZeroMQ endpoint";
+    case KEY_CURVE: return "a Z85 key";
+    case KEY_STRING: return "a string";
+    }
+    return "a value";
+}
+
+/* Sets key k of c from v. On error writes "what is wrong (allowed ...)"
+ * (without the key) to err. */
+static int set_value(config *c, const config_key *k, const value *v, char *err, size_t err_len)
+{
+    char *field = (char *)c + k->offset;
+    char range[160];
+
+    if (strcmp(v->kind, "scalar") != 0)
+        return fail(err, err_len, CONFIG_ERR_TYPE, "expected %s, got a%s %s",
+                    type_wanted(k), v->kind[0] == 'a' ? "n" : "", v->kind);
+    if (strlen(v->text) != v->length)
+        return fail(err, err_len, CONFIG_ERR_TYPE, "contains a NUL character");
+
+    switch (k->type) {
+    case KEY_BOOL: {
+        static const char *const yes[] = {"true", "yes", "on"};
+        static const char *const no[] = {"false", "no", "off"};
+        if (!v->plain)
+            return fail(err, err_len, CONFIG_ERR_TYPE,
+                        "expected true or false, got the string '%s'", v->text);
+        for (size_t i = 0; i < 3; i++) {
+            if (strcasecmp(v->text, yes[i]) == 0) {
+                *(bool *)(void *)field = true;
+                return 0;
+            }
+            if (strcasecmp(v->text, no[i]) == 0) {
+                *(bool *)(void *)field = false;
+                return 0;
+            }
+        }
+        return fail(err, err_len, CONFIG_ERR_TYPE, "'%s' is not true or false", v->text);
+    }
+
+    case KEY_U32:
+    case KEY_U64:
+    case KEY_INT:
+    case KEY_SIZE:
+    case KEY_FLOAT:
+    case KEY_DOUBLE: {
+        bool is_int;
+        fmt_range(range, sizeof range, k);
+        bool integer = k->type != KEY_FLOAT && k->type != KEY_DOUBLE;
+        if (!v->plain)
+            return fail(err, err_len, CONFIG_ERR_TYPE, "expected %s, got the string '%s' (%s)",
+                        type_wanted(k), v->text, range);
+        if (value_is_null(v))
+            return fail(err, err_len, CONFIG_ERR_TYPE, "expected %s, got nothing (%s)",
+                        type_wanted(k), range);
+        if (looks_non_finite(v->text))
+            return fail(err, err_len, CONFIG_ERR_TYPE, "%s is not a finite number (%s)",
+                        v->text, range);
+        if (!scan_number(v->text, &is_int))
+            return fail(err, err_len, CONFIG_ERR_TYPE, "expected %s, got '%s' (%s)",
+                        type_wanted(k), v->text, range);
+        if (integer && !is_int)
+            return fail(err, err_len, CONFIG_ERR_TYPE, "expected an integer, got %s (%s)",
+                        v->text, range);
+        if (!integer) {
+            double d = strtod(v->text, NULL);
+            if (!(d >= k->min && d <= k->max))
+                return fail(err, err_len, CONFIG_ERR_RANGE, "%s is out of range (%s)",
+                            v->text, range);
+            if (k->type == KEY_FLOAT) {
+                /* A bound like 1e30 or 1e-6 is no float: rounding may step
+                 * just outside it, where brain_params_check would refuse
+                 * what the reader let in. Step back inside. */
+                float f = (float)d;
+                if ((double)f > k->max)
+                    f = nextafterf(f, -INFINITY);
+                if ((double)f < k->min)
+                    f = nextafterf(f, INFINITY);
+                *(float *)(void *)field = f;
+            } else {
+                *(double *)(void *)field = d;
+            }
+            return 0;
+        }
+        errno = 0;
+        if (v->text[0] == '-' && k->min >= 0) {
+            /* "-0" is zero; anything else negative cannot be unsigned. */
+            bool zero = strspn(v->text + 1, "0") == strlen(v->text + 1);
+            if (!zero)
+                return fail(err, err_len, CONFIG_ERR_TYPE, "%s is negative (%s)", v->text, range);
+        }
+        if (k->min >= 0) {
+            unsigned long long u = strtoull(v->text, NULL, 10);
+            if (v->text[0] == '-')
+                u = 0;
+            if (errno == ERANGE)
+                return fail(err, err_len, CONFIG_ERR_TYPE,
+                            "%s does not fit in 64 bits (%s)", v->text, range);
+            if ((double)u < k->min || (double)u > k->max)
+                return fail(err, err_len, CONFIG_ERR_RANGE, "%s is out of range (%s)",
+                            v->text, range);
+            if (k->type == KEY_U64) {
+                *(uint64_t *)(void *)field = u;
+            } else if (k->type == KEY_INT) {
+                *(int *)(void *)field = (int)u;
+            } else {
+                uint32_t *f = (uint32_t *)(void *)field;
+                f[0] = (uint32_t)u;
+                if (k->type == KEY_SIZE) /* size_x, size_y, size_z follow each other */
+                    f[1] = f[2] = (uint32_t)u;
+            }
+            return 0;
+        }
+        long long s = strtoll(v->text, NULL, 10);
+        if (errno == ERANGE)
+            return fail(err, err_len, CONFIG_ERR_TYPE, "%s does not fit in 64 bits (%s)",
+                        v->text, range);
+        if ((double)s < k->min || (double)s > k->max)
+            return fail(err, err_len, CONFIG_ERR_RANGE, "%s is out of range (%s)", v->text, range);
+        *(int *)(void *)field = (int)s;
+        return 0;
+    }
+
+    case KEY_ENUM:
+        if (!v->str_ok)
+            return fail(err, err_len, CONFIG_ERR_TYPE, "expected one of its names");
+        fmt_choices(range, sizeof range, k->choices);
+        for (int i = 0; k->choices[i]; i++)
+            if (strcmp(v->text, k->choices[i]) == 0) {
+                *(int *)(void *)field = i;
+                return 0;
+            }
+        return fail(err, err_len, CONFIG_ERR_RANGE, "'%s' is not one of %s", v->text, range);
+
+    case KEY_STRING:
+    case KEY_ENDPOINT:
+    case KEY_CURVE: {
+        if (!v->str_ok)
+            return fail(err, err_len, CONFIG_ERR_TYPE, "expected a string");
+        const char *s = value_is_null(v) ? "" : v->text;
+        size_t n = strlen(s);
+        if (n >= k->len)
+            return fail(err, err_len, CONFIG_ERR_RANGE,
+                        "is %zu characters long (allowed up to %zu)", n, k->len - 1);
+        if (k->type == KEY_ENDPOINT && !endpoint_ok(s))
+            return fail(err, err_len, CONFIG_ERR_RANGE,
+                        "'%s' is not a ZeroMQ endpoint (allowed tcp://HOST:PORT, "
+                        "ipc://PATH, inproc://NAME)", s);
+        /* Never echo a key: a secret one would land in logs. */
+        if (k->type == KEY_CURVE && n && !z85_ok(s))
+            return fail(err, err_len, CONFIG_ERR_RANGE,
+                        "not a CURVE key: %zu characters (allowed empty or exactly 40 "
+                        "Z85 characters)", n);
+        /* Zero the whole buffer, so that equal configs compare equal. */
+        memset(field, 0, k->len);
+        memcpy(field, s, n);
+        return 0;
+    }
+    }
+    return fail(err, err_len, CONFIG_ERR_TYPE, "unknown key type");
+}
+
+/* ---- defaults ----------------------------------------------------------- */
+
+static void copy_str(char *dst, size_t len, const char *src)
+{
+    memset(dst, 0, len);
+    strncpy(dst, src, len - 1);
+}
+
+void config_default(config *c)
+{
+    memset(c, 0, sizeof *c);
+    brain_params_default(&c->brain);
+
+    c->loop.mode = LOOP_FIXED_RATE;
+    c->loop.rate_hz = 100;
+    c->loop.realtime = false;
+    c->loop.cpu = -1;
+    c->loop.stats_window = 1000;
+
+    copy_str(c->link.sensor_endpoint, CONFIG_STR, "tcp://127.0.0.1:5555");
+    copy_str(c->link.motor_endpoint, CONFIG_STR, "tcp://127.0.0.1:5556");
+    c->link.timeout_ms = 500;
+    c->link.max_message_bytes = 65536;
+    c->link.robot_id = 1;
+
+    c->telemetry.enabled = true;
+    copy_str(c->telemetry.endpoint, CONFIG_STR, "tcp://127.0.0.1:5557");
+    c->telemetry.every = 10;
+    c->telemetry.slice_every = 100;
+    c->telemetry.slice_axis = 2;
+    c->telemetry.slice_index = -1;
+    c->telemetry.slice_channel = -1;
+
+    c->checkpoint.every_s = 0;
+    c->checkpoint.on_exit = true;
+
+    c->sim.mode = SIM_REALTIME;
+    c->sim.sensor_hz = 100;
+    c->sim.motor_timeout_ms = 300;
+    c->sim.duration_s = 0;
+}
+
+/* ---- checks between keys ------------------------------------------------ */
+
+/* host and port of a tcp endpoint, for "two sockets on one port". */
+static bool tcp_split(const char *ep, char *host, size_t host_len, const char **port)
+{
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return false;
+    const char *colon = strrchr(ep + 6, ':');
+    if (!colon)
+        return false;
+    size_t n = (size_t)(colon - (ep + 6));
+    if (n >= host_len)
+        n = host_len - 1;
+    memcpy(host, ep + 6, n);
+    host[n] = '\0';
+    *port = colon + 1;
+    return true;
+}
+
+static bool endpoints_clash(const char *a, const char *b)
+{
+    if (strcmp(a, b) == 0)
+        return true;
+    char ha[CONFIG_STR], hb[CONFIG_STR];
+    const char *pa, *pb;
+    if (!tcp_split(a, ha, sizeof ha, &pa) || !tcp_split(b, hb, sizeof hb, &pb))
+        return false;
+    if (strcmp(pa, "*") == 0 || strcmp(pa, pb) != 0)
+        return false;
+    bool any_a = strcmp(ha, "*") == 0 || strcmp(ha, "0.0.0.0") == 0;
+    bool any_b = strcmp(hb, "*") == 0 || strcmp(hb, "0.0.0.0") == 0;
+    return any_a || any_b || strcmp(ha, hb) == 0;
+}
+
+int config_check(const config *c, const char *name, char *err, size_t err_len)
+{
+    char msg[512];
+    if (brain_params_check(&c->brain, msg, sizeof msg))
+        return fail(err, err_len, CONFIG_ERR_RANGE, "%s: brain.%s", name, msg);
+
+    struct { const char *key; const char *ep; } eps[] = {
+        {"link.sensor_endpoint", c->link.sensor_endpoint},
+        {"link.motor_endpoint", c->link.motor_endpoint},
+        {"telemetry.endpoint", c->telemetry.endpoint},
+    };
+    size_t n_eps = c->telemetry.enabled ? 3 : 2;
+    for (size_t i = 1; i < n_eps; i++)
+        for (size_t j = 0; j < i; j++)
+            if (endpoints_clash(eps[i].ep, eps[j].ep))
+                return fail(err, err_len, CONFIG_ERR_RANGE,
+                            "%s: %s: '%s' takes the same address as %s '%s' "
+                            "(each socket needs its own)",
+                            name, eps[i].key, eps[i].ep, eps[j].key, eps[j].ep);
+
+    bool secret = c->link.curve_secret_key[0] != '\0';
+    bool public = c->link.curve_public_key[0] != '\0';
+    if (secret != public)
+        return fail(err, err_len, CONFIG_ERR_RANGE,
+                    "%s: %s: missing: CURVE needs both link.curve_secret_key and "
+                    "link.curve_public_key (or neither)",
+                    name, secret ? "link.curve_public_key" : "link.curve_secret_key");
+    if (c->link.curve_client_keys[0] && !secret)
+        return fail(err, err_len, CONFIG_ERR_RANGE,
+                    "%s: link.curve_client_keys: needs link.curve_secret_key and "
+                    "link.curve_public_key (without them the link is not encrypted)",
+                    name);
+
+    const uint32_t sizes[3] = {c->brain.size_x, c->brain.size_y, c->brain.size_z};
+    if (c->telemetry.slice_axis <= 2 && c->telemetry.slice_index >= 0 &&
+        (uint32_t)c->telemetry.slice_index >= sizes[c->telemetry.slice_axis])
+        return fail(err, err_len, CONFIG_ERR_RANGE,
+                    "%s: telemetry.slice_index: %d is outside the field (allowed -1 to %u: "
+                    "brain.size_%c is %u)",
+                    name, c->telemetry.slice_index, sizes[c->telemetry.slice_axis] - 1,
+                    "xyz"[c->telemetry.slice_axis], sizes[c->telemetry.slice_axis]);
+    if (c->telemetry.slice_channel >= 0 && (uint32_t)c->telemetry.slice_channel >= c->brain.channels)
+        return fail(err, err_len, CONFIG_ERR_RANGE,
+                    "%s: telemetry.slice_channel: %d is outside the field (allowed -1 to %u: "
+                    "brain.channels is %u)",
+                    name, c->telemetry.slice_channel, c->brain.channels - 1, c->brain.channels);
+
+    /* A lockstep sim waits for the answer to each sensor message before it
+     * steps; a fixed-rate brain would pace it at rate_hz, which is neither
+     * lockstep nor real time. */
+    if (c->sim.mode == SIM_LOCKSTEP && c->loop.mode != LOOP_LOCKSTEP)
+        return fail(err, err_len, CONFIG_ERR_RANGE,
+                    "%s: sim.mode: lockstep needs loop.mode: lockstep (loop.mode is fixed_rate)",
+                    name);
+    if (c->checkpoint.every_s > 0 && c->checkpoint.path[0] == '\0')
+        return fail(err, err_len, CONFIG_ERR_RANGE,
+                    "%s: checkpoint.every_s: %g needs checkpoint.path (it is empty)",
+                    name, c->checkpoint.every_s);
+    return CONFIG_OK;
+}
+
+int config_warnings(const config *c, char *warn, size_t warn_len)
+{
+    int count = 0;
+    size_t used = 0;
+    char line[512];
+    if (warn && warn_len)
+        warn[0] = '\0';
+    for (int w = 0; w < 2; w++) {
+        bool on = false;
+        if (w == 0) {
+            char why[400];
+            on = brain_params_unstable(&c->brain, why, sizeof why);
+            if (on)
+                snprintf(line, sizeof line, "brain.momentum_gain: %s", why);
+        } else if (c->brain.validation && c->brain.backend == BRAIN_BACKEND_CPU) {
+            on = true;
+            snprintf(line, sizeof line,
+                     "brain.validation: true has no effect with brain.backend: cpu");
+        }
+        if (!on)
+            continue;
+        count++;
+        if (warn && used < warn_len) {
+            int n = snprintf(warn + used, warn_len - used, "%s%s", used ? "\n" : "", line);
+            if (n > 0)
+                used += (size_t)n;
+        }
+    }
+    return count;
+}
+
+/* ---- the reader --------------------------------------------------------- */
+
+typedef struct {
+    yaml_parser_t parser;
+    const char *input;   /* the whole text, for the place of a reader error */
+    const char *name;
+    char *err;
+    size_t err_len;
+} reader;
+
+#define NAME_MAX_LEN 64
+
+/* The next event; a libyaml error becomes "file:line:column: YAML syntax
+ * error: problem (context)". */
+static int next_event(reader *r, yaml_event_t *ev)
+{
+    if (yaml_parser_parse(&r->parser, ev))
+        return 0;
+    const yaml_parser_t *p = &r->parser;
+    if (p->error == YAML_MEMORY_ERROR)
+        return fail(r->err, r->err_len, CONFIG_ERR_IO, "%s: out of memory", r->name);
+    yaml_mark_t m = p->problem_mark;
+    if (p->error == YAML_READER_ERROR) {
+        /* The reader knows only a byte offset: count lines up to it. */
+        size_t line = 1, column = 1;
+        for (size_t i = 0; i < p->problem_offset && r->input[i]; i++) {
+            if (r->input[i] == '\n') {
+                line++;
+                column = 1;
+            } else if (((unsigned char)r->input[i] & 0xC0) != 0x80) {
+                column++;
+            }
+        }
+        return fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+                    "%s:%zu:%zu: YAML syntax error: %s (byte 0x%02x)", r->name, line, column,
+                    p->problem ? p->problem : "unreadable input", (unsigned)p->problem_value & 0xFF);
+    }
+    if (p->context)
+        return fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+                    "%s:%zu:%zu: YAML syntax error: %s (%s at line %zu)", r->name,
+                    m.line + 1, m.column + 1, p->problem ? p->problem : "?", p->context,
+                    p->context_mark.line + 1);
+    return fail(r->err, r->err_len, CONFIG_ERR_SYNTAX, "%s:%zu:%zu: YAML syntax error: %s",
+                r->name, m.line + 1, m.column + 1, p->problem ? p->problem : "?");
+}
+
+static const char *event_kind(const yaml_event_t *ev)
+{
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT: return "scalar";
+    case YAML_MAPPING_START_EVENT: return "mapping";
+    case YAML_SEQUENCE_START_EVENT: return "sequence";
+    case YAML_ALIAS_EVENT: return "alias";
+    default: return "event";
+    }
+}
+
+static value event_value(const yaml_event_t *ev)
+{
+    value v = {.text = "", .kind = event_kind(ev)};
+    if (ev->type == YAML_SCALAR_EVENT) {
+        const char *tag = (const char *)ev->data.scalar.tag;
+        v.text = (const char *)ev->data.scalar.value;
+        v.length = ev->data.scalar.length;
+        v.plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !tag;
+        v.str_ok = !tag || strcmp(tag, YAML_STR_TAG) == 0;
+    }
+    return v;
+}
+
+/* A key as a C string, cut to fit messages; "" if it is not a scalar. */
+static void event_name(const yaml_event_t *ev, char *buf)
+{
+    buf[0] = '\0';
+    if (ev->type == YAML_SCALAR_EVENT)
+        snprintf(buf, NAME_MAX_LEN, "%s", (const char *)ev->data.scalar.value);
+}
+
+/* Reads one section's mapping (the MAPPING_START is consumed). */
+static int read_section(reader *r, config *c, size_t section, size_t *size_line)
+{
+    const char *sname = config_sections[section];
+    size_t seen_line[160] = {0};   /* 1-based line where key i was set */
+    yaml_event_t ev;
+    int rc;
+    for (;;) {
+        if ((rc = next_event(r, &ev)))
+            return rc;
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ev);
+            return 0;
+        }
+        yaml_mark_t km = ev.start_mark;
+        char key[NAME_MAX_LEN];
+        event_name(&ev, key);
+        if (ev.type != YAML_SCALAR_EVENT) {
+            rc = fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+                      "%s:%zu:%zu: %s: expected a key name, got a %s", r->name,
+                      km.line + 1, km.column + 1, sname, event_kind(&ev));
+            yaml_event_delete(&ev);
+            return rc;
+        }
+        yaml_event_delete(&ev);
+
+        config_key k;
+        int idx = key_find(section, key, &k);
+        if (idx < 0) {
+            char hint[96];
+            suggest_key(hint, sizeof hint, section, key);
+            return fail(r->err, r->err_len, CONFIG_ERR_KEY, "%s:%zu:%zu: %s.%s: unknown key%s",
+                        r->name, km.line + 1, km.column + 1, sname, key, hint);
+        }
+        if ((size_t)idx < sizeof seen_line / sizeof seen_line[0]) {
+            if (seen_line[idx])
+                return fail(r->err, r->err_len, CONFIG_ERR_KEY,
+                            "%s:%zu:%zu: %s.%s: duplicate key (first set at line %zu)",
+                            r->name, km.line + 1, km.column + 1, sname, key, seen_line[idx]);
+            seen_line[idx] = km.line + 1;
+        }
+        /* size and size_x/y/z both: which wins would depend on the order. */
+        if (section == 0) {
+            bool is_size = k.type == KEY_SIZE;
+            bool is_axis = strncmp(key, "size_", 5) == 0;
+            if ((is_size || is_axis) && size_line[is_size] == 0)
+                size_line[is_size] = km.line + 1;
+            if ((is_size && size_line[0]) || (is_axis && size_line[1]))
+                return fail(r->err, r->err_len, CONFIG_ERR_KEY,
+                            "%s:%zu:%zu: brain.%s: not with brain.%s at line %zu "
+                            "(size sets all three of size_x, size_y, size_z)",
+                            r->name, km.line + 1, km.column + 1, key,
+                            is_size ? "size_x/size_y/size_z" : "size",
+                            size_line[!is_size]);
+        }
+
+        if ((rc = next_event(r, &ev)))
+            return rc;
+        yaml_mark_t vm = ev.start_mark;
+        value v = event_value(&ev);
+        char what[400];
+        rc = set_value(c, &k, &v, what, sizeof what);
+        yaml_event_delete(&ev);
+        if (rc)
+            return fail(r->err, r->err_len, rc, "%s:%zu:%zu: %s.%s: %s", r->name,
+                        vm.line + 1, vm.column + 1, sname, key, what);
+        /* A mapping or sequence value was refused above, so nothing nested
+         * is left to skip. */
+    }
+}
+
+static int read_document(reader *r, config *c)
+{
+    yaml_event_t ev;
+    int rc;
+    size_t section_line[N_SECTIONS] = {0};
+    size_t size_line[2] = {0, 0}; /* brain.size_x/y/z, brain.size */
+
+    if ((rc = next_event(r, &ev)))
+        return rc;
+    yaml_event_delete(&ev); /* STREAM_START */
+    if ((rc = next_event(r, &ev)))
+        return rc;
+    if (ev.type == YAML_STREAM_END_EVENT) {
+        yaml_event_delete(&ev);
+        return fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+                    "%s:1:1: the file is empty (expected a mapping of sections: brain, loop, "
+                    "link, telemetry, checkpoint, sim)", r->name);
+    }
+    yaml_event_delete(&ev); /* DOCUMENT_START */
+
+    if ((rc = next_event(r, &ev)))
+        return rc;
+    yaml_mark_t rm = ev.start_mark;
+    if (ev.type != YAML_MAPPING_START_EVENT) {
+        value v = event_value(&ev);
+        bool empty = ev.type == YAML_SCALAR_EVENT && value_is_null(&v);
+        if (empty) /* "---" alone: no place in it is more wrong than another */
+            rm.line = rm.column = 0;
+        rc = fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+                  "%s:%zu:%zu: %s (expected a mapping of sections: brain, loop, link, "
+                  "telemetry, checkpoint, sim)", r->name, rm.line + 1, rm.column + 1,
+                  empty ? "the file is empty" :
+                  ev.type == YAML_SCALAR_EVENT ? "the file is a single scalar" :
+                  ev.type == YAML_SEQUENCE_START_EVENT ? "the file is a sequence" :
+                  "the file is an alias");
+        yaml_event_delete(&ev);
+        return rc;
+    }
+    yaml_event_delete(&ev);
+
+    for (;;) {
+        if ((rc = next_event(r, &ev)))
+            return rc;
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        yaml_mark_t sm = ev.start_mark;
+        char name[NAME_MAX_LEN];
+        event_name(&ev, name);
+        bool scalar = ev.type == YAML_SCALAR_EVENT;
+        const char *kind = event_kind(&ev);
+        yaml_event_delete(&ev);
+        if (!scalar)
+            return fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+                        "%s:%zu:%zu: expected a section name, got a %s", r->name,
+                        sm.line + 1, sm.column + 1, kind);
+        int s = section_index(name);
+        if (s < 0) {
+            const char *best = nearest(name, config_sections, N_SECTIONS);
+            char hint[96] = "";
+            if (best)
+                snprintf(hint, sizeof hint, " (did you mean %s?)", best);
+            else
+                snprintf(hint, sizeof hint,
+                         " (allowed brain, loop, link, telemetry, checkpoint, sim)");
+            return fail(r->err, r->err_len, CONFIG_ERR_KEY, "%s:%zu:%zu: %s: unknown section%s",
+                        r->name, sm.line + 1, sm.column + 1, name, hint);
+        }
+        if (section_line[s])
+            return fail(r->err, r->err_len, CONFIG_ERR_KEY,
+                        "%s:%zu:%zu: %s: duplicate section (first at line %zu)", r->name,
+                        sm.line + 1, sm.column + 1, name, section_line[s]);
+        section_line[s] = sm.line + 1;
+
+        if ((rc = next_event(r, &ev)))
+            return rc;
+        yaml_mark_t vm = ev.start_mark;
+        value v = event_value(&ev);
+        if (ev.type == YAML_MAPPING_START_EVENT) {
+            yaml_event_delete(&ev);
+            if ((rc = read_section(r, c, (size_t)s, size_line)))
+                return rc;
+        } else {
+            /* "sim:" with nothing under it sets nothing. */
+            bool empty = ev.type == YAML_SCALAR_EVENT && value_is_null(&v);
+            yaml_event_delete(&ev);
+            if (!empty)
+                return fail(r->err, r->err_len, CONFIG_ERR_TYPE,
+                            "%s:%zu:%zu: %s: expected a mapping of keys, got a%s %s",
+                            r->name, vm.line + 1, vm.column + 1, name,
+                            v.kind[0] == 'a' ? "n" : "", v.kind);
+        }
+    }
+
+    if ((rc = next_event(r, &ev)))
+        return rc;
+    yaml_event_delete(&ev); /* DOCUMENT_END */
+    if ((rc = next_event(r, &ev)))
+        return rc;
+    yaml_mark_t dm = ev.start_mark;
+    bool more = ev.type != YAML_STREAM_END_EVENT;
+    yaml_event_delete(&ev);
+    if (more)
+        return fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+                    "%s:%zu:%zu: a second YAML document (a config file holds one)",
+                    r->name, dm.line + 1, dm.column + 1);
+    return 0;
+}
+
+int config_load_string(const char *yaml, const char *name, config *c, char *err, size_t err_len)
+{
+    reader r = {.input = yaml, .name = name ? name : "<string>", .err = err, .err_len = err_len};
+    if (err && err_len)
+        err[0] = '\0';
+    config_default(c);
+    if (!yaml_parser_initialize(&r.parser))
+        return fail(err, err_len, CONFIG_ERR_IO, "%s: out of memory", r.name);
+    yaml_parser_set_input_string(&r.parser, (const unsigned char *)yaml, strlen(yaml));
+    int rc = read_document(&r, c);
+    yaml_parser_delete(&r.parser);
+    if (rc)
+        return rc;
+    return config_check(c, r.name, err, err_len);
+}
+
+/* A config file is small; more than this is a mistake (a wrong path). */
+#define CONFIG_FILE_MAX (1 << 20)
+
+int config_load(const char *path, config *c, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fail(err, err_len, CONFIG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = malloc(CONFIG_FILE_MAX + 1);
+    if (!buf) {
+        fclose(f);
+        return fail(err, err_len, CONFIG_ERR_IO, "%s: out of memory", path);
+    }
+    size_t n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+    int rc = 0;
+    if (ferror(f))
+        rc = fail(err, err_len, CONFIG_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    else if (n > CONFIG_FILE_MAX)
+        rc = fail(err, err_len, CONFIG_ERR_IO, "%s: larger than %d bytes: not a config file",
+                  path, CONFIG_FILE_MAX);
+    else if (memchr(buf, '\0', n))
+        rc = fail(err, err_len, CONFIG_ERR_SYNTAX,
+                  "%s: contains a NUL byte: not a text file", path);
+    fclose(f);
+    if (rc == 0) {
+        buf[n] = '\0';
+        rc = config_load_string(buf, path, c, err, err_len);
+    }
+    free(buf);
+    return rc;
+}
+
+int config_set(config *c, const char *key, const char *text, char *err, size_t err_len)
+{
+    const char *dot = strchr(key, '.');
+    char section[NAME_MAX_LEN];
+    size_t n = dot ? (size_t)(dot - key) : 0;
+    if (!dot || n >= sizeof section)
+        return fail(err, err_len, CONFIG_ERR_KEY, "%s: expected section.key (e.g. brain.size)",
+                    key);
+    memcpy(section, key, n);
+    section[n] = '\0';
+    int s = section_index(section);
+    if (s < 0)
+        return fail(err, err_len, CONFIG_ERR_KEY, "%s: unknown section '%s'", key, section);
+    config_key k;
+    if (key_find((size_t)s, dot + 1, &k) < 0) {
+        char hint[96];
+        suggest_key(hint, sizeof hint, (size_t)s, dot + 1);
+        return fail(err, err_len, CONFIG_ERR_KEY, "%s: unknown key%s", key, hint);
+    }
+    value v = {.text = text, .length = strlen(text), .plain = true, .str_ok = true,
+               .kind = "scalar"};
+    char what[400];
+    int rc = set_value(c, &k, &v, what, sizeof what);
+    if (rc)
+        return fail(err, err_len, rc, "%s: %s", key, what);
+    return 0;
+}
+
+/* ---- the writer ---------------------------------------------------------- */
+
+/* The shortest decimal that reads back to the same float or double. */
+static void fmt_exact(char *buf, size_t len, double v, bool is_float)
+{
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, len, "%.0f", v);
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        double back = strtod(buf, NULL);
+        if (is_float ? (float)back == (float)v : back == v)
+            break;
+    }
+}
+
+static void write_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(out, "\\x%02x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+int config_write_yaml(const config *c, FILE *out)
+{
+    fprintf(out, "# fieldbrain configuration: every key, as resolved.\n");
+    /* A cube is written as brain.size, anything else as size_x, size_y,
+     * size_z; the other form is a comment (setting both is refused). */
+    bool cube = c->brain.size_x == c->brain.size_y && c->brain.size_y == c->brain.size_z;
+    for (size_t s = 0; s < N_SECTIONS; s++) {
+        fprintf(out, "%s%s:\n", s ? "\n" : "", config_sections[s]);
+        config_key k;
+        for (size_t i = 0; key_at(s, i, &k); i++) {
+            const char *field = (const char *)c + k.offset;
+            char num[64], range[160] = "";
+            bool axis = s == 0 && strncmp(k.key, "size_", 5) == 0;
+            bool hide = (k.type == KEY_SIZE && !cube) || (axis && cube);
+            /* The line is built in memory first so that the comments line up. */
+            char line[CONFIG_STR * 4 + 64]; /* room for a string of escapes */
+            FILE *lf = fmemopen(line, sizeof line, "w");
+            if (!lf)
+                return CONFIG_ERR_IO;
+            fprintf(lf, "  %s%s: ", hide ? "# " : "", k.key);
+            switch (k.type) {
+            case KEY_BOOL:
+                fputs(*(const bool *)(const void *)field ? "true" : "false", lf);
+                break;
+            case KEY_U32:
+                fprintf(lf, "%u", *(const uint32_t *)(const void *)field);
+                fmt_range(range, sizeof range, &k);
+                break;
+            case KEY_SIZE:
+                if (cube) {
+                    fprintf(lf, "%u", *(const uint32_t *)(const void *)field);
+                    fmt_range(range, sizeof range, &k);
+                } else {
+                    fputs("(not a cube)", lf);
+                }
+                break;
+            case KEY_U64:
+                fprintf(lf, "%llu", (unsigned long long)*(const uint64_t *)(const void *)field);
+                fmt_range(range, sizeof range, &k);
+                break;
+            case KEY_INT:
+                fprintf(lf, "%d", *(const int *)(const void *)field);
+                fmt_range(range, sizeof range, &k);
+                break;
+            case KEY_FLOAT:
+                fmt_exact(num, sizeof num, *(const float *)(const void *)field, true);
+                fputs(num, lf);
+                fmt_range(range, sizeof range, &k);
+                break;
+            case KEY_DOUBLE:
+                fmt_exact(num, sizeof num, *(const double *)(const void *)field, false);
+                fputs(num, lf);
+                fmt_range(range, sizeof range, &k);
+                break;
+            case KEY_ENUM: {
+                int e = *(const int *)(const void *)field;
+                int n = 0;
+                while (k.choices[n])
+                    n++;
+                fputs(e >= 0 && e < n ? k.choices[e] : "?", lf);
+                char ch[120];
+                fmt_choices(ch, sizeof ch, k.choices);
+                snprintf(range, sizeof range, "one of %s", ch);
+                break;
+            }
+            case KEY_CURVE:
+                if (field[0] && strcmp(k.key, "curve_secret_key") == 0) {
+                    fputs("\"\"", lf);
+                    snprintf(range, sizeof range, "SET in the file, not shown here");
+                    break;
+                }
+                /* fall through */
+            case KEY_STRING:
+            case KEY_ENDPOINT:
+                write_string(lf, field);
+                break;
+            }
+            fclose(lf);
+            fprintf(out, "%-36s # %s%s%s%s%s\n", line, k.doc, range[0] ? " (" : "", range,
+                    range[0] ? ")" : "", axis && cube ? "; set by size" : "");
+        }
+    }
+    return ferror(out) ? CONFIG_ERR_IO : CONFIG_OK;
+}

@@ -1,0 +1,693 @@
+/* test_config.c: the config reader: defaults equal config/default.yaml,
+ * every shipped config loads, and each kind of bad value is refused with its
+ * "file:line:column: section.key: what is wrong" message. */
+#include "harness.h"
+
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+
+/* The source tree's config/ and tests/data/config/ (set by tests/config.cmake). */
+#ifndef FB_CONFIG_DIR
+#error "FB_CONFIG_DIR must name the config/ folder"
+#endif
+#ifndef FB_CONFIG_DATA
+#error "FB_CONFIG_DATA must name tests/data/config/"
+#endif
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s)
+        s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Writes c with config_write_yaml into a new string (free it). */
+static char *write_yaml(const config *c)
+{
+    char *out = NULL;
+    size_t out_len = 0;
+    FILE *f = open_memstream(&out, &out_len);
+    if (!f)
+        return NULL;
+    int rc = config_write_yaml(c, f);
+    fclose(f);
+    if (rc) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Loads yaml as "t.yaml" and checks the code and the whole message. */
+#define EXPECT_ERROR(yaml, code, message)                                        \
+    do {                                                                         \
+        config c_;                                                               \
+        char err_[1024] = "";                                                    \
+        int rc_ = config_load_string((yaml), "t.yaml", &c_, err_, sizeof err_);  \
+        CHECK_MSG(rc_ == (code), "rc %d (%s), want %d; message: %s", rc_,        \
+                  config_strerror(rc_), (code), err_);                           \
+        CHECK_MSG(strcmp(err_, (message)) == 0, "got:  %s\nwant: %s", err_,      \
+                  (message));                                                    \
+    } while (0)
+
+#define EXPECT_OK(yaml, cfg)                                                     \
+    do {                                                                         \
+        char err_[1024] = "";                                                    \
+        int rc_ = config_load_string((yaml), "t.yaml", (cfg), err_, sizeof err_);\
+        CHECK_MSG(rc_ == 0, "rc %d: %s", rc_, err_);                             \
+    } while (0)
+
+TEST(defaults_are_the_documented_ones)
+{
+    config c;
+    config_default(&c);
+    brain_params bp;
+    brain_params_default(&bp);
+    CHECK(memcmp(&c.brain, &bp, sizeof bp) == 0);
+    CHECK_EQ_INT(c.loop.mode, LOOP_FIXED_RATE);
+    CHECK_NEAR(c.loop.rate_hz, 100, 0);
+    CHECK(!c.loop.realtime);
+    CHECK_EQ_INT(c.loop.cpu, -1);
+    CHECK_EQ_INT(c.loop.stats_window, 1000);
+    CHECK(strcmp(c.link.sensor_endpoint, "tcp://127.0.0.1:5555") == 0);
+    CHECK(strcmp(c.link.motor_endpoint, "tcp://127.0.0.1:5556") == 0);
+    CHECK_EQ_INT(c.link.timeout_ms, 500);
+    CHECK_EQ_INT(c.link.max_message_bytes, 65536);
+    CHECK_EQ_INT(c.link.robot_id, 1);
+    CHECK(c.link.curve_secret_key[0] == '\0' && c.link.curve_public_key[0] == '\0');
+    CHECK(c.telemetry.enabled);
+    CHECK(strcmp(c.telemetry.endpoint, "tcp://127.0.0.1:5557") == 0);
+    CHECK_EQ_INT(c.telemetry.every, 10);
+    CHECK_EQ_INT(c.telemetry.slice_every, 100);
+    CHECK_EQ_INT(c.telemetry.slice_axis, 2);
+    CHECK_EQ_INT(c.telemetry.slice_index, -1);
+    CHECK_EQ_INT(c.telemetry.slice_channel, -1);
+    CHECK(c.checkpoint.path[0] == '\0');
+    CHECK_NEAR(c.checkpoint.every_s, 0, 0);
+    CHECK(c.checkpoint.on_exit);
+    CHECK_EQ_INT(c.sim.mode, SIM_REALTIME);
+    CHECK(c.sim.model[0] == '\0');
+    CHECK_NEAR(c.sim.sensor_hz, 100, 0);
+    CHECK_EQ_INT(c.sim.motor_timeout_ms, 300);
+    CHECK_NEAR(c.sim.duration_s, 0, 0);
+    char err[512];
+    CHECK_MSG(config_check(&c, "defaults", err, sizeof err) == 0, "%s", err);
+    CHECK_EQ_INT(config_warnings(&c, NULL, 0), 0);
+}
+
+TEST(default_yaml_equals_defaults)
+{
+    config want, got;
+    char err[1024];
+    config_default(&want);
+    /* Start from garbage: the loader must set every byte from the defaults. */
+    memset(&got, 0xA5, sizeof got);
+    int rc = config_load(FB_CONFIG_DIR "/default.yaml", &got, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(memcmp(&want, &got, sizeof want) == 0);
+    CHECK_EQ_INT(config_warnings(&got, NULL, 0), 0);
+}
+
+/* Every key the writer knows (that is, every key of the tables) appears in
+ * default.yaml in its section, with a comment above it. */
+TEST(default_yaml_documents_every_key)
+{
+    config c;
+    config_default(&c);
+    char *all = write_yaml(&c);
+    CHECK(all);
+    char *doc = read_text(FB_CONFIG_DIR "/default.yaml");
+    CHECK(doc);
+
+    int keys = 0, missing = 0;
+    char section[64] = "";
+    for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] >= 'a' && line[0] <= 'z') {
+            sscanf(line, "%63[a-z]", section);
+            continue;
+        }
+        char key[64];
+        if (strncmp(line, "  ", 2) != 0)
+            continue;
+        if (sscanf(line, "  # %63[a-z_]:", key) != 1 && sscanf(line, "  %63[a-z_]:", key) != 1)
+            continue;
+        keys++;
+        /* The section's text in default.yaml: from "section:" to the next
+         * line that starts at column 0 with a letter. */
+        char head[80];
+        snprintf(head, sizeof head, "\n%s:\n", section);
+        const char *start = strstr(doc, head);
+        if (!start) {
+            fprintf(stderr, "default.yaml has no section %s\n", section);
+            missing++;
+            continue;
+        }
+        const char *end = start + strlen(head);
+        while (*end && !(end[0] == '\n' && end[1] >= 'a' && end[1] <= 'z'))
+            end++;
+        char set[80], commented[80];
+        snprintf(set, sizeof set, "\n  %s: ", key);
+        snprintf(commented, sizeof commented, "\n  # %s: ", key);
+        const char *at = strstr(start, set);
+        if (!at || at > end)
+            at = strstr(start, commented);
+        if (!at || at > end) {
+            fprintf(stderr, "default.yaml lacks %s.%s\n", section, key);
+            missing++;
+            continue;
+        }
+        /* The line before is a comment (the key's documentation). */
+        const char *prev = at - 1;
+        while (prev > doc && prev[-1] != '\n')
+            prev--;
+        if (strncmp(prev, "  #", 3) != 0) {
+            fprintf(stderr, "default.yaml: %s.%s has no comment above it\n", section, key);
+            missing++;
+        }
+    }
+    free(all);
+    free(doc);
+    CHECK_EQ_INT(missing, 0);
+    size_t n_brain;
+    brain_param_table(&n_brain);
+    /* The brain table, four more brain keys, and 5 + 8 + 7 + 3 + 6 in loop,
+     * link, telemetry, checkpoint, sim. */
+    CHECK_EQ_INT(keys, (int)n_brain + 4 + 29);
+}
+
+TEST(every_shipped_config_loads)
+{
+    DIR *d = opendir(FB_CONFIG_DIR);
+    CHECK(d);
+    int loaded = 0, failed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 5, ".yaml") != 0)
+            continue;
+        char path[1024], err[1024], warn[1024];
+        snprintf(path, sizeof path, "%s/%s", FB_CONFIG_DIR, e->d_name);
+        config c;
+        if (config_load(path, &c, err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            failed++;
+            continue;
+        }
+        loaded++;
+        int warnings = config_warnings(&c, warn, sizeof warn);
+        bool em = strcmp(e->d_name, "em-brain.yaml") == 0;
+        /* Only the original constants run away; the others must not. */
+        if (warnings != (em ? 1 : 0)) {
+            fprintf(stderr, "%s: %d warnings: %s\n", e->d_name, warnings, warn);
+            failed++;
+        }
+    }
+    closedir(d);
+    CHECK_EQ_INT(failed, 0);
+    CHECK(loaded >= 4);
+}
+
+TEST(presets_say_what_they_promise)
+{
+    config c;
+    char err[1024], warn[1024];
+    CHECK_MSG(config_load(FB_CONFIG_DIR "/cpu-small.yaml", &c, err, sizeof err) == 0, "%s", err);
+    CHECK_EQ_INT(c.brain.backend, BRAIN_BACKEND_CPU);
+    CHECK(c.brain.size_x == 32 && c.brain.size_y == 32 && c.brain.size_z == 32);
+    CHECK_EQ_INT(c.brain.channels, 64);
+
+    CHECK_MSG(config_load(FB_CONFIG_DIR "/gpu-large.yaml", &c, err, sizeof err) == 0, "%s", err);
+    CHECK_EQ_INT(c.brain.backend, BRAIN_BACKEND_VULKAN);
+    CHECK(c.brain.size_x == 96 && c.brain.size_y == 96 && c.brain.size_z == 96);
+    CHECK_EQ_INT(c.brain.channels, 192);
+
+    CHECK_MSG(config_load(FB_CONFIG_DIR "/em-brain.yaml", &c, err, sizeof err) == 0, "%s", err);
+    CHECK_NEAR(c.brain.momentum_gain, 0.05, 1e-9);
+    CHECK_EQ_INT(config_warnings(&c, warn, sizeof warn), 1);
+    CHECK_MSG(strstr(warn, "momentum_gain") && strstr(warn, "decay"), "%s", warn);
+}
+
+TEST(values_land_in_their_fields)
+{
+    config c;
+    EXPECT_OK("brain:\n"
+              "  size: 8\n"
+              "  channels: 3\n"
+              "  seed: 18446744073709551615\n"
+              "  decay: 0\n"
+              "  momentum_gain: -2.5\n"
+              "  backend: cpu\n"
+              "  device: 1\n"
+              "  validation: yes\n"
+              "  threads: 2\n"
+              "loop:\n"
+              "  mode: lockstep\n"
+              "  rate_hz: 0.1\n"
+              "  cpu: 3\n"
+              "link:\n"
+              "  sensor_endpoint: ipc:///tmp/fb-sensors\n"
+              "  motor_endpoint: 'tcp://[::1]:7000'\n"
+              "  robot_id: 4294967295\n"
+              "telemetry:\n"
+              "  enabled: false\n"
+              "  endpoint: inproc://telemetry\n"
+              "  slice_index: 7\n"
+              "  slice_channel: 2\n"
+              "checkpoint:\n"
+              "  path: \"runs/a b\"\n"
+              "  every_s: 1.5\n"
+              "sim:\n"
+              "  mode: lockstep\n"
+              "  duration_s: 1e6\n",
+              &c);
+    CHECK(c.brain.size_x == 8 && c.brain.size_y == 8 && c.brain.size_z == 8);
+    CHECK_EQ_INT(c.brain.channels, 3);
+    CHECK(c.brain.seed == UINT64_MAX);
+    CHECK(c.brain.decay == 0.0f);
+    CHECK(c.brain.momentum_gain == -2.5f);
+    CHECK_EQ_INT(c.brain.backend, BRAIN_BACKEND_CPU);
+    CHECK(strcmp(c.brain.device, "1") == 0);
+    CHECK(c.brain.validation);
+    CHECK_EQ_INT(c.brain.threads, 2);
+    CHECK_EQ_INT(c.loop.mode, LOOP_LOCKSTEP);
+    CHECK_NEAR(c.loop.rate_hz, 0.1, 0);
+    CHECK_EQ_INT(c.loop.cpu, 3);
+    CHECK(strcmp(c.link.sensor_endpoint, "ipc:///tmp/fb-sensors") == 0);
+    CHECK(strcmp(c.link.motor_endpoint, "tcp://[::1]:7000") == 0);
+    CHECK(c.link.robot_id == UINT32_MAX);
+    CHECK(!c.telemetry.enabled);
+    CHECK_EQ_INT(c.telemetry.slice_index, 7);
+    CHECK_EQ_INT(c.telemetry.slice_channel, 2);
+    CHECK(strcmp(c.checkpoint.path, "runs/a b") == 0);
+    CHECK_NEAR(c.checkpoint.every_s, 1.5, 0);
+    CHECK_EQ_INT(c.sim.mode, SIM_LOCKSTEP);
+    CHECK_NEAR(c.sim.duration_s, 1e6, 0);
+    /* Keys left out keep their defaults. */
+    CHECK_EQ_INT(c.brain.sensors, 16);
+    CHECK_EQ_INT(c.link.timeout_ms, 500);
+    /* An empty section sets nothing. */
+    EXPECT_OK("sim:\nloop: {}\n", &c);
+    CHECK_NEAR(c.sim.sensor_hz, 100, 0);
+}
+
+/* Every numeric key of brain_param_table is a config key with the range of
+ * that table: its bounds load, just past them is refused. */
+TEST(brain_keys_follow_the_brain_table)
+{
+    size_t n;
+    const brain_param_info *info = brain_param_table(&n);
+    CHECK(n > 20);
+    for (size_t i = 0; i < n; i++) {
+        const double bounds[2] = {info[i].min, info[i].max};
+        for (int b = 0; b < 2; b++) {
+            char yaml[256], err[1024];
+            config c;
+            if (info[i].type == BRAIN_PARAM_U64 && b == 1)
+                snprintf(yaml, sizeof yaml, "brain:\n  %s: 18446744073709551615\n", info[i].key);
+            else
+                snprintf(yaml, sizeof yaml, "brain:\n  %s: %.9g\n", info[i].key, bounds[b]);
+            int rc = config_load_string(yaml, "t.yaml", &c, err, sizeof err);
+            CHECK_MSG(rc == 0, "%s: %s", info[i].key, err);
+            const char *field = (const char *)&c.brain + info[i].offset;
+            double v = info[i].type == BRAIN_PARAM_U32 ? *(const uint32_t *)(const void *)field
+                     : info[i].type == BRAIN_PARAM_U64 ? (double)*(const uint64_t *)(const void *)field
+                     : *(const float *)(const void *)field;
+            /* A float holds the bound to within its precision, inside the range. */
+            double tol = info[i].type == BRAIN_PARAM_FLOAT ? fabs(bounds[b]) * 3e-7 : 0;
+            CHECK_MSG(fabs(v - bounds[b]) <= tol && v >= info[i].min && v <= info[i].max,
+                      "%s: read %.9g, wrote %.9g", info[i].key, v, bounds[b]);
+
+            if (info[i].type == BRAIN_PARAM_U64)
+                continue; /* the whole of uint64 is allowed */
+            /* Just outside: below min, above max. */
+            double out = b == 0 ? bounds[0] - (info[i].type == BRAIN_PARAM_FLOAT ? fmax(1e-7, fabs(bounds[0]) * 0.5) : 1)
+                                : bounds[1] * 2 + 1;
+            snprintf(yaml, sizeof yaml, "brain:\n  %s: %.9g\n", info[i].key, out);
+            rc = config_load_string(yaml, "t.yaml", &c, err, sizeof err);
+            char want[128];
+            snprintf(want, sizeof want, "t.yaml:2:%zu: brain.%s: ", strlen(info[i].key) + 5,
+                     info[i].key);
+            CHECK_MSG(rc != 0 && strncmp(err, want, strlen(want)) == 0 && strstr(err, "(allowed "),
+                      "%s = %.9g: rc %d: %s", info[i].key, out, rc, err);
+        }
+    }
+}
+
+TEST(unknown_key_is_refused_with_a_suggestion)
+{
+    EXPECT_ERROR("# comment\nbrain:\n  decy: 0.5\n", CONFIG_ERR_KEY,
+                 "t.yaml:3:3: brain.decy: unknown key (did you mean decay?)");
+    EXPECT_ERROR("loop:\n  timeout_ms: 5\n", CONFIG_ERR_KEY,
+                 "t.yaml:2:3: loop.timeout_ms: unknown key (it belongs in section link)");
+    EXPECT_ERROR("sim:\n  zzzzzz: 1\n", CONFIG_ERR_KEY, "t.yaml:2:3: sim.zzzzzz: unknown key");
+    /* quiet is a brain_params field but not a config key. */
+    EXPECT_ERROR("brain:\n  quiet: true\n", CONFIG_ERR_KEY, "t.yaml:2:3: brain.quiet: unknown key");
+}
+
+TEST(unknown_section_is_refused)
+{
+    EXPECT_ERROR("loop:\n  cpu: 1\nbrane:\n  decay: 0.5\n", CONFIG_ERR_KEY,
+                 "t.yaml:3:1: brane: unknown section (did you mean brain?)");
+    EXPECT_ERROR("robot:\n  id: 1\n", CONFIG_ERR_KEY,
+                 "t.yaml:1:1: robot: unknown section (allowed brain, loop, link, telemetry, "
+                 "checkpoint, sim)");
+}
+
+TEST(wrong_types_are_refused)
+{
+    EXPECT_ERROR("loop:\n  rate_hz: \"100\"\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:12: loop.rate_hz: expected a number, got the string '100' "
+                 "(allowed 0.1 to 100000)");
+    EXPECT_ERROR("loop:\n  rate_hz: fast\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:12: loop.rate_hz: expected a number, got 'fast' (allowed 0.1 to 100000)");
+    EXPECT_ERROR("brain:\n  channels: 1.5\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:13: brain.channels: expected an integer, got 1.5 (allowed 1 to 4096)");
+    EXPECT_ERROR("brain:\n  channels: 1e2\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:13: brain.channels: expected an integer, got 1e2 (allowed 1 to 4096)");
+    EXPECT_ERROR("brain:\n  decay: {a: 1}\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:10: brain.decay: expected a number, got a mapping");
+    EXPECT_ERROR("link:\n  sensor_endpoint: [a, b]\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:20: link.sensor_endpoint: expected a ZeroMQ endpoint, got a sequence");
+    EXPECT_ERROR("loop:\n  stats_window: -3\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:17: loop.stats_window: -3 is negative (allowed 1 to 1000000)");
+    EXPECT_ERROR("brain:\n  seed: -1\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:9: brain.seed: -1 is negative (allowed 0 to 18446744073709551615)");
+    EXPECT_ERROR("brain:\n  seed: 18446744073709551616\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:9: brain.seed: 18446744073709551616 does not fit in 64 bits "
+                 "(allowed 0 to 18446744073709551615)");
+    EXPECT_ERROR("loop:\n  cpu: -99999999999999999999\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:8: loop.cpu: -99999999999999999999 does not fit in 64 bits "
+                 "(allowed -1 to 1023)");
+    EXPECT_ERROR("loop:\n  realtime: maybe\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:13: loop.realtime: 'maybe' is not true or false");
+    EXPECT_ERROR("loop:\n  realtime: 'true'\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:13: loop.realtime: expected true or false, got the string 'true'");
+    EXPECT_ERROR("loop:\n  rate_hz: .inf\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:12: loop.rate_hz: .inf is not a finite number (allowed 0.1 to 100000)");
+    EXPECT_ERROR("loop:\n  rate_hz:\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:11: loop.rate_hz: expected a number, got nothing (allowed 0.1 to 100000)");
+    EXPECT_ERROR("loop: 5\n", CONFIG_ERR_TYPE,
+                 "t.yaml:1:7: loop: expected a mapping of keys, got a scalar");
+    EXPECT_ERROR("loop:\n  mode: &m lockstep\nsim:\n  mode: *m\n", CONFIG_ERR_TYPE,
+                 "t.yaml:4:9: sim.mode: expected one of its names, got an alias");
+}
+
+TEST(out_of_range_values_are_refused)
+{
+    EXPECT_ERROR("# the example of config.h\n\nbrain:\n  decay: 1.5\n", CONFIG_ERR_RANGE,
+                 "t.yaml:4:10: brain.decay: 1.5 is out of range (allowed 0 to 1)");
+    EXPECT_ERROR("loop:\n  rate_hz: 0.09\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:12: loop.rate_hz: 0.09 is out of range (allowed 0.1 to 100000)");
+    EXPECT_ERROR("loop:\n  cpu: -2\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:8: loop.cpu: -2 is out of range (allowed -1 to 1023)");
+    EXPECT_ERROR("link:\n  robot_id: 4294967296\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:13: link.robot_id: 4294967296 is out of range (allowed 0 to 4294967295)");
+    EXPECT_ERROR("link:\n  max_message_bytes: 63\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:22: link.max_message_bytes: 63 is out of range (allowed 64 to 16777216)");
+    EXPECT_ERROR("telemetry:\n  slice_axis: 3\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:15: telemetry.slice_axis: 3 is out of range (allowed 0 to 2)");
+    EXPECT_ERROR("checkpoint:\n  every_s: 86401\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:12: checkpoint.every_s: 86401 is out of range (allowed 0 to 86400)");
+    EXPECT_ERROR("sim:\n  sensor_hz: 0\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:14: sim.sensor_hz: 0 is out of range (allowed 1 to 10000)");
+    EXPECT_ERROR("sim:\n  motor_timeout_ms: 60001\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:21: sim.motor_timeout_ms: 60001 is out of range (allowed 1 to 60000)");
+    EXPECT_ERROR("brain:\n  size: 0\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:9: brain.size: 0 is out of range (allowed 1 to 4096)");
+    EXPECT_ERROR("brain:\n  clamp_limit: 1e999\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:16: brain.clamp_limit: 1e999 is out of range (allowed 1e-06 to 1e+30)");
+    char long_path[400] = "checkpoint:\n  path: ";
+    memset(long_path + strlen(long_path), 'a', 300);
+    EXPECT_ERROR(long_path, CONFIG_ERR_RANGE,
+                 "t.yaml:2:9: checkpoint.path: is 300 characters long (allowed up to 255)");
+}
+
+TEST(bad_enum_is_refused)
+{
+    EXPECT_ERROR("loop:\n  cpu: 1\n  rate_hz: 50\n\n\n\n  mode:   fast\n", CONFIG_ERR_RANGE,
+                 "t.yaml:7:11: loop.mode: 'fast' is not one of fixed_rate, lockstep");
+    EXPECT_ERROR("brain:\n  backend: gpu\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:12: brain.backend: 'gpu' is not one of auto, vulkan, cpu");
+    EXPECT_ERROR("sim:\n  mode: Realtime\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:9: sim.mode: 'Realtime' is not one of realtime, lockstep");
+}
+
+TEST(bad_endpoint_is_refused)
+{
+    static const char *const bad[] = {
+        "tcp://127.0.0.1", "tcp://:5555", "tcp://host:0", "tcp://host:65536", "tcp://host:55x",
+        "udp://host:5555", "127.0.0.1:5555", "ipc://", "inproc://", "tcp://a b:5555",
+        "tcp://[::1:5555",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[256], want[512];
+        snprintf(yaml, sizeof yaml, "telemetry:\n  endpoint: '%s'\n", bad[i]);
+        snprintf(want, sizeof want,
+                 "t.yaml:2:13: telemetry.endpoint: '%s' is not a ZeroMQ endpoint (allowed "
+                 "tcp://HOST:PORT, ipc://PATH, inproc://NAME)", bad[i]);
+        EXPECT_ERROR(yaml, CONFIG_ERR_RANGE, want);
+    }
+    EXPECT_ERROR("link:\n  motor_endpoint: \"\"\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:19: link.motor_endpoint: '' is not a ZeroMQ endpoint (allowed "
+                 "tcp://HOST:PORT, ipc://PATH, inproc://NAME)");
+    config c;
+    EXPECT_OK("link:\n  sensor_endpoint: tcp://*:6000\n  motor_endpoint: tcp://eth0:6001\n"
+              "telemetry:\n  endpoint: tcp://localhost:65535\n", &c);
+    CHECK(strcmp(c.link.sensor_endpoint, "tcp://*:6000") == 0);
+}
+
+TEST(bad_curve_key_is_refused_without_echoing_it)
+{
+    /* Two well-formed Z85 keys (whether they make a pair is for libzmq to say). */
+    const char *pub = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+    const char *sec = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+    char yaml[512];
+    config c;
+    snprintf(yaml, sizeof yaml, "link:\n  curve_public_key: '%s'\n  curve_secret_key: '%s'\n",
+             pub, sec);
+    EXPECT_OK(yaml, &c);
+    CHECK(strcmp(c.link.curve_public_key, pub) == 0);
+    CHECK(strcmp(c.link.curve_secret_key, sec) == 0);
+
+    /* 39 characters, then 40 with one outside Z85 ('~'). */
+    snprintf(yaml, sizeof yaml, "link:\n  curve_secret_key: '%.39s'\n", sec);
+    EXPECT_ERROR(yaml, CONFIG_ERR_RANGE,
+                 "t.yaml:2:21: link.curve_secret_key: not a CURVE key: 39 characters "
+                 "(allowed empty or exactly 40 Z85 characters)");
+    snprintf(yaml, sizeof yaml, "link:\n  curve_public_key: '~%.39s'\n", pub);
+    EXPECT_ERROR(yaml, CONFIG_ERR_RANGE,
+                 "t.yaml:2:21: link.curve_public_key: not a CURVE key: 40 characters "
+                 "(allowed empty or exactly 40 Z85 characters)");
+
+    /* Half a pair, or client keys with no CURVE, is a mistake. */
+    snprintf(yaml, sizeof yaml, "link:\n  curve_secret_key: '%s'\n", sec);
+    EXPECT_ERROR(yaml, CONFIG_ERR_RANGE,
+                 "t.yaml: link.curve_public_key: missing: CURVE needs both "
+                 "link.curve_secret_key and link.curve_public_key (or neither)");
+    EXPECT_ERROR("link:\n  curve_client_keys: clients.txt\n", CONFIG_ERR_RANGE,
+                 "t.yaml: link.curve_client_keys: needs link.curve_secret_key and "
+                 "link.curve_public_key (without them the link is not encrypted)");
+
+    /* show never prints the secret: its output then holds half a pair,
+     * which does not load. */
+    snprintf(yaml, sizeof yaml, "link:\n  curve_public_key: '%s'\n  curve_secret_key: '%s'\n",
+             pub, sec);
+    EXPECT_OK(yaml, &c);
+    char *out = write_yaml(&c);
+    CHECK(out);
+    bool leaked = strstr(out, sec) != NULL;
+    bool has_public = strstr(out, pub) != NULL;
+    char err[1024];
+    int rc = config_load_string(out, "shown.yaml", &c, err, sizeof err);
+    free(out);
+    CHECK(!leaked);
+    CHECK(has_public);
+    CHECK_EQ_INT(rc, CONFIG_ERR_RANGE);
+    CHECK_MSG(strstr(err, "link.curve_secret_key: missing"), "%s", err);
+}
+
+TEST(syntax_error_names_its_place)
+{
+    EXPECT_ERROR("loop:\n  rate_hz: 1\n  cpu 2\nsim:\n", CONFIG_ERR_SYNTAX,
+                 "t.yaml:4:1: YAML syntax error: could not find expected ':' "
+                 "(while scanning a simple key at line 3)");
+    EXPECT_ERROR("loop: {cpu: 1\n", CONFIG_ERR_SYNTAX,
+                 "t.yaml:2:1: YAML syntax error: did not find expected ',' or '}' "
+                 "(while parsing a flow mapping at line 1)");
+    EXPECT_ERROR("loop:\n  cpu: \xff\n", CONFIG_ERR_SYNTAX,
+                 "t.yaml:2:8: YAML syntax error: invalid leading UTF-8 octet (byte 0xff)");
+    EXPECT_ERROR("- brain\n- loop\n", CONFIG_ERR_SYNTAX,
+                 "t.yaml:1:1: the file is a sequence (expected a mapping of sections: brain, "
+                 "loop, link, telemetry, checkpoint, sim)");
+    EXPECT_ERROR("loop:\n  cpu: 1\n---\nloop:\n  cpu: 2\n", CONFIG_ERR_SYNTAX,
+                 "t.yaml:3:1: a second YAML document (a config file holds one)");
+}
+
+TEST(duplicate_keys_are_refused)
+{
+    EXPECT_ERROR("brain:\n  decay: 0.9\n  seed: 3\n  decay: 0.8\n", CONFIG_ERR_KEY,
+                 "t.yaml:4:3: brain.decay: duplicate key (first set at line 2)");
+    EXPECT_ERROR("loop:\n  cpu: 1\nsim:\n  mode: realtime\nloop:\n  cpu: 2\n", CONFIG_ERR_KEY,
+                 "t.yaml:5:1: loop: duplicate section (first at line 1)");
+    EXPECT_ERROR("brain:\n  size: 16\n  size_y: 8\n", CONFIG_ERR_KEY,
+                 "t.yaml:3:3: brain.size_y: not with brain.size at line 2 "
+                 "(size sets all three of size_x, size_y, size_z)");
+}
+
+TEST(empty_file_is_refused)
+{
+    const char *want = "t.yaml:1:1: the file is empty (expected a mapping of sections: brain, "
+                       "loop, link, telemetry, checkpoint, sim)";
+    EXPECT_ERROR("", CONFIG_ERR_SYNTAX, want);
+    EXPECT_ERROR("# only a comment\n\n", CONFIG_ERR_SYNTAX, want);
+    EXPECT_ERROR("---\n", CONFIG_ERR_SYNTAX, want);
+    config c;
+    char err[1024];
+    CHECK_EQ_INT(config_load(FB_CONFIG_DATA "/empty.yaml", &c, err, sizeof err), CONFIG_ERR_SYNTAX);
+    CHECK_MSG(strstr(err, "empty.yaml:1:1: the file is empty"), "%s", err);
+}
+
+TEST(missing_file_is_refused)
+{
+    config c;
+    char err[1024];
+    const char *path = FB_CONFIG_DATA "/no-such-file.yaml";
+    CHECK_EQ_INT(config_load(path, &c, err, sizeof err), CONFIG_ERR_IO);
+    char want[1200];
+    snprintf(want, sizeof want, "%s: cannot open: %s", path, strerror(ENOENT));
+    CHECK_MSG(strcmp(err, want) == 0, "%s", err);
+    CHECK_EQ_INT(config_load(FB_CONFIG_DATA, &c, err, sizeof err), CONFIG_ERR_IO);
+    CHECK_MSG(strstr(err, "cannot read"), "%s", err);
+}
+
+/* The files the fieldbrain-config tests use give their messages here too,
+ * with the path as the file name. */
+TEST(bad_files_name_file_line_and_column)
+{
+    static const struct { const char *file; const char *msg; } cases[] = {
+        {"unknown_key.yaml", "unknown_key.yaml:5:3: brain.decy: unknown key (did you mean decay?)"},
+        {"out_of_range.yaml", "out_of_range.yaml:4:10: brain.decay: 1.5 is out of range (allowed 0 to 1)"},
+        {"bad_enum.yaml", "bad_enum.yaml:4:9: loop.mode: 'fast' is not one of fixed_rate, lockstep"},
+        {"syntax_error.yaml", "syntax_error.yaml:5:1: YAML syntax error: could not find expected ':'"},
+        {"duplicate_key.yaml", "duplicate_key.yaml:5:3: link.timeout_ms: duplicate key (first set at line 3)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[1024], err[1024];
+        config c;
+        snprintf(path, sizeof path, "%s/%s", FB_CONFIG_DATA, cases[i].file);
+        CHECK_MSG(config_load(path, &c, err, sizeof err) != 0, "%s loaded", path);
+        CHECK_MSG(strstr(err, cases[i].msg), "%s: %s", cases[i].file, err);
+    }
+}
+
+TEST(checks_between_keys)
+{
+    EXPECT_ERROR("brain:\n  size: 1024\n  channels: 4096\n", CONFIG_ERR_RANGE,
+                 "t.yaml: brain.field: 1024 x 1024 x 1024 x 4096 = 4398046511104 elements is "
+                 "too many (allowed up to 4294967295)");
+    EXPECT_ERROR("link:\n  motor_endpoint: tcp://*:5555\n", CONFIG_ERR_RANGE,
+                 "t.yaml: link.motor_endpoint: 'tcp://*:5555' takes the same address as "
+                 "link.sensor_endpoint 'tcp://127.0.0.1:5555' (each socket needs its own)");
+    EXPECT_ERROR("telemetry:\n  endpoint: tcp://127.0.0.1:5556\n", CONFIG_ERR_RANGE,
+                 "t.yaml: telemetry.endpoint: 'tcp://127.0.0.1:5556' takes the same address as "
+                 "link.motor_endpoint 'tcp://127.0.0.1:5556' (each socket needs its own)");
+    config c;
+    /* Telemetry off: its endpoint is not bound, so it may repeat one. */
+    EXPECT_OK("telemetry:\n  enabled: false\n  endpoint: tcp://127.0.0.1:5556\n", &c);
+    EXPECT_ERROR("brain:\n  size_x: 40\n  size_y: 20\ntelemetry:\n  slice_axis: 1\n  slice_index: 20\n",
+                 CONFIG_ERR_RANGE,
+                 "t.yaml: telemetry.slice_index: 20 is outside the field (allowed -1 to 19: "
+                 "brain.size_y is 20)");
+    EXPECT_ERROR("telemetry:\n  slice_channel: 64\n", CONFIG_ERR_RANGE,
+                 "t.yaml: telemetry.slice_channel: 64 is outside the field (allowed -1 to 63: "
+                 "brain.channels is 64)");
+    EXPECT_ERROR("sim:\n  mode: lockstep\n", CONFIG_ERR_RANGE,
+                 "t.yaml: sim.mode: lockstep needs loop.mode: lockstep (loop.mode is fixed_rate)");
+    EXPECT_OK("sim:\n  mode: lockstep\nloop:\n  mode: lockstep\n", &c);
+    EXPECT_ERROR("checkpoint:\n  every_s: 60\n", CONFIG_ERR_RANGE,
+                 "t.yaml: checkpoint.every_s: 60 needs checkpoint.path (it is empty)");
+}
+
+TEST(unstable_brain_warns_but_loads)
+{
+    config c;
+    char warn[1024];
+    EXPECT_OK("brain:\n  momentum_gain: 0.05\n", &c);
+    CHECK_EQ_INT(config_warnings(&c, warn, sizeof warn), 1);
+    CHECK_MSG(strncmp(warn, "brain.momentum_gain: decay * (1 + momentum_gain) = 1.0448 >= 1", 62) == 0,
+              "%s", warn);
+    /* Exactly at the edge (d * (1 + g) = 1) is a warning too; just below is not. */
+    EXPECT_OK("brain:\n  decay: 0.5\n  momentum_gain: 1\n", &c);
+    CHECK_EQ_INT(config_warnings(&c, NULL, 0), 1);
+    EXPECT_OK("brain:\n  decay: 0.5\n  momentum_gain: 0.99\n", &c);
+    CHECK_EQ_INT(config_warnings(&c, warn, sizeof warn), 0);
+    CHECK(warn[0] == '\0');
+}
+
+/* show's output is a config file that loads back to the same config. */
+TEST(written_yaml_reads_back_equal)
+{
+    static const char *const inputs[] = {
+        NULL, /* the defaults */
+        "brain:\n  size_x: 7\n  size_y: 9\n  size_z: 11\n  seed: 12345678901234567890\n"
+        "  init_std: 0.123456789\n  sensor_gain: -3.3e-5\n  clamp_limit: 1e30\n"
+        "  device: \"Quoted \\\"name\\\" \\\\ x\"\n"
+        "loop:\n  rate_hz: 333.3333333333333\n  mode: lockstep\n"
+        "sim:\n  mode: lockstep\n  model: 'models/a: b.xml'\n  duration_s: 0.1\n",
+    };
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        config a, b;
+        char err[1024];
+        if (inputs[i])
+            EXPECT_OK(inputs[i], &a);
+        else
+            config_default(&a);
+        char *out = write_yaml(&a);
+        CHECK(out);
+        int rc = config_load_string(out, "shown.yaml", &b, err, sizeof err);
+        free(out);
+        CHECK_MSG(rc == 0, "%s", err);
+        CHECK(memcmp(&a, &b, sizeof a) == 0);
+    }
+    config c;
+    EXPECT_OK(inputs[1], &c);
+    CHECK(strcmp(c.brain.device, "Quoted \"name\" \\ x") == 0);
+    CHECK(c.brain.seed == 12345678901234567890ULL);
+    CHECK(c.brain.size_x == 7 && c.brain.size_y == 9 && c.brain.size_z == 11);
+}
+
+TEST(config_set_checks_like_the_file)
+{
+    config c;
+    char err[512];
+    config_default(&c);
+    CHECK_EQ_INT(config_set(&c, "brain.backend", "vulkan", err, sizeof err), 0);
+    CHECK_EQ_INT(c.brain.backend, BRAIN_BACKEND_VULKAN);
+    CHECK_EQ_INT(config_set(&c, "brain.size", "48", err, sizeof err), 0);
+    CHECK(c.brain.size_x == 48 && c.brain.size_y == 48 && c.brain.size_z == 48);
+    CHECK_EQ_INT(config_set(&c, "checkpoint.path", "", err, sizeof err), 0);
+    CHECK_EQ_INT(config_set(&c, "brain.decay", "2", err, sizeof err), CONFIG_ERR_RANGE);
+    CHECK_MSG(strcmp(err, "brain.decay: 2 is out of range (allowed 0 to 1)") == 0, "%s", err);
+    CHECK_EQ_INT(config_set(&c, "brain.decy", "0.5", err, sizeof err), CONFIG_ERR_KEY);
+    CHECK_MSG(strcmp(err, "brain.decy: unknown key (did you mean decay?)") == 0, "%s", err);
+    CHECK_EQ_INT(config_set(&c, "decay", "0.5", err, sizeof err), CONFIG_ERR_KEY);
+    CHECK_EQ_INT(config_set(&c, "loop.mode", "fast", err, sizeof err), CONFIG_ERR_RANGE);
+    CHECK_EQ_INT(config_check(&c, "cmdline", err, sizeof err), 0);
+    CHECK_EQ_INT(config_set(&c, "sim.mode", "lockstep", err, sizeof err), 0);
+    CHECK_EQ_INT(config_check(&c, "cmdline", err, sizeof err), CONFIG_ERR_RANGE);
+    CHECK_MSG(strncmp(err, "cmdline: sim.mode: ", 19) == 0, "%s", err);
+}
