@@ -43,6 +43,9 @@ typedef struct {
 _Static_assert(sizeof(loop_mode) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(sim_mode) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(brain_backend) == sizeof(int), "enums are stored as int");
+_Static_assert(offsetof(brain_params, size_y) == offsetof(brain_params, size_x) + 4 &&
+               offsetof(brain_params, size_z) == offsetof(brain_params, size_x) + 8,
+               "brain.size writes size_x, size_y, size_z as one array");
 
 static const char *const backend_choices[] = {"auto", "vulkan", "cpu", NULL};
 static const char *const loop_mode_choices[] = {"fixed_rate", "lockstep", NULL};
@@ -732,13 +735,6 @@ int config_check(const config *c, const char *name, char *err, size_t err_len)
                     "brain.channels is %u)",
                     name, c->telemetry.slice_channel, c->brain.channels - 1, c->brain.channels);
 
-    /* A lockstep sim waits for the answer to each sensor message before it
-     * steps; a fixed-rate brain would pace it at rate_hz, which is neither
-     * lockstep nor real time. */
-    if (c->sim.mode == SIM_LOCKSTEP && c->loop.mode != LOOP_LOCKSTEP)
-        return fail(err, err_len, CONFIG_ERR_RANGE,
-                    "%s: sim.mode: lockstep needs loop.mode: lockstep (loop.mode is fixed_rate)",
-                    name);
     if (c->checkpoint.every_s > 0 && c->checkpoint.path[0] == '\0')
         return fail(err, err_len, CONFIG_ERR_RANGE,
                     "%s: checkpoint.every_s: %g needs checkpoint.path (it is empty)",
@@ -753,14 +749,22 @@ int config_warnings(const config *c, char *warn, size_t warn_len)
     char line[512];
     if (warn && warn_len)
         warn[0] = '\0';
-    for (int w = 0; w < 2; w++) {
+    for (int w = 0; w < 3; w++) {
         bool on = false;
         if (w == 0) {
             char why[400];
             on = brain_params_unstable(&c->brain, why, sizeof why);
             if (on)
                 snprintf(line, sizeof line, "brain.momentum_gain: %s", why);
-        } else if (c->brain.validation && c->brain.backend == BRAIN_BACKEND_CPU) {
+        } else if (w == 1 && c->sim.mode == SIM_LOCKSTEP && c->loop.mode != LOOP_LOCKSTEP) {
+            /* A warning, not an error: the sim and the brain are separate
+             * programs, often started from separate files and flags. */
+            on = true;
+            snprintf(line, sizeof line,
+                     "sim.mode: lockstep but loop.mode: fixed_rate: the sim waits for each "
+                     "answer, so a fixed-rate brain paces it at loop.rate_hz instead of "
+                     "stepping with it (set loop.mode: lockstep for the brain)");
+        } else if (w == 2 && c->brain.validation && c->brain.backend == BRAIN_BACKEND_CPU) {
             on = true;
             snprintf(line, sizeof line,
                      "brain.validation: true has no effect with brain.backend: cpu");
@@ -847,12 +851,17 @@ static value event_value(const yaml_event_t *ev)
     return v;
 }
 
-/* A key as a C string, cut to fit messages; "" if it is not a scalar. */
-static void event_name(const yaml_event_t *ev, char *buf)
+/* A key as a C string, cut to fit messages; "" if it is not a scalar.
+ * Returns false when buf is not the whole name (too long, or a NUL inside),
+ * which then matches no key even if its start does. */
+static bool event_name(const yaml_event_t *ev, char *buf)
 {
     buf[0] = '\0';
-    if (ev->type == YAML_SCALAR_EVENT)
-        snprintf(buf, NAME_MAX_LEN, "%s", (const char *)ev->data.scalar.value);
+    if (ev->type != YAML_SCALAR_EVENT)
+        return false;
+    const char *v = (const char *)ev->data.scalar.value;
+    snprintf(buf, NAME_MAX_LEN, "%s", v);
+    return ev->data.scalar.length < NAME_MAX_LEN && strlen(v) == ev->data.scalar.length;
 }
 
 /* Reads one section's mapping (the MAPPING_START is consumed). */
@@ -871,7 +880,7 @@ static int read_section(reader *r, config *c, size_t section, size_t *size_line)
         }
         yaml_mark_t km = ev.start_mark;
         char key[NAME_MAX_LEN];
-        event_name(&ev, key);
+        bool whole = event_name(&ev, key);
         if (ev.type != YAML_SCALAR_EVENT) {
             rc = fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                       "%s:%zu:%zu: %s: expected a key name, got a %s", r->name,
@@ -882,10 +891,11 @@ static int read_section(reader *r, config *c, size_t section, size_t *size_line)
         yaml_event_delete(&ev);
 
         config_key k;
-        int idx = key_find(section, key, &k);
+        int idx = whole ? key_find(section, key, &k) : -1;
         if (idx < 0) {
-            char hint[96];
-            suggest_key(hint, sizeof hint, section, key);
+            char hint[96] = " (too long, or a NUL inside)";
+            if (whole)
+                suggest_key(hint, sizeof hint, section, key);
             return fail(r->err, r->err_len, CONFIG_ERR_KEY, "%s:%zu:%zu: %s.%s: unknown key%s",
                         r->name, km.line + 1, km.column + 1, sname, key, hint);
         }
@@ -975,7 +985,7 @@ static int read_document(reader *r, config *c)
         }
         yaml_mark_t sm = ev.start_mark;
         char name[NAME_MAX_LEN];
-        event_name(&ev, name);
+        bool whole = event_name(&ev, name);
         bool scalar = ev.type == YAML_SCALAR_EVENT;
         const char *kind = event_kind(&ev);
         yaml_event_delete(&ev);
@@ -983,7 +993,7 @@ static int read_document(reader *r, config *c)
             return fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                         "%s:%zu:%zu: expected a section name, got a %s", r->name,
                         sm.line + 1, sm.column + 1, kind);
-        int s = section_index(name);
+        int s = whole ? section_index(name) : -1;
         if (s < 0) {
             const char *best = nearest(name, config_sections, N_SECTIONS);
             char hint[96] = "";

@@ -98,7 +98,8 @@ int config_load_string(const char *yaml, const char *name, config *c, char *err,
 
 /* Both loaders end with config_check. Warnings are not errors: a config that
  * will run but probably not as meant (brain_params_unstable: the field will
- * saturate) loads fine, and config_warnings says so. Programs print it. */
+ * saturate; a lockstep sim with a fixed-rate loop) loads fine, and
+ * config_warnings says so. Programs print it. */
 
 /* Writes the warnings about c, one "key: what" a line, to warn (if not NULL)
  * and returns how many there are (0: none). */
@@ -111,8 +112,8 @@ int config_warnings(const config *c, char *warn, size_t warn_len);
 int config_set(config *c, const char *key, const char *value, char *err, size_t err_len);
 
 /* The checks between keys (the field size limit, endpoints used twice, CURVE
- * keys given in pairs, a telemetry slice inside the field, lockstep on both
- * sides); on error writes "name: key: what is wrong". */
+ * keys given in pairs, a telemetry slice inside the field, periodic
+ * checkpoints with a path); on error writes "name: key: what is wrong". */
 int config_check(const config *c, const char *name, char *err, size_t err_len);
 
 /* Writes c as YAML with every key, each with its meaning and range as a
