@@ -136,7 +136,14 @@ int brain_params_check(const brain_params *p, char *err, size_t err_len)
         case BRAIN_PARAM_U64: v = (double)*(const uint64_t *)(const void *)field; break;
         default: v = *(const float *)(const void *)field; break;
         }
-        if (!(v >= info[i].min && v <= info[i].max))
+        double lo = info[i].min, hi = info[i].max;
+        if (info[i].type == BRAIN_PARAM_FLOAT) {
+            /* a float parameter is stored as float: compare with the bounds
+             * as they round to float, so a value at a bound is accepted */
+            lo = (float)lo;
+            hi = (float)hi;
+        }
+        if (!(v >= lo && v <= hi))
             return brain_fail(err, err_len, BRAIN_ERR_PARAM,
                               "%s: %g is out of range (allowed %g to %g)",
                               info[i].key, v, info[i].min, info[i].max);
