@@ -58,8 +58,6 @@ typedef struct {
     float sensors[];
 } vk_inputs;
 
-#define VK_FLAG_NOISE 1u
-
 /* shaders/common.glsl's push constants. */
 typedef struct {
     VkDeviceAddress src, dst, inputs, state, part;
@@ -123,12 +121,16 @@ static int vk_create_pipelines(vk_brain *vb)
         [VK_PIPE_INIT] = {spv_init, sizeof spv_init},
         [VK_PIPE_INJECT] = {spv_inject, sizeof spv_inject},
         [VK_PIPE_ADVANCE] = {spv_advance, sizeof spv_advance},
-        [VK_PIPE_ADVANCE_DIFFUSE] = {spv_advance, sizeof spv_advance},
+        [VK_PIPE_ADVANCE + 1] = {spv_advance, sizeof spv_advance},
+        [VK_PIPE_ADVANCE + 2] = {spv_advance, sizeof spv_advance},
+        [VK_PIPE_ADVANCE + 3] = {spv_advance, sizeof spv_advance},
         [VK_PIPE_MOMENTUM] = {spv_momentum, sizeof spv_momentum},
         [VK_PIPE_ACTIVITY] = {spv_activity, sizeof spv_activity},
         [VK_PIPE_ACTIVITY_REDUCE] = {spv_activity_reduce, sizeof spv_activity_reduce},
         [VK_PIPE_MOTORS] = {spv_motors, sizeof spv_motors},
+        [VK_PIPE_MOTORS + 1] = {spv_motors, sizeof spv_motors},
         [VK_PIPE_FINISH] = {spv_finish, sizeof spv_finish},
+        [VK_PIPE_FINISH + 1] = {spv_finish, sizeof spv_finish},
         [VK_PIPE_STATS_REDUCE] = {spv_stats_reduce, sizeof spv_stats_reduce},
     };
     VkPushConstantRange range = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = sizeof(vk_push)};
@@ -142,11 +144,11 @@ static int vk_create_pipelines(vk_brain *vb)
     if (rc)
         return rc;
 
-    /* Specialization constants 0-12 of shaders/common.glsl. */
-    uint32_t consts[13] = {vb->X, vb->Y, vb->Z, vb->C, vb->S, vb->MO, vb->tc, vb->tp,
-                           vb->lpt, vb->nchunk, vb->nlb, VK_GX, VK_FALSE};
-    VkSpecializationMapEntry entries[13];
-    for (uint32_t i = 0; i < 13; i++)
+    /* Specialization constants 0-14 of shaders/common.glsl. */
+    uint32_t consts[15] = {vb->X, vb->Y, vb->Z, vb->C, vb->S, vb->MO, vb->tc, vb->tp,
+                           vb->lpt, vb->nchunk, vb->nlb, VK_GX, VK_FALSE, VK_FALSE, VK_FALSE};
+    VkSpecializationMapEntry entries[15];
+    for (uint32_t i = 0; i < 15; i++)
         entries[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
     for (int i = 0; i < VK_PIPE_COUNT; i++) {
         VkShaderModuleCreateInfo mci = {
@@ -157,9 +159,12 @@ static int vk_create_pipelines(vk_brain *vb)
         if ((rc = vk_check(vb, vkCreateShaderModule(vb->device, &mci, NULL, &vb->modules[i]),
                            "vkCreateShaderModule")))
             return rc;
-        consts[12] = i == VK_PIPE_ADVANCE_DIFFUSE ? VK_TRUE : VK_FALSE;
+        bool advance = i >= VK_PIPE_ADVANCE && i < VK_PIPE_ADVANCE + 4;
+        consts[12] = advance && ((i - VK_PIPE_ADVANCE) & 2) ? VK_TRUE : VK_FALSE; /* DIFFUSE */
+        consts[13] = advance && ((i - VK_PIPE_ADVANCE) & 1) ? VK_TRUE : VK_FALSE; /* NOISE */
+        consts[14] = i == VK_PIPE_MOTORS + 1 || i == VK_PIPE_FINISH + 1;           /* ENERGY */
         VkSpecializationInfo si = {
-            .mapEntryCount = 13,
+            .mapEntryCount = 15,
             .pMapEntries = entries,
             .dataSize = sizeof consts,
             .pData = consts,
@@ -213,8 +218,9 @@ static void vk_dispatch(vk_brain *vb, VkCommandBuffer cmd, int pipe, const vk_pu
     vkCmdDispatch(cmd, gx, gy, 1);
 }
 
-/* The cycle with field `cur` current, diffusion or not, activity or not. */
-static int vk_record_cycle(vk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool diffuse, bool activity)
+/* The cycle with field `cur` current, and which optional steps run. */
+static int vk_record_cycle(vk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool diffuse, bool noise,
+                           bool activity)
 {
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     int rc = vk_check(vb, vkBeginCommandBuffer(cmd, &bi), "vkBeginCommandBuffer");
@@ -241,7 +247,7 @@ static int vk_record_cycle(vk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool
 
     push.dst = dst;
     push.part = part + vb->part_a;
-    vk_dispatch(vb, cmd, diffuse ? VK_PIPE_ADVANCE_DIFFUSE : VK_PIPE_ADVANCE, &push, vb->nblk);
+    vk_dispatch(vb, cmd, VK_PIPE_ADVANCE + 2 * diffuse + noise, &push, vb->nblk);
     vk_barrier_cc(cmd);
 
     vk_dispatch(vb, cmd, VK_PIPE_MOMENTUM, &push, vb->C);
@@ -256,11 +262,11 @@ static int vk_record_cycle(vk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool
         vk_dispatch(vb, cmd, VK_PIPE_ACTIVITY_REDUCE, &push, 1);
         vk_barrier_cc(cmd);
     }
-    vk_dispatch(vb, cmd, VK_PIPE_MOTORS, &push, 1);
+    vk_dispatch(vb, cmd, VK_PIPE_MOTORS + activity, &push, 1);
     vk_barrier_cc(cmd);
 
     push.part = part + vb->part_c;
-    vk_dispatch(vb, cmd, VK_PIPE_FINISH, &push, vb->nblk);
+    vk_dispatch(vb, cmd, VK_PIPE_FINISH + activity, &push, vb->nblk);
     vk_barrier_cc(cmd);
     vk_dispatch(vb, cmd, VK_PIPE_STATS_REDUCE, &push, 1);
 
@@ -276,9 +282,9 @@ static int vk_record_cycle(vk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool
     return vk_check(vb, vkEndCommandBuffer(cmd), "vkEndCommandBuffer");
 }
 
-static int vk_variant(uint32_t cur, bool diffuse, bool activity)
+static int vk_variant(uint32_t cur, bool diffuse, bool noise, bool activity)
 {
-    return (int)(cur * 4u + (diffuse ? 2u : 0u) + (activity ? 1u : 0u));
+    return (int)(cur * 8u + (diffuse ? 4u : 0u) + (noise ? 2u : 0u) + (activity ? 1u : 0u));
 }
 
 /* ---- one-off work: begin, record, submit, wait ---- */
@@ -371,7 +377,6 @@ static int vk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stat
     if (rc)
         return rc;
     vk_inputs *in = vb->inputs.map;
-    in->flags = cyc->noise ? VK_FLAG_NOISE : 0u;
     in->noise_key = cyc->noise_key;
     in->energy_key = cyc->energy_key;
     in->noise_threshold = cyc->noise_threshold;
@@ -381,7 +386,7 @@ static int vk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stat
     memcpy(in->sensors, cyc->sensors, sizeof(float) * vb->S);
     vk_buffer_flush(vb, &vb->inputs);
 
-    int v = vk_variant(vb->cur, cyc->diffusion, cyc->activity);
+    int v = vk_variant(vb->cur, cyc->diffusion, cyc->noise, cyc->activity);
     if ((rc = vk_submit_wait(vb, vb->cycle_cmd[v])))
         return rc;
     if (cyc->diffusion)
@@ -568,9 +573,10 @@ static int vk_create_commands(vk_brain *vb)
     }
     for (uint32_t cur = 0; cur < 2; cur++)
         for (int d = 0; d < 2; d++)
-            for (int a = 0; a < 2; a++)
-                if ((rc = vk_record_cycle(vb, vb->cycle_cmd[vk_variant(cur, d, a)], cur, d, a)))
-                    return rc;
+            for (int n = 0; n < 2; n++)
+                for (int a = 0; a < 2; a++)
+                    if ((rc = vk_record_cycle(vb, vb->cycle_cmd[vk_variant(cur, d, n, a)], cur, d, n, a)))
+                        return rc;
     return BRAIN_OK;
 }
 

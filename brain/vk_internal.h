@@ -17,22 +17,23 @@ typedef struct {
     bool coherent;
 } vk_buffer;
 
+/* Pipelines; a pass with variants (specialization constants DIFFUSE, NOISE,
+ * ENERGY of shaders/common.glsl) has one pipeline per variant. */
 enum {
     VK_PIPE_INIT,
     VK_PIPE_INJECT,
-    VK_PIPE_ADVANCE,          /* decay + noise */
-    VK_PIPE_ADVANCE_DIFFUSE,  /* decay + diffusion + noise */
-    VK_PIPE_MOMENTUM,
+    VK_PIPE_ADVANCE,          /* + 2*diffuse + noise: 4 variants */
+    VK_PIPE_MOMENTUM = VK_PIPE_ADVANCE + 4,
     VK_PIPE_ACTIVITY,
     VK_PIPE_ACTIVITY_REDUCE,
-    VK_PIPE_MOTORS,
-    VK_PIPE_FINISH,
-    VK_PIPE_STATS_REDUCE,
+    VK_PIPE_MOTORS,           /* + energy (an activity cycle): 2 variants */
+    VK_PIPE_FINISH = VK_PIPE_MOTORS + 2, /* + energy: 2 variants */
+    VK_PIPE_STATS_REDUCE = VK_PIPE_FINISH + 2,
     VK_PIPE_COUNT
 };
 
-/* Command buffer variants: which field is current, diffusion, activity. */
-#define VK_VARIANTS 8
+/* Command buffer variants: which field is current, diffusion, noise, activity. */
+#define VK_VARIANTS 16
 
 typedef struct {
     brain_params p;

@@ -10,16 +10,37 @@
 
 layout(local_size_x_id = 6, local_size_y_id = 7) in;
 
-// The 9 lines around (x, y) at height z, zero outside the grid. Neighbour n
-// is (x + n/3 - 1, y + n%3 - 1).
-void load_ring(uint x, uint y, uint z, uint c, out float v[9])
+// The 9 lines around (x, y): neighbour n is (x + n/3 - 1, y + n%3 - 1). Lines
+// outside the grid read the centre line instead and count as zero, so the
+// loads of the z loop need no branch.
+// (Addresses, not Floats: glslang makes invalid SPIR-V for an array of buffer
+// references in a function variable.)
+struct ring_t {
+    uint64_t line[9];
+    bool inside[9];
+};
+
+ring_t ring_of(uint x, uint y, uint c)
 {
+    ring_t r;
     for (uint n = 0u; n < 9u; n++) {
         int xx = int(x) + int(n / 3u) - 1;
         int yy = int(y) + int(n % 3u) - 1;
-        v[n] = 0.0;
-        if (xx >= 0 && xx < int(X) && yy >= 0 && yy < int(Y) && z < Z)
-            v[n] = floats_at(pc.src, ((uint(xx) * Y + uint(yy)) * Z + z) * C + c).v[0];
+        r.inside[n] = xx >= 0 && xx < int(X) && yy >= 0 && yy < int(Y);
+        uint line = r.inside[n] ? uint(xx) * Y + uint(yy) : x * Y + y;
+        r.line[n] = pc.src + uint64_t(line * Z * C + c) * 4ul;
+    }
+    return r;
+}
+
+// The ring at height z (zero above the top).
+void load_ring(ring_t r, uint z, out float v[9])
+{
+    bool in_z = z < Z;
+    uint zz = in_z ? z : Z - 1u;
+    for (uint n = 0u; n < 9u; n++) {
+        float f = Floats(r.line[n]).v[zz * C];
+        v[n] = in_z && r.inside[n] ? f : 0.0;
     }
 }
 
@@ -32,7 +53,6 @@ void main()
     const float d = in_.decay;
     const float r = in_.diffusion_rate;
     const float keep = 1.0 - r;
-    const bool noise = (in_.flags & FLAG_NOISE) != 0u;
     const uint nkey = in_.noise_key, nthr = in_.noise_threshold;
     const float nstd = in_.noise_std;
 
@@ -45,15 +65,17 @@ void main()
         Floats src = floats_at(pc.src, line * Z * C + l.c);
         Floats dst = floats_at(pc.dst, line * Z * C + l.c);
         float lo[9], mid[9], hi[9];
+        ring_t ring;
         if (DIFFUSE) {
+            ring = ring_of(x, y, l.c);
             for (uint n = 0u; n < 9u; n++)
                 lo[n] = 0.0;
-            load_ring(x, y, 0u, l.c, mid);
+            load_ring(ring, 0u, mid);
         }
         for (uint z = 0u; z < Z; z++) {
             precise float v;
             if (DIFFUSE) {
-                load_ring(x, y, z + 1u, l.c, hi);
+                load_ring(ring, z + 1u, hi);
                 // The box sum in the CPU reference's order: along z, then y,
                 // then x, so both round alike.
                 precise float u[3];
@@ -72,7 +94,7 @@ void main()
             } else {
                 v = d * src.v[z * C];
             }
-            if (noise) {
+            if (NOISE) {
                 uint point = line * Z + z;
                 if (picked(nkey, point, nthr))
                     v = v + nstd * rng_normal(nkey, point, l.c);

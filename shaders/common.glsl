@@ -19,7 +19,11 @@ layout(constant_id = 8) const uint LPT = 1;      // lines per lane
 layout(constant_id = 9) const uint NCHUNK = 1;   // channel chunks
 layout(constant_id = 10) const uint NLB = 1;     // line blocks
 layout(constant_id = 11) const uint GX = 1;      // workgroups along x of a 2-D dispatch
-layout(constant_id = 12) const bool DIFFUSE = false;
+// Variants of a pass (a uniform branch on a flag read from memory still
+// costs its body on lavapipe, so the cycle picks a pipeline instead).
+layout(constant_id = 12) const bool DIFFUSE = false;  // advance: step 3 runs
+layout(constant_id = 13) const bool NOISE = false;    // advance: step 4 runs
+layout(constant_id = 14) const bool ENERGY = false;   // motors, finish: activity cycle (may energize)
 
 const uint N = X * Y * Z;                        // spatial points
 const uint LINES = X * Y;
@@ -45,11 +49,10 @@ layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer In
     float decay, diffusion_rate, noise_std, momentum_keep;
     float momentum_gain, activity_threshold, energy_std, motor_gain;
     float clamp_limit, sensor_gain, init_std, pad0;
-    uint flags, noise_key, energy_key, noise_threshold;
+    uint flags, noise_key, energy_key, noise_threshold;   // flags: unused, 0
     uint energy_threshold, init_key, t_lo, t_hi;
     float sensors[];
 };
-const uint FLAG_NOISE = 1u;
 
 layout(push_constant) uniform Push {
     uint64_t src;     // field read by this pass

@@ -17,7 +17,7 @@ void main()
         return;
     Inputs in_ = Inputs(pc.inputs);
     const float lim = in_.clamp_limit;
-    const bool energize = Uints(pc.state).v[RES_ENERGIZED] != 0u;
+    const bool energize = ENERGY && Uints(pc.state).v[RES_ENERGIZED] != 0u;
     const uint ekey = in_.energy_key, ethr = in_.energy_threshold;
     const float estd = in_.energy_std;
     float sum = 0.0;
@@ -31,7 +31,7 @@ void main()
             Floats f = floats_at(pc.src, line * Z * C + l.c);
             for (uint z = 0u; z < Z; z++) {
                 precise float v = f.v[z * C] + off;
-                if (energize) {
+                if (ENERGY && energize) {
                     uint point = line * Z + z;
                     if (picked(ekey, point, ethr))
                         v = v + estd * rng_normal(ekey, point, l.c);

@@ -20,7 +20,7 @@ void main()
 {
     Inputs in_ = Inputs(pc.inputs);
     Floats st = Floats(pc.state);
-    const bool energize = Uints(pc.state).v[RES_ENERGIZED] != 0u;
+    const bool energize = ENERGY && Uints(pc.state).v[RES_ENERGIZED] != 0u;
     const uint ekey = in_.energy_key;
     const float g = in_.momentum_gain, estd = in_.energy_std;
     for (uint j = gl_LocalInvocationIndex; j < MO; j += 64u) {
