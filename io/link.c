@@ -100,9 +100,10 @@ static int read_client_keys(robot_link *l, const char *path, char *err, size_t e
         char *s = line;
         while (*s == ' ' || *s == '\t')
             s++;
-        char *e = s + strcspn(s, " \t\r\n#");
-        if (e == s)
-            continue;  /* blank or comment */
+        /* '#' is a Z85 digit: only a line that starts with it is a comment. */
+        char *e = s + strcspn(s, " \t\r\n");
+        if (e == s || *s == '#')
+            continue;
         *e = '\0';
         if (strlen(s) != 40 || l->n_keys == MAX_CLIENT_KEYS ||
             !zmq_z85_decode(l->keys[l->n_keys], s)) {

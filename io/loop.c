@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #define NS_PER_S 1000000000LL
@@ -446,6 +447,8 @@ static void cycle(loop *lp, const link_sensor *s, int64_t wake, int64_t lateness
 
 static void go_realtime(loop *lp)
 {
+    /* The default 50 us timer slack would show up as wake-up lateness. */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     if (!lp->realtime && lp->cpu < 0)
         return;
     if (lp->realtime) {

@@ -75,6 +75,15 @@ static int run(const char *config_path, const char *resume)
         fprintf(stderr, "fieldbrain: %s\n", err);
         goto out;
     }
+    /* Before the banner: whoever waits for the banner may signal at once. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;  /* no SA_RESTART: a signal must wake the loop's sleep */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     const brain_params *p = brain_get_params(b);
     fprintf(stderr,
             "fieldbrain %s: %ux%ux%u x %u field, %u sensors, %u motors on %s; %s",
@@ -85,14 +94,6 @@ static int run(const char *config_path, const char *resume)
     fprintf(stderr, "; robot %u; sensors on %s, motors on %s%s\n", cfg.link.robot_id,
             cfg.link.sensor_endpoint, cfg.link.motor_endpoint,
             cfg.link.curve_secret_key[0] ? " (CURVE)" : "");
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;  /* no SA_RESTART: a signal must wake the loop's sleep */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     status = loop_run(lp, &g_stop) == 0 ? 0 : 1;
 out:

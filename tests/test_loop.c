@@ -1,0 +1,363 @@
+/* test_loop.c: the control loop of the real fieldbrain program, driven over
+ * real sockets on 127.0.0.1 by a robot written here with libzmq: lockstep
+ * motors equal a brain stepped directly, the fixed rate holds, SIGTERM
+ * stops cleanly with a checkpoint that --resume continues exactly, autosave.
+ */
+#include "harness.h"
+#include "brain.h"
+#include "config.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define SENSORS 16
+#define MOTORS 5
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    getsockname(s, (struct sockaddr *)&a, &len);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+typedef struct {
+    char dir[256];
+    char cfg_path[300], err_path[300], ckpt[300];
+    char sensor_ep[64], motor_ep[64];
+    char yaml[2048];
+    pid_t pid;
+    void *ctx, *push, *sub;
+} rig;
+
+/* Writes the config (a small CPU field, one thread, so a direct brain
+ * computes the very same numbers) with `extra` appended. */
+static void rig_init(rig *r, const char *mode, double rate_hz, const char *extra)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->dir, sizeof r->dir, "/tmp/fb-test-loop-XXXXXX");
+    if (!mkdtemp(r->dir))
+        abort();
+    snprintf(r->cfg_path, sizeof r->cfg_path, "%s/brain.yaml", r->dir);
+    snprintf(r->err_path, sizeof r->err_path, "%s/stderr", r->dir);
+    snprintf(r->ckpt, sizeof r->ckpt, "%s/ckpt", r->dir);
+    snprintf(r->sensor_ep, sizeof r->sensor_ep, "tcp://127.0.0.1:%d", free_port());
+    snprintf(r->motor_ep, sizeof r->motor_ep, "tcp://127.0.0.1:%d", free_port());
+    snprintf(r->yaml, sizeof r->yaml,
+             "brain:\n  size: 8\n  channels: 16\n  sensors: %d\n  motors: %d\n  backend: cpu\n  threads: 1\n"
+             "loop:\n  mode: %s\n  rate_hz: %g\n  stats_window: 100\n"
+             "link:\n  sensor_endpoint: \"%s\"\n  motor_endpoint: \"%s\"\n"
+             "telemetry:\n  enabled: false\n%s",
+             SENSORS, MOTORS, mode, rate_hz, r->sensor_ep, r->motor_ep, extra);
+    FILE *f = fopen(r->cfg_path, "w");
+    fputs(r->yaml, f);
+    fclose(f);
+}
+
+/* Appends a section to the config file. */
+__attribute__((format(printf, 2, 3))) static void rig_append(rig *r, const char *fmt, ...)
+{
+    size_t n = strlen(r->yaml);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->yaml + n, sizeof r->yaml - n, fmt, ap);
+    va_end(ap);
+    FILE *f = fopen(r->cfg_path, "w");
+    fputs(r->yaml, f);
+    fclose(f);
+}
+
+static void rig_start(rig *r, const char *resume)
+{
+    fflush(stderr);
+    r->pid = fork();
+    if (r->pid == 0) {
+        int fd = open(r->err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 2);
+        if (resume)
+            execl(FB_FIELDBRAIN, FB_FIELDBRAIN, "run", "--config", r->cfg_path, "--resume", resume, (char *)NULL);
+        else
+            execl(FB_FIELDBRAIN, FB_FIELDBRAIN, "run", "--config", r->cfg_path, (char *)NULL);
+        _exit(127);
+    }
+    r->ctx = zmq_ctx_new();
+    r->push = zmq_socket(r->ctx, ZMQ_PUSH);
+    r->sub = zmq_socket(r->ctx, ZMQ_SUB);
+    int zero = 0;
+    uint8_t topic[WIRE_TOPIC_BYTES];
+    wire_topic(1, topic);
+    zmq_setsockopt(r->push, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(r->sub, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(r->sub, ZMQ_SUBSCRIBE, topic, sizeof topic);
+    zmq_connect(r->push, r->sensor_ep);
+    zmq_connect(r->sub, r->motor_ep);
+}
+
+/* The next motor message within timeout_ms: 1, or 0 on timeout. */
+static int rig_recv(rig *r, int timeout_ms, wire_header *h, float *motors)
+{
+    zmq_pollitem_t it = {.socket = r->sub, .events = ZMQ_POLLIN};
+    if (zmq_poll(&it, 1, timeout_ms) <= 0)
+        return 0;
+    uint8_t buf[1024];
+    zmq_recv(r->sub, buf, sizeof buf, 0);
+    int n = zmq_recv(r->sub, buf, sizeof buf, 0);
+    return n > 0 && wire_decode(buf, (size_t)n, WIRE_KIND_MOTORS, h, motors, MOTORS) == 0;
+}
+
+/* Sends one sensor vector and waits for the motors that answer it. */
+static int rig_exchange(rig *r, uint64_t seq, const float *s, wire_header *h, float *motors)
+{
+    uint8_t buf[WIRE_HEADER_BYTES + 4 * SENSORS];
+    wire_header sh = {.version = WIRE_VERSION, .kind = WIRE_KIND_SENSORS, .robot_id = 1,
+                      .count = SENSORS, .seq = seq, .time_ns = (uint64_t)now_ns()};
+    size_t len;
+    wire_encode(&sh, s, buf, sizeof buf, &len);
+    zmq_send(r->push, buf, len, 0);
+    int64_t deadline = now_ns() + 10000000000LL;
+    while (now_ns() < deadline)
+        if (rig_recv(r, 100, h, motors) && h->answer_seq == seq)
+            return 1;
+    return 0;
+}
+
+/* SIGTERM and the exit status (-1 if it did not exit normally in 30 s). */
+static int rig_stop(rig *r)
+{
+    int status = -1;
+    kill(r->pid, SIGTERM);
+    for (int i = 0; i < 3000; i++) {
+        if (waitpid(r->pid, &status, WNOHANG) == r->pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        usleep(10000);
+    }
+    kill(r->pid, SIGKILL);
+    waitpid(r->pid, &status, 0);
+    return -1;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* Removes the rig's directory (config, stderr, checkpoints). */
+static void rig_clean(rig *r)
+{
+    nftw(r->dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void rig_close(rig *r)
+{
+    zmq_close(r->push);
+    zmq_close(r->sub);
+    zmq_ctx_term(r->ctx);
+    r->ctx = NULL;
+}
+
+static int stderr_has(const rig *r, const char *needle)
+{
+    static char text[1 << 16];
+    FILE *f = fopen(r->err_path, "r");
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f)
+        fclose(f);
+    text[n] = '\0';
+    fputs(text, stderr);
+    return strstr(text, needle) != NULL;
+}
+
+static void sensor_vector(int i, float *s)
+{
+    for (int k = 0; k < SENSORS; k++)
+        s[k] = sinf(0.37f * (float)i + (float)k);
+}
+
+/* A brain made from the rig's own config, as the program makes it. */
+static brain *direct_brain(const rig *r)
+{
+    static config c;
+    char err[512];
+    if (config_load_string(r->yaml, "test", &c, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return NULL;
+    }
+    c.brain.quiet = true;
+    brain *b = NULL;
+    if (brain_create(&c.brain, &b, err, sizeof err) < 0)
+        fprintf(stderr, "%s\n", err);
+    return b;
+}
+
+TEST(lockstep_motors_equal_direct_brain)
+{
+    rig r;
+    rig_init(&r, "lockstep", 100, "");
+    rig_start(&r, NULL);
+    brain *b = direct_brain(&r);
+    CHECK(b);
+    wire_header h;
+    float got[MOTORS], want[MOTORS], s[SENSORS];
+    CHECK(rig_recv(&r, 5000, &h, got));  /* the link_lost heartbeat: subscribed */
+    CHECK(h.flags & WIRE_FLAG_LINK_LOST);
+    for (int i = 1; i <= 40; i++) {
+        sensor_vector(i, s);
+        CHECK_MSG(rig_exchange(&r, (uint64_t)i, s, &h, got), "no answer to %d", i);
+        CHECK_EQ_INT(brain_step(b, s, SENSORS, want, NULL), 0);
+        CHECK_EQ_INT(h.flags, 0);
+        for (int j = 0; j < MOTORS; j++)
+            CHECK_MSG(got[j] == want[j], "cycle %d motor %d: %.9g vs %.9g", i, j, got[j], want[j]);
+    }
+    brain_destroy(&b);
+    rig_close(&r);
+    CHECK_EQ_INT(rig_stop(&r), 0);
+    CHECK(stderr_has(&r, "received=40 "));
+    rig_clean(&r);
+}
+
+TEST(fixed_rate_cycle_count_matches_rate)
+{
+    const double rate = 200;
+    rig r;
+    rig_init(&r, "fixed_rate", rate, "");
+    rig_start(&r, NULL);
+    wire_header h, first = {0}, last = {0};
+    float m[MOTORS];
+    CHECK(rig_recv(&r, 5000, &first, m));
+    int64_t end = now_ns() + 3000000000LL;
+    uint64_t n = 0;
+    while (now_ns() < end)
+        if (rig_recv(&r, 100, &h, m)) {
+            last = h;
+            n++;
+        }
+    rig_close(&r);
+    CHECK_EQ_INT(rig_stop(&r), 0);
+    /* Cycles counted by the brain (seq) over time measured by the brain. */
+    double secs = (double)(last.time_ns - first.time_ns) / 1e9;
+    double cycles = (double)(last.seq - first.seq);
+    fprintf(stderr, "%.0f cycles in %.3f s (%llu received): %.2f Hz\n", cycles, secs,
+            (unsigned long long)n, cycles / secs);
+    CHECK(secs > 2.5);
+    CHECK_MSG(fabs(cycles - rate * secs) <= 0.05 * rate * secs, "%.0f cycles, want %.0f", cycles,
+              rate * secs);
+    rig_clean(&r);
+}
+
+TEST(sigterm_stops_cleanly_and_resume_continues_exactly)
+{
+    rig r;
+    rig_init(&r, "lockstep", 100, "");
+    rig_append(&r, "checkpoint:\n  path: \"%s\"\n  on_exit: true\n", r.ckpt);
+
+    brain *ref = direct_brain(&r);
+    CHECK(ref);
+    rig_start(&r, NULL);
+    wire_header h;
+    float got[MOTORS], want[MOTORS], s[SENSORS];
+    CHECK(rig_recv(&r, 5000, &h, got));
+    for (int i = 1; i <= 25; i++) {
+        sensor_vector(i, s);
+        CHECK(rig_exchange(&r, (uint64_t)i, s, &h, got));
+        CHECK_EQ_INT(brain_step(ref, s, SENSORS, want, NULL), 0);
+    }
+    kill(r.pid, SIGTERM);
+    int stopped = 0;
+    while (!stopped && rig_recv(&r, 5000, &h, got))
+        if (h.flags & WIRE_FLAG_STOP) {
+            stopped = 1;
+            for (int j = 0; j < MOTORS; j++)
+                CHECK(got[j] == 0.0f);
+        }
+    CHECK_MSG(stopped, "no stop message");
+    CHECK_EQ_INT(rig_stop(&r), 0);
+    rig_close(&r);
+    CHECK(stderr_has(&r, "checkpoint written"));
+
+    /* The checkpoint loads into a brain of its own shape, at cycle 25. */
+    brain_params p;
+    char err[512];
+    brain_params_default(&p);
+    p.backend = BRAIN_BACKEND_CPU;
+    p.threads = 1;
+    p.quiet = true;
+    const char *ckpt = r.ckpt;
+    CHECK_MSG(brain_checkpoint_params(ckpt, &p, err, sizeof err) == 0, "%s", err);
+    brain *b = NULL;
+    CHECK_MSG(brain_create(&p, &b, err, sizeof err) == 0, "%s", err);
+    CHECK_MSG(brain_load(b, ckpt, err, sizeof err) == 0, "%s", err);
+    CHECK_EQ_INT(brain_get_cycle(b), 25);
+    brain_destroy(&b);
+
+    /* --resume continues exactly where the first run stopped. */
+    rig_start(&r, ckpt);
+    CHECK(rig_recv(&r, 5000, &h, got));
+    for (int i = 26; i <= 40; i++) {
+        sensor_vector(i, s);
+        CHECK(rig_exchange(&r, (uint64_t)i, s, &h, got));
+        CHECK_EQ_INT(brain_step(ref, s, SENSORS, want, NULL), 0);
+        for (int j = 0; j < MOTORS; j++)
+            CHECK_MSG(got[j] == want[j], "cycle %d motor %d: %.9g vs %.9g", i, j, got[j], want[j]);
+    }
+    rig_close(&r);
+    CHECK_EQ_INT(rig_stop(&r), 0);
+    CHECK(stderr_has(&r, "resumed"));
+    brain_destroy(&ref);
+    rig_clean(&r);
+}
+
+TEST(autosave_writes_loadable_checkpoints_while_running)
+{
+    rig r;
+    rig_init(&r, "fixed_rate", 100, "");
+    rig_append(&r, "checkpoint:\n  path: \"%s/auto\"\n  every_s: 0.2\n  on_exit: false\n", r.dir);
+    rig_start(&r, NULL);
+    char side[320];
+    snprintf(side, sizeof side, "%s/auto.json", r.dir);
+    struct stat st;
+    int64_t deadline = now_ns() + 20000000000LL;
+    while (stat(side, &st) != 0 && now_ns() < deadline)
+        usleep(20000);
+    CHECK_MSG(stat(side, &st) == 0, "no autosave at %s", side);
+    /* The loop ran on meanwhile: motors keep coming. */
+    wire_header h;
+    float m[MOTORS];
+    CHECK(rig_recv(&r, 2000, &h, m));
+    uint64_t seq0 = h.seq;
+    CHECK(rig_recv(&r, 2000, &h, m));
+    CHECK(h.seq > seq0);
+    usleep(500000);
+    rig_close(&r);
+    CHECK_EQ_INT(rig_stop(&r), 0);
+    CHECK(stderr_has(&r, "event checkpoint_written"));
+    brain *b = direct_brain(&r);
+    char err[512], path[320];
+    snprintf(path, sizeof path, "%s/auto", r.dir);
+    CHECK(b);
+    CHECK_MSG(brain_load(b, path, err, sizeof err) == 0, "%s", err);
+    CHECK(brain_get_cycle(b) > 0);
+    brain_destroy(&b);
+    rig_clean(&r);
+}
