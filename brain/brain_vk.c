@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const uint32_t spv_init[] =
 #include "spv/init.h"
@@ -370,6 +371,18 @@ static int vk_transfer(vk_brain *vb, const vk_buffer *dev, VkDeviceSize offset, 
 
 /* ---- ops ---- */
 
+/* The time between the two timestamps of the last submit, -1 if unknown. */
+static double vk_timestamps_ms(vk_brain *vb)
+{
+    uint64_t ts[2];
+    if (!vb->queries || vkGetQueryPoolResults(vb->device, vb->queries, 0, 2, sizeof ts, ts, sizeof ts[0],
+                                              VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
+        return -1.0;
+    uint64_t mask = vb->timestamp_bits >= 64 ? ~0ull : (1ull << vb->timestamp_bits) - 1;
+    uint64_t ticks = (ts[1] - ts[0]) & mask;
+    return (double)ticks * vb->props.limits.timestampPeriod / 1e6;
+}
+
 static int vk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stats *stats)
 {
     vk_brain *vb = impl;
@@ -402,16 +415,7 @@ static int vk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stat
         stats->activity = res[VK_RES_ACTIVITY];
         stats->energized = resu[VK_RES_ENERGIZED] != 0;
     }
-    stats->gpu_ms = -1.0;
-    if (vb->queries) {
-        uint64_t ts[2];
-        if (vkGetQueryPoolResults(vb->device, vb->queries, 0, 2, sizeof ts, ts, sizeof ts[0],
-                                  VK_QUERY_RESULT_64_BIT) == VK_SUCCESS) {
-            uint64_t mask = vb->timestamp_bits >= 64 ? ~0ull : (1ull << vb->timestamp_bits) - 1;
-            uint64_t ticks = (ts[1] - ts[0]) & mask;
-            stats->gpu_ms = (double)ticks * vb->props.limits.timestampPeriod / 1e6;
-        }
-    }
+    stats->gpu_ms = vk_timestamps_ms(vb);
     return BRAIN_OK;
 }
 
@@ -439,6 +443,51 @@ static int vk_write_momentum(void *impl, const float *src)
     vk_brain *vb = impl;
     return vk_transfer(vb, &vb->state, (VkDeviceSize)VK_ST_MOMENTUM(vb) * 4, (VkDeviceSize)vb->C * 4,
                        NULL, src, false);
+}
+
+/* Copy bandwidth of the device (read + write bytes per second): the spare
+ * field copied from the current one, timed by timestamps (or the host clock
+ * when the queue has none), best of 5. The spare field holds nothing between
+ * cycles, so the brain's state is untouched. */
+static int vk_measure_bandwidth(void *impl, uint64_t bytes, double *bytes_per_s)
+{
+    vk_brain *vb = impl;
+    VkDeviceSize n = vb->count * 4;
+    if (bytes && bytes < n)
+        n = bytes & ~(VkDeviceSize)3;
+    if (n == 0)
+        n = 4;
+    double best = 0.0;
+    for (int run = 0; run < 5; run++) {
+        int rc = vk_util_begin(vb);
+        if (rc)
+            return rc;
+        VkCommandBuffer cmd = vb->util_cmd;
+        if (vb->queries) {
+            vkCmdResetQueryPool(cmd, vb->queries, 0, 2);
+            vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, vb->queries, 0);
+        }
+        vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                   VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                   VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT);
+        VkBufferCopy c = {.size = n};
+        vkCmdCopyBuffer(cmd, vb->field[vb->cur].buf, vb->field[vb->cur ^ 1u].buf, 1, &c);
+        if (vb->queries)
+            vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, vb->queries, 1);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if ((rc = vk_util_end(vb)))
+            return rc;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double sec = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        double ms = vk_timestamps_ms(vb);
+        if (ms > 0.0)
+            sec = ms * 1e-3;
+        if (sec > 0.0 && 2.0 * (double)n / sec > best)
+            best = 2.0 * (double)n / sec;
+    }
+    *bytes_per_s = best;
+    return BRAIN_OK;
 }
 
 static void vk_destroy(void *impl)
@@ -486,6 +535,7 @@ static const brain_ops vk_ops = {
     .read_momentum = vk_read_momentum,
     .write_momentum = vk_write_momentum,
     .destroy = vk_destroy,
+    .measure_bandwidth = vk_measure_bandwidth,
 };
 
 /* ---- create ---- */

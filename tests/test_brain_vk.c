@@ -405,5 +405,61 @@ TEST(validation_on_and_silent_through_every_variant)
     }
     for (int j = 0; j < 5; j++)
         CHECK(isfinite(m[j]));
+    /* The copy-bandwidth probe leaves the brain's state alone. */
+    float before[5 * 4 * 3 * 7], after[5 * 4 * 3 * 7];
+    CHECK_EQ_INT(brain_read_field(b, before), 0);
+    double bw = 0.0;
+    CHECK_EQ_INT(brain_measure_bandwidth(b, 1u << 20, &bw), 0);
+    CHECK(bw > 0.0);
+    CHECK_EQ_INT(brain_read_field(b, after), 0);
+    CHECK(memcmp(before, after, sizeof before) == 0);
     brain_destroy(&b);
+}
+
+TEST(checkpoint_moves_state_between_backends)
+{
+    /* A CPU brain's field, momentum and cycle, saved and loaded into a Vulkan
+     * brain (write_field and write_momentum), then one cycle on each. */
+    brain_params p = busy_params(6, 4, 5, 7, BRAIN_BACKEND_VULKAN);
+    p.diffusion_every = 2;
+    p.activity_every = 4;
+    pair pr;
+    int rc = pair_create(&pr, p);
+    float s[16], mv[5], mc[5], Mv[7], Mc[7];
+    for (int i = 0; i < 16; i++)
+        s[i] = 0.25f * (float)(i - 8);
+    for (int t = 0; t < 5 && !rc; t++)
+        rc = brain_step(pr.cpu, s, 16, mc, NULL);
+    char dir[] = "/tmp/fb_vk_ckpt_XXXXXX", path[64], err[512] = "";
+    if (!rc && !mkdtemp(dir))
+        rc = -100;
+    snprintf(path, sizeof path, "%s/brain", dir);
+    if (!rc && (rc = brain_save(pr.cpu, path, err, sizeof err)) == 0)
+        rc = brain_load(pr.vk, path, err, sizeof err);
+    uint64_t cycle = pr.vk ? brain_get_cycle(pr.vk) : 0;
+    if (!rc)
+        rc = brain_step(pr.vk, s, 16, mv, NULL);
+    if (!rc)
+        rc = brain_step(pr.cpu, s, 16, mc, NULL);
+    if (!rc)
+        rc = brain_read_field(pr.vk, pr.fv);
+    if (!rc)
+        rc = brain_read_field(pr.cpu, pr.fc);
+    if (!rc)
+        rc = brain_read_momentum(pr.vk, Mv);
+    if (!rc)
+        rc = brain_read_momentum(pr.cpu, Mc);
+    uint64_t n = pr.n, bad = rc ? 0 : first_mismatch(pr.fv, pr.fc, n, TOL_FIELD);
+    uint32_t bad_m = rc ? 0 : (uint32_t)first_mismatch(Mv, Mc, 7, TOL_FIELD);
+    uint32_t bad_motor = rc ? 0 : (uint32_t)first_mismatch(mv, mc, 5, TOL_FIELD);
+    pair_free(&pr);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    CHECK_MSG(rc == 0, "%d: %s", rc, err);
+    CHECK_EQ_INT(cycle, 5);
+    CHECK_MSG(bad == n, "element %llu differs", (unsigned long long)bad);
+    CHECK_EQ_INT(bad_m, 7);
+    CHECK_EQ_INT(bad_motor, 5);
+    CHECK(Mc[0] != 0.0f);
 }
