@@ -1,0 +1,845 @@
+/* telemetry.c: the publisher (telemetry.h). The loop copies plain values
+ * into bounded lock-free queues and a single slice slot; the telemetry
+ * thread drains them, writes JSON and PNG, and owns the XPUB socket, whose
+ * subscription messages it answers with the last stats (a last-value cache).
+ */
+#include "telemetry.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <stb_image_write.h>
+
+#include "json.h"
+
+/* A draft option in libzmq 4.3 (present in the library, hidden by the
+ * header unless built with drafts): like ZMQ_XPUB_MANUAL, and the first send
+ * after a ZMQ_SUBSCRIBE goes to the newcomer alone, so a last-value cache
+ * does not repeat itself to everybody else. */
+#ifndef ZMQ_XPUB_MANUAL_LAST_VALUE
+#define ZMQ_XPUB_MANUAL_LAST_VALUE 98
+#endif
+
+static const char *const topics[] = {"stats", "event", "slice"};
+#define N_TOPICS 3
+/* Matches no subscription we ever add (they are all topic names): sent after
+ * a (un)subscription that needs no cached value, so the next real message
+ * is not targeted at one pipe. */
+static const char sentinel[] = "-";
+
+#define STATS_JSON_CAP 16384
+#define SLICE_FREE 0
+#define SLICE_FILLING 1
+#define SLICE_READY 2
+#define SLICE_WORKING 3
+
+/* ---- bounded lock-free queue (Vyukov): a full queue is a refusal, never a
+ * wait; one consumer. ---- */
+typedef struct {
+    _Atomic uint64_t *seq;
+    unsigned char *data;
+    size_t stride;
+    uint64_t mask;
+    _Atomic uint64_t head; /* producers */
+    _Atomic uint64_t tail; /* the consumer */
+} ring;
+
+static int ring_init(ring *r, uint32_t slots, size_t stride)
+{
+    r->mask = slots - 1;
+    r->stride = stride;
+    r->seq = calloc(slots, sizeof *r->seq);
+    r->data = calloc(slots, stride);
+    if (!r->seq || !r->data)
+        return -1;
+    for (uint32_t i = 0; i < slots; i++)
+        atomic_init(&r->seq[i], i);
+    atomic_init(&r->head, 0);
+    atomic_init(&r->tail, 0);
+    return 0;
+}
+
+static void ring_free(ring *r)
+{
+    free(r->seq);
+    free(r->data);
+}
+
+/* Returns the slot to fill (then ring_publish) or NULL when full. */
+static void *ring_claim(ring *r, uint64_t *pos_out)
+{
+    uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
+    for (;;) {
+        uint64_t seq = atomic_load_explicit(&r->seq[pos & r->mask], memory_order_acquire);
+        int64_t diff = (int64_t)(seq - pos);
+        if (diff == 0) {
+            if (atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + 1,
+                                                      memory_order_relaxed, memory_order_relaxed)) {
+                *pos_out = pos;
+                return r->data + (pos & r->mask) * r->stride;
+            }
+        } else if (diff < 0) {
+            return NULL;
+        } else {
+            pos = atomic_load_explicit(&r->head, memory_order_relaxed);
+        }
+    }
+}
+
+static void ring_publish(ring *r, uint64_t pos)
+{
+    atomic_store(&r->seq[pos & r->mask], pos + 1);
+}
+
+static void *ring_peek(ring *r, uint64_t *pos_out)
+{
+    uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint64_t seq = atomic_load(&r->seq[pos & r->mask]);
+    if (seq != pos + 1)
+        return NULL;
+    *pos_out = pos;
+    return r->data + (pos & r->mask) * r->stride;
+}
+
+static void ring_release(ring *r, uint64_t pos)
+{
+    atomic_store_explicit(&r->seq[pos & r->mask], pos + r->mask + 1, memory_order_release);
+    atomic_store_explicit(&r->tail, pos + 1, memory_order_relaxed);
+}
+
+/* ---- the publisher ---- */
+
+typedef struct {
+    telemetry_cycle c;             /* motors/lateness_hist pointers unused */
+    bool has_hist;
+    uint64_t hist[TELEMETRY_HIST_BINS];
+    float motors[];                /* options.motors */
+} cycle_slot;
+
+struct telemetry {
+    telemetry_options o;
+    char bound[TELEMETRY_STR];
+    void *ctx, *pub;
+    bool lvc_targeted;             /* ZMQ_XPUB_MANUAL_LAST_VALUE works */
+    int wake_fd;
+    _Atomic bool wake_pending;
+    _Atomic bool stop;
+    pthread_t thread;
+    bool thread_started;
+
+    ring stats, events;
+    uint32_t plane_w, plane_h, slice_index;
+    _Atomic int slice_state;
+    uint64_t slice_cycle;
+    bool slice_ok;
+    float *field;                  /* whole field, filled by the loop */
+    float *plane;                  /* the cut slice, telemetry thread */
+    uint8_t *rgb;
+    uint8_t lut[768];
+
+    /* telemetry thread only */
+    char *json;
+    size_t cached_len;             /* last stats JSON, for newcomers */
+    char *cached;
+    uint64_t prev_cycle;
+    int64_t prev_time_ns;
+    unsigned char *png;
+    size_t png_len, png_cap;
+
+    _Atomic uint64_t n_pushed_stats, n_dropped_stats, n_pushed_events, n_dropped_events;
+    _Atomic uint64_t n_pushed_slices, n_dropped_slices;
+    _Atomic uint64_t n_sent_stats, n_sent_events, n_sent_slices, n_send_failed;
+    _Atomic uint64_t n_done_stats, n_done_events;
+    _Atomic uint64_t n_subscriptions, n_last_value;
+};
+
+const char *telemetry_strerror(int err)
+{
+    switch (err) {
+    case TELEMETRY_OK: return "ok";
+    case TELEMETRY_ERR_PARAM: return "bad telemetry option";
+    case TELEMETRY_ERR_NOMEM: return "out of memory";
+    case TELEMETRY_ERR_ZMQ: return "ZeroMQ call failed";
+    case TELEMETRY_ERR_THREAD: return "could not start the telemetry thread";
+    default: return "unknown telemetry error";
+    }
+}
+
+void telemetry_options_default(telemetry_options *o)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->endpoint, sizeof o->endpoint, "tcp://127.0.0.1:5557");
+    o->every = 10;
+    o->slice_every = 100;
+    o->slice_axis = 2;
+    o->slice_index = -1;
+    o->slice_channel = -1;
+}
+
+/* ---- colour map: L* from 12 to 96 in equal steps, hue turning from blue
+ * through teal and green to yellow, chroma highest mid-way. Computed, and
+ * kept inside the sRGB gamut so the lightness steps stay even. ---- */
+
+static double srgb_gamma(double v)
+{
+    return v <= 0.0031308 ? 12.92 * v : 1.055 * pow(v, 1.0 / 2.4) - 0.055;
+}
+
+static bool lab_to_srgb(double L, double a, double b, double rgb[3])
+{
+    /* D65 white */
+    double fy = (L + 16.0) / 116.0, fx = fy + a / 500.0, fz = fy - b / 200.0;
+    double e = 6.0 / 29.0;
+    double fi[3] = {fx, fy, fz}, xyz[3];
+    for (int i = 0; i < 3; i++)
+        xyz[i] = fi[i] > e ? fi[i] * fi[i] * fi[i] : 3 * e * e * (fi[i] - 4.0 / 29.0);
+    xyz[0] *= 0.95047;
+    xyz[2] *= 1.08883;
+    double lin[3] = {
+        3.2404542 * xyz[0] - 1.5371385 * xyz[1] - 0.4985314 * xyz[2],
+        -0.9692660 * xyz[0] + 1.8760108 * xyz[1] + 0.0415560 * xyz[2],
+        0.0556434 * xyz[0] - 0.2040259 * xyz[1] + 1.0572252 * xyz[2],
+    };
+    bool inside = true;
+    for (int i = 0; i < 3; i++) {
+        if (lin[i] < -1e-9 || lin[i] > 1 + 1e-9)
+            inside = false;
+        double v = lin[i] < 0 ? 0 : lin[i] > 1 ? 1 : lin[i];
+        rgb[i] = srgb_gamma(v);
+    }
+    return inside;
+}
+
+void telemetry_colormap(uint8_t out[768])
+{
+    const double pi = 3.14159265358979323846;
+    for (int i = 0; i < 256; i++) {
+        double t = i / 255.0;
+        double L = 12.0 + 84.0 * t;
+        double hue = (290.0 - 200.0 * t) * pi / 180.0; /* 290 blue-violet -> 90 yellow */
+        double chroma = 20.0 + 45.0 * sin(pi * t) + 25.0 * t;
+        double rgb[3];
+        /* Lower the chroma until the colour fits, keeping L* (and so the
+         * evenness of the ramp) exact. */
+        while (!lab_to_srgb(L, chroma * cos(hue), chroma * sin(hue), rgb) && chroma > 0)
+            chroma -= 0.5;
+        if (chroma < 0)
+            lab_to_srgb(L, 0, 0, rgb);
+        for (int k = 0; k < 3; k++) {
+            double v = rgb[k] * 255.0 + 0.5;
+            out[3 * i + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+}
+
+/* ---- sending ---- */
+
+static void send_msg(telemetry *t, const char *topic, const void *a, size_t alen,
+                     const void *b, size_t blen, _Atomic uint64_t *sent)
+{
+    int more = b ? ZMQ_SNDMORE : 0;
+    if (zmq_send(t->pub, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(t->pub, a, alen, more | ZMQ_DONTWAIT) < 0 ||
+        (b && zmq_send(t->pub, b, blen, ZMQ_DONTWAIT) < 0)) {
+        atomic_fetch_add(&t->n_send_failed, 1);
+        return;
+    }
+    if (sent)
+        atomic_fetch_add(sent, 1);
+}
+
+static bool prefix_of(const char *p, size_t plen, const char *topic)
+{
+    return plen <= strlen(topic) && memcmp(p, topic, plen) == 0;
+}
+
+/* A (un)subscription from a subscriber. Targeted mode: we keep the
+ * subscriptions ourselves, as whole topic names, and answer every message
+ * with exactly one send (cached stats, or the sentinel that reaches nobody)
+ * because libzmq aims the next send at the pipe that asked. */
+static void handle_subscription(telemetry *t)
+{
+    char buf[256];
+    int n = zmq_recv(t->pub, buf, sizeof buf, ZMQ_DONTWAIT);
+    if (n <= 0)
+        return;
+    size_t len = (size_t)n > sizeof buf ? sizeof buf : (size_t)n;
+    bool subscribe = buf[0] == 1;
+    const char *prefix = buf + 1;
+    size_t plen = len - 1;
+    bool wants_stats = false;
+    if (subscribe)
+        atomic_fetch_add(&t->n_subscriptions, 1);
+    if (t->lvc_targeted) {
+        for (int i = 0; i < N_TOPICS; i++) {
+            if (!prefix_of(prefix, plen, topics[i]))
+                continue;
+            zmq_setsockopt(t->pub, subscribe ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE,
+                           topics[i], strlen(topics[i]));
+            if (i == 0 && subscribe)
+                wants_stats = true;
+        }
+        if (wants_stats && t->cached_len > 0) {
+            send_msg(t, "stats", t->cached, t->cached_len, NULL, 0, NULL);
+            atomic_fetch_add(&t->n_last_value, 1);
+        } else {
+            zmq_send(t->pub, sentinel, 1, ZMQ_DONTWAIT);
+        }
+    } else if (subscribe && prefix_of(prefix, plen, "stats") && t->cached_len > 0) {
+        /* Without targeting, everybody subscribed gets the repeat: the
+         * cycle number tells them (README.md). */
+        send_msg(t, "stats", t->cached, t->cached_len, NULL, 0, NULL);
+        atomic_fetch_add(&t->n_last_value, 1);
+    }
+}
+
+static void window_json(json_writer *w, const char *key, const telemetry_window *win)
+{
+    jw_key(w, key);
+    jw_obj_begin(w);
+    jw_key(w, "min_ns"); jw_i64(w, win->min_ns);
+    jw_key(w, "p50_ns"); jw_i64(w, win->p50_ns);
+    jw_key(w, "p99_ns"); jw_i64(w, win->p99_ns);
+    jw_key(w, "max_ns"); jw_i64(w, win->max_ns);
+    jw_obj_end(w);
+}
+
+static size_t stats_json(telemetry *t, const cycle_slot *s)
+{
+    const telemetry_cycle *c = &s->c;
+    json_writer w;
+    jw_init(&w, t->json, STATS_JSON_CAP);
+    jw_obj_begin(&w);
+    jw_key(&w, "type"); jw_str(&w, "stats");
+    jw_key(&w, "v"); jw_u64(&w, 1);
+    jw_key(&w, "cycle"); jw_u64(&w, c->cycle);
+    jw_key(&w, "time_ns"); jw_i64(&w, c->time_ns);
+    jw_key(&w, "every"); jw_u64(&w, t->o.every);
+    jw_key(&w, "rate_hz");
+    if (t->prev_time_ns > 0 && c->time_ns > t->prev_time_ns && c->cycle > t->prev_cycle)
+        jw_f64(&w, (double)(c->cycle - t->prev_cycle) * 1e9 / (double)(c->time_ns - t->prev_time_ns));
+    else
+        jw_null(&w);
+    jw_key(&w, "rate_hz_target"); jw_f64(&w, t->o.rate_hz);
+    jw_key(&w, "lateness_ns"); jw_i64(&w, c->lateness_ns);
+    jw_key(&w, "work_ns"); jw_i64(&w, c->work_ns);
+    jw_key(&w, "gpu_ms");
+    if (c->gpu_ms >= 0) jw_f64(&w, c->gpu_ms); else jw_null(&w);
+    window_json(&w, "lateness", &c->lateness);
+    window_json(&w, "work", &c->work);
+    jw_key(&w, "overruns"); jw_u64(&w, c->overruns);
+    jw_key(&w, "skipped_ticks"); jw_u64(&w, c->skipped_ticks);
+    jw_key(&w, "stepped"); jw_bool(&w, c->stepped);
+    jw_key(&w, "brain_cycle"); jw_u64(&w, c->brain_cycle);
+    jw_key(&w, "energy"); jw_f64(&w, c->energy);
+    jw_key(&w, "saturated"); jw_f64(&w, c->saturated);
+    jw_key(&w, "activity");
+    if (c->activity >= 0) jw_f64(&w, c->activity); else jw_null(&w);
+    jw_key(&w, "steps");
+    jw_obj_begin(&w);
+    jw_key(&w, "diffusion"); jw_bool(&w, c->diffused);
+    jw_key(&w, "noise"); jw_bool(&w, c->noised);
+    jw_key(&w, "energy"); jw_bool(&w, c->energized);
+    jw_obj_end(&w);
+    jw_key(&w, "motors");
+    jw_arr_begin(&w);
+    for (uint32_t i = 0; i < c->n_motors; i++)
+        jw_f64(&w, s->motors[i]);
+    jw_arr_end(&w);
+    jw_key(&w, "sensor_age_ns"); jw_i64(&w, c->sensor_age_ns);
+    jw_key(&w, "links");
+    jw_arr_begin(&w);
+    jw_obj_begin(&w);
+    jw_key(&w, "robot_id"); jw_u64(&w, c->robot_id);
+    jw_key(&w, "state"); jw_str(&w, c->link_lost ? "lost" : "up");
+    jw_key(&w, "answer_seq"); jw_u64(&w, c->answer_seq);
+    jw_key(&w, "sensor_age_ns"); jw_i64(&w, c->sensor_age_ns);
+    jw_obj_end(&w);
+    jw_arr_end(&w);
+    jw_key(&w, "input");
+    jw_obj_begin(&w);
+    jw_key(&w, "received"); jw_u64(&w, c->received);
+    jw_key(&w, "skipped"); jw_u64(&w, c->skipped);
+    jw_key(&w, "bad_total"); jw_u64(&w, c->bad_total);
+    jw_key(&w, "bad");
+    jw_obj_begin(&w);
+    for (uint32_t i = 0; i < t->o.n_bad; i++) {
+        jw_key(&w, t->o.bad_names[i]);
+        jw_u64(&w, c->bad[i]);
+    }
+    jw_obj_end(&w);
+    jw_key(&w, "published"); jw_u64(&w, c->published);
+    jw_key(&w, "publish_failed"); jw_u64(&w, c->publish_failed);
+    jw_obj_end(&w);
+    if (s->has_hist) {
+        jw_key(&w, "lateness_hist_log2");
+        jw_arr_begin(&w);
+        for (int i = 0; i < TELEMETRY_HIST_BINS; i++)
+            jw_u64(&w, s->hist[i]);
+        jw_arr_end(&w);
+    }
+    jw_key(&w, "device"); jw_str(&w, t->o.device);
+    jw_key(&w, "backend"); jw_str(&w, t->o.backend);
+    jw_key(&w, "telemetry");
+    jw_obj_begin(&w);
+    jw_key(&w, "dropped_stats"); jw_u64(&w, atomic_load(&t->n_dropped_stats));
+    jw_key(&w, "dropped_events"); jw_u64(&w, atomic_load(&t->n_dropped_events));
+    jw_key(&w, "dropped_slices"); jw_u64(&w, atomic_load(&t->n_dropped_slices));
+    jw_key(&w, "send_failed"); jw_u64(&w, atomic_load(&t->n_send_failed));
+    jw_obj_end(&w);
+    jw_obj_end(&w);
+    t->prev_cycle = c->cycle;
+    t->prev_time_ns = c->time_ns;
+    return w.overflow ? 0 : w.len;
+}
+
+static void send_event(telemetry *t, const telemetry_event *e)
+{
+    json_writer w;
+    jw_init(&w, t->json, STATS_JSON_CAP);
+    jw_obj_begin(&w);
+    jw_key(&w, "type"); jw_str(&w, "event");
+    jw_key(&w, "v"); jw_u64(&w, 1);
+    jw_key(&w, "kind"); jw_str(&w, e->kind);
+    jw_key(&w, "cycle"); jw_u64(&w, e->cycle);
+    jw_key(&w, "time_ns"); jw_i64(&w, e->time_ns);
+    jw_key(&w, "robot_id"); jw_u64(&w, e->robot_id);
+    jw_key(&w, "reason"); jw_str(&w, e->reason);
+    jw_key(&w, "count"); jw_u64(&w, e->count);
+    jw_key(&w, "detail"); jw_str(&w, e->detail);
+    jw_obj_end(&w);
+    send_msg(t, "event", t->json, w.len, NULL, 0, &t->n_sent_events);
+}
+
+static void png_write(void *ctx, void *data, int size)
+{
+    telemetry *t = ctx;
+    if (size <= 0)
+        return;
+    if (t->png_len + (size_t)size > t->png_cap) {
+        size_t cap = (t->png_len + (size_t)size) * 2;
+        unsigned char *p = realloc(t->png, cap);
+        if (!p) {
+            t->png_cap = 0; /* marks failure */
+            return;
+        }
+        t->png = p;
+        t->png_cap = cap;
+    }
+    if (t->png_cap == 0)
+        return;
+    memcpy(t->png + t->png_len, data, (size_t)size);
+    t->png_len += (size_t)size;
+}
+
+/* Cuts the plane out of the whole field, colours it and sends header + PNG. */
+static void send_slice(telemetry *t)
+{
+    const telemetry_options *o = &t->o;
+    uint64_t Y = o->size_y, Z = o->size_z, C = o->channels;
+    uint64_t k = t->slice_index;
+    /* horizontal u, vertical v: the two other axes in x, y, z order */
+    uint64_t su, sv, base;
+    if (o->slice_axis == 2) {
+        su = Y * Z * C; sv = Z * C; base = k * C;
+    } else if (o->slice_axis == 1) {
+        su = Y * Z * C; sv = C; base = k * Z * C;
+    } else {
+        su = Z * C; sv = C; base = k * Y * Z * C;
+    }
+    uint32_t W = t->plane_w, H = t->plane_h;
+    float lo = INFINITY, hi = -INFINITY;
+    for (uint32_t v = 0; v < H; v++) {
+        for (uint32_t u = 0; u < W; u++) {
+            const float *p = t->field + base + u * su + v * sv;
+            float val;
+            if (o->slice_channel >= 0) {
+                val = p[o->slice_channel];
+            } else {
+                double sum = 0;
+                for (uint64_t c = 0; c < C; c++)
+                    sum += p[c];
+                val = (float)(sum / (double)C);
+            }
+            t->plane[(size_t)v * W + u] = val;
+            if (isfinite(val)) {
+                lo = val < lo ? val : lo;
+                hi = val > hi ? val : hi;
+            }
+        }
+    }
+    if (!(lo <= hi))
+        lo = hi = 0;
+    double span = hi > lo ? (double)hi - (double)lo : 1.0;
+    for (size_t i = 0; i < (size_t)W * H; i++) {
+        float val = t->plane[i];
+        int idx = isfinite(val) ? (int)(((double)val - lo) / span * 255.0 + 0.5) : 0;
+        idx = idx < 0 ? 0 : idx > 255 ? 255 : idx;
+        memcpy(t->rgb + 3 * i, t->lut + 3 * idx, 3);
+    }
+    t->png_len = 0;
+    if (t->png_cap == 0) {
+        t->png_cap = (size_t)W * H * 3 + 4096;
+        t->png = malloc(t->png_cap);
+        if (!t->png) {
+            t->png_cap = 0;
+            atomic_fetch_add(&t->n_send_failed, 1);
+            return;
+        }
+    }
+    if (!stbi_write_png_to_func(png_write, t, (int)W, (int)H, 3, t->rgb, (int)W * 3) || t->png_cap == 0) {
+        atomic_fetch_add(&t->n_send_failed, 1);
+        return;
+    }
+    static const char axes[] = "xyz";
+    char hname[2] = {axes[o->slice_axis == 0 ? 1 : 0], 0};
+    char vname[2] = {axes[o->slice_axis == 2 ? 1 : 2], 0};
+    char axis[2] = {axes[o->slice_axis], 0};
+    json_writer w;
+    jw_init(&w, t->json, STATS_JSON_CAP);
+    jw_obj_begin(&w);
+    jw_key(&w, "type"); jw_str(&w, "slice");
+    jw_key(&w, "v"); jw_u64(&w, 1);
+    jw_key(&w, "cycle"); jw_u64(&w, t->slice_cycle);
+    jw_key(&w, "axis"); jw_str(&w, axis);
+    jw_key(&w, "index"); jw_u64(&w, k);
+    jw_key(&w, "channel");
+    if (o->slice_channel >= 0) jw_i64(&w, o->slice_channel); else jw_str(&w, "mean");
+    jw_key(&w, "width"); jw_u64(&w, W);
+    jw_key(&w, "height"); jw_u64(&w, H);
+    jw_key(&w, "horizontal"); jw_str(&w, hname);
+    jw_key(&w, "vertical"); jw_str(&w, vname);
+    jw_key(&w, "min"); jw_f64(&w, lo);
+    jw_key(&w, "max"); jw_f64(&w, hi);
+    jw_key(&w, "colormap"); jw_str(&w, TELEMETRY_COLORMAP_NAME);
+    jw_key(&w, "format"); jw_str(&w, "png");
+    jw_obj_end(&w);
+    send_msg(t, "slice", t->json, w.len, t->png, t->png_len, &t->n_sent_slices);
+}
+
+static int drain(telemetry *t)
+{
+    int did = 0;
+    uint64_t pos;
+    telemetry_event *e;
+    while ((e = ring_peek(&t->events, &pos)) != NULL) {
+        send_event(t, e);
+        ring_release(&t->events, pos);
+        atomic_fetch_add(&t->n_done_events, 1);
+        did++;
+    }
+    cycle_slot *s;
+    while ((s = ring_peek(&t->stats, &pos)) != NULL) {
+        size_t len = stats_json(t, s);
+        ring_release(&t->stats, pos);
+        if (len > 0) {
+            memcpy(t->cached, t->json, len);
+            t->cached_len = len;
+            send_msg(t, "stats", t->cached, len, NULL, 0, &t->n_sent_stats);
+        } else {
+            atomic_fetch_add(&t->n_send_failed, 1);
+        }
+        atomic_fetch_add(&t->n_done_stats, 1);
+        did++;
+    }
+    int expect = SLICE_READY;
+    if (atomic_compare_exchange_strong(&t->slice_state, &expect, SLICE_WORKING)) {
+        if (t->slice_ok)
+            send_slice(t);
+        atomic_store(&t->slice_state, SLICE_FREE);
+        did++;
+    }
+    return did;
+}
+
+static void *thread_main(void *arg)
+{
+    telemetry *t = arg;
+    zmq_pollitem_t items[2] = {
+        {t->pub, 0, ZMQ_POLLIN, 0},
+        {NULL, t->wake_fd, ZMQ_POLLIN, 0},
+    };
+    for (;;) {
+        int rc = zmq_poll(items, 2, 200);
+        if (rc < 0 && zmq_errno() != EINTR)
+            break;
+        if (items[1].revents & ZMQ_POLLIN) {
+            uint64_t v;
+            ssize_t r = read(t->wake_fd, &v, sizeof v);
+            (void)r;
+        }
+        /* Cleared before draining: a push after this point wakes us again. */
+        atomic_store(&t->wake_pending, false);
+        if (items[0].revents & ZMQ_POLLIN) {
+            int more = 1;
+            size_t ml = sizeof more;
+            while (zmq_getsockopt(t->pub, ZMQ_EVENTS, &more, &ml) == 0 && (more & ZMQ_POLLIN)) {
+                handle_subscription(t);
+                ml = sizeof more;
+            }
+        }
+        drain(t);
+        if (atomic_load(&t->stop)) {
+            drain(t);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void wake(telemetry *t)
+{
+    if (!atomic_exchange(&t->wake_pending, true)) {
+        uint64_t one = 1;
+        ssize_t r = write(t->wake_fd, &one, sizeof one); /* non-blocking */
+        (void)r;
+    }
+}
+
+/* ---- public ---- */
+
+static int fail(char *err, size_t err_len, int code, const char *fmt, const char *a, const char *b)
+{
+    if (err && err_len)
+        snprintf(err, err_len, fmt, a, b);
+    return code;
+}
+
+int telemetry_create(const telemetry_options *o, telemetry **out, char *err, size_t err_len)
+{
+    *out = NULL;
+    if (o->every < 1)
+        return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.every: must be at least 1%s%s", "", "");
+    if (o->n_bad > TELEMETRY_MAX_BAD)
+        return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: more than 16 bad-input reasons%s%s", "", "");
+    if (o->slice_every > 0) {
+        uint32_t sizes[3] = {o->size_x, o->size_y, o->size_z};
+        if (o->slice_axis > 2 || !o->size_x || !o->size_y || !o->size_z || !o->channels)
+            return fail(err, err_len, TELEMETRY_ERR_PARAM,
+                        "telemetry.slice_axis: must be 0, 1 or 2 with a field shape given%s%s", "", "");
+        if (o->slice_index >= 0 && (uint32_t)o->slice_index >= sizes[o->slice_axis])
+            return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.slice_index: outside the field%s%s", "", "");
+        if (o->slice_channel >= 0 && (uint32_t)o->slice_channel >= o->channels)
+            return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.slice_channel: outside the field%s%s", "", "");
+    }
+    uint32_t slots = o->queue_slots ? o->queue_slots : 256;
+    if (slots < 2 || (slots & (slots - 1)) != 0)
+        return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: queue_slots must be a power of two%s%s", "", "");
+
+    telemetry *t = calloc(1, sizeof *t);
+    if (!t)
+        return fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory%s%s", "", "");
+    t->o = *o;
+    t->wake_fd = -1;
+    atomic_init(&t->slice_state, SLICE_FREE);
+    int rc = TELEMETRY_ERR_NOMEM;
+    size_t stride = (sizeof(cycle_slot) + sizeof(float) * o->motors + 15) & ~(size_t)15;
+    if (ring_init(&t->stats, slots, stride) < 0 ||
+        ring_init(&t->events, slots, sizeof(telemetry_event)))
+        goto fail_mem;
+    t->json = malloc(STATS_JSON_CAP);
+    t->cached = malloc(STATS_JSON_CAP);
+    if (!t->json || !t->cached)
+        goto fail_mem;
+    if (o->slice_every > 0) {
+        uint32_t sizes[3] = {o->size_x, o->size_y, o->size_z};
+        t->slice_index = o->slice_index >= 0 ? (uint32_t)o->slice_index : sizes[o->slice_axis] / 2;
+        t->plane_w = sizes[o->slice_axis == 0 ? 1 : 0];
+        t->plane_h = sizes[o->slice_axis == 2 ? 1 : 2];
+        uint64_t count = (uint64_t)o->size_x * o->size_y * o->size_z * o->channels;
+        t->field = malloc(count * sizeof(float));
+        t->plane = malloc((size_t)t->plane_w * t->plane_h * sizeof(float));
+        t->rgb = malloc((size_t)t->plane_w * t->plane_h * 3);
+        if (!t->field || !t->plane || !t->rgb)
+            goto fail_mem;
+    }
+    telemetry_colormap(t->lut);
+
+    t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (t->wake_fd < 0) {
+        rc = fail(err, err_len, TELEMETRY_ERR_THREAD, "telemetry: eventfd: %s%s", strerror(errno), "");
+        goto fail_all;
+    }
+    t->ctx = zmq_ctx_new();
+    if (!t->ctx) {
+        rc = fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry: zmq_ctx_new: %s%s", zmq_strerror(zmq_errno()), "");
+        goto fail_all;
+    }
+    t->pub = zmq_socket(t->ctx, ZMQ_XPUB);
+    int zero = 0, one = 1, hwm = o->sndhwm > 0 ? o->sndhwm : 1000;
+    if (!t->pub || zmq_setsockopt(t->pub, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
+        zmq_setsockopt(t->pub, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0) {
+        rc = fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry: XPUB socket: %s%s", zmq_strerror(zmq_errno()), "");
+        goto fail_all;
+    }
+    t->lvc_targeted = zmq_setsockopt(t->pub, ZMQ_XPUB_MANUAL_LAST_VALUE, &one, sizeof one) == 0;
+    if (!t->lvc_targeted)
+        zmq_setsockopt(t->pub, ZMQ_XPUB_VERBOSE, &one, sizeof one);
+    if (zmq_bind(t->pub, o->endpoint) < 0) {
+        rc = fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry.endpoint: cannot bind %s: %s",
+                  o->endpoint, zmq_strerror(zmq_errno()));
+        goto fail_all;
+    }
+    size_t blen = sizeof t->bound;
+    if (zmq_getsockopt(t->pub, ZMQ_LAST_ENDPOINT, t->bound, &blen) < 0)
+        snprintf(t->bound, sizeof t->bound, "%s", o->endpoint);
+    if (pthread_create(&t->thread, NULL, thread_main, t) != 0) {
+        rc = fail(err, err_len, TELEMETRY_ERR_THREAD, "telemetry: cannot start its thread%s%s", "", "");
+        goto fail_all;
+    }
+    t->thread_started = true;
+    *out = t;
+    return 0;
+
+fail_mem:
+    fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory%s%s", "", "");
+fail_all:
+    telemetry_destroy(&t);
+    return rc;
+}
+
+void telemetry_destroy(telemetry **tp)
+{
+    if (!tp || !*tp)
+        return;
+    telemetry *t = *tp;
+    if (t->thread_started) {
+        atomic_store(&t->stop, true);
+        uint64_t one = 1;
+        ssize_t r = write(t->wake_fd, &one, sizeof one);
+        (void)r;
+        pthread_join(t->thread, NULL);
+    }
+    if (t->pub)
+        zmq_close(t->pub);
+    if (t->ctx)
+        zmq_ctx_term(t->ctx);
+    if (t->wake_fd >= 0)
+        close(t->wake_fd);
+    free(t->png);
+    free(t->rgb);
+    free(t->plane);
+    free(t->field);
+    free(t->cached);
+    free(t->json);
+    ring_free(&t->events);
+    ring_free(&t->stats);
+    free(t);
+    *tp = NULL;
+}
+
+const char *telemetry_endpoint(const telemetry *t) { return t->bound; }
+
+bool telemetry_push_cycle(telemetry *t, const telemetry_cycle *c)
+{
+    if (c->cycle % t->o.every != 0)
+        return false;
+    uint64_t pos;
+    cycle_slot *s = ring_claim(&t->stats, &pos);
+    if (!s) {
+        atomic_fetch_add_explicit(&t->n_dropped_stats, 1, memory_order_relaxed);
+        return false;
+    }
+    s->c = *c;
+    s->c.motors = NULL;
+    s->c.lateness_hist = NULL;
+    uint32_t n = c->n_motors < t->o.motors ? c->n_motors : t->o.motors;
+    s->c.n_motors = c->motors ? n : 0;
+    if (c->motors)
+        memcpy(s->motors, c->motors, sizeof(float) * n);
+    s->has_hist = c->lateness_hist != NULL;
+    if (s->has_hist)
+        memcpy(s->hist, c->lateness_hist, sizeof s->hist);
+    ring_publish(&t->stats, pos);
+    atomic_fetch_add_explicit(&t->n_pushed_stats, 1, memory_order_relaxed);
+    wake(t);
+    return true;
+}
+
+bool telemetry_push_event(telemetry *t, const telemetry_event *e)
+{
+    uint64_t pos;
+    telemetry_event *slot = ring_claim(&t->events, &pos);
+    if (!slot) {
+        atomic_fetch_add_explicit(&t->n_dropped_events, 1, memory_order_relaxed);
+        return false;
+    }
+    *slot = *e;
+    slot->kind[TELEMETRY_NAME - 1] = '\0';
+    slot->reason[TELEMETRY_NAME - 1] = '\0';
+    slot->detail[TELEMETRY_STR - 1] = '\0';
+    ring_publish(&t->events, pos);
+    atomic_fetch_add_explicit(&t->n_pushed_events, 1, memory_order_relaxed);
+    wake(t);
+    return true;
+}
+
+bool telemetry_slice_due(const telemetry *t, uint64_t cycle)
+{
+    return t->o.slice_every > 0 && cycle % t->o.slice_every == 0;
+}
+
+float *telemetry_slice_acquire(telemetry *t)
+{
+    int expect = SLICE_FREE;
+    if (!t->field || !atomic_compare_exchange_strong(&t->slice_state, &expect, SLICE_FILLING)) {
+        atomic_fetch_add_explicit(&t->n_dropped_slices, 1, memory_order_relaxed);
+        return NULL;
+    }
+    return t->field;
+}
+
+void telemetry_slice_commit(telemetry *t, uint64_t cycle, bool ok)
+{
+    if (atomic_load(&t->slice_state) != SLICE_FILLING)
+        return;
+    t->slice_cycle = cycle;
+    t->slice_ok = ok;
+    if (ok)
+        atomic_fetch_add_explicit(&t->n_pushed_slices, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&t->n_dropped_slices, 1, memory_order_relaxed);
+    atomic_store(&t->slice_state, SLICE_READY);
+    wake(t);
+}
+
+void telemetry_get_counters(const telemetry *t, telemetry_counters *out)
+{
+    telemetry *m = (telemetry *)t; /* atomics are read only */
+    out->pushed_stats = atomic_load(&m->n_pushed_stats);
+    out->dropped_stats = atomic_load(&m->n_dropped_stats);
+    out->pushed_events = atomic_load(&m->n_pushed_events);
+    out->dropped_events = atomic_load(&m->n_dropped_events);
+    out->pushed_slices = atomic_load(&m->n_pushed_slices);
+    out->dropped_slices = atomic_load(&m->n_dropped_slices);
+    out->sent_stats = atomic_load(&m->n_sent_stats);
+    out->sent_events = atomic_load(&m->n_sent_events);
+    out->sent_slices = atomic_load(&m->n_sent_slices);
+    out->send_failed = atomic_load(&m->n_send_failed);
+    out->subscriptions = atomic_load(&m->n_subscriptions);
+    out->last_value_sent = atomic_load(&m->n_last_value);
+}
+
+int telemetry_flush(telemetry *t, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited++) {
+        if (atomic_load(&t->n_done_stats) == atomic_load(&t->n_pushed_stats) &&
+            atomic_load(&t->n_done_events) == atomic_load(&t->n_pushed_events) &&
+            atomic_load(&t->slice_state) == SLICE_FREE)
+            return 0;
+        wake(t);
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return 1;
+}

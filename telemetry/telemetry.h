@@ -1,0 +1,144 @@
+/* telemetry.h: the door to telemetry/. A publisher that tells subscribers
+ * what the brain is doing: per-cycle stats, events and field-slice pictures
+ * on a bound ZeroMQ XPUB socket, the topic in the first frame (README.md
+ * there has the message schema).
+ *
+ * The control loop only copies plain values into preallocated slots
+ * (telemetry_push_*): no allocation, no lock, no system call other than one
+ * non-blocking eventfd write to wake the telemetry thread, which makes the
+ * JSON and PNG and owns the socket. A full slot is a counted drop, never a
+ * wait. Push calls come from one thread at a time (the loop's).
+ */
+#ifndef FIELDBRAIN_TELEMETRY_H
+#define FIELDBRAIN_TELEMETRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    TELEMETRY_OK = 0,
+    TELEMETRY_ERR_PARAM = -1,   /* an option out of range */
+    TELEMETRY_ERR_NOMEM = -2,
+    TELEMETRY_ERR_ZMQ = -3,     /* socket, option or bind failed */
+    TELEMETRY_ERR_THREAD = -4,
+} telemetry_err;
+
+const char *telemetry_strerror(int err);
+
+#define TELEMETRY_STR 256
+#define TELEMETRY_NAME 32
+#define TELEMETRY_MAX_BAD 16     /* bad-input reasons */
+#define TELEMETRY_HIST_BINS 40   /* log2 lateness histogram */
+
+typedef struct {
+    char endpoint[TELEMETRY_STR]; /* bound XPUB, e.g. tcp://127.0.0.1:5557 */
+    uint32_t every;               /* stats every N cycles (cycle % every == 0), >= 1 */
+    uint32_t slice_every;         /* slice every N cycles; 0 = never */
+    uint32_t slice_axis;          /* 0 x, 1 y, 2 z */
+    int slice_index;              /* -1 = middle */
+    int slice_channel;            /* -1 = mean over channels */
+    uint32_t size_x, size_y, size_z, channels; /* field shape */
+    uint32_t motors;              /* motors per cycle (slot size) */
+    double rate_hz;               /* configured loop rate; 0 = lockstep */
+    char device[TELEMETRY_STR];   /* "cpu: 2 threads", GPU name */
+    char backend[TELEMETRY_NAME]; /* "cpu", "vulkan" */
+    uint32_t n_bad;               /* bad-input reasons, <= TELEMETRY_MAX_BAD */
+    char bad_names[TELEMETRY_MAX_BAD][TELEMETRY_NAME];
+    uint32_t queue_slots;         /* stats and event slots each; 0 = 256 */
+    int sndhwm;                   /* per-subscriber send queue (messages); 0 = 1000 */
+} telemetry_options;
+
+/* every = 10, slice every 100 on the middle z plane, mean over channels,
+ * endpoint tcp://127.0.0.1:5557; the field shape and motors are left 0. */
+void telemetry_options_default(telemetry_options *o);
+
+typedef struct {
+    int64_t min_ns, p50_ns, p99_ns, max_ns;
+} telemetry_window;
+
+/* One cycle as the loop saw it. Pointers are read during the push only. */
+typedef struct {
+    uint64_t cycle;             /* loop cycle */
+    int64_t time_ns;            /* CLOCK_MONOTONIC when the motors went out */
+    int64_t lateness_ns;        /* wake-up past the deadline */
+    int64_t work_ns;            /* wake-up to publish */
+    double gpu_ms;              /* device time, -1 unknown */
+    telemetry_window lateness, work;  /* the last completed window */
+    const uint64_t *lateness_hist;    /* TELEMETRY_HIST_BINS counts, or NULL */
+    uint64_t overruns, skipped_ticks;
+    const float *motors;        /* n_motors floats as published */
+    uint32_t n_motors;
+    bool stepped;               /* the brain ran this cycle */
+    uint64_t brain_cycle;
+    float energy, saturated, activity;
+    bool diffused, noised, energized;
+    int64_t sensor_age_ns;      /* -1: no sensor vector yet */
+    uint32_t robot_id;
+    bool link_lost;
+    uint64_t answer_seq;        /* sensor sequence number the motors answer */
+    uint64_t received, skipped, bad_total, published, publish_failed;
+    uint64_t bad[TELEMETRY_MAX_BAD];  /* by reason, as options.bad_names */
+} telemetry_cycle;
+
+typedef struct {
+    char kind[TELEMETRY_NAME];  /* "start", "link_lost", ... (README.md) */
+    uint64_t cycle;
+    int64_t time_ns;
+    uint32_t robot_id;
+    char reason[TELEMETRY_NAME];/* bad-input reason or "" */
+    uint64_t count;
+    char detail[TELEMETRY_STR]; /* free text for people, may be "" */
+} telemetry_event;
+
+typedef struct {
+    uint64_t pushed_stats, dropped_stats;    /* handed over / slot full */
+    uint64_t pushed_events, dropped_events;
+    uint64_t pushed_slices, dropped_slices;  /* dropped: previous still in work */
+    uint64_t sent_stats, sent_events, sent_slices;
+    uint64_t send_failed;                    /* ZeroMQ refused a message */
+    uint64_t subscriptions;                  /* subscribe messages seen */
+    uint64_t last_value_sent;                /* cached stats sent to a newcomer */
+} telemetry_counters;
+
+typedef struct telemetry telemetry;
+
+/* Checks o, binds the XPUB socket and starts the telemetry thread. */
+int telemetry_create(const telemetry_options *o, telemetry **out, char *err, size_t err_len);
+
+/* Sends what is already queued, stops the thread and closes the socket
+ * (linger 0); sets *t to NULL; harmless on NULL. */
+void telemetry_destroy(telemetry **t);
+
+/* The endpoint actually bound (a "tcp://127.0.0.1:*" becomes its port). */
+const char *telemetry_endpoint(const telemetry *t);
+
+/* Loop thread: hands the cycle over when cycle % every == 0. Returns true if
+ * queued, false if not due or dropped (counted). */
+bool telemetry_push_cycle(telemetry *t, const telemetry_cycle *c);
+
+/* Loop thread: hands an event over. false: dropped (counted). */
+bool telemetry_push_event(telemetry *t, const telemetry_event *e);
+
+/* Loop thread, slices: when telemetry_slice_due(cycle), take the buffer with
+ * telemetry_slice_acquire (NULL: the previous slice is still being encoded;
+ * counted as a drop, skip the readback), fill it with the whole field as
+ * [X][Y][Z][C] float32 (brain_read_field), then telemetry_slice_commit
+ * (ok = false if the read failed). The telemetry thread cuts the slice. */
+bool telemetry_slice_due(const telemetry *t, uint64_t cycle);
+float *telemetry_slice_acquire(telemetry *t);
+void telemetry_slice_commit(telemetry *t, uint64_t cycle, bool ok);
+
+/* A snapshot of the counters (any thread). */
+void telemetry_get_counters(const telemetry *t, telemetry_counters *out);
+
+/* Blocks until everything pushed so far has been sent or dropped, at most
+ * timeout_ms: 0 done, 1 timed out. For tests and shutdown, never the loop. */
+int telemetry_flush(telemetry *t, int timeout_ms);
+
+/* The colour map: writes 256 RGB entries (768 bytes) whose CIELAB lightness
+ * rises evenly from dark to light (README.md). */
+void telemetry_colormap(uint8_t rgb[768]);
+#define TELEMETRY_COLORMAP_NAME "fieldbrain-lab"
+
+#endif

@@ -1,0 +1,121 @@
+/* telemetry_loop.c: the loop's hooks feeding the publisher (telemetry_loop.h).
+ * Everything here runs on the loop's thread: plain copies into slots, and a
+ * field readback only on slice cycles, only when the last slice is done.
+ */
+#include "telemetry_loop.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct telemetry_attachment {
+    telemetry *t;
+    brain *b;
+    loop *lp;
+};
+
+void telemetry_options_from_config(const config *c, const brain *b, telemetry_options *o)
+{
+    telemetry_options_default(o);
+    snprintf(o->endpoint, sizeof o->endpoint, "%s", c->telemetry.endpoint);
+    o->every = c->telemetry.every;
+    o->slice_every = c->telemetry.slice_every;
+    o->slice_axis = c->telemetry.slice_axis;
+    o->slice_index = c->telemetry.slice_index;
+    o->slice_channel = c->telemetry.slice_channel;
+    o->size_x = c->brain.size_x;
+    o->size_y = c->brain.size_y;
+    o->size_z = c->brain.size_z;
+    o->channels = c->brain.channels;
+    o->motors = c->brain.motors;
+    o->rate_hz = c->loop.mode == LOOP_FIXED_RATE ? c->loop.rate_hz : 0;
+    if (b) {
+        snprintf(o->device, sizeof o->device, "%s", brain_device_name(b));
+        snprintf(o->backend, sizeof o->backend, "%s", brain_backend_name(brain_get_backend(b)));
+    }
+    o->n_bad = LINK_BAD_REASONS < TELEMETRY_MAX_BAD ? LINK_BAD_REASONS : TELEMETRY_MAX_BAD;
+    for (uint32_t i = 0; i < o->n_bad; i++)
+        snprintf(o->bad_names[i], TELEMETRY_NAME, "%s", link_bad_name((int)i));
+}
+
+static void on_cycle(const loop_cycle_report *r, void *user)
+{
+    telemetry_attachment *a = user;
+    telemetry_cycle c = {
+        .cycle = r->cycle, .time_ns = r->time_ns, .lateness_ns = r->lateness_ns,
+        .work_ns = r->work_ns, .gpu_ms = r->gpu_ms,
+        .lateness = {r->lateness.min_ns, r->lateness.p50_ns, r->lateness.p99_ns, r->lateness.max_ns},
+        .work = {r->work.min_ns, r->work.p50_ns, r->work.p99_ns, r->work.max_ns},
+        .lateness_hist = r->lateness_hist,
+        .overruns = r->overruns, .skipped_ticks = r->skipped_ticks,
+        .motors = r->motors, .n_motors = r->n_motors, .stepped = r->stepped,
+        .brain_cycle = r->brain.cycle, .energy = r->brain.energy,
+        .saturated = r->brain.saturated, .activity = r->brain.activity,
+        .diffused = r->brain.diffused, .noised = r->brain.noised,
+        .energized = r->brain.energized, .sensor_age_ns = r->sensor_age_ns,
+        .robot_id = r->robot_id, .link_lost = r->link_lost, .answer_seq = r->answer_seq,
+        .received = r->link.received, .skipped = r->link.skipped,
+        .bad_total = r->link.bad_total, .published = r->link.published,
+        .publish_failed = r->link.publish_failed,
+    };
+    _Static_assert(LINK_BAD_REASONS <= TELEMETRY_MAX_BAD, "bad-input reasons fit telemetry");
+    _Static_assert(LOOP_HIST_BINS == TELEMETRY_HIST_BINS, "histogram bins agree");
+    memcpy(c.bad, r->link.bad, sizeof r->link.bad);
+    telemetry_push_cycle(a->t, &c);
+    /* The one costly step, and only on slice cycles: the field readback.
+     * Cutting, colouring and PNG happen on the telemetry thread. */
+    if (r->stepped && telemetry_slice_due(a->t, r->cycle)) {
+        float *dst = telemetry_slice_acquire(a->t);
+        if (dst)
+            telemetry_slice_commit(a->t, r->cycle, brain_read_field(a->b, dst) == 0);
+    }
+}
+
+static void on_event(const loop_event *e, void *user)
+{
+    telemetry_attachment *a = user;
+    telemetry_event ev = {.cycle = e->cycle, .time_ns = e->time_ns, .robot_id = e->robot_id,
+                          .count = e->count};
+    snprintf(ev.kind, sizeof ev.kind, "%s", loop_event_name(e->kind));
+    if (e->kind == LOOP_EVENT_BAD_INPUT_BURST)
+        snprintf(ev.reason, sizeof ev.reason, "%s", link_bad_name(e->reason));
+    telemetry_push_event(a->t, &ev);
+}
+
+int telemetry_attach(const config *c, brain *b, loop *lp, telemetry_attachment **out,
+                     char *err, size_t err_len)
+{
+    *out = NULL;
+    telemetry_attachment *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, err_len, "telemetry: out of memory");
+        return TELEMETRY_ERR_NOMEM;
+    }
+    telemetry_options o;
+    telemetry_options_from_config(c, b, &o);
+    int rc = telemetry_create(&o, &a->t, err, err_len);
+    if (rc < 0) {
+        free(a);
+        return rc;
+    }
+    a->b = b;
+    a->lp = lp;
+    loop_set_event_hook(lp, on_event, a);
+    loop_set_cycle_hook(lp, on_cycle, a);
+    *out = a;
+    return 0;
+}
+
+void telemetry_detach(telemetry_attachment **ap)
+{
+    if (!ap || !*ap)
+        return;
+    telemetry_attachment *a = *ap;
+    loop_set_cycle_hook(a->lp, NULL, NULL);
+    loop_set_event_hook(a->lp, NULL, NULL);
+    telemetry_destroy(&a->t);
+    free(a);
+    *ap = NULL;
+}
+
+telemetry *telemetry_attachment_publisher(telemetry_attachment *a) { return a->t; }

@@ -1,0 +1,603 @@
+/* test_telemetry.c: the telemetry publisher against real ZeroMQ subscribers
+ * on 127.0.0.1: the stats schema, gap-free cycle numbers apart from counted
+ * drops, the last-value cache for late joiners, events, slice PNGs decoded
+ * with stb_image, and a subscriber that never reads.
+ */
+#include <stdint.h>
+#include <time.h>
+#include <zmq.h>
+
+#include <stb_image.h>
+
+#include "harness.h"
+#include "json.h"
+#include "telemetry.h"
+
+#define RECV_TIMEOUT_MS 5000
+
+typedef struct {
+    void *ctx, *sub;
+} subscriber;
+
+static int sub_open(subscriber *s, const char *endpoint, const char *topic, int rcvhwm)
+{
+    s->ctx = zmq_ctx_new();
+    s->sub = zmq_socket(s->ctx, ZMQ_SUB);
+    int zero = 0;
+    zmq_setsockopt(s->sub, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s->sub, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
+    zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    return zmq_connect(s->sub, endpoint);
+}
+
+static void sub_close(subscriber *s)
+{
+    if (s->sub)
+        zmq_close(s->sub);
+    if (s->ctx)
+        zmq_ctx_term(s->ctx);
+    s->sub = s->ctx = NULL;
+}
+
+/* Receives one message: topic, first body frame (NUL-terminated) and an
+ * optional second frame. Returns the number of body frames, 0 on timeout. */
+static int sub_recv(subscriber *s, char *topic, size_t tlen, char *a, size_t alen,
+                    unsigned char *b, size_t blen, size_t *b_got, int timeout_ms)
+{
+    zmq_pollitem_t it = {s->sub, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, timeout_ms) <= 0)
+        return 0;
+    int n = zmq_recv(s->sub, topic, tlen - 1, 0);
+    if (n < 0)
+        return 0;
+    topic[n < (int)tlen - 1 ? n : (int)tlen - 1] = '\0';
+    n = zmq_recv(s->sub, a, alen - 1, 0);
+    a[n < 0 ? 0 : (n < (int)alen - 1 ? n : (int)alen - 1)] = '\0';
+    int frames = 1, more = 0;
+    size_t ml = sizeof more;
+    zmq_getsockopt(s->sub, ZMQ_RCVMORE, &more, &ml);
+    if (more) {
+        n = zmq_recv(s->sub, b, blen, 0);
+        if (b_got)
+            *b_got = n < 0 ? 0 : (size_t)n;
+        frames = 2;
+    }
+    return frames;
+}
+
+static void wait_subscriptions(telemetry *t, uint64_t n)
+{
+    telemetry_counters c;
+    for (int i = 0; i < 5000; i++) {
+        telemetry_get_counters(t, &c);
+        if (c.subscriptions >= n)
+            return;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+}
+
+static void options(telemetry_options *o)
+{
+    telemetry_options_default(o);
+    snprintf(o->endpoint, sizeof o->endpoint, "tcp://127.0.0.1:*");
+    o->every = 1;
+    o->slice_every = 0;
+    o->motors = 5;
+    o->rate_hz = 100;
+    snprintf(o->device, sizeof o->device, "cpu: test");
+    snprintf(o->backend, sizeof o->backend, "cpu");
+    o->n_bad = 2;
+    snprintf(o->bad_names[0], TELEMETRY_NAME, "truncated");
+    snprintf(o->bad_names[1], TELEMETRY_NAME, "nonfinite");
+}
+
+static void fill_cycle(telemetry_cycle *c, uint64_t cycle, const float *motors)
+{
+    memset(c, 0, sizeof *c);
+    c->cycle = cycle;
+    c->time_ns = (int64_t)cycle * 10000000; /* 100 Hz */
+    c->lateness_ns = 1000;
+    c->work_ns = 250000;
+    c->gpu_ms = -1;
+    c->lateness = (telemetry_window){10, 20, 30, 40};
+    c->work = (telemetry_window){100, 200, 300, 400};
+    c->overruns = 2;
+    c->motors = motors;
+    c->n_motors = 5;
+    c->stepped = true;
+    c->brain_cycle = cycle;
+    c->energy = 0.25f;
+    c->saturated = 0;
+    c->activity = -1;
+    c->diffused = cycle % 5 == 0;
+    c->sensor_age_ns = 3000000;
+    c->robot_id = 7;
+    c->received = cycle;
+    c->bad_total = 3;
+    c->bad[1] = 3;
+}
+
+static json_node nodes[1024];
+static char body[65536];
+static char topic[64];
+
+TEST(stats_carry_the_documented_fields)
+{
+    telemetry_options o;
+    options(&o);
+    telemetry *t = NULL;
+    char err[256];
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    subscriber s = {0};
+    CHECK(sub_open(&s, telemetry_endpoint(t), "stats", 1000) == 0);
+    wait_subscriptions(t, 1);
+    float motors[5] = {0.5f, -0.25f, 0, 1, -1};
+    for (uint64_t cy = 1; cy <= 5; cy++) {
+        telemetry_cycle c;
+        fill_cycle(&c, cy, motors);
+        CHECK(telemetry_push_cycle(t, &c));
+    }
+    for (uint64_t cy = 1; cy <= 5; cy++) {
+        CHECK_EQ_INT(sub_recv(&s, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+        CHECK(strcmp(topic, "stats") == 0);
+        int n = json_parse(body, strlen(body), nodes, 1024);
+        CHECK_MSG(n > 0, "not JSON: %s", body);
+        char str[64];
+        json_str(nodes, 0, "type", str, sizeof str);
+        CHECK(strcmp(str, "stats") == 0);
+        CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), cy);
+        CHECK_EQ_INT(json_num(nodes, 0, "time_ns", -1), cy * 10000000);
+        CHECK_EQ_INT(json_num(nodes, 0, "lateness.p99_ns", -1), 30);
+        CHECK_EQ_INT(json_num(nodes, 0, "work.max_ns", -1), 400);
+        CHECK_EQ_INT(json_num(nodes, 0, "work_ns", -1), 250000);
+        CHECK_EQ_INT(json_num(nodes, 0, "overruns", -1), 2);
+        CHECK_NEAR(json_num(nodes, 0, "energy", -1), 0.25, 1e-9);
+        CHECK(json_path(nodes, 0, "gpu_ms") >= 0 && nodes[json_path(nodes, 0, "gpu_ms")].type == JSON_NULL);
+        CHECK(json_path(nodes, 0, "activity") >= 0 && nodes[json_path(nodes, 0, "activity")].type == JSON_NULL);
+        CHECK_EQ_INT(json_num(nodes, 0, "steps.diffusion", -1), cy % 5 == 0);
+        int m = json_get(nodes, 0, "motors");
+        CHECK_EQ_INT(json_count(nodes, m), 5);
+        int k = 0;
+        for (int i = nodes[m].child; i >= 0; i = nodes[i].next, k++)
+            CHECK_NEAR(nodes[i].num, motors[k], 1e-7);
+        int links = json_get(nodes, 0, "links");
+        CHECK_EQ_INT(json_count(nodes, links), 1);
+        CHECK_EQ_INT(json_num(nodes, nodes[links].child, "robot_id", -1), 7);
+        json_str(nodes, nodes[links].child, "state", str, sizeof str);
+        CHECK(strcmp(str, "up") == 0);
+        CHECK_EQ_INT(json_num(nodes, 0, "input.bad.nonfinite", -1), 3);
+        CHECK_EQ_INT(json_num(nodes, 0, "input.bad.truncated", -1), 0);
+        CHECK_EQ_INT(json_num(nodes, 0, "input.bad_total", -1), 3);
+        CHECK_EQ_INT(json_num(nodes, 0, "telemetry.dropped_stats", -1), 0);
+        json_str(nodes, 0, "device", str, sizeof str);
+        CHECK(strcmp(str, "cpu: test") == 0);
+        json_str(nodes, 0, "backend", str, sizeof str);
+        CHECK(strcmp(str, "cpu") == 0);
+        CHECK_NEAR(json_num(nodes, 0, "rate_hz_target", -1), 100, 1e-9);
+        if (cy > 1)
+            CHECK_NEAR(json_num(nodes, 0, "rate_hz", -1), 100, 1e-6);
+    }
+    sub_close(&s);
+    telemetry_destroy(&t);
+    CHECK(t == NULL);
+    telemetry_destroy(&t);
+}
+
+TEST(stats_only_every_nth_cycle)
+{
+    telemetry_options o;
+    options(&o);
+    o.every = 4;
+    telemetry *t = NULL;
+    char err[256];
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    subscriber s = {0};
+    CHECK(sub_open(&s, telemetry_endpoint(t), "", 1000) == 0);
+    wait_subscriptions(t, 1);
+    float motors[5] = {0};
+    int queued = 0;
+    for (uint64_t cy = 1; cy <= 12; cy++) {
+        telemetry_cycle c;
+        fill_cycle(&c, cy, motors);
+        queued += telemetry_push_cycle(t, &c);
+    }
+    CHECK_EQ_INT(queued, 3);
+    for (uint64_t cy = 4; cy <= 12; cy += 4) {
+        CHECK_EQ_INT(sub_recv(&s, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+        CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+        CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), cy);
+        CHECK_EQ_INT(json_num(nodes, 0, "every", -1), 4);
+    }
+    sub_close(&s);
+    telemetry_destroy(&t);
+}
+
+TEST(late_joiner_gets_the_last_stats_at_once_and_nobody_else_a_repeat)
+{
+    telemetry_options o;
+    options(&o);
+    telemetry *t = NULL;
+    char err[256];
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    subscriber a = {0}, b = {0};
+    CHECK(sub_open(&a, telemetry_endpoint(t), "stats", 1000) == 0);
+    wait_subscriptions(t, 1);
+    float motors[5] = {0};
+    for (uint64_t cy = 1; cy <= 3; cy++) {
+        telemetry_cycle c;
+        fill_cycle(&c, cy, motors);
+        CHECK(telemetry_push_cycle(t, &c));
+    }
+    CHECK_EQ_INT(telemetry_flush(t, RECV_TIMEOUT_MS), 0);
+    for (uint64_t cy = 1; cy <= 3; cy++) {
+        CHECK_EQ_INT(sub_recv(&a, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+        CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+        CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), cy);
+    }
+    /* b joins with nothing more being published: it gets cycle 3 anyway. */
+    CHECK(sub_open(&b, telemetry_endpoint(t), "", 1000) == 0);
+    CHECK_EQ_INT(sub_recv(&b, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+    CHECK(strcmp(topic, "stats") == 0);
+    CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+    CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), 3);
+    telemetry_counters tc;
+    telemetry_get_counters(t, &tc);
+    CHECK_EQ_INT(tc.last_value_sent, 1);
+    /* a's next message is cycle 4, not a repeat of 3; b gets 4 too. */
+    telemetry_cycle c;
+    fill_cycle(&c, 4, motors);
+    CHECK(telemetry_push_cycle(t, &c));
+    CHECK_EQ_INT(sub_recv(&a, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+    CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+    CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), 4);
+    CHECK_EQ_INT(sub_recv(&b, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+    CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+    CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), 4);
+    /* An events-only newcomer gets no stats, and does not capture the next
+     * stats message either (a still gets it). */
+    subscriber e = {0};
+    CHECK(sub_open(&e, telemetry_endpoint(t), "event", 1000) == 0);
+    wait_subscriptions(t, 3);
+    fill_cycle(&c, 5, motors);
+    CHECK(telemetry_push_cycle(t, &c));
+    CHECK_EQ_INT(sub_recv(&a, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+    CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+    CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), 5);
+    telemetry_event ev = {.kind = "link_lost", .cycle = 5, .robot_id = 7};
+    CHECK(telemetry_push_event(t, &ev));
+    CHECK_EQ_INT(sub_recv(&e, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+    CHECK(strcmp(topic, "event") == 0);
+    sub_close(&e);
+    sub_close(&b);
+    sub_close(&a);
+    telemetry_destroy(&t);
+}
+
+TEST(events_reach_a_subscriber)
+{
+    telemetry_options o;
+    options(&o);
+    telemetry *t = NULL;
+    char err[256];
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    subscriber s = {0};
+    CHECK(sub_open(&s, telemetry_endpoint(t), "event", 1000) == 0);
+    wait_subscriptions(t, 1);
+    telemetry_event ev = {.kind = "link_lost", .cycle = 42, .time_ns = 123, .robot_id = 7};
+    CHECK(telemetry_push_event(t, &ev));
+    telemetry_event bad = {.kind = "bad_input_burst", .cycle = 43, .reason = "nonfinite", .count = 9};
+    snprintf(bad.detail, sizeof bad.detail, "a \"quoted\"\nline");
+    CHECK(telemetry_push_event(t, &bad));
+    CHECK_EQ_INT(sub_recv(&s, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+    CHECK(strcmp(topic, "event") == 0);
+    CHECK_MSG(json_parse(body, strlen(body), nodes, 1024) > 0, "%s", body);
+    char str[64];
+    json_str(nodes, 0, "kind", str, sizeof str);
+    CHECK(strcmp(str, "link_lost") == 0);
+    CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), 42);
+    CHECK_EQ_INT(json_num(nodes, 0, "robot_id", -1), 7);
+    CHECK_EQ_INT(sub_recv(&s, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+    CHECK_MSG(json_parse(body, strlen(body), nodes, 1024) > 0, "%s", body);
+    json_str(nodes, 0, "reason", str, sizeof str);
+    CHECK(strcmp(str, "nonfinite") == 0);
+    CHECK_EQ_INT(json_num(nodes, 0, "count", -1), 9);
+    json_str(nodes, 0, "detail", str, sizeof str);
+    CHECK(strcmp(str, "a \"quoted\"\nline") == 0);
+    sub_close(&s);
+    telemetry_destroy(&t);
+}
+
+/* Field value at (x, y, z, c) for the slice tests: distinct everywhere. */
+static float field_value(uint32_t x, uint32_t y, uint32_t z, uint32_t c)
+{
+    return (float)x * 1.0f - (float)y * 0.5f + (float)z * 0.25f + (float)c * 0.125f;
+}
+
+static void slice_case(int *harness_failed_, uint32_t axis, int index, int channel)
+{
+    enum { X = 6, Y = 5, Z = 4, C = 3 };
+    telemetry_options o;
+    options(&o);
+    o.slice_every = 10;
+    o.slice_axis = axis;
+    o.slice_index = index;
+    o.slice_channel = channel;
+    o.size_x = X, o.size_y = Y, o.size_z = Z, o.channels = C;
+    telemetry *t = NULL;
+    char err[256];
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    subscriber s = {0};
+    CHECK(sub_open(&s, telemetry_endpoint(t), "slice", 1000) == 0);
+    wait_subscriptions(t, 1);
+    CHECK(!telemetry_slice_due(t, 9));
+    CHECK(telemetry_slice_due(t, 20));
+    float *f = telemetry_slice_acquire(t);
+    CHECK(f != NULL);
+    CHECK(telemetry_slice_acquire(t) == NULL); /* still ours: a counted drop */
+    for (uint32_t x = 0; x < X; x++)
+        for (uint32_t y = 0; y < Y; y++)
+            for (uint32_t z = 0; z < Z; z++)
+                for (uint32_t c = 0; c < C; c++)
+                    f[((x * Y + y) * Z + z) * C + c] = field_value(x, y, z, c);
+    telemetry_slice_commit(t, 20, true);
+
+    static unsigned char png[1 << 16];
+    size_t png_len = 0;
+    CHECK_EQ_INT(sub_recv(&s, topic, sizeof topic, body, sizeof body, png, sizeof png, &png_len, RECV_TIMEOUT_MS), 2);
+    CHECK(strcmp(topic, "slice") == 0);
+    CHECK_MSG(json_parse(body, strlen(body), nodes, 1024) > 0, "%s", body);
+    uint32_t sizes[3] = {X, Y, Z};
+    uint32_t k = index >= 0 ? (uint32_t)index : sizes[axis] / 2;
+    uint32_t hu = axis == 0 ? 1 : 0, vu = axis == 2 ? 1 : 2;
+    uint32_t W = sizes[hu], H = sizes[vu];
+    CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), 20);
+    CHECK_EQ_INT(json_num(nodes, 0, "width", -1), W);
+    CHECK_EQ_INT(json_num(nodes, 0, "height", -1), H);
+    CHECK_EQ_INT(json_num(nodes, 0, "index", -1), k);
+    char str[64];
+    json_str(nodes, 0, "axis", str, sizeof str);
+    CHECK(str[0] == "xyz"[axis]);
+    json_str(nodes, 0, "colormap", str, sizeof str);
+    CHECK(strcmp(str, TELEMETRY_COLORMAP_NAME) == 0);
+    if (channel < 0) {
+        json_str(nodes, 0, "channel", str, sizeof str);
+        CHECK(strcmp(str, "mean") == 0);
+    } else {
+        CHECK_EQ_INT(json_num(nodes, 0, "channel", -1), channel);
+    }
+    /* The expected plane, its range, and where its ends are. */
+    double lo = 1e30, hi = -1e30;
+    uint32_t lo_at = 0, hi_at = 0;
+    for (uint32_t v = 0; v < H; v++) {
+        for (uint32_t u = 0; u < W; u++) {
+            uint32_t p[3];
+            p[axis] = k;
+            p[hu] = u;
+            p[vu] = v;
+            double val = 0;
+            if (channel >= 0) {
+                val = field_value(p[0], p[1], p[2], (uint32_t)channel);
+            } else {
+                for (uint32_t c = 0; c < C; c++)
+                    val += field_value(p[0], p[1], p[2], c);
+                val /= C;
+            }
+            if (val < lo) { lo = val; lo_at = v * W + u; }
+            if (val > hi) { hi = val; hi_at = v * W + u; }
+        }
+    }
+    CHECK_NEAR(json_num(nodes, 0, "min", 1e9), lo, 1e-5);
+    CHECK_NEAR(json_num(nodes, 0, "max", 1e9), hi, 1e-5);
+    int w, h, n;
+    unsigned char *img = stbi_load_from_memory(png, (int)png_len, &w, &h, &n, 3);
+    CHECK(img != NULL);
+    CHECK_EQ_INT(w, W);
+    CHECK_EQ_INT(h, H);
+    uint8_t lut[768];
+    telemetry_colormap(lut);
+    int ok = memcmp(img + 3 * lo_at, lut, 3) == 0 && memcmp(img + 3 * hi_at, lut + 765, 3) == 0;
+    stbi_image_free(img);
+    CHECK(ok);
+    telemetry_counters tc;
+    CHECK_EQ_INT(telemetry_flush(t, RECV_TIMEOUT_MS), 0);
+    telemetry_get_counters(t, &tc);
+    CHECK_EQ_INT(tc.pushed_slices, 1);
+    CHECK_EQ_INT(tc.dropped_slices, 1);
+    CHECK_EQ_INT(tc.sent_slices, 1);
+    CHECK(telemetry_slice_acquire(t) != NULL); /* free again once sent */
+    sub_close(&s);
+    telemetry_destroy(&t);
+}
+
+TEST(slice_png_decodes_to_the_documented_size_and_range)
+{
+    slice_case(harness_failed_, 2, -1, -1);
+    if (*harness_failed_)
+        return;
+    slice_case(harness_failed_, 0, 1, 2);
+    if (*harness_failed_)
+        return;
+    slice_case(harness_failed_, 1, 4, 0);
+}
+
+TEST(full_queue_drops_are_counted_and_gaps_match_them)
+{
+    telemetry_options o;
+    options(&o);
+    o.queue_slots = 4;
+    o.sndhwm = 1000000;
+    telemetry *t = NULL;
+    char err[256];
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    subscriber s = {0};
+    CHECK(sub_open(&s, telemetry_endpoint(t), "stats", 0) == 0);
+    wait_subscriptions(t, 1);
+    enum { N = 20000 };
+    float motors[5] = {0};
+    uint64_t refused = 0;
+    for (uint64_t cy = 1; cy <= N; cy++) {
+        telemetry_cycle c;
+        fill_cycle(&c, cy, motors);
+        refused += !telemetry_push_cycle(t, &c);
+    }
+    CHECK_EQ_INT(telemetry_flush(t, 10000), 0);
+    telemetry_counters tc;
+    telemetry_get_counters(t, &tc);
+    CHECK_EQ_INT(tc.pushed_stats + tc.dropped_stats, N);
+    CHECK_EQ_INT(tc.dropped_stats, refused);
+    CHECK_EQ_INT(tc.sent_stats, tc.pushed_stats);
+    CHECK_MSG(tc.dropped_stats > 0, "a 4-slot queue took %d cycles pushed back to back", N);
+    uint64_t received = 0, last = 0, gaps = 0;
+    while (received < tc.sent_stats) {
+        if (sub_recv(&s, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS) != 1)
+            break;
+        CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+        uint64_t cy = (uint64_t)json_num(nodes, 0, "cycle", 0);
+        CHECK_MSG(cy > last, "cycle %llu after %llu", (unsigned long long)cy, (unsigned long long)last);
+        gaps += cy - last - 1;
+        /* Each message counts the drops up to when it was made. */
+        CHECK(json_num(nodes, 0, "telemetry.dropped_stats", -1) >= (double)gaps);
+        last = cy;
+        received++;
+    }
+    CHECK_EQ_INT(received, tc.sent_stats);
+    gaps += N - last;
+    CHECK_EQ_INT(gaps, tc.dropped_stats);
+    sub_close(&s);
+    telemetry_destroy(&t);
+}
+
+TEST(subscriber_that_never_reads_does_not_hold_anything_up)
+{
+    telemetry_options o;
+    options(&o);
+    o.sndhwm = 8;
+    o.queue_slots = 64;
+    telemetry *t = NULL;
+    char err[256];
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    subscriber idle = {0}, reader = {0};
+    CHECK(sub_open(&idle, telemetry_endpoint(t), "", 1) == 0);
+    CHECK(sub_open(&reader, telemetry_endpoint(t), "stats", 0) == 0);
+    wait_subscriptions(t, 2);
+    float motors[5] = {0};
+    uint64_t cy = 0;
+    /* Far more than both high-water marks: the idle subscriber's queue is
+     * full after a few; every batch must still be sent and nothing dropped
+     * at the hand-over (the batches fit the queue). */
+    for (int batch = 0; batch < 200; batch++) {
+        for (int i = 0; i < 32; i++) {
+            telemetry_cycle c;
+            fill_cycle(&c, ++cy, motors);
+            CHECK(telemetry_push_cycle(t, &c));
+        }
+        CHECK_EQ_INT(telemetry_flush(t, 10000), 0);
+        while (sub_recv(&reader, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, 0) == 1) {
+        }
+    }
+    telemetry_counters tc;
+    telemetry_get_counters(t, &tc);
+    CHECK_EQ_INT(tc.dropped_stats, 0);
+    CHECK_EQ_INT(tc.sent_stats, cy);
+    CHECK_EQ_INT(tc.send_failed, 0);
+    /* The reader is unaffected: the newest cycle reaches it. */
+    telemetry_cycle c;
+    fill_cycle(&c, ++cy, motors);
+    CHECK(telemetry_push_cycle(t, &c));
+    uint64_t got = 0;
+    while (got != cy && sub_recv(&reader, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS) == 1) {
+        CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+        got = (uint64_t)json_num(nodes, 0, "cycle", 0);
+    }
+    CHECK_EQ_INT(got, cy);
+    sub_close(&reader);
+    sub_close(&idle);
+    telemetry_destroy(&t);
+}
+
+TEST(colormap_lightness_rises_evenly)
+{
+    uint8_t lut[768];
+    telemetry_colormap(lut);
+    double prev = -1, first = 0, last = 0;
+    for (int i = 0; i < 256; i++) {
+        double lin[3];
+        for (int k = 0; k < 3; k++) {
+            double v = lut[3 * i + k] / 255.0;
+            lin[k] = v <= 0.04045 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4);
+        }
+        double Y = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2];
+        double L = Y > 216.0 / 24389 ? 116 * cbrt(Y) - 16 : Y * 24389.0 / 27;
+        CHECK_MSG(L > prev - 0.5, "entry %d: L* %.2f after %.2f", i, L, prev);
+        if (i > 0)
+            CHECK_NEAR(L - prev, 84.0 / 255, 0.8); /* 8-bit rounding */
+        if (i == 0)
+            first = L;
+        last = L;
+        prev = L;
+    }
+    CHECK_NEAR(first, 12, 1);
+    CHECK_NEAR(last, 96, 1);
+}
+
+TEST(json_writer_and_reader_agree)
+{
+    char buf[512];
+    json_writer w;
+    jw_init(&w, buf, sizeof buf);
+    jw_obj_begin(&w);
+    jw_key(&w, "a"); jw_u64(&w, 18446744073709551615ull);
+    jw_key(&w, "b"); jw_f64(&w, NAN);
+    jw_key(&w, "c"); jw_arr_begin(&w); jw_i64(&w, -3); jw_f64(&w, 0.5); jw_bool(&w, true); jw_arr_end(&w);
+    jw_key(&w, "d"); jw_obj_begin(&w); jw_key(&w, "e"); jw_str(&w, "x\"y\\"); jw_obj_end(&w);
+    jw_obj_end(&w);
+    CHECK(!w.overflow);
+    CHECK_MSG(strcmp(buf, "{\"a\":18446744073709551615,\"b\":null,\"c\":[-3,0.5,true],\"d\":{\"e\":\"x\\\"y\\\\\"}}") == 0, "%s", buf);
+    json_node n[32];
+    CHECK(json_parse(buf, strlen(buf), n, 32) > 0);
+    CHECK_EQ_INT(json_count(n, json_get(n, 0, "c")), 3);
+    char s[16];
+    json_str(n, 0, "d.e", s, sizeof s);
+    CHECK(strcmp(s, "x\"y\\") == 0);
+    CHECK(json_num(n, 0, "b", 7) == 7);
+    CHECK(json_parse("{\"a\":}", 6, n, 32) < 0);
+    CHECK(json_parse("[1,2", 4, n, 32) < 0);
+    CHECK(json_parse("{} x", 4, n, 32) < 0);
+    CHECK(json_parse("[1,2,3]", 7, n, 2) < 0); /* too many nodes */
+    jw_init(&w, buf, 8);
+    jw_str(&w, "longer than eight");
+    CHECK(w.overflow);
+    CHECK(strlen(buf) < 8);
+}
+
+TEST(bad_options_are_refused_with_a_reason)
+{
+    telemetry_options o;
+    options(&o);
+    telemetry *t = NULL;
+    char err[256] = "";
+    o.every = 0;
+    CHECK_EQ_INT(telemetry_create(&o, &t, err, sizeof err), TELEMETRY_ERR_PARAM);
+    CHECK(strstr(err, "telemetry.every") != NULL);
+    CHECK(t == NULL);
+    options(&o);
+    o.slice_every = 5;
+    o.size_x = o.size_y = o.size_z = 4;
+    o.channels = 2;
+    o.slice_index = 4;
+    CHECK_EQ_INT(telemetry_create(&o, &t, err, sizeof err), TELEMETRY_ERR_PARAM);
+    CHECK(strstr(err, "slice_index") != NULL);
+    options(&o);
+    snprintf(o.endpoint, sizeof o.endpoint, "tcp://256.1.1.1:5");
+    CHECK_EQ_INT(telemetry_create(&o, &t, err, sizeof err), TELEMETRY_ERR_ZMQ);
+    CHECK_MSG(strstr(err, "tcp://256.1.1.1:5") != NULL, "%s", err);
+    /* Two publishers on one port: the second says which endpoint is taken. */
+    options(&o);
+    telemetry *first = NULL;
+    CHECK(telemetry_create(&o, &first, err, sizeof err) == 0);
+    snprintf(o.endpoint, sizeof o.endpoint, "%s", telemetry_endpoint(first));
+    CHECK_EQ_INT(telemetry_create(&o, &t, err, sizeof err), TELEMETRY_ERR_ZMQ);
+    CHECK(strstr(err, o.endpoint) != NULL);
+    telemetry_destroy(&first);
+}
