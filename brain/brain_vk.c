@@ -4,7 +4,7 @@
  * and one fence wait. vk_device.c chooses the device and makes buffers.
  *
  * Per cycle (E = X*Y*Z*C elements, B = 4E bytes):
- *   inject     1 invocation, the sensors in order                 ~0
+ *   inject     one invocation per element hit, sensors in order   ~0
  *   advance    decay + diffusion + noise + channel sums           read B, write B
  *   momentum   one workgroup per channel adds the sums            ~0
  *   activity   (activity cycles) sums of |F + gM|                 read B
@@ -73,7 +73,10 @@ typedef struct {
 #define VK_ST_MOMENTUM(vb) (VK_RES_MOTORS + (vb)->MO)
 #define VK_ST_SENSOR_SPOTS(vb) (VK_ST_MOMENTUM(vb) + (vb)->C)
 #define VK_ST_MOTOR_SPOTS(vb) (VK_ST_SENSOR_SPOTS(vb) + (vb)->S)
-#define VK_ST_WORDS(vb) (VK_ST_MOTOR_SPOTS(vb) + (vb)->MO)
+#define VK_ST_SENSOR_CHAIN(vb) (VK_ST_MOTOR_SPOTS(vb) + (vb)->MO)
+#define VK_ST_WORDS(vb) (VK_ST_SENSOR_CHAIN(vb) + (vb)->S)
+#define VK_CHAIN_END 0x7FFFFFFFu
+#define VK_CHAIN_TAIL 0x80000000u
 #define VK_RES_BYTES(vb) ((VkDeviceSize)(VK_RES_MOTORS + (vb)->MO) * 4)
 
 /* Workgroups along x of every 2-D dispatch (the minimum every device has). */
@@ -100,9 +103,10 @@ static void vk_plan(vk_brain *vb)
     vb->nchunk = (C + 63) / 64;
     vb->tc = (C + vb->nchunk - 1) / vb->nchunk;
     vb->tp = vb->tc >= 32 ? 1 : 64 / vb->tc;
-    /* At most ~1024 line blocks, so momentum.comp adds few partial sums. */
+    /* At most ~4096 line blocks: enough workgroups to fill a big GPU, few
+     * enough partial sums for momentum.comp. */
     uint64_t lines = (uint64_t)vb->X * vb->Y;
-    uint64_t per_block = (lines + 1023) / 1024;
+    uint64_t per_block = (lines + 4095) / 4096;
     vb->lpt = (uint32_t)((per_block + vb->tp - 1) / vb->tp);
     if (vb->lpt == 0)
         vb->lpt = 1;
@@ -243,7 +247,7 @@ static int vk_record_cycle(vk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool
                VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
 
-    vk_dispatch(vb, cmd, VK_PIPE_INJECT, &push, 1);
+    vk_dispatch(vb, cmd, VK_PIPE_INJECT, &push, (vb->S + 63) / 64);
     vk_barrier_cc(cmd);
 
     push.dst = dst;
@@ -660,6 +664,25 @@ static int vk_initialise(vk_brain *vb, const brain_backend_init *init)
     for (uint32_t j = 0; j < vb->MO; j++) {
         const uint32_t *s = init->motor_spots + 3 * j;
         words[VK_ST_MOTOR_SPOTS(vb) + j] = (s[0] * vb->Y + s[1]) * vb->Z + s[2];
+    }
+    /* inject.comp's chains: each sensor links to the next one (in index
+     * order) that hits the same element. Quadratic, but once and S <= 4096. */
+    uint32_t *chain = words + VK_ST_SENSOR_CHAIN(vb);
+    for (uint32_t i = 0; i < vb->S; i++)
+        chain[i] = VK_CHAIN_END;
+    for (uint32_t i = 0; i < vb->S; i++) {
+        if (chain[i] & VK_CHAIN_TAIL)
+            continue; /* already linked from an earlier sensor */
+        uint64_t ei = (uint64_t)words[VK_ST_SENSOR_SPOTS(vb) + i] * vb->C + i % vb->C;
+        uint32_t last = i;
+        for (uint32_t j = i + 1; j < vb->S; j++) {
+            uint64_t ej = (uint64_t)words[VK_ST_SENSOR_SPOTS(vb) + j] * vb->C + j % vb->C;
+            if (ej != ei)
+                continue;
+            chain[last] = (chain[last] & VK_CHAIN_TAIL) | j;
+            chain[j] = VK_CHAIN_TAIL | VK_CHAIN_END;
+            last = j;
+        }
     }
     vk_buffer_flush(vb, &vb->staging);
 

@@ -39,6 +39,12 @@ const uint RES_MOTORS = 4;
 const uint ST_MOMENTUM = RES_MOTORS + MO;
 const uint ST_SENSOR_SPOTS = ST_MOMENTUM + C;
 const uint ST_MOTOR_SPOTS = ST_SENSOR_SPOTS + S;
+// Sensors that hit the same element form a chain in index order: word i holds
+// the next sensor of i's chain (CHAIN_END if none), with CHAIN_TAIL set when
+// i is not the first of its chain.
+const uint ST_SENSOR_CHAIN = ST_MOTOR_SPOTS + MO;
+const uint CHAIN_END = 0x7FFFFFFFu;
+const uint CHAIN_TAIL = 0x80000000u;
 
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer Floats { float v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer Uints { uint v[]; };

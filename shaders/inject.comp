@@ -1,23 +1,30 @@
-// inject.comp: field-brain.md step 1, one invocation: the sensors are added
-// in index order, exactly as a sequential loop would, since several may hit
-// the same element.
+// inject.comp: field-brain.md step 1. Several sensors may hit one element;
+// they must add in index order, exactly as a sequential loop would. The host
+// chains the sensors of each element at create, so one invocation per chain
+// adds its sensors in order: the same sums, in parallel, no atomics.
 #version 460
 #extension GL_GOOGLE_include_directive : require
 #include "rng.glsl"
 #include "common.glsl"
 
-layout(local_size_x = 1) in;
+layout(local_size_x = 64) in;
 
 void main()
 {
-    Inputs in_ = Inputs(pc.inputs);
+    uint i = workgroup_index() * 64u + gl_LocalInvocationIndex;
+    if (i >= S)
+        return;
     Uints st = Uints(pc.state);
+    uint link = st.v[ST_SENSOR_CHAIN + i];
+    if ((link & CHAIN_TAIL) != 0u)
+        return;
+    Inputs in_ = Inputs(pc.inputs);
     const float g = in_.sensor_gain;
-    for (uint i = 0u; i < S; i++) {
-        uint e = st.v[ST_SENSOR_SPOTS + i] * C + i % C;
-        Floats f = floats_at(pc.src, e);
-        precise float add = g * in_.sensors[i];
-        precise float v = f.v[0] + add;
-        f.v[0] = v;
+    Floats f = floats_at(pc.src, st.v[ST_SENSOR_SPOTS + i] * C + i % C);
+    precise float v = f.v[0];
+    for (uint j = i; j != CHAIN_END; j = st.v[ST_SENSOR_CHAIN + j] & ~CHAIN_TAIL) {
+        precise float add = g * in_.sensors[j];
+        v = v + add;
     }
+    f.v[0] = v;
 }
