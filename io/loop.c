@@ -44,8 +44,8 @@ struct loop {
 
     /* timing windows */
     uint32_t win_n, win_pos;
-    int64_t *win_lat, *win_work, *win_scratch;
-    loop_window lat, work;
+    int64_t *win_lat, *win_work, *win_gpu, *win_scratch;
+    loop_window lat, work, gpu;
     uint64_t hist[LOOP_HIST_BINS];
     uint64_t overruns, skipped_ticks;
 
@@ -222,9 +222,11 @@ int loop_create(const config *c, brain *b, robot_link *l, loop **out, char *err,
     lp->win_n = c->loop.stats_window;
     lp->win_lat = calloc(lp->win_n, sizeof(int64_t));
     lp->win_work = calloc(lp->win_n, sizeof(int64_t));
+    lp->win_gpu = calloc(lp->win_n, sizeof(int64_t));
     lp->win_scratch = calloc(lp->win_n, sizeof(int64_t));
     int rc = LOOP_ERR_NOMEM;
-    if (!lp->held || !lp->zeros || !lp->motors || !lp->win_lat || !lp->win_work || !lp->win_scratch)
+    if (!lp->held || !lp->zeros || !lp->motors || !lp->win_lat || !lp->win_work || !lp->win_gpu ||
+        !lp->win_scratch)
         goto fail;
     if (lp->ckpt_every_ns && brain_snapshot_create(b, &lp->snap) < 0)
         goto fail;
@@ -265,6 +267,7 @@ void loop_destroy(loop **pp)
     keeper_stop(lp);
     brain_snapshot_destroy(&lp->snap);
     free(lp->win_scratch);
+    free(lp->win_gpu);
     free(lp->win_work);
     free(lp->win_lat);
     free(lp->motors);
@@ -334,7 +337,7 @@ static loop_window window_of(const int64_t *v, int64_t *scratch, uint32_t n)
     return w;
 }
 
-static void record_timing(loop *lp, int64_t lateness, int64_t work)
+static void record_timing(loop *lp, int64_t lateness, int64_t work, int64_t gpu)
 {
     uint32_t bin = 0;
     if (lateness > 0) {
@@ -347,10 +350,12 @@ static void record_timing(loop *lp, int64_t lateness, int64_t work)
     lp->hist[bin]++;
     lp->win_lat[lp->win_pos] = lateness;
     lp->win_work[lp->win_pos] = work;
+    lp->win_gpu[lp->win_pos] = gpu;
     if (++lp->win_pos == lp->win_n) {
         lp->win_pos = 0;
         lp->lat = window_of(lp->win_lat, lp->win_scratch, lp->win_n);
         lp->work = window_of(lp->win_work, lp->win_scratch, lp->win_n);
+        lp->gpu = window_of(lp->win_gpu, lp->win_scratch, lp->win_n);
     }
 }
 
@@ -426,12 +431,12 @@ static void cycle(loop *lp, const link_sensor *s, int64_t wake, int64_t lateness
     link_publish(lp->l, out, lp->lost ? WIRE_FLAG_LINK_LOST : 0, lp->cycle,
                  lp->answer_seq, lp->answer_time_ns, t);
     int64_t work = t - wake;
-    record_timing(lp, lateness, work);
+    record_timing(lp, lateness, work, st.gpu_ms >= 0 ? (int64_t)(st.gpu_ms * 1e6) : -1);
 
     if (lp->cycle_hook) {
         loop_cycle_report r = {
             .cycle = lp->cycle, .time_ns = t, .lateness_ns = lateness, .work_ns = work,
-            .gpu_ms = st.gpu_ms, .lateness = lp->lat, .work = lp->work,
+            .gpu_ms = st.gpu_ms, .lateness = lp->lat, .work = lp->work, .gpu = lp->gpu,
             .lateness_hist = lp->hist, .overruns = lp->overruns,
             .skipped_ticks = lp->skipped_ticks, .motors = out, .n_motors = lp->n_motors,
             .stepped = step && ok, .brain = st,

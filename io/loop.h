@@ -50,6 +50,7 @@ typedef struct {
     int64_t work_ns;           /* from wake-up to publish */
     double gpu_ms;             /* brain_stats.gpu_ms, -1 unknown */
     loop_window lateness, work;
+    loop_window gpu;           /* device time; -1 throughout when the backend cannot time */
     const uint64_t *lateness_hist; /* LOOP_HIST_BINS counts since start */
     uint64_t overruns;         /* ticks whose work ran past the next deadline */
     uint64_t skipped_ticks;    /* ticks skipped after overruns */
