@@ -3,15 +3,20 @@
  * buffer is recorded once at create, and a cycle is one submit of one of them
  * and one fence wait. vk_device.c chooses the device and makes buffers.
  *
- * Per cycle (E = X*Y*Z*C elements, B = 4E bytes):
- *   inject     one invocation per element hit, sensors in order   ~0
- *   advance    decay + diffusion + noise + channel sums           read B, write B
- *   momentum   one workgroup per channel adds the sums            ~0
- *   activity   (activity cycles) sums of |F + gM|                 read B
- *   act_reduce (activity cycles) a, energized                     ~0
- *   motors     recompute F at the motor spots, tanh               ~0
- *   finish     + gM, energy, clamp, |F| and saturation sums       read B, write B
- *   stats      energy, saturated; copy results to the host        ~0
+ * Per cycle (E = X*Y*Z*C elements, B = 4E bytes of field; L line blocks of
+ * up to 4096, W = L * ceil(C/64) field-pass workgroups), in one submit:
+ *   inject       one invocation per element hit, sensors in order   8 S
+ *   advance      decay, diffusion, noise, channel sums              read B, write B, write 4LC
+ *                (diffusion: into the spare field, 9 line loads per element from cache)
+ *   momentum     one workgroup per channel adds the sums, updates M read 4LC
+ *   activity     (activity cycles) sums of |F + gM|                 read B, write 4W
+ *   act_reduce   (activity cycles) a, energized                     read 4W
+ *   motors       F at the motor spots (as finish computes it), tanh read 4 C motors
+ *   finish       + gM, energy, clamp, |F| and saturation sums       read B, write B, write 8W
+ *   stats        energy, saturated                                  read 8W
+ *   copy         motors and stats to the host-visible buffer        16 + 4 motors
+ * So a cycle moves 4B (5B on activity cycles): twice field-brain.md's
+ * dense floor of 2B, the price of taking the momentum mean between the passes.
  */
 #include "vk_internal.h"
 #include "rng.h"
