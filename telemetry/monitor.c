@@ -1,0 +1,395 @@
+/* monitor.c: fieldbrain-monitor, a live terminal view of a running brain's
+ * telemetry (rate, timing, overruns, energy trend, motors, links, bad input,
+ * recent events). Redraws in place with plain ANSI (works in tmux); --once
+ * prints one snapshot, --json passes the messages through for jq.
+ */
+#include <errno.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "json.h"
+
+#define DEFAULT_ENDPOINT "tcp://127.0.0.1:5557"
+#define TREND 48
+#define MAX_SHOWN_MOTORS 16
+#define MAX_EVENTS 5
+#define MAX_NODES 4096
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+typedef struct {
+    bool have_stats;
+    char stats[16384];      /* the latest stats JSON */
+    size_t stats_len;
+    float trend[TREND];     /* energy, oldest first */
+    int trend_n;
+    char events[MAX_EVENTS][160];
+    int n_events;
+    uint64_t messages;
+    double last_msg_s;      /* monotonic seconds */
+} view;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: fieldbrain-monitor [ENDPOINT] [--once] [--json] [--timeout SECONDS]\n"
+            "\n"
+            "Shows what a running fieldbrain is doing, from its telemetry socket\n"
+            "(telemetry.endpoint, default " DEFAULT_ENDPOINT ").\n"
+            "  --once        print one snapshot and exit (1 if nothing arrives in time)\n"
+            "  --json        print each message as one JSON line (stats, event, slice\n"
+            "                headers) for jq; with --once, the first stats only\n"
+            "  --timeout S   --once: how long to wait (default 5); live: after how long\n"
+            "                without messages to say so (default 2)\n");
+}
+
+/* Human-readable duration from nanoseconds. */
+static void fmt_ns(char *out, size_t n, double ns)
+{
+    if (ns < 0)
+        snprintf(out, n, "-");
+    else if (ns < 1e3)
+        snprintf(out, n, "%.0f ns", ns);
+    else if (ns < 1e6)
+        snprintf(out, n, "%.1f us", ns / 1e3);
+    else if (ns < 1e9)
+        snprintf(out, n, "%.2f ms", ns / 1e6);
+    else
+        snprintf(out, n, "%.2f s", ns / 1e9);
+}
+
+static bool utf8_terminal(void)
+{
+    const char *vars[] = {"LC_ALL", "LC_CTYPE", "LANG"};
+    for (int i = 0; i < 3; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v)
+            return strstr(v, "UTF-8") || strstr(v, "utf8") || strstr(v, "UTF8") || strstr(v, "utf-8");
+    }
+    return false;
+}
+
+typedef struct {
+    char *buf;
+    size_t cap, len;
+    bool ansi;
+} screen;
+
+static void line(screen *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(screen *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(s->buf + s->len, s->cap - s->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        s->len += (size_t)n < s->cap - s->len ? (size_t)n : s->cap - s->len - 1;
+    const char *end = s->ansi ? "\x1b[K\n" : "\n";
+    int m = snprintf(s->buf + s->len, s->cap - s->len, "%s", end);
+    if (m > 0)
+        s->len += (size_t)m < s->cap - s->len ? (size_t)m : s->cap - s->len - 1;
+}
+
+static void render(const view *v, const char *endpoint, double timeout_s, screen *s, bool utf8)
+{
+    static json_node nodes[MAX_NODES];
+    double idle = now_s() - v->last_msg_s;
+    if (!v->have_stats) {
+        line(s, "fieldbrain-monitor: %s", endpoint);
+        line(s, "%s", "");
+        line(s, "nothing received yet from %s: is fieldbrain running with telemetry.enabled", endpoint);
+        line(s, "and this telemetry.endpoint? (waiting; Ctrl-C to quit)");
+        return;
+    }
+    if (json_parse(v->stats, v->stats_len, nodes, MAX_NODES) <= 0) {
+        line(s, "fieldbrain-monitor: the last stats message was not JSON");
+        return;
+    }
+    const json_node *n = nodes;
+    char dev[128], backend[32], a[32], b[32], c[32], d[32];
+    json_str(n, 0, "device", dev, sizeof dev);
+    json_str(n, 0, "backend", backend, sizeof backend);
+    line(s, "fieldbrain-monitor  %s  cycle %.0f  %s (%s)", endpoint, json_num(n, 0, "cycle", 0), dev, backend);
+    if (idle > timeout_s)
+        line(s, "!! nothing received for %.0f s: the brain may have stopped or its telemetry is blocked", idle);
+    else
+        line(s, "%s", "");
+    double target = json_num(n, 0, "rate_hz_target", 0), rate = json_num(n, 0, "rate_hz", -1);
+    if (target > 0)
+        line(s, "rate       %8.1f Hz of %g Hz configured (%.1f%%)", rate, target, rate >= 0 ? 100 * rate / target : 0);
+    else
+        line(s, "rate       %8.1f Hz (lockstep: one cycle per sensor message)", rate);
+    fmt_ns(a, sizeof a, json_num(n, 0, "lateness.p50_ns", -1));
+    fmt_ns(b, sizeof b, json_num(n, 0, "lateness.p99_ns", -1));
+    fmt_ns(c, sizeof c, json_num(n, 0, "lateness.max_ns", -1));
+    fmt_ns(d, sizeof d, json_num(n, 0, "lateness_ns", -1));
+    line(s, "lateness   p50 %-10s p99 %-10s max %-10s now %s", a, b, c, d);
+    fmt_ns(a, sizeof a, json_num(n, 0, "work.p50_ns", -1));
+    fmt_ns(b, sizeof b, json_num(n, 0, "work.p99_ns", -1));
+    fmt_ns(c, sizeof c, json_num(n, 0, "work.max_ns", -1));
+    fmt_ns(d, sizeof d, json_num(n, 0, "work_ns", -1));
+    double gpu = json_num(n, 0, "gpu_ms", -1);
+    char g[32] = "-";
+    if (gpu >= 0)
+        fmt_ns(g, sizeof g, gpu * 1e6);
+    line(s, "work       p50 %-10s p99 %-10s max %-10s now %-10s gpu %s", a, b, c, d, g);
+    line(s, "overruns   %.0f   skipped ticks %.0f", json_num(n, 0, "overruns", 0), json_num(n, 0, "skipped_ticks", 0));
+
+    /* energy trend, scaled to its own range */
+    char spark[TREND * 4 + 1] = "";
+    float lo = 1e30f, hi = -1e30f;
+    for (int i = 0; i < v->trend_n; i++) {
+        lo = v->trend[i] < lo ? v->trend[i] : lo;
+        hi = v->trend[i] > hi ? v->trend[i] : hi;
+    }
+    static const char *blocks[] = {"\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84",
+                                   "\xe2\x96\x85", "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88"};
+    static const char ascii[] = "_.-:=+*#";
+    for (int i = 0; i < v->trend_n; i++) {
+        int k = hi > lo ? (int)((v->trend[i] - lo) / (hi - lo) * 7.0f + 0.5f) : 0;
+        if (utf8)
+            strcat(spark, blocks[k]);
+        else
+            strncat(spark, &ascii[k], 1);
+    }
+    line(s, "energy     %-10.5g saturated %.3g%%  %s", json_num(n, 0, "energy", 0),
+         100 * json_num(n, 0, "saturated", 0), spark);
+    char steps[64] = "";
+    if (json_num(n, 0, "steps.diffusion", 0)) strcat(steps, " diffusion");
+    if (json_num(n, 0, "steps.noise", 0)) strcat(steps, " noise");
+    if (json_num(n, 0, "steps.energy", 0)) strcat(steps, " energy");
+    line(s, "steps run %s", steps[0] ? steps : " (none this cycle)");
+
+    int m = json_get(n, 0, "motors");
+    int k = 0;
+    for (int i = m >= 0 ? n[m].child : -1; i >= 0 && k < MAX_SHOWN_MOTORS; i = n[i].next, k++) {
+        double val = n[i].type == JSON_NUM ? n[i].num : 0;
+        char bar[48];
+        int half = 15, pos = (int)(val * half + (val >= 0 ? 0.5 : -0.5));
+        pos = pos < -half ? -half : pos > half ? half : pos;
+        int o = 0;
+        bar[o++] = '[';
+        for (int j = -half; j <= half; j++)
+            bar[o++] = j == 0 ? '|' : ((pos < 0 && j >= pos && j < 0) || (pos > 0 && j <= pos && j > 0)) ? '#' : ' ';
+        bar[o++] = ']';
+        bar[o] = '\0';
+        line(s, "motor %-3d  %s %+.3f", k, bar, val);
+    }
+    if (json_count(n, m) > MAX_SHOWN_MOTORS)
+        line(s, "           (%d more motors)", json_count(n, m) - MAX_SHOWN_MOTORS);
+    int links = json_get(n, 0, "links");
+    for (int i = links >= 0 ? n[links].child : -1; i >= 0; i = n[i].next) {
+        char state[16];
+        json_str(n, i, "state", state, sizeof state);
+        fmt_ns(a, sizeof a, json_num(n, i, "sensor_age_ns", -1));
+        line(s, "robot %-4.0f link %-5s sensor age %-10s answering seq %.0f", json_num(n, i, "robot_id", 0),
+             state, a, json_num(n, i, "answer_seq", 0));
+    }
+    char bad[512] = "";
+    int bi = json_path(n, 0, "input.bad");
+    for (int i = bi >= 0 ? n[bi].child : -1; i >= 0; i = n[i].next) {
+        char item[64];
+        snprintf(item, sizeof item, " %.*s %.0f", (int)n[i].key_len, n[i].key, n[i].num);
+        if (strlen(bad) + strlen(item) < sizeof bad)
+            strcat(bad, item);
+    }
+    line(s, "input      received %.0f  skipped %.0f  bad %.0f:%s", json_num(n, 0, "input.received", 0),
+         json_num(n, 0, "input.skipped", 0), json_num(n, 0, "input.bad_total", 0), bad);
+    line(s, "telemetry  dropped stats %.0f events %.0f slices %.0f", json_num(n, 0, "telemetry.dropped_stats", 0),
+         json_num(n, 0, "telemetry.dropped_events", 0), json_num(n, 0, "telemetry.dropped_slices", 0));
+    line(s, "events%s", v->n_events ? ":" : "     (none yet)");
+    for (int i = 0; i < v->n_events; i++)
+        line(s, "  %s", v->events[i]);
+}
+
+static void take_event(view *v, const char *json, size_t len)
+{
+    static json_node nodes[64];
+    if (json_parse(json, len, nodes, 64) <= 0)
+        return;
+    char kind[32], reason[32];
+    json_str(nodes, 0, "kind", kind, sizeof kind);
+    json_str(nodes, 0, "reason", reason, sizeof reason);
+    if (v->n_events == MAX_EVENTS) {
+        memmove(v->events[0], v->events[1], sizeof v->events[0] * (MAX_EVENTS - 1));
+        v->n_events--;
+    }
+    snprintf(v->events[v->n_events++], sizeof v->events[0], "cycle %-8.0f %-18s robot %.0f%s%s count %.0f",
+             json_num(nodes, 0, "cycle", 0), kind, json_num(nodes, 0, "robot_id", 0), reason[0] ? " " : "",
+             reason, json_num(nodes, 0, "count", 0));
+}
+
+static void take_stats(view *v, const char *json, size_t len)
+{
+    static json_node nodes[MAX_NODES];
+    if (len >= sizeof v->stats || json_parse(json, len, nodes, MAX_NODES) <= 0)
+        return;
+    memcpy(v->stats, json, len);
+    v->stats_len = len;
+    v->have_stats = true;
+    if (v->trend_n == TREND) {
+        memmove(v->trend, v->trend + 1, sizeof(float) * (TREND - 1));
+        v->trend_n--;
+    }
+    v->trend[v->trend_n++] = (float)json_num(nodes, 0, "energy", 0);
+}
+
+int main(int argc, char **argv)
+{
+    const char *endpoint = DEFAULT_ENDPOINT;
+    bool once = false, as_json = false;
+    double timeout_s = -1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--once") == 0) {
+            once = true;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            as_json = true;
+        } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+            char *end;
+            timeout_s = strtod(argv[++i], &end);
+            if (*end || !(timeout_s > 0)) {
+                fprintf(stderr, "fieldbrain-monitor: --timeout: '%s' is not a positive number of seconds\n", argv[i]);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (argv[i][0] != '-') {
+            endpoint = argv[i];
+        } else {
+            fprintf(stderr, "fieldbrain-monitor: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (timeout_s < 0)
+        timeout_s = once ? 5 : 2;
+    setlocale(LC_ALL, "");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    void *ctx = zmq_ctx_new();
+    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    int zero = 0;
+    zmq_setsockopt(sub, ZMQ_LINGER, &zero, sizeof zero);
+    if (as_json && !once) {
+        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+    } else {
+        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "stats", 5);
+        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "event", 5);
+    }
+    if (zmq_connect(sub, endpoint) < 0) {
+        fprintf(stderr, "fieldbrain-monitor: cannot connect to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
+        zmq_close(sub);
+        zmq_ctx_term(ctx);
+        return 2;
+    }
+
+    static view v;
+    static char frame[1 << 20];
+    static char out[1 << 16];
+    bool tty = isatty(STDOUT_FILENO) && !once;
+    bool utf8 = utf8_terminal();
+    double start = now_s(), last_draw = 0;
+    v.last_msg_s = start;
+    int status = 0;
+    if (tty && !as_json)
+        fputs("\x1b[?25l\x1b[2J", stdout); /* hide the cursor, clear once */
+    while (!g_stop) {
+        zmq_pollitem_t it = {sub, 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&it, 1, 250);
+        if (rc < 0 && zmq_errno() != EINTR)
+            break;
+        while (rc > 0) {
+            char topic[16];
+            int tn = zmq_recv(sub, topic, sizeof topic - 1, ZMQ_DONTWAIT);
+            if (tn < 0)
+                break;
+            topic[tn < (int)sizeof topic - 1 ? tn : (int)sizeof topic - 1] = '\0';
+            int more = 0;
+            size_t ml = sizeof more;
+            zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &ml);
+            int fn = more ? zmq_recv(sub, frame, sizeof frame - 1, 0) : 0;
+            fn = fn < 0 ? 0 : fn > (int)sizeof frame - 1 ? (int)sizeof frame - 1 : fn;
+            frame[fn] = '\0';
+            /* drop any further frames (the slice PNG) */
+            zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &ml);
+            while (more) {
+                char skip[1];
+                zmq_recv(sub, skip, sizeof skip, 0);
+                zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &ml);
+            }
+            v.messages++;
+            v.last_msg_s = now_s();
+            if (as_json) {
+                if (!once || strcmp(topic, "stats") == 0) {
+                    fwrite(frame, 1, (size_t)fn, stdout);
+                    fputc('\n', stdout);
+                    fflush(stdout);
+                    if (once)
+                        goto done;
+                }
+                continue;
+            }
+            if (strcmp(topic, "stats") == 0)
+                take_stats(&v, frame, (size_t)fn);
+            else if (strcmp(topic, "event") == 0)
+                take_event(&v, frame, (size_t)fn);
+            if (once && v.have_stats) {
+                screen s = {out, sizeof out, 0, false};
+                render(&v, endpoint, timeout_s, &s, utf8);
+                fwrite(out, 1, s.len, stdout);
+                goto done;
+            }
+        }
+        double t = now_s();
+        if (once && t - start > timeout_s) {
+            fprintf(stderr, "fieldbrain-monitor: nothing received from %s in %g s: is fieldbrain running "
+                            "with telemetry.enabled and this telemetry.endpoint?\n", endpoint, timeout_s);
+            status = 1;
+            break;
+        }
+        if (!as_json && !once && t - last_draw >= (tty ? 0.25 : 1.0)) {
+            screen s = {out, sizeof out, 0, tty};
+            render(&v, endpoint, timeout_s, &s, utf8);
+            if (tty)
+                fputs("\x1b[H", stdout); /* home, then overwrite line by line */
+            fwrite(out, 1, s.len, stdout);
+            fputs(tty ? "\x1b[J" : "\n", stdout);
+            fflush(stdout);
+            last_draw = t;
+        }
+    }
+done:
+    if (tty && !as_json)
+        fputs("\x1b[?25h", stdout);
+    fflush(stdout);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    return status;
+}

@@ -1,0 +1,118 @@
+#!/usr/bin/python3
+"""fieldbrain-plot: plots of a fieldbrain-record recording, as PNG files.
+
+usage: fieldbrain-plot DIR [OUTDIR]
+
+Reads DIR/stats.1.jsonl and DIR/stats.jsonl (what fieldbrain-record wrote)
+and writes into OUTDIR (default DIR/plots):
+  motors.png            every motor over time
+  energy.png            field energy (mean |F|) and the saturated fraction
+  cycle_time.png        work time and wake-up lateness per recorded cycle,
+                        with the window p99
+  cycle_time_hist.png   histogram of the recorded work times
+Uses matplotlib (Debian's python3-matplotlib), without a display.
+"""
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def load(dirname):
+    rows = []
+    for name in ("stats.1.jsonl", "stats.jsonl"):
+        path = os.path.join(dirname, name)
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass  # a line cut by a crash: skip it
+    rows.sort(key=lambda r: r["cycle"])
+    return rows
+
+
+def main(argv):
+    if len(argv) < 2 or argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0 if len(argv) >= 2 else 2
+    src = argv[1]
+    out = argv[2] if len(argv) > 2 else os.path.join(src, "plots")
+    rows = load(src)
+    if len(rows) < 2:
+        print(f"fieldbrain-plot: {src} holds {len(rows)} stats lines; need at least 2", file=sys.stderr)
+        return 1
+    os.makedirs(out, exist_ok=True)
+    t0 = rows[0]["time_ns"]
+    t = [(r["time_ns"] - t0) / 1e9 for r in rows]
+    title = f"{rows[-1].get('device', '')} ({rows[-1].get('backend', '')}), cycles {rows[0]['cycle']}-{rows[-1]['cycle']}"
+    written = []
+
+    def save(fig, name):
+        path = os.path.join(out, name)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    n_motors = max(len(r.get("motors", [])) for r in rows)
+    for j in range(n_motors):
+        ax.plot(t, [r["motors"][j] if j < len(r.get("motors", [])) else float("nan") for r in rows],
+                label=f"motor {j}", linewidth=1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("motor command")
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_title("Motors\n" + title)
+    if n_motors <= 10:
+        ax.legend(loc="upper right", fontsize="small")
+    save(fig, "motors.png")
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.plot(t, [r["energy"] if r["energy"] is not None else float("nan") for r in rows], label="energy (mean |F|)")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("energy")
+    ax2 = ax.twinx()
+    ax2.plot(t, [100 * (r["saturated"] or 0) for r in rows], color="tab:red", linewidth=0.8, label="saturated (%)")
+    ax2.set_ylabel("saturated (%)")
+    ax.set_title("Field energy\n" + title)
+    save(fig, "energy.png")
+
+    work_ms = [r["work_ns"] / 1e6 for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.plot(t, work_ms, linewidth=0.8, label="work (wake-up to motors)")
+    ax.plot(t, [r["lateness_ns"] / 1e6 for r in rows], linewidth=0.8, label="wake-up lateness")
+    ax.plot(t, [r["work"]["p99_ns"] / 1e6 for r in rows], linewidth=1.2, label="work p99 (window)")
+    target = rows[-1].get("rate_hz_target") or 0
+    if target > 0:
+        ax.axhline(1000.0 / target, color="black", linestyle="--", linewidth=0.8, label="period")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("ms")
+    ax.set_title("Cycle time\n" + title)
+    ax.legend(loc="upper right", fontsize="small")
+    save(fig, "cycle_time.png")
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.hist(work_ms, bins=min(100, max(10, len(work_ms) // 10)))
+    ax.set_xlabel("work time (ms)")
+    ax.set_ylabel("cycles")
+    ax.set_yscale("log")
+    ax.set_title(f"Cycle time histogram ({len(work_ms)} recorded cycles, every {rows[-1].get('every', 1)})")
+    save(fig, "cycle_time_hist.png")
+
+    for p in written:
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,272 @@
+/* record.c: fieldbrain-record, writes a brain's telemetry to a folder for
+ * later study: stats.jsonl, events.jsonl, slices.jsonl (headers) and one PNG
+ * per slice. Bounded in size (older data rotated or deleted) and stopped
+ * cleanly by SIGINT or SIGTERM.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "json.h"
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: fieldbrain-record ENDPOINT DIR [--max-mb N] [--duration SECONDS]\n"
+            "\n"
+            "Records a brain's telemetry (telemetry.endpoint) into DIR:\n"
+            "  stats.jsonl    one stats message a line (stats.1.jsonl: the part before)\n"
+            "  events.jsonl   one event a line (events.1.jsonl: the part before)\n"
+            "  slices.jsonl   one slice header a line, with the PNG's \"file\" name\n"
+            "  slice-CYCLE.png\n"
+            "Bounded: at most N MiB (default 256) in all; the oldest stats and events\n"
+            "are rotated away and the oldest slices deleted. SIGINT or SIGTERM stops it\n"
+            "cleanly; --duration stops it after that many seconds.\n");
+}
+
+typedef struct {
+    char path[4096], old[4096];
+    FILE *f;
+    uint64_t bytes, cap;   /* this file; rotated at cap */
+    uint64_t lines;
+} jsonl;
+
+static int jsonl_open(jsonl *j, const char *dir, const char *name, uint64_t cap)
+{
+    snprintf(j->path, sizeof j->path, "%s/%s.jsonl", dir, name);
+    snprintf(j->old, sizeof j->old, "%s/%s.1.jsonl", dir, name);
+    j->cap = cap;
+    j->f = fopen(j->path, "w");
+    return j->f ? 0 : -1;
+}
+
+static int jsonl_write(jsonl *j, const char *text, size_t len)
+{
+    if (j->bytes + len + 1 > j->cap && j->bytes > 0) {
+        /* keep the newest: this file becomes .1 (the older .1 goes) */
+        fclose(j->f);
+        rename(j->path, j->old);
+        j->f = fopen(j->path, "w");
+        j->bytes = 0;
+        if (!j->f)
+            return -1;
+    }
+    if (fwrite(text, 1, len, j->f) != len || fputc('\n', j->f) == EOF)
+        return -1;
+    j->bytes += len + 1;
+    j->lines++;
+    return 0;
+}
+
+typedef struct {
+    char name[64];
+    uint64_t bytes;
+} slice_file;
+
+int main(int argc, char **argv)
+{
+    const char *endpoint = NULL, *dir = NULL;
+    double max_mb = 256, duration = 0;
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "--max-mb") == 0 || strcmp(argv[i], "--duration") == 0) && i + 1 < argc) {
+            char *end;
+            double v = strtod(argv[i + 1], &end);
+            if (*end || !(v > 0)) {
+                fprintf(stderr, "fieldbrain-record: %s: '%s' is not a positive number\n", argv[i], argv[i + 1]);
+                return 2;
+            }
+            if (argv[i][2] == 'm')
+                max_mb = v;
+            else
+                duration = v;
+            i++;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "fieldbrain-record: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        } else if (!endpoint) {
+            endpoint = argv[i];
+        } else if (!dir) {
+            dir = argv[i];
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!endpoint || !dir) {
+        usage(stderr);
+        return 2;
+    }
+    if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
+        fprintf(stderr, "fieldbrain-record: cannot create %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    uint64_t budget = (uint64_t)(max_mb * 1024 * 1024);
+    /* Shares of the budget: each JSONL stream may hold two files of its cap. */
+    uint64_t stats_cap = budget * 20 / 100, events_cap = budget * 4 / 100;
+    uint64_t slices_cap = budget - 2 * stats_cap - 2 * events_cap - budget / 100;
+    jsonl stats = {0}, events = {0}, slices = {0};
+    if (jsonl_open(&stats, dir, "stats", stats_cap) < 0 || jsonl_open(&events, dir, "events", events_cap) < 0 ||
+        jsonl_open(&slices, dir, "slices", budget / 200 + 4096)) {
+        fprintf(stderr, "fieldbrain-record: cannot write in %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    size_t ring_cap = 65536, ring_head = 0, ring_n = 0;
+    slice_file *ring = calloc(ring_cap, sizeof *ring);
+    static char frame[1 << 20];
+    static char line[1 << 20];
+    static unsigned char png[1 << 24];
+    static json_node nodes[512];
+    if (!ring) {
+        fprintf(stderr, "fieldbrain-record: out of memory\n");
+        return 1;
+    }
+    uint64_t slice_bytes = 0, n_png = 0, n_deleted = 0, n_bad = 0;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    void *ctx = zmq_ctx_new();
+    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    int zero = 0;
+    zmq_setsockopt(sub, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+    if (zmq_connect(sub, endpoint) < 0) {
+        fprintf(stderr, "fieldbrain-record: cannot connect to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
+        return 2;
+    }
+    fprintf(stderr, "fieldbrain-record: recording %s into %s (at most %g MiB)\n", endpoint, dir, max_mb);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double start = ts.tv_sec + ts.tv_nsec * 1e-9, last_msg = start, last_flush = start;
+    bool said_nothing = false;
+    int status = 0;
+    while (!g_stop) {
+        zmq_pollitem_t it = {sub, 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&it, 1, 200);
+        if (rc < 0 && zmq_errno() != EINTR)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double now = ts.tv_sec + ts.tv_nsec * 1e-9;
+        if (duration > 0 && now - start >= duration)
+            break;
+        if (now - last_msg > 5 && !said_nothing) {
+            fprintf(stderr, "fieldbrain-record: nothing received from %s for 5 s: is fieldbrain running with "
+                            "telemetry.enabled and this telemetry.endpoint? (still waiting)\n", endpoint);
+            said_nothing = true;
+        }
+        if (now - last_flush > 1) {
+            fflush(stats.f);
+            fflush(events.f);
+            fflush(slices.f);
+            last_flush = now;
+        }
+        while (rc > 0) {
+            char topic[16];
+            int tn = zmq_recv(sub, topic, sizeof topic - 1, ZMQ_DONTWAIT);
+            if (tn < 0)
+                break;
+            topic[tn < (int)sizeof topic - 1 ? tn : (int)sizeof topic - 1] = '\0';
+            int more = 0, fn = 0, pn = -1;
+            size_t ml = sizeof more;
+            zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &ml);
+            if (more) {
+                fn = zmq_recv(sub, frame, sizeof frame - 1, 0);
+                zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &ml);
+            }
+            if (more) {
+                pn = zmq_recv(sub, png, sizeof png, 0);
+                zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &ml);
+            }
+            while (more) { /* not ours: skip */
+                char skip[1];
+                zmq_recv(sub, skip, sizeof skip, 0);
+                zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &ml);
+            }
+            last_msg = now;
+            said_nothing = false;
+            if (fn <= 0 || fn >= (int)sizeof frame - 1 || json_parse(frame, (size_t)fn, nodes, 512) <= 0) {
+                n_bad++;
+                continue;
+            }
+            int werr = 0;
+            if (strcmp(topic, "stats") == 0) {
+                werr = jsonl_write(&stats, frame, (size_t)fn);
+            } else if (strcmp(topic, "event") == 0) {
+                werr = jsonl_write(&events, frame, (size_t)fn);
+            } else if (strcmp(topic, "slice") == 0 && pn > 0 && pn <= (int)sizeof png) {
+                slice_file sf;
+                snprintf(sf.name, sizeof sf.name, "slice-%09.0f.png", json_num(nodes, 0, "cycle", 0));
+                sf.bytes = (uint64_t)pn;
+                char path[4200];
+                /* make room first: the oldest slices go */
+                while (ring_n > 0 && (slice_bytes + sf.bytes > slices_cap || ring_n == ring_cap)) {
+                    slice_file *old = &ring[ring_head];
+                    snprintf(path, sizeof path, "%s/%s", dir, old->name);
+                    unlink(path);
+                    slice_bytes -= old->bytes;
+                    ring_head = (ring_head + 1) % ring_cap;
+                    ring_n--;
+                    n_deleted++;
+                }
+                snprintf(path, sizeof path, "%s/%s", dir, sf.name);
+                FILE *f = fopen(path, "wb");
+                if (!f || fwrite(png, 1, (size_t)pn, f) != (size_t)pn || fclose(f) != 0) {
+                    werr = -1;
+                } else {
+                    ring[(ring_head + ring_n) % ring_cap] = sf;
+                    ring_n++;
+                    slice_bytes += sf.bytes;
+                    n_png++;
+                    /* the header with the file name added as its first key */
+                    int ln = snprintf(line, sizeof line, "{\"file\":\"%s\",%s", sf.name, frame + 1);
+                    if (ln > 0 && ln < (int)sizeof line)
+                        werr = jsonl_write(&slices, line, (size_t)ln);
+                }
+            } else {
+                n_bad++;
+            }
+            if (werr < 0) {
+                fprintf(stderr, "fieldbrain-record: cannot write in %s: %s\n", dir, strerror(errno));
+                status = 1;
+                g_stop = 1;
+                break;
+            }
+        }
+    }
+    fclose(stats.f);
+    fclose(events.f);
+    fclose(slices.f);
+    fprintf(stderr,
+            "fieldbrain-record: stopped; %llu stats, %llu events, %llu slices recorded in %s "
+            "(%llu old slices deleted to stay within %g MiB, %llu unreadable messages)\n",
+            (unsigned long long)stats.lines, (unsigned long long)events.lines, (unsigned long long)n_png, dir,
+            (unsigned long long)n_deleted, max_mb, (unsigned long long)n_bad);
+    free(ring);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    return status;
+}
