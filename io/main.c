@@ -6,6 +6,7 @@
 #include "config.h"
 #include "link.h"
 #include "loop.h"
+#include "telemetry_loop.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -55,6 +56,7 @@ static int run(const char *config_path, const char *resume)
     brain *b = NULL;
     robot_link *l = NULL;
     loop *lp = NULL;
+    telemetry_attachment *tm = NULL;
     if (brain_create(&cfg.brain, &b, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain: brain: %s\n", err);
         goto out;
@@ -74,6 +76,14 @@ static int run(const char *config_path, const char *resume)
     if (loop_create(&cfg, b, l, &lp, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain: %s\n", err);
         goto out;
+    }
+    if (cfg.telemetry.enabled) {
+        if (telemetry_attach(&cfg, b, lp, &tm, err, sizeof err) < 0) {
+            fprintf(stderr, "fieldbrain: %s\n", err);
+            goto out;
+        }
+        fprintf(stderr, "fieldbrain: telemetry on %s\n",
+                telemetry_endpoint(telemetry_attachment_publisher(tm)));
     }
     /* Before the banner: whoever waits for the banner may signal at once. */
     struct sigaction sa;
@@ -97,6 +107,7 @@ static int run(const char *config_path, const char *resume)
 
     status = loop_run(lp, &g_stop) == 0 ? 0 : 1;
 out:
+    telemetry_detach(&tm);  /* unhooks before the loop goes */
     loop_destroy(&lp);
     link_destroy(&l);  /* linger 0: never waits for a peer */
     brain_destroy(&b);
