@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# gpu.sh: every GPU figure of the performance work in one run (< 10 minutes).
+#
+# On a GPU machine that has a Vulkan loader and a Python with PyTorch, with
+# fieldbrain-bench built beforehand on a Debian machine (make, or
+# cmake -DFB_BRAIN_ONLY=ON for the benchmark alone):
+#
+#   tests/bench/gpu.sh [BENCH_BINARY] [OUT_DIR]
+#
+# Writes OUT_DIR/bench.jsonl (fieldbrain-bench --json, every size), OUT_DIR/
+# torch.jsonl (the PyTorch baseline on the same GPU) and OUT_DIR/summary.txt
+# (the ratio of the two, device and driver), and prints the summary.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bench=${1:-$here/../../build/fieldbrain-bench}
+out=${2:-gpu-results}
+mkdir -p "$out"
+python=${PYTHON:-python3}
+
+if [ ! -x "$bench" ]; then
+    echo "gpu.sh: no benchmark binary at $bench (build it first)" >&2
+    exit 1
+fi
+
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+} > "$out/summary.txt"
+
+# fieldbrain: the headline size and the two others the issue names, 600 cycles
+# each (a 5-cycle diffusion pattern, 120 periods); the device by default is
+# the best one (discrete first).
+sizes=${SIZES:-96x192,64x64,128x64}
+timeout 300 "$bench" --backend vulkan --sizes "$sizes" --cycles 600 --warmup 60 --json \
+    | tee "$out/bench.jsonl"
+
+# the ordinary PyTorch version, the same sizes, timed with CUDA events
+timeout 200 "$python" "$here/torch_baseline.py" --sizes "$sizes" --cycles 300 --warmup 30 --json \
+    | tee "$out/torch.jsonl"
+
+"$python" - "$out" <<'PY' | tee -a "$out/summary.txt"
+import json, sys, os
+out = sys.argv[1]
+def rows(name):
+    path = os.path.join(out, name)
+    if not os.path.exists(path):
+        return []
+    return [json.loads(l) for l in open(path) if l.strip().startswith("{")]
+torch_by_size = {tuple(r["size"]): r for r in rows("torch.jsonl")}
+for r in rows("bench.jsonl"):
+    size = tuple(r["size"])
+    line = "fieldbrain %s %s: mean %.3f ms, median %.3f, p99 %.3f, plain %.3f (gpu %.3f), floor %.3f ms, plain at %.2f of floor" % (
+        r["device"], "x".join(map(str, size)), r["wall_ms"]["mean"], r["wall_ms"]["median"],
+        r["wall_ms"]["p99"], r["plain_ms"]["median"], r["plain_ms"]["gpu_median"], r["floor_ms"],
+        r["fraction_of_floor_plain"])
+    t = torch_by_size.get(size)
+    if t:
+        line += "; torch mean %.3f ms: %.1fx" % (t["ms"]["mean"], t["ms"]["mean"] / r["wall_ms"]["mean"])
+    print(line)
+PY
