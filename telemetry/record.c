@@ -212,6 +212,7 @@ int main(int argc, char **argv)
                 n_bad++;
                 continue;
             }
+            frame[fn] = '\0';
             int werr = 0;
             if (strcmp(topic, "stats") == 0) {
                 werr = jsonl_write(&stats, frame, (size_t)fn);

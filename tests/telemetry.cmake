@@ -6,3 +6,19 @@ if(TARGET fb_telemetry)
     LIBS fb_telemetry
     LABELS unit)
 endif()
+
+# End to end: the fieldbrain program with telemetry on, a Python robot,
+# Python subscribers, the monitor, the recorder and the plots.
+if(TARGET fieldbrain AND TARGET fieldbrain-monitor AND TARGET fb_telemetry_loop)
+  foreach(name stats_fields_and_cycle_numbers link_loss_events_reach_a_subscriber
+               slice_png_has_the_documented_size monitor_once_and_json
+               recorder_writes_stops_cleanly_and_plots recorder_stays_within_its_budget
+               idle_subscriber_does_not_slow_the_loop readme_subscriber_example_runs)
+    add_test(NAME test_telemetry_e2e.${name}
+      COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_telemetry.py
+              $<TARGET_FILE:fieldbrain> $<TARGET_FILE:fieldbrain-monitor>
+              $<TARGET_FILE:fieldbrain-record> ${CMAKE_BINARY_DIR}/fieldbrain-plot
+              ${PROJECT_SOURCE_DIR}/io/robot_client.py ${PROJECT_SOURCE_DIR}/telemetry/README.md ${name})
+    set_tests_properties(test_telemetry_e2e.${name} PROPERTIES LABELS integration TIMEOUT 120)
+  endforeach()
+endif()
