@@ -38,6 +38,7 @@ static const char *const topics[] = {"stats", "event", "slice"};
 static const char sentinel[] = "-";
 
 #define STATS_JSON_CAP 16384
+#define POLL_MS 10   /* the longest a queued message waits for the thread */
 #define SLICE_FREE 0
 #define SLICE_FILLING 1
 #define SLICE_READY 2
@@ -570,7 +571,7 @@ static void *thread_main(void *arg)
         {NULL, t->wake_fd, ZMQ_POLLIN, 0},
     };
     for (;;) {
-        int rc = zmq_poll(items, 2, 200);
+        int rc = zmq_poll(items, 2, POLL_MS);
         if (rc < 0 && zmq_errno() != EINTR)
             break;
         if (items[1].revents & ZMQ_POLLIN) {
@@ -595,6 +596,19 @@ static void *thread_main(void *arg)
         }
     }
     return NULL;
+}
+
+static void wake(telemetry *t);
+
+/* The telemetry thread looks every POLL_MS anyway; the loop wakes it only
+ * when a queue is half full, so an ordinary push makes no system call and
+ * does not hand the core to the telemetry thread in the middle of a cycle. */
+static void wake_if_filling(telemetry *t, ring *r)
+{
+    uint64_t depth = atomic_load_explicit(&r->head, memory_order_relaxed) -
+                     atomic_load_explicit(&r->tail, memory_order_relaxed);
+    if (depth * 2 >= r->mask + 1)
+        wake(t);
 }
 
 static void wake(telemetry *t)
@@ -762,7 +776,7 @@ bool telemetry_push_cycle(telemetry *t, const telemetry_cycle *c)
         memcpy(s->hist, c->lateness_hist, sizeof s->hist);
     ring_publish(&t->stats, pos);
     atomic_fetch_add_explicit(&t->n_pushed_stats, 1, memory_order_relaxed);
-    wake(t);
+    wake_if_filling(t, &t->stats);
     return true;
 }
 
@@ -780,7 +794,7 @@ bool telemetry_push_event(telemetry *t, const telemetry_event *e)
     slot->detail[TELEMETRY_STR - 1] = '\0';
     ring_publish(&t->events, pos);
     atomic_fetch_add_explicit(&t->n_pushed_events, 1, memory_order_relaxed);
-    wake(t);
+    wake_if_filling(t, &t->events);
     return true;
 }
 
@@ -810,7 +824,6 @@ void telemetry_slice_commit(telemetry *t, uint64_t cycle, bool ok)
     else
         atomic_fetch_add_explicit(&t->n_dropped_slices, 1, memory_order_relaxed);
     atomic_store(&t->slice_state, SLICE_READY);
-    wake(t);
 }
 
 void telemetry_get_counters(const telemetry *t, telemetry_counters *out)

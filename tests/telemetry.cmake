@@ -22,3 +22,14 @@ if(TARGET fieldbrain AND TARGET fieldbrain-monitor AND TARGET fb_telemetry_loop)
     set_tests_properties(test_telemetry_e2e.${name} PROPERTIES LABELS integration TIMEOUT 120)
   endforeach()
 endif()
+
+# fieldbrain-telemetry-bench: telemetry's cost on the loop, on against off.
+# The smoke test keeps it running; it asserts no timing.
+if(TARGET fb_telemetry)
+  add_executable(fieldbrain-telemetry-bench ${CMAKE_CURRENT_LIST_DIR}/test_telemetry_bench.c)
+  target_link_libraries(fieldbrain-telemetry-bench PRIVATE fb_telemetry fb_brain)
+  set_target_properties(fieldbrain-telemetry-bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+  add_test(NAME telemetry_bench.smoke
+    COMMAND fieldbrain-telemetry-bench --size 8 --channels 8 --cycles 50 --slice-every 10)
+  set_tests_properties(telemetry_bench.smoke PROPERTIES LABELS unit TIMEOUT 60)
+endif()
