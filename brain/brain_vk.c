@@ -3,20 +3,31 @@
  * buffer is recorded once at create, and a cycle is one submit of one of them
  * and one fence wait. vk_device.c chooses the device and makes buffers.
  *
- * Per cycle (E = X*Y*Z*C elements, B = 4E bytes of field; L line blocks of
- * up to 4096, W = L * ceil(C/64) field-pass workgroups), in one submit:
- *   inject       one invocation per element hit, sensors in order   8 S
- *   advance      decay, diffusion, noise, channel sums              read B, write B, write 4LC
- *                (diffusion: into the spare field, 9 line loads per element from cache)
- *   momentum     one workgroup per channel adds the sums, updates M read 4LC
- *   activity     (activity cycles) sums of |F + gM|                 read B, write 4W
- *   act_reduce   (activity cycles) a, energized                     read 4W
- *   motors       F at the motor spots (as finish computes it), tanh read 4 C motors
- *   finish       + gM, energy, clamp, |F| and saturation sums       read B, write B, write 8W
+ * One dense pass a cycle. Step 5 needs the channel means of the field after
+ * steps 1-4 before it can add the offset and clamp; steps 1-4 are linear in
+ * the field apart from the noise, whose draws do not depend on it, so those
+ * means follow from two per-channel sums of the current field that the pass
+ * which wrote it left behind (S = sum F, W = sum w(p) F, momentum.comp), the
+ * sensors and the noise draws alone. The pass then does steps 2-5 and 8.
+ *
+ * Per cycle (E = X*Y*Z*C elements, B = E * 4 (f32) or E * 2 (f16) bytes of
+ * field; L line blocks of up to 4096, W = L * ceil(C/64) field-pass
+ * workgroups, P = ceil(X*Y*Z/1024) noise blocks), in one submit:
+ *   inject       one invocation per element hit, sensors in order   S elements
+ *   noise_sum    (noise cycles) per-channel sums of the draws      write 4PC
+ *   momentum     one workgroup per channel: the mean, M             read 8LC + 4PC
+ *   motors       steps 2-5 recomputed at the motor spots, tanh      27 C motors reads
+ *   cycle        decay, diffusion, noise, + g M, clamp, |F|,        read B, write B, write 8LC + 8W
+ *                saturation and S/W sums (diffusion: into the spare field,
+ *                9 line loads per element from cache)
  *   stats        energy, saturated                                  read 8W
  *   copy         motors and stats to the host-visible buffer        16 + 4 motors
- * So a cycle moves 4B (5B on activity cycles): twice field-brain.md's
- * dense floor of 2B, the price of taking the momentum mean between the passes.
+ * Activity cycles (step 6 needs mean |F| of step 5 before it may add
+ * energy, then the clamp) take two passes: cycle SPLIT (steps 2-5, store,
+ * sum |F|), activity_reduce, motors from the stored field + energy, finish
+ * (energy, clamp, stats, S/W sums in place).
+ * So a cycle moves 2B, field-brain.md's dense floor, and 4B on activity
+ * cycles. After the host writes the field, sums.comp reads it once for S/W.
  */
 #include "vk_internal.h"
 #include "rng.h"
@@ -29,17 +40,20 @@
 static const uint32_t spv_init[] =
 #include "spv/init.h"
     ;
+static const uint32_t spv_sums[] =
+#include "spv/sums.h"
+    ;
 static const uint32_t spv_inject[] =
 #include "spv/inject.h"
     ;
-static const uint32_t spv_advance[] =
-#include "spv/advance.h"
+static const uint32_t spv_noise_sum[] =
+#include "spv/noise_sum.h"
+    ;
+static const uint32_t spv_cycle[] =
+#include "spv/cycle.h"
     ;
 static const uint32_t spv_momentum[] =
 #include "spv/momentum.h"
-    ;
-static const uint32_t spv_activity[] =
-#include "spv/activity.h"
     ;
 static const uint32_t spv_activity_reduce[] =
 #include "spv/activity_reduce.h"
@@ -84,6 +98,12 @@ typedef struct {
 #define VK_CHAIN_TAIL 0x80000000u
 #define VK_RES_BYTES(vb) ((VkDeviceSize)(VK_RES_MOTORS + (vb)->MO) * 4)
 
+/* Inputs.flags (shaders/common.glsl). */
+#define VK_FLAG_DIFFUSE 1u
+#define VK_FLAG_NOISE 2u
+/* Points per noise_sum.comp workgroup (common.glsl's NOISE_PB). */
+#define VK_NOISE_PB 1024u
+
 /* Workgroups along x of every 2-D dispatch (the minimum every device has). */
 #define VK_GX 65535u
 #define VK_STAGING_BYTES ((VkDeviceSize)16 << 20)
@@ -118,30 +138,46 @@ static void vk_plan(vk_brain *vb)
     uint64_t lb = (uint64_t)vb->tp * vb->lpt;
     vb->nlb = (uint32_t)((lines + lb - 1) / lb);
     vb->nblk = vb->nchunk * vb->nlb;
+    vb->nnb = (uint32_t)(((uint64_t)vb->X * vb->Y * vb->Z + VK_NOISE_PB - 1) / VK_NOISE_PB);
+}
+
+/* Words of the partial-sum buffer (common.glsl's P_WORDS). */
+static VkDeviceSize vk_part_words(const vk_brain *vb)
+{
+    return 2ull * vb->nlb * vb->C + (VkDeviceSize)vb->nnb * vb->C + 3ull * vb->nblk;
 }
 
 /* ---- pipelines ---- */
 
 static int vk_create_pipelines(vk_brain *vb)
 {
+    /* Each pipeline: its module and specialization flags. */
     static const struct {
         const uint32_t *code;
         size_t size;
+        bool diffuse, noise, energy, split;
     } src[VK_PIPE_COUNT] = {
-        [VK_PIPE_INIT] = {spv_init, sizeof spv_init},
-        [VK_PIPE_INJECT] = {spv_inject, sizeof spv_inject},
-        [VK_PIPE_ADVANCE] = {spv_advance, sizeof spv_advance},
-        [VK_PIPE_ADVANCE + 1] = {spv_advance, sizeof spv_advance},
-        [VK_PIPE_ADVANCE + 2] = {spv_advance, sizeof spv_advance},
-        [VK_PIPE_ADVANCE + 3] = {spv_advance, sizeof spv_advance},
-        [VK_PIPE_MOMENTUM] = {spv_momentum, sizeof spv_momentum},
-        [VK_PIPE_ACTIVITY] = {spv_activity, sizeof spv_activity},
-        [VK_PIPE_ACTIVITY_REDUCE] = {spv_activity_reduce, sizeof spv_activity_reduce},
-        [VK_PIPE_MOTORS] = {spv_motors, sizeof spv_motors},
-        [VK_PIPE_MOTORS + 1] = {spv_motors, sizeof spv_motors},
-        [VK_PIPE_FINISH] = {spv_finish, sizeof spv_finish},
-        [VK_PIPE_FINISH + 1] = {spv_finish, sizeof spv_finish},
-        [VK_PIPE_STATS_REDUCE] = {spv_stats_reduce, sizeof spv_stats_reduce},
+        [VK_PIPE_INIT] = {spv_init, sizeof spv_init, 0, 0, 0, 0},
+        [VK_PIPE_SUMS] = {spv_sums, sizeof spv_sums, 0, 0, 0, 0},
+        [VK_PIPE_INJECT] = {spv_inject, sizeof spv_inject, 0, 0, 0, 0},
+        [VK_PIPE_NOISE_SUM] = {spv_noise_sum, sizeof spv_noise_sum, 0, 0, 0, 0},
+        [VK_PIPE_MOMENTUM] = {spv_momentum, sizeof spv_momentum, 0, 0, 0, 0},
+        [VK_PIPE_CYCLE + 0] = {spv_cycle, sizeof spv_cycle, 0, 0, 0, 0},
+        [VK_PIPE_CYCLE + 1] = {spv_cycle, sizeof spv_cycle, 0, 0, 0, 1},
+        [VK_PIPE_CYCLE + 2] = {spv_cycle, sizeof spv_cycle, 0, 1, 0, 0},
+        [VK_PIPE_CYCLE + 3] = {spv_cycle, sizeof spv_cycle, 0, 1, 0, 1},
+        [VK_PIPE_CYCLE + 4] = {spv_cycle, sizeof spv_cycle, 1, 0, 0, 0},
+        [VK_PIPE_CYCLE + 5] = {spv_cycle, sizeof spv_cycle, 1, 0, 0, 1},
+        [VK_PIPE_CYCLE + 6] = {spv_cycle, sizeof spv_cycle, 1, 1, 0, 0},
+        [VK_PIPE_CYCLE + 7] = {spv_cycle, sizeof spv_cycle, 1, 1, 0, 1},
+        [VK_PIPE_MOTORS + 0] = {spv_motors, sizeof spv_motors, 0, 0, 0, 0},
+        [VK_PIPE_MOTORS + 1] = {spv_motors, sizeof spv_motors, 0, 1, 0, 0},
+        [VK_PIPE_MOTORS + 2] = {spv_motors, sizeof spv_motors, 1, 0, 0, 0},
+        [VK_PIPE_MOTORS + 3] = {spv_motors, sizeof spv_motors, 1, 1, 0, 0},
+        [VK_PIPE_MOTORS_ENERGY] = {spv_motors, sizeof spv_motors, 0, 0, 1, 0},
+        [VK_PIPE_FINISH] = {spv_finish, sizeof spv_finish, 0, 0, 0, 0},
+        [VK_PIPE_ACTIVITY_REDUCE] = {spv_activity_reduce, sizeof spv_activity_reduce, 0, 0, 0, 0},
+        [VK_PIPE_STATS_REDUCE] = {spv_stats_reduce, sizeof spv_stats_reduce, 0, 0, 0, 0},
     };
     VkPushConstantRange range = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = sizeof(vk_push)};
     VkPipelineLayoutCreateInfo lci = {
@@ -154,11 +190,11 @@ static int vk_create_pipelines(vk_brain *vb)
     if (rc)
         return rc;
 
-    /* Specialization constants 0-14 of shaders/common.glsl. */
-    uint32_t consts[15] = {vb->X, vb->Y, vb->Z, vb->C, vb->S, vb->MO, vb->tc, vb->tp,
-                           vb->lpt, vb->nchunk, vb->nlb, VK_GX, VK_FALSE, VK_FALSE, VK_FALSE};
-    VkSpecializationMapEntry entries[15];
-    for (uint32_t i = 0; i < 15; i++)
+    /* Specialization constants 0-15 of shaders/common.glsl. */
+    uint32_t consts[16] = {vb->X, vb->Y, vb->Z, vb->C, vb->S, vb->MO, vb->tc, vb->tp,
+                           vb->lpt, vb->nchunk, vb->nlb, VK_GX, VK_FALSE, VK_FALSE, VK_FALSE, VK_FALSE};
+    VkSpecializationMapEntry entries[16];
+    for (uint32_t i = 0; i < 16; i++)
         entries[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
     for (int i = 0; i < VK_PIPE_COUNT; i++) {
         VkShaderModuleCreateInfo mci = {
@@ -169,12 +205,12 @@ static int vk_create_pipelines(vk_brain *vb)
         if ((rc = vk_check(vb, vkCreateShaderModule(vb->device, &mci, NULL, &vb->modules[i]),
                            "vkCreateShaderModule")))
             return rc;
-        bool advance = i >= VK_PIPE_ADVANCE && i < VK_PIPE_ADVANCE + 4;
-        consts[12] = advance && ((i - VK_PIPE_ADVANCE) & 2) ? VK_TRUE : VK_FALSE; /* DIFFUSE */
-        consts[13] = advance && ((i - VK_PIPE_ADVANCE) & 1) ? VK_TRUE : VK_FALSE; /* NOISE */
-        consts[14] = i == VK_PIPE_MOTORS + 1 || i == VK_PIPE_FINISH + 1;           /* ENERGY */
+        consts[12] = src[i].diffuse;
+        consts[13] = src[i].noise;
+        consts[14] = src[i].energy;
+        consts[15] = src[i].split;
         VkSpecializationInfo si = {
-            .mapEntryCount = 15,
+            .mapEntryCount = 16,
             .pMapEntries = entries,
             .dataSize = sizeof consts,
             .pData = consts,
@@ -238,8 +274,8 @@ static int vk_record_cycle(vk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool
         return rc;
     VkDeviceAddress src = vb->field[cur].addr;
     VkDeviceAddress dst = vb->field[diffuse ? cur ^ 1u : cur].addr;
-    VkDeviceAddress part = vb->part.addr;
-    vk_push push = {.src = src, .dst = src, .inputs = vb->inputs.addr, .state = vb->state.addr};
+    vk_push push = {.src = src, .dst = src, .inputs = vb->inputs.addr, .state = vb->state.addr,
+                    .part = vb->part.addr};
 
     if (vb->queries) {
         vkCmdResetQueryPool(cmd, vb->queries, 0, 2);
@@ -252,32 +288,34 @@ static int vk_record_cycle(vk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool
                VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
 
+    /* Injection and the noise sums touch different memory: one barrier. */
     vk_dispatch(vb, cmd, VK_PIPE_INJECT, &push, (vb->S + 63) / 64);
+    if (noise)
+        vk_dispatch(vb, cmd, VK_PIPE_NOISE_SUM, &push, vb->nnb);
     vk_barrier_cc(cmd);
-
-    push.dst = dst;
-    push.part = part + vb->part_a;
-    vk_dispatch(vb, cmd, VK_PIPE_ADVANCE + 2 * diffuse + noise, &push, vb->nblk);
-    vk_barrier_cc(cmd);
-
     vk_dispatch(vb, cmd, VK_PIPE_MOMENTUM, &push, vb->C);
     vk_barrier_cc(cmd);
 
-    /* From here on the field of the cycle is dst, changed in place. */
-    push.src = dst;
-    if (activity) {
-        push.part = part + vb->part_b;
-        vk_dispatch(vb, cmd, VK_PIPE_ACTIVITY, &push, vb->nblk);
+    if (!activity) {
+        /* Motors read the field before the pass overwrites it (in place). */
+        vk_dispatch(vb, cmd, VK_PIPE_MOTORS + 2 * diffuse + noise, &push, 1);
         vk_barrier_cc(cmd);
+        push.dst = dst;
+        vk_dispatch(vb, cmd, VK_PIPE_CYCLE + 4 * diffuse + 2 * noise, &push, vb->nblk);
+        vk_barrier_cc(cmd);
+    } else {
+        push.dst = dst;
+        vk_dispatch(vb, cmd, VK_PIPE_CYCLE + 4 * diffuse + 2 * noise + 1, &push, vb->nblk);
+        vk_barrier_cc(cmd);
+        /* From here on the field of the cycle is dst, changed in place. */
+        push.src = dst;
         vk_dispatch(vb, cmd, VK_PIPE_ACTIVITY_REDUCE, &push, 1);
         vk_barrier_cc(cmd);
+        vk_dispatch(vb, cmd, VK_PIPE_MOTORS_ENERGY, &push, 1);
+        vk_barrier_cc(cmd);
+        vk_dispatch(vb, cmd, VK_PIPE_FINISH, &push, vb->nblk);
+        vk_barrier_cc(cmd);
     }
-    vk_dispatch(vb, cmd, VK_PIPE_MOTORS + activity, &push, 1);
-    vk_barrier_cc(cmd);
-
-    push.part = part + vb->part_c;
-    vk_dispatch(vb, cmd, VK_PIPE_FINISH + activity, &push, vb->nblk);
-    vk_barrier_cc(cmd);
     vk_dispatch(vb, cmd, VK_PIPE_STATS_REDUCE, &push, 1);
 
     /* Results to the host: shader write, transfer read; transfer write, host read. */
@@ -399,6 +437,7 @@ static int vk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stat
     if (rc)
         return rc;
     vk_inputs *in = vb->inputs.map;
+    in->flags = (cyc->diffusion ? VK_FLAG_DIFFUSE : 0u) | (cyc->noise ? VK_FLAG_NOISE : 0u);
     in->noise_key = cyc->noise_key;
     in->energy_key = cyc->energy_key;
     in->noise_threshold = cyc->noise_threshold;
@@ -434,10 +473,30 @@ static int vk_read_field(void *impl, float *dst)
     return vk_transfer(vb, &vb->field[vb->cur], 0, vb->count * 4, dst, NULL, true);
 }
 
+/* S/W of the current field (sums.comp), recorded into util_cmd after the
+ * field's last writer. */
+static void vk_record_sums(vk_brain *vb, VkCommandBuffer cmd)
+{
+    vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+               VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+               VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+    vk_push push = {.src = vb->field[vb->cur].addr, .dst = vb->field[vb->cur].addr,
+                    .inputs = vb->inputs.addr, .state = vb->state.addr, .part = vb->part.addr};
+    vk_dispatch(vb, cmd, VK_PIPE_SUMS, &push, vb->nblk);
+}
+
 static int vk_write_field(void *impl, const float *src)
 {
     vk_brain *vb = impl;
-    return vk_transfer(vb, &vb->field[vb->cur], 0, vb->count * 4, NULL, src, false);
+    int rc = vk_transfer(vb, &vb->field[vb->cur], 0, vb->count * 4, NULL, src, false);
+    /* The next cycle predicts its mean from S/W: they must be this field's. */
+    if (!rc)
+        rc = vk_util_begin(vb);
+    if (!rc) {
+        vk_record_sums(vb, vb->util_cmd);
+        rc = vk_util_end(vb);
+    }
+    return rc;
 }
 
 static int vk_read_momentum(void *impl, float *dst)
@@ -578,11 +637,7 @@ static int vk_create_buffers(vk_brain *vb)
     }
     if ((rc = vk_buffer_create(vb, &vb->state, (VkDeviceSize)VK_ST_WORDS(vb) * 4, 0, local, "state buffer")))
         return rc;
-    vb->part_a = 0;
-    vb->part_b = ((VkDeviceSize)vb->nlb * vb->C * 4 + 255) & ~(VkDeviceSize)255;
-    vb->part_c = vb->part_b + (((VkDeviceSize)vb->nblk * 4 + 255) & ~(VkDeviceSize)255);
-    VkDeviceSize part_bytes = vb->part_c + (VkDeviceSize)vb->nblk * 8;
-    if ((rc = vk_buffer_create(vb, &vb->part, part_bytes, 0, local, "partial-sum buffer")))
+    if ((rc = vk_buffer_create(vb, &vb->part, vk_part_words(vb) * 4, 0, local, "partial-sum buffer")))
         return rc;
     if ((rc = vk_buffer_create(vb, &vb->inputs, sizeof(vk_inputs) + sizeof(float) * vb->S, host,
                                coherent, "input buffer")))
@@ -699,6 +754,7 @@ static int vk_initialise(vk_brain *vb, const brain_backend_init *init)
     vkCmdCopyBuffer(cmd, vb->staging.buf, vb->state.buf, 1, &c);
     vk_push push = {.dst = vb->field[0].addr, .inputs = vb->inputs.addr, .state = vb->state.addr};
     vk_dispatch(vb, cmd, VK_PIPE_INIT, &push, (vb->count + 255) / 256);
+    vk_record_sums(vb, cmd);
     return vk_util_end(vb);
 }
 

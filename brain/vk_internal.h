@@ -18,17 +18,19 @@ typedef struct {
 } vk_buffer;
 
 /* Pipelines; a pass with variants (specialization constants DIFFUSE, NOISE,
- * ENERGY of shaders/common.glsl) has one pipeline per variant. */
+ * ENERGY, SPLIT of shaders/common.glsl) has one pipeline per variant. */
 enum {
     VK_PIPE_INIT,
+    VK_PIPE_SUMS,
     VK_PIPE_INJECT,
-    VK_PIPE_ADVANCE,          /* + 2*diffuse + noise: 4 variants */
-    VK_PIPE_MOMENTUM = VK_PIPE_ADVANCE + 4,
-    VK_PIPE_ACTIVITY,
+    VK_PIPE_NOISE_SUM,
+    VK_PIPE_MOMENTUM,
+    VK_PIPE_CYCLE,            /* + 4*diffuse + 2*noise + split: 8 variants */
+    VK_PIPE_MOTORS = VK_PIPE_CYCLE + 8, /* + 2*diffuse + noise: 4 variants */
+    VK_PIPE_MOTORS_ENERGY = VK_PIPE_MOTORS + 4,
+    VK_PIPE_FINISH,
     VK_PIPE_ACTIVITY_REDUCE,
-    VK_PIPE_MOTORS,           /* + energy (an activity cycle): 2 variants */
-    VK_PIPE_FINISH = VK_PIPE_MOTORS + 2, /* + energy: 2 variants */
-    VK_PIPE_STATS_REDUCE = VK_PIPE_FINISH + 2,
+    VK_PIPE_STATS_REDUCE,
     VK_PIPE_COUNT
 };
 
@@ -44,6 +46,7 @@ typedef struct {
 
     /* field-pass geometry (shaders/field_lines.glsl) */
     uint32_t tc, tp, lpt, nchunk, nlb, nblk;
+    uint32_t nnb;                /* noise_sum.comp workgroups */
 
     VkInstance instance;
     VkDebugUtilsMessengerEXT messenger;
@@ -60,11 +63,10 @@ typedef struct {
 
     vk_buffer field[2];          /* ping-pong: diffusion writes the other one */
     vk_buffer state;             /* results, momentum, spots (device-local) */
-    vk_buffer part;              /* per-workgroup partial sums (device-local) */
+    vk_buffer part;              /* partial sums, common.glsl's P_* (device-local) */
     vk_buffer inputs;            /* parameters + the cycle's inputs (host-visible) */
     vk_buffer readback;          /* results copied here each cycle (host-visible) */
     vk_buffer staging;           /* read/write of field and momentum */
-    VkDeviceSize part_a, part_b, part_c; /* offsets in part */
 
     VkPipelineLayout layout;
     VkShaderModule modules[VK_PIPE_COUNT];

@@ -1,5 +1,6 @@
-// activity_reduce.comp: adds up activity.comp's sums in a fixed order:
-// a = mean |F|; energized = a < activity_threshold.
+// activity_reduce.comp: adds up the SPLIT cycle pass's sums of |F| (the
+// field of step 5) in a fixed order: a = mean |F|; energized = a <
+// activity_threshold.
 #version 460
 #extension GL_GOOGLE_include_directive : require
 #include "rng.glsl"
@@ -15,7 +16,7 @@ void main()
     Floats part = Floats(pc.part);
     float s = 0.0;
     for (uint b = i; b < NBLK; b += 64u)
-        s += part.v[b];
+        s += part.v[P_ACT + b];
     red[i] = s;
     barrier();
     for (uint w = 32u; w > 0u; w >>= 1u) {

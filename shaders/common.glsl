@@ -23,11 +23,32 @@ layout(constant_id = 11) const uint GX = 1;      // workgroups along x of a 2-D 
 // costs its body on lavapipe, so the cycle picks a pipeline instead).
 layout(constant_id = 12) const bool DIFFUSE = false;  // advance: step 3 runs
 layout(constant_id = 13) const bool NOISE = false;    // advance: step 4 runs
-layout(constant_id = 14) const bool ENERGY = false;   // motors, finish: activity cycle (may energize)
+layout(constant_id = 14) const bool ENERGY = false;   // motors: after the split pass of an activity cycle
+layout(constant_id = 15) const bool SPLIT = false;    // cycle: an activity cycle's first pass (no clamp)
 
 const uint N = X * Y * Z;                        // spatial points
 const uint LINES = X * Y;
 const uint NBLK = NCHUNK * NLB;                  // workgroups of a field pass
+// noise_sum.comp: points per workgroup, and its workgroups.
+const uint NOISE_PB = 1024u;
+const uint NNB = (N + NOISE_PB - 1u) / NOISE_PB;
+
+// The partial-sum buffer, in 4-byte words from pc.part:
+//   P_SW     per line block and channel: S = sum of F, then W = sum of w(p) F
+//            over the block's points, of the field the last field pass (or
+//            sums.comp) wrote: [lb*C + c], then [(NLB + lb)*C + c]
+//   P_NOISE  per noise block and channel, the sum of this cycle's noise draws
+//   P_STATS  per field-pass workgroup: sum |F|, saturated count
+//   P_ACT    per field-pass workgroup: sum |F| before the clamp (activity cycles)
+const uint P_SW = 0u;
+const uint P_NOISE = 2u * NLB * C;
+const uint P_STATS = P_NOISE + NNB * C;
+const uint P_ACT = P_STATS + 2u * NBLK;
+const uint P_WORDS = P_ACT + NBLK;
+
+// Cycle flags in Inputs.flags (written by the host each cycle).
+const uint FLAG_DIFFUSE = 1u;
+const uint FLAG_NOISE = 2u;
 
 // The state buffer, in 4-byte words: the results the host reads back (one
 // copy per cycle), then the momentum, then the spots as point indices.
@@ -55,7 +76,7 @@ layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer In
     float decay, diffusion_rate, noise_std, momentum_keep;
     float momentum_gain, activity_threshold, energy_std, motor_gain;
     float clamp_limit, sensor_gain, init_std, pad0;
-    uint flags, noise_key, energy_key, noise_threshold;   // flags: unused, 0
+    uint flags, noise_key, energy_key, noise_threshold;   // flags: FLAG_*
     uint energy_threshold, init_key, t_lo, t_hi;
     float sensors[];
 };
@@ -67,6 +88,39 @@ layout(push_constant) uniform Push {
     uint64_t state;   // state words (see above)
     uint64_t part;    // per-workgroup partial sums
 } pc;
+
+// The field's storage: float32, or float16 when built with FIELD_F16 (the
+// arithmetic stays float32; every element is rounded once when stored).
+#ifdef FIELD_F16
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+layout(buffer_reference, std430, buffer_reference_align = 2) buffer Field { float16_t v[]; };
+const uint64_t FIELD_BYTES = 2ul;
+// The largest finite half: what the split pass stores for anything beyond.
+const float FIELD_MAX = 65504.0;
+float field_round(float v) { return float(float16_t(v)); }
+#define FIELD_STORE(x) float16_t(x)
+#else
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer Field { float v[]; };
+const uint64_t FIELD_BYTES = 4ul;
+const float FIELD_MAX = 3.4028235e38;
+float field_round(float v) { return v; }
+#define FIELD_STORE(x) (x)
+#endif
+
+// The field from element `first` on (64-bit address arithmetic).
+Field field_at(uint64_t base, uint first)
+{
+    return Field(base + uint64_t(first) * FIELD_BYTES);
+}
+
+// How many of {i-1, i, i+1} lie in [0, n): a point's weight along one axis,
+// so that w(p) = span(x,X)*span(y,Y)*span(z,Z) counts the 3x3x3 boxes that
+// hold p, and the sum of the zero-padded box sums is sum_p w(p) F(p).
+uint span(uint i, uint n)
+{
+    return 1u + (i > 0u ? 1u : 0u) + (i + 1u < n ? 1u : 0u);
+}
 
 // A float array starting at element `first` of a buffer: 64-bit address
 // arithmetic, so that no 32-bit index ever exceeds 2^31.

@@ -58,3 +58,27 @@ uint workgroup_sum_u(uint v)
     barrier();
     return s;
 }
+
+// Adds one float per lane over the line lanes of each channel, in lane
+// order, and stores it at pc.part word `at + lb*C + c` (a channel's sum over
+// this workgroup's line block). Every lane of the workgroup must call it.
+void channel_partial(lane_t l, float v, uint at)
+{
+    uint lx = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
+    red_f[ly * TC + lx] = v;
+    barrier();
+    if (ly == 0u && l.live) {
+        float s = 0.0;
+        for (uint k = 0u; k < TP; k++)
+            s += red_f[k * TC + lx];
+        Floats(pc.part).v[at + l.lb * C + l.c] = s;
+    }
+    barrier();
+}
+
+// The S and W partials of field-brain.md's prediction (common.glsl, P_SW).
+void sw_partials(lane_t l, float s, float w)
+{
+    channel_partial(l, s, P_SW);
+    channel_partial(l, w, P_SW + NLB * C);
+}

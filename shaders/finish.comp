@@ -1,7 +1,7 @@
-// finish.comp: field-brain.md steps 5 (add momentum), 6 (sparse energy when
-// activity_reduce.comp found the field too quiet) and 8 (clamp), in place, in
-// one pass, with the per-workgroup sums of |F| and the count of saturated
-// elements (stats_reduce.comp adds them up).
+// finish.comp: the second pass of an activity cycle: field-brain.md step 6's
+// sparse energy (when activity_reduce.comp found the field too quiet) and
+// step 8's clamp, in place on the field cycle.comp's SPLIT pass stored, with
+// the sums of |F| and saturation and the S/W channel sums of its output.
 #version 460
 #extension GL_GOOGLE_include_directive : require
 #include "rng.glsl"
@@ -17,36 +17,40 @@ void main()
         return;
     Inputs in_ = Inputs(pc.inputs);
     const float lim = in_.clamp_limit;
-    const bool energize = ENERGY && Uints(pc.state).v[RES_ENERGIZED] != 0u;
+    const float lim_stored = field_round(lim);
+    const bool energize = Uints(pc.state).v[RES_ENERGIZED] != 0u;
     const uint ekey = in_.energy_key, ethr = in_.energy_threshold;
     const float estd = in_.energy_std;
-    float sum = 0.0;
+    float sum_abs = 0.0, sum_s = 0.0, sum_w = 0.0;
     uint sat = 0u;
-    if (l.live) {
-        precise float off = in_.momentum_gain * Floats(pc.state).v[ST_MOMENTUM + l.c];
-        for (uint k = 0u; k < LPT; k++) {
-            uint line = lane_line(l, k);
-            if (line == LINES)
-                break;
-            Floats f = floats_at(pc.src, line * Z * C + l.c);
-            for (uint z = 0u; z < Z; z++) {
-                precise float v = f.v[z * C] + off;
-                if (ENERGY && energize) {
-                    uint point = line * Z + z;
-                    if (picked(ekey, point, ethr))
-                        v = v + estd * rng_normal(ekey, point, l.c);
-                }
-                v = min(max(v, -lim), lim);
-                f.v[z * C] = v;
-                sum += abs(v);
-                sat += abs(v) == lim ? 1u : 0u;
+    for (uint k = 0u; k < LPT && l.live; k++) {
+        uint line = lane_line(l, k);
+        if (line == LINES)
+            break;
+        uint x = line / Y, y = line % Y;
+        const float wxy = float(span(x, X) * span(y, Y));
+        Field f = field_at(pc.src, line * Z * C + l.c);
+        for (uint z = 0u; z < Z; z++) {
+            precise float v = float(f.v[z * C]);
+            if (energize) {
+                uint point = line * Z + z;
+                if (picked(ekey, point, ethr))
+                    v = v + estd * rng_normal(ekey, point, l.c);
             }
+            v = min(max(v, -lim), lim);
+            float stored = field_round(v);
+            f.v[z * C] = FIELD_STORE(v);
+            sum_abs += abs(stored);
+            sat += abs(stored) == lim_stored ? 1u : 0u;
+            sum_s += stored;
+            sum_w += (wxy * float(span(z, Z))) * stored;
         }
     }
-    float s = workgroup_sum(sum);
+    float s = workgroup_sum(sum_abs);
     uint n = workgroup_sum_u(sat);
     if (gl_LocalInvocationIndex == 0u) {
-        Floats(pc.part).v[2u * l.block] = s;
-        Uints(pc.part).v[2u * l.block + 1u] = n;
+        Floats(pc.part).v[P_STATS + 2u * l.block] = s;
+        Uints(pc.part).v[P_STATS + 2u * l.block + 1u] = n;
     }
+    sw_partials(l, sum_s, sum_w);
 }

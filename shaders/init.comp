@@ -20,5 +20,5 @@ void main()
         return;
     Inputs in_ = Inputs(pc.inputs);
     precise float v = in_.init_std * rng_normal(in_.init_key, e / C, e % C);
-    floats_at(pc.dst, e).v[0] = v;
+    field_at(pc.dst, e).v[0] = FIELD_STORE(v);
 }

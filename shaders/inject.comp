@@ -20,11 +20,11 @@ void main()
         return;
     Inputs in_ = Inputs(pc.inputs);
     const float g = in_.sensor_gain;
-    Floats f = floats_at(pc.src, st.v[ST_SENSOR_SPOTS + i] * C + i % C);
-    precise float v = f.v[0];
+    Field f = field_at(pc.src, st.v[ST_SENSOR_SPOTS + i] * C + i % C);
+    precise float v = float(f.v[0]);
     for (uint j = i; j != CHAIN_END; j = st.v[ST_SENSOR_CHAIN + j] & ~CHAIN_TAIL) {
         precise float add = g * in_.sensors[j];
         v = v + add;
     }
-    f.v[0] = v;
+    f.v[0] = FIELD_STORE(v);
 }

@@ -1,5 +1,6 @@
-// stats_reduce.comp: adds up finish.comp's sums in a fixed order into the
-// cycle's energy (mean |F| after the clamp) and saturated fraction.
+// stats_reduce.comp: adds up the clamping pass's sums (cycle.comp, or
+// finish.comp on activity cycles) in a fixed order into the cycle's energy
+// (mean |F| after the clamp) and saturated fraction.
 #version 460
 #extension GL_GOOGLE_include_directive : require
 #include "rng.glsl"
@@ -18,8 +19,8 @@ void main()
     float s = 0.0;
     uint n = 0u;
     for (uint b = i; b < NBLK; b += 64u) {
-        s += part.v[2u * b];
-        n += partn.v[2u * b + 1u];
+        s += part.v[P_STATS + 2u * b];
+        n += partn.v[P_STATS + 2u * b + 1u];
     }
     red[i] = s;
     redn[i] = n;

@@ -1,7 +1,10 @@
-// advance.comp: field-brain.md steps 2-4 in one pass over the field: decay,
-// diffusion (DIFFUSE variant, out of place) and sparse noise, plus the
-// per-workgroup channel sums that step 5's mean needs (momentum.comp adds
-// them up). Reads the field once and writes it once.
+// cycle.comp: the one dense pass of a cycle: field-brain.md steps 2-5 and 8
+// (decay, diffusion in the DIFFUSE variant (out of place), noise, + the
+// momentum offset that momentum.comp computed beforehand, clamp), with the
+// per-workgroup sums of |F| and saturation and the S/W channel sums of its
+// own output (the next cycle's mean comes from them). Reads the field once,
+// writes it once. SPLIT (activity cycles): stops before the clamp, stores the
+// field of step 5 and sums |F| for step 6; finish.comp then does the rest.
 #version 460
 #extension GL_GOOGLE_include_directive : require
 #include "rng.glsl"
@@ -13,7 +16,7 @@ layout(local_size_x_id = 6, local_size_y_id = 7) in;
 // The 9 lines around (x, y): neighbour n is (x + n/3 - 1, y + n%3 - 1). Lines
 // outside the grid read the centre line instead and count as zero, so the
 // loads of the z loop need no branch.
-// (Addresses, not Floats: glslang makes invalid SPIR-V for an array of buffer
+// (Addresses, not Fields: glslang makes invalid SPIR-V for an array of buffer
 // references in a function variable.)
 struct ring_t {
     uint64_t line[9];
@@ -28,7 +31,7 @@ ring_t ring_of(uint x, uint y, uint c)
         int yy = int(y) + int(n % 3u) - 1;
         r.inside[n] = xx >= 0 && xx < int(X) && yy >= 0 && yy < int(Y);
         uint line = r.inside[n] ? uint(xx) * Y + uint(yy) : x * Y + y;
-        r.line[n] = pc.src + uint64_t(line * Z * C + c) * 4ul;
+        r.line[n] = pc.src + uint64_t(line * Z * C + c) * FIELD_BYTES;
     }
     return r;
 }
@@ -39,7 +42,7 @@ void load_ring(ring_t r, uint z, out float v[9])
     bool in_z = z < Z;
     uint zz = in_z ? z : Z - 1u;
     for (uint n = 0u; n < 9u; n++) {
-        float f = Floats(r.line[n]).v[zz * C];
+        float f = float(Field(r.line[n]).v[zz * C]);
         v[n] = in_z && r.inside[n] ? f : 0.0;
     }
 }
@@ -55,15 +58,22 @@ void main()
     const float keep = 1.0 - r;
     const uint nkey = in_.noise_key, nthr = in_.noise_threshold;
     const float nstd = in_.noise_std;
+    const float lim = in_.clamp_limit;
+    const float lim_stored = field_round(lim);
+    precise float off = 0.0;
+    if (l.live)
+        off = in_.momentum_gain * Floats(pc.state).v[ST_MOMENTUM + l.c];
 
-    float sum = 0.0;
+    float sum_abs = 0.0, sum_s = 0.0, sum_w = 0.0;
+    uint sat = 0u;
     for (uint k = 0u; k < LPT && l.live; k++) {
         uint line = lane_line(l, k);
         if (line == LINES)
             break;
         uint x = line / Y, y = line % Y;
-        Floats src = floats_at(pc.src, line * Z * C + l.c);
-        Floats dst = floats_at(pc.dst, line * Z * C + l.c);
+        const float wxy = float(span(x, X) * span(y, Y));
+        Field src = field_at(pc.src, line * Z * C + l.c);
+        Field dst = field_at(pc.dst, line * Z * C + l.c);
         float lo[9], mid[9], hi[9];
         ring_t ring;
         if (DIFFUSE) {
@@ -77,7 +87,7 @@ void main()
             if (DIFFUSE) {
                 load_ring(ring, z + 1u, hi);
                 // The box sum in the CPU reference's order: along z, then y,
-                // then x, so both round alike.
+                // then x, so both round alike (motors.comp does the same).
                 precise float u[3];
                 for (uint i = 0u; i < 3u; i++) {
                     precise float t0 = lo[3u * i] + mid[3u * i] + hi[3u * i];
@@ -92,26 +102,40 @@ void main()
                 lo = mid;
                 mid = hi;
             } else {
-                v = d * src.v[z * C];
+                v = d * float(src.v[z * C]);
             }
             if (NOISE) {
                 uint point = line * Z + z;
                 if (picked(nkey, point, nthr))
                     v = v + nstd * rng_normal(nkey, point, l.c);
             }
-            dst.v[z * C] = v;
-            sum += v;
+            v = v + off;
+            if (SPLIT) {
+                sum_abs += abs(v);
+                dst.v[z * C] = FIELD_STORE(min(max(v, -FIELD_MAX), FIELD_MAX));
+            } else {
+                v = min(max(v, -lim), lim);
+                float stored = field_round(v);
+                dst.v[z * C] = FIELD_STORE(v);
+                sum_abs += abs(stored);
+                sat += abs(stored) == lim_stored ? 1u : 0u;
+                sum_s += stored;
+                sum_w += (wxy * float(span(z, Z))) * stored;
+            }
         }
     }
 
-    // Channel sums of this line block: lanes of one channel, in lane order.
-    uint lx = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
-    red_f[ly * TC + lx] = sum;
-    barrier();
-    if (ly == 0u && l.live) {
-        float s = 0.0;
-        for (uint k = 0u; k < TP; k++)
-            s += red_f[k * TC + lx];
-        floats_at(pc.part, l.lb * C + l.c).v[0] = s;
+    if (SPLIT) {
+        float s = workgroup_sum(sum_abs);
+        if (gl_LocalInvocationIndex == 0u)
+            Floats(pc.part).v[P_ACT + l.block] = s;
+    } else {
+        float s = workgroup_sum(sum_abs);
+        uint n = workgroup_sum_u(sat);
+        if (gl_LocalInvocationIndex == 0u) {
+            Floats(pc.part).v[P_STATS + 2u * l.block] = s;
+            Uints(pc.part).v[P_STATS + 2u * l.block + 1u] = n;
+        }
+        sw_partials(l, sum_s, sum_w);
     }
 }
