@@ -1,0 +1,621 @@
+/* test_sim_link.c: fieldbrain-sim as a process over real sockets on
+ * 127.0.0.1: against a fake brain written here (the exact bytes of
+ * io/PROTOCOL.md, bad motor frames dropped and counted, NaN never reaching a
+ * motor), and against the real fieldbrain program (lockstep runs that are
+ * clean and repeatable, the safety stop when the brain dies and driving
+ * again after it restarts, realtime, SIGTERM, bad configs).
+ */
+#include "harness.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define SENSORS 16
+#define MOTORS 5
+/* Only a guard against a hung process, never a measure of behaviour. */
+#define HANG_GUARD_S 60
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t now_ns(void)
+{
+    return (uint64_t)(now_s() * 1e9);
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    getsockname(s, (struct sockaddr *)&a, &len);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+typedef struct {
+    char dir[64];
+    char sensor_ep[64], motor_ep[64];
+} rig;
+
+/* A temp directory (the working directory too: MuJoCo writes its log
+ * there) and two fresh ports. */
+static void rig_init(rig *r)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->dir, sizeof r->dir, "/tmp/fb-test-sim-link-XXXXXX");
+    if (!mkdtemp(r->dir) || chdir(r->dir) != 0)
+        abort();
+    snprintf(r->sensor_ep, sizeof r->sensor_ep, "tcp://127.0.0.1:%d", free_port());
+    snprintf(r->motor_ep, sizeof r->motor_ep, "tcp://127.0.0.1:%d", free_port());
+}
+
+/* Writes name in the rig's directory: a small CPU brain and the sim, both
+ * in `mode` (lockstep | realtime), `extra` appended (more sections). */
+__attribute__((format(printf, 5, 6)))
+static void write_config(const rig *r, const char *name, unsigned seed, const char *mode, const char *extra_fmt, ...)
+{
+    char extra[1024] = "";
+    va_list ap;
+    va_start(ap, extra_fmt);
+    vsnprintf(extra, sizeof extra, extra_fmt, ap);
+    va_end(ap);
+    FILE *f = fopen(name, "w");
+    if (!f)
+        abort();
+    fprintf(f,
+            "brain:\n  size: 16\n  channels: 16\n  sensors: %d\n  motors: %d\n  backend: cpu\n  threads: 1\n"
+            "  seed: %u\n  motor_gain: 20\n"
+            "loop:\n  mode: %s\n  rate_hz: 100\n"
+            "link:\n  sensor_endpoint: \"%s\"\n  motor_endpoint: \"%s\"\n"
+            "telemetry:\n  enabled: false\n"
+            "sim:\n  mode: %s\n  sensor_hz: 50\n%s",
+            SENSORS, MOTORS, seed, strcmp(mode, "lockstep") ? "fixed_rate" : "lockstep", r->sensor_ep,
+            r->motor_ep, mode, extra);
+    fclose(f);
+}
+
+/* Starts argv[0] with stdout and stderr to files (NULL: /dev/null). */
+static pid_t spawn(char *const argv[], const char *out, const char *err)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int o = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(err ? err : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static pid_t start_brain(const char *cfg, const char *err)
+{
+    char *argv[] = {FB_BRAIN_BIN, "run", "--config", (char *)cfg, NULL};
+    return spawn(argv, NULL, err);
+}
+
+/* Exit status of pid, or -1 (and the process killed) if it hangs. */
+static int wait_exit(pid_t pid)
+{
+    double end = now_s() + HANG_GUARD_S;
+    int status;
+    while (now_s() < end) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        sleep_s(0.01);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+static int stop(pid_t pid, int sig)
+{
+    kill(pid, sig);
+    return wait_exit(pid);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+static int file_has(const char *path, const char *needle)
+{
+    char *s = slurp(path);
+    int has = s && strstr(s, needle) != NULL;
+    free(s);
+    return has;
+}
+
+/* Waits (hang guard only) until path contains needle. */
+static int wait_for_text(const char *path, const char *needle)
+{
+    double end = now_s() + HANG_GUARD_S;
+    while (now_s() < end) {
+        if (file_has(path, needle))
+            return 1;
+        sleep_s(0.02);
+    }
+    return 0;
+}
+
+/* The number after "key": in a one-line JSON object; NAN if absent. */
+static double json_num(const char *json, const char *key)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+/* A trajectory CSV: rows of 13 numbers after the header. */
+typedef struct {
+    int n;
+    double (*row)[13];
+} traj;
+
+enum { T_TIME, T_X, T_Y, T_YAW, T_SPEED, T_CMD0, T_BUMP_FRONT = 10, T_BUMP_REAR, T_HOLDING };
+
+static int traj_read(const char *path, traj *t)
+{
+    t->n = 0;
+    t->row = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[1024];
+    if (!fgets(line, sizeof line, f) || strncmp(line, "time_s,x,y,yaw", 14) != 0) {
+        fclose(f);
+        return -1;
+    }
+    int cap = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (t->n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            t->row = realloc(t->row, sizeof *t->row * (size_t)cap);
+        }
+        char *p = line;
+        for (int i = 0; i < 13; i++) {
+            char *end;
+            t->row[t->n][i] = strtod(p, &end);
+            if (end == p) {
+                fclose(f);
+                return -1;
+            }
+            p = end + (*end == ',');
+        }
+        t->n++;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* ---- against a fake brain written here ---- */
+
+typedef struct {
+    void *ctx, *pull, *pub;
+    uint8_t topic[WIRE_TOPIC_BYTES];
+} fake_brain;
+
+static void fake_init(fake_brain *b, const rig *r)
+{
+    b->ctx = zmq_ctx_new();
+    b->pull = zmq_socket(b->ctx, ZMQ_PULL);
+    b->pub = zmq_socket(b->ctx, ZMQ_PUB);
+    int zero = 0;
+    zmq_setsockopt(b->pull, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(b->pub, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_bind(b->pull, r->sensor_ep) || zmq_bind(b->pub, r->motor_ep))
+        abort();
+    wire_topic(1, b->topic);
+}
+
+static void fake_close(fake_brain *b)
+{
+    zmq_close(b->pull);
+    zmq_close(b->pub);
+    zmq_ctx_term(b->ctx);
+}
+
+static void fake_publish(fake_brain *b, const void *msg, size_t len, int extra_frame)
+{
+    zmq_send(b->pub, b->topic, sizeof b->topic, ZMQ_SNDMORE);
+    zmq_send(b->pub, msg, len, extra_frame ? ZMQ_SNDMORE : 0);
+    if (extra_frame)
+        zmq_send(b->pub, "x", 1, 0);
+}
+
+static size_t motor_msg(uint8_t *buf, size_t cap, uint8_t flags, uint32_t count, uint64_t seq,
+                        const wire_header *answers, const float *values)
+{
+    wire_header h = {.version = WIRE_VERSION, .kind = WIRE_KIND_MOTORS, .flags = flags, .robot_id = 1,
+                     .count = count, .seq = seq, .time_ns = now_ns(),
+                     .answer_seq = answers ? answers->seq : 0, .answer_time_ns = answers ? answers->time_ns : 0};
+    size_t len = 0;
+    if (wire_encode(&h, values, buf, cap, &len) != WIRE_OK)
+        abort();
+    return len;
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+TEST(sim_speaks_the_protocol_and_drops_bad_motor_frames)
+{
+    rig r;
+    rig_init(&r);
+    write_config(&r, "sim.yaml", 1, "lockstep", "  motor_timeout_ms: 10000\n  duration_s: 1\n");
+    fake_brain b;
+    fake_init(&b, &r);
+    char *argv[] = {FB_SIM_BIN, "--config", "sim.yaml", "--trajectory", "traj.csv", "--json", NULL};
+    pid_t sim = spawn(argv, "summary.json", "sim.err");
+
+    const char *reasons[] = {"version", "nonfinite", "length", "trailing", "frames", "magic"};
+    int sent_bad[6] = {0};
+    uint64_t expect_seq = 1, seq = 0;
+    int answered = 0, status = -1;
+    double end = now_s() + HANG_GUARD_S;
+    while (now_s() < end) {
+        pid_t w = waitpid(sim, &status, WNOHANG);
+        if (w == sim)
+            break;
+        zmq_pollitem_t it = {.socket = b.pull, .events = ZMQ_POLLIN};
+        uint8_t in[512], out[512];
+        float zero[MOTORS] = {0};
+        if (zmq_poll(&it, 1, 100) <= 0) {
+            /* A lockstep brain with no sensors yet says link_lost every 100 ms. */
+            fake_publish(&b, out, motor_msg(out, sizeof out, WIRE_FLAG_LINK_LOST, MOTORS, ++seq, NULL, zero), 0);
+            continue;
+        }
+        int n = zmq_recv(b.pull, in, sizeof in, 0);
+        /* The exact bytes of PROTOCOL.md: 48-byte header, 16 float32. */
+        CHECK_EQ_INT(n, 48 + 4 * SENSORS);
+        CHECK(memcmp(in, "FBRN", 4) == 0);
+        CHECK_EQ_INT(in[4] | in[5] << 8, 1);
+        CHECK_EQ_INT(in[6], 1);
+        CHECK_EQ_INT(in[7], 0);
+        CHECK_EQ_INT(get_u32(in + 8), 1);
+        CHECK_EQ_INT(get_u32(in + 12), SENSORS);
+        wire_header sh;
+        float s[SENSORS];
+        CHECK_EQ_INT(wire_decode(in, (size_t)n, WIRE_KIND_SENSORS, &sh, s, SENSORS), WIRE_OK);
+        CHECK_EQ_INT(sh.seq, expect_seq);
+        expect_seq++;
+        CHECK(sh.answer_seq == 0 && sh.answer_time_ns == 0 && sh.time_ns > 0);
+        for (int i = 0; i < SENSORS; i++)
+            CHECK_MSG(s[i] >= -1.0f && s[i] <= 1.0f, "sensor %d = %g", i, s[i]);
+
+        /* First a bad answer (it would be taken if it got through: its
+         * values, 0.77, must never show up), then the good one. */
+        int k = answered % 6;
+        float bad[MOTORS] = {0.77f, 0.77f, 0.77f, 0.77f, 0.77f};
+        size_t len = motor_msg(out, sizeof out, 0, MOTORS, ++seq, &sh, bad);
+        int extra = 0;
+        if (k == 0)
+            out[4] = 2;                             /* version 2 */
+        else if (k == 1)
+            memcpy(out + 48 + 8, &(float){NAN}, 4); /* steering NaN */
+        else if (k == 2)
+            len = motor_msg(out, sizeof out, 0, 4, seq, &sh, bad); /* 4 motors, not 5 */
+        else if (k == 3)
+            out[len++] = 0;                         /* one byte too many */
+        else if (k == 4)
+            extra = 1;                              /* a third frame */
+        else
+            out[0] = 'X';                           /* not FBRN */
+        fake_publish(&b, out, len, extra);
+        sent_bad[k]++;
+        /* Wheels past the range (clamped), the pan too. */
+        float good[MOTORS] = {1.5f, 0.5f, 0.25f, -2.0f, 0.0f};
+        fake_publish(&b, out, motor_msg(out, sizeof out, 0, MOTORS, ++seq, &sh, good), 0);
+        answered++;
+    }
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "sim status %d", status);
+    fake_close(&b);
+
+    char *json = slurp("summary.json");
+    CHECK(json);
+    /* duration 1 s at 50 Hz: exactly 50 ticks, each answered. */
+    CHECK_EQ_INT(json_num(json, "ticks"), 50);
+    CHECK_EQ_INT(answered, 50);
+    CHECK_EQ_INT(json_num(json, "lockstep_timeouts"), 0);
+    CHECK_EQ_INT(json_num(json, "safety_stops"), 0);
+    CHECK_EQ_INT(json_num(json, "sensor_sent"), 50);
+    CHECK_EQ_INT(json_num(json, "motor_bad"), 50);
+    for (int k = 0; k < 6; k++)
+        CHECK_MSG(json_num(json, reasons[k]) == sent_bad[k], "%s: %g counted, %d sent", reasons[k],
+                  json_num(json, reasons[k]), sent_bad[k]);
+    CHECK_EQ_INT(json_num(json, "motor_clamped"), 100);
+    CHECK_EQ_INT(json_num(json, "latency_samples"), 50);
+    CHECK(json_num(json, "latency_p50_us") > 0);
+    CHECK(json_num(json, "motor_received") >= 51); /* the answers and at least one link_lost */
+    free(json);
+    CHECK(file_has("sim.err", "dropped"));
+
+    traj t;
+    CHECK_EQ_INT(traj_read("traj.csv", &t), 0);
+    CHECK_EQ_INT(t.n, 51); /* the start, then one row a tick */
+    for (int i = 1; i < t.n; i++) {
+        for (int j = 0; j < 13; j++)
+            CHECK(isfinite(t.row[i][j]));
+        /* Every tick ran on the good answer, clamped, never on a bad one. */
+        CHECK_NEAR(t.row[i][T_CMD0 + 0], 1.0, 1e-6);
+        CHECK_NEAR(t.row[i][T_CMD0 + 1], 0.5, 1e-6);
+        CHECK_NEAR(t.row[i][T_CMD0 + 2], 0.25, 1e-6);
+        CHECK_NEAR(t.row[i][T_CMD0 + 3], -1.0, 1e-6);
+        CHECK_EQ_INT(t.row[i][T_HOLDING], 0);
+    }
+    /* Left wheel faster than the right: it drove and turned right. */
+    CHECK(t.row[t.n - 1][T_SPEED] > 0.1);
+    free(t.row);
+}
+
+/* ---- against the real brain ---- */
+
+/* One lockstep run of brain and sim; the trajectory goes to traj_path. */
+static int lockstep_run(const rig *r, unsigned seed, const char *model, const char *traj_path, char **json)
+{
+    char cfg[64];
+    snprintf(cfg, sizeof cfg, "run-%u.yaml", seed);
+    write_config(r, cfg, seed, "lockstep", "  motor_timeout_ms: 10000\n  duration_s: 6\n  model: \"%s\"\n", model);
+    pid_t brain = start_brain(cfg, "brain.err");
+    char *argv[] = {FB_SIM_BIN, "--config", cfg, "--trajectory", (char *)traj_path, "--summary", "summary.json", NULL};
+    pid_t sim = spawn(argv, NULL, "sim.err");
+    int sim_status = wait_exit(sim);
+    int brain_status = stop(brain, SIGTERM);
+    *json = slurp("summary.json");
+    return sim_status == 0 && brain_status == 0 ? 0 : -1;
+}
+
+static int same_file(const char *a, const char *b)
+{
+    char *x = slurp(a), *y = slurp(b);
+    int same = x && y && strcmp(x, y) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+TEST(lockstep_with_the_brain_is_clean_and_the_same_seed_repeats_exactly)
+{
+    rig r;
+    rig_init(&r);
+    char *json = NULL;
+    CHECK_EQ_INT(lockstep_run(&r, 1, "", "a.csv", &json), 0);
+    /* 6 s at 50 Hz: 300 ticks, every one answered. */
+    CHECK_EQ_INT(json_num(json, "ticks"), 300);
+    CHECK_EQ_INT(json_num(json, "lockstep_timeouts"), 0);
+    CHECK_EQ_INT(json_num(json, "motor_bad"), 0);
+    CHECK_EQ_INT(json_num(json, "motor_refused"), 0);
+    CHECK_EQ_INT(json_num(json, "latency_samples"), 300);
+    free(json);
+    traj a;
+    CHECK_EQ_INT(traj_read("a.csv", &a), 0);
+    CHECK_EQ_INT(a.n, 301);
+    double moved = 0;
+    for (int i = 0; i < a.n; i++) {
+        for (int j = 0; j < 13; j++)
+            CHECK(isfinite(a.row[i][j]));
+        for (int m = 0; m < MOTORS; m++) {
+            CHECK(fabs(a.row[i][T_CMD0 + m]) <= 1.0);
+            moved = fmax(moved, fabs(a.row[i][T_CMD0 + m]));
+        }
+    }
+    CHECK_MSG(moved > 1e-3, "the brain never moved a motor (max |command| %g)", moved);
+    free(a.row);
+
+    /* The same seed: the very same trajectory, byte for byte. */
+    CHECK_EQ_INT(lockstep_run(&r, 1, "", "b.csv", &json), 0);
+    free(json);
+    CHECK(same_file("a.csv", "b.csv"));
+    /* Another seed: another brain, another drive. */
+    CHECK_EQ_INT(lockstep_run(&r, 2, "", "c.csv", &json), 0);
+    free(json);
+    CHECK(!same_file("a.csv", "c.csv"));
+}
+
+TEST(motors_respond_to_the_sensors)
+{
+    /* The same brain (seed) with the rover started elsewhere: other sensors
+     * from the first tick, so other motors. The model is the bundled one
+     * with the start pose moved, which also runs the --model path. */
+    rig r;
+    rig_init(&r);
+    char *xml = slurp(FB_ROVER_XML);
+    CHECK(xml);
+    const char *home_pose = "<body name=\"chassis\" pos=\"0.9 0 0.046\"";
+    char *at = strstr(xml, home_pose);
+    CHECK_MSG(at, "start pose not found in rover.xml");
+    FILE *f = fopen("moved.xml", "w");
+    fprintf(f, "%.*s<body name=\"chassis\" pos=\"-0.6 -0.55 0.046\"%s", (int)(at - xml), xml, at + strlen(home_pose));
+    fclose(f);
+    free(xml);
+
+    char *json = NULL;
+    CHECK_EQ_INT(lockstep_run(&r, 1, "", "home.csv", &json), 0);
+    free(json);
+    CHECK_EQ_INT(lockstep_run(&r, 1, "moved.xml", "moved.csv", &json), 0);
+    free(json);
+    traj home, moved;
+    CHECK_EQ_INT(traj_read("home.csv", &home), 0);
+    CHECK_EQ_INT(traj_read("moved.csv", &moved), 0);
+    CHECK_EQ_INT(home.n, moved.n);
+    CHECK_NEAR(moved.row[0][T_X], -0.6, 1e-6);
+    int differ = 0;
+    for (int i = 1; i < home.n && !differ; i++)
+        for (int m = 0; m < MOTORS; m++)
+            differ |= home.row[i][T_CMD0 + m] != moved.row[i][T_CMD0 + m];
+    CHECK_MSG(differ, "the same motors for other sensors");
+    free(home.row);
+    free(moved.row);
+}
+
+TEST(safety_stop_when_the_brain_dies_and_driving_again_after_it_restarts)
+{
+    rig r;
+    rig_init(&r);
+    write_config(&r, "run.yaml", 1, "lockstep", "  motor_timeout_ms: 200\n  duration_s: 0\n");
+    pid_t brain = start_brain("run.yaml", "brain1.err");
+    char *argv[] = {FB_SIM_BIN, "--config", "run.yaml", "--trajectory", "traj.csv", "--json", NULL};
+    pid_t sim = spawn(argv, "summary.json", "sim.err");
+    CHECK(wait_for_text("sim.err", "motor socket connected"));
+    sleep_s(1.0); /* let it drive a while */
+    kill(brain, SIGKILL); /* a crash: no stop message, sockets just vanish */
+    waitpid(brain, NULL, 0);
+    CHECK(wait_for_text("sim.err", "safety stop"));
+    sleep_s(0.5);
+    brain = start_brain("run.yaml", "brain2.err");
+    CHECK(wait_for_text("sim.err", "driving again"));
+    sleep_s(0.5);
+    CHECK_EQ_INT(stop(sim, SIGINT), 0);
+    CHECK_EQ_INT(stop(brain, SIGTERM), 0);
+
+    char *json = slurp("summary.json");
+    CHECK(json);
+    CHECK(json_num(json, "safety_stops") >= 1);
+    CHECK(json_num(json, "lockstep_timeouts") >= 1);
+    CHECK(json_num(json, "link_disconnects") >= 1);
+    CHECK(json_num(json, "link_connects") >= 4); /* two sockets, twice */
+    CHECK_EQ_INT(json_num(json, "motor_bad"), 0);
+    free(json);
+
+    /* The trajectory: driving, then held (wheels at zero), then driving. */
+    traj t;
+    CHECK_EQ_INT(traj_read("traj.csv", &t), 0);
+    int phase = 0; /* 0 before driving, 1 driving, 2 held, 3 driving again */
+    for (int i = 1; i < t.n; i++) {
+        int holding = t.row[i][T_HOLDING] != 0;
+        if (holding) {
+            CHECK_NEAR(t.row[i][T_CMD0 + 0], 0.0, 1e-6);
+            CHECK_NEAR(t.row[i][T_CMD0 + 1], 0.0, 1e-6);
+        }
+        if (phase == 0 && !holding)
+            phase = 1;
+        else if (phase == 1 && holding)
+            phase = 2;
+        else if (phase == 2 && !holding)
+            phase = 3;
+    }
+    CHECK_EQ_INT(phase, 3);
+    free(t.row);
+}
+
+TEST(realtime_with_a_fixed_rate_brain)
+{
+    rig r;
+    rig_init(&r);
+    write_config(&r, "rt.yaml", 1, "realtime", "  motor_timeout_ms: 300\n  duration_s: 2\n");
+    pid_t brain = start_brain("rt.yaml", "brain.err");
+    char *argv[] = {FB_SIM_BIN, "--config", "rt.yaml", "--json", "--trajectory", "rt.csv", NULL};
+    pid_t sim = spawn(argv, "summary.json", "sim.err");
+    CHECK_EQ_INT(wait_exit(sim), 0);
+    CHECK_EQ_INT(stop(brain, SIGTERM), 0);
+    char *json = slurp("summary.json");
+    CHECK(json);
+    /* Simulated time is the duration whatever the wall clock did. */
+    CHECK_EQ_INT(json_num(json, "ticks"), 100);
+    CHECK_NEAR(json_num(json, "sim_time_s"), 2.0, 1e-9);
+    CHECK(json_num(json, "sensor_sent") + json_num(json, "sensor_unsent") == 100);
+    CHECK(json_num(json, "motor_received") > 0);
+    CHECK(json_num(json, "latency_samples") > 0);
+    CHECK(json_num(json, "latency_p99_us") >= json_num(json, "latency_p50_us"));
+    CHECK_EQ_INT(json_num(json, "motor_bad"), 0);
+    free(json);
+    traj t;
+    CHECK_EQ_INT(traj_read("rt.csv", &t), 0);
+    CHECK_EQ_INT(t.n, 101);
+    for (int i = 0; i < t.n; i++)
+        for (int j = 0; j < 13; j++)
+            CHECK(isfinite(t.row[i][j]));
+    free(t.row);
+}
+
+TEST(sigterm_ends_a_run_cleanly_with_the_summary)
+{
+    rig r;
+    rig_init(&r);
+    /* No brain at all: the sim runs, sends into the void, never drives. */
+    write_config(&r, "alone.yaml", 1, "realtime", "  duration_s: 0\n");
+    char *argv[] = {FB_SIM_BIN, "--config", "alone.yaml", "--json", "--summary", "copy.json", NULL};
+    pid_t sim = spawn(argv, "summary.json", "sim.err");
+    CHECK(wait_for_text("sim.err", "realtime"));
+    sleep_s(0.5);
+    CHECK_EQ_INT(stop(sim, SIGTERM), 0);
+    char *json = slurp("summary.json");
+    CHECK(json && json[0] == '{');
+    CHECK(json_num(json, "ticks") > 0);
+    CHECK_EQ_INT(json_num(json, "sensor_sent"), 0);
+    CHECK(json_num(json, "sensor_unsent") > 0);
+    CHECK_EQ_INT(json_num(json, "safety_stops"), 0); /* never driven, so never stopped */
+    CHECK(same_file("summary.json", "copy.json"));
+    free(json);
+}
+
+TEST(bad_configs_and_options_are_clear_errors)
+{
+    rig r;
+    rig_init(&r);
+    write_config(&r, "ok.yaml", 1, "realtime", "  duration_s: 0.1\n");
+    struct {
+        char *args[8];
+        const char *says;
+    } cases[] = {
+        {{FB_SIM_BIN, "--config", "ok.yaml", "--set", "sim.sensor_hz=0", NULL}, "sim.sensor_hz"},
+        {{FB_SIM_BIN, "--config", "ok.yaml", "--set", "brain.sensors=8", NULL}, "brain.sensors"},
+        {{FB_SIM_BIN, "--config", "ok.yaml", "--mode", "sideways", NULL}, "sim.mode"},
+        {{FB_SIM_BIN, "--config", "ok.yaml", "--model", "missing.xml", NULL}, "missing.xml"},
+        {{FB_SIM_BIN, "--config", "no-such.yaml", NULL}, "no-such.yaml"},
+        {{FB_SIM_BIN, "--config", "ok.yaml", "--bogus", NULL}, "--bogus"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unlink("err.txt");
+        int status = wait_exit(spawn(cases[i].args, NULL, "err.txt"));
+        CHECK_MSG(status != 0 && status < 128, "case %zu exited %d", i, status);
+        CHECK_MSG(file_has("err.txt", cases[i].says), "case %zu does not name %s", i, cases[i].says);
+    }
+    /* And the good one runs to its duration. */
+    char *ok[] = {FB_SIM_BIN, "--config", "ok.yaml", NULL};
+    CHECK_EQ_INT(wait_exit(spawn(ok, "out.txt", NULL)), 0);
+    CHECK(file_has("out.txt", "ticks"));
+}
