@@ -160,6 +160,12 @@ int brain_params_check(const brain_params *p, char *err, size_t err_len)
         return brain_fail(err, err_len, BRAIN_ERR_PARAM,
                           "backend: unknown value %d (allowed auto, vulkan, cpu)",
                           (int)p->backend);
+    if (p->precision != BRAIN_PRECISION_F32 && p->precision != BRAIN_PRECISION_F16)
+        return brain_fail(err, err_len, BRAIN_ERR_PARAM,
+                          "precision: unknown value %d (allowed f32, f16)", (int)p->precision);
+    if (p->precision == BRAIN_PRECISION_F16 && p->backend == BRAIN_BACKEND_CPU)
+        return brain_fail(err, err_len, BRAIN_ERR_PARAM,
+                          "precision: f16 needs the Vulkan backend (the CPU backend stores float32)");
     return BRAIN_OK;
 }
 
@@ -236,7 +242,9 @@ int brain_create(const brain_params *p, brain **out, char *err, size_t err_len)
         init.require_gpu = p->backend == BRAIN_BACKEND_AUTO && p->device[0] == '\0';
         rc = brain_vk_create(&init, &b->ops, &b->impl);
         b->backend = BRAIN_BACKEND_VULKAN;
-        if (rc == BRAIN_ERR_DEVICE && p->backend == BRAIN_BACKEND_AUTO) {
+        /* No CPU fallback for f16: the CPU backend stores float32 only. */
+        if (rc == BRAIN_ERR_DEVICE && p->backend == BRAIN_BACKEND_AUTO &&
+            p->precision == BRAIN_PRECISION_F32) {
             char why[256];
             snprintf(why, sizeof why, "backend auto: no GPU (%s), so the CPU", err ? err : "");
             rc = brain_cpu_create(&init, &b->ops, &b->impl);

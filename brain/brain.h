@@ -37,6 +37,12 @@ const char *brain_backend_name(brain_backend backend);
 
 #define BRAIN_DEVICE_LEN 128
 
+/* How the field is stored; the arithmetic is float32 either way. */
+typedef enum {
+    BRAIN_PRECISION_F32 = 0,
+    BRAIN_PRECISION_F16 = 1,  /* Vulkan only: half the bytes; each stored element rounded to half */
+} brain_precision;
+
 /* Every parameter of field-brain.md plus how to run it. */
 typedef struct {
     uint32_t size_x, size_y, size_z; /* spatial grid */
@@ -63,6 +69,7 @@ typedef struct {
     float clamp_limit;
 
     brain_backend backend;
+    brain_precision precision;
     /* Vulkan device: "" chooses (discrete, integrated, virtual, cpu), a
      * decimal index or a case-insensitive substring of the name forces one. */
     char device[BRAIN_DEVICE_LEN];

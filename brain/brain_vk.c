@@ -52,6 +52,25 @@ static const uint32_t spv_noise_sum[] =
 static const uint32_t spv_cycle[] =
 #include "spv/cycle.h"
     ;
+/* The same passes with the field stored as float16 (precision f16). */
+static const uint32_t spv_init_f16[] =
+#include "spv/init_f16.h"
+    ;
+static const uint32_t spv_sums_f16[] =
+#include "spv/sums_f16.h"
+    ;
+static const uint32_t spv_inject_f16[] =
+#include "spv/inject_f16.h"
+    ;
+static const uint32_t spv_cycle_f16[] =
+#include "spv/cycle_f16.h"
+    ;
+static const uint32_t spv_motors_f16[] =
+#include "spv/motors_f16.h"
+    ;
+static const uint32_t spv_finish_f16[] =
+#include "spv/finish_f16.h"
+    ;
 static const uint32_t spv_momentum[] =
 #include "spv/momentum.h"
     ;
@@ -155,29 +174,31 @@ static int vk_create_pipelines(vk_brain *vb)
     static const struct {
         const uint32_t *code;
         size_t size;
+        const uint32_t *code16; /* f16 field; NULL: the pass does not touch it */
+        size_t size16;
         bool diffuse, noise, energy, split;
     } src[VK_PIPE_COUNT] = {
-        [VK_PIPE_INIT] = {spv_init, sizeof spv_init, 0, 0, 0, 0},
-        [VK_PIPE_SUMS] = {spv_sums, sizeof spv_sums, 0, 0, 0, 0},
-        [VK_PIPE_INJECT] = {spv_inject, sizeof spv_inject, 0, 0, 0, 0},
-        [VK_PIPE_NOISE_SUM] = {spv_noise_sum, sizeof spv_noise_sum, 0, 0, 0, 0},
-        [VK_PIPE_MOMENTUM] = {spv_momentum, sizeof spv_momentum, 0, 0, 0, 0},
-        [VK_PIPE_CYCLE + 0] = {spv_cycle, sizeof spv_cycle, 0, 0, 0, 0},
-        [VK_PIPE_CYCLE + 1] = {spv_cycle, sizeof spv_cycle, 0, 0, 0, 1},
-        [VK_PIPE_CYCLE + 2] = {spv_cycle, sizeof spv_cycle, 0, 1, 0, 0},
-        [VK_PIPE_CYCLE + 3] = {spv_cycle, sizeof spv_cycle, 0, 1, 0, 1},
-        [VK_PIPE_CYCLE + 4] = {spv_cycle, sizeof spv_cycle, 1, 0, 0, 0},
-        [VK_PIPE_CYCLE + 5] = {spv_cycle, sizeof spv_cycle, 1, 0, 0, 1},
-        [VK_PIPE_CYCLE + 6] = {spv_cycle, sizeof spv_cycle, 1, 1, 0, 0},
-        [VK_PIPE_CYCLE + 7] = {spv_cycle, sizeof spv_cycle, 1, 1, 0, 1},
-        [VK_PIPE_MOTORS + 0] = {spv_motors, sizeof spv_motors, 0, 0, 0, 0},
-        [VK_PIPE_MOTORS + 1] = {spv_motors, sizeof spv_motors, 0, 1, 0, 0},
-        [VK_PIPE_MOTORS + 2] = {spv_motors, sizeof spv_motors, 1, 0, 0, 0},
-        [VK_PIPE_MOTORS + 3] = {spv_motors, sizeof spv_motors, 1, 1, 0, 0},
-        [VK_PIPE_MOTORS_ENERGY] = {spv_motors, sizeof spv_motors, 0, 0, 1, 0},
-        [VK_PIPE_FINISH] = {spv_finish, sizeof spv_finish, 0, 0, 0, 0},
-        [VK_PIPE_ACTIVITY_REDUCE] = {spv_activity_reduce, sizeof spv_activity_reduce, 0, 0, 0, 0},
-        [VK_PIPE_STATS_REDUCE] = {spv_stats_reduce, sizeof spv_stats_reduce, 0, 0, 0, 0},
+        [VK_PIPE_INIT] = {spv_init, sizeof spv_init, spv_init_f16, sizeof spv_init_f16, 0, 0, 0, 0},
+        [VK_PIPE_SUMS] = {spv_sums, sizeof spv_sums, spv_sums_f16, sizeof spv_sums_f16, 0, 0, 0, 0},
+        [VK_PIPE_INJECT] = {spv_inject, sizeof spv_inject, spv_inject_f16, sizeof spv_inject_f16, 0, 0, 0, 0},
+        [VK_PIPE_NOISE_SUM] = {spv_noise_sum, sizeof spv_noise_sum, NULL, 0, 0, 0, 0, 0},
+        [VK_PIPE_MOMENTUM] = {spv_momentum, sizeof spv_momentum, NULL, 0, 0, 0, 0, 0},
+        [VK_PIPE_CYCLE + 0] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 0, 0, 0},
+        [VK_PIPE_CYCLE + 1] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 0, 0, 1},
+        [VK_PIPE_CYCLE + 2] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 1, 0, 0},
+        [VK_PIPE_CYCLE + 3] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 1, 0, 1},
+        [VK_PIPE_CYCLE + 4] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 0, 0, 0},
+        [VK_PIPE_CYCLE + 5] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 0, 0, 1},
+        [VK_PIPE_CYCLE + 6] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 1, 0, 0},
+        [VK_PIPE_CYCLE + 7] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 1, 0, 1},
+        [VK_PIPE_MOTORS + 0] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 0, 0, 0},
+        [VK_PIPE_MOTORS + 1] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 1, 0, 0},
+        [VK_PIPE_MOTORS + 2] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 1, 0, 0, 0},
+        [VK_PIPE_MOTORS + 3] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 1, 1, 0, 0},
+        [VK_PIPE_MOTORS_ENERGY] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 0, 1, 0},
+        [VK_PIPE_FINISH] = {spv_finish, sizeof spv_finish, spv_finish_f16, sizeof spv_finish_f16, 0, 0, 0, 0},
+        [VK_PIPE_ACTIVITY_REDUCE] = {spv_activity_reduce, sizeof spv_activity_reduce, NULL, 0, 0, 0, 0, 0},
+        [VK_PIPE_STATS_REDUCE] = {spv_stats_reduce, sizeof spv_stats_reduce, NULL, 0, 0, 0, 0, 0},
     };
     VkPushConstantRange range = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = sizeof(vk_push)};
     VkPipelineLayoutCreateInfo lci = {
@@ -197,10 +218,11 @@ static int vk_create_pipelines(vk_brain *vb)
     for (uint32_t i = 0; i < 16; i++)
         entries[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
     for (int i = 0; i < VK_PIPE_COUNT; i++) {
+        bool half = vb->f16 && src[i].code16;
         VkShaderModuleCreateInfo mci = {
             .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-            .codeSize = src[i].size,
-            .pCode = src[i].code,
+            .codeSize = half ? src[i].size16 : src[i].size,
+            .pCode = half ? src[i].code16 : src[i].code,
         };
         if ((rc = vk_check(vb, vkCreateShaderModule(vb->device, &mci, NULL, &vb->modules[i]),
                            "vkCreateShaderModule")))
@@ -374,14 +396,69 @@ static int vk_util_end(vk_brain *vb)
     return rc ? rc : vk_submit_wait(vb, vb->util_cmd);
 }
 
+/* float32 -> float16 bits, rounded to nearest even (overflow: infinity). */
+static uint16_t vk_half_of(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7FFFFFFFu;
+    if (ax > 0x7F800000u)
+        return (uint16_t)(sign | 0x7E00u); /* NaN */
+    if (ax >= 0x477FF000u)
+        return (uint16_t)(sign | 0x7C00u); /* rounds past 65504 */
+    if (ax < 0x38800000u) {                /* below 2^-14: subnormal or zero */
+        if (ax < 0x33000000u)
+            return (uint16_t)sign;
+        uint32_t e = ax >> 23, m = (ax & 0x7FFFFFu) | 0x800000u;
+        uint32_t shift = 126u - e, h = m >> shift, rest = m & ((1u << shift) - 1u);
+        uint32_t half = 1u << (shift - 1u);
+        if (rest > half || (rest == half && (h & 1u)))
+            h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((ax - 0x38000000u) >> 13), rest = ax & 0x1FFFu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u)))
+        h++;
+    return (uint16_t)(sign | h);
+}
+
+static float vk_float_of(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1Fu, m = h & 0x3FFu, x;
+    if (e == 0x1Fu)
+        x = sign | 0x7F800000u | (m << 13);
+    else if (e != 0)
+        x = sign | ((e + 112u) << 23) | (m << 13);
+    else if (m == 0)
+        x = sign;
+    else { /* subnormal: normalise */
+        e = 113u;
+        while (!(m & 0x400u)) {
+            m <<= 1;
+            e--;
+        }
+        x = sign | (e << 23) | ((m & 0x3FFu) << 13);
+    }
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
 /* Copies bytes between a device buffer and host memory through the staging
- * buffer, in chunks. to_host: device -> dst; else src -> device. */
+ * buffer, in chunks. to_host: device -> dst; else src -> device. half: the
+ * device holds float16 and the host float32 (bytes counts the device's). */
 static int vk_transfer(vk_brain *vb, const vk_buffer *dev, VkDeviceSize offset, VkDeviceSize bytes,
-                       void *dst, const void *src, bool to_host)
+                       void *dst, const void *src, bool to_host, bool half)
 {
     for (VkDeviceSize done = 0; done < bytes;) {
         VkDeviceSize n = bytes - done < vb->staging.size ? bytes - done : vb->staging.size;
-        if (!to_host) {
+        if (!to_host && half) {
+            const float *from = (const float *)src + done / 2;
+            uint16_t *to = vb->staging.map;
+            for (VkDeviceSize i = 0; i < n / 2; i++)
+                to[i] = vk_half_of(from[i]);
+            vk_buffer_flush(vb, &vb->staging);
+        } else if (!to_host) {
             memcpy(vb->staging.map, (const char *)src + done, n);
             vk_buffer_flush(vb, &vb->staging);
         }
@@ -409,7 +486,14 @@ static int vk_transfer(vk_brain *vb, const vk_buffer *dev, VkDeviceSize offset, 
             return rc;
         if (to_host) {
             vk_buffer_invalidate(vb, &vb->staging);
-            memcpy((char *)dst + done, vb->staging.map, n);
+            if (half) {
+                const uint16_t *from = vb->staging.map;
+                float *to = (float *)dst + done / 2;
+                for (VkDeviceSize i = 0; i < n / 2; i++)
+                    to[i] = vk_float_of(from[i]);
+            } else {
+                memcpy((char *)dst + done, vb->staging.map, n);
+            }
         }
         done += n;
     }
@@ -470,7 +554,7 @@ static int vk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stat
 static int vk_read_field(void *impl, float *dst)
 {
     vk_brain *vb = impl;
-    return vk_transfer(vb, &vb->field[vb->cur], 0, vb->count * 4, dst, NULL, true);
+    return vk_transfer(vb, &vb->field[vb->cur], 0, vb->count * vb->elem, dst, NULL, true, vb->f16);
 }
 
 /* S/W of the current field (sums.comp), recorded into util_cmd after the
@@ -488,7 +572,7 @@ static void vk_record_sums(vk_brain *vb, VkCommandBuffer cmd)
 static int vk_write_field(void *impl, const float *src)
 {
     vk_brain *vb = impl;
-    int rc = vk_transfer(vb, &vb->field[vb->cur], 0, vb->count * 4, NULL, src, false);
+    int rc = vk_transfer(vb, &vb->field[vb->cur], 0, vb->count * vb->elem, NULL, src, false, vb->f16);
     /* The next cycle predicts its mean from S/W: they must be this field's. */
     if (!rc)
         rc = vk_util_begin(vb);
@@ -503,14 +587,14 @@ static int vk_read_momentum(void *impl, float *dst)
 {
     vk_brain *vb = impl;
     return vk_transfer(vb, &vb->state, (VkDeviceSize)VK_ST_MOMENTUM(vb) * 4, (VkDeviceSize)vb->C * 4,
-                       dst, NULL, true);
+                       dst, NULL, true, false);
 }
 
 static int vk_write_momentum(void *impl, const float *src)
 {
     vk_brain *vb = impl;
     return vk_transfer(vb, &vb->state, (VkDeviceSize)VK_ST_MOMENTUM(vb) * 4, (VkDeviceSize)vb->C * 4,
-                       NULL, src, false);
+                       NULL, src, false, false);
 }
 
 /* Copy bandwidth of the device (read + write bytes per second): the spare
@@ -520,7 +604,7 @@ static int vk_write_momentum(void *impl, const float *src)
 static int vk_measure_bandwidth(void *impl, uint64_t bytes, double *bytes_per_s)
 {
     vk_brain *vb = impl;
-    VkDeviceSize n = vb->count * 4;
+    VkDeviceSize n = vb->count * vb->elem;
     if (bytes && bytes < n)
         n = bytes & ~(VkDeviceSize)3;
     if (n == 0)
@@ -613,7 +697,8 @@ static int vk_create_buffers(vk_brain *vb)
     const VkMemoryPropertyFlags local = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
     const VkMemoryPropertyFlags host = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
     const VkMemoryPropertyFlags coherent = VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-    const VkDeviceSize field_bytes = vb->count * 4;
+    const VkDeviceSize field_bytes = vb->count * vb->elem;
+    const char *type = vb->f16 ? "halves" : "floats";
     char what[96];
     int rc;
     /* Both fields in one device-local heap at most: say so before trying. */
@@ -624,14 +709,14 @@ static int vk_create_buffers(vk_brain *vb)
             heap = vb->mem_props.memoryHeaps[i].size;
     if (2 * field_bytes > heap || (vb->max_allocation && field_bytes > vb->max_allocation))
         return brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
-                          "the field (%u x %u x %u x %u floats) needs 2 x %.1f MB (two copies for "
+                          "the field (%u x %u x %u x %u %s) needs 2 x %.1f MB (two copies for "
                           "diffusion), but Vulkan device %s has %.1f MB of device memory and "
                           "allows %.1f MB per allocation",
-                          vb->X, vb->Y, vb->Z, vb->C, (double)field_bytes / 1e6,
+                          vb->X, vb->Y, vb->Z, vb->C, type, (double)field_bytes / 1e6,
                           vb->props.deviceName, (double)heap / 1e6, (double)vb->max_allocation / 1e6);
     for (int i = 0; i < 2; i++) {
-        snprintf(what, sizeof what, "field (%u x %u x %u x %u floats, buffer %d of 2)", vb->X, vb->Y,
-                 vb->Z, vb->C, i + 1);
+        snprintf(what, sizeof what, "field (%u x %u x %u x %u %s, buffer %d of 2)", vb->X, vb->Y,
+                 vb->Z, vb->C, type, i + 1);
         if ((rc = vk_buffer_create(vb, &vb->field[i], field_bytes, 0, local, what)))
             return rc;
     }
@@ -774,10 +859,20 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
     vb->S = p->sensors;
     vb->MO = p->motors;
     vb->count = (uint64_t)vb->X * vb->Y * vb->Z * vb->C;
+    vb->f16 = p->precision == BRAIN_PRECISION_F16;
+    vb->elem = vb->f16 ? 2 : 4;
     vb->err = init->err;
     vb->err_len = init->err_len;
     vk_plan(vb);
 
+    /* A clamped element must stay finite when stored as half. */
+    if (vb->f16 && p->clamp_limit > 65504.0f) {
+        int rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_PARAM,
+                            "precision f16: clamp_limit %g exceeds 65504, the largest half",
+                            (double)p->clamp_limit);
+        free(vb);
+        return rc;
+    }
     const char *env = getenv("FB_VALIDATION");
     bool validation = p->validation || (env && strcmp(env, "1") == 0);
     int rc = vk_create_instance(vb, validation);

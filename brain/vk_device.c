@@ -265,13 +265,20 @@ int vk_create_device(vk_brain *vb)
                           "Vulkan device %s supports Vulkan %u.%u; the brain needs 1.2",
                           pp->deviceName, VK_API_VERSION_MAJOR(pp->apiVersion),
                           VK_API_VERSION_MINOR(pp->apiVersion));
-    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+                                            .pNext = &f11};
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
     vkGetPhysicalDeviceFeatures2(vb->phys, &f2);
     if (!f12.bufferDeviceAddress || !f2.features.shaderInt64)
         return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan device %s lacks %s, which the brain's shaders need", pp->deviceName,
                           !f12.bufferDeviceAddress ? "bufferDeviceAddress" : "shaderInt64");
+    if (vb->f16 && !f11.storageBuffer16BitAccess)
+        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+                          "precision f16: Vulkan device %s lacks storageBuffer16BitAccess (16-bit "
+                          "values in storage buffers); use precision f32 there",
+                          pp->deviceName);
 
     /* A compute-only family when there is one (it may run beside graphics). */
     uint32_t nf = 0;
@@ -304,8 +311,13 @@ int vk_create_device(vk_brain *vb)
         .queueCount = 1,
         .pQueuePriorities = &prio,
     };
+    VkPhysicalDeviceVulkan11Features want11 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+        .storageBuffer16BitAccess = vb->f16 ? VK_TRUE : VK_FALSE,
+    };
     VkPhysicalDeviceVulkan12Features want12 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+        .pNext = &want11,
         .bufferDeviceAddress = VK_TRUE,
     };
     VkPhysicalDeviceFeatures2 want = {

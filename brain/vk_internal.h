@@ -41,6 +41,8 @@ typedef struct {
     brain_params p;
     uint32_t X, Y, Z, C, S, MO;
     uint64_t count;              /* X*Y*Z*C */
+    bool f16;                    /* precision f16: the field stored as half */
+    VkDeviceSize elem;           /* bytes per stored field element: 4 or 2 */
     char *err;                   /* create's error buffer; NULL after create */
     size_t err_len;
 

@@ -43,11 +43,13 @@ typedef struct {
 _Static_assert(sizeof(loop_mode) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(sim_mode) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(brain_backend) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(brain_precision) == sizeof(int), "enums are stored as int");
 _Static_assert(offsetof(brain_params, size_y) == offsetof(brain_params, size_x) + 4 &&
                offsetof(brain_params, size_z) == offsetof(brain_params, size_x) + 8,
                "brain.size writes size_x, size_y, size_z as one array");
 
 static const char *const backend_choices[] = {"auto", "vulkan", "cpu", NULL};
+static const char *const precision_choices[] = {"f32", "f16", NULL};
 static const char *const loop_mode_choices[] = {"fixed_rate", "lockstep", NULL};
 static const char *const sim_mode_choices[] = {"realtime", "lockstep", NULL};
 
@@ -72,6 +74,8 @@ static const config_key config_keys[] = {
       "grid points along each of x, y and z (sets size_x, size_y, size_z)", NULL },
     K_ENUM("brain", "backend", brain.backend, backend_choices,
            "auto: a real GPU if there is one, else the CPU; vulkan; cpu"),
+    K_ENUM("brain", "precision", brain.precision, precision_choices,
+           "how the field is stored: f32; f16 (Vulkan only: half the bytes, float32 arithmetic)"),
     K_STR("brain", "device", KEY_STRING, brain.device,
           "Vulkan device: empty chooses; an index or a part of the name forces one"),
     K_BOOL("brain", "validation", brain.validation,
