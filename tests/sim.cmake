@@ -12,3 +12,9 @@ if(TARGET fieldbrain-sim AND TARGET fieldbrain)
     FB_ROVER_XML="${PROJECT_SOURCE_DIR}/sim/models/rover.xml")
   add_dependencies(test_sim_link fieldbrain-sim fieldbrain)
 endif()
+if(TARGET fieldbrain-sim)
+  add_test(NAME test_sim_plot.draws_the_arena_and_trajectory
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_sim_plot.py $<TARGET_FILE:fieldbrain-sim>
+            ${PROJECT_SOURCE_DIR}/sim/plot_trajectory.py ${PROJECT_SOURCE_DIR}/sim/models/rover.xml)
+  set_tests_properties(test_sim_plot.draws_the_arena_and_trajectory PROPERTIES LABELS integration TIMEOUT 120)
+endif()
