@@ -82,10 +82,12 @@ static void usage(FILE *f)
           "  --cycles N        measured cycles (default 300)\n"
           "  --warmup N        cycles before measuring (default 30)\n"
           "  --threads N       CPU backend threads (default: one per core)\n"
+          "  --precision P     f32 or f16 (the field stored in half precision; Vulkan only)\n"
           "  --json            one JSON object per line instead of the table\n"
           "  --help\n"
           "Times are per brain_step (one cycle, submit to motors on the host). GB/s counts\n"
-          "the bytes a dense cycle must move, 8 per field element (one read, one write);\n"
+          "the bytes a dense cycle must move: one read and one write of the field, 8 bytes\n"
+          "per element in f32, 4 in f16;\n"
           "'floor' is that figure over the device's measured copy bandwidth.\n",
           f);
 }
@@ -94,6 +96,7 @@ typedef struct {
     const char *backend;
     const char *device;
     uint32_t cycles, warmup, threads;
+    brain_precision precision;
     bool json;
 } bench_options;
 
@@ -107,6 +110,7 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
     p.channels = sz.c;
     p.backend = backend;
     p.threads = o->threads;
+    p.precision = o->precision;
     p.quiet = true;
     if (o->device)
         snprintf(p.device, sizeof p.device, "%s", o->device);
@@ -119,7 +123,7 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
         return rc;
     }
     uint64_t count = brain_field_count(b);
-    double floor_bytes = 8.0 * (double)count;
+    double floor_bytes = (o->precision == BRAIN_PRECISION_F16 ? 4.0 : 8.0) * (double)count;
     double copy_bw = NAN;
     if (brain_measure_bandwidth(b, (uint64_t)(4.0 * count), &copy_bw) != 0)
         copy_bw = NAN;
@@ -169,7 +173,7 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
         double plain_gbps = floor_bytes / (pl.median * 1e-3) / 1e9;
         double floor_ms = floor_bytes / copy_bw * 1e3;
         if (o->json) {
-            printf("{\"backend\": \"%s\", \"device\": \"%s\", \"size\": [%u, %u, %u, %u], "
+            printf("{\"backend\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"size\": [%u, %u, %u, %u], "
                    "\"elements\": %llu, \"cycles\": %u, \"warmup\": %u, "
                    "\"wall_ms\": {\"median\": %.4f, \"p99\": %.4f, \"mean\": %.4f}, "
                    "\"gpu_ms\": {\"median\": %.4f, \"p99\": %.4f, \"mean\": %.4f, \"n\": %u}, "
@@ -178,7 +182,8 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
                    "\"bytes_per_cycle\": %.0f, \"gbps_mean\": %.2f, \"gbps_plain\": %.2f, "
                    "\"copy_gbps\": %.2f, \"floor_ms\": %.4f, \"fraction_of_floor_plain\": %.3f, "
                    "\"fraction_of_floor_mean\": %.3f}\n",
-                   brain_backend_name(brain_get_backend(b)), brain_device_name(b), sz.x, sz.y, sz.z, sz.c,
+                   brain_backend_name(brain_get_backend(b)), brain_device_name(b),
+                   o->precision == BRAIN_PRECISION_F16 ? "f16" : "f32", sz.x, sz.y, sz.z, sz.c,
                    (unsigned long long)count, n, o->warmup, all.median, all.p99, all.mean, g.median, g.p99,
                    g.mean, g.n, pl.median, pl.p99, pl.n, plg.median, df.median, df.p99, df.n, dfg.median,
                    floor_bytes, gbps, plain_gbps, copy_bw / 1e9, floor_ms, floor_ms / pl.median,
@@ -210,6 +215,7 @@ int main(int argc, char **argv)
         {"device", required_argument, NULL, 'd'},  {"cycles", required_argument, NULL, 'n'},
         {"warmup", required_argument, NULL, 'w'},  {"threads", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
+        {"precision", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -223,6 +229,16 @@ int main(int argc, char **argv)
         case 'w': o.warmup = (uint32_t)strtoul(optarg, &end, 10); break;
         case 't': o.threads = (uint32_t)strtoul(optarg, &end, 10); break;
         case 'j': o.json = true; break;
+        case 'p':
+            if (strcmp(optarg, "f32") == 0)
+                o.precision = BRAIN_PRECISION_F32;
+            else if (strcmp(optarg, "f16") == 0)
+                o.precision = BRAIN_PRECISION_F16;
+            else {
+                fprintf(stderr, "fieldbrain-bench: --precision must be f32 or f16, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
