@@ -1,10 +1,12 @@
 /* brain_cpu.c: the CPU backend, the reference the shaders are tested against.
  *
- * It follows field-brain.md step by step; the only liberties are ones that
- * keep that obvious: steps 2-4 are one pass over the field and steps 5-8 a
- * second one, x-slabs run on a small pool of threads, and reductions are
- * summed in double per thread, then in thread order (so a run is
- * bit-identical to the next one with the same thread count).
+ * It follows field-brain.md step by step, in one read and one write of the
+ * field on most cycles (the floor of "What it costs"): the channel means of
+ * step 5 are predicted before the pass (see "One pass per cycle" below), x-slabs
+ * run on a small pool of threads, and reductions are summed per channel in
+ * float over a row, then in double, in a fixed order (so a run is
+ * bit-identical to the next one with the same thread count, with or without
+ * AVX2).
  */
 #include "brain_internal.h"
 #include "rng.h"
@@ -17,24 +19,82 @@
 #include <time.h>
 #include <unistd.h>
 
+/* ---- One pass per cycle ----
+ *
+ * Steps 2-8 each touch every element, and step 5 needs the channel means m[c]
+ * of the field after steps 1-4 before anything can be clamped. Measuring them
+ * costs a pass of its own. Instead they are known before the pass, exactly up
+ * to float rounding, because steps 1-4 are linear in the field apart from the
+ * noise, whose draws do not depend on it:
+ *
+ * - Each pass that writes the field (clamped) also sums it, per channel:
+ *   S[c] = sum over points of F[p][c] and W[c] = sum over points of
+ *   w(p) F[p][c], with w(p) = nx(x) ny(y) nz(z) and nx(x) the number of x' in
+ *   {x-1, x, x+1} inside the grid (likewise y, z). With zero padding every
+ *   F[p] lands in exactly w(p) of the 3x3x3 box sums, so the sum over points
+ *   of the box sum B27 is W.
+ * - 1. Injection adds g s_i at spot i:        S += g s_i, W += w(spot) g s_i.
+ * - 2. Decay:                                 S *= d.
+ * - 3. Diffusion, F' = (1-r) d F + r d B27/27: S' = (1-r) d S + r d W / 27.
+ * - 4. Noise: a sweep over the points before the pass hashes every point,
+ *   keeps the picked ones with their draws, and sums the draws per channel:
+ *   S += N. The pass only adds the stored draws to the picked points.
+ * So m = S / points, the momentum and its offset are known before the pass,
+ * and one pass does steps 2-5, the clamp, and every reduction of the cycle
+ * (energy, saturation, and the S and W of its own output for the next
+ * cycle). The prediction is exact arithmetic; it differs from summing the
+ * field after step 4 only by the rounding of each element, which averages
+ * out in a mean (and S, W are measured afresh on every pass, so nothing
+ * accumulates from cycle to cycle).
+ *
+ * Step 7 reads the field after step 6, before the clamp: the pass records
+ * the pre-clamp values at the motor spots (a byte per point marks them).
+ * Step 6 needs mean |F| after step 5 before it may add energy, so activity
+ * cycles take two passes: the first writes F after step 5 unclamped and sums
+ * |F|; the second adds the energy draws (if any), records the motors, clamps
+ * and reduces. On the default schedule that is 1.1 passes a cycle.
+ *
+ * Diffusion runs in place: each x-plane's 3x3 (y, z) box sums are computed
+ * one plane ahead of the writes, and the planes next to a thread's slab
+ * before any thread writes (a separate job, so a barrier lies between).
+ * brain_write_field measures S and W of the new field (a read pass), in the
+ * same order as a pass does, so a brain restored from a checkpoint continues
+ * bit for bit as the one that saved it.
+ */
+
 #define CPU_MAX_THREADS 64
 /* Below this many elements a thread costs more to wake than it saves. */
 #define CPU_MIN_ELEMS_PER_THREAD (1u << 17)
+#define CPU_NO_POINT UINT32_MAX
 
 typedef struct cpu_brain cpu_brain;
 typedef void (*cpu_job)(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1);
 
-/* Reductions are kept per channel (independent lanes the compiler can
- * vectorise) and summed over channels once per pass. */
+/* What one pass does. */
+typedef enum {
+    CPU_PASS_FULL,     /* steps 2-5, motors, clamp, reductions */
+    CPU_PASS_ADVANCE,  /* steps 2-5 unclamped, sum |F| (activity cycles) */
+    CPU_PASS_FINISH,   /* energy, motors, clamp, reductions (activity cycles) */
+} cpu_pass;
+
 typedef struct {
-    double sum_abs;        /* sum of |F| (energy, activity) */
-    uint64_t saturated;    /* elements at +-clamp_limit */
-    double *channel_sum;   /* C sums (momentum) */
-    double *abs_sum;       /* C sums of |F| */
-    uint32_t *sat_count;   /* C counts of elements at the clamp */
-    float *row_sum;        /* C float sums over one row of Z points, */
-    float *row_sat;        /* flushed into the doubles above per row */
-    float *planes;         /* diffusion: 4 planes of Y*Z*C */
+    /* per channel over this worker's slab, in double (summed row by row) */
+    double *sum;          /* S: sum of F */
+    double *wsum;         /* W: sum of w(p) F */
+    double *abs_sum;      /* sum of |F| (energy, activity) */
+    double *noise_sum;    /* this cycle's noise draws */
+    uint64_t sat_count;   /* elements at +-clamp_limit */
+    /* per channel over one row of Z points, in float lanes */
+    float *row_sum, *row_abs;
+    uint32_t row_sat;     /* elements at the clamp in the row */
+    float *scratch;       /* C: a motor point before the clamp */
+    /* noise picked in this slab: points in order and their C draws each */
+    uint32_t n_noise;
+    uint32_t *noise_points;
+    float *noise_draws;
+    /* diffusion: (y, z) box sums of 3 planes in turn, of the plane after the
+     * slab, and 3 rows of z sums */
+    float *planes, *after, *zrows;
 } cpu_worker;
 
 struct cpu_brain {
@@ -42,11 +102,21 @@ struct cpu_brain {
     const uint32_t *sensor_spots, *motor_spots;
     uint32_t X, Y, Z, C;
     uint64_t points, count;
-    float *field, *spare;  /* spare: diffusion writes here, then they swap */
+    float *field;
     float *momentum;       /* M, C */
     float *offset;         /* momentum_gain * M, C */
+    double *sum, *wsum;    /* S and W of the field as it is (see above) */
+    uint8_t *motor_mask;   /* per point: a motor spot is here */
+    double *motor_sum;     /* per motor: sum over c before the clamp */
+    float *zero_row;       /* Z*C zeros: the box sums outside the grid */
+    uint32_t *noise_points;  /* points: each worker's list at its slab start */
+    float *noise_draws;      /* count: likewise, C per picked point */
+
+    /* the cycle being run */
     const brain_cycle *cyc;
+    cpu_pass pass;
     bool energize;
+    float keep_in, keep_box;  /* step 3 as F' = keep_in F + keep_box B27 */
 
     /* the pool: workers 1..n-1 are threads, worker 0 is the caller */
     uint32_t n_workers;
@@ -115,133 +185,248 @@ static void cpu_run(cpu_brain *cb, cpu_job job)
     pthread_mutex_unlock(&cb->lock);
 }
 
-/* ---- steps 2-4: decay, diffusion, noise, and the channel sums of step 5 ---- */
-
-/* The 3x3 box sum over (y, z) of plane x of `src`, zero outside the grid,
- * into out (Y*Z*C); tmp is another plane. */
-static void cpu_box_plane(const cpu_brain *cb, const float *src, int64_t x, float *tmp, float *out)
+/* How many of {i-1, i, i+1} lie in [0, n): the w(p) factors above. */
+static inline uint32_t cpu_neighbours(uint32_t i, uint32_t n)
 {
-    const uint32_t Y = cb->Y, Z = cb->Z, C = cb->C;
-    const size_t plane = (size_t)Y * Z * C, row = (size_t)Z * C;
-    if (x < 0 || x >= (int64_t)cb->X) {
-        memset(out, 0, plane * sizeof(float));
-        return;
-    }
-    const float *in = src + (size_t)x * plane;
-    /* along z */
-    for (uint32_t y = 0; y < Y; y++) {
-        const float *r = in + y * row;
-        float *t = tmp + y * row;
-        for (uint32_t z = 0; z < Z; z++) {
-            const float *mid = r + (size_t)z * C;
-            const float *lo = z > 0 ? mid - C : NULL;
-            const float *hi = z + 1 < Z ? mid + C : NULL;
-            float *o = t + (size_t)z * C;
-            for (uint32_t c = 0; c < C; c++)
-                o[c] = (lo ? lo[c] : 0.0f) + mid[c] + (hi ? hi[c] : 0.0f);
-        }
-    }
-    /* along y */
-    for (uint32_t y = 0; y < Y; y++) {
-        const float *mid = tmp + y * row;
-        const float *lo = y > 0 ? mid - row : NULL;
-        const float *hi = y + 1 < Y ? mid + row : NULL;
-        float *o = out + y * row;
-        for (size_t i = 0; i < row; i++)
-            o[i] = (lo ? lo[i] : 0.0f) + mid[i] + (hi ? hi[i] : 0.0f);
-    }
+    return 1u + (i > 0) + (i + 1 < n);
 }
 
-static void cpu_noise_point(const cpu_brain *cb, uint32_t point, float *v)
+/* ---- step 3: the 3x3x3 box sum, one (y, z) plane and one x at a time ---- */
+
+/* out = in[z-1] + in[z] + in[z+1] per channel, zero outside the row. */
+static void cpu_zsum_row(const cpu_brain *cb, const float *restrict in, float *restrict out)
+{
+    const uint32_t Z = cb->Z, C = cb->C;
+    if (Z == 1) {
+        memcpy(out, in, C * sizeof(float));
+        return;
+    }
+    for (uint32_t c = 0; c < C; c++)
+        out[c] = in[c] + in[C + c];
+    for (size_t i = C; i < (size_t)(Z - 1) * C; i++)
+        out[i] = (in[i - C] + in[i]) + in[i + C];
+    for (size_t i = (size_t)(Z - 1) * C; i < (size_t)Z * C; i++)
+        out[i] = in[i - C] + in[i];
+}
+
+/* Row y of the 3x3 (y, z) box sum of one plane of the field, into out. Must
+ * be called for y = 0, 1, ... Y-1 in turn on a plane: it keeps the z sums of
+ * rows y-1, y, y+1 in w->zrows. */
+static void cpu_box_row(const cpu_brain *cb, cpu_worker *w, const float *plane, uint32_t y, float *out)
+{
+    const size_t row = (size_t)cb->Z * cb->C;
+    float *z[3] = {w->zrows, w->zrows + row, w->zrows + 2 * row};
+    if (y == 0)
+        cpu_zsum_row(cb, plane, z[0]);
+    if (y + 1 < cb->Y)
+        cpu_zsum_row(cb, plane + (y + 1) * row, z[(y + 1) % 3]);
+    const float *restrict lo = y > 0 ? z[(y + 2) % 3] : cb->zero_row;
+    const float *restrict mid = z[y % 3];
+    const float *restrict hi = y + 1 < cb->Y ? z[(y + 1) % 3] : cb->zero_row;
+    for (size_t i = 0; i < row; i++)
+        out[i] = (lo[i] + mid[i]) + hi[i];
+}
+
+static void cpu_box_plane(const cpu_brain *cb, cpu_worker *w, uint32_t x, float *out)
+{
+    const size_t plane = (size_t)cb->Y * cb->Z * cb->C, row = (size_t)cb->Z * cb->C;
+    for (uint32_t y = 0; y < cb->Y; y++)
+        cpu_box_row(cb, w, cb->field + x * plane, y, out + y * row);
+}
+
+/* The (y, z) box sums of plane x, kept in turn in 3 slots by the slab's
+ * worker; zeros outside the grid. */
+static float *cpu_box_slot(const cpu_brain *cb, cpu_worker *w, uint32_t x0, int64_t x)
+{
+    const size_t plane = (size_t)cb->Y * cb->Z * cb->C;
+    return w->planes + (size_t)((x - (int64_t)x0 + 1) % 3) * plane;
+}
+
+/* ---- before the pass: the noise picks and the box sums next to the slab;
+ * S and W of a field written from outside ---- */
+
+/* S and W of this slab, into w->sum and w->wsum (a read of the field). */
+static void cpu_measure_sums(cpu_brain *cb, cpu_worker *w, uint32_t x0, uint32_t x1)
+{
+    const uint32_t Y = cb->Y, Z = cb->Z, C = cb->C;
+    float *rs = w->row_sum;
+    for (uint32_t x = x0; x < x1; x++)
+        for (uint32_t y = 0; y < Y; y++) {
+            const float *f = cb->field + ((size_t)x * Y + y) * Z * C;
+            memset(rs, 0, C * sizeof(float));
+            for (uint32_t z = 0; z < Z; z++)
+                for (uint32_t c = 0; c < C; c++)
+                    rs[c] += f[(size_t)z * C + c];
+            double nxy = (double)(cpu_neighbours(x, cb->X) * cpu_neighbours(y, Y));
+            const float *last = f + (size_t)(Z - 1) * C;
+            for (uint32_t c = 0; c < C; c++) {
+                w->sum[c] += rs[c];
+                w->wsum[c] += nxy * (3.0 * rs[c] - f[c] - last[c]);
+            }
+        }
+}
+
+/* Step 4's picks and draws for this slab, in point order, and their sums. */
+static void cpu_pick_noise(cpu_brain *cb, cpu_worker *w, uint32_t x0, uint32_t x1)
 {
     const brain_cycle *cyc = cb->cyc;
-    if (rng_bits(cyc->noise_key, point, 0) >= cyc->noise_threshold)
-        return;
-    for (uint32_t c = 0; c < cb->C; c++)
-        v[c] += cb->p.noise_std * rng_normal(cyc->noise_key, point, c);
+    const uint32_t C = cb->C, YZ = cb->Y * cb->Z;
+    const float sd = cb->p.noise_std;
+    w->n_noise = 0;
+    for (uint32_t point = x0 * YZ; point < x1 * YZ; point++) {
+        if (rng_bits(cyc->noise_key, point, 0) >= cyc->noise_threshold)
+            continue;
+        float *v = w->noise_draws + (size_t)w->n_noise * C;
+        w->noise_points[w->n_noise++] = point;
+        for (uint32_t c = 0; c < C; c++) {
+            v[c] = sd * rng_normal(cyc->noise_key, point, c);
+            w->noise_sum[c] += v[c];
+        }
+    }
 }
 
-static void cpu_job_advance(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
+static void cpu_job_measure(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
 {
-    const uint32_t Y = cb->Y, Z = cb->Z, C = cb->C;
-    const size_t plane = (size_t)Y * Z * C;
-    const float d = cb->p.decay, r = cb->p.diffusion_rate;
-    const bool diffuse = cb->cyc->diffusion, noise = cb->cyc->noise;
     cpu_worker *w = &cb->workers[worker];
-    double *sum = w->channel_sum;
-    memset(sum, 0, C * sizeof(double));
+    memset(w->sum, 0, cb->C * sizeof(double));
+    memset(w->wsum, 0, cb->C * sizeof(double));
+    cpu_measure_sums(cb, w, x0, x1);
+}
+
+static void cpu_job_prepare(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
+{
+    cpu_worker *w = &cb->workers[worker];
+    const size_t C = cb->C;
+    memset(w->noise_sum, 0, C * sizeof(double));
+    w->n_noise = 0;
     if (x0 == x1)
         return;
-
-    float *box[3] = {NULL, NULL, NULL}, *tmp = NULL;
-    if (diffuse) {
-        box[0] = w->planes;
-        box[1] = w->planes + plane;
-        box[2] = w->planes + 2 * plane;
-        tmp = w->planes + 3 * plane;
-        cpu_box_plane(cb, cb->field, (int64_t)x0 - 1, tmp, box[0]);
-        cpu_box_plane(cb, cb->field, x0, tmp, box[1]);
-    }
-    float *row = w->row_sum;
-    for (uint32_t x = x0; x < x1; x++) {
-        if (diffuse)
-            cpu_box_plane(cb, cb->field, (int64_t)x + 1, tmp, box[2]);
-        const float *in = cb->field + (size_t)x * plane;
-        float *out = (diffuse ? cb->spare : cb->field) + (size_t)x * plane;
-        for (uint32_t yz = 0; yz < Y * Z; yz++) {
-            const size_t o = (size_t)yz * C;
-            if (yz % Z == 0)
-                memset(row, 0, C * sizeof(float));
-            float *v = out + o;
-            if (diffuse) {
-                const float *b0 = box[0] + o, *b1 = box[1] + o, *b2 = box[2] + o;
-                for (uint32_t c = 0; c < C; c++) {
-                    float decayed = d * in[o + c];
-                    float mean = d * (b0[c] + b1[c] + b2[c]) / 27.0f;
-                    v[c] = (1.0f - r) * decayed + r * mean;
-                }
-            } else {
-                for (uint32_t c = 0; c < C; c++)
-                    v[c] = d * in[o + c];
-            }
-            if (noise)
-                cpu_noise_point(cb, x * Y * Z + yz, v);
-            for (uint32_t c = 0; c < C; c++)
-                row[c] += v[c];
-            if (yz % Z == Z - 1)
-                for (uint32_t c = 0; c < C; c++)
-                    sum[c] += row[c];
-        }
-        if (diffuse) {
-            float *t = box[0];
-            box[0] = box[1];
-            box[1] = box[2];
-            box[2] = t;
-        }
+    if (cb->cyc->noise)
+        cpu_pick_noise(cb, w, x0, x1);
+    if (cb->cyc->diffusion) {
+        /* planes another thread writes in the pass: before it starts */
+        if (x0 > 0)
+            cpu_box_plane(cb, w, x0 - 1, cpu_box_slot(cb, w, x0, (int64_t)x0 - 1));
+        cpu_box_plane(cb, w, x0, cpu_box_slot(cb, w, x0, x0));
+        if (x1 < cb->X)
+            cpu_box_plane(cb, w, x1, w->after);
     }
 }
 
-/* ---- step 6: activity ---- */
+/* ---- the pass: steps 2-5 (advance), 6 (energy), 8 (clamp) per point ---- */
 
-static void cpu_job_activity(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
+/* Steps 2-5 on one point: decay (with diffusion when box is not NULL: the
+ * three (y, z) box sums of planes x-1, x, x+1), the noise draws (NULL: not
+ * picked) and the momentum offset, from src into dst (may be the same). */
+static inline void cpu_point_advance(const cpu_brain *cb, float *dst, const float *src,
+                                     const float *const *box, const float *restrict noise)
 {
     const uint32_t C = cb->C;
-    const size_t plane = (size_t)cb->Y * cb->Z * C;
-    double *acc = cb->workers[worker].abs_sum;
-    const float *off = cb->offset;
-    memset(acc, 0, C * sizeof(double));
-    for (size_t i = (size_t)x0 * plane; i < (size_t)x1 * plane; i += C) {
-        const float *v = cb->field + i;
+    const float d = cb->p.decay, a = cb->keep_in, b = cb->keep_box;
+    const float *restrict off = cb->offset;
+    if (box) {
+        const float *restrict b0 = box[0], *restrict b1 = box[1], *restrict b2 = box[2];
         for (uint32_t c = 0; c < C; c++)
-            acc[c] += fabsf(v[c] + off[c]);
+            dst[c] = a * src[c] + b * ((b0[c] + b1[c]) + b2[c]);
+    } else {
+        for (uint32_t c = 0; c < C; c++)
+            dst[c] = d * src[c];
     }
-    double s = 0.0;
+    if (noise)
+        for (uint32_t c = 0; c < C; c++)
+            dst[c] += noise[c];
     for (uint32_t c = 0; c < C; c++)
-        s += acc[c];
-    cb->workers[worker].sum_abs = s;
+        dst[c] += off[c];
 }
 
-/* ---- steps 5 (add), 6 (energy), 8 (clamp) and the cycle's reductions ---- */
+/* Step 8 on one value. Written so that it compiles to min and max: a NaN
+ * (which nothing lets in) would come out as -lim, as from fminf(fmaxf()). */
+static inline float cpu_clamp(float v, float lim)
+{
+    float below = lim < v ? lim : v;
+    return -lim < below ? below : -lim;
+}
+
+/* Step 8 on one point, from src into dst, with its row's reductions. */
+static inline void cpu_point_clamp(const cpu_brain *cb, cpu_worker *w, float *dst, const float *src)
+{
+    const uint32_t C = cb->C;
+    const float lim = cb->p.clamp_limit;
+    float *restrict rs = w->row_sum, *restrict ra = w->row_abs;
+    uint32_t sat = 0;
+    for (uint32_t c = 0; c < C; c++) {
+        float f = cpu_clamp(src[c], lim);
+        dst[c] = f;
+        rs[c] += f;
+        ra[c] += fabsf(f);
+        sat += fabsf(f) == lim;
+    }
+    w->row_sat += sat;
+}
+
+/* Steps 2, 5 and 8 fused on 4 consecutive points of a row that have neither
+ * noise nor a motor (the hot loop): the arithmetic of cpu_point_advance, then
+ * cpu_point_clamp, element for element, with the row's per-channel sums
+ * loaded and stored once for the 4 points and the saturated elements counted
+ * in integers. Compiled twice, for AVX2 and for any x86-64, and chosen when
+ * the program loads; both round the same (no contraction, no reassociation:
+ * every channel's sums are added in the same order at any vector width). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CPU_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define CPU_HOT
+#endif
+
+/* The constants of the hot loop. */
+typedef struct {
+    float decay, keep_in, keep_box, lim;
+} cpu_consts;
+
+/* restrict on parameters (GCC ignores it on locals): the 4 points, the box
+ * sums (box0/1/2, NULL: no diffusion; 4 points each), the offset and the row
+ * sums never overlap. size_t indices: wrapping ones cannot be vectorised. */
+CPU_HOT static uint32_t cpu_sweep4(cpu_consts k, size_t C, float *restrict f0, float *restrict f1,
+                                   float *restrict f2, float *restrict f3, const float *restrict box0,
+                                   const float *restrict box1, const float *restrict box2,
+                                   const float *restrict off, float *restrict rs, float *restrict ra)
+{
+    const float d = k.decay, ka = k.keep_in, kb = k.keep_box, lim = k.lim;
+    uint32_t sat = 0;
+    if (box0) {
+        for (size_t c = 0; c < C; c++) {
+            float g0 = cpu_clamp((ka * f0[c] + kb * ((box0[c] + box1[c]) + box2[c])) + off[c], lim);
+            float g1 = cpu_clamp((ka * f1[c] + kb * ((box0[C + c] + box1[C + c]) + box2[C + c])) + off[c], lim);
+            float g2 = cpu_clamp((ka * f2[c] + kb * ((box0[2 * C + c] + box1[2 * C + c]) + box2[2 * C + c])) + off[c],
+                                 lim);
+            float g3 = cpu_clamp((ka * f3[c] + kb * ((box0[3 * C + c] + box1[3 * C + c]) + box2[3 * C + c])) + off[c],
+                                 lim);
+            f0[c] = g0;
+            f1[c] = g1;
+            f2[c] = g2;
+            f3[c] = g3;
+            rs[c] = (((rs[c] + g0) + g1) + g2) + g3;
+            float a0 = fabsf(g0), a1 = fabsf(g1), a2 = fabsf(g2), a3 = fabsf(g3);
+            ra[c] = (((ra[c] + a0) + a1) + a2) + a3;
+            sat += (uint32_t)(a0 == lim) + (uint32_t)(a1 == lim) + (uint32_t)(a2 == lim) + (uint32_t)(a3 == lim);
+        }
+    } else {
+        for (size_t c = 0; c < C; c++) {
+            float g0 = cpu_clamp(d * f0[c] + off[c], lim);
+            float g1 = cpu_clamp(d * f1[c] + off[c], lim);
+            float g2 = cpu_clamp(d * f2[c] + off[c], lim);
+            float g3 = cpu_clamp(d * f3[c] + off[c], lim);
+            f0[c] = g0;
+            f1[c] = g1;
+            f2[c] = g2;
+            f3[c] = g3;
+            rs[c] = (((rs[c] + g0) + g1) + g2) + g3;
+            float a0 = fabsf(g0), a1 = fabsf(g1), a2 = fabsf(g2), a3 = fabsf(g3);
+            ra[c] = (((ra[c] + a0) + a1) + a2) + a3;
+            sat += (uint32_t)(a0 == lim) + (uint32_t)(a1 == lim) + (uint32_t)(a2 == lim) + (uint32_t)(a3 == lim);
+        }
+    }
+    return sat;
+}
 
 static void cpu_energy_point(const cpu_brain *cb, uint32_t point, float *v)
 {
@@ -252,69 +437,146 @@ static void cpu_energy_point(const cpu_brain *cb, uint32_t point, float *v)
         v[c] += cb->p.energy_std * rng_normal(cyc->energy_key, point, c);
 }
 
-static void cpu_job_finish(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
+/* Step 7 at a motor spot: the sum over channels before the clamp. */
+static void cpu_record_motors(cpu_brain *cb, uint32_t point, const float *v)
 {
-    const uint32_t C = cb->C, YZ = cb->Y * cb->Z;
-    const float lim = cb->p.clamp_limit;
-    const float *off = cb->offset;
-    const uint32_t Z = cb->Z;
-    cpu_worker *w = &cb->workers[worker];
-    double *acc = w->abs_sum;
-    uint32_t *sat = w->sat_count;
-    float *racc = w->row_sum, *rsat = w->row_sat;
-    memset(acc, 0, C * sizeof(double));
-    memset(sat, 0, C * sizeof(uint32_t));
-    for (uint32_t point = x0 * YZ; point < x1 * YZ; point++) {
-        float *v = cb->field + (size_t)point * C;
-        if (point % Z == 0) {
-            memset(racc, 0, C * sizeof(float));
-            memset(rsat, 0, C * sizeof(float));
-        }
-        for (uint32_t c = 0; c < C; c++)
-            v[c] = v[c] + off[c];
-        if (cb->energize)
-            cpu_energy_point(cb, point, v);
-        for (uint32_t c = 0; c < C; c++) {
-            /* ternaries, not fminf/fmaxf: those are libm calls here */
-            float f = v[c] < -lim ? -lim : v[c] > lim ? lim : v[c];
-            v[c] = f;
-            racc[c] += fabsf(f);
-            rsat[c] += fabsf(f) == lim ? 1.0f : 0.0f;
-        }
-        if (point % Z == Z - 1)
-            for (uint32_t c = 0; c < C; c++) {
-                acc[c] += racc[c];
-                sat[c] += (uint32_t)rsat[c];
-            }
-    }
     double s = 0.0;
-    uint64_t n_sat = 0;
-    for (uint32_t c = 0; c < C; c++) {
-        s += acc[c];
-        n_sat += sat[c];
+    for (uint32_t c = 0; c < cb->C; c++)
+        s += v[c];
+    for (uint32_t j = 0; j < cb->p.motors; j++) {
+        const uint32_t *m = cb->motor_spots + 3 * j;
+        if ((m[0] * cb->Y + m[1]) * cb->Z + m[2] == point)
+            cb->motor_sum[j] = s;
     }
-    cb->workers[worker].sum_abs = s;
-    cb->workers[worker].saturated = n_sat;
 }
 
-/* Step 7 reads the field after steps 5 and 6, before the clamp: computed per
- * motor spot from the stored field, the offset and the energy draws. */
-static void cpu_motors(cpu_brain *cb, float *motors)
+/* One row of Z points at (x, y) through this cycle's pass. */
+static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, const float *const *box_rows,
+                         uint32_t *next_noise)
 {
-    const uint32_t C = cb->C;
-    float v[4096];
-    for (uint32_t j = 0; j < cb->p.motors; j++) {
-        const uint32_t *s = cb->motor_spots + 3 * j;
-        uint32_t point = (s[0] * cb->Y + s[1]) * cb->Z + s[2];
-        const float *f = cb->field + (size_t)point * C;
+    const brain_params *p = &cb->p;
+    const uint32_t Z = cb->Z, C = cb->C;
+    const uint32_t point0 = (x * cb->Y + y) * Z;
+    float *row = cb->field + (size_t)point0 * C;
+    memset(w->row_sum, 0, C * sizeof(float));
+    memset(w->row_abs, 0, C * sizeof(float));
+    w->row_sat = 0;
+    const cpu_consts k = {p->decay, cb->keep_in, cb->keep_box, p->clamp_limit};
+    for (uint32_t z = 0; z < Z; z++) {
+        const uint32_t noise_point = *next_noise < w->n_noise ? w->noise_points[*next_noise] : CPU_NO_POINT;
+        if (cb->pass == CPU_PASS_FULL) {
+            /* the points up to the next one with noise or a motor, 4 at a time */
+            uint32_t end = z;
+            while (end < Z && point0 + end != noise_point && !cb->motor_mask[point0 + end])
+                end++;
+            for (; z + 4 <= end; z += 4) {
+                float *f = row + (size_t)z * C;
+                const float *b0 = NULL, *b1 = NULL, *b2 = NULL;
+                if (box_rows) {
+                    b0 = box_rows[0] + (size_t)z * C;
+                    b1 = box_rows[1] + (size_t)z * C;
+                    b2 = box_rows[2] + (size_t)z * C;
+                }
+                w->row_sat += cpu_sweep4(k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, cb->offset,
+                                         w->row_sum, w->row_abs);
+            }
+            if (z == Z)
+                break;
+        }
+        /* one point at a time: the rest of a run, a noise or motor point, and
+         * the two passes of an activity cycle */
+        const uint32_t here = point0 + z;
+        float *f = row + (size_t)z * C;
+        const float *box[3], *const *bp = NULL;
+        if (box_rows) {
+            for (int i = 0; i < 3; i++)
+                box[i] = box_rows[i] + (size_t)z * C;
+            bp = box;
+        }
+        const float *noise = NULL;
+        if (here == noise_point)
+            noise = w->noise_draws + (size_t)(*next_noise)++ * C;
+
+        if (cb->pass == CPU_PASS_ADVANCE) {
+            cpu_point_advance(cb, f, f, bp, noise);
+            float *restrict ra = w->row_abs;
+            for (uint32_t c = 0; c < C; c++)
+                ra[c] += fabsf(f[c]);
+        } else if (cb->pass == CPU_PASS_FINISH) {
+            if (cb->energize)
+                cpu_energy_point(cb, here, f);
+            if (cb->motor_mask[here])
+                cpu_record_motors(cb, here, f);
+            cpu_point_clamp(cb, w, f, f);
+        } else {
+            cpu_point_advance(cb, w->scratch, f, bp, noise);
+            if (cb->motor_mask[here])
+                cpu_record_motors(cb, here, w->scratch);
+            cpu_point_clamp(cb, w, f, w->scratch);
+        }
+    }
+
+    if (cb->pass == CPU_PASS_ADVANCE) {
         for (uint32_t c = 0; c < C; c++)
-            v[c] = f[c] + cb->offset[c];
-        if (cb->energize)
-            cpu_energy_point(cb, point, v);
-        double mean = 0.0;
-        for (uint32_t c = 0; c < C; c++)
-            mean += v[c];
-        motors[j] = tanhf(cb->p.motor_gain * (float)(mean / C));
+            w->abs_sum[c] += w->row_abs[c];
+        return;
+    }
+    /* S, W (the weights of z are 3 inside and 2 at the ends: 3 S - ends),
+     * |F| and the saturated count of the clamped row */
+    const double nxy = (double)(cpu_neighbours(x, cb->X) * cpu_neighbours(y, cb->Y));
+    const float *last = row + (size_t)(Z - 1) * C;
+    for (uint32_t c = 0; c < C; c++) {
+        w->sum[c] += w->row_sum[c];
+        w->wsum[c] += nxy * (3.0 * w->row_sum[c] - row[c] - last[c]);
+        w->abs_sum[c] += w->row_abs[c];
+    }
+    w->sat_count += w->row_sat;
+}
+
+static void cpu_job_pass(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
+{
+    const uint32_t Y = cb->Y, C = cb->C;
+    const size_t row = (size_t)cb->Z * C, plane = (size_t)Y * row;
+    cpu_worker *w = &cb->workers[worker];
+    memset(w->sum, 0, C * sizeof(double));
+    memset(w->wsum, 0, C * sizeof(double));
+    memset(w->abs_sum, 0, C * sizeof(double));
+    w->sat_count = 0;
+    /* the first pass of a cycle does steps 2-5 */
+    const bool diffuse = cb->cyc->diffusion && cb->pass != CPU_PASS_FINISH;
+    const bool noise = cb->cyc->noise && cb->pass != CPU_PASS_FINISH;
+    uint32_t next_noise = noise ? 0 : w->n_noise; /* n_noise: none left */
+    for (uint32_t x = x0; x < x1; x++) {
+        float *before = NULL, *here = NULL, *after = NULL;
+        if (diffuse) {
+            before = x > 0 ? cpu_box_slot(cb, w, x0, (int64_t)x - 1) : NULL;
+            here = cpu_box_slot(cb, w, x0, x);
+            after = x + 1 < x1 ? cpu_box_slot(cb, w, x0, (int64_t)x + 1) : x + 1 < cb->X ? w->after : NULL;
+        }
+        for (uint32_t y = 0; y < Y; y++) {
+            const float *box_rows[3];
+            if (diffuse) {
+                /* plane x+1 is not written yet: its box sums one row ahead */
+                if (x + 1 < x1)
+                    cpu_box_row(cb, w, cb->field + (size_t)(x + 1) * plane, y, after + y * row);
+                box_rows[0] = before ? before + y * row : cb->zero_row;
+                box_rows[1] = here + y * row;
+                box_rows[2] = after ? after + y * row : cb->zero_row;
+            }
+            cpu_pass_row(cb, w, x, y, diffuse ? box_rows : NULL, &next_noise);
+        }
+    }
+}
+
+/* S and W of the whole field from the workers' slabs, in worker order. */
+static void cpu_gather_sums(cpu_brain *cb)
+{
+    for (uint32_t c = 0; c < cb->C; c++) {
+        cb->sum[c] = cb->wsum[c] = 0.0;
+        for (uint32_t w = 0; w < cb->n_workers; w++) {
+            cb->sum[c] += cb->workers[w].sum[c];
+            cb->wsum[c] += cb->workers[w].wsum[c];
+        }
     }
 }
 
@@ -322,58 +584,70 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
 {
     cpu_brain *cb = impl;
     const brain_params *p = &cb->p;
-    const uint32_t C = cb->C;
+    const uint32_t C = cb->C, n_workers = cb->n_workers;
     cb->cyc = cyc;
     cb->energize = false;
+    cb->keep_in = (1.0f - p->diffusion_rate) * p->decay;
+    cb->keep_box = p->diffusion_rate * p->decay / 27.0f;
 
-    /* 1. sensor injection, in sensor order */
+    /* 1. sensor injection, in sensor order (and into S, W) */
     for (uint32_t i = 0; i < p->sensors; i++) {
         const uint32_t *s = cb->sensor_spots + 3 * i;
         size_t e = ((size_t)(s[0] * cb->Y + s[1]) * cb->Z + s[2]) * C + i % C;
-        cb->field[e] += p->sensor_gain * cyc->sensors[i];
+        float add = p->sensor_gain * cyc->sensors[i];
+        cb->field[e] += add;
+        uint32_t weight = cpu_neighbours(s[0], cb->X) * cpu_neighbours(s[1], cb->Y) * cpu_neighbours(s[2], cb->Z);
+        cb->sum[i % C] += add;
+        cb->wsum[i % C] += (double)weight * add;
     }
 
-    /* 2-4, with the channel sums for 5 */
-    cpu_run(cb, cpu_job_advance);
-    if (cyc->diffusion) {
-        float *t = cb->field;
-        cb->field = cb->spare;
-        cb->spare = t;
-    }
+    /* step 4's picks and the box sums next to each slab */
+    if (cyc->noise || cyc->diffusion)
+        cpu_run(cb, cpu_job_prepare);
 
-    /* 5. momentum */
+    /* 5. momentum, from the channel sums after 2-4 predicted as above */
     for (uint32_t c = 0; c < C; c++) {
-        double s = 0.0;
-        for (uint32_t w = 0; w < cb->n_workers; w++)
-            s += cb->workers[w].channel_sum[c];
+        double s = cyc->diffusion ? (double)cb->keep_in * cb->sum[c] + (double)cb->keep_box * cb->wsum[c]
+                                  : (double)p->decay * cb->sum[c];
+        for (uint32_t w = 0; cyc->noise && w < n_workers; w++)
+            s += cb->workers[w].noise_sum[c];
         float m = (float)(s / (double)cb->points);
         cb->momentum[c] = p->momentum_keep * cb->momentum[c] + (1.0f - p->momentum_keep) * m;
         cb->offset[c] = p->momentum_gain * cb->momentum[c];
     }
 
-    /* 6. activity */
     if (cyc->activity) {
-        cpu_run(cb, cpu_job_activity);
+        /* 2-5 unclamped, then 6. activity */
+        cb->pass = CPU_PASS_ADVANCE;
+        cpu_run(cb, cpu_job_pass);
         double s = 0.0;
-        for (uint32_t w = 0; w < cb->n_workers; w++)
-            s += cb->workers[w].sum_abs;
+        for (uint32_t w = 0; w < n_workers; w++)
+            for (uint32_t c = 0; c < C; c++)
+                s += cb->workers[w].abs_sum[c];
         float a = (float)(s / (double)cb->count);
         stats->activity = a;
         cb->energize = a < p->activity_threshold;
         stats->energized = cb->energize;
+        /* 6 (energy), 7 (motors), 8 (clamp) */
+        cb->pass = CPU_PASS_FINISH;
+    } else {
+        /* 2-5, 7 (motors) and 8 (clamp) */
+        cb->pass = CPU_PASS_FULL;
     }
+    cpu_run(cb, cpu_job_pass);
 
-    /* 7. motors, then 5 (add), 6 (energy) and 8 (clamp) in one pass */
-    cpu_motors(cb, motors);
-    cpu_run(cb, cpu_job_finish);
+    cpu_gather_sums(cb);
     double s = 0.0;
     uint64_t sat = 0;
-    for (uint32_t w = 0; w < cb->n_workers; w++) {
-        s += cb->workers[w].sum_abs;
-        sat += cb->workers[w].saturated;
-    }
+    for (uint32_t c = 0; c < C; c++)
+        for (uint32_t w = 0; w < n_workers; w++)
+            s += cb->workers[w].abs_sum[c];
+    for (uint32_t w = 0; w < n_workers; w++)
+        sat += cb->workers[w].sat_count;
     stats->energy = (float)(s / (double)cb->count);
     stats->saturated = (float)((double)sat / (double)cb->count);
+    for (uint32_t j = 0; j < p->motors; j++)
+        motors[j] = tanhf(p->motor_gain * (float)(cb->motor_sum[j] / C));
     return BRAIN_OK;
 }
 
@@ -398,6 +672,8 @@ static int cpu_write_field(void *impl, const float *src)
 {
     cpu_brain *cb = impl;
     memcpy(cb->field, src, cb->count * sizeof(float));
+    cpu_run(cb, cpu_job_measure);
+    cpu_gather_sums(cb);
     return BRAIN_OK;
 }
 
@@ -432,17 +708,28 @@ static void cpu_destroy(void *impl)
     pthread_cond_destroy(&cb->done);
     pthread_cond_destroy(&cb->wake);
     pthread_mutex_destroy(&cb->lock);
-    for (uint32_t w = 0; w < CPU_MAX_THREADS; w++) {
-        free(cb->workers[w].planes);
-        free(cb->workers[w].row_sat);
-        free(cb->workers[w].row_sum);
-        free(cb->workers[w].sat_count);
-        free(cb->workers[w].abs_sum);
-        free(cb->workers[w].channel_sum);
+    for (uint32_t i = 0; i < CPU_MAX_THREADS; i++) {
+        cpu_worker *w = &cb->workers[i];
+        free(w->zrows);
+        free(w->after);
+        free(w->planes);
+        free(w->scratch);
+        free(w->row_abs);
+        free(w->row_sum);
+        free(w->noise_sum);
+        free(w->abs_sum);
+        free(w->wsum);
+        free(w->sum);
     }
+    free(cb->noise_draws);
+    free(cb->noise_points);
+    free(cb->zero_row);
+    free(cb->motor_sum);
+    free(cb->motor_mask);
+    free(cb->wsum);
+    free(cb->sum);
     free(cb->offset);
     free(cb->momentum);
-    free(cb->spare);
     free(cb->field);
     free(cb);
 }
@@ -549,21 +836,38 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
     pthread_cond_init(&cb->done, NULL);
 
     size_t bytes = cb->count * sizeof(float);
-    size_t plane = (size_t)cb->Y * cb->Z * cb->C;
+    size_t row = (size_t)cb->Z * cb->C, plane = (size_t)cb->Y * row;
     cb->field = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    cb->spare = aligned_alloc(64, (bytes + 63) / 64 * 64);
     cb->momentum = calloc(cb->C, sizeof(float));
     cb->offset = calloc(cb->C, sizeof(float));
-    bool ok = cb->field && cb->spare && cb->momentum && cb->offset;
-    for (uint32_t w = 0; ok && w < cb->n_workers; w++) {
-        cb->workers[w].channel_sum = calloc(cb->C, sizeof(double));
-        cb->workers[w].abs_sum = calloc(cb->C, sizeof(double));
-        cb->workers[w].sat_count = calloc(cb->C, sizeof(uint32_t));
-        cb->workers[w].row_sum = calloc(cb->C, sizeof(float));
-        cb->workers[w].row_sat = calloc(cb->C, sizeof(float));
-        cb->workers[w].planes = malloc(4 * plane * sizeof(float));
-        ok = cb->workers[w].channel_sum && cb->workers[w].abs_sum && cb->workers[w].sat_count &&
-             cb->workers[w].row_sum && cb->workers[w].row_sat && cb->workers[w].planes;
+    cb->sum = calloc(cb->C, sizeof(double));
+    cb->wsum = calloc(cb->C, sizeof(double));
+    cb->motor_mask = calloc(cb->points, 1);
+    cb->motor_sum = calloc(p->motors ? p->motors : 1, sizeof(double));
+    cb->zero_row = calloc(row, sizeof(float));
+    /* room for every point to be picked; pages never touched cost nothing */
+    cb->noise_points = malloc(cb->points * sizeof(uint32_t));
+    cb->noise_draws = malloc(bytes);
+    bool ok = cb->field && cb->momentum && cb->offset && cb->sum && cb->wsum && cb->motor_mask &&
+              cb->motor_sum && cb->zero_row && cb->noise_points && cb->noise_draws;
+    for (uint32_t i = 0; ok && i < cb->n_workers; i++) {
+        cpu_worker *w = &cb->workers[i];
+        uint32_t x0, x1;
+        cpu_slab(cb, i, &x0, &x1);
+        w->sum = calloc(cb->C, sizeof(double));
+        w->wsum = calloc(cb->C, sizeof(double));
+        w->abs_sum = calloc(cb->C, sizeof(double));
+        w->noise_sum = calloc(cb->C, sizeof(double));
+        w->row_sum = calloc(cb->C, sizeof(float));
+        w->row_abs = calloc(cb->C, sizeof(float));
+        w->scratch = calloc(cb->C, sizeof(float));
+        w->planes = malloc(3 * plane * sizeof(float));
+        w->after = malloc(plane * sizeof(float));
+        w->zrows = malloc(3 * row * sizeof(float));
+        w->noise_points = cb->noise_points + (size_t)x0 * cb->Y * cb->Z;
+        w->noise_draws = cb->noise_draws + (size_t)x0 * plane;
+        ok = w->sum && w->wsum && w->abs_sum && w->noise_sum && w->row_sum && w->row_abs &&
+             w->scratch && w->planes && w->after && w->zrows;
     }
     if (!ok) {
         uint32_t nw = cb->n_workers;
@@ -572,6 +876,10 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
         return brain_fail(init->err, init->err_len, BRAIN_ERR_NOMEM,
                           "field %ux%ux%u x %u needs %.1f MB twice (%u threads); out of memory",
                           p->size_x, p->size_y, p->size_z, p->channels, bytes / 1e6, nw);
+    }
+    for (uint32_t j = 0; j < p->motors; j++) {
+        const uint32_t *m = cb->motor_spots + 3 * j;
+        cb->motor_mask[(m[0] * cb->Y + m[1]) * cb->Z + m[2]] = 1;
     }
     for (uint32_t w = 1; w < cb->n_workers; w++) {
         void **arg = malloc(2 * sizeof(void *));
@@ -585,6 +893,8 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
         }
     }
     cpu_run(cb, cpu_job_init);
+    cpu_run(cb, cpu_job_measure);
+    cpu_gather_sums(cb);
 
     snprintf(init->device_name, BRAIN_DEVICE_LEN, "cpu: %u thread%s", cb->n_workers,
              cb->n_workers == 1 ? "" : "s");

@@ -125,9 +125,20 @@ static void sensors_for(uint64_t t, uint32_t n, float *s)
         s[i] = sinf(0.1f * (float)t + (float)i);
 }
 
-/* Runs the backend and the naive reading side by side for `cycles`. */
-static int compare_with_naive(brain_params p, uint32_t threads, int cycles, uint32_t n_sensors)
+/* Runs the backend and the naive reading side by side for `cycles`: every
+ * element within 1e-5 * max(1, |ref|) and every motor within motor_tol on
+ * every cycle; with `cover`, the run must have seen diffusion, noise and
+ * energy. */
+typedef struct {
+    float motor_tol;      /* motors within this */
+    float saturated_tol;  /* saturated fraction within this */
+    bool cover;           /* must see diffusion, noise and energy */
+    int *saturated_cycles; /* if not NULL: counts cycles where the clamp bound */
+} naive_tolerance;
+
+static int compare_with_naive_for(brain_params p, uint32_t threads, int cycles, uint32_t n_sensors, naive_tolerance tol)
 {
+    int *saturated_cycles = tol.saturated_cycles;
     p.threads = threads;
     brain *b;
     char err[256];
@@ -158,6 +169,8 @@ static int compare_with_naive(brain_params p, uint32_t threads, int cycles, uint
         saw_diffusion |= sa.diffused;
         saw_noise |= sa.noised;
         saw_energy |= sa.energized;
+        if (saturated_cycles && sb.saturated > 0)
+            ++*saturated_cycles;
         brain_read_field(b, got);
         for (uint64_t e = 0; e < count && !bad; e++)
             if (fabsf(got[e] - n.f[e]) > 1e-5f * fmaxf(1.0f, fabsf(n.f[e]))) {
@@ -166,18 +179,18 @@ static int compare_with_naive(brain_params p, uint32_t threads, int cycles, uint
                 bad = 1;
             }
         for (uint32_t j = 0; j < p.motors && !bad; j++)
-            if (fabsf(ma[j] - mb[j]) > 1e-5f) {
+            if (fabsf(ma[j] - mb[j]) > tol.motor_tol) {
                 fprintf(stderr, "cycle %d motor %u: %.9g vs %.9g\n", k + 1, j, ma[j], mb[j]);
                 bad = 1;
             }
         if (!bad && (fabsf(sa.energy - sb.energy) > 1e-5f * fmaxf(1, sb.energy) ||
-                     fabsf(sa.saturated - sb.saturated) > 1e-6f || sa.energized != sb.energized)) {
+                     fabsf(sa.saturated - sb.saturated) > tol.saturated_tol || sa.energized != sb.energized)) {
             fprintf(stderr, "cycle %d stats: energy %g vs %g, saturated %g vs %g\n", k + 1, sa.energy,
                     sb.energy, sa.saturated, sb.saturated);
             bad = 1;
         }
     }
-    if (!bad && !(saw_diffusion && saw_noise && saw_energy)) {
+    if (!bad && tol.cover && !(saw_diffusion && saw_noise && saw_energy)) {
         fprintf(stderr, "the run did not cover diffusion, noise and energy\n");
         bad = 1;
     }
@@ -187,6 +200,11 @@ static int compare_with_naive(brain_params p, uint32_t threads, int cycles, uint
     free(n.f);
     brain_destroy(&b);
     return bad;
+}
+
+static int compare_with_naive(brain_params p, uint32_t threads, int cycles, uint32_t n_sensors)
+{
+    return compare_with_naive_for(p, threads, cycles, n_sensors, (naive_tolerance){1e-5f, 1e-6f, true, NULL});
 }
 
 static brain_params covering_params(uint32_t x, uint32_t y, uint32_t z, uint32_t c)
@@ -222,6 +240,33 @@ TEST(matches_spec_short_sensor_vector)
 TEST(matches_spec_threads)
 {
     CHECK(compare_with_naive(covering_params(12, 6, 5, 8), 3, 8, 16) == 0);
+}
+
+/* The backend predicts the channel means of step 5 from sums it carries from
+ * cycle to cycle (brain_cpu.c, "One pass per cycle"), so it rounds
+ * differently from the literal reading: over a long run on the default
+ * schedule, with the clamp binding at first and two threads (slab borders
+ * inside the in-place diffusion), it must stay within the tolerances. */
+TEST(matches_spec_over_a_long_default_run)
+{
+    int saturated = 0;
+    naive_tolerance tol = {1e-4f, 1e-6f, false, &saturated};
+    CHECK(compare_with_naive_for(small_params(12, 12, 12, 8), 2, 300, 16, tol) == 0);
+    CHECK_MSG(saturated > 0, "the clamp never bound");
+}
+
+/* The original's momentum_gain runs the field into the clamp (field-brain.md,
+ * Stability): then every cycle pushes elements onto +-clamp_limit, some
+ * within rounding of it, so the saturated count may differ by an element or
+ * two; values and motors keep their tolerances. */
+TEST(matches_spec_over_a_long_runaway)
+{
+    brain_params p = small_params(12, 12, 12, 8);
+    p.momentum_gain = 0.05f;
+    int saturated = 0;
+    naive_tolerance tol = {1e-4f, 3.0f / (12 * 12 * 12 * 8), false, &saturated};
+    CHECK(compare_with_naive_for(p, 1, 300, 16, tol) == 0);
+    CHECK_MSG(saturated > 100, "the field did not run into the clamp (%d cycles)", saturated);
 }
 
 TEST(initial_field_is_normal_with_init_std)
