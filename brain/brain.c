@@ -325,6 +325,25 @@ int brain_measure_bandwidth(brain *b, uint64_t bytes, double *bytes_per_s)
     return b->ops->measure_bandwidth(b->impl, bytes, bytes_per_s);
 }
 
+uint64_t brain_slab_count(const brain *b, uint32_t axis)
+{
+    const brain_params *p = &b->p;
+    uint64_t plane = axis == 0 ? (uint64_t)p->size_y * p->size_z
+                   : axis == 1 ? (uint64_t)p->size_x * p->size_z
+                               : (uint64_t)p->size_x * p->size_y;
+    return axis > 2 ? 0 : plane * p->channels;
+}
+
+int brain_read_slab(brain *b, uint32_t axis, uint32_t index, float *dst)
+{
+    const uint32_t extent[3] = {b->p.size_x, b->p.size_y, b->p.size_z};
+    if (axis > 2 || index >= extent[axis])
+        return BRAIN_ERR_PARAM;
+    if (!b->ops->read_slab)
+        return BRAIN_ERR_DEVICE;
+    return b->ops->read_slab(b->impl, axis, index, dst);
+}
+
 int brain_read_field(brain *b, float *dst) { return b->ops->read_field(b->impl, dst); }
 int brain_write_field(brain *b, const float *src) { return b->ops->write_field(b->impl, src); }
 int brain_read_momentum(brain *b, float *dst) { return b->ops->read_momentum(b->impl, dst); }

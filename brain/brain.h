@@ -133,6 +133,12 @@ int brain_step(brain *b, const float *sensors, uint32_t n_sensors,
 
 /* The field as [X][Y][Z][C] float32 (count = brain_field_count). */
 int brain_read_field(brain *b, float *dst);
+/* One plane of the field with all its channels, for pictures: axis 0 is the
+ * plane x = index ([Y][Z][C] floats), axis 1 is y = index ([X][Z][C]), axis 2
+ * is z = index ([X][Y][C]). Moves only that plane off the device. */
+int brain_read_slab(brain *b, uint32_t axis, uint32_t index, float *dst);
+uint64_t brain_slab_count(const brain *b, uint32_t axis);
+
 /* Replaces the field (tests, checkpoints). */
 int brain_write_field(brain *b, const float *src);
 uint64_t brain_field_count(const brain *b);

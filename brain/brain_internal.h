@@ -30,6 +30,9 @@ typedef struct {
     /* Optional: the device's own copy bandwidth, read + write bytes per
      * second, measured on a buffer of about `bytes` (best of several). */
     int (*measure_bandwidth)(void *impl, uint64_t bytes, double *bytes_per_s);
+    /* Optional: one plane of the field (axis and index checked by brain.c),
+     * see brain_read_slab. */
+    int (*read_slab)(void *impl, uint32_t axis, uint32_t index, float *dst);
 } brain_ops;
 
 /* What a backend's create gets and gives back. */
