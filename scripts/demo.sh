@@ -58,7 +58,7 @@ link:
 telemetry:
   endpoint: tcp://127.0.0.1:$p_tele
   every: 5
-  slice_every: 500
+  slice_every: 400
 checkpoint:
   path: $out/brain
   on_exit: true
@@ -104,6 +104,29 @@ if [ -f sim/plot_trajectory.py ]; then
 fi
 mkdir -p "$out/slices"
 cp "$out"/recording/slice-*.png "$out/slices/" 2>/dev/null || true
+# The slices side by side, large enough to see, with their value ranges.
+"$py" - "$out" > "$out/slices.log" 2>&1 <<'PY' || echo "demo: the slice sheet failed (see $out/slices.log)" >&2
+import json, os, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+out = sys.argv[1]
+rec = os.path.join(out, "recording")
+heads = [json.loads(l) for l in open(os.path.join(rec, "slices.jsonl")) if l.strip()]
+heads = [h for h in heads if os.path.exists(os.path.join(rec, h["file"]))][-6:]
+if heads:
+    fig, axes = plt.subplots(1, len(heads), figsize=(3 * len(heads), 3.4), squeeze=False)
+    for ax, h in zip(axes[0], heads):
+        ax.imshow(plt.imread(os.path.join(rec, h["file"])), interpolation="nearest")
+        ax.set_title("cycle %d\n[%.3g, %.3g]" % (h["cycle"], h["min"], h["max"]), fontsize=9)
+        ax.axis("off")
+    channel = h.get("channel", "mean")
+    fig.suptitle("field slices: %s = %s, %s (horizontal %s, vertical %s)" % (
+        h["axis"], h["index"], "channel mean" if channel == "mean" else "channel %s" % channel,
+        h.get("horizontal", "?"), h.get("vertical", "?")))
+    fig.tight_layout(rect=(0, 0, 1, 0.88))
+    fig.savefig(os.path.join(out, "field_slices.png"), dpi=100)
+PY
 
 # The summary: the brain's own line, the sim's JSON.
 "$py" - "$out" "$(( (stop_ns - start_ns) / 1000000 ))" <<'PY'
