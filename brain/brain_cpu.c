@@ -783,10 +783,29 @@ static int cpu_measure_bandwidth(void *impl, uint64_t bytes, double *bytes_per_s
     return BRAIN_OK;
 }
 
+static int cpu_read_slab(void *impl, uint32_t axis, uint32_t index, float *dst)
+{
+    const cpu_brain *cb = impl;
+    const size_t C = cb->C, row = (size_t)cb->Z * C, plane = (size_t)cb->Y * row;
+    if (axis == 0) {
+        memcpy(dst, cb->field + index * plane, plane * sizeof(float));
+    } else if (axis == 1) {
+        for (uint32_t x = 0; x < cb->X; x++)
+            memcpy(dst + x * row, cb->field + x * plane + index * row, row * sizeof(float));
+    } else {
+        for (uint32_t x = 0; x < cb->X; x++)
+            for (uint32_t y = 0; y < cb->Y; y++)
+                memcpy(dst + ((size_t)x * cb->Y + y) * C, cb->field + x * plane + y * row + index * C,
+                       C * sizeof(float));
+    }
+    return BRAIN_OK;
+}
+
 static const brain_ops cpu_ops = {
     .name = "cpu",
     .step = cpu_step,
     .read_field = cpu_read_field,
+    .read_slab = cpu_read_slab,
     .write_field = cpu_write_field,
     .read_momentum = cpu_read_momentum,
     .write_momentum = cpu_write_momentum,

@@ -602,3 +602,35 @@ TEST(checkpoint_opens_with_numpy)
     free(f);
     brain_destroy(&a);
 }
+
+TEST(read_slab_matches_the_field_on_every_axis)
+{
+    brain_params p = small_params(5, 4, 3, 7);
+    brain *b;
+    CHECK(brain_create(&p, &b, NULL, 0) == 0);
+    float *f = malloc(brain_field_count(b) * sizeof(float));
+    float slab[5 * 4 * 7];
+    brain_read_field(b, f);
+    const uint32_t extent[3] = {5, 4, 3};
+    for (uint32_t axis = 0; axis < 3; axis++) {
+        CHECK(brain_slab_count(b, axis) == brain_field_count(b) / extent[axis]);
+        for (uint32_t i = 0; i < extent[axis]; i++) {
+            CHECK(brain_read_slab(b, axis, i, slab) == 0);
+            uint64_t k = 0;
+            for (uint32_t x = 0; x < 5; x++)
+                for (uint32_t y = 0; y < 4; y++)
+                    for (uint32_t z = 0; z < 3; z++) {
+                        const uint32_t at[3] = {x, y, z};
+                        if (at[axis] != i)
+                            continue;
+                        for (uint32_t c = 0; c < 7; c++, k++)
+                            CHECK(slab[k] == f[naive_idx(&p, x, y, z, c)]);
+                    }
+            CHECK(k == brain_slab_count(b, axis));
+        }
+        CHECK(brain_read_slab(b, axis, extent[axis], slab) == BRAIN_ERR_PARAM);
+    }
+    CHECK(brain_read_slab(b, 3, 0, slab) == BRAIN_ERR_PARAM);
+    free(f);
+    brain_destroy(&b);
+}

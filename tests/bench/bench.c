@@ -57,6 +57,25 @@ static bench_summary summarize(double *v, uint32_t n)
     return s;
 }
 
+/* Prints line with every non-finite value (": nan", ": -inf", ...) as null,
+ * since JSON has no NaN; a missing figure (no GPU timestamps) is null. */
+static void print_json_line(const char *line)
+{
+    static const char *const bad[] = {": -nan", ": nan", ": -inf", ": inf"};
+    while (*line) {
+        size_t skip = 0;
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0] && !skip; i++)
+            if (strncmp(line, bad[i], strlen(bad[i])) == 0)
+                skip = strlen(bad[i]);
+        if (skip) {
+            fputs(": null", stdout);
+            line += skip;
+        } else {
+            putchar(*line++);
+        }
+    }
+}
+
 /* "64x128" is 64^3 x 128; "96x80x40x32" is 96x80x40 x 32. */
 static int parse_size(const char *text, bench_size *out)
 {
@@ -173,7 +192,8 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
         double plain_gbps = floor_bytes / (pl.median * 1e-3) / 1e9;
         double floor_ms = floor_bytes / copy_bw * 1e3;
         if (o->json) {
-            printf("{\"backend\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"size\": [%u, %u, %u, %u], "
+            char line[2048];
+            snprintf(line, sizeof line, "{\"backend\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"size\": [%u, %u, %u, %u], "
                    "\"elements\": %llu, \"cycles\": %u, \"warmup\": %u, "
                    "\"wall_ms\": {\"median\": %.4f, \"p99\": %.4f, \"mean\": %.4f}, "
                    "\"gpu_ms\": {\"median\": %.4f, \"p99\": %.4f, \"mean\": %.4f, \"n\": %u}, "
@@ -188,6 +208,7 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
                    g.mean, g.n, pl.median, pl.p99, pl.n, plg.median, df.median, df.p99, df.n, dfg.median,
                    floor_bytes, gbps, plain_gbps, copy_bw / 1e9, floor_ms, floor_ms / pl.median,
                    floor_ms / all.mean);
+            print_json_line(line);
         } else {
             printf("%-7s %-28.28s %4ux%4ux%4u x %4u  %8.3f %8.3f %8.3f  %8.3f %8.3f  %8.3f  %7.1f %7.1f  %5.2f\n",
                    brain_backend_name(brain_get_backend(b)), brain_device_name(b), sz.x, sz.y, sz.z, sz.c,
