@@ -551,10 +551,75 @@ static int vk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stat
     return BRAIN_OK;
 }
 
+/* Reads `nrun` runs of `run_len` field elements, run r starting at element
+ * first + r * stride, into dst as float32, packed: as many runs as the staging
+ * buffer and the region array hold go in one vkCmdCopyBuffer (a run longer
+ * than the staging buffer is split). The whole field is one run; a plane is
+ * 1, X or X*Y runs. Allocates nothing. */
+static int vk_gather(vk_brain *vb, uint64_t first, uint64_t nrun, uint64_t run_len, uint64_t stride,
+                     float *dst)
+{
+    const VkDeviceSize e = vb->elem;
+    const uint64_t cap = vb->staging.size / e, total = nrun * run_len;
+    uint64_t r = 0, o = 0, out = 0;
+    while (out < total) {
+        uint32_t nreg = 0;
+        uint64_t got = 0;
+        while (r < nrun && got < cap && nreg < vb->max_regions) {
+            uint64_t n = run_len - o < cap - got ? run_len - o : cap - got;
+            vb->regions[nreg++] = (VkBufferCopy){
+                .srcOffset = (first + r * stride + o) * e, .dstOffset = got * e, .size = n * e};
+            got += n;
+            o += n;
+            if (o == run_len) {
+                o = 0;
+                r++;
+            }
+        }
+        int rc = vk_util_begin(vb);
+        if (rc)
+            return rc;
+        VkCommandBuffer cmd = vb->util_cmd;
+        vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                   VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                   VK_ACCESS_TRANSFER_READ_BIT);
+        vkCmdCopyBuffer(cmd, vb->field[vb->cur].buf, vb->staging.buf, nreg, vb->regions);
+        vk_barrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+                   VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+        if ((rc = vk_util_end(vb)))
+            return rc;
+        vk_buffer_invalidate(vb, &vb->staging);
+        float *to = dst + out;
+        if (vb->f16) {
+            const uint16_t *from = vb->staging.map;
+            for (uint64_t i = 0; i < got; i++)
+                to[i] = vk_float_of(from[i]);
+        } else {
+            memcpy(to, vb->staging.map, got * sizeof(float));
+        }
+        out += got;
+    }
+    return BRAIN_OK;
+}
+
 static int vk_read_field(void *impl, float *dst)
 {
     vk_brain *vb = impl;
-    return vk_transfer(vb, &vb->field[vb->cur], 0, vb->count * vb->elem, dst, NULL, true, vb->f16);
+    return vk_gather(vb, 0, 1, vb->count, 0, dst);
+}
+
+/* One plane with all channels (brain_read_slab; brain.c checked axis and
+ * index): axis 0 is one contiguous run, axis 1 X runs of Z*C elements, axis
+ * 2 X*Y runs of C. */
+static int vk_read_slab(void *impl, uint32_t axis, uint32_t index, float *dst)
+{
+    vk_brain *vb = impl;
+    const uint64_t C = vb->C, Z = vb->Z, YZC = (uint64_t)vb->Y * Z * C;
+    if (axis == 0)
+        return vk_gather(vb, index * YZC, 1, YZC, 0, dst);
+    if (axis == 1)
+        return vk_gather(vb, index * Z * C, vb->X, Z * C, YZC, dst);
+    return vk_gather(vb, index * C, (uint64_t)vb->X * vb->Y, C, Z * C, dst);
 }
 
 /* S/W of the current field (sums.comp), recorded into util_cmd after the
@@ -664,6 +729,7 @@ static void vk_destroy(void *impl)
         if (vb->layout)
             vkDestroyPipelineLayout(vb->device, vb->layout, NULL);
         vk_buffer_destroy(vb, &vb->staging);
+        free(vb->regions);
         vk_buffer_destroy(vb, &vb->readback);
         vk_buffer_destroy(vb, &vb->inputs);
         vk_buffer_destroy(vb, &vb->part);
@@ -688,6 +754,7 @@ static const brain_ops vk_ops = {
     .write_momentum = vk_write_momentum,
     .destroy = vk_destroy,
     .measure_bandwidth = vk_measure_bandwidth,
+    .read_slab = vk_read_slab,
 };
 
 /* ---- create ---- */
@@ -734,7 +801,15 @@ static int vk_create_buffers(vk_brain *vb)
     VkDeviceSize small = (VkDeviceSize)VK_ST_WORDS(vb) * 4;
     if (staging < small)
         staging = small;
-    return vk_buffer_create(vb, &vb->staging, staging, host, coherent, "staging buffer");
+    if ((rc = vk_buffer_create(vb, &vb->staging, staging, host, coherent, "staging buffer")))
+        return rc;
+    /* Enough copy regions for a z plane of a 128 x 128 grid in one submit. */
+    uint64_t lines = (uint64_t)vb->X * vb->Y;
+    vb->max_regions = lines < 16384 ? (uint32_t)lines : 16384u;
+    vb->regions = malloc(sizeof *vb->regions * vb->max_regions);
+    if (!vb->regions)
+        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_NOMEM, "out of memory (copy regions)");
+    return BRAIN_OK;
 }
 
 static int vk_create_commands(vk_brain *vb)

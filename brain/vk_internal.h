@@ -69,6 +69,8 @@ typedef struct {
     vk_buffer inputs;            /* parameters + the cycle's inputs (host-visible) */
     vk_buffer readback;          /* results copied here each cycle (host-visible) */
     vk_buffer staging;           /* read/write of field and momentum */
+    VkBufferCopy *regions;       /* read_slab's copy regions, allocated at create */
+    uint32_t max_regions;
 
     VkPipelineLayout layout;
     VkShaderModule modules[VK_PIPE_COUNT];
