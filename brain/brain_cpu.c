@@ -49,10 +49,16 @@
  *
  * Step 7 reads the field after step 6, before the clamp: the pass records
  * the pre-clamp values at the motor spots (a byte per point marks them).
- * Step 6 needs mean |F| after step 5 before it may add energy, so activity
- * cycles take two passes: the first writes F after step 5 unclamped and sums
- * |F|; the second adds the energy draws (if any), records the motors, clamps
- * and reduces. On the default schedule that is 1.1 passes a cycle.
+ * Step 6 needs mean |F| after step 5 before it may add energy, so an activity
+ * cycle first reads the field once without writing (steps 2-5 computed and
+ * only |F| summed), then, when energy is due, picks its points and draws like
+ * the noise, and the one writing pass adds them after step 5. On the default
+ * schedule that is 1.1 reads and 1 write a cycle.
+ *
+ * The noise and energy draws are computed 16 channels at a time in vector
+ * registers (cpu_normals): the same operations as rng_normal in the same
+ * order, so bit for bit the same floats (a test checks), about 10 times
+ * faster than one at a time.
  *
  * Diffusion runs in place: each x-plane's 3x3 (y, z) box sums are computed
  * one plane ahead of the writes, and the planes next to a thread's slab
@@ -67,15 +73,35 @@
 #define CPU_MIN_ELEMS_PER_THREAD (1u << 17)
 #define CPU_NO_POINT UINT32_MAX
 
+/* The loops that carry a cycle are compiled twice, for AVX2 and for any
+ * x86-64, and chosen when the program loads; both round the same (no
+ * contraction, no reassociation: every sum is added in the same order at any
+ * vector width). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CPU_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define CPU_HOT
+#endif
+#if defined(__SSE__)
+#include <immintrin.h>
+#endif
+
 typedef struct cpu_brain cpu_brain;
 typedef void (*cpu_job)(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1);
 
 /* What one pass does. */
 typedef enum {
-    CPU_PASS_FULL,     /* steps 2-5, motors, clamp, reductions */
-    CPU_PASS_ADVANCE,  /* steps 2-5 unclamped, sum |F| (activity cycles) */
-    CPU_PASS_FINISH,   /* energy, motors, clamp, reductions (activity cycles) */
+    CPU_PASS_FULL,     /* steps 2-5, energy, motors, clamp, reductions */
+    CPU_PASS_MEASURE,  /* steps 2-5 without writing, sum |F| (activity cycles) */
 } cpu_pass;
+
+/* The points of one slab that a sparse step (noise, energy) picked, in point
+ * order, with their C draws each, already times the step's std. */
+typedef struct {
+    uint32_t n;
+    uint32_t *points;
+    float *draws;
+} cpu_sparse;
 
 typedef struct {
     /* per channel over this worker's slab, in double (summed row by row) */
@@ -87,14 +113,12 @@ typedef struct {
     /* per channel over one row of Z points, in float lanes */
     float *row_sum, *row_abs;
     uint32_t row_sat;     /* elements at the clamp in the row */
-    float *scratch;       /* C: a motor point before the clamp */
-    /* noise picked in this slab: points in order and their C draws each */
-    uint32_t n_noise;
-    uint32_t *noise_points;
-    float *noise_draws;
-    /* diffusion: (y, z) box sums of 3 planes in turn, of the plane after the
-     * slab, and 3 rows of z sums */
-    float *planes, *after, *zrows;
+    float *scratch;       /* C: one point before the clamp */
+    cpu_sparse noise, energy;  /* picked in this slab this cycle */
+    /* diffusion (see cpu_job_pass): the (y, z) box sums of the planes next to
+     * the slab, of 3 planes of a tile in turn, the z sums of each plane's row
+     * before the tile, and 3 rows of z sums */
+    float *edge_lo, *edge_hi, *ring, *halo, *zrows;
 } cpu_worker;
 
 struct cpu_brain {
@@ -109,17 +133,21 @@ struct cpu_brain {
     uint8_t *motor_mask;   /* per point: a motor spot is here */
     double *motor_sum;     /* per motor: sum over c before the clamp */
     float *zero_row;       /* Z*C zeros: the box sums outside the grid */
-    uint32_t *noise_points;  /* points: each worker's list at its slab start */
-    float *noise_draws;      /* count: likewise, C per picked point */
+    /* room for every point to be picked by noise and by energy: each
+     * worker's lists start at its slab's start */
+    uint32_t *noise_points, *energy_points;  /* points */
+    float *noise_draws, *energy_draws;       /* count: C per picked point */
 
     /* the cycle being run */
     const brain_cycle *cyc;
     cpu_pass pass;
     bool energize;
+    bool prep_noise, prep_energy, prep_planes;  /* what cpu_job_prepare does */
     float keep_in, keep_box;  /* step 3 as F' = keep_in F + keep_box B27 */
 
     /* the pool: workers 1..n-1 are threads, worker 0 is the caller */
     uint32_t n_workers;
+    uint32_t tile_rows;    /* diffusion: y rows per tile (cpu_job_pass) */
     cpu_worker workers[CPU_MAX_THREADS];
     pthread_t threads[CPU_MAX_THREADS];
     pthread_mutex_t lock;
@@ -194,52 +222,62 @@ static inline uint32_t cpu_neighbours(uint32_t i, uint32_t n)
 /* ---- step 3: the 3x3x3 box sum, one (y, z) plane and one x at a time ---- */
 
 /* out = in[z-1] + in[z] + in[z+1] per channel, zero outside the row. */
-static void cpu_zsum_row(const cpu_brain *cb, const float *restrict in, float *restrict out)
+CPU_HOT static void cpu_zsum_row(size_t Z, size_t C, const float *restrict in, float *restrict out)
 {
-    const uint32_t Z = cb->Z, C = cb->C;
     if (Z == 1) {
         memcpy(out, in, C * sizeof(float));
         return;
     }
-    for (uint32_t c = 0; c < C; c++)
+    for (size_t c = 0; c < C; c++)
         out[c] = in[c] + in[C + c];
-    for (size_t i = C; i < (size_t)(Z - 1) * C; i++)
+    for (size_t i = C; i < (Z - 1) * C; i++)
         out[i] = (in[i - C] + in[i]) + in[i + C];
-    for (size_t i = (size_t)(Z - 1) * C; i < (size_t)Z * C; i++)
+    for (size_t i = (Z - 1) * C; i < Z * C; i++)
         out[i] = in[i - C] + in[i];
 }
 
-/* Row y of the 3x3 (y, z) box sum of one plane of the field, into out. Must
- * be called for y = 0, 1, ... Y-1 in turn on a plane: it keeps the z sums of
- * rows y-1, y, y+1 in w->zrows. */
-static void cpu_box_row(const cpu_brain *cb, cpu_worker *w, const float *plane, uint32_t y, float *out)
+/* out = (lo + mid) + hi, n floats. */
+CPU_HOT static void cpu_add3(size_t n, const float *restrict lo, const float *restrict mid, const float *restrict hi,
+                             float *restrict out)
 {
-    const size_t row = (size_t)cb->Z * cb->C;
-    float *z[3] = {w->zrows, w->zrows + row, w->zrows + 2 * row};
-    if (y == 0)
-        cpu_zsum_row(cb, plane, z[0]);
-    if (y + 1 < cb->Y)
-        cpu_zsum_row(cb, plane + (y + 1) * row, z[(y + 1) % 3]);
-    const float *restrict lo = y > 0 ? z[(y + 2) % 3] : cb->zero_row;
-    const float *restrict mid = z[y % 3];
-    const float *restrict hi = y + 1 < cb->Y ? z[(y + 1) % 3] : cb->zero_row;
-    for (size_t i = 0; i < row; i++)
+    for (size_t i = 0; i < n; i++)
         out[i] = (lo[i] + mid[i]) + hi[i];
 }
 
-static void cpu_box_plane(const cpu_brain *cb, cpu_worker *w, uint32_t x, float *out)
+/* Rows [ya, yb) of the 3x3 (y, z) box sum of plane x of the field, into out
+ * (yb - ya rows). halo_in: the z sums of row ya-1 when ya > 0 (that row may be
+ * overwritten already; NULL: read it from the field); halo_out (if not NULL)
+ * receives the z sums of row yb-1, for the tile after this one. The z sums of
+ * three rows at a time live in w->zrows. */
+static void cpu_box_rows(const cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t ya, uint32_t yb,
+                         const float *halo_in, float *halo_out, float *out)
 {
-    const size_t plane = (size_t)cb->Y * cb->Z * cb->C, row = (size_t)cb->Z * cb->C;
-    for (uint32_t y = 0; y < cb->Y; y++)
-        cpu_box_row(cb, w, cb->field + x * plane, y, out + y * row);
-}
-
-/* The (y, z) box sums of plane x, kept in turn in 3 slots by the slab's
- * worker; zeros outside the grid. */
-static float *cpu_box_slot(const cpu_brain *cb, cpu_worker *w, uint32_t x0, int64_t x)
-{
-    const size_t plane = (size_t)cb->Y * cb->Z * cb->C;
-    return w->planes + (size_t)((x - (int64_t)x0 + 1) % 3) * plane;
+    const size_t row = (size_t)cb->Z * cb->C;
+    const float *plane = cb->field + (size_t)x * cb->Y * row;
+    /* the z sums of row y go to slot (y + 1) mod 3, so rows y-1, y, y+1 never share one */
+#define CPU_ZSLOT(y) (w->zrows + (size_t)(((y) + 1) % 3) * row)
+    const float *lo = cb->zero_row, *mid, *hi;
+    if (ya > 0 && halo_in) {
+        lo = halo_in;
+    } else if (ya > 0) {
+        cpu_zsum_row(cb->Z, cb->C, plane + (ya - 1) * row, CPU_ZSLOT(ya - 1));
+        lo = CPU_ZSLOT(ya - 1);
+    }
+    cpu_zsum_row(cb->Z, cb->C, plane + ya * row, CPU_ZSLOT(ya));
+    mid = CPU_ZSLOT(ya);
+    for (uint32_t y = ya; y < yb; y++) {
+        hi = cb->zero_row;
+        if (y + 1 < cb->Y) {
+            cpu_zsum_row(cb->Z, cb->C, plane + (y + 1) * row, CPU_ZSLOT(y + 1));
+            hi = CPU_ZSLOT(y + 1);
+        }
+        cpu_add3(row, lo, mid, hi, out + (y - ya) * row);
+        lo = mid;
+        mid = hi;
+    }
+    if (halo_out)
+        memcpy(halo_out, lo, row * sizeof(float)); /* row yb-1 */
+#undef CPU_ZSLOT
 }
 
 /* ---- before the pass: the noise picks and the box sums next to the slab;
@@ -266,21 +304,117 @@ static void cpu_measure_sums(cpu_brain *cb, cpu_worker *w, uint32_t x0, uint32_t
         }
 }
 
-/* Step 4's picks and draws for this slab, in point order, and their sums. */
-static void cpu_pick_noise(cpu_brain *cb, cpu_worker *w, uint32_t x0, uint32_t x1)
+/* ---- rng.h, CPU_NORMAL_BLOCK draws at a time ---- */
+
+#define CPU_NORMAL_BLOCK 16
+
+/* out[i] = scale * rng_normal(key, point, c0 + i) for i < CPU_NORMAL_BLOCK,
+ * given h = rng_mix32(key ^ point): rng_bits, rng_log, rng_cos2pi and
+ * rng_normal written out with the same operations in the same order, so the
+ * same floats bit for bit. What differs is only how: a fixed trip count (so
+ * the loop vectorises without a scalar tail); the branches of rng_log and
+ * rng_cos2pi as integer selects (a conditional float operation keeps the loop
+ * scalar); floorf(q + 0.5) as a truncation (the argument is in [0.5, 4.5));
+ * and sqrt outside the loop through _mm_sqrt_ps, because sqrtf sets errno and
+ * so cannot be vectorised without -fno-math-errno. */
+CPU_HOT static void cpu_normal_block(uint32_t h, uint32_t c0, float scale, float *restrict out)
 {
-    const brain_cycle *cyc = cb->cyc;
-    const uint32_t C = cb->C, YZ = cb->Y * cb->Z;
-    const float sd = cb->p.noise_std;
-    w->n_noise = 0;
-    for (uint32_t point = x0 * YZ; point < x1 * YZ; point++) {
-        if (rng_bits(cyc->noise_key, point, 0) >= cyc->noise_threshold)
-            continue;
-        float *v = w->noise_draws + (size_t)w->n_noise * C;
-        w->noise_points[w->n_noise++] = point;
-        for (uint32_t c = 0; c < C; c++) {
-            v[c] = sd * rng_normal(cyc->noise_key, point, c);
-            w->noise_sum[c] += v[c];
+    float rad[CPU_NORMAL_BLOCK], cosine[CPU_NORMAL_BLOCK];
+    for (uint32_t i = 0; i < CPU_NORMAL_BLOCK; i++) {
+        const uint32_t draw = 2U * (c0 + i) + 1U;
+        const uint32_t b1 = rng_mix32(h + draw * 0x9E3779B9U);
+        const uint32_t b2 = rng_mix32(h + (draw + 1U) * 0x9E3779B9U);
+        /* both below 2^25: exact through int32 */
+        const float u1 = (float)(int32_t)((b1 >> 8) + 1U) * 5.9604645e-08f;
+        const float u2 = (float)(int32_t)(b2 >> 8) * 5.9604645e-08f;
+
+        /* rng_log(u1) */
+        uint32_t bits;
+        memcpy(&bits, &u1, sizeof bits);
+        int32_t e = (int32_t)((bits >> 23) & 0xFFU) - 127;
+        const uint32_t mbits = (bits & 0x007FFFFFU) | 0x3F800000U;
+        float m;
+        memcpy(&m, &mbits, sizeof m);
+        const uint32_t big = m > 1.41421356f;
+        const uint32_t halve_bits = 0x3F800000U - (big << 23); /* 0.5f or 1.0f */
+        float halve;
+        memcpy(&halve, &halve_bits, sizeof halve);
+        m = m * halve;
+        e = e + (int32_t)big;
+        const float s = (m - 1.0f) / (m + 1.0f);
+        const float s2 = s * s;
+        const float poly = 1.0f + s2 * (0.333333333f + s2 * (0.2f + s2 * (0.142857143f + s2 * 0.111111111f)));
+        const float log_u1 = (float)e * 0.693147181f + 2.0f * s * poly;
+
+        /* rng_cos2pi(u2) */
+        const float q = u2 * 4.0f;
+        const int32_t k = (int32_t)(q + 0.5f);
+        const float x = (q - (float)k) * 1.57079633f;
+        const float x2 = x * x;
+        const float c = 1.0f - x2 * (0.5f - x2 * (0.0416666667f - x2 * (0.00138888889f - x2 * 0.0000248015873f)));
+        const float sn = x * (1.0f - x2 * (0.166666667f - x2 * (0.00833333333f - x2 * (0.000198412698f -
+                                                                                      x2 * 0.00000275573192f))));
+        /* quadrant 0: c, 1: -s, 2: -c, 3: s */
+        const uint32_t quadrant = (uint32_t)k & 3U, odd = 0U - (quadrant & 1U);
+        uint32_t cbits, sbits;
+        memcpy(&cbits, &c, sizeof cbits);
+        memcpy(&sbits, &sn, sizeof sbits);
+        cbits = ((sbits & odd) | (cbits & ~odd)) ^ (((quadrant + 1U) & 2U) << 30);
+        memcpy(&cosine[i], &cbits, sizeof cbits);
+        rad[i] = -2.0f * log_u1;
+    }
+#if defined(__SSE__)
+    for (uint32_t i = 0; i < CPU_NORMAL_BLOCK; i += 4)
+        _mm_storeu_ps(rad + i, _mm_sqrt_ps(_mm_loadu_ps(rad + i)));
+#else
+    for (uint32_t i = 0; i < CPU_NORMAL_BLOCK; i++)
+        rad[i] = sqrtf(rad[i]);
+#endif
+    for (uint32_t i = 0; i < CPU_NORMAL_BLOCK; i++)
+        out[i] = scale * (rad[i] * cosine[i]);
+}
+
+/* out[c] = scale * rng_normal(key, point, c) for c < C, bit for bit. */
+static void cpu_normals(uint32_t key, uint32_t point, uint32_t C, float scale, float *out)
+{
+    const uint32_t h = rng_mix32(key ^ point);
+    uint32_t c0 = 0;
+    for (; c0 + CPU_NORMAL_BLOCK <= C; c0 += CPU_NORMAL_BLOCK)
+        cpu_normal_block(h, c0, scale, out + c0);
+    if (c0 < C) {
+        float tail[CPU_NORMAL_BLOCK];
+        cpu_normal_block(h, c0, scale, tail);
+        memcpy(out + c0, tail, (C - c0) * sizeof(float));
+    }
+}
+
+/* bits[i] = rng_bits(key, point0 + i, 0): the pick of each point. */
+CPU_HOT static void cpu_pick_bits(uint32_t key, uint32_t point0, uint32_t *restrict bits)
+{
+    for (uint32_t i = 0; i < CPU_NORMAL_BLOCK; i++)
+        bits[i] = rng_mix32(rng_mix32(key ^ (point0 + i)));
+}
+
+/* A sparse step's picks and draws for the points [first, end) of a slab, in
+ * point order, into list (and the sum of the draws per channel into sum, if
+ * not NULL). */
+static void cpu_pick_sparse(const cpu_brain *cb, uint32_t first, uint32_t end, uint32_t key, uint32_t threshold,
+                            float sd, cpu_sparse *list, double *sum)
+{
+    const uint32_t C = cb->C;
+    uint32_t bits[CPU_NORMAL_BLOCK];
+    list->n = 0;
+    for (uint32_t p0 = first; p0 < end; p0 += CPU_NORMAL_BLOCK) {
+        cpu_pick_bits(key, p0, bits);
+        const uint32_t n = end - p0 < CPU_NORMAL_BLOCK ? end - p0 : CPU_NORMAL_BLOCK;
+        for (uint32_t i = 0; i < n; i++) {
+            if (bits[i] >= threshold)
+                continue;
+            float *v = list->draws + (size_t)list->n * C;
+            list->points[list->n++] = p0 + i;
+            cpu_normals(key, p0 + i, C, sd, v);
+            for (uint32_t c = 0; sum && c < C; c++)
+                sum[c] += v[c];
         }
     }
 }
@@ -293,51 +427,33 @@ static void cpu_job_measure(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_
     cpu_measure_sums(cb, w, x0, x1);
 }
 
+/* Before a pass, as cb->prep_* say: step 4's picks and draws, step 6's, and
+ * the box sums next to the slab. */
 static void cpu_job_prepare(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
 {
     cpu_worker *w = &cb->workers[worker];
-    const size_t C = cb->C;
-    memset(w->noise_sum, 0, C * sizeof(double));
-    w->n_noise = 0;
+    const brain_cycle *cyc = cb->cyc;
+    const uint32_t YZ = cb->Y * cb->Z;
+    if (cb->prep_noise) {
+        memset(w->noise_sum, 0, cb->C * sizeof(double));
+        cpu_pick_sparse(cb, x0 * YZ, x1 * YZ, cyc->noise_key, cyc->noise_threshold, cb->p.noise_std, &w->noise,
+                        w->noise_sum);
+    }
+    if (cb->prep_energy)
+        cpu_pick_sparse(cb, x0 * YZ, x1 * YZ, cyc->energy_key, cyc->energy_threshold, cb->p.energy_std,
+                        &w->energy, NULL);
     if (x0 == x1)
         return;
-    if (cb->cyc->noise)
-        cpu_pick_noise(cb, w, x0, x1);
-    if (cb->cyc->diffusion) {
+    if (cb->prep_planes) {
         /* planes another thread writes in the pass: before it starts */
         if (x0 > 0)
-            cpu_box_plane(cb, w, x0 - 1, cpu_box_slot(cb, w, x0, (int64_t)x0 - 1));
-        cpu_box_plane(cb, w, x0, cpu_box_slot(cb, w, x0, x0));
+            cpu_box_rows(cb, w, x0 - 1, 0, cb->Y, NULL, NULL, w->edge_lo);
         if (x1 < cb->X)
-            cpu_box_plane(cb, w, x1, w->after);
+            cpu_box_rows(cb, w, x1, 0, cb->Y, NULL, NULL, w->edge_hi);
     }
 }
 
 /* ---- the pass: steps 2-5 (advance), 6 (energy), 8 (clamp) per point ---- */
-
-/* Steps 2-5 on one point: decay (with diffusion when box is not NULL: the
- * three (y, z) box sums of planes x-1, x, x+1), the noise draws (NULL: not
- * picked) and the momentum offset, from src into dst (may be the same). */
-static inline void cpu_point_advance(const cpu_brain *cb, float *dst, const float *src,
-                                     const float *const *box, const float *restrict noise)
-{
-    const uint32_t C = cb->C;
-    const float d = cb->p.decay, a = cb->keep_in, b = cb->keep_box;
-    const float *restrict off = cb->offset;
-    if (box) {
-        const float *restrict b0 = box[0], *restrict b1 = box[1], *restrict b2 = box[2];
-        for (uint32_t c = 0; c < C; c++)
-            dst[c] = a * src[c] + b * ((b0[c] + b1[c]) + b2[c]);
-    } else {
-        for (uint32_t c = 0; c < C; c++)
-            dst[c] = d * src[c];
-    }
-    if (noise)
-        for (uint32_t c = 0; c < C; c++)
-            dst[c] += noise[c];
-    for (uint32_t c = 0; c < C; c++)
-        dst[c] += off[c];
-}
 
 /* Step 8 on one value. Written so that it compiles to min and max: a NaN
  * (which nothing lets in) would come out as -lim, as from fminf(fmaxf()). */
@@ -347,44 +463,67 @@ static inline float cpu_clamp(float v, float lim)
     return -lim < below ? below : -lim;
 }
 
-/* Step 8 on one point, from src into dst, with its row's reductions. */
-static inline void cpu_point_clamp(const cpu_brain *cb, cpu_worker *w, float *dst, const float *src)
-{
-    const uint32_t C = cb->C;
-    const float lim = cb->p.clamp_limit;
-    float *restrict rs = w->row_sum, *restrict ra = w->row_abs;
-    uint32_t sat = 0;
-    for (uint32_t c = 0; c < C; c++) {
-        float f = cpu_clamp(src[c], lim);
-        dst[c] = f;
-        rs[c] += f;
-        ra[c] += fabsf(f);
-        sat += fabsf(f) == lim;
-    }
-    w->row_sat += sat;
-}
-
-/* Steps 2, 5 and 8 fused on 4 consecutive points of a row that have neither
- * noise nor a motor (the hot loop): the arithmetic of cpu_point_advance, then
- * cpu_point_clamp, element for element, with the row's per-channel sums
- * loaded and stored once for the 4 points and the saturated elements counted
- * in integers. Compiled twice, for AVX2 and for any x86-64, and chosen when
- * the program loads; both round the same (no contraction, no reassociation:
- * every channel's sums are added in the same order at any vector width). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CPU_HOT __attribute__((target_clones("avx2", "default")))
-#else
-#define CPU_HOT
-#endif
-
-/* The constants of the hot loop. */
+/* The constants of the hot loops. */
 typedef struct {
     float decay, keep_in, keep_box, lim;
 } cpu_consts;
 
-/* restrict on parameters (GCC ignores it on locals): the 4 points, the box
- * sums (box0/1/2, NULL: no diffusion; 4 points each), the offset and the row
- * sums never overlap. size_t indices: wrapping ones cannot be vectorised. */
+/* Steps 2-5 on one point, from f into g: decay (with diffusion when box0 is
+ * not NULL: the (y, z) box sums of planes x-1, x, x+1 at this point), then
+ * the noise draws and the momentum offset, then the energy draws (noise and
+ * energy NULL: not picked). restrict on parameters (GCC ignores it on
+ * locals); g never overlaps the rest. */
+CPU_HOT static void cpu_advance1(cpu_consts k, size_t C, float *restrict g, const float *restrict f,
+                                 const float *restrict box0, const float *restrict box1,
+                                 const float *restrict box2, const float *restrict noise,
+                                 const float *restrict off, const float *restrict energy)
+{
+    if (box0)
+        for (size_t c = 0; c < C; c++)
+            g[c] = k.keep_in * f[c] + k.keep_box * ((box0[c] + box1[c]) + box2[c]);
+    else
+        for (size_t c = 0; c < C; c++)
+            g[c] = k.decay * f[c];
+    if (noise)
+        for (size_t c = 0; c < C; c++)
+            g[c] += noise[c];
+    for (size_t c = 0; c < C; c++)
+        g[c] += off[c];
+    if (energy)
+        for (size_t c = 0; c < C; c++)
+            g[c] += energy[c];
+}
+
+/* Step 8 on one point, from g into f, with its row's reductions; returns the
+ * number of elements at the clamp. */
+CPU_HOT static uint32_t cpu_clamp1(float lim, size_t C, float *restrict f, const float *restrict g,
+                                   float *restrict rs, float *restrict ra)
+{
+    uint32_t sat = 0;
+    for (size_t c = 0; c < C; c++) {
+        float v = cpu_clamp(g[c], lim);
+        f[c] = v;
+        rs[c] += v;
+        ra[c] += fabsf(v);
+        sat += fabsf(v) == lim;
+    }
+    return sat;
+}
+
+/* ra += |g| (a measuring pass). */
+CPU_HOT static void cpu_abs_add1(size_t C, const float *restrict g, float *restrict ra)
+{
+    for (size_t c = 0; c < C; c++)
+        ra[c] += fabsf(g[c]);
+}
+
+/* Steps 2, 5 and 8 fused on 4 consecutive points of a row that have neither
+ * noise, energy nor a motor (the hot loop): the arithmetic of cpu_advance1,
+ * then cpu_clamp1, element for element, with the row's per-channel sums
+ * loaded and stored once for the 4 points and the saturated elements counted
+ * in integers (CPU_HOT). restrict on parameters: the 4 points, the box sums
+ * (box0/1/2, NULL: no diffusion; 4 points each), the offset and the row sums
+ * never overlap. size_t indices: wrapping ones cannot be vectorised. */
 CPU_HOT static uint32_t cpu_sweep4(cpu_consts k, size_t C, float *restrict f0, float *restrict f1,
                                    float *restrict f2, float *restrict f3, const float *restrict box0,
                                    const float *restrict box1, const float *restrict box2,
@@ -428,13 +567,29 @@ CPU_HOT static uint32_t cpu_sweep4(cpu_consts k, size_t C, float *restrict f0, f
     return sat;
 }
 
-static void cpu_energy_point(const cpu_brain *cb, uint32_t point, float *v)
+/* cpu_sweep4 for a measuring pass: steps 2-5 on 4 points without noise,
+ * summing |F| after them into ra and writing nothing. */
+CPU_HOT static void cpu_measure4(cpu_consts k, size_t C, const float *restrict f0, const float *restrict f1,
+                                 const float *restrict f2, const float *restrict f3, const float *restrict box0,
+                                 const float *restrict box1, const float *restrict box2,
+                                 const float *restrict off, float *restrict ra)
 {
-    const brain_cycle *cyc = cb->cyc;
-    if (rng_bits(cyc->energy_key, point, 0) >= cyc->energy_threshold)
-        return;
-    for (uint32_t c = 0; c < cb->C; c++)
-        v[c] += cb->p.energy_std * rng_normal(cyc->energy_key, point, c);
+    const float d = k.decay, ka = k.keep_in, kb = k.keep_box;
+    if (box0) {
+        for (size_t c = 0; c < C; c++) {
+            float g0 = (ka * f0[c] + kb * ((box0[c] + box1[c]) + box2[c])) + off[c];
+            float g1 = (ka * f1[c] + kb * ((box0[C + c] + box1[C + c]) + box2[C + c])) + off[c];
+            float g2 = (ka * f2[c] + kb * ((box0[2 * C + c] + box1[2 * C + c]) + box2[2 * C + c])) + off[c];
+            float g3 = (ka * f3[c] + kb * ((box0[3 * C + c] + box1[3 * C + c]) + box2[3 * C + c])) + off[c];
+            ra[c] = (((ra[c] + fabsf(g0)) + fabsf(g1)) + fabsf(g2)) + fabsf(g3);
+        }
+    } else {
+        for (size_t c = 0; c < C; c++) {
+            float g0 = d * f0[c] + off[c], g1 = d * f1[c] + off[c];
+            float g2 = d * f2[c] + off[c], g3 = d * f3[c] + off[c];
+            ra[c] = (((ra[c] + fabsf(g0)) + fabsf(g1)) + fabsf(g2)) + fabsf(g3);
+        }
+    }
 }
 
 /* Step 7 at a motor spot: the sum over channels before the clamp. */
@@ -450,73 +605,94 @@ static void cpu_record_motors(cpu_brain *cb, uint32_t point, const float *v)
     }
 }
 
-/* One row of Z points at (x, y) through this cycle's pass. */
-static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, const float *const *box_rows,
-                         uint32_t *next_noise)
+/* The index of the first pick at or after point in a sparse list. */
+static uint32_t cpu_first_pick(const cpu_sparse *list, uint32_t point)
+{
+    uint32_t lo = 0, hi = list->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (list->points[mid] < point)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The point of pick i of a sparse list (CPU_NO_POINT: none left). */
+static inline uint32_t cpu_next_pick(const cpu_sparse *list, uint32_t i)
+{
+    return i < list->n ? list->points[i] : CPU_NO_POINT;
+}
+
+/* One row of Z points at (x, y) through this cycle's pass (the rows of a
+ * slab are not visited in point order when it diffuses: each row finds its
+ * first noise and energy pick; the energy list is empty unless energy is due
+ * in this pass). */
+static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, const float *const *box_rows)
 {
     const brain_params *p = &cb->p;
     const uint32_t Z = cb->Z, C = cb->C;
     const uint32_t point0 = (x * cb->Y + y) * Z;
+    const bool measure = cb->pass == CPU_PASS_MEASURE;
+    uint32_t next_noise_i = w->noise.n ? cpu_first_pick(&w->noise, point0) : 0;
+    uint32_t next_energy_i = w->energy.n ? cpu_first_pick(&w->energy, point0) : 0;
+    uint32_t *next_noise = &next_noise_i, *next_energy = &next_energy_i;
     float *row = cb->field + (size_t)point0 * C;
     memset(w->row_sum, 0, C * sizeof(float));
     memset(w->row_abs, 0, C * sizeof(float));
     w->row_sat = 0;
     const cpu_consts k = {p->decay, cb->keep_in, cb->keep_box, p->clamp_limit};
     for (uint32_t z = 0; z < Z; z++) {
-        const uint32_t noise_point = *next_noise < w->n_noise ? w->noise_points[*next_noise] : CPU_NO_POINT;
-        if (cb->pass == CPU_PASS_FULL) {
-            /* the points up to the next one with noise or a motor, 4 at a time */
-            uint32_t end = z;
-            while (end < Z && point0 + end != noise_point && !cb->motor_mask[point0 + end])
-                end++;
-            for (; z + 4 <= end; z += 4) {
-                float *f = row + (size_t)z * C;
-                const float *b0 = NULL, *b1 = NULL, *b2 = NULL;
-                if (box_rows) {
-                    b0 = box_rows[0] + (size_t)z * C;
-                    b1 = box_rows[1] + (size_t)z * C;
-                    b2 = box_rows[2] + (size_t)z * C;
-                }
+        const uint32_t noise_point = cpu_next_pick(&w->noise, *next_noise);
+        const uint32_t energy_point = cpu_next_pick(&w->energy, *next_energy);
+        /* the points up to the next one with noise, energy or a motor, 4 at a
+         * time (a measuring pass does not care about motors) */
+        uint32_t end = z;
+        while (end < Z && point0 + end != noise_point && point0 + end != energy_point &&
+               (measure || !cb->motor_mask[point0 + end]))
+            end++;
+        for (; z + 4 <= end; z += 4) {
+            float *f = row + (size_t)z * C;
+            const float *b0 = NULL, *b1 = NULL, *b2 = NULL;
+            if (box_rows) {
+                b0 = box_rows[0] + (size_t)z * C;
+                b1 = box_rows[1] + (size_t)z * C;
+                b2 = box_rows[2] + (size_t)z * C;
+            }
+            if (measure)
+                cpu_measure4(k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, cb->offset, w->row_abs);
+            else
                 w->row_sat += cpu_sweep4(k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, cb->offset,
                                          w->row_sum, w->row_abs);
-            }
-            if (z == Z)
-                break;
         }
-        /* one point at a time: the rest of a run, a noise or motor point, and
-         * the two passes of an activity cycle */
+        if (z == Z)
+            break;
+        /* one point at a time: the rest of a run, or a point with noise,
+         * energy or a motor */
         const uint32_t here = point0 + z;
         float *f = row + (size_t)z * C;
-        const float *box[3], *const *bp = NULL;
+        const float *b0 = NULL, *b1 = NULL, *b2 = NULL, *noise = NULL, *energy = NULL;
         if (box_rows) {
-            for (int i = 0; i < 3; i++)
-                box[i] = box_rows[i] + (size_t)z * C;
-            bp = box;
+            b0 = box_rows[0] + (size_t)z * C;
+            b1 = box_rows[1] + (size_t)z * C;
+            b2 = box_rows[2] + (size_t)z * C;
         }
-        const float *noise = NULL;
         if (here == noise_point)
-            noise = w->noise_draws + (size_t)(*next_noise)++ * C;
-
-        if (cb->pass == CPU_PASS_ADVANCE) {
-            cpu_point_advance(cb, f, f, bp, noise);
-            float *restrict ra = w->row_abs;
-            for (uint32_t c = 0; c < C; c++)
-                ra[c] += fabsf(f[c]);
-        } else if (cb->pass == CPU_PASS_FINISH) {
-            if (cb->energize)
-                cpu_energy_point(cb, here, f);
-            if (cb->motor_mask[here])
-                cpu_record_motors(cb, here, f);
-            cpu_point_clamp(cb, w, f, f);
-        } else {
-            cpu_point_advance(cb, w->scratch, f, bp, noise);
-            if (cb->motor_mask[here])
-                cpu_record_motors(cb, here, w->scratch);
-            cpu_point_clamp(cb, w, f, w->scratch);
+            noise = w->noise.draws + (size_t)(*next_noise)++ * C;
+        if (here == energy_point)
+            energy = w->energy.draws + (size_t)(*next_energy)++ * C;
+        cpu_advance1(k, C, w->scratch, f, b0, b1, b2, noise, cb->offset, energy);
+        if (measure) {
+            cpu_abs_add1(C, w->scratch, w->row_abs);
+            continue;
         }
+        if (cb->motor_mask[here])
+            cpu_record_motors(cb, here, w->scratch);
+        w->row_sat += cpu_clamp1(k.lim, C, f, w->scratch, w->row_sum, w->row_abs);
     }
 
-    if (cb->pass == CPU_PASS_ADVANCE) {
+    if (measure) {
         for (uint32_t c = 0; c < C; c++)
             w->abs_sum[c] += w->row_abs[c];
         return;
@@ -533,37 +709,54 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
     w->sat_count += w->row_sat;
 }
 
+/* The pass over one slab. Diffusion runs in place, in tiles of tile_rows
+ * rows of y across the slab: for each x the (y, z) box sums of the tile's rows
+ * of plane x+1 are computed before plane x is written (three planes' worth in
+ * turn in w->ring, small enough to stay in the core's cache, where whole
+ * planes would not); the z sums of each plane's last row of a tile are kept
+ * in w->halo for the next tile, whose first box sums need that row as it was;
+ * the planes next to the slab, which other threads write, were summed by
+ * cpu_job_prepare. */
 static void cpu_job_pass(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
 {
     const uint32_t Y = cb->Y, C = cb->C;
-    const size_t row = (size_t)cb->Z * C, plane = (size_t)Y * row;
+    const size_t row = (size_t)cb->Z * C;
     cpu_worker *w = &cb->workers[worker];
     memset(w->sum, 0, C * sizeof(double));
     memset(w->wsum, 0, C * sizeof(double));
     memset(w->abs_sum, 0, C * sizeof(double));
     w->sat_count = 0;
-    /* the first pass of a cycle does steps 2-5 */
-    const bool diffuse = cb->cyc->diffusion && cb->pass != CPU_PASS_FINISH;
-    const bool noise = cb->cyc->noise && cb->pass != CPU_PASS_FINISH;
-    uint32_t next_noise = noise ? 0 : w->n_noise; /* n_noise: none left */
-    for (uint32_t x = x0; x < x1; x++) {
-        float *before = NULL, *here = NULL, *after = NULL;
-        if (diffuse) {
-            before = x > 0 ? cpu_box_slot(cb, w, x0, (int64_t)x - 1) : NULL;
-            here = cpu_box_slot(cb, w, x0, x);
-            after = x + 1 < x1 ? cpu_box_slot(cb, w, x0, (int64_t)x + 1) : x + 1 < cb->X ? w->after : NULL;
-        }
-        for (uint32_t y = 0; y < Y; y++) {
-            const float *box_rows[3];
-            if (diffuse) {
-                /* plane x+1 is not written yet: its box sums one row ahead */
-                if (x + 1 < x1)
-                    cpu_box_row(cb, w, cb->field + (size_t)(x + 1) * plane, y, after + y * row);
-                box_rows[0] = before ? before + y * row : cb->zero_row;
-                box_rows[1] = here + y * row;
-                box_rows[2] = after ? after + y * row : cb->zero_row;
+    if (!cb->cyc->diffusion) {
+        for (uint32_t x = x0; x < x1; x++)
+            for (uint32_t y = 0; y < Y; y++)
+                cpu_pass_row(cb, w, x, y, NULL);
+        return;
+    }
+    const uint32_t T = cb->tile_rows;
+    for (uint32_t ya = 0; ya < Y; ya += T) {
+        const uint32_t yb = ya + T < Y ? ya + T : Y;
+        float *halo = w->halo;  /* the row of plane x: halo + (x - x0) * row */
+        float *slot[3];         /* the box sums of the tile in plane x: slot[(x - x0) % 3] */
+        for (int i = 0; i < 3; i++)
+            slot[i] = w->ring + (size_t)i * T * row;
+        cpu_box_rows(cb, w, x0, ya, yb, halo, yb < Y ? halo : NULL, slot[0]);
+        for (uint32_t x = x0; x < x1; x++) {
+            const float *before = x > x0 ? slot[(x - x0 + 2) % 3] : x > 0 ? w->edge_lo + (size_t)ya * row : NULL;
+            const float *here = slot[(x - x0) % 3];
+            const float *after = NULL;
+            if (x + 1 < x1) {
+                float *h = halo + (size_t)(x + 1 - x0) * row;
+                cpu_box_rows(cb, w, x + 1, ya, yb, h, yb < Y ? h : NULL, slot[(x + 1 - x0) % 3]);
+                after = slot[(x + 1 - x0) % 3];
+            } else if (x + 1 < cb->X) {
+                after = w->edge_hi + (size_t)ya * row;
             }
-            cpu_pass_row(cb, w, x, y, diffuse ? box_rows : NULL, &next_noise);
+            for (uint32_t y = ya; y < yb; y++) {
+                const size_t at = (size_t)(y - ya) * row;
+                const float *box_rows[3] = {before ? before + at : cb->zero_row, here + at,
+                                            after ? after + at : cb->zero_row};
+                cpu_pass_row(cb, w, x, y, box_rows);
+            }
         }
     }
 }
@@ -602,6 +795,11 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
     }
 
     /* step 4's picks and the box sums next to each slab */
+    for (uint32_t w = 0; w < n_workers; w++)
+        cb->workers[w].noise.n = cb->workers[w].energy.n = 0;
+    cb->prep_noise = cyc->noise;
+    cb->prep_energy = false;
+    cb->prep_planes = cyc->diffusion;
     if (cyc->noise || cyc->diffusion)
         cpu_run(cb, cpu_job_prepare);
 
@@ -617,8 +815,8 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
     }
 
     if (cyc->activity) {
-        /* 2-5 unclamped, then 6. activity */
-        cb->pass = CPU_PASS_ADVANCE;
+        /* 2-5 measured without writing, then 6. activity */
+        cb->pass = CPU_PASS_MEASURE;
         cpu_run(cb, cpu_job_pass);
         double s = 0.0;
         for (uint32_t w = 0; w < n_workers; w++)
@@ -628,12 +826,14 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
         stats->activity = a;
         cb->energize = a < p->activity_threshold;
         stats->energized = cb->energize;
-        /* 6 (energy), 7 (motors), 8 (clamp) */
-        cb->pass = CPU_PASS_FINISH;
-    } else {
-        /* 2-5, 7 (motors) and 8 (clamp) */
-        cb->pass = CPU_PASS_FULL;
+        /* the energy picks (the box sums next to each slab still hold) */
+        cb->prep_noise = cb->prep_planes = false;
+        cb->prep_energy = cb->energize;
+        if (cb->prep_energy)
+            cpu_run(cb, cpu_job_prepare);
     }
+    /* 2-5, 6 (energy), 7 (motors) and 8 (clamp) */
+    cb->pass = CPU_PASS_FULL;
     cpu_run(cb, cpu_job_pass);
 
     cpu_gather_sums(cb);
@@ -657,8 +857,7 @@ static void cpu_job_init(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x
     const uint32_t C = cb->C, YZ = cb->Y * cb->Z;
     uint32_t key = rng_key(cb->p.seed, 0, RNG_STREAM_INIT);
     for (uint32_t point = x0 * YZ; point < x1 * YZ; point++)
-        for (uint32_t c = 0; c < C; c++)
-            cb->field[(size_t)point * C + c] = cb->p.init_std * rng_normal(key, point, c);
+        cpu_normals(key, point, C, cb->p.init_std, cb->field + (size_t)point * C);
 }
 
 static int cpu_read_field(void *impl, float *dst)
@@ -711,8 +910,10 @@ static void cpu_destroy(void *impl)
     for (uint32_t i = 0; i < CPU_MAX_THREADS; i++) {
         cpu_worker *w = &cb->workers[i];
         free(w->zrows);
-        free(w->after);
-        free(w->planes);
+        free(w->halo);
+        free(w->ring);
+        free(w->edge_hi);
+        free(w->edge_lo);
         free(w->scratch);
         free(w->row_abs);
         free(w->row_sum);
@@ -721,6 +922,8 @@ static void cpu_destroy(void *impl)
         free(w->wsum);
         free(w->sum);
     }
+    free(cb->energy_draws);
+    free(cb->energy_points);
     free(cb->noise_draws);
     free(cb->noise_points);
     free(cb->zero_row);
@@ -830,6 +1033,18 @@ static uint32_t cpu_choose_workers(const brain_params *p, uint64_t count)
     return n ? n : 1;
 }
 
+/* Enough rows of y per diffusion tile that the halo (one row per plane and
+ * tile) costs little, few enough that three planes' worth of a tile's box sums
+ * and the rows being read and written stay in a core's L2 cache. */
+#define CPU_TILE_BYTES (384u << 10)
+static uint32_t cpu_choose_tile_rows(uint32_t Y, size_t row)
+{
+    size_t t = CPU_TILE_BYTES / (3 * row * sizeof(float));
+    if (t < 4)
+        t = 4;
+    return t < Y ? (uint32_t)t : Y;
+}
+
 int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void **impl)
 {
     const brain_params *p = init->p;
@@ -850,6 +1065,7 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
     cb->points = (uint64_t)cb->X * cb->Y * cb->Z;
     cb->count = cb->points * cb->C;
     cb->n_workers = cpu_choose_workers(p, cb->count);
+    cb->tile_rows = cpu_choose_tile_rows(cb->Y, (size_t)cb->Z * cb->C);
     pthread_mutex_init(&cb->lock, NULL);
     pthread_cond_init(&cb->wake, NULL);
     pthread_cond_init(&cb->done, NULL);
@@ -867,8 +1083,11 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
     /* room for every point to be picked; pages never touched cost nothing */
     cb->noise_points = malloc(cb->points * sizeof(uint32_t));
     cb->noise_draws = malloc(bytes);
+    cb->energy_points = malloc(cb->points * sizeof(uint32_t));
+    cb->energy_draws = malloc(bytes);
     bool ok = cb->field && cb->momentum && cb->offset && cb->sum && cb->wsum && cb->motor_mask &&
-              cb->motor_sum && cb->zero_row && cb->noise_points && cb->noise_draws;
+              cb->motor_sum && cb->zero_row && cb->noise_points && cb->noise_draws && cb->energy_points &&
+              cb->energy_draws;
     for (uint32_t i = 0; ok && i < cb->n_workers; i++) {
         cpu_worker *w = &cb->workers[i];
         uint32_t x0, x1;
@@ -880,13 +1099,17 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
         w->row_sum = calloc(cb->C, sizeof(float));
         w->row_abs = calloc(cb->C, sizeof(float));
         w->scratch = calloc(cb->C, sizeof(float));
-        w->planes = malloc(3 * plane * sizeof(float));
-        w->after = malloc(plane * sizeof(float));
+        w->edge_lo = malloc(plane * sizeof(float));
+        w->edge_hi = malloc(plane * sizeof(float));
+        w->ring = malloc(3 * (size_t)cb->tile_rows * row * sizeof(float));
+        w->halo = malloc(((size_t)(x1 - x0) + 1) * row * sizeof(float));
         w->zrows = malloc(3 * row * sizeof(float));
-        w->noise_points = cb->noise_points + (size_t)x0 * cb->Y * cb->Z;
-        w->noise_draws = cb->noise_draws + (size_t)x0 * plane;
+        w->noise.points = cb->noise_points + (size_t)x0 * cb->Y * cb->Z;
+        w->noise.draws = cb->noise_draws + (size_t)x0 * plane;
+        w->energy.points = cb->energy_points + (size_t)x0 * cb->Y * cb->Z;
+        w->energy.draws = cb->energy_draws + (size_t)x0 * plane;
         ok = w->sum && w->wsum && w->abs_sum && w->noise_sum && w->row_sum && w->row_abs &&
-             w->scratch && w->planes && w->after && w->zrows;
+             w->scratch && w->edge_lo && w->edge_hi && w->ring && w->halo && w->zrows;
     }
     if (!ok) {
         uint32_t nw = cb->n_workers;

@@ -269,6 +269,92 @@ TEST(matches_spec_over_a_long_runaway)
     CHECK_MSG(saturated > 100, "the field did not run into the clamp (%d cycles)", saturated);
 }
 
+/* Diffusion runs in place in tiles of y rows sized to the cache
+ * (brain_cpu.c, cpu_job_pass): rows this long give tiles of 4 rows, so 13
+ * rows make four tiles, the last one row high, and two threads add slab
+ * borders to the tile borders. */
+TEST(matches_spec_across_diffusion_tiles)
+{
+    brain_params p = covering_params(6, 13, 8, 1024);
+    CHECK(compare_with_naive(p, 1, 6, 16) == 0);
+    CHECK(compare_with_naive(p, 2, 6, 16) == 0);
+}
+
+/* The CPU backend draws 16 channels at a time in vector registers; the floats
+ * must be rng_normal's bit for bit (the shaders draw with rng.glsl). 37
+ * channels: two whole blocks and a tail. */
+TEST(initial_field_is_rng_normal_bit_for_bit)
+{
+    brain_params p = small_params(5, 4, 3, 37);
+    p.init_std = 0.7f;
+    brain *b;
+    CHECK(brain_create(&p, &b, NULL, 0) == 0);
+    uint64_t n = brain_field_count(b);
+    float *f = malloc(n * sizeof(float));
+    brain_read_field(b, f);
+    uint32_t key = rng_key(p.seed, 0, RNG_STREAM_INIT);
+    uint64_t differ = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        float want = p.init_std * rng_normal(key, (uint32_t)(i / 37), (uint32_t)(i % 37));
+        differ += memcmp(&want, &f[i], sizeof want) != 0;
+    }
+    CHECK_MSG(differ == 0, "%llu of %llu elements differ", (unsigned long long)differ, (unsigned long long)n);
+    free(f);
+    brain_destroy(&b);
+}
+
+/* From a zero field with decay 1 and no momentum, one cycle leaves exactly
+ * the sparse draws: the picks of rng_bits and std * rng_normal at them. */
+static void sparse_draws_exact(bool energy, int *harness_failed_)
+{
+    brain_params p = small_params(9, 7, 5, 21);
+    p.decay = 1.0f;
+    p.momentum_gain = 0.0f;
+    p.sensor_gain = 0.0f;
+    p.diffusion_every = 1000000;
+    p.noise_every = energy ? 1000000 : 1;
+    p.activity_every = energy ? 1 : 1000000;
+    p.activity_threshold = 1.0f;
+    p.noise_fraction = 0.3f;
+    p.noise_std = 0.2f;
+    p.energy_fraction = 0.4f;
+    p.energy_std = 0.05f;
+    p.threads = 2;
+    brain *b;
+    CHECK(brain_create(&p, &b, NULL, 0) == 0);
+    uint64_t n = brain_field_count(b);
+    float *f = calloc(n, sizeof(float)), motors[8];
+    brain_write_field(b, f);
+    brain_stats st;
+    CHECK(brain_step(b, NULL, 0, motors, &st) == 0);
+    CHECK(energy ? st.energized : st.noised);
+    brain_read_field(b, f);
+    uint32_t key = rng_key(p.seed, 1, energy ? RNG_STREAM_ENERGY : RNG_STREAM_NOISE);
+    uint32_t thr = rng_threshold(energy ? p.energy_fraction : p.noise_fraction);
+    float sd = energy ? p.energy_std : p.noise_std;
+    uint64_t differ = 0, picked = 0;
+    for (uint32_t pt = 0; pt < n / p.channels; pt++) {
+        bool pick = rng_bits(key, pt, 0) < thr;
+        picked += pick;
+        for (uint32_t c = 0; c < p.channels; c++)
+            differ += f[(size_t)pt * p.channels + c] != (pick ? sd * rng_normal(key, pt, c) : 0.0f);
+    }
+    CHECK(picked > 0);
+    CHECK_MSG(differ == 0, "%llu of %llu elements differ", (unsigned long long)differ, (unsigned long long)n);
+    free(f);
+    brain_destroy(&b);
+}
+
+TEST(noise_draws_are_rng_normal_bit_for_bit)
+{
+    sparse_draws_exact(false, harness_failed_);
+}
+
+TEST(energy_draws_are_rng_normal_bit_for_bit)
+{
+    sparse_draws_exact(true, harness_failed_);
+}
+
 TEST(initial_field_is_normal_with_init_std)
 {
     brain_params p = small_params(16, 16, 16, 16);
