@@ -105,7 +105,7 @@ bool brain_params_unstable(const brain_params *p, char *warn, size_t warn_len);
 /* What one cycle did, besides the motors. */
 typedef struct {
     uint64_t cycle;       /* t of this cycle, starting at 1 */
-    float energy;         /* mean |F| after the clamp */
+    float energy;         /* mean |F| after the clamp; NaN when not measured (Vulkan lazy cycles) */
     float saturated;      /* fraction of elements at +-clamp_limit */
     float activity;       /* mean |F| measured by step 6 (when it ran), else -1 */
     bool diffused;        /* step 3 ran */

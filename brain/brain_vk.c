@@ -26,8 +26,38 @@
  * energy, then the clamp) take two passes: cycle SPLIT (steps 2-5, store,
  * sum |F|), activity_reduce, motors from the stored field + energy, finish
  * (energy, clamp, stats, S/W sums in place).
- * So a cycle moves 2B, field-brain.md's dense floor, and 4B on activity
+ * So a dense cycle moves 2B, field-brain.md's dense floor, and 4B on activity
  * cycles. After the host writes the field, sums.comp reads it once for S/W.
+ *
+ * Under the floor: lazy cycles. The brain's field is a * F + b[c], F the
+ * stored field, a scalar scale and b a per-channel offset (state words,
+ * common.glsl's ST_A, ST_B); a dense pass folds them in as it reads and
+ * leaves a = 1, b = 0. A cycle without diffusion or activity is linear and
+ * uniform per channel apart from sparse writes: decay is a *= d, b *= d; the
+ * momentum offset is b += g M; injection and noise are written into F at
+ * their elements through the inverse map (inject.comp; noise_sum.comp LAZY,
+ * F += n / (a d)); motors read a F + b at their spots; the S/W sums that
+ * predict the next mean move affinely (momentum.comp carries them). Only
+ * the clamp is not affine, so such a cycle is lazy only when it provably
+ * cannot bind: momentum.comp keeps per channel a bound H >= max |F| (from
+ * the last dense pass's P_H, raised by every sparse write) and requires
+ * a' H + |b'| <= clamp_limit * 0.9999 after the cycle, and a' >= 1/2 (a
+ * scale far from 1 is folded in). decide.comp then sizes the dense pass and
+ * stats_reduce by indirect dispatch (0 workgroups when lazy), so the
+ * command buffers stay recorded once, one submit a cycle:
+ *   lazy-capable cycle: inject, noise_sum LAZY (noise cycles), momentum,
+ *   motors, decide, then the cycle pass and stats_reduce (indirect). Lazy:
+ *   no field pass at all; on noise cycles every point is tested for a pick
+ *   (no memory traffic) and the picked ~1 % of the field is written. Dense:
+ *   the pass of a plain cycle, folding the map in.
+ * Diffusion and activity cycles are always dense. On a lazy cycle the stats
+ * say energy = NaN (mean |a F + b| is not a function of the sums and was not
+ * measured) and saturated = 0 (exactly: no element can reach the limit).
+ * read_field and read_slab return a F + b, computed on the host as the
+ * shaders do; write_field resets a = 1, b = 0. FB_VK_DENSE=1 in the
+ * environment records the dense cycles alone (to compare the two), as does a
+ * decay under 1/2 (a lazy cycle's noise, n / (a d) stored, would lose its
+ * precision).
  */
 #include "vk_internal.h"
 #include "rng.h"
@@ -74,6 +104,15 @@ static const uint32_t spv_finish_f16[] =
 static const uint32_t spv_momentum[] =
 #include "spv/momentum.h"
     ;
+static const uint32_t spv_momentum_f16[] =
+#include "spv/momentum_f16.h"
+    ;
+static const uint32_t spv_noise_sum_f16[] =
+#include "spv/noise_sum_f16.h"
+    ;
+static const uint32_t spv_decide[] =
+#include "spv/decide.h"
+    ;
 static const uint32_t spv_activity_reduce[] =
 #include "spv/activity_reduce.h"
     ;
@@ -112,7 +151,13 @@ typedef struct {
 #define VK_ST_SENSOR_SPOTS(vb) (VK_ST_MOMENTUM(vb) + (vb)->C)
 #define VK_ST_MOTOR_SPOTS(vb) (VK_ST_SENSOR_SPOTS(vb) + (vb)->S)
 #define VK_ST_SENSOR_CHAIN(vb) (VK_ST_MOTOR_SPOTS(vb) + (vb)->MO)
-#define VK_ST_WORDS(vb) (VK_ST_SENSOR_CHAIN(vb) + (vb)->S)
+#define VK_ST_A(vb) (VK_ST_SENSOR_CHAIN(vb) + (vb)->S)
+#define VK_ST_FRESH(vb) (VK_ST_A(vb) + 1)
+#define VK_ST_IND(vb) (VK_ST_A(vb) + 2)
+#define VK_ST_B(vb) (VK_ST_A(vb) + 8)
+#define VK_ST_WORDS(vb) (VK_ST_B(vb) + 6 * (vb)->C)
+/* The words read_field needs besides the field: a, then b from ST_B on. */
+#define VK_MAP_WORDS(vb) (8 + (vb)->C)
 #define VK_CHAIN_END 0x7FFFFFFFu
 #define VK_CHAIN_TAIL 0x80000000u
 #define VK_RES_BYTES(vb) ((VkDeviceSize)(VK_RES_MOTORS + (vb)->MO) * 4)
@@ -163,7 +208,7 @@ static void vk_plan(vk_brain *vb)
 /* Words of the partial-sum buffer (common.glsl's P_WORDS). */
 static VkDeviceSize vk_part_words(const vk_brain *vb)
 {
-    return 2ull * vb->nlb * vb->C + (VkDeviceSize)vb->nnb * vb->C + 3ull * vb->nblk;
+    return 3ull * vb->nlb * vb->C + 3ull * vb->nnb * vb->C + 3ull * vb->nblk;
 }
 
 /* ---- pipelines ---- */
@@ -176,29 +221,31 @@ static int vk_create_pipelines(vk_brain *vb)
         size_t size;
         const uint32_t *code16; /* f16 field; NULL: the pass does not touch it */
         size_t size16;
-        bool diffuse, noise, energy, split;
+        bool diffuse, noise, energy, split, lazy;
     } src[VK_PIPE_COUNT] = {
-        [VK_PIPE_INIT] = {spv_init, sizeof spv_init, spv_init_f16, sizeof spv_init_f16, 0, 0, 0, 0},
-        [VK_PIPE_SUMS] = {spv_sums, sizeof spv_sums, spv_sums_f16, sizeof spv_sums_f16, 0, 0, 0, 0},
-        [VK_PIPE_INJECT] = {spv_inject, sizeof spv_inject, spv_inject_f16, sizeof spv_inject_f16, 0, 0, 0, 0},
-        [VK_PIPE_NOISE_SUM] = {spv_noise_sum, sizeof spv_noise_sum, NULL, 0, 0, 0, 0, 0},
-        [VK_PIPE_MOMENTUM] = {spv_momentum, sizeof spv_momentum, NULL, 0, 0, 0, 0, 0},
-        [VK_PIPE_CYCLE + 0] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 0, 0, 0},
-        [VK_PIPE_CYCLE + 1] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 0, 0, 1},
-        [VK_PIPE_CYCLE + 2] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 1, 0, 0},
-        [VK_PIPE_CYCLE + 3] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 1, 0, 1},
-        [VK_PIPE_CYCLE + 4] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 0, 0, 0},
-        [VK_PIPE_CYCLE + 5] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 0, 0, 1},
-        [VK_PIPE_CYCLE + 6] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 1, 0, 0},
-        [VK_PIPE_CYCLE + 7] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 1, 0, 1},
-        [VK_PIPE_MOTORS + 0] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 0, 0, 0},
-        [VK_PIPE_MOTORS + 1] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 1, 0, 0},
-        [VK_PIPE_MOTORS + 2] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 1, 0, 0, 0},
-        [VK_PIPE_MOTORS + 3] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 1, 1, 0, 0},
-        [VK_PIPE_MOTORS_ENERGY] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 0, 1, 0},
-        [VK_PIPE_FINISH] = {spv_finish, sizeof spv_finish, spv_finish_f16, sizeof spv_finish_f16, 0, 0, 0, 0},
-        [VK_PIPE_ACTIVITY_REDUCE] = {spv_activity_reduce, sizeof spv_activity_reduce, NULL, 0, 0, 0, 0, 0},
-        [VK_PIPE_STATS_REDUCE] = {spv_stats_reduce, sizeof spv_stats_reduce, NULL, 0, 0, 0, 0, 0},
+        [VK_PIPE_INIT] = {spv_init, sizeof spv_init, spv_init_f16, sizeof spv_init_f16, 0, 0, 0, 0, 0},
+        [VK_PIPE_SUMS] = {spv_sums, sizeof spv_sums, spv_sums_f16, sizeof spv_sums_f16, 0, 0, 0, 0, 0},
+        [VK_PIPE_INJECT] = {spv_inject, sizeof spv_inject, spv_inject_f16, sizeof spv_inject_f16, 0, 0, 0, 0, 0},
+        [VK_PIPE_NOISE_SUM] = {spv_noise_sum, sizeof spv_noise_sum, spv_noise_sum_f16, sizeof spv_noise_sum_f16, 0, 0, 0, 0, 0},
+        [VK_PIPE_NOISE_FOLD] = {spv_noise_sum, sizeof spv_noise_sum, spv_noise_sum_f16, sizeof spv_noise_sum_f16, 0, 0, 0, 0, 1},
+        [VK_PIPE_MOMENTUM] = {spv_momentum, sizeof spv_momentum, spv_momentum_f16, sizeof spv_momentum_f16, 0, 0, 0, 0, 0},
+        [VK_PIPE_DECIDE] = {spv_decide, sizeof spv_decide, NULL, 0, 0, 0, 0, 0, 0},
+        [VK_PIPE_CYCLE + 0] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 0, 0, 0, 0},
+        [VK_PIPE_CYCLE + 1] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 0, 0, 1, 0},
+        [VK_PIPE_CYCLE + 2] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 1, 0, 0, 0},
+        [VK_PIPE_CYCLE + 3] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 1, 0, 1, 0},
+        [VK_PIPE_CYCLE + 4] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 0, 0, 0, 0},
+        [VK_PIPE_CYCLE + 5] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 0, 0, 1, 0},
+        [VK_PIPE_CYCLE + 6] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 1, 0, 0, 0},
+        [VK_PIPE_CYCLE + 7] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 1, 0, 1, 0},
+        [VK_PIPE_MOTORS + 0] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 0, 0, 0, 0},
+        [VK_PIPE_MOTORS + 1] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 1, 0, 0, 0},
+        [VK_PIPE_MOTORS + 2] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 1, 0, 0, 0, 0},
+        [VK_PIPE_MOTORS + 3] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 1, 1, 0, 0, 0},
+        [VK_PIPE_MOTORS_ENERGY] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 0, 1, 0, 0},
+        [VK_PIPE_FINISH] = {spv_finish, sizeof spv_finish, spv_finish_f16, sizeof spv_finish_f16, 0, 0, 0, 0, 0},
+        [VK_PIPE_ACTIVITY_REDUCE] = {spv_activity_reduce, sizeof spv_activity_reduce, NULL, 0, 0, 0, 0, 0, 0},
+        [VK_PIPE_STATS_REDUCE] = {spv_stats_reduce, sizeof spv_stats_reduce, NULL, 0, 0, 0, 0, 0, 0},
     };
     VkPushConstantRange range = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = sizeof(vk_push)};
     VkPipelineLayoutCreateInfo lci = {
@@ -211,11 +258,11 @@ static int vk_create_pipelines(vk_brain *vb)
     if (rc)
         return rc;
 
-    /* Specialization constants 0-15 of shaders/common.glsl. */
-    uint32_t consts[16] = {vb->X, vb->Y, vb->Z, vb->C, vb->S, vb->MO, vb->tc, vb->tp,
-                           vb->lpt, vb->nchunk, vb->nlb, VK_GX, VK_FALSE, VK_FALSE, VK_FALSE, VK_FALSE};
-    VkSpecializationMapEntry entries[16];
-    for (uint32_t i = 0; i < 16; i++)
+    /* Specialization constants 0-16 of shaders/common.glsl. */
+    uint32_t consts[17] = {vb->X, vb->Y, vb->Z, vb->C, vb->S, vb->MO, vb->tc, vb->tp, vb->lpt,
+                           vb->nchunk, vb->nlb, VK_GX, VK_FALSE, VK_FALSE, VK_FALSE, VK_FALSE, VK_FALSE};
+    VkSpecializationMapEntry entries[17];
+    for (uint32_t i = 0; i < 17; i++)
         entries[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
     for (int i = 0; i < VK_PIPE_COUNT; i++) {
         bool half = vb->f16 && src[i].code16;
@@ -231,8 +278,9 @@ static int vk_create_pipelines(vk_brain *vb)
         consts[13] = src[i].noise;
         consts[14] = src[i].energy;
         consts[15] = src[i].split;
+        consts[16] = src[i].lazy;
         VkSpecializationInfo si = {
-            .mapEntryCount = 16,
+            .mapEntryCount = 17,
             .pMapEntries = entries,
             .dataSize = sizeof consts,
             .pData = consts,
@@ -286,6 +334,15 @@ static void vk_dispatch(vk_brain *vb, VkCommandBuffer cmd, int pipe, const vk_pu
     vkCmdDispatch(cmd, gx, gy, 1);
 }
 
+/* A dispatch whose size a shader wrote to state word `word` (x, y, z). */
+static void vk_dispatch_indirect(vk_brain *vb, VkCommandBuffer cmd, int pipe, const vk_push *push,
+                                 VkDeviceSize word)
+{
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vb->pipes[pipe]);
+    vkCmdPushConstants(cmd, vb->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof *push, push);
+    vkCmdDispatchIndirect(cmd, vb->state.buf, word * 4);
+}
+
 /* The cycle with field `cur` current, and which optional steps run. */
 static int vk_record_cycle(vk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool diffuse, bool noise,
                            bool activity)
@@ -309,6 +366,30 @@ static int vk_record_cycle(vk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool
                VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
                VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+
+    if (vb->lazy && !diffuse && !activity) {
+        /* A lazy-capable cycle: the sparse steps go into the stored field,
+         * decide.comp sizes the dense pass (0 workgroups: a lazy cycle). */
+        vk_dispatch(vb, cmd, VK_PIPE_INJECT, &push, (vb->S + 63) / 64);
+        vk_barrier_cc(cmd);
+        if (noise) {
+            /* After injection: a draw may land on an injected element. */
+            vk_dispatch(vb, cmd, VK_PIPE_NOISE_FOLD, &push, vb->nnb);
+            vk_barrier_cc(cmd);
+        }
+        vk_dispatch(vb, cmd, VK_PIPE_MOMENTUM, &push, vb->C);
+        vk_barrier_cc(cmd);
+        vk_dispatch(vb, cmd, VK_PIPE_MOTORS, &push, 1);
+        vk_barrier_cc(cmd);
+        vk_dispatch(vb, cmd, VK_PIPE_DECIDE, &push, 1);
+        vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+                   VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                   VK_ACCESS_INDIRECT_COMMAND_READ_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+        vk_dispatch_indirect(vb, cmd, VK_PIPE_CYCLE, &push, (VkDeviceSize)VK_ST_IND(vb));
+        vk_barrier_cc(cmd);
+        vk_dispatch_indirect(vb, cmd, VK_PIPE_STATS_REDUCE, &push, (VkDeviceSize)VK_ST_IND(vb) + 3);
+        goto results;
+    }
 
     /* Injection and the noise sums touch different memory: one barrier. */
     vk_dispatch(vb, cmd, VK_PIPE_INJECT, &push, (vb->S + 63) / 64);
@@ -340,6 +421,7 @@ static int vk_record_cycle(vk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool
     }
     vk_dispatch(vb, cmd, VK_PIPE_STATS_REDUCE, &push, 1);
 
+results:
     /* Results to the host: shader write, transfer read; transfer write, host read. */
     vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
                VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
@@ -555,12 +637,14 @@ static int vk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stat
  * first + r * stride, into dst as float32, packed: as many runs as the staging
  * buffer and the region array hold go in one vkCmdCopyBuffer (a run longer
  * than the staging buffer is split). The whole field is one run; a plane is
- * 1, X or X*Y runs. Allocates nothing. */
+ * 1, X or X*Y runs. The same submit copies the affine map (a, b) to the
+ * staging buffer's tail, and the host gives the brain's field a * F + b, as
+ * the shaders compute it (common.glsl's materialise). Allocates nothing. */
 static int vk_gather(vk_brain *vb, uint64_t first, uint64_t nrun, uint64_t run_len, uint64_t stride,
                      float *dst)
 {
     const VkDeviceSize e = vb->elem;
-    const uint64_t cap = vb->staging.size / e, total = nrun * run_len;
+    const uint64_t cap = vb->staging_data / e, total = nrun * run_len, C = vb->C;
     uint64_t r = 0, o = 0, out = 0;
     while (out < total) {
         uint32_t nreg = 0;
@@ -584,6 +668,9 @@ static int vk_gather(vk_brain *vb, uint64_t first, uint64_t nrun, uint64_t run_l
                    VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT,
                    VK_ACCESS_TRANSFER_READ_BIT);
         vkCmdCopyBuffer(cmd, vb->field[vb->cur].buf, vb->staging.buf, nreg, vb->regions);
+        VkBufferCopy map = {.srcOffset = (VkDeviceSize)VK_ST_A(vb) * 4, .dstOffset = vb->staging_data,
+                            .size = (VkDeviceSize)VK_MAP_WORDS(vb) * 4};
+        vkCmdCopyBuffer(cmd, vb->state.buf, vb->staging.buf, 1, &map);
         vk_barrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
                    VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
         if ((rc = vk_util_end(vb)))
@@ -596,6 +683,15 @@ static int vk_gather(vk_brain *vb, uint64_t first, uint64_t nrun, uint64_t run_l
                 to[i] = vk_float_of(from[i]);
         } else {
             memcpy(to, vb->staging.map, got * sizeof(float));
+        }
+        const float *ab = (const float *)((const char *)vb->staging.map + vb->staging_data);
+        const float a = ab[0], *b = ab + 8;
+        for (uint64_t i = 0; i < got; i++) {
+            uint64_t c = (out + i) % C; /* runs start and end on whole points */
+            if (a != 1.0f || b[c] != 0.0f) {
+                float t = a * to[i];
+                to[i] = t + b[c];
+            }
         }
         out += got;
     }
@@ -638,11 +734,20 @@ static int vk_write_field(void *impl, const float *src)
 {
     vk_brain *vb = impl;
     int rc = vk_transfer(vb, &vb->field[vb->cur], 0, vb->count * vb->elem, NULL, src, false, vb->f16);
-    /* The next cycle predicts its mean from S/W: they must be this field's. */
+    /* The stored field is the brain's now (a = 1, b = 0, no lazy cycle
+     * pending), and the next cycle predicts its mean from S/W: they must be
+     * this field's. */
     if (!rc)
         rc = vk_util_begin(vb);
     if (!rc) {
-        vk_record_sums(vb, vb->util_cmd);
+        VkCommandBuffer cmd = vb->util_cmd;
+        vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                   VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                   VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT);
+        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)VK_ST_A(vb) * 4, 4, 0x3F800000u); /* 1.0f */
+        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)VK_ST_FRESH(vb) * 4, 4, 1u);
+        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)VK_ST_B(vb) * 4, (VkDeviceSize)vb->C * 4, 0u);
+        vk_record_sums(vb, cmd);
         rc = vk_util_end(vb);
     }
     return rc;
@@ -801,6 +906,9 @@ static int vk_create_buffers(vk_brain *vb)
     VkDeviceSize small = (VkDeviceSize)VK_ST_WORDS(vb) * 4;
     if (staging < small)
         staging = small;
+    /* Field data, then the affine map that read_field reads with it. */
+    vb->staging_data = staging;
+    staging += (VkDeviceSize)VK_MAP_WORDS(vb) * 4;
     if ((rc = vk_buffer_create(vb, &vb->staging, staging, host, coherent, "staging buffer")))
         return rc;
     /* Enough copy regions for a z plane of a 128 x 128 grid in one submit. */
@@ -877,6 +985,8 @@ static int vk_initialise(vk_brain *vb, const brain_backend_init *init)
 
     uint32_t *words = vb->staging.map;
     memset(words, 0, (size_t)VK_ST_WORDS(vb) * 4);
+    words[VK_ST_A(vb)] = 0x3F800000u; /* a = 1.0f, b = 0: nothing pending */
+    words[VK_ST_FRESH(vb)] = 1u;      /* sums.comp below writes P_SW, P_H */
     for (uint32_t i = 0; i < vb->S; i++) {
         const uint32_t *s = init->sensor_spots + 3 * i;
         words[VK_ST_SENSOR_SPOTS(vb) + i] = (s[0] * vb->Y + s[1]) * vb->Z + s[2];
@@ -950,6 +1060,11 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
     }
     const char *env = getenv("FB_VALIDATION");
     bool validation = p->validation || (env && strcmp(env, "1") == 0);
+    /* FB_VK_DENSE=1: the dense cycles alone, to compare the lazy ones with.
+     * A decay under 1/2 makes a lazy cycle's noise 1 / (a d) in stored units
+     * too large to be exact (infinite for d = 0): dense cycles alone then. */
+    env = getenv("FB_VK_DENSE");
+    vb->lazy = !(env && strcmp(env, "1") == 0) && p->decay >= 0.5f;
     int rc = vk_create_instance(vb, validation);
     if (!rc)
         rc = vk_choose_device(vb, p->device, init->require_gpu, init->device_name, init->device_reason);

@@ -18,13 +18,15 @@ typedef struct {
 } vk_buffer;
 
 /* Pipelines; a pass with variants (specialization constants DIFFUSE, NOISE,
- * ENERGY, SPLIT of shaders/common.glsl) has one pipeline per variant. */
+ * ENERGY, SPLIT, LAZY of shaders/common.glsl) has one pipeline per variant. */
 enum {
     VK_PIPE_INIT,
     VK_PIPE_SUMS,
     VK_PIPE_INJECT,
     VK_PIPE_NOISE_SUM,
+    VK_PIPE_NOISE_FOLD,       /* noise_sum LAZY: also adds the draws to the field */
     VK_PIPE_MOMENTUM,
+    VK_PIPE_DECIDE,
     VK_PIPE_CYCLE,            /* + 4*diffuse + 2*noise + split: 8 variants */
     VK_PIPE_MOTORS = VK_PIPE_CYCLE + 8, /* + 2*diffuse + noise: 4 variants */
     VK_PIPE_MOTORS_ENERGY = VK_PIPE_MOTORS + 4,
@@ -71,6 +73,8 @@ typedef struct {
     vk_buffer staging;           /* read/write of field and momentum */
     VkBufferCopy *regions;       /* read_slab's copy regions, allocated at create */
     uint32_t max_regions;
+    VkDeviceSize staging_data;   /* staging bytes for field data; the map a, b follows */
+    bool lazy;                   /* record lazy-capable cycles (brain_vk.c's header) */
 
     VkPipelineLayout layout;
     VkShaderModule modules[VK_PIPE_COUNT];

@@ -25,6 +25,7 @@ layout(constant_id = 12) const bool DIFFUSE = false;  // advance: step 3 runs
 layout(constant_id = 13) const bool NOISE = false;    // advance: step 4 runs
 layout(constant_id = 14) const bool ENERGY = false;   // motors: after the split pass of an activity cycle
 layout(constant_id = 15) const bool SPLIT = false;    // cycle: an activity cycle's first pass (no clamp)
+layout(constant_id = 16) const bool LAZY = false;     // noise_sum: a lazy-capable cycle's, adds the draws to the field
 
 const uint N = X * Y * Z;                        // spatial points
 const uint LINES = X * Y;
@@ -37,12 +38,18 @@ const uint NNB = (N + NOISE_PB - 1u) / NOISE_PB;
 //   P_SW     per line block and channel: S = sum of F, then W = sum of w(p) F
 //            over the block's points, of the field the last field pass (or
 //            sums.comp) wrote: [lb*C + c], then [(NLB + lb)*C + c]
-//   P_NOISE  per noise block and channel, the sum of this cycle's noise draws
+//   P_H      per line block and channel: max |F| of that same field
+//   P_NOISE  per noise block and channel, the sum of this cycle's noise draws,
+//            then (P_NOISE_W) their sum weighted by w(p), then (P_NOISE_H)
+//            the max |F stored| at the points they were added to (LAZY)
 //   P_STATS  per field-pass workgroup: sum |F|, saturated count
 //   P_ACT    per field-pass workgroup: sum |F| before the clamp (activity cycles)
 const uint P_SW = 0u;
-const uint P_NOISE = 2u * NLB * C;
-const uint P_STATS = P_NOISE + NNB * C;
+const uint P_H = 2u * NLB * C;
+const uint P_NOISE = 3u * NLB * C;
+const uint P_NOISE_W = P_NOISE + NNB * C;
+const uint P_NOISE_H = P_NOISE_W + NNB * C;
+const uint P_STATS = P_NOISE_H + NNB * C;
 const uint P_ACT = P_STATS + 2u * NBLK;
 const uint P_WORDS = P_ACT + NBLK;
 
@@ -66,6 +73,28 @@ const uint ST_MOTOR_SPOTS = ST_SENSOR_SPOTS + S;
 const uint ST_SENSOR_CHAIN = ST_MOTOR_SPOTS + MO;
 const uint CHAIN_END = 0x7FFFFFFFu;
 const uint CHAIN_TAIL = 0x80000000u;
+// The lazy affine map (brain_vk.c's header): the brain's field is
+// a * F_stored + b[c]. ST_FRESH: P_SW and P_H hold the sums of the stored
+// field (a dense pass or sums.comp wrote them; a = 1, b = 0), else the
+// carried ST_SUM_S, ST_SUM_W, ST_HI are current. ST_IND: decide.comp's
+// indirect dispatch sizes of the dense pass and of stats_reduce.comp.
+// ST_B_NEXT, ST_OK: momentum.comp's offset for a lazy cycle and whether
+// this channel allows one.
+const uint ST_A = ST_SENSOR_CHAIN + S;
+const uint ST_FRESH = ST_A + 1u;
+const uint ST_IND = ST_A + 2u;
+const uint ST_B = ST_A + 8u;
+const uint ST_B_NEXT = ST_B + C;
+const uint ST_SUM_S = ST_B + 2u * C;
+const uint ST_SUM_W = ST_B + 3u * C;
+const uint ST_HI = ST_B + 4u * C;
+const uint ST_OK = ST_B + 5u * C;
+// The smallest scale a lazy cycle may reach before a dense pass folds it in.
+const float A_MIN = 0.5;
+// A lazy cycle needs max |a F + b| <= clamp_limit * LAZY_MARGIN: below the
+// limit by far more than the rounding of either backend, so that no element
+// reaches the clamp on the CPU either and `saturated` is exactly 0.
+const float LAZY_MARGIN = 0.9999;
 
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer Floats { float v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer Uints { uint v[]; };
@@ -107,6 +136,21 @@ const float FIELD_MAX = 3.4028235e38;
 float field_round(float v) { return v; }
 #define FIELD_STORE(x) (x)
 #endif
+
+// The brain's value of a stored element: a * f + b, never fused, so that
+// the host (read_field) computes the same bits.
+float materialise(float f, float a, float b)
+{
+    precise float t = a * f;
+    precise float v = t + b;
+    return v;
+}
+
+// The sum of w(p) over the grid: (3X - 2)(3Y - 2)(3Z - 2) (1 for a side of 1).
+float sum_weights()
+{
+    return float(3u * X - 2u) * float(3u * Y - 2u) * float(3u * Z - 2u);
+}
 
 // The field from element `first` on (64-bit address arithmetic).
 Field field_at(uint64_t base, uint first)

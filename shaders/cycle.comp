@@ -2,7 +2,9 @@
 // (decay, diffusion in the DIFFUSE variant (out of place), noise, + the
 // momentum offset that momentum.comp computed beforehand, clamp), with the
 // per-workgroup sums of |F| and saturation and the S/W channel sums of its
-// own output (the next cycle's mean comes from them). Reads the field once,
+// own output (the next cycle's mean comes from them), and its max |F|. The
+// field read is the stored one through the pending affine map a * F + b (the
+// lazy cycles before this one), which this pass folds in. Reads the field once,
 // writes it once. SPLIT (activity cycles): stops before the clamp, stores the
 // field of step 5 and sums |F| for step 6; finish.comp then does the rest.
 #version 460
@@ -36,7 +38,7 @@ ring_t ring_of(uint x, uint y, uint c)
     return r;
 }
 
-// The ring at height z (zero above the top).
+// The ring at height z (zero above the top), as stored.
 void load_ring(ring_t r, uint z, out float v[9])
 {
     bool in_z = z < Z;
@@ -61,10 +63,14 @@ void main()
     const float lim = in_.clamp_limit;
     const float lim_stored = field_round(lim);
     precise float off = 0.0;
-    if (l.live)
+    float sb = 0.0;
+    const float sa = Floats(pc.state).v[ST_A];
+    if (l.live) {
         off = in_.momentum_gain * Floats(pc.state).v[ST_MOMENTUM + l.c];
+        sb = Floats(pc.state).v[ST_B + l.c];
+    }
 
-    float sum_abs = 0.0, sum_s = 0.0, sum_w = 0.0;
+    float sum_abs = 0.0, sum_s = 0.0, sum_w = 0.0, h = 0.0;
     uint sat = 0u;
     for (uint k = 0u; k < LPT && l.live; k++) {
         uint line = lane_line(l, k);
@@ -95,14 +101,20 @@ void main()
                     precise float t2 = lo[3u * i + 2u] + mid[3u * i + 2u] + hi[3u * i + 2u];
                     u[i] = t0 + t1 + t2;
                 }
-                precise float box = u[0] + u[1] + u[2];
-                precise float decayed = d * mid[4];
+                // The box of a F + b is a * (box of F) + b * (points of
+                // the box inside the grid, w(p)): one map per element, not
+                // nine (a = 1, b = 0 leave the box as it was, bit for bit).
+                precise float box_s = u[0] + u[1] + u[2];
+                precise float box_a = sa * box_s;
+                precise float box_b = sb * (wxy * float(span(z, Z)));
+                precise float box = box_a + box_b;
+                precise float decayed = d * materialise(mid[4], sa, sb);
                 precise float mean = d * box / 27.0;
                 v = keep * decayed + r * mean;
                 lo = mid;
                 mid = hi;
             } else {
-                v = d * float(src.v[z * C]);
+                v = d * materialise(float(src.v[z * C]), sa, sb);
             }
             if (NOISE) {
                 uint point = line * Z + z;
@@ -121,6 +133,7 @@ void main()
                 sat += abs(stored) == lim_stored ? 1u : 0u;
                 sum_s += stored;
                 sum_w += (wxy * float(span(z, Z))) * stored;
+                h = max(h, abs(stored));
             }
         }
     }
@@ -136,6 +149,6 @@ void main()
             Floats(pc.part).v[P_STATS + 2u * l.block] = s;
             Uints(pc.part).v[P_STATS + 2u * l.block + 1u] = n;
         }
-        sw_partials(l, sum_s, sum_w);
+        sw_partials(l, sum_s, sum_w, h);
     }
 }

@@ -76,9 +76,26 @@ void channel_partial(lane_t l, float v, uint at)
     barrier();
 }
 
+// As channel_partial, the max instead of the sum (P_H: v >= 0).
+void channel_partial_max(lane_t l, float v, uint at)
+{
+    uint lx = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
+    red_f[ly * TC + lx] = v;
+    barrier();
+    if (ly == 0u && l.live) {
+        float s = 0.0;
+        for (uint k = 0u; k < TP; k++)
+            s = max(s, red_f[k * TC + lx]);
+        Floats(pc.part).v[at + l.lb * C + l.c] = s;
+    }
+    barrier();
+}
+
 // The S and W partials of field-brain.md's prediction (common.glsl, P_SW).
-void sw_partials(lane_t l, float s, float w)
+// and the max |F| of P_H.
+void sw_partials(lane_t l, float s, float w, float h)
 {
     channel_partial(l, s, P_SW);
     channel_partial(l, w, P_SW + NLB * C);
+    channel_partial_max(l, h, P_H);
 }

@@ -1,7 +1,8 @@
 // finish.comp: the second pass of an activity cycle: field-brain.md step 6's
 // sparse energy (when activity_reduce.comp found the field too quiet) and
 // step 8's clamp, in place on the field cycle.comp's SPLIT pass stored, with
-// the sums of |F| and saturation and the S/W channel sums of its output.
+// the sums of |F| and saturation and the S/W channel sums and max |F| of its
+// output. (The SPLIT pass stored a * F + b: nothing here is lazy.)
 #version 460
 #extension GL_GOOGLE_include_directive : require
 #include "rng.glsl"
@@ -21,7 +22,7 @@ void main()
     const bool energize = Uints(pc.state).v[RES_ENERGIZED] != 0u;
     const uint ekey = in_.energy_key, ethr = in_.energy_threshold;
     const float estd = in_.energy_std;
-    float sum_abs = 0.0, sum_s = 0.0, sum_w = 0.0;
+    float sum_abs = 0.0, sum_s = 0.0, sum_w = 0.0, h = 0.0;
     uint sat = 0u;
     for (uint k = 0u; k < LPT && l.live; k++) {
         uint line = lane_line(l, k);
@@ -44,6 +45,7 @@ void main()
             sat += abs(stored) == lim_stored ? 1u : 0u;
             sum_s += stored;
             sum_w += (wxy * float(span(z, Z))) * stored;
+            h = max(h, abs(stored));
         }
     }
     float s = workgroup_sum(sum_abs);
@@ -52,5 +54,5 @@ void main()
         Floats(pc.part).v[P_STATS + 2u * l.block] = s;
         Uints(pc.part).v[P_STATS + 2u * l.block + 1u] = n;
     }
-    sw_partials(l, sum_s, sum_w);
+    sw_partials(l, sum_s, sum_w, h);
 }

@@ -3,7 +3,12 @@
 // draws do not depend on the field: no field traffic. A workgroup takes
 // NOISE_PB points: its lanes test them for a pick into a bit mask, then add
 // the picked points' draws, lane = channel, in point order (the same sum
-// every run).
+// every run), plain and weighted by w(p) (for the W of a lazy cycle). LAZY
+// (non-diffusion cycles that may skip the dense pass): also adds each draw
+// to the stored field, in the units of the scale a * d that the field has
+// after this cycle's decay (F += n / (a d): the dense pass, if one runs,
+// computes d (a F + b) and gets the draw back), and keeps the max |F| of
+// what it wrote for the clamp bound.
 #version 460
 #extension GL_GOOGLE_include_directive : require
 #include "rng.glsl"
@@ -31,8 +36,11 @@ void main()
             atomicOr(mask[k >> 5], 1u << (k & 31u));
     }
     barrier();
+    precise float ad = 1.0;
+    if (LAZY)
+        ad = Floats(pc.state).v[ST_A] * in_.decay;
     for (uint c = i; c < C; c += 64u) {
-        float s = 0.0;
+        float s = 0.0, sw = 0.0, h = 0.0;
         for (uint w = 0u; w < NOISE_PB / 32u; w++) {
             uint m = mask[w];
             while (m != 0u) {
@@ -41,8 +49,19 @@ void main()
                 uint p = b * NOISE_PB + w * 32u + bit;
                 precise float add = nstd * rng_normal(key, p, c);
                 s += add;
+                uint z = p % Z, y = (p / Z) % Y, x = p / (Y * Z);
+                sw += float(span(x, X) * span(y, Y) * span(z, Z)) * add;
+                if (LAZY) {
+                    Field f = field_at(pc.src, p * C + c);
+                    precise float v = float(f.v[0]) + add / ad;
+                    v = min(max(v, -FIELD_MAX), FIELD_MAX);
+                    f.v[0] = FIELD_STORE(v);
+                    h = max(h, abs(field_round(v)));
+                }
             }
         }
         Floats(pc.part).v[P_NOISE + b * C + c] = s;
+        Floats(pc.part).v[P_NOISE_W + b * C + c] = sw;
+        Floats(pc.part).v[P_NOISE_H + b * C + c] = h;
     }
 }

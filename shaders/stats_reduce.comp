@@ -1,6 +1,8 @@
 // stats_reduce.comp: adds up the clamping pass's sums (cycle.comp, or
 // finish.comp on activity cycles) in a fixed order into the cycle's energy
-// (mean |F| after the clamp) and saturated fraction.
+// (mean |F| after the clamp) and saturated fraction. It runs after every
+// dense pass and only then: the pass folded the pending map a * F + b into
+// the stored field and left fresh partial sums, so a = 1, b = 0, ST_FRESH.
 #version 460
 #extension GL_GOOGLE_include_directive : require
 #include "rng.glsl"
@@ -32,8 +34,12 @@ void main()
         }
         barrier();
     }
+    Floats st = Floats(pc.state);
+    for (uint c = i; c < C; c += 64u)
+        st.v[ST_B + c] = 0.0;
     if (i == 0u) {
-        Floats st = Floats(pc.state);
+        st.v[ST_A] = 1.0;
+        Uints(pc.state).v[ST_FRESH] = 1u;
         st.v[RES_ENERGY] = red[0] / float(N * C);
         st.v[RES_SATURATED] = float(redn[0]) / float(N * C);
     }

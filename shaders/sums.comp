@@ -1,4 +1,4 @@
-// sums.comp: the S/W channel sums (common.glsl, P_SW) of the field as it
+// sums.comp: the S/W channel sums and max |F| (common.glsl, P_SW, P_H) of the field as it
 // stands, read-only: after the initial draw and after the host replaced the
 // field (write_field: tests, checkpoint loads), so that the next cycle's
 // momentum mean can be predicted before its pass.
@@ -15,7 +15,7 @@ void main()
     lane_t l = lane_of();
     if (l.block >= NBLK)
         return;
-    float sum_s = 0.0, sum_w = 0.0;
+    float sum_s = 0.0, sum_w = 0.0, h = 0.0;
     for (uint k = 0u; k < LPT && l.live; k++) {
         uint line = lane_line(l, k);
         if (line == LINES)
@@ -27,7 +27,8 @@ void main()
             float v = float(f.v[z * C]);
             sum_s += v;
             sum_w += (wxy * float(span(z, Z))) * v;
+            h = max(h, abs(v));
         }
     }
-    sw_partials(l, sum_s, sum_w);
+    sw_partials(l, sum_s, sum_w, h);
 }

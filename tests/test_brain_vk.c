@@ -273,7 +273,7 @@ TEST(hundred_cycles_motors_match_cpu)
     int rc = pair_create(&pr, p);
     float s[16], mv[5], mc[5];
     double worst = 0.0;
-    int energized = 0, diffused = 0, noised = 0;
+    int energized = 0, diffused = 0, noised = 0, lazy = 0;
     for (int t = 0; t < 100 && !rc; t++) {
         for (int i = 0; i < 16; i++)
             s[i] = (float)sin(0.05 * t * (i + 1));
@@ -288,6 +288,7 @@ TEST(hundred_cycles_motors_match_cpu)
         energized += sv.energized;
         diffused += sv.diffused;
         noised += sv.noised;
+        lazy += isnan(sv.energy); /* the dense pass skipped (brain_vk.c) */
         if (!rc && sv.energized != sc.energized)
             rc = -100;
     }
@@ -295,6 +296,8 @@ TEST(hundred_cycles_motors_match_cpu)
     CHECK_EQ_INT(rc, 0);
     CHECK_MSG(worst <= 1e-4, "worst motor difference %.3g", worst);
     CHECK(energized > 0 && diffused == 20 && noised == 33);
+    /* Every cycle without diffusion was lazy: the tolerance covers them. */
+    CHECK_EQ_INT(lazy, 80);
 }
 
 TEST(three_hundred_cycles_with_the_clamp_binding_motors_match_cpu)
@@ -798,4 +801,193 @@ TEST(read_slab_matches_read_field_every_axis_f32_and_f16)
 {
     CHECK_EQ_INT(slabs_match_field(BRAIN_PRECISION_F32), 0);
     CHECK_EQ_INT(slabs_match_field(BRAIN_PRECISION_F16), 0);
+}
+
+/* ---- lazy cycles (brain_vk.c's header): a cycle without diffusion or
+ * activity whose clamp provably cannot bind skips the dense pass; its energy
+ * is NaN (not measured) and saturated exactly 0. ---- */
+
+/* A schedule of lazy cycles between diffusion cycles (every 4th), noise
+ * every cycle, no activity, a field in [-scale, scale]. */
+static brain_params lazy_params(void)
+{
+    brain_params p = busy_params(7, 5, 3, 6, BRAIN_BACKEND_VULKAN);
+    p.diffusion_every = 4;
+    p.activity_every = 1000000;
+    p.noise_std = 0.05f;
+    p.validation = true;
+    return p;
+}
+
+static int compare_pair(pair *pr, const char *when)
+{
+    if (brain_read_field(pr->vk, pr->fv) || brain_read_field(pr->cpu, pr->fc))
+        return 1;
+    uint64_t i = first_mismatch(pr->fv, pr->fc, pr->n, TOL_FIELD);
+    if (i != pr->n) {
+        fprintf(stderr, "%s: element %llu: vulkan %.9g cpu %.9g\n", when, (unsigned long long)i,
+                pr->fv[i], pr->fc[i]);
+        return 1;
+    }
+    float Mv[64], Mc[64];
+    uint32_t C = brain_get_params(pr->vk)->channels;
+    if (brain_read_momentum(pr->vk, Mv) || brain_read_momentum(pr->cpu, Mc) ||
+        first_mismatch(Mv, Mc, C, TOL_FIELD) != C) {
+        fprintf(stderr, "%s: momentum differs\n", when);
+        return 1;
+    }
+    return 0;
+}
+
+TEST(lazy_cycles_match_cpu_every_element)
+{
+    brain_params p = lazy_params();
+    p.sensor_gain = 0.2f; /* busy_params' 0.7 drives a sensor spot into the clamp */
+    pair pr;
+    int rc = pair_create(&pr, p);
+    if (!rc) {
+        random_field(pr.fc, pr.n, 3);
+        for (uint64_t i = 0; i < pr.n; i++)
+            pr.fc[i] = 0.25f * pr.fc[i] + 0.05f * (float)(i % 6); /* a bias per channel */
+        rc = brain_write_field(pr.vk, pr.fc) || brain_write_field(pr.cpu, pr.fc);
+    }
+    int lazy = 0, dense = 0;
+    for (int t = 1; t <= 6 && !rc; t++) {
+        float s[16], mv[5], mc[5];
+        for (int i = 0; i < 16; i++)
+            s[i] = (float)sin(0.9 * t + i);
+        brain_stats sv, sc;
+        rc = brain_step(pr.vk, s, 16, mv, &sv) || brain_step(pr.cpu, s, 16, mc, &sc);
+        if (rc)
+            break;
+        char when[64];
+        snprintf(when, sizeof when, "cycle %d (%s)", t, isnan(sv.energy) ? "lazy" : "dense");
+        if (t % 4 == 0) {
+            /* Diffusion: the dense pass folds the pending map in. */
+            dense += !isnan(sv.energy) && fabs(sv.energy - sc.energy) <= 1e-5 * sc.energy;
+        } else {
+            /* Lazy: the clamp cannot bind; saturated is exactly 0 on both. */
+            lazy += isnan(sv.energy) && sv.saturated == 0.0f && sc.saturated == 0.0f;
+        }
+        if (first_mismatch(mv, mc, 5, TOL_FIELD) != 5) {
+            fprintf(stderr, "%s: motors %.9g vs %.9g\n", when, mv[0], mc[0]);
+            rc = 1;
+        }
+        if (!rc)
+            rc = compare_pair(&pr, when);
+    }
+    /* A plane read on a lazy cycle is a * F + b too. */
+    float slab[7 * 3 * 6];
+    if (!rc)
+        rc = brain_read_slab(pr.vk, 1, 2, slab);
+    int slab_ok = 1;
+    for (uint32_t x = 0; x < 7 && !rc; x++)
+        for (uint32_t k = 0; k < 3 * 6; k++)
+            slab_ok &= slab[x * 18 + k] == pr.fv[(x * 5 + 2) * 18 + k];
+    pair_free(&pr);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(lazy, 5);
+    CHECK_EQ_INT(dense, 1);
+    CHECK(slab_ok);
+}
+
+TEST(a_clamp_that_may_bind_forces_the_dense_pass)
+{
+    /* A field in [-2, 2] against a clamp of 1.5, no diffusion: the dense
+     * pass runs, and energy and saturated are measured and match the CPU. */
+    brain_params p = lazy_params();
+    pair pr;
+    int rc = pair_create(&pr, p);
+    if (!rc) {
+        random_field(pr.fc, pr.n, 4);
+        rc = brain_write_field(pr.vk, pr.fc) || brain_write_field(pr.cpu, pr.fc);
+    }
+    float s[16] = {0.5f}, mv[5], mc[5];
+    brain_stats sv, sc;
+    if (!rc)
+        rc = brain_step(pr.vk, s, 16, mv, &sv) || brain_step(pr.cpu, s, 16, mc, &sc);
+    if (!rc)
+        rc = compare_pair(&pr, "clamp may bind");
+    pair_free(&pr);
+    CHECK_EQ_INT(rc, 0);
+    CHECK(!sv.diffused);
+    CHECK_MSG(!isnan(sv.energy) && fabs(sv.energy - sc.energy) <= 1e-5 * sc.energy, "energy %g vs %g",
+              sv.energy, sc.energy);
+    CHECK(sc.saturated > 0.0f && fabs(sv.saturated - sc.saturated) <= 1e-6);
+    CHECK_EQ_INT(first_mismatch(mv, mc, 5, TOL_FIELD), 5);
+}
+
+/* `cycles` default cycles on Vulkan (FB_VK_DENSE as given): motors, the
+ * field at the end, and how many cycles were lazy. */
+static int run_default(const char *dense, int cycles, float *motors, float *field, int *lazy)
+{
+    setenv("FB_VK_DENSE", dense, 1);
+    brain_params p;
+    brain_params_default(&p);
+    p.size_x = 9;
+    p.size_y = 8;
+    p.size_z = 7;
+    p.channels = 10;
+    p.seed = 5;
+    p.quiet = true;
+    p.motor_gain = 50.0f;
+    p.backend = BRAIN_BACKEND_VULKAN;
+    char err[256];
+    brain *b = NULL;
+    int rc = brain_create(&p, &b, err, sizeof err);
+    unsetenv("FB_VK_DENSE");
+    *lazy = 0;
+    for (int t = 0; t < cycles && !rc; t++) {
+        float s[16];
+        for (int i = 0; i < 16; i++)
+            s[i] = (float)sin(0.07 * t * (i + 1));
+        brain_stats st;
+        rc = brain_step(b, s, 16, motors + 5 * t, &st);
+        *lazy += isnan(st.energy);
+        if (!rc && isnan(st.energy) && (st.saturated != 0.0f || st.diffused))
+            rc = -100;
+    }
+    if (!rc)
+        rc = brain_read_field(b, field);
+    brain_destroy(&b);
+    return rc;
+}
+
+TEST(lazy_run_agrees_with_a_dense_pass_every_cycle)
+{
+    enum { T = 60, NF = 9 * 8 * 7 * 10 };
+    static float ml[5 * T], md[5 * T], fl[NF], fd[NF];
+    int lazy_l = -1, lazy_d = -1;
+    CHECK_EQ_INT(run_default("0", T, ml, fl, &lazy_l), 0);
+    CHECK_EQ_INT(run_default("1", T, md, fd, &lazy_d), 0);
+    /* Every cycle without diffusion (activity comes with it here) is lazy. */
+    CHECK_EQ_INT(lazy_l, T - T / 5);
+    CHECK_EQ_INT(lazy_d, 0);
+    CHECK_EQ_INT(first_mismatch(ml, md, 5 * T, 1e-4), 5 * T);
+    CHECK_EQ_INT(first_mismatch(fl, fd, NF, TOL_FIELD), NF);
+    CHECK(memcmp(fl, fd, sizeof fl) != 0); /* two paths, not one */
+}
+
+TEST(small_decay_keeps_every_cycle_dense)
+{
+    /* decay 0.3 (and 0): a lazy cycle's noise would be stored as n / (a d),
+     * too coarse (or infinite); these brains run dense cycles alone. */
+    for (int k = 0; k < 2; k++) {
+        brain_params p = lazy_params();
+        p.decay = k ? 0.0f : 0.3f;
+        pair pr;
+        int rc = pair_create(&pr, p);
+        float s[16] = {0.5f, 0.25f}, mv[5], mc[5];
+        brain_stats sv, sc;
+        for (int t = 0; t < 3 && !rc; t++) {
+            rc = brain_step(pr.vk, s, 16, mv, &sv) || brain_step(pr.cpu, s, 16, mc, &sc);
+            if (!rc && (isnan(sv.energy) || fabs(sv.energy - sc.energy) > 1e-5 * sc.energy + 1e-12))
+                rc = -100;
+        }
+        if (!rc)
+            rc = compare_pair(&pr, "small decay");
+        pair_free(&pr);
+        CHECK_EQ_INT(rc, 0);
+        CHECK_EQ_INT(first_mismatch(mv, mc, 5, TOL_FIELD), 5);
+    }
 }
