@@ -216,8 +216,9 @@ static void render(const view *v, const char *endpoint, double timeout_s, screen
     }
     line(s, "input      received %.0f  skipped %.0f  bad %.0f:%s", json_num(n, 0, "input.received", 0),
          json_num(n, 0, "input.skipped", 0), json_num(n, 0, "input.bad_total", 0), bad);
-    line(s, "telemetry  dropped stats %.0f events %.0f slices %.0f", json_num(n, 0, "telemetry.dropped_stats", 0),
-         json_num(n, 0, "telemetry.dropped_events", 0), json_num(n, 0, "telemetry.dropped_slices", 0));
+    line(s, "telemetry  dropped stats %.0f events %.0f slices %.0f (plane read failed %.0f)",
+         json_num(n, 0, "telemetry.dropped_stats", 0), json_num(n, 0, "telemetry.dropped_events", 0),
+         json_num(n, 0, "telemetry.dropped_slices", 0), json_num(n, 0, "telemetry.slice_read_failed", 0));
     line(s, "events%s", v->n_events ? ":" : "     (none yet)");
     for (int i = 0; i < v->n_events; i++)
         line(s, "  %s", v->events[i]);

@@ -143,8 +143,9 @@ struct telemetry {
     _Atomic int slice_state;
     uint64_t slice_cycle;
     bool slice_ok;
-    float *field;                  /* whole field, filled by the loop */
-    float *plane;                  /* the cut slice, telemetry thread */
+    float *slab;                   /* the slice's plane, all channels, filled by the loop */
+    uint64_t slab_count;           /* its floats: plane_w * plane_h * channels */
+    float *plane;                  /* the picture's values, telemetry thread */
     uint8_t *rgb;
     uint8_t lut[768];
 
@@ -156,9 +157,10 @@ struct telemetry {
     int64_t prev_time_ns;
     unsigned char *png;
     size_t png_len, png_cap;
+    bool read_failure_told;        /* the first failed plane read was logged */
 
     _Atomic uint64_t n_pushed_stats, n_dropped_stats, n_pushed_events, n_dropped_events;
-    _Atomic uint64_t n_pushed_slices, n_dropped_slices;
+    _Atomic uint64_t n_pushed_slices, n_dropped_slices, n_slice_read_failed;
     _Atomic uint64_t n_sent_stats, n_sent_events, n_sent_slices, n_send_failed;
     _Atomic uint64_t n_done_stats, n_done_events;
     _Atomic uint64_t n_subscriptions, n_last_value;
@@ -396,6 +398,7 @@ static size_t stats_json(telemetry *t, const cycle_slot *s)
     jw_key(&w, "dropped_stats"); jw_u64(&w, atomic_load(&t->n_dropped_stats));
     jw_key(&w, "dropped_events"); jw_u64(&w, atomic_load(&t->n_dropped_events));
     jw_key(&w, "dropped_slices"); jw_u64(&w, atomic_load(&t->n_dropped_slices));
+    jw_key(&w, "slice_read_failed"); jw_u64(&w, atomic_load(&t->n_slice_read_failed));
     jw_key(&w, "send_failed"); jw_u64(&w, atomic_load(&t->n_send_failed));
     jw_obj_end(&w);
     jw_obj_end(&w);
@@ -443,26 +446,20 @@ static void png_write(void *ctx, void *data, int size)
     t->png_len += (size_t)size;
 }
 
-/* Cuts the plane out of the whole field, colours it and sends header + PNG. */
+/* Makes the picture from the plane the loop read (brain_read_slab layout:
+ * the two other axes in x, y, z order, then the channels, so the horizontal
+ * axis u is the outer one and the vertical v the inner), colours it and
+ * sends header + PNG. */
 static void send_slice(telemetry *t)
 {
     const telemetry_options *o = &t->o;
-    uint64_t Y = o->size_y, Z = o->size_z, C = o->channels;
+    uint64_t C = o->channels;
     uint64_t k = t->slice_index;
-    /* horizontal u, vertical v: the two other axes in x, y, z order */
-    uint64_t su, sv, base;
-    if (o->slice_axis == 2) {
-        su = Y * Z * C; sv = Z * C; base = k * C;
-    } else if (o->slice_axis == 1) {
-        su = Y * Z * C; sv = C; base = k * Z * C;
-    } else {
-        su = Z * C; sv = C; base = k * Y * Z * C;
-    }
     uint32_t W = t->plane_w, H = t->plane_h;
     float lo = INFINITY, hi = -INFINITY;
     for (uint32_t v = 0; v < H; v++) {
         for (uint32_t u = 0; u < W; u++) {
-            const float *p = t->field + base + u * su + v * sv;
+            const float *p = t->slab + ((size_t)u * H + v) * C;
             float val;
             if (o->slice_channel >= 0) {
                 val = p[o->slice_channel];
@@ -555,8 +552,16 @@ static int drain(telemetry *t)
     }
     int expect = SLICE_READY;
     if (atomic_compare_exchange_strong(&t->slice_state, &expect, SLICE_WORKING)) {
-        if (t->slice_ok)
+        if (t->slice_ok) {
             send_slice(t);
+        } else if (!t->read_failure_told) {
+            /* Once, here on the telemetry thread, never on the loop's: the
+             * count in every stats says how many followed. */
+            fprintf(stderr, "telemetry: the brain could not read the slice plane (cycle %llu); "
+                            "such slices are skipped and counted in telemetry.slice_read_failed\n",
+                    (unsigned long long)t->slice_cycle);
+            t->read_failure_told = true;
+        }
         atomic_store(&t->slice_state, SLICE_FREE);
         did++;
     }
@@ -670,11 +675,13 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
         t->slice_index = o->slice_index >= 0 ? (uint32_t)o->slice_index : sizes[o->slice_axis] / 2;
         t->plane_w = sizes[o->slice_axis == 0 ? 1 : 0];
         t->plane_h = sizes[o->slice_axis == 2 ? 1 : 2];
-        uint64_t count = (uint64_t)o->size_x * o->size_y * o->size_z * o->channels;
-        t->field = malloc(count * sizeof(float));
+        /* One plane with its channels, what brain_read_slab writes: never
+         * the whole field (680 MB at 96^3 x 192, against 7 MB for a plane). */
+        t->slab_count = (uint64_t)t->plane_w * t->plane_h * o->channels;
+        t->slab = malloc(t->slab_count * sizeof(float));
         t->plane = malloc((size_t)t->plane_w * t->plane_h * sizeof(float));
         t->rgb = malloc((size_t)t->plane_w * t->plane_h * 3);
-        if (!t->field || !t->plane || !t->rgb)
+        if (!t->slab || !t->plane || !t->rgb)
             goto fail_mem;
     }
     telemetry_colormap(t->lut);
@@ -743,7 +750,7 @@ void telemetry_destroy(telemetry **tp)
     free(t->png);
     free(t->rgb);
     free(t->plane);
-    free(t->field);
+    free(t->slab);
     free(t->cached);
     free(t->json);
     ring_free(&t->events);
@@ -803,14 +810,18 @@ bool telemetry_slice_due(const telemetry *t, uint64_t cycle)
     return t->o.slice_every > 0 && cycle % t->o.slice_every == 0;
 }
 
+uint32_t telemetry_slice_axis(const telemetry *t) { return t->o.slice_axis; }
+uint32_t telemetry_slice_index(const telemetry *t) { return t->slice_index; }
+uint64_t telemetry_slice_count(const telemetry *t) { return t->slab_count; }
+
 float *telemetry_slice_acquire(telemetry *t)
 {
     int expect = SLICE_FREE;
-    if (!t->field || !atomic_compare_exchange_strong(&t->slice_state, &expect, SLICE_FILLING)) {
+    if (!t->slab || !atomic_compare_exchange_strong(&t->slice_state, &expect, SLICE_FILLING)) {
         atomic_fetch_add_explicit(&t->n_dropped_slices, 1, memory_order_relaxed);
         return NULL;
     }
-    return t->field;
+    return t->slab;
 }
 
 void telemetry_slice_commit(telemetry *t, uint64_t cycle, bool ok)
@@ -819,10 +830,12 @@ void telemetry_slice_commit(telemetry *t, uint64_t cycle, bool ok)
         return;
     t->slice_cycle = cycle;
     t->slice_ok = ok;
-    if (ok)
+    if (ok) {
         atomic_fetch_add_explicit(&t->n_pushed_slices, 1, memory_order_relaxed);
-    else
+    } else {
+        atomic_fetch_add_explicit(&t->n_slice_read_failed, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&t->n_dropped_slices, 1, memory_order_relaxed);
+    }
     atomic_store(&t->slice_state, SLICE_READY);
 }
 
@@ -835,6 +848,7 @@ void telemetry_get_counters(const telemetry *t, telemetry_counters *out)
     out->dropped_events = atomic_load(&m->n_dropped_events);
     out->pushed_slices = atomic_load(&m->n_pushed_slices);
     out->dropped_slices = atomic_load(&m->n_dropped_slices);
+    out->slice_read_failed = atomic_load(&m->n_slice_read_failed);
     out->sent_stats = atomic_load(&m->n_sent_stats);
     out->sent_events = atomic_load(&m->n_sent_events);
     out->sent_slices = atomic_load(&m->n_sent_slices);

@@ -94,7 +94,8 @@ typedef struct {
 typedef struct {
     uint64_t pushed_stats, dropped_stats;    /* handed over / slot full */
     uint64_t pushed_events, dropped_events;
-    uint64_t pushed_slices, dropped_slices;  /* dropped: previous still in work */
+    uint64_t pushed_slices, dropped_slices;  /* dropped: previous still in work, or read failed */
+    uint64_t slice_read_failed;              /* of those dropped: the plane could not be read */
     uint64_t sent_stats, sent_events, sent_slices;
     uint64_t send_failed;                    /* ZeroMQ refused a message */
     uint64_t subscriptions;                  /* subscribe messages seen */
@@ -122,10 +123,17 @@ bool telemetry_push_event(telemetry *t, const telemetry_event *e);
 
 /* Loop thread, slices: when telemetry_slice_due(cycle), take the buffer with
  * telemetry_slice_acquire (NULL: the previous slice is still being encoded;
- * counted as a drop, skip the readback), fill it with the whole field as
- * [X][Y][Z][C] float32 (brain_read_field), then telemetry_slice_commit
- * (ok = false if the read failed). The telemetry thread cuts the slice. */
+ * counted as a drop, skip the read), fill it with the one plane the slice
+ * shows, all channels, telemetry_slice_count float32 laid out as
+ * brain_read_slab(b, telemetry_slice_axis, telemetry_slice_index, dst)
+ * writes it (axis 0: [Y][Z][C], axis 1: [X][Z][C], axis 2: [X][Y][C]), then
+ * telemetry_slice_commit (ok = false if the read failed: the slice is
+ * skipped and counted as dropped_slices and slice_read_failed). The
+ * telemetry thread makes the picture from that plane. */
 bool telemetry_slice_due(const telemetry *t, uint64_t cycle);
+uint32_t telemetry_slice_axis(const telemetry *t);
+uint32_t telemetry_slice_index(const telemetry *t);   /* -1 resolved to the middle */
+uint64_t telemetry_slice_count(const telemetry *t);   /* 0 when slices are off */
 float *telemetry_slice_acquire(telemetry *t);
 void telemetry_slice_commit(telemetry *t, uint64_t cycle, bool ok);
 

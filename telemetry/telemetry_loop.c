@@ -1,6 +1,7 @@
 /* telemetry_loop.c: the loop's hooks feeding the publisher (telemetry_loop.h).
  * Everything here runs on the loop's thread: plain copies into slots, and a
- * field readback only on slice cycles, only when the last slice is done.
+ * read of one plane of the field only on slice cycles, only when the last
+ * slice is done.
  */
 #include "telemetry_loop.h"
 
@@ -62,12 +63,17 @@ static void on_cycle(const loop_cycle_report *r, void *user)
     _Static_assert(LOOP_HIST_BINS == TELEMETRY_HIST_BINS, "histogram bins agree");
     memcpy(c.bad, r->link.bad, sizeof r->link.bad);
     telemetry_push_cycle(a->t, &c);
-    /* The one costly step, and only on slice cycles: the field readback.
-     * Cutting, colouring and PNG happen on the telemetry thread. */
+    /* The one costly step, and only on slice cycles: reading the one plane
+     * shown (never the whole field). A brain that cannot read a plane (an
+     * error, or a backend without it) costs a counted, skipped slice and
+     * nothing else. Averaging, colouring and PNG happen on the telemetry
+     * thread. */
     if (r->stepped && telemetry_slice_due(a->t, r->cycle)) {
         float *dst = telemetry_slice_acquire(a->t);
-        if (dst)
-            telemetry_slice_commit(a->t, r->cycle, brain_read_field(a->b, dst) == 0);
+        if (dst) {
+            int rc = brain_read_slab(a->b, telemetry_slice_axis(a->t), telemetry_slice_index(a->t), dst);
+            telemetry_slice_commit(a->t, r->cycle, rc == 0);
+        }
     }
 }
 
@@ -97,6 +103,16 @@ int telemetry_attach(const config *c, brain *b, loop *lp, telemetry_attachment *
     if (rc < 0) {
         free(a);
         return rc;
+    }
+    /* The slot must hold exactly what the brain writes for the plane. */
+    uint64_t want = o.slice_every > 0 ? brain_slab_count(b, telemetry_slice_axis(a->t)) : 0;
+    if (telemetry_slice_count(a->t) != want) {
+        snprintf(err, err_len, "telemetry: the slice plane holds %llu floats but the brain's has %llu "
+                 "(brain and telemetry shapes differ)", (unsigned long long)telemetry_slice_count(a->t),
+                 (unsigned long long)want);
+        telemetry_destroy(&a->t);
+        free(a);
+        return TELEMETRY_ERR_PARAM;
     }
     a->b = b;
     a->lp = lp;

@@ -1,7 +1,8 @@
 /* test_telemetry.c: the telemetry publisher against real ZeroMQ subscribers
  * on 127.0.0.1: the stats schema, gap-free cycle numbers apart from counted
  * drops, the last-value cache for late joiners, events, slice PNGs decoded
- * with stb_image, and a subscriber that never reads.
+ * with stb_image (made from one plane read off a real CPU brain, equal to
+ * the slice cut from its whole field), and a subscriber that never reads.
  */
 #include <stdint.h>
 #include <time.h>
@@ -9,6 +10,7 @@
 
 #include <stb_image.h>
 
+#include "brain.h"
 #include "harness.h"
 #include "json.h"
 #include "telemetry.h"
@@ -241,8 +243,15 @@ TEST(late_joiner_gets_the_last_stats_at_once_and_nobody_else_a_repeat)
     CHECK(strcmp(topic, "stats") == 0);
     CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
     CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), 3);
+    /* The thread counts the copy just after sending it, so b can hold the
+     * message before the count moves: wait for it (bounded) first. */
     telemetry_counters tc;
     telemetry_get_counters(t, &tc);
+    for (int i = 0; i < RECV_TIMEOUT_MS && tc.last_value_sent == 0; i++) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+        telemetry_get_counters(t, &tc);
+    }
     CHECK_EQ_INT(tc.last_value_sent, 1);
     /* a's next message is cycle 4, not a repeat of 3; b gets 4 too. */
     telemetry_cycle c;
@@ -332,14 +341,27 @@ static void slice_case(int *harness_failed_, uint32_t axis, int index, int chann
     wait_subscriptions(t, 1);
     CHECK(!telemetry_slice_due(t, 9));
     CHECK(telemetry_slice_due(t, 20));
+    uint32_t sizes[3] = {X, Y, Z};
+    uint32_t k = index >= 0 ? (uint32_t)index : sizes[axis] / 2;
+    uint32_t hu = axis == 0 ? 1 : 0, vu = axis == 2 ? 1 : 2;
+    uint32_t W = sizes[hu], H = sizes[vu];
+    CHECK_EQ_INT(telemetry_slice_axis(t), axis);
+    CHECK_EQ_INT(telemetry_slice_index(t), k);
+    CHECK_EQ_INT(telemetry_slice_count(t), W * H * C);
     float *f = telemetry_slice_acquire(t);
     CHECK(f != NULL);
     CHECK(telemetry_slice_acquire(t) == NULL); /* still ours: a counted drop */
-    for (uint32_t x = 0; x < X; x++)
-        for (uint32_t y = 0; y < Y; y++)
-            for (uint32_t z = 0; z < Z; z++)
-                for (uint32_t c = 0; c < C; c++)
-                    f[((x * Y + y) * Z + z) * C + c] = field_value(x, y, z, c);
+    /* The plane as brain_read_slab lays it out: [u][v][c]. */
+    for (uint32_t u = 0; u < W; u++) {
+        for (uint32_t v = 0; v < H; v++) {
+            uint32_t p[3];
+            p[axis] = k;
+            p[hu] = u;
+            p[vu] = v;
+            for (uint32_t c = 0; c < C; c++)
+                f[(u * H + v) * C + c] = field_value(p[0], p[1], p[2], c);
+        }
+    }
     telemetry_slice_commit(t, 20, true);
 
     static unsigned char png[1 << 16];
@@ -347,10 +369,6 @@ static void slice_case(int *harness_failed_, uint32_t axis, int index, int chann
     CHECK_EQ_INT(sub_recv(&s, topic, sizeof topic, body, sizeof body, png, sizeof png, &png_len, RECV_TIMEOUT_MS), 2);
     CHECK(strcmp(topic, "slice") == 0);
     CHECK_MSG(json_parse(body, strlen(body), nodes, 1024) > 0, "%s", body);
-    uint32_t sizes[3] = {X, Y, Z};
-    uint32_t k = index >= 0 ? (uint32_t)index : sizes[axis] / 2;
-    uint32_t hu = axis == 0 ? 1 : 0, vu = axis == 2 ? 1 : 2;
-    uint32_t W = sizes[hu], H = sizes[vu];
     CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), 20);
     CHECK_EQ_INT(json_num(nodes, 0, "width", -1), W);
     CHECK_EQ_INT(json_num(nodes, 0, "height", -1), H);
@@ -419,6 +437,176 @@ TEST(slice_png_decodes_to_the_documented_size_and_range)
     if (*harness_failed_)
         return;
     slice_case(harness_failed_, 1, 4, 0);
+}
+
+/* The picture the publisher makes from the plane brain_read_slab gives must
+ * be the one cut from the whole field (brain_read_field), as the slice was
+ * made before: every axis, the channel mean and one channel, an index given
+ * and the middle. A real CPU brain stepped a few cycles, so the field is
+ * neither uniform nor symmetric. */
+static void plane_read_case(int *harness_failed_, brain *b, uint32_t axis, int index, int channel)
+{
+    const brain_params *bp = brain_get_params(b);
+    const uint32_t X = bp->size_x, Y = bp->size_y, Z = bp->size_z, C = bp->channels;
+    telemetry_options o;
+    options(&o);
+    o.slice_every = 1;
+    o.slice_axis = axis;
+    o.slice_index = index;
+    o.slice_channel = channel;
+    o.size_x = X, o.size_y = Y, o.size_z = Z, o.channels = C;
+    telemetry *t = NULL;
+    char err[256];
+    float *field = malloc(brain_field_count(b) * sizeof(float));
+    CHECK(field != NULL);
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    subscriber s = {0};
+    CHECK(sub_open(&s, telemetry_endpoint(t), "slice", 1000) == 0);
+    wait_subscriptions(t, 1);
+
+    /* What the loop's hook does on a slice cycle. */
+    CHECK_EQ_INT(telemetry_slice_count(t), brain_slab_count(b, axis));
+    float *dst = telemetry_slice_acquire(t);
+    CHECK(dst != NULL);
+    CHECK_EQ_INT(brain_read_slab(b, telemetry_slice_axis(t), telemetry_slice_index(t), dst), 0);
+    telemetry_slice_commit(t, brain_get_cycle(b), true);
+
+    static unsigned char png[1 << 16];
+    size_t png_len = 0;
+    CHECK_EQ_INT(sub_recv(&s, topic, sizeof topic, body, sizeof body, png, sizeof png, &png_len, RECV_TIMEOUT_MS), 2);
+    CHECK_MSG(json_parse(body, strlen(body), nodes, 1024) > 0, "%s", body);
+
+    /* The reference: the plane cut out of the whole field [X][Y][Z][C]. */
+    CHECK_EQ_INT(brain_read_field(b, field), 0);
+    uint32_t sizes[3] = {X, Y, Z};
+    uint32_t k = index >= 0 ? (uint32_t)index : sizes[axis] / 2;
+    uint32_t hu = axis == 0 ? 1 : 0, vu = axis == 2 ? 1 : 2;
+    uint32_t W = sizes[hu], H = sizes[vu];
+    static float want[64 * 64];
+    CHECK(W * H <= 64 * 64);
+    float lo = INFINITY, hi = -INFINITY;
+    for (uint32_t v = 0; v < H; v++) {
+        for (uint32_t u = 0; u < W; u++) {
+            uint32_t p[3];
+            p[axis] = k;
+            p[hu] = u;
+            p[vu] = v;
+            const float *e = field + (((size_t)p[0] * Y + p[1]) * Z + p[2]) * C;
+            float val;
+            if (channel >= 0) {
+                val = e[channel];
+            } else {
+                double sum = 0;
+                for (uint32_t c = 0; c < C; c++)
+                    sum += e[c];
+                val = (float)(sum / (double)C);
+            }
+            want[v * W + u] = val;
+            lo = val < lo ? val : lo;
+            hi = val > hi ? val : hi;
+        }
+    }
+    CHECK_MSG(hi > lo, "the test field is flat in this plane; it proves nothing");
+    CHECK_EQ_INT(json_num(nodes, 0, "width", -1), W);
+    CHECK_EQ_INT(json_num(nodes, 0, "height", -1), H);
+    CHECK_EQ_INT(json_num(nodes, 0, "index", -1), k);
+    CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), brain_get_cycle(b));
+    /* %.9g gives a float back exactly. */
+    CHECK_MSG((float)json_num(nodes, 0, "min", 1e9) == lo, "min %.9g, want %.9g", json_num(nodes, 0, "min", 1e9), lo);
+    CHECK_MSG((float)json_num(nodes, 0, "max", 1e9) == hi, "max %.9g, want %.9g", json_num(nodes, 0, "max", 1e9), hi);
+    uint8_t lut[768];
+    telemetry_colormap(lut);
+    int w, h, n;
+    unsigned char *img = stbi_load_from_memory(png, (int)png_len, &w, &h, &n, 3);
+    CHECK(img != NULL);
+    CHECK_EQ_INT(w, W);
+    CHECK_EQ_INT(h, H);
+    uint32_t differ = 0, first = 0;
+    for (uint32_t i = 0; i < W * H; i++) {
+        int idx = (int)(((double)want[i] - lo) / ((double)hi - (double)lo) * 255.0 + 0.5);
+        if (memcmp(img + 3 * i, lut + 3 * idx, 3) != 0 && differ++ == 0)
+            first = i;
+    }
+    stbi_image_free(img);
+    CHECK_MSG(differ == 0, "axis %u channel %d: %u of %u pixels differ, the first at u %u v %u", axis, channel,
+              differ, W * H, first % W, first / W);
+    sub_close(&s);
+    telemetry_destroy(&t);
+    free(field);
+}
+
+TEST(slice_from_the_plane_read_equals_the_slice_cut_from_the_whole_field)
+{
+    brain_params p;
+    brain_params_default(&p);
+    p.backend = BRAIN_BACKEND_CPU;
+    p.quiet = true;
+    p.threads = 1;
+    p.size_x = 7, p.size_y = 6, p.size_z = 5, p.channels = 4;
+    brain *b = NULL;
+    char err[256];
+    CHECK_MSG(brain_create(&p, &b, err, sizeof err) == 0, "%s", err);
+    float sensors[64] = {0}, motors[64];
+    for (uint32_t i = 0; i < 12; i++) {
+        sensors[i % p.sensors] = 0.3f * (float)(i % 5) - 0.5f;
+        CHECK(brain_step(b, sensors, p.sensors, motors, NULL) == 0);
+    }
+    for (uint32_t axis = 0; axis < 3 && !*harness_failed_; axis++) {
+        plane_read_case(harness_failed_, b, axis, -1, -1);
+        if (!*harness_failed_)
+            plane_read_case(harness_failed_, b, axis, 1, 3);
+        if (!*harness_failed_)
+            plane_read_case(harness_failed_, b, axis, 0, -1);
+    }
+    brain_destroy(&b);
+}
+
+TEST(failed_plane_read_is_a_counted_skip_and_the_slot_comes_back)
+{
+    telemetry_options o;
+    options(&o);
+    o.slice_every = 1;
+    o.size_x = 4, o.size_y = 3, o.size_z = 2, o.channels = 2;
+    telemetry *t = NULL;
+    char err[256];
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    subscriber s = {0};
+    CHECK(sub_open(&s, telemetry_endpoint(t), "", 1000) == 0);
+    wait_subscriptions(t, 1);
+    /* As the hook does when brain_read_slab fails (a backend without it). */
+    CHECK(telemetry_slice_acquire(t) != NULL);
+    telemetry_slice_commit(t, 7, false);
+    CHECK_EQ_INT(telemetry_flush(t, RECV_TIMEOUT_MS), 0);
+    telemetry_counters tc;
+    telemetry_get_counters(t, &tc);
+    CHECK_EQ_INT(tc.slice_read_failed, 1);
+    CHECK_EQ_INT(tc.dropped_slices, 1);
+    CHECK_EQ_INT(tc.pushed_slices, 0);
+    CHECK_EQ_INT(tc.sent_slices, 0);
+    /* Nothing was published for it, and the next stats tells the count. */
+    float motors[5] = {0};
+    telemetry_cycle c;
+    fill_cycle(&c, 8, motors);
+    CHECK(telemetry_push_cycle(t, &c));
+    CHECK_EQ_INT(sub_recv(&s, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+    CHECK_MSG(strcmp(topic, "stats") == 0, "got %s before the stats", topic);
+    CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+    CHECK_EQ_INT(json_num(nodes, 0, "telemetry.slice_read_failed", -1), 1);
+    CHECK_EQ_INT(json_num(nodes, 0, "telemetry.dropped_slices", -1), 1);
+    /* The slot is free again: the next slice goes through. */
+    float *dst = telemetry_slice_acquire(t);
+    CHECK(dst != NULL);
+    for (uint64_t i = 0; i < telemetry_slice_count(t); i++)
+        dst[i] = (float)i;
+    telemetry_slice_commit(t, 9, true);
+    static unsigned char png[1 << 12];
+    size_t png_len = 0;
+    CHECK_EQ_INT(sub_recv(&s, topic, sizeof topic, body, sizeof body, png, sizeof png, &png_len, RECV_TIMEOUT_MS), 2);
+    CHECK(strcmp(topic, "slice") == 0);
+    CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+    CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), 9);
+    sub_close(&s);
+    telemetry_destroy(&t);
 }
 
 TEST(full_queue_drops_are_counted_and_gaps_match_them)

@@ -203,6 +203,9 @@ def test_slice_png_has_the_documented_size():
         assert head['colormap'] == 'fieldbrain-lab'
         assert head['min'] <= head['max']
         assert png_size_and_pixels(rest[0]) == (SIZE, SIZE)
+        # The CPU brain reads the plane: no slice was lost to a failed read.
+        stats = next_stats(b.subscriber(b'stats'), lambda m: m['cycle'] > head['cycle'])
+        assert stats['telemetry']['slice_read_failed'] == 0
     finally:
         assert b.stop() == 0
 
@@ -219,7 +222,8 @@ def test_monitor_once_and_json():
         assert '\x1b' not in text, 'escape codes in --once output'
         for pattern in [r'cycle \d+', r'rate +[\d.]+ Hz of 100 Hz configured', r'lateness +p50',
                         r'work +p50', r'overruns +\d+', r'energy +[\d.e-]+', r'motor 4 +\[',
-                        r'robot 1 +link up', r'bad \d+: truncated \d+', r'dropped stats \d+']:
+                        r'robot 1 +link up', r'bad \d+: truncated \d+', r'dropped stats \d+',
+                        r'plane read failed 0']:
             assert re.search(pattern, text), 'no %r in:\n%s' % (pattern, text)
         out = subprocess.run([MONITOR, b.tele, '--once', '--json'], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr

@@ -1,7 +1,7 @@
 /* test_telemetry_bench.c: fieldbrain-telemetry-bench, what telemetry costs
  * the control loop. Steps a real brain and, after each cycle, does what the
  * loop's telemetry hook does (copy the stats into a slot; on slice cycles
- * read the field back into the slice buffer), timing that part alone, with
+ * read the plane shown into the slice buffer), timing that part alone, with
  * a live subscriber reading everything. Runs once with telemetry off and
  * once on, and prints both.
  *   fieldbrain-telemetry-bench [--size S] [--channels C] [--cycles N]
@@ -131,7 +131,8 @@ static int run(const brain_params *p, uint32_t cycles, bool on, uint32_t every, 
         if (telemetry_slice_due(t, c.cycle)) {
             float *dst = telemetry_slice_acquire(t);
             if (dst) {
-                telemetry_slice_commit(t, c.cycle, brain_read_field(b, dst) == 0);
+                int read = brain_read_slab(b, telemetry_slice_axis(t), telemetry_slice_index(t), dst);
+                telemetry_slice_commit(t, c.cycle, read == 0);
                 sliced = true;
             }
         }
@@ -153,10 +154,12 @@ static int run(const brain_params *p, uint32_t cycles, bool on, uint32_t every, 
         telemetry_flush(t, 5000);
         telemetry_counters tc;
         telemetry_get_counters(t, &tc);
-        printf("  counters: stats pushed %llu dropped %llu sent %llu; slices pushed %llu dropped %llu sent %llu\n",
+        printf("  counters: stats pushed %llu dropped %llu sent %llu; slices pushed %llu dropped %llu "
+               "(read failed %llu) sent %llu\n",
                (unsigned long long)tc.pushed_stats, (unsigned long long)tc.dropped_stats,
                (unsigned long long)tc.sent_stats, (unsigned long long)tc.pushed_slices,
-               (unsigned long long)tc.dropped_slices, (unsigned long long)tc.sent_slices);
+               (unsigned long long)tc.dropped_slices, (unsigned long long)tc.slice_read_failed,
+               (unsigned long long)tc.sent_slices);
     }
     rc = 0;
 out:
