@@ -113,6 +113,12 @@ static const uint32_t spv_noise_sum_f16[] =
 static const uint32_t spv_decide[] =
 #include "spv/decide.h"
     ;
+static const uint32_t spv_gather[] =
+#include "spv/gather.h"
+    ;
+static const uint32_t spv_gather_f16[] =
+#include "spv/gather_f16.h"
+    ;
 static const uint32_t spv_activity_reduce[] =
 #include "spv/activity_reduce.h"
     ;
@@ -246,6 +252,7 @@ static int vk_create_pipelines(vk_brain *vb)
         [VK_PIPE_FINISH] = {spv_finish, sizeof spv_finish, spv_finish_f16, sizeof spv_finish_f16, 0, 0, 0, 0, 0},
         [VK_PIPE_ACTIVITY_REDUCE] = {spv_activity_reduce, sizeof spv_activity_reduce, NULL, 0, 0, 0, 0, 0, 0},
         [VK_PIPE_STATS_REDUCE] = {spv_stats_reduce, sizeof spv_stats_reduce, NULL, 0, 0, 0, 0, 0, 0},
+        [VK_PIPE_GATHER] = {spv_gather, sizeof spv_gather, spv_gather_f16, sizeof spv_gather_f16, 0, 0, 0, 0, 0},
     };
     VkPushConstantRange range = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = sizeof(vk_push)};
     VkPipelineLayoutCreateInfo lci = {
@@ -634,45 +641,44 @@ static int vk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stat
 }
 
 /* Reads `nrun` runs of `run_len` field elements, run r starting at element
- * first + r * stride, into dst as float32, packed: as many runs as the staging
- * buffer and the region array hold go in one vkCmdCopyBuffer (a run longer
- * than the staging buffer is split). The whole field is one run; a plane is
- * 1, X or X*Y runs. The same submit copies the affine map (a, b) to the
- * staging buffer's tail, and the host gives the brain's field a * F + b, as
- * the shaders compute it (common.glsl's materialise). Allocates nothing. */
+ * first + r * stride, into dst as float32, packed, through the staging
+ * buffer (in chunks when it is too small). One run (the whole field, an x
+ * plane) is a vkCmdCopyBuffer; several (a y or z plane: X or X*Y runs) are
+ * gathered by gather.comp in one dispatch: copy regions by the thousand make
+ * the validation layer take seconds. The same submit copies the affine map
+ * (a, b) to the staging buffer's tail, and the host gives the brain's field
+ * a * F + b, as the shaders compute it (common.glsl's materialise).
+ * Allocates nothing. */
 static int vk_gather(vk_brain *vb, uint64_t first, uint64_t nrun, uint64_t run_len, uint64_t stride,
                      float *dst)
 {
     const VkDeviceSize e = vb->elem;
     const uint64_t cap = vb->staging_data / e, total = nrun * run_len, C = vb->C;
-    uint64_t r = 0, o = 0, out = 0;
-    while (out < total) {
-        uint32_t nreg = 0;
-        uint64_t got = 0;
-        while (r < nrun && got < cap && nreg < vb->max_regions) {
-            uint64_t n = run_len - o < cap - got ? run_len - o : cap - got;
-            vb->regions[nreg++] = (VkBufferCopy){
-                .srcOffset = (first + r * stride + o) * e, .dstOffset = got * e, .size = n * e};
-            got += n;
-            o += n;
-            if (o == run_len) {
-                o = 0;
-                r++;
-            }
-        }
+    for (uint64_t out = 0; out < total;) {
+        uint64_t got = total - out < cap ? total - out : cap;
         int rc = vk_util_begin(vb);
         if (rc)
             return rc;
         VkCommandBuffer cmd = vb->util_cmd;
         vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                   VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT,
-                   VK_ACCESS_TRANSFER_READ_BIT);
-        vkCmdCopyBuffer(cmd, vb->field[vb->cur].buf, vb->staging.buf, nreg, vb->regions);
+                   VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                   VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                   VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_SHADER_READ_BIT);
+        if (nrun == 1) {
+            VkBufferCopy c = {.srcOffset = (first + out) * e, .dstOffset = 0, .size = got * e};
+            vkCmdCopyBuffer(cmd, vb->field[vb->cur].buf, vb->staging.buf, 1, &c);
+        } else {
+            /* gather.comp's arguments ride in the push constants' spare words. */
+            vk_push push = {.src = vb->field[vb->cur].addr, .dst = vb->staging.addr, .inputs = out,
+                            .state = run_len | got << 32, .part = first | stride << 32};
+            vk_dispatch(vb, cmd, VK_PIPE_GATHER, &push, (got + 255) / 256);
+        }
         VkBufferCopy map = {.srcOffset = (VkDeviceSize)VK_ST_A(vb) * 4, .dstOffset = vb->staging_data,
                             .size = (VkDeviceSize)VK_MAP_WORDS(vb) * 4};
         vkCmdCopyBuffer(cmd, vb->state.buf, vb->staging.buf, 1, &map);
-        vk_barrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
-                   VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+        vk_barrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                   VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_SHADER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+                   VK_ACCESS_HOST_READ_BIT);
         if ((rc = vk_util_end(vb)))
             return rc;
         vk_buffer_invalidate(vb, &vb->staging);
@@ -706,7 +712,7 @@ static int vk_read_field(void *impl, float *dst)
 
 /* One plane with all channels (brain_read_slab; brain.c checked axis and
  * index): axis 0 is one contiguous run, axis 1 X runs of Z*C elements, axis
- * 2 X*Y runs of C. */
+ * 2 X*Y runs of C. Only the plane moves. */
 static int vk_read_slab(void *impl, uint32_t axis, uint32_t index, float *dst)
 {
     vk_brain *vb = impl;
@@ -834,7 +840,6 @@ static void vk_destroy(void *impl)
         if (vb->layout)
             vkDestroyPipelineLayout(vb->device, vb->layout, NULL);
         vk_buffer_destroy(vb, &vb->staging);
-        free(vb->regions);
         vk_buffer_destroy(vb, &vb->readback);
         vk_buffer_destroy(vb, &vb->inputs);
         vk_buffer_destroy(vb, &vb->part);
@@ -909,15 +914,7 @@ static int vk_create_buffers(vk_brain *vb)
     /* Field data, then the affine map that read_field reads with it. */
     vb->staging_data = staging;
     staging += (VkDeviceSize)VK_MAP_WORDS(vb) * 4;
-    if ((rc = vk_buffer_create(vb, &vb->staging, staging, host, coherent, "staging buffer")))
-        return rc;
-    /* Enough copy regions for a z plane of a 128 x 128 grid in one submit. */
-    uint64_t lines = (uint64_t)vb->X * vb->Y;
-    vb->max_regions = lines < 16384 ? (uint32_t)lines : 16384u;
-    vb->regions = malloc(sizeof *vb->regions * vb->max_regions);
-    if (!vb->regions)
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_NOMEM, "out of memory (copy regions)");
-    return BRAIN_OK;
+    return vk_buffer_create(vb, &vb->staging, staging, host, coherent, "staging buffer");
 }
 
 static int vk_create_commands(vk_brain *vb)

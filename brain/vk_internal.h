@@ -33,6 +33,7 @@ enum {
     VK_PIPE_FINISH,
     VK_PIPE_ACTIVITY_REDUCE,
     VK_PIPE_STATS_REDUCE,
+    VK_PIPE_GATHER,           /* read_slab: a plane into the staging buffer */
     VK_PIPE_COUNT
 };
 
@@ -71,8 +72,6 @@ typedef struct {
     vk_buffer inputs;            /* parameters + the cycle's inputs (host-visible) */
     vk_buffer readback;          /* results copied here each cycle (host-visible) */
     vk_buffer staging;           /* read/write of field and momentum */
-    VkBufferCopy *regions;       /* read_slab's copy regions, allocated at create */
-    uint32_t max_regions;
     VkDeviceSize staging_data;   /* staging bytes for field data; the map a, b follows */
     bool lazy;                   /* record lazy-capable cycles (brain_vk.c's header) */
 

@@ -991,3 +991,48 @@ TEST(small_decay_keeps_every_cycle_dense)
         CHECK_EQ_INT(first_mismatch(mv, mc, 5, TOL_FIELD), 5);
     }
 }
+
+TEST(read_slab_of_a_large_grid_takes_several_submits)
+{
+    /* 130 x 2 x 510 x 64 floats (34 MB): read_field takes three fills of
+     * the 16 MB staging buffer and a y plane (130 runs of 510 x 64, 17 MB,
+     * gather.comp) two, with the map of the lazy cycle before applied
+     * across them; a z plane is 260 runs of 64, an x plane one run. */
+    brain_params p;
+    brain_params_default(&p);
+    p.size_x = 130;
+    p.size_y = 2;
+    p.size_z = 510;
+    p.channels = 64;
+    p.init_std = 1.0f;
+    p.quiet = true;
+    p.backend = BRAIN_BACKEND_VULKAN;
+    char err[256];
+    brain *b = NULL;
+    CHECK_EQ_INT(brain_create(&p, &b, err, sizeof err), 0);
+    float s[16] = {2.0f, -1.0f, 0.5f}, m[5];
+    brain_stats st;
+    CHECK_EQ_INT(brain_step(b, s, 16, m, &st), 0);
+    CHECK(isnan(st.energy)); /* lazy */
+    const uint64_t n = brain_field_count(b), C = 64, Z = 510;
+    float *f = malloc(n * sizeof *f), *slab = malloc(130 * Z * C * sizeof *slab);
+    CHECK(f && slab);
+    CHECK(130 * Z * C * 4 > (16u << 20));
+    CHECK_EQ_INT(brain_read_field(b, f), 0);
+    uint64_t bad = 0;
+    CHECK_EQ_INT(brain_read_slab(b, 1, 1, slab), 0);
+    for (uint64_t x = 0; x < 130; x++)
+        for (uint64_t k = 0; k < Z * C; k++)
+            bad += !(slab[x * Z * C + k] == f[(x * 2 + 1) * Z * C + k]);
+    CHECK_EQ_INT(brain_read_slab(b, 2, 509, slab), 0);
+    for (uint64_t xy = 0; xy < 260; xy++)
+        for (uint64_t c = 0; c < C; c++)
+            bad += !(slab[xy * C + c] == f[(xy * Z + 509) * C + c]);
+    CHECK_EQ_INT(brain_read_slab(b, 0, 129, slab), 0);
+    for (uint64_t k = 0; k < 2 * Z * C; k++)
+        bad += !(slab[k] == f[129 * 2 * Z * C + k]);
+    free(f);
+    free(slab);
+    brain_destroy(&b);
+    CHECK_EQ_INT(bad, 0);
+}
