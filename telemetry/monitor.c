@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <locale.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,6 +37,7 @@ typedef struct {
     char stats[16384];      /* the latest stats JSON */
     size_t stats_len;
     float trend[TREND];     /* energy, oldest first */
+    double energy;          /* the last measured energy */
     int trend_n;
     char events[MAX_EVENTS][160];
     int n_events;
@@ -173,7 +175,7 @@ static void render(const view *v, const char *endpoint, double timeout_s, screen
         else
             strncat(spark, &ascii[k], 1);
     }
-    line(s, "energy     %-10.5g saturated %.3g%%  %s", json_num(n, 0, "energy", 0),
+    line(s, "energy     %-10.5g saturated %.3g%%  %s", v->energy,
          100 * json_num(n, 0, "saturated", 0), spark);
     char steps[64] = "";
     if (json_num(n, 0, "steps.diffusion", 0)) strcat(steps, " diffusion");
@@ -249,11 +251,18 @@ static void take_stats(view *v, const char *json, size_t len)
     memcpy(v->stats, json, len);
     v->stats_len = len;
     v->have_stats = true;
+    /* energy is null on cycles that did not measure it (the Vulkan
+     * backend's lazy cycles): the trend and the display keep the last
+     * measured value rather than dipping to zero. */
+    double energy = json_num(nodes, 0, "energy", NAN);
+    if (isnan(energy))
+        return;
+    v->energy = energy;
     if (v->trend_n == TREND) {
         memmove(v->trend, v->trend + 1, sizeof(float) * (TREND - 1));
         v->trend_n--;
     }
-    v->trend[v->trend_n++] = (float)json_num(nodes, 0, "energy", 0);
+    v->trend[v->trend_n++] = (float)energy;
 }
 
 int main(int argc, char **argv)
