@@ -152,7 +152,7 @@ def get(d, *keys, default="?"):
 print()
 print("demo summary")
 if device:
-    print("  brain            %s: %s" % (device.group(1), device.group(2)))
+    print("  brain            %s backend, %s" % (device.group(1), device.group(2)))
 print("  cycles           %s at %s Hz achieved (configured 100)" % (get(fields, "cycles"), get(fields, "rate_hz")))
 print("  lateness p99     %s   work p99 %s   overruns %s" % (get(fields, "lateness_p99"), get(fields, "work_p99"), get(fields, "overruns")))
 def ms(key):
