@@ -49,11 +49,21 @@
  *
  * Step 7 reads the field after step 6, before the clamp: the pass records
  * the pre-clamp values at the motor spots (a byte per point marks them).
- * Step 6 needs mean |F| after step 5 before it may add energy, so an activity
- * cycle first reads the field once without writing (steps 2-5 computed and
- * only |F| summed), then, when energy is due, picks its points and draws like
- * the noise, and the one writing pass adds them after step 5. On the default
- * schedule that is 1.1 reads and 1 write a cycle.
+ *
+ * ---- Activity in the same pass ----
+ *
+ * Step 6 needs mean |F| after step 5 before it may add energy, yet its picks
+ * and draws do not depend on the field. So an activity cycle picks and draws
+ * the energy before the pass, as for the noise, whether or not it will be
+ * due, and its one pass keeps both outcomes: it sums |F| after step 5; it
+ * writes the field without energy and the values with energy (clamped) of
+ * each energy pick into that pick's slot of the draws list; it records the
+ * motors both ways; and it sums S, W, |F| and the saturated count both ways,
+ * in the same order as a pass over either field would (the two differ only
+ * at the picks), so a brain saved after either outcome resumes bit for bit.
+ * When the activity turns out low, a sparse step copies the picks' slots into
+ * the field and takes the sums of that outcome. Every cycle is then one read
+ * and one write of the field (with diffusion too); the box sums are made once.
  *
  * The noise and energy draws are computed 16 channels at a time in vector
  * registers (cpu_normals): the same operations as rng_normal in the same
@@ -89,12 +99,6 @@
 typedef struct cpu_brain cpu_brain;
 typedef void (*cpu_job)(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1);
 
-/* What one pass does. */
-typedef enum {
-    CPU_PASS_FULL,     /* steps 2-5, energy, motors, clamp, reductions */
-    CPU_PASS_MEASURE,  /* steps 2-5 without writing, sum |F| (activity cycles) */
-} cpu_pass;
-
 /* The points of one slab that a sparse step (noise, energy) picked, in point
  * order, with their C draws each, already times the step's std. */
 typedef struct {
@@ -110,10 +114,14 @@ typedef struct {
     double *abs_sum;      /* sum of |F| (energy, activity) */
     double *noise_sum;    /* this cycle's noise draws */
     uint64_t sat_count;   /* elements at +-clamp_limit */
+    /* activity cycles (see "Activity in the same pass"): sum |F| after step 5,
+     * and S, W, |F| and the saturated count as they are if energy is added */
+    double *act_sum, *sum_e, *wsum_e, *abs_sum_e;
+    uint64_t sat_count_e;
     /* per channel over one row of Z points, in float lanes */
-    float *row_sum, *row_abs;
-    uint32_t row_sat;     /* elements at the clamp in the row */
-    float *scratch;       /* C: one point before the clamp */
+    float *row_sum, *row_abs, *row_act, *row_sum_e, *row_abs_e;
+    uint32_t row_sat, row_sat_e;  /* elements at the clamp in the row */
+    float *scratch, *scratch_e;   /* C: one point before the clamp (with energy) */
     cpu_sparse noise, energy;  /* picked in this slab this cycle */
     /* diffusion (see cpu_job_pass): the (y, z) box sums of the planes next to
      * the slab, of 3 planes of a tile in turn, the z sums of each plane's row
@@ -132,6 +140,7 @@ struct cpu_brain {
     double *sum, *wsum;    /* S and W of the field as it is (see above) */
     uint8_t *motor_mask;   /* per point: a motor spot is here */
     double *motor_sum;     /* per motor: sum over c before the clamp */
+    double *motor_sum_e;   /* the same if energy is added (activity cycles) */
     float *zero_row;       /* Z*C zeros: the box sums outside the grid */
     /* room for every point to be picked by noise and by energy: each
      * worker's lists start at its slab's start */
@@ -140,8 +149,7 @@ struct cpu_brain {
 
     /* the cycle being run */
     const brain_cycle *cyc;
-    cpu_pass pass;
-    bool energize;
+    bool speculate;        /* an activity cycle: the pass keeps both outcomes */
     bool prep_noise, prep_energy, prep_planes;  /* what cpu_job_prepare does */
     float keep_in, keep_box;  /* step 3 as F' = keep_in F + keep_box B27 */
 
@@ -470,13 +478,13 @@ typedef struct {
 
 /* Steps 2-5 on one point, from f into g: decay (with diffusion when box0 is
  * not NULL: the (y, z) box sums of planes x-1, x, x+1 at this point), then
- * the noise draws and the momentum offset, then the energy draws (noise and
- * energy NULL: not picked). restrict on parameters (GCC ignores it on
- * locals); g never overlaps the rest. */
+ * the noise draws (NULL: not picked) and the momentum offset (step 6 is
+ * added by the caller, see "Activity in the same pass"). restrict on
+ * parameters (GCC ignores it on locals); g never overlaps the rest. */
 CPU_HOT static void cpu_advance1(cpu_consts k, size_t C, float *restrict g, const float *restrict f,
                                  const float *restrict box0, const float *restrict box1,
                                  const float *restrict box2, const float *restrict noise,
-                                 const float *restrict off, const float *restrict energy)
+                                 const float *restrict off)
 {
     if (box0)
         for (size_t c = 0; c < C; c++)
@@ -489,9 +497,6 @@ CPU_HOT static void cpu_advance1(cpu_consts k, size_t C, float *restrict g, cons
             g[c] += noise[c];
     for (size_t c = 0; c < C; c++)
         g[c] += off[c];
-    if (energy)
-        for (size_t c = 0; c < C; c++)
-            g[c] += energy[c];
 }
 
 /* Step 8 on one point, from g into f, with its row's reductions; returns the
@@ -510,7 +515,7 @@ CPU_HOT static uint32_t cpu_clamp1(float lim, size_t C, float *restrict f, const
     return sat;
 }
 
-/* ra += |g| (a measuring pass). */
+/* ra += |g| (|F| after step 5, on an activity cycle). */
 CPU_HOT static void cpu_abs_add1(size_t C, const float *restrict g, float *restrict ra)
 {
     for (size_t c = 0; c < C; c++)
@@ -567,33 +572,76 @@ CPU_HOT static uint32_t cpu_sweep4(cpu_consts k, size_t C, float *restrict f0, f
     return sat;
 }
 
-/* cpu_sweep4 for a measuring pass: steps 2-5 on 4 points without noise,
- * summing |F| after them into ra and writing nothing. */
-CPU_HOT static void cpu_measure4(cpu_consts k, size_t C, const float *restrict f0, const float *restrict f1,
-                                 const float *restrict f2, const float *restrict f3, const float *restrict box0,
-                                 const float *restrict box1, const float *restrict box2,
-                                 const float *restrict off, float *restrict ra)
+/* cpu_sweep4 on an activity cycle, for points that neither energy nor noise
+ * picked: the same values and sums, and also |F| after step 5 (before the
+ * clamp) into act, and the clamped values once more into rs_e and ra_e (the
+ * sums as they are if energy is added: the same additions in the same order
+ * wherever energy adds nothing). */
+static inline __attribute__((always_inline)) uint32_t
+cpu_sweep4_act_body(bool diffuse, cpu_consts k, size_t C, float *restrict f0, float *restrict f1, float *restrict f2,
+                    float *restrict f3, const float *restrict box0, const float *restrict box1,
+                    const float *restrict box2, const float *restrict off, float *restrict rs, float *restrict ra,
+                    float *restrict act, float *restrict rs_e, float *restrict ra_e)
 {
-    const float d = k.decay, ka = k.keep_in, kb = k.keep_box;
-    if (box0) {
-        for (size_t c = 0; c < C; c++) {
-            float g0 = (ka * f0[c] + kb * ((box0[c] + box1[c]) + box2[c])) + off[c];
-            float g1 = (ka * f1[c] + kb * ((box0[C + c] + box1[C + c]) + box2[C + c])) + off[c];
-            float g2 = (ka * f2[c] + kb * ((box0[2 * C + c] + box1[2 * C + c]) + box2[2 * C + c])) + off[c];
-            float g3 = (ka * f3[c] + kb * ((box0[3 * C + c] + box1[3 * C + c]) + box2[3 * C + c])) + off[c];
-            ra[c] = (((ra[c] + fabsf(g0)) + fabsf(g1)) + fabsf(g2)) + fabsf(g3);
+    const float d = k.decay, ka = k.keep_in, kb = k.keep_box, lim = k.lim;
+    uint32_t sat = 0;
+    for (size_t c = 0; c < C; c++) {
+        float g0, g1, g2, g3;
+        if (diffuse) {
+            g0 = (ka * f0[c] + kb * ((box0[c] + box1[c]) + box2[c])) + off[c];
+            g1 = (ka * f1[c] + kb * ((box0[C + c] + box1[C + c]) + box2[C + c])) + off[c];
+            g2 = (ka * f2[c] + kb * ((box0[2 * C + c] + box1[2 * C + c]) + box2[2 * C + c])) + off[c];
+            g3 = (ka * f3[c] + kb * ((box0[3 * C + c] + box1[3 * C + c]) + box2[3 * C + c])) + off[c];
+        } else {
+            g0 = d * f0[c] + off[c];
+            g1 = d * f1[c] + off[c];
+            g2 = d * f2[c] + off[c];
+            g3 = d * f3[c] + off[c];
         }
-    } else {
-        for (size_t c = 0; c < C; c++) {
-            float g0 = d * f0[c] + off[c], g1 = d * f1[c] + off[c];
-            float g2 = d * f2[c] + off[c], g3 = d * f3[c] + off[c];
-            ra[c] = (((ra[c] + fabsf(g0)) + fabsf(g1)) + fabsf(g2)) + fabsf(g3);
-        }
+        act[c] = (((act[c] + fabsf(g0)) + fabsf(g1)) + fabsf(g2)) + fabsf(g3);
+        g0 = cpu_clamp(g0, lim);
+        g1 = cpu_clamp(g1, lim);
+        g2 = cpu_clamp(g2, lim);
+        g3 = cpu_clamp(g3, lim);
+        f0[c] = g0;
+        f1[c] = g1;
+        f2[c] = g2;
+        f3[c] = g3;
+        const float s = (((rs[c] + g0) + g1) + g2) + g3;
+        rs[c] = s;
+        rs_e[c] = (((rs_e[c] + g0) + g1) + g2) + g3;
+        float a0 = fabsf(g0), a1 = fabsf(g1), a2 = fabsf(g2), a3 = fabsf(g3);
+        ra[c] = (((ra[c] + a0) + a1) + a2) + a3;
+        ra_e[c] = (((ra_e[c] + a0) + a1) + a2) + a3;
+        sat += (uint32_t)(a0 == lim) + (uint32_t)(a1 == lim) + (uint32_t)(a2 == lim) + (uint32_t)(a3 == lim);
+    }
+    return sat;
+}
+
+/* (the body twice, so that neither loop tests for diffusion) */
+CPU_HOT static uint32_t cpu_sweep4_act(cpu_consts k, size_t C, float *restrict f0, float *restrict f1,
+                                       float *restrict f2, float *restrict f3, const float *restrict box0,
+                                       const float *restrict box1, const float *restrict box2,
+                                       const float *restrict off, float *restrict rs, float *restrict ra,
+                                       float *restrict act, float *restrict rs_e, float *restrict ra_e)
+{
+    if (box0)
+        return cpu_sweep4_act_body(true, k, C, f0, f1, f2, f3, box0, box1, box2, off, rs, ra, act, rs_e, ra_e);
+    return cpu_sweep4_act_body(false, k, C, f0, f1, f2, f3, NULL, NULL, NULL, off, rs, ra, act, rs_e, ra_e);
+}
+
+/* rs += v, ra += |v|: a clamped point into a row's sums. */
+CPU_HOT static void cpu_row_add1(size_t C, const float *restrict v, float *restrict rs, float *restrict ra)
+{
+    for (size_t c = 0; c < C; c++) {
+        rs[c] += v[c];
+        ra[c] += fabsf(v[c]);
     }
 }
 
-/* Step 7 at a motor spot: the sum over channels before the clamp. */
-static void cpu_record_motors(cpu_brain *cb, uint32_t point, const float *v)
+/* Step 7 at a motor spot: the sum over channels before the clamp, into sums
+ * (cb->motor_sum, or cb->motor_sum_e for the outcome with energy). */
+static void cpu_record_motors(cpu_brain *cb, uint32_t point, const float *v, double *sums)
 {
     double s = 0.0;
     for (uint32_t c = 0; c < cb->C; c++)
@@ -601,7 +649,7 @@ static void cpu_record_motors(cpu_brain *cb, uint32_t point, const float *v)
     for (uint32_t j = 0; j < cb->p.motors; j++) {
         const uint32_t *m = cb->motor_spots + 3 * j;
         if ((m[0] * cb->Y + m[1]) * cb->Z + m[2] == point)
-            cb->motor_sum[j] = s;
+            sums[j] = s;
     }
 }
 
@@ -627,30 +675,39 @@ static inline uint32_t cpu_next_pick(const cpu_sparse *list, uint32_t i)
 
 /* One row of Z points at (x, y) through this cycle's pass (the rows of a
  * slab are not visited in point order when it diffuses: each row finds its
- * first noise and energy pick; the energy list is empty unless energy is due
- * in this pass). */
+ * first noise and energy pick; the energy list is empty unless this is an
+ * activity cycle). On an activity cycle (cb->speculate) the row is written
+ * without energy, and the energy picks' values with energy go to their slots
+ * of the draws list (see "Activity in the same pass"). */
 static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, const float *const *box_rows)
 {
     const brain_params *p = &cb->p;
     const uint32_t Z = cb->Z, C = cb->C;
     const uint32_t point0 = (x * cb->Y + y) * Z;
-    const bool measure = cb->pass == CPU_PASS_MEASURE;
-    uint32_t next_noise_i = w->noise.n ? cpu_first_pick(&w->noise, point0) : 0;
-    uint32_t next_energy_i = w->energy.n ? cpu_first_pick(&w->energy, point0) : 0;
-    uint32_t *next_noise = &next_noise_i, *next_energy = &next_energy_i;
+    const bool spec = cb->speculate;
+    uint32_t next_noise = w->noise.n ? cpu_first_pick(&w->noise, point0) : 0;
+    uint32_t next_energy = w->energy.n ? cpu_first_pick(&w->energy, point0) : 0;
     float *row = cb->field + (size_t)point0 * C;
+    /* the first and last point of the row with energy (for W) */
+    const float *first_e = row, *last_e = row + (size_t)(Z - 1) * C;
     memset(w->row_sum, 0, C * sizeof(float));
     memset(w->row_abs, 0, C * sizeof(float));
     w->row_sat = 0;
+    if (spec) {
+        memset(w->row_act, 0, C * sizeof(float));
+        memset(w->row_sum_e, 0, C * sizeof(float));
+        memset(w->row_abs_e, 0, C * sizeof(float));
+        w->row_sat_e = 0;
+    }
     const cpu_consts k = {p->decay, cb->keep_in, cb->keep_box, p->clamp_limit};
     for (uint32_t z = 0; z < Z; z++) {
-        const uint32_t noise_point = cpu_next_pick(&w->noise, *next_noise);
-        const uint32_t energy_point = cpu_next_pick(&w->energy, *next_energy);
+        const uint32_t noise_point = cpu_next_pick(&w->noise, next_noise);
+        const uint32_t energy_point = cpu_next_pick(&w->energy, next_energy);
         /* the points up to the next one with noise, energy or a motor, 4 at a
-         * time (a measuring pass does not care about motors) */
+         * time */
         uint32_t end = z;
         while (end < Z && point0 + end != noise_point && point0 + end != energy_point &&
-               (measure || !cb->motor_mask[point0 + end]))
+               !cb->motor_mask[point0 + end])
             end++;
         for (; z + 4 <= end; z += 4) {
             float *f = row + (size_t)z * C;
@@ -660,11 +717,15 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
                 b1 = box_rows[1] + (size_t)z * C;
                 b2 = box_rows[2] + (size_t)z * C;
             }
-            if (measure)
-                cpu_measure4(k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, cb->offset, w->row_abs);
-            else
+            if (spec) {
+                uint32_t sat = cpu_sweep4_act(k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, cb->offset,
+                                              w->row_sum, w->row_abs, w->row_act, w->row_sum_e, w->row_abs_e);
+                w->row_sat += sat;
+                w->row_sat_e += sat;
+            } else {
                 w->row_sat += cpu_sweep4(k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, cb->offset,
                                          w->row_sum, w->row_abs);
+            }
         }
         if (z == Z)
             break;
@@ -672,31 +733,51 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
          * energy or a motor */
         const uint32_t here = point0 + z;
         float *f = row + (size_t)z * C;
-        const float *b0 = NULL, *b1 = NULL, *b2 = NULL, *noise = NULL, *energy = NULL;
+        const float *b0 = NULL, *b1 = NULL, *b2 = NULL, *noise = NULL;
+        float *energy = NULL;
         if (box_rows) {
             b0 = box_rows[0] + (size_t)z * C;
             b1 = box_rows[1] + (size_t)z * C;
             b2 = box_rows[2] + (size_t)z * C;
         }
         if (here == noise_point)
-            noise = w->noise.draws + (size_t)(*next_noise)++ * C;
+            noise = w->noise.draws + (size_t)next_noise++ * C;
         if (here == energy_point)
-            energy = w->energy.draws + (size_t)(*next_energy)++ * C;
-        cpu_advance1(k, C, w->scratch, f, b0, b1, b2, noise, cb->offset, energy);
-        if (measure) {
-            cpu_abs_add1(C, w->scratch, w->row_abs);
+            energy = w->energy.draws + (size_t)next_energy++ * C;
+        /* steps 2-5 */
+        cpu_advance1(k, C, w->scratch, f, b0, b1, b2, noise, cb->offset);
+        if (!spec) {
+            if (cb->motor_mask[here])
+                cpu_record_motors(cb, here, w->scratch, cb->motor_sum);
+            w->row_sat += cpu_clamp1(k.lim, C, f, w->scratch, w->row_sum, w->row_abs);
             continue;
         }
-        if (cb->motor_mask[here])
-            cpu_record_motors(cb, here, w->scratch);
-        w->row_sat += cpu_clamp1(k.lim, C, f, w->scratch, w->row_sum, w->row_abs);
+        cpu_abs_add1(C, w->scratch, w->row_act);
+        const float *with_energy = w->scratch;
+        if (energy) {
+            /* step 6, after step 5 */
+            for (uint32_t c = 0; c < C; c++)
+                w->scratch_e[c] = w->scratch[c] + energy[c];
+            with_energy = w->scratch_e;
+        }
+        if (cb->motor_mask[here]) {
+            cpu_record_motors(cb, here, w->scratch, cb->motor_sum);
+            cpu_record_motors(cb, here, with_energy, cb->motor_sum_e);
+        }
+        uint32_t sat = cpu_clamp1(k.lim, C, f, w->scratch, w->row_sum, w->row_abs);
+        w->row_sat += sat;
+        if (energy) {
+            w->row_sat_e += cpu_clamp1(k.lim, C, energy, w->scratch_e, w->row_sum_e, w->row_abs_e);
+            if (z == 0)
+                first_e = energy;
+            if (z == Z - 1)
+                last_e = energy;
+        } else {
+            cpu_row_add1(C, f, w->row_sum_e, w->row_abs_e);
+            w->row_sat_e += sat;
+        }
     }
 
-    if (measure) {
-        for (uint32_t c = 0; c < C; c++)
-            w->abs_sum[c] += w->row_abs[c];
-        return;
-    }
     /* S, W (the weights of z are 3 inside and 2 at the ends: 3 S - ends),
      * |F| and the saturated count of the clamped row */
     const double nxy = (double)(cpu_neighbours(x, cb->X) * cpu_neighbours(y, cb->Y));
@@ -707,6 +788,15 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
         w->abs_sum[c] += w->row_abs[c];
     }
     w->sat_count += w->row_sat;
+    if (!spec)
+        return;
+    for (uint32_t c = 0; c < C; c++) {
+        w->act_sum[c] += w->row_act[c];
+        w->sum_e[c] += w->row_sum_e[c];
+        w->wsum_e[c] += nxy * (3.0 * w->row_sum_e[c] - first_e[c] - last_e[c]);
+        w->abs_sum_e[c] += w->row_abs_e[c];
+    }
+    w->sat_count_e += w->row_sat_e;
 }
 
 /* The pass over one slab. Diffusion runs in place, in tiles of tile_rows
@@ -726,6 +816,13 @@ static void cpu_job_pass(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x
     memset(w->wsum, 0, C * sizeof(double));
     memset(w->abs_sum, 0, C * sizeof(double));
     w->sat_count = 0;
+    if (cb->speculate) {
+        memset(w->act_sum, 0, C * sizeof(double));
+        memset(w->sum_e, 0, C * sizeof(double));
+        memset(w->wsum_e, 0, C * sizeof(double));
+        memset(w->abs_sum_e, 0, C * sizeof(double));
+        w->sat_count_e = 0;
+    }
     if (!cb->cyc->diffusion) {
         for (uint32_t x = x0; x < x1; x++)
             for (uint32_t y = 0; y < Y; y++)
@@ -773,13 +870,29 @@ static void cpu_gather_sums(cpu_brain *cb)
     }
 }
 
+/* Step 6 after an activity cycle's pass that found it due: each energy
+ * pick's values with energy (clamped, in its slot of the draws list) into
+ * the field, and the slab's sums of that outcome in place of the others. */
+static void cpu_job_energize(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
+{
+    (void)x0;
+    (void)x1;
+    cpu_worker *w = &cb->workers[worker];
+    const size_t C = cb->C;
+    for (uint32_t i = 0; i < w->energy.n; i++)
+        memcpy(cb->field + (size_t)w->energy.points[i] * C, w->energy.draws + (size_t)i * C, C * sizeof(float));
+    memcpy(w->sum, w->sum_e, C * sizeof(double));
+    memcpy(w->wsum, w->wsum_e, C * sizeof(double));
+    memcpy(w->abs_sum, w->abs_sum_e, C * sizeof(double));
+    w->sat_count = w->sat_count_e;
+}
+
 static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_stats *stats)
 {
     cpu_brain *cb = impl;
     const brain_params *p = &cb->p;
     const uint32_t C = cb->C, n_workers = cb->n_workers;
     cb->cyc = cyc;
-    cb->energize = false;
     cb->keep_in = (1.0f - p->diffusion_rate) * p->decay;
     cb->keep_box = p->diffusion_rate * p->decay / 27.0f;
 
@@ -798,9 +911,9 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
     for (uint32_t w = 0; w < n_workers; w++)
         cb->workers[w].noise.n = cb->workers[w].energy.n = 0;
     cb->prep_noise = cyc->noise;
-    cb->prep_energy = false;
+    cb->prep_energy = cyc->activity; /* before it is known whether they are due */
     cb->prep_planes = cyc->diffusion;
-    if (cyc->noise || cyc->diffusion)
+    if (cyc->noise || cyc->diffusion || cyc->activity)
         cpu_run(cb, cpu_job_prepare);
 
     /* 5. momentum, from the channel sums after 2-4 predicted as above */
@@ -814,27 +927,23 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
         cb->offset[c] = p->momentum_gain * cb->momentum[c];
     }
 
+    /* 2-5, 7 (motors) and 8 (clamp); on an activity cycle both outcomes of 6 */
+    cb->speculate = cyc->activity;
+    cpu_run(cb, cpu_job_pass);
     if (cyc->activity) {
-        /* 2-5 measured without writing, then 6. activity */
-        cb->pass = CPU_PASS_MEASURE;
-        cpu_run(cb, cpu_job_pass);
         double s = 0.0;
         for (uint32_t w = 0; w < n_workers; w++)
             for (uint32_t c = 0; c < C; c++)
-                s += cb->workers[w].abs_sum[c];
+                s += cb->workers[w].act_sum[c];
         float a = (float)(s / (double)cb->count);
         stats->activity = a;
-        cb->energize = a < p->activity_threshold;
-        stats->energized = cb->energize;
-        /* the energy picks (the box sums next to each slab still hold) */
-        cb->prep_noise = cb->prep_planes = false;
-        cb->prep_energy = cb->energize;
-        if (cb->prep_energy)
-            cpu_run(cb, cpu_job_prepare);
+        stats->energized = a < p->activity_threshold;
+        if (stats->energized) {
+            /* 6. energy: the picks' values with energy into the field */
+            cpu_run(cb, cpu_job_energize);
+            memcpy(cb->motor_sum, cb->motor_sum_e, p->motors * sizeof(double));
+        }
     }
-    /* 2-5, 6 (energy), 7 (motors) and 8 (clamp) */
-    cb->pass = CPU_PASS_FULL;
-    cpu_run(cb, cpu_job_pass);
 
     cpu_gather_sums(cb);
     double s = 0.0;
@@ -914,7 +1023,15 @@ static void cpu_destroy(void *impl)
         free(w->ring);
         free(w->edge_hi);
         free(w->edge_lo);
+        free(w->scratch_e);
         free(w->scratch);
+        free(w->row_abs_e);
+        free(w->row_sum_e);
+        free(w->row_act);
+        free(w->abs_sum_e);
+        free(w->wsum_e);
+        free(w->sum_e);
+        free(w->act_sum);
         free(w->row_abs);
         free(w->row_sum);
         free(w->noise_sum);
@@ -927,6 +1044,7 @@ static void cpu_destroy(void *impl)
     free(cb->noise_draws);
     free(cb->noise_points);
     free(cb->zero_row);
+    free(cb->motor_sum_e);
     free(cb->motor_sum);
     free(cb->motor_mask);
     free(cb->wsum);
@@ -1079,6 +1197,7 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
     cb->wsum = calloc(cb->C, sizeof(double));
     cb->motor_mask = calloc(cb->points, 1);
     cb->motor_sum = calloc(p->motors ? p->motors : 1, sizeof(double));
+    cb->motor_sum_e = calloc(p->motors ? p->motors : 1, sizeof(double));
     cb->zero_row = calloc(row, sizeof(float));
     /* room for every point to be picked; pages never touched cost nothing */
     cb->noise_points = malloc(cb->points * sizeof(uint32_t));
@@ -1086,7 +1205,7 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
     cb->energy_points = malloc(cb->points * sizeof(uint32_t));
     cb->energy_draws = malloc(bytes);
     bool ok = cb->field && cb->momentum && cb->offset && cb->sum && cb->wsum && cb->motor_mask &&
-              cb->motor_sum && cb->zero_row && cb->noise_points && cb->noise_draws && cb->energy_points &&
+              cb->motor_sum && cb->motor_sum_e && cb->zero_row && cb->noise_points && cb->noise_draws && cb->energy_points &&
               cb->energy_draws;
     for (uint32_t i = 0; ok && i < cb->n_workers; i++) {
         cpu_worker *w = &cb->workers[i];
@@ -1099,6 +1218,14 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
         w->row_sum = calloc(cb->C, sizeof(float));
         w->row_abs = calloc(cb->C, sizeof(float));
         w->scratch = calloc(cb->C, sizeof(float));
+        w->act_sum = calloc(cb->C, sizeof(double));
+        w->sum_e = calloc(cb->C, sizeof(double));
+        w->wsum_e = calloc(cb->C, sizeof(double));
+        w->abs_sum_e = calloc(cb->C, sizeof(double));
+        w->row_act = calloc(cb->C, sizeof(float));
+        w->row_sum_e = calloc(cb->C, sizeof(float));
+        w->row_abs_e = calloc(cb->C, sizeof(float));
+        w->scratch_e = calloc(cb->C, sizeof(float));
         w->edge_lo = malloc(plane * sizeof(float));
         w->edge_hi = malloc(plane * sizeof(float));
         w->ring = malloc(3 * (size_t)cb->tile_rows * row * sizeof(float));
@@ -1109,7 +1236,8 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
         w->energy.points = cb->energy_points + (size_t)x0 * cb->Y * cb->Z;
         w->energy.draws = cb->energy_draws + (size_t)x0 * plane;
         ok = w->sum && w->wsum && w->abs_sum && w->noise_sum && w->row_sum && w->row_abs &&
-             w->scratch && w->edge_lo && w->edge_hi && w->ring && w->halo && w->zrows;
+             w->scratch && w->act_sum && w->sum_e && w->wsum_e && w->abs_sum_e && w->row_act && w->row_sum_e &&
+             w->row_abs_e && w->scratch_e && w->edge_lo && w->edge_hi && w->ring && w->halo && w->zrows;
     }
     if (!ok) {
         uint32_t nw = cb->n_workers;

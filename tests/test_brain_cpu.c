@@ -576,6 +576,38 @@ TEST(checkpoint_resume_gives_the_same_motors)
     brain_destroy(&b);
 }
 
+/* An activity cycle keeps both outcomes of step 6 in its one pass and adds
+ * the energy after it (brain_cpu.c, "Activity in the same pass"); the sums
+ * it carries must still be those of a pass over the energized field, bit for
+ * bit, or a brain saved just after energy was added resumes differently. */
+TEST(checkpoint_after_energy_resumes_bit_for_bit)
+{
+    char *dir = temp_dir(), path[128], err[512];
+    CHECK(dir);
+    snprintf(path, sizeof path, "%s/ckpt-energy", dir);
+    brain_params p = small_params(9, 7, 5, 10);
+    p.momentum_gain = 0.02f;
+    p.threads = 2;
+    brain *a, *b;
+    CHECK(brain_create(&p, &a, NULL, 0) == 0);
+    float m1[5 * 40], m2[5 * 40], s[16];
+    run_cycles(a, 0, 29, m1);
+    brain_stats st = {0};
+    sensors_for(29, 16, s);
+    CHECK(brain_step(a, s, 16, m1, &st) == 0);
+    CHECK_MSG(st.activity >= 0 && st.energized && st.diffused, "cycle 30 did not diffuse and add energy");
+    CHECK_MSG(brain_save(a, path, err, sizeof err) == 0, "%s", err);
+    run_cycles(a, 30, 40, m1);
+
+    CHECK(brain_create(&p, &b, NULL, 0) == 0);
+    CHECK_MSG(brain_load(b, path, err, sizeof err) == 0, "%s", err);
+    CHECK(brain_get_cycle(b) == 30);
+    run_cycles(b, 30, 40, m2);
+    CHECK(memcmp(m1, m2, sizeof m1) == 0);
+    brain_destroy(&a);
+    brain_destroy(&b);
+}
+
 static void corrupt_file(const char *path, long offset, bool truncate_instead)
 {
     if (truncate_instead) {
