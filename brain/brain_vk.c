@@ -19,7 +19,7 @@
  *   motors       steps 2-5 recomputed at the motor spots, tanh      27 C motors reads
  *   cycle        decay, diffusion, noise, + g M, clamp, |F|,        read B, write B, write 8LC + 8W
  *                saturation and S/W sums (diffusion: into the spare field,
- *                9 line loads per element from cache)
+ *                in bricks of 4x4 lines, 2.25 loads an element from cache)
  *   stats        energy, saturated                                  read 8W
  *   copy         motors and stats to the host-visible buffer        16 + 4 motors
  * Activity cycles (step 6 needs mean |F| of step 5 before it may add
@@ -174,6 +174,13 @@ typedef struct {
 /* Points per noise_sum.comp workgroup (common.glsl's NOISE_PB). */
 #define VK_NOISE_PB 1024u
 
+/* Diffusion bricks: cycle.comp's BX = BY; the shortest z segment of one
+ * (vk_plan); the lines a lane takes on a CPU device. */
+#define VK_BRICK_X 4u
+#define VK_BRICK_Y 4u
+#define VK_MIN_DZ 16u
+#define VK_CPU_LPT 16u
+
 /* Workgroups along x of every 2-D dispatch (the minimum every device has). */
 #define VK_GX 65535u
 #define VK_STAGING_BYTES ((VkDeviceSize)16 << 20)
@@ -193,15 +200,26 @@ static int vk_usable(vk_brain *vb)
 static void vk_plan(vk_brain *vb)
 {
     const uint32_t C = vb->C;
+    /* FB_VK_PLAN=gpu or cpu forces either shape (tests run both on lavapipe). */
+    const char *env = getenv("FB_VK_PLAN");
+    bool cpu = vb->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    if (env && strcmp(env, "gpu") == 0)
+        cpu = false;
+    else if (env && strcmp(env, "cpu") == 0)
+        cpu = true;
     /* Lanes along channels: up to 64 per workgroup, the channels split into
      * equal chunks; small C fills the rest of the 64 lanes with more lines. */
     vb->nchunk = (C + 63) / 64;
     vb->tc = (C + vb->nchunk - 1) / vb->nchunk;
     vb->tp = vb->tc >= 32 ? 1 : 64 / vb->tc;
     /* At most ~4096 line blocks: enough workgroups to fill a big GPU, few
-     * enough partial sums for momentum.comp. */
+     * enough partial sums for momentum.comp. A CPU device (lavapipe) runs
+     * a few workgroups at a time and pays for each one's start and its
+     * barriers: there a lane takes VK_CPU_LPT lines. */
     uint64_t lines = (uint64_t)vb->X * vb->Y;
     uint64_t per_block = (lines + 4095) / 4096;
+    if (cpu && per_block < (uint64_t)vb->tp * VK_CPU_LPT)
+        per_block = (uint64_t)vb->tp * VK_CPU_LPT;
     vb->lpt = (uint32_t)((per_block + vb->tp - 1) / vb->tp);
     if (vb->lpt == 0)
         vb->lpt = 1;
@@ -209,6 +227,25 @@ static void vk_plan(vk_brain *vb)
     vb->nlb = (uint32_t)((lines + lb - 1) / lb);
     vb->nblk = vb->nchunk * vb->nlb;
     vb->nnb = (uint32_t)(((uint64_t)vb->X * vb->Y * vb->Z + VK_NOISE_PB - 1) / VK_NOISE_PB);
+
+    /* The diffusion pass (cycle.comp DIFFUSE) runs the same NBLK workgroups
+     * (so its partial sums land where every reader looks), each lane on
+     * bricks of VK_BRICK_X x VK_BRICK_Y lines and dz heights. A GPU wants about
+     * one brick per lane slot, so the columns are cut into z segments (of
+     * at least VK_MIN_DZ heights: each costs 2 extra planes of loads); a CPU
+     * device does not care how the work is spread and takes whole columns,
+     * the fewest loads. Lanes beyond the last brick only add zeros. */
+    uint64_t columns = (uint64_t)((vb->X + VK_BRICK_X - 1) / VK_BRICK_X) * ((vb->Y + VK_BRICK_Y - 1) / VK_BRICK_Y);
+    uint64_t slots = (uint64_t)vb->nlb * vb->tp;
+    uint64_t nz = cpu ? 1 : slots / columns;
+    if (nz < 1)
+        nz = 1;
+    vb->dz = (uint32_t)((vb->Z + nz - 1) / nz);
+    uint32_t min_dz = vb->Z < VK_MIN_DZ ? vb->Z : VK_MIN_DZ;
+    if (vb->dz < min_dz)
+        vb->dz = min_dz;
+    uint64_t bricks = columns * ((vb->Z + vb->dz - 1) / vb->dz);
+    vb->bpt = (uint32_t)((bricks + slots - 1) / slots);
 }
 
 /* Words of the partial-sum buffer (common.glsl's P_WORDS). */
@@ -265,11 +302,12 @@ static int vk_create_pipelines(vk_brain *vb)
     if (rc)
         return rc;
 
-    /* Specialization constants 0-16 of shaders/common.glsl. */
-    uint32_t consts[17] = {vb->X, vb->Y, vb->Z, vb->C, vb->S, vb->MO, vb->tc, vb->tp, vb->lpt,
-                           vb->nchunk, vb->nlb, VK_GX, VK_FALSE, VK_FALSE, VK_FALSE, VK_FALSE, VK_FALSE};
-    VkSpecializationMapEntry entries[17];
-    for (uint32_t i = 0; i < 17; i++)
+    /* Specialization constants 0-18 of shaders/common.glsl. */
+    uint32_t consts[19] = {vb->X, vb->Y, vb->Z, vb->C, vb->S, vb->MO, vb->tc, vb->tp, vb->lpt,
+                           vb->nchunk, vb->nlb, VK_GX, VK_FALSE, VK_FALSE, VK_FALSE, VK_FALSE, VK_FALSE,
+                           vb->dz, vb->bpt};
+    VkSpecializationMapEntry entries[19];
+    for (uint32_t i = 0; i < 19; i++)
         entries[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
     for (int i = 0; i < VK_PIPE_COUNT; i++) {
         bool half = vb->f16 && src[i].code16;
@@ -287,7 +325,7 @@ static int vk_create_pipelines(vk_brain *vb)
         consts[15] = src[i].split;
         consts[16] = src[i].lazy;
         VkSpecializationInfo si = {
-            .mapEntryCount = 17,
+            .mapEntryCount = 19,
             .pMapEntries = entries,
             .dataSize = sizeof consts,
             .pData = consts,
@@ -1045,7 +1083,6 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
     vb->elem = vb->f16 ? 2 : 4;
     vb->err = init->err;
     vb->err_len = init->err_len;
-    vk_plan(vb);
 
     /* A clamped element must stay finite when stored as half. */
     if (vb->f16 && p->clamp_limit > 65504.0f) {
@@ -1065,8 +1102,10 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
     int rc = vk_create_instance(vb, validation);
     if (!rc)
         rc = vk_choose_device(vb, p->device, init->require_gpu, init->device_name, init->device_reason);
-    if (!rc)
+    if (!rc) {
+        vk_plan(vb); /* the device type shapes the passes */
         rc = vk_create_device(vb);
+    }
     if (!rc && vb->props.limits.maxComputeWorkGroupCount[1] <
                    (uint32_t)(((vb->count + 255) / 256 + VK_GX - 1) / VK_GX))
         rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,

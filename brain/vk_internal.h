@@ -51,6 +51,7 @@ typedef struct {
 
     /* field-pass geometry (shaders/field_lines.glsl) */
     uint32_t tc, tp, lpt, nchunk, nlb, nblk;
+    uint32_t dz, bpt;            /* diffusion bricks: heights, bricks per lane */
     uint32_t nnb;                /* noise_sum.comp workgroups */
 
     VkInstance instance;

@@ -26,6 +26,10 @@ layout(constant_id = 13) const bool NOISE = false;    // advance: step 4 runs
 layout(constant_id = 14) const bool ENERGY = false;   // motors: after the split pass of an activity cycle
 layout(constant_id = 15) const bool SPLIT = false;    // cycle: an activity cycle's first pass (no clamp)
 layout(constant_id = 16) const bool LAZY = false;     // noise_sum: a lazy-capable cycle's, adds the draws to the field
+// The diffusion pass (cycle.comp DIFFUSE): heights per brick, and bricks per
+// lane (brain_vk.c's vk_plan; the same NBLK workgroups as the other passes).
+layout(constant_id = 17) const uint DZ = 1;
+layout(constant_id = 18) const uint BPT = 1;
 
 const uint N = X * Y * Z;                        // spatial points
 const uint LINES = X * Y;

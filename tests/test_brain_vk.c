@@ -185,6 +185,70 @@ TEST(one_cycle_matches_cpu_many_lines_per_lane)
     CHECK_EQ_INT(compare_one_cycle(70, 70, 2, 33, 16, 5, 16), 0);
 }
 
+/* The diffusion pass walks bricks of 4 x 4 lines (cycle.comp), shaped by
+ * the device type (brain_vk.c's vk_plan): whole columns on a CPU device, z
+ * segments of 16 or more heights on a GPU. FB_VK_PLAN forces either shape,
+ * so lavapipe runs both: partial bricks at the x and y edges, a last short
+ * z segment (40 heights: 16 + 16 + 8 on the GPU shape), two bricks a lane
+ * (the CPU shape at 9 x 10 lines of 64 channels), two channel chunks. */
+TEST(diffusion_bricks_match_cpu_under_either_plan)
+{
+    static const uint32_t shapes[][4] = {{9, 10, 40, 3}, {9, 10, 40, 64}, {5, 6, 7, 3}, {6, 3, 33, 70}};
+    static const char *const plans[] = {"gpu", "cpu"};
+    for (int k = 0; k < 2; k++) {
+        setenv("FB_VK_PLAN", plans[k], 1);
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+            const uint32_t *sh = shapes[i];
+            CHECK_MSG(compare_one_cycle(sh[0], sh[1], sh[2], sh[3], 16, 5, 16) == 0,
+                      "plan %s, %ux%ux%u x %u", plans[k], sh[0], sh[1], sh[2], sh[3]);
+        }
+    }
+    unsetenv("FB_VK_PLAN");
+}
+
+/* The box is summed in one order whatever the bricks: with no momentum and
+ * no energy (the two things that read the plan-dependent partial sums), two
+ * cycles of diffusion (one plain, one split) give the same bits under either
+ * shape, and differ from no diffusion at all. */
+static int diffuse_two(const char *plan, float rate, float *f, uint64_t n)
+{
+    brain_params p = busy_params(9, 10, 40, 64, BRAIN_BACKEND_VULKAN);
+    p.activity_every = 2;
+    p.activity_threshold = 0.0f;
+    p.momentum_gain = 0.0f;
+    p.diffusion_rate = rate;
+    setenv("FB_VK_PLAN", plan, 1);
+    char err[512] = "";
+    brain *b = NULL;
+    int rc = brain_create(&p, &b, err, sizeof err);
+    unsetenv("FB_VK_PLAN");
+    if (rc) {
+        fprintf(stderr, "vulkan brain: %s\n", err);
+        return rc;
+    }
+    float s[16] = {1, -1, 0.5f}, m[5];
+    brain_stats st;
+    if (brain_field_count(b) != n)
+        rc = -100;
+    for (int t = 0; t < 2 && !rc; t++)
+        rc = brain_step(b, s, 16, m, &st);
+    if (!rc)
+        rc = brain_read_field(b, f);
+    brain_destroy(&b);
+    return rc;
+}
+
+TEST(diffusion_bits_do_not_depend_on_the_bricks)
+{
+    enum { NF = 9 * 10 * 40 * 64 };
+    static float fg[NF], fc[NF], f0[NF];
+    CHECK_EQ_INT(diffuse_two("gpu", 0.3f, fg, NF), 0);
+    CHECK_EQ_INT(diffuse_two("cpu", 0.3f, fc, NF), 0);
+    CHECK_EQ_INT(diffuse_two("cpu", 0.0f, f0, NF), 0);
+    CHECK(memcmp(fg, fc, sizeof fg) == 0);
+    CHECK(memcmp(fg, f0, sizeof fg) != 0);
+}
+
 TEST(one_cycle_matches_cpu_colliding_sensors)
 {
     /* 40 sensors on 8 points and 3 channels: many add to the same element,

@@ -7,10 +7,13 @@
 #
 #   tests/bench/gpu.sh [BENCH_BINARY] [OUT_DIR]
 #
-# Writes OUT_DIR/bench.jsonl (fieldbrain-bench --json, every size), OUT_DIR/
-# bench_f16.jsonl (the same with --precision f16, the field stored as half), OUT_DIR/
-# torch.jsonl (the PyTorch baseline on the same GPU) and OUT_DIR/summary.txt
-# (the ratio of the two, device and driver), and prints the summary.
+# Writes OUT_DIR/bench.jsonl (fieldbrain-bench --json, every size: lazy
+# cycles, the default), OUT_DIR/bench_dense.jsonl (the same with FB_VK_DENSE=1:
+# every cycle a dense pass, what "plain cycle within 1.3x of the floor" is
+# about), OUT_DIR/bench_f16.jsonl (--precision f16, the field stored as half),
+# OUT_DIR/torch.jsonl (the PyTorch baseline on the same GPU) and
+# OUT_DIR/summary.txt (the ratio of the two, device and driver), and prints
+# the summary. The time limits below add up to 560 s.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bench=${1:-$here/../../build/fieldbrain-bench}
@@ -32,20 +35,25 @@ fi
 # each (a 5-cycle diffusion pattern, 120 periods); the device by default is
 # the best one (discrete first).
 sizes=${SIZES:-96x192,64x64,128x64}
-timeout 240 "$bench" --backend vulkan --sizes "$sizes" --cycles 600 --warmup 60 --json \
+timeout 180 "$bench" --backend vulkan --sizes "$sizes" --cycles 600 --warmup 60 --json \
     | tee "$out/bench.jsonl"
+
+# every cycle dense (no lazy cycles): the plain pass against the floor, and
+# the diffusion pass against the plain one
+FB_VK_DENSE=1 timeout 100 "$bench" --backend vulkan --sizes "$sizes" --cycles 300 --warmup 30 --json \
+    | tee "$out/bench_dense.jsonl"
 
 # the same sizes with the field stored as half (precision f16), when the
 # benchmark has the option (fieldbrain-bench --precision f16)
 if "$bench" --help 2>&1 | grep -q -- '--precision'; then
-    timeout 120 "$bench" --backend vulkan --sizes "$sizes" --cycles 600 --warmup 60 --json \
+    timeout 100 "$bench" --backend vulkan --sizes "$sizes" --cycles 600 --warmup 60 --json \
         --precision f16 | tee "$out/bench_f16.jsonl"
 else
     echo "gpu.sh: $bench has no --precision option: no f16 rows" | tee -a "$out/summary.txt" >&2
 fi
 
 # the ordinary PyTorch version, the same sizes, timed with CUDA events
-timeout 200 "$python" "$here/torch_baseline.py" --sizes "$sizes" --cycles 300 --warmup 30 --json \
+timeout 180 "$python" "$here/torch_baseline.py" --sizes "$sizes" --cycles 300 --warmup 30 --json \
     | tee "$out/torch.jsonl"
 
 "$python" - "$out" <<'PY' | tee -a "$out/summary.txt"
@@ -58,13 +66,16 @@ def rows(name):
     return [json.loads(l) for l in open(path) if l.strip().startswith("{")]
 torch_by_size = {tuple(r["size"]): r for r in rows("torch.jsonl")}
 f32_by_size = {tuple(r["size"]): r for r in rows("bench.jsonl")}
-for name, precision in (("bench.jsonl", "f32"), ("bench_f16.jsonl", "f16")):
+for name, precision in (("bench.jsonl", "f32"), ("bench_dense.jsonl", "f32 dense"), ("bench_f16.jsonl", "f16")):
   for r in rows(name):
     size = tuple(r["size"])
     line = "fieldbrain " + precision + " %s %s: mean %.3f ms, median %.3f, p99 %.3f, plain %.3f (gpu %.3f), floor %.3f ms, plain at %.2f of floor" % (
         r["device"], "x".join(map(str, size)), r["wall_ms"]["mean"], r["wall_ms"]["median"],
         r["wall_ms"]["p99"], r["plain_ms"]["median"], r["plain_ms"]["gpu_median"], r["floor_ms"],
         r["fraction_of_floor_plain"])
+    d = r.get("diffusion_ms")
+    if d and r["plain_ms"]["median"] > 0:
+        line += ", diffuse %.3f (%.2fx plain)" % (d["median"], d["median"] / r["plain_ms"]["median"])
     t = torch_by_size.get(size)
     if t:
         line += "; torch mean %.3f ms: %.1fx" % (t["ms"]["mean"], t["ms"]["mean"] / r["wall_ms"]["mean"])
