@@ -107,7 +107,9 @@ static void usage(FILE *f)
           "Times are per brain_step (one cycle, submit to motors on the host). GB/s counts\n"
           "the bytes a dense cycle must move: one read and one write of the field, 8 bytes\n"
           "per element in f32, 4 in f16;\n"
-          "'floor' is that figure over the device's measured copy bandwidth.\n",
+          "'floor' is the time the measured copy bandwidth allows for those bytes over the\n"
+          "plain cycle's median (1.0: at the floor). gpu_med is the device time of a cycle\n"
+          "(timestamps), ovh_med the rest of it: submit, fence wait and readback.\n",
           f);
 }
 
@@ -151,7 +153,8 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
     double *wall = calloc(n, sizeof *wall), *gpu = calloc(n, sizeof *gpu);
     double *plain = calloc(n, sizeof *plain), *diff = calloc(n, sizeof *diff);
     double *plain_gpu = calloc(n, sizeof *plain_gpu), *diff_gpu = calloc(n, sizeof *diff_gpu);
-    if (!wall || !gpu || !plain || !diff || !plain_gpu || !diff_gpu) {
+    double *overhead = calloc(n, sizeof *overhead); /* wall - GPU time: submit, wait, readback */
+    if (!wall || !gpu || !plain || !diff || !plain_gpu || !diff_gpu || !overhead) {
         fprintf(stderr, "fieldbrain-bench: out of memory\n");
         brain_destroy(&b);
         return BRAIN_ERR_NOMEM;
@@ -175,6 +178,7 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
         if (st.diffused)
             diff[n_diff++] = dt;
         if (st.gpu_ms >= 0) {
+            overhead[n_gpu] = dt - st.gpu_ms;
             gpu[n_gpu++] = st.gpu_ms;
             if (is_plain)
                 plain_gpu[n_plain_gpu++] = st.gpu_ms;
@@ -188,6 +192,7 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
         bench_summary all = summarize(wall, n), g = summarize(gpu, n_gpu);
         bench_summary pl = summarize(plain, n_plain), df = summarize(diff, n_diff);
         bench_summary plg = summarize(plain_gpu, n_plain_gpu), dfg = summarize(diff_gpu, n_diff_gpu);
+        bench_summary ov = summarize(overhead, n_gpu);
         double gbps = floor_bytes / (all.mean * 1e-3) / 1e9;
         double plain_gbps = floor_bytes / (pl.median * 1e-3) / 1e9;
         double floor_ms = floor_bytes / copy_bw * 1e3;
@@ -197,6 +202,7 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
                    "\"elements\": %llu, \"cycles\": %u, \"warmup\": %u, "
                    "\"wall_ms\": {\"median\": %.4f, \"p99\": %.4f, \"mean\": %.4f}, "
                    "\"gpu_ms\": {\"median\": %.4f, \"p99\": %.4f, \"mean\": %.4f, \"n\": %u}, "
+                   "\"overhead_ms\": {\"median\": %.4f, \"p99\": %.4f}, "
                    "\"plain_ms\": {\"median\": %.4f, \"p99\": %.4f, \"n\": %u, \"gpu_median\": %.4f}, "
                    "\"diffusion_ms\": {\"median\": %.4f, \"p99\": %.4f, \"n\": %u, \"gpu_median\": %.4f}, "
                    "\"bytes_per_cycle\": %.0f, \"gbps_mean\": %.2f, \"gbps_plain\": %.2f, "
@@ -205,18 +211,20 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
                    brain_backend_name(brain_get_backend(b)), brain_device_name(b),
                    o->precision == BRAIN_PRECISION_F16 ? "f16" : "f32", sz.x, sz.y, sz.z, sz.c,
                    (unsigned long long)count, n, o->warmup, all.median, all.p99, all.mean, g.median, g.p99,
-                   g.mean, g.n, pl.median, pl.p99, pl.n, plg.median, df.median, df.p99, df.n, dfg.median,
+                   g.mean, g.n, ov.median, ov.p99, pl.median, pl.p99, pl.n, plg.median, df.median, df.p99, df.n, dfg.median,
                    floor_bytes, gbps, plain_gbps, copy_bw / 1e9, floor_ms, floor_ms / pl.median,
                    floor_ms / all.mean);
             print_json_line(line);
         } else {
-            printf("%-7s %-28.28s %4ux%4ux%4u x %4u  %8.3f %8.3f %8.3f  %8.3f %8.3f  %8.3f  %7.1f %7.1f  %5.2f\n",
+            printf("%-7s %-28.28s %4ux%4ux%4u x %4u  %8.3f %8.3f %8.3f  %8.3f %8.3f  %8.3f %8.3f  %7.1f %7.1f  %5.2f\n",
                    brain_backend_name(brain_get_backend(b)), brain_device_name(b), sz.x, sz.y, sz.z, sz.c,
-                   all.median, all.p99, all.mean, pl.median, df.median, g.n ? g.median : NAN, gbps,
+                   all.median, all.p99, all.mean, pl.median, df.median, g.n ? g.median : NAN,
+                   g.n ? ov.median : NAN, gbps,
                    copy_bw / 1e9, floor_ms / pl.median);
         }
         fflush(stdout);
     }
+    free(overhead);
     free(diff_gpu);
     free(plain_gpu);
     free(diff);
@@ -296,8 +304,9 @@ int main(int argc, char **argv)
     }
 
     if (!o.json)
-        printf("%-7s %-28s %-22s  %8s %8s %8s  %8s %8s  %8s  %7s %7s  %5s\n", "backend", "device", "size",
-               "med_ms", "p99_ms", "mean_ms", "plain", "diffuse", "gpu_med", "GB/s", "copyGB/s", "floor");
+        printf("%-7s %-28s %-22s  %8s %8s %8s  %8s %8s  %8s %8s  %7s %7s  %5s\n", "backend", "device", "size",
+               "med_ms", "p99_ms", "mean_ms", "plain", "diffuse", "gpu_med", "ovh_med", "GB/s", "copyGB/s",
+               "floor");
     int failures = 0;
     for (int bi = 0; bi < n_backends; bi++)
         for (int si = 0; si < n_sizes; si++)
