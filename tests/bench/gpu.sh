@@ -66,21 +66,23 @@ def rows(name):
     return [json.loads(l) for l in open(path) if l.strip().startswith("{")]
 torch_by_size = {tuple(r["size"]): r for r in rows("torch.jsonl")}
 f32_by_size = {tuple(r["size"]): r for r in rows("bench.jsonl")}
+def f(v):
+    return "-" if v is None else "%.3f" % v
 for name, precision in (("bench.jsonl", "f32"), ("bench_dense.jsonl", "f32 dense"), ("bench_f16.jsonl", "f16")):
   for r in rows(name):
     size = tuple(r["size"])
-    line = "fieldbrain " + precision + " %s %s: mean %.3f ms, median %.3f, p99 %.3f, plain %.3f (gpu %.3f), floor %.3f ms, plain at %.2f of floor" % (
-        r["device"], "x".join(map(str, size)), r["wall_ms"]["mean"], r["wall_ms"]["median"],
-        r["wall_ms"]["p99"], r["plain_ms"]["median"], r["plain_ms"]["gpu_median"], r["floor_ms"],
-        r["fraction_of_floor_plain"])
+    line = "fieldbrain %s %s %s: mean %s ms, median %s, p99 %s, plain %s (gpu %s, overhead %s), floor %s ms, plain at %s of floor" % (
+        precision, r["device"], "x".join(map(str, size)), f(r["wall_ms"]["mean"]), f(r["wall_ms"]["median"]),
+        f(r["wall_ms"]["p99"]), f(r["plain_ms"]["median"]), f(r["plain_ms"]["gpu_median"]),
+        f(r.get("overhead_ms", {}).get("median")), f(r["floor_ms"]), f(r["fraction_of_floor_plain"]))
     d = r.get("diffusion_ms")
-    if d and r["plain_ms"]["median"] > 0:
-        line += ", diffuse %.3f (%.2fx plain)" % (d["median"], d["median"] / r["plain_ms"]["median"])
+    if d and d["median"] and r["plain_ms"]["median"]:
+        line += ", diffuse %s (%.2fx plain)" % (f(d["median"]), d["median"] / r["plain_ms"]["median"])
     t = torch_by_size.get(size)
-    if t:
+    if t and r["wall_ms"]["mean"]:
         line += "; torch mean %.3f ms: %.1fx" % (t["ms"]["mean"], t["ms"]["mean"] / r["wall_ms"]["mean"])
-    f = f32_by_size.get(size)
-    if precision == "f16" and f:
-        line += "; f16/f32 mean time %.2f" % (r["wall_ms"]["mean"] / f["wall_ms"]["mean"])
+    g = f32_by_size.get(size)
+    if precision == "f16" and g and g["wall_ms"]["mean"]:
+        line += "; f16/f32 mean time %.2f" % (r["wall_ms"]["mean"] / g["wall_ms"]["mean"])
     print(line)
 PY
