@@ -6,7 +6,7 @@
  * run on a small pool of threads, and reductions are summed per channel in
  * float over a row, then in double, in a fixed order (so a run is
  * bit-identical to the next one with the same thread count, with or without
- * AVX2).
+ * AVX2 or AVX-512).
  */
 #include "brain_internal.h"
 #include "rng.h"
@@ -65,6 +65,17 @@
  * the field and takes the sums of that outcome. Every cycle is then one read
  * and one write of the field (with diffusion too); the box sums are made once.
  *
+ * Keeping both outcomes costs a third more sums per element, and drawing
+ * energy that is not due costs the draws. Most activity cycles need neither:
+ * the sum of |F| after the last pass bounds that after step 5 (see
+ * cpu_energy_due), and unless the activity lies within about a fifth of the
+ * threshold (with diffusion; closer without) the outcome is known before the
+ * pass. Then energy is drawn only
+ * if due and added in the pass itself, with the same additions in the same
+ * order as the outcome kept by the sparse step, so bit for bit the same (a
+ * test checks); the pass keeps both outcomes only where the bounds cannot
+ * tell (and on the first activity cycle after the field was written).
+ *
  * The noise and energy draws are computed 16 channels at a time in vector
  * registers (cpu_normals): the same operations as rng_normal in the same
  * order, so bit for bit the same floats (a test checks), about 10 times
@@ -83,12 +94,12 @@
 #define CPU_MIN_ELEMS_PER_THREAD (1u << 17)
 #define CPU_NO_POINT UINT32_MAX
 
-/* The loops that carry a cycle are compiled twice, for AVX2 and for any
- * x86-64, and chosen when the program loads; both round the same (no
- * contraction, no reassociation: every sum is added in the same order at any
- * vector width). */
+/* The loops that carry a cycle are compiled three times, for AVX-512
+ * (x86-64-v4), AVX2 and any x86-64, and chosen when the program loads; all
+ * round the same (no contraction, no reassociation: every sum is added in the
+ * same order at any vector width). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CPU_HOT __attribute__((target_clones("avx2", "default")))
+#define CPU_HOT __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define CPU_HOT
 #endif
@@ -113,6 +124,7 @@ typedef struct {
     double *wsum;         /* W: sum of w(p) F */
     double *abs_sum;      /* sum of |F| (energy, activity) */
     double *noise_sum;    /* this cycle's noise draws */
+    double noise_abs;     /* and the sum of their |draws| over all channels */
     uint64_t sat_count;   /* elements at +-clamp_limit */
     /* activity cycles (see "Activity in the same pass"): sum |F| after step 5,
      * and S, W, |F| and the saturated count as they are if energy is added */
@@ -139,6 +151,7 @@ struct cpu_brain {
     float *offset;         /* momentum_gain * M, C */
     double *sum, *wsum;    /* S and W of the field as it is (see above) */
     uint8_t *motor_mask;   /* per point: a motor spot is here */
+    uint8_t *motor_rows;   /* per row of Z points: a motor spot is in it */
     double *motor_sum;     /* per motor: sum over c before the clamp */
     double *motor_sum_e;   /* the same if energy is added (activity cycles) */
     float *zero_row;       /* Z*C zeros: the box sums outside the grid */
@@ -150,6 +163,10 @@ struct cpu_brain {
     /* the cycle being run */
     const brain_cycle *cyc;
     bool speculate;        /* an activity cycle: the pass keeps both outcomes */
+    bool measure_act;      /* an activity cycle whose outcome is known: the pass
+                            * sums |F| after step 5 and adds any energy picked */
+    bool abs_known;        /* abs_total is the sum of |F| of the field as it is */
+    double abs_total;
     bool prep_noise, prep_energy, prep_planes;  /* what cpu_job_prepare does */
     float keep_in, keep_box;  /* step 3 as F' = keep_in F + keep_box B27 */
 
@@ -407,7 +424,7 @@ CPU_HOT static void cpu_pick_bits(uint32_t key, uint32_t point0, uint32_t *restr
  * point order, into list (and the sum of the draws per channel into sum, if
  * not NULL). */
 static void cpu_pick_sparse(const cpu_brain *cb, uint32_t first, uint32_t end, uint32_t key, uint32_t threshold,
-                            float sd, cpu_sparse *list, double *sum)
+                            float sd, cpu_sparse *list, double *sum, double *abs)
 {
     const uint32_t C = cb->C;
     uint32_t bits[CPU_NORMAL_BLOCK];
@@ -421,8 +438,10 @@ static void cpu_pick_sparse(const cpu_brain *cb, uint32_t first, uint32_t end, u
             float *v = list->draws + (size_t)list->n * C;
             list->points[list->n++] = p0 + i;
             cpu_normals(key, p0 + i, C, sd, v);
-            for (uint32_t c = 0; sum && c < C; c++)
+            for (uint32_t c = 0; sum && c < C; c++) {
                 sum[c] += v[c];
+                *abs += fabs((double)v[c]);
+            }
         }
     }
 }
@@ -444,12 +463,13 @@ static void cpu_job_prepare(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_
     const uint32_t YZ = cb->Y * cb->Z;
     if (cb->prep_noise) {
         memset(w->noise_sum, 0, cb->C * sizeof(double));
+        w->noise_abs = 0.0;
         cpu_pick_sparse(cb, x0 * YZ, x1 * YZ, cyc->noise_key, cyc->noise_threshold, cb->p.noise_std, &w->noise,
-                        w->noise_sum);
+                        w->noise_sum, &w->noise_abs);
     }
     if (cb->prep_energy)
         cpu_pick_sparse(cb, x0 * YZ, x1 * YZ, cyc->energy_key, cyc->energy_threshold, cb->p.energy_std,
-                        &w->energy, NULL);
+                        &w->energy, NULL, NULL);
     if (x0 == x1)
         return;
     if (cb->prep_planes) {
@@ -574,11 +594,11 @@ CPU_HOT static uint32_t cpu_sweep4(cpu_consts k, size_t C, float *restrict f0, f
 
 /* cpu_sweep4 on an activity cycle, for points that neither energy nor noise
  * picked: the same values and sums, and also |F| after step 5 (before the
- * clamp) into act, and the clamped values once more into rs_e and ra_e (the
- * sums as they are if energy is added: the same additions in the same order
- * wherever energy adds nothing). */
+ * clamp) into act, and (both) the clamped values once more into rs_e and ra_e
+ * (the sums as they are if energy is added: the same additions in the same
+ * order wherever energy adds nothing). */
 static inline __attribute__((always_inline)) uint32_t
-cpu_sweep4_act_body(bool diffuse, cpu_consts k, size_t C, float *restrict f0, float *restrict f1, float *restrict f2,
+cpu_sweep4_act_body(bool diffuse, bool both, cpu_consts k, size_t C, float *restrict f0, float *restrict f1, float *restrict f2,
                     float *restrict f3, const float *restrict box0, const float *restrict box1,
                     const float *restrict box2, const float *restrict off, float *restrict rs, float *restrict ra,
                     float *restrict act, float *restrict rs_e, float *restrict ra_e)
@@ -609,25 +629,123 @@ cpu_sweep4_act_body(bool diffuse, cpu_consts k, size_t C, float *restrict f0, fl
         f3[c] = g3;
         const float s = (((rs[c] + g0) + g1) + g2) + g3;
         rs[c] = s;
-        rs_e[c] = (((rs_e[c] + g0) + g1) + g2) + g3;
         float a0 = fabsf(g0), a1 = fabsf(g1), a2 = fabsf(g2), a3 = fabsf(g3);
         ra[c] = (((ra[c] + a0) + a1) + a2) + a3;
-        ra_e[c] = (((ra_e[c] + a0) + a1) + a2) + a3;
+        if (both) {
+            rs_e[c] = (((rs_e[c] + g0) + g1) + g2) + g3;
+            ra_e[c] = (((ra_e[c] + a0) + a1) + a2) + a3;
+        }
         sat += (uint32_t)(a0 == lim) + (uint32_t)(a1 == lim) + (uint32_t)(a2 == lim) + (uint32_t)(a3 == lim);
     }
     return sat;
 }
 
-/* (the body twice, so that neither loop tests for diffusion) */
-CPU_HOT static uint32_t cpu_sweep4_act(cpu_consts k, size_t C, float *restrict f0, float *restrict f1,
+/* (the body once for each case, so that no loop tests for diffusion or both
+ * outcomes; rs_e and ra_e are not touched unless both) */
+CPU_HOT static uint32_t cpu_sweep4_act(bool both, cpu_consts k, size_t C, float *restrict f0, float *restrict f1,
                                        float *restrict f2, float *restrict f3, const float *restrict box0,
                                        const float *restrict box1, const float *restrict box2,
                                        const float *restrict off, float *restrict rs, float *restrict ra,
                                        float *restrict act, float *restrict rs_e, float *restrict ra_e)
 {
+    if (box0 && both)
+        return cpu_sweep4_act_body(true, true, k, C, f0, f1, f2, f3, box0, box1, box2, off, rs, ra, act, rs_e, ra_e);
     if (box0)
-        return cpu_sweep4_act_body(true, k, C, f0, f1, f2, f3, box0, box1, box2, off, rs, ra, act, rs_e, ra_e);
-    return cpu_sweep4_act_body(false, k, C, f0, f1, f2, f3, NULL, NULL, NULL, off, rs, ra, act, rs_e, ra_e);
+        return cpu_sweep4_act_body(true, false, k, C, f0, f1, f2, f3, box0, box1, box2, off, rs, ra, act, NULL, NULL);
+    if (both)
+        return cpu_sweep4_act_body(false, true, k, C, f0, f1, f2, f3, NULL, NULL, NULL, off, rs, ra, act, rs_e, ra_e);
+    return cpu_sweep4_act_body(false, false, k, C, f0, f1, f2, f3, NULL, NULL, NULL, off, rs, ra, act, NULL, NULL);
+}
+
+/* cpu_sweep4 and cpu_sweep4_act on one point, for the points of a row
+ * between runs of 4 and the points noise or energy picked (not motors): the
+ * arithmetic of cpu_advance1 (noise added after steps 2-3, then the offset),
+ * of cpu_clamp1 and, on an activity cycle (act), of cpu_abs_add1 and of step
+ * 6 as cpu_pass_row does it, element for element in the same order, without
+ * the scratch rows. With both outcomes (spec), energy (not NULL: the pick's
+ * draws) is overwritten with the clamped values with energy, the sums of
+ * that outcome go to rs_e, ra_e and *sat_e, and f gets the values without;
+ * otherwise f gets the values with energy. Returns the elements at the
+ * clamp of what f gets. */
+static inline __attribute__((always_inline)) uint32_t
+cpu_sweep1_body(bool diffuse, bool act_sum, bool spec, cpu_consts k, size_t C, float *restrict f, const float *restrict box0,
+                const float *restrict box1, const float *restrict box2, const float *restrict noise,
+                float *restrict energy, const float *restrict off, float *restrict rs, float *restrict ra,
+                float *restrict act, float *restrict rs_e, float *restrict ra_e, uint32_t *sat_e)
+{
+    const float d = k.decay, ka = k.keep_in, kb = k.keep_box, lim = k.lim;
+    uint32_t sat = 0, se = 0;
+    for (size_t c = 0; c < C; c++) {
+        float g = diffuse ? ka * f[c] + kb * ((box0[c] + box1[c]) + box2[c]) : d * f[c];
+        if (noise)
+            g += noise[c];
+        g += off[c];
+        if (act_sum)
+            act[c] += fabsf(g);
+        const float v = cpu_clamp(!spec && energy ? g + energy[c] : g, lim), a = fabsf(v);
+        f[c] = v;
+        rs[c] += v;
+        ra[c] += a;
+        sat += a == lim;
+        if (!spec)
+            continue;
+        if (energy) {
+            const float ve = cpu_clamp(g + energy[c], lim), ae = fabsf(ve);
+            energy[c] = ve;
+            rs_e[c] += ve;
+            ra_e[c] += ae;
+            se += ae == lim;
+        } else {
+            rs_e[c] += v;
+            ra_e[c] += a;
+        }
+    }
+    if (spec)
+        *sat_e += energy ? se : sat;
+    return sat;
+}
+
+/* (the body once for each kind of point, so that no loop tests what it is) */
+CPU_HOT static uint32_t cpu_sweep1(cpu_consts k, size_t C, float *restrict f, const float *restrict box0,
+                                   const float *restrict box1, const float *restrict box2,
+                                   const float *restrict noise, const float *restrict off, float *restrict rs,
+                                   float *restrict ra)
+{
+    if (box0) {
+        if (noise)
+            return cpu_sweep1_body(true, false, false, k, C, f, box0, box1, box2, noise, NULL, off, rs, ra, NULL,
+                                   NULL, NULL, NULL);
+        return cpu_sweep1_body(true, false, false, k, C, f, box0, box1, box2, NULL, NULL, off, rs, ra, NULL, NULL,
+                               NULL, NULL);
+    }
+    if (noise)
+        return cpu_sweep1_body(false, false, false, k, C, f, NULL, NULL, NULL, noise, NULL, off, rs, ra, NULL, NULL,
+                               NULL, NULL);
+    return cpu_sweep1_body(false, false, false, k, C, f, NULL, NULL, NULL, NULL, NULL, off, rs, ra, NULL, NULL, NULL,
+                           NULL);
+}
+
+CPU_HOT static uint32_t cpu_sweep1_act(bool spec, cpu_consts k, size_t C, float *restrict f, const float *restrict box0,
+                                       const float *restrict box1, const float *restrict box2,
+                                       const float *restrict noise, float *restrict energy,
+                                       const float *restrict off, float *restrict rs, float *restrict ra,
+                                       float *restrict act, float *restrict rs_e, float *restrict ra_e,
+                                       uint32_t *sat_e)
+{
+#define CPU_SWEEP1_ACT(diffuse, nz, en)                                                                          \
+    (spec ? cpu_sweep1_body(diffuse, true, true, k, C, f, box0, box1, box2, nz, en, off, rs, ra, act, rs_e, ra_e,   \
+                            sat_e)                                                                                 \
+          : cpu_sweep1_body(diffuse, true, false, k, C, f, box0, box1, box2, nz, en, off, rs, ra, act, NULL, NULL,  \
+                            NULL))
+    if (box0) {
+        if (noise)
+            return energy ? CPU_SWEEP1_ACT(true, noise, energy) : CPU_SWEEP1_ACT(true, noise, NULL);
+        return energy ? CPU_SWEEP1_ACT(true, NULL, energy) : CPU_SWEEP1_ACT(true, NULL, NULL);
+    }
+    if (noise)
+        return energy ? CPU_SWEEP1_ACT(false, noise, energy) : CPU_SWEEP1_ACT(false, noise, NULL);
+    return energy ? CPU_SWEEP1_ACT(false, NULL, energy) : CPU_SWEEP1_ACT(false, NULL, NULL);
+#undef CPU_SWEEP1_ACT
 }
 
 /* rs += v, ra += |v|: a clamped point into a row's sums. */
@@ -673,18 +791,39 @@ static inline uint32_t cpu_next_pick(const cpu_sparse *list, uint32_t i)
     return i < list->n ? list->points[i] : CPU_NO_POINT;
 }
 
+/* A row's float sums into a slab's double sums: sum += rs and, unless wsum
+ * is NULL, wsum += nxy (3 rs - first - last) and abs += ra (first, last: the
+ * row's end points). restrict, so that it vectorises: through the fields of
+ * cpu_worker the compiler must assume the sums overlap. */
+CPU_HOT static void cpu_row_into(size_t C, double nxy, const float *restrict rs, const float *restrict ra,
+                                 const float *restrict first, const float *restrict last, double *restrict sum,
+                                 double *restrict wsum, double *restrict abs)
+{
+    for (size_t c = 0; c < C; c++)
+        sum[c] += rs[c];
+    if (!wsum)
+        return;
+    for (size_t c = 0; c < C; c++)
+        wsum[c] += nxy * (3.0 * rs[c] - first[c] - last[c]);
+    for (size_t c = 0; c < C; c++)
+        abs[c] += ra[c];
+}
+
 /* One row of Z points at (x, y) through this cycle's pass (the rows of a
  * slab are not visited in point order when it diffuses: each row finds its
  * first noise and energy pick; the energy list is empty unless this is an
  * activity cycle). On an activity cycle (cb->speculate) the row is written
  * without energy, and the energy picks' values with energy go to their slots
- * of the draws list (see "Activity in the same pass"). */
+ * of the draws list (see "Activity in the same pass"); on one whose outcome
+ * is known (cb->measure_act) the row is written with any energy picked, and
+ * |F| after step 5 summed. */
 static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, const float *const *box_rows)
 {
     const brain_params *p = &cb->p;
     const uint32_t Z = cb->Z, C = cb->C;
     const uint32_t point0 = (x * cb->Y + y) * Z;
-    const bool spec = cb->speculate;
+    const bool spec = cb->speculate, act = spec || cb->measure_act;
+    const bool has_motor = cb->motor_rows[x * cb->Y + y];
     uint32_t next_noise = w->noise.n ? cpu_first_pick(&w->noise, point0) : 0;
     uint32_t next_energy = w->energy.n ? cpu_first_pick(&w->energy, point0) : 0;
     float *row = cb->field + (size_t)point0 * C;
@@ -693,8 +832,9 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
     memset(w->row_sum, 0, C * sizeof(float));
     memset(w->row_abs, 0, C * sizeof(float));
     w->row_sat = 0;
-    if (spec) {
+    if (act)
         memset(w->row_act, 0, C * sizeof(float));
+    if (spec) {
         memset(w->row_sum_e, 0, C * sizeof(float));
         memset(w->row_abs_e, 0, C * sizeof(float));
         w->row_sat_e = 0;
@@ -704,21 +844,31 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
         const uint32_t noise_point = cpu_next_pick(&w->noise, next_noise);
         const uint32_t energy_point = cpu_next_pick(&w->energy, next_energy);
         /* the points up to the next one with noise, energy or a motor, 4 at a
-         * time */
+         * time (both picks lie at or after this point) */
         uint32_t end = z;
-        while (end < Z && point0 + end != noise_point && point0 + end != energy_point &&
-               !cb->motor_mask[point0 + end])
-            end++;
+        if (has_motor) {
+            while (end < Z && point0 + end != noise_point && point0 + end != energy_point &&
+                   !cb->motor_mask[point0 + end])
+                end++;
+        } else {
+            const uint64_t pick = noise_point < energy_point ? noise_point : energy_point;
+            end = pick - point0 < Z ? (uint32_t)(pick - point0) : Z;
+        }
         for (; z + 4 <= end; z += 4) {
             float *f = row + (size_t)z * C;
+            /* without diffusion nothing has read the field ahead of the
+             * pass: ask for the points 16 on (a 4 KB lead at 64 channels;
+             * the hardware's prefetch alone leaves the cores waiting) */
+            for (size_t o = 0; !box_rows && o < 4 * (size_t)C; o += 16)
+                __builtin_prefetch(f + 16 * (size_t)C + o, 1);
             const float *b0 = NULL, *b1 = NULL, *b2 = NULL;
             if (box_rows) {
                 b0 = box_rows[0] + (size_t)z * C;
                 b1 = box_rows[1] + (size_t)z * C;
                 b2 = box_rows[2] + (size_t)z * C;
             }
-            if (spec) {
-                uint32_t sat = cpu_sweep4_act(k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, cb->offset,
+            if (act) {
+                uint32_t sat = cpu_sweep4_act(spec, k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, cb->offset,
                                               w->row_sum, w->row_abs, w->row_act, w->row_sum_e, w->row_abs_e);
                 w->row_sat += sat;
                 w->row_sat_e += sat;
@@ -744,11 +894,23 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
             noise = w->noise.draws + (size_t)next_noise++ * C;
         if (here == energy_point)
             energy = w->energy.draws + (size_t)next_energy++ * C;
-        /* steps 2-5 */
+        if (!cb->motor_mask[here]) {
+            if (!act) {
+                w->row_sat += cpu_sweep1(k, C, f, b0, b1, b2, noise, cb->offset, w->row_sum, w->row_abs);
+                continue;
+            }
+            w->row_sat += cpu_sweep1_act(spec, k, C, f, b0, b1, b2, noise, energy, cb->offset, w->row_sum, w->row_abs,
+                                         w->row_act, w->row_sum_e, w->row_abs_e, &w->row_sat_e);
+            if (spec && energy && z == 0)
+                first_e = energy;
+            if (spec && energy && z == Z - 1)
+                last_e = energy;
+            continue;
+        }
+        /* a motor spot: steps 2-5 */
         cpu_advance1(k, C, w->scratch, f, b0, b1, b2, noise, cb->offset);
-        if (!spec) {
-            if (cb->motor_mask[here])
-                cpu_record_motors(cb, here, w->scratch, cb->motor_sum);
+        if (!act) {
+            cpu_record_motors(cb, here, w->scratch, cb->motor_sum);
             w->row_sat += cpu_clamp1(k.lim, C, f, w->scratch, w->row_sum, w->row_abs);
             continue;
         }
@@ -760,7 +922,13 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
                 w->scratch_e[c] = w->scratch[c] + energy[c];
             with_energy = w->scratch_e;
         }
-        if (cb->motor_mask[here]) {
+        if (!spec) {
+            /* the outcome is known: energy (if picked) is due */
+            cpu_record_motors(cb, here, with_energy, cb->motor_sum);
+            w->row_sat += cpu_clamp1(k.lim, C, f, with_energy, w->row_sum, w->row_abs);
+            continue;
+        }
+        {
             cpu_record_motors(cb, here, w->scratch, cb->motor_sum);
             cpu_record_motors(cb, here, with_energy, cb->motor_sum_e);
         }
@@ -781,21 +949,13 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
     /* S, W (the weights of z are 3 inside and 2 at the ends: 3 S - ends),
      * |F| and the saturated count of the clamped row */
     const double nxy = (double)(cpu_neighbours(x, cb->X) * cpu_neighbours(y, cb->Y));
-    const float *last = row + (size_t)(Z - 1) * C;
-    for (uint32_t c = 0; c < C; c++) {
-        w->sum[c] += w->row_sum[c];
-        w->wsum[c] += nxy * (3.0 * w->row_sum[c] - row[c] - last[c]);
-        w->abs_sum[c] += w->row_abs[c];
-    }
+    cpu_row_into(C, nxy, w->row_sum, w->row_abs, row, row + (size_t)(Z - 1) * C, w->sum, w->wsum, w->abs_sum);
     w->sat_count += w->row_sat;
+    if (act)
+        cpu_row_into(C, 0.0, w->row_act, NULL, NULL, NULL, w->act_sum, NULL, NULL);
     if (!spec)
         return;
-    for (uint32_t c = 0; c < C; c++) {
-        w->act_sum[c] += w->row_act[c];
-        w->sum_e[c] += w->row_sum_e[c];
-        w->wsum_e[c] += nxy * (3.0 * w->row_sum_e[c] - first_e[c] - last_e[c]);
-        w->abs_sum_e[c] += w->row_abs_e[c];
-    }
+    cpu_row_into(C, nxy, w->row_sum_e, w->row_abs_e, first_e, last_e, w->sum_e, w->wsum_e, w->abs_sum_e);
     w->sat_count_e += w->row_sat_e;
 }
 
@@ -816,8 +976,9 @@ static void cpu_job_pass(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x
     memset(w->wsum, 0, C * sizeof(double));
     memset(w->abs_sum, 0, C * sizeof(double));
     w->sat_count = 0;
-    if (cb->speculate) {
+    if (cb->speculate || cb->measure_act)
         memset(w->act_sum, 0, C * sizeof(double));
+    if (cb->speculate) {
         memset(w->sum_e, 0, C * sizeof(double));
         memset(w->wsum_e, 0, C * sizeof(double));
         memset(w->abs_sum_e, 0, C * sizeof(double));
@@ -887,6 +1048,46 @@ static void cpu_job_energize(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32
     w->sat_count = w->sat_count_e;
 }
 
+/* Whether step 6 will find the activity low (1) or not (0), known before
+ * the pass from bounds on the sum of |F| after step 5, or -1 when the bounds
+ * cannot tell. With A the sum of |F| after the last pass (abs_total) and I
+ * that of this cycle's injection, steps 2-3 give F' = k F + b B27 (k = decay,
+ * b = 0 without diffusion), and the sum over points of B27(|F|) is the sum of
+ * w(p) |F(p)| <= 27 A; so the sum of |F| after step 5 lies within
+ * k (A -+ I) -+ (27 b (A + I) + points sum_c |offset_c| + the noise's sum of
+ * |draws|). The margin, 1e-3 of the upper bound, is some hundred times what
+ * rounding (each element's, and the float row sums') can move the measured
+ * sum; so where this answers, the measured activity gives the same answer,
+ * and the pass need not keep both outcomes. */
+static int cpu_energy_due(const cpu_brain *cb, double injected)
+{
+    if (!cb->abs_known)
+        return -1;
+    const brain_cycle *cyc = cb->cyc;
+    const double A = cb->abs_total;
+    double k = cb->p.decay, b = 0.0;
+    if (cyc->diffusion) {
+        k = cb->keep_in;
+        b = cb->keep_box;
+    }
+    double spread = 0.0;
+    for (uint32_t c = 0; c < cb->C; c++)
+        spread += fabs((double)cb->offset[c]);
+    spread *= (double)cb->points;
+    for (uint32_t w = 0; cyc->noise && w < cb->n_workers; w++)
+        spread += cb->workers[w].noise_abs;
+    spread += 27.0 * b * (A + injected);
+    const double upper = k * (A + injected) + spread, lower = k * (A - injected) - spread;
+    const double margin = 1e-3 * upper, limit = (double)cb->p.activity_threshold * (double)cb->count;
+    if (!isfinite(upper) || !isfinite(lower))
+        return -1;
+    if (upper + margin < limit)
+        return 1;
+    if (lower - margin > limit)
+        return 0;
+    return -1;
+}
+
 static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_stats *stats)
 {
     cpu_brain *cb = impl;
@@ -897,11 +1098,13 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
     cb->keep_box = p->diffusion_rate * p->decay / 27.0f;
 
     /* 1. sensor injection, in sensor order (and into S, W) */
+    double injected = 0.0; /* sum of |injection|, for cpu_energy_due */
     for (uint32_t i = 0; i < p->sensors; i++) {
         const uint32_t *s = cb->sensor_spots + 3 * i;
         size_t e = ((size_t)(s[0] * cb->Y + s[1]) * cb->Z + s[2]) * C + i % C;
         float add = p->sensor_gain * cyc->sensors[i];
         cb->field[e] += add;
+        injected += fabs((double)add);
         uint32_t weight = cpu_neighbours(s[0], cb->X) * cpu_neighbours(s[1], cb->Y) * cpu_neighbours(s[2], cb->Z);
         cb->sum[i % C] += add;
         cb->wsum[i % C] += (double)weight * add;
@@ -911,9 +1114,9 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
     for (uint32_t w = 0; w < n_workers; w++)
         cb->workers[w].noise.n = cb->workers[w].energy.n = 0;
     cb->prep_noise = cyc->noise;
-    cb->prep_energy = cyc->activity; /* before it is known whether they are due */
+    cb->prep_energy = false;
     cb->prep_planes = cyc->diffusion;
-    if (cyc->noise || cyc->diffusion || cyc->activity)
+    if (cyc->noise || cyc->diffusion)
         cpu_run(cb, cpu_job_prepare);
 
     /* 5. momentum, from the channel sums after 2-4 predicted as above */
@@ -927,8 +1130,18 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
         cb->offset[c] = p->momentum_gain * cb->momentum[c];
     }
 
-    /* 2-5, 7 (motors) and 8 (clamp); on an activity cycle both outcomes of 6 */
-    cb->speculate = cyc->activity;
+    /* step 6's picks and draws, unless it is known not to be due */
+    const int due = cyc->activity ? cpu_energy_due(cb, injected) : 0;
+    if (cyc->activity && due != 0) {
+        cb->prep_noise = cb->prep_planes = false;
+        cb->prep_energy = true;
+        cpu_run(cb, cpu_job_prepare);
+    }
+
+    /* 2-5, 7 (motors) and 8 (clamp); on an activity cycle 6, or both of its
+     * outcomes when it cannot be known before the pass */
+    cb->speculate = cyc->activity && due < 0;
+    cb->measure_act = cyc->activity && due >= 0;
     cpu_run(cb, cpu_job_pass);
     if (cyc->activity) {
         double s = 0.0;
@@ -937,8 +1150,9 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
                 s += cb->workers[w].act_sum[c];
         float a = (float)(s / (double)cb->count);
         stats->activity = a;
-        stats->energized = a < p->activity_threshold;
-        if (stats->energized) {
+        /* (where known before, the bounds of cpu_energy_due make this the same) */
+        stats->energized = due >= 0 ? due == 1 : a < p->activity_threshold;
+        if (cb->speculate && stats->energized) {
             /* 6. energy: the picks' values with energy into the field */
             cpu_run(cb, cpu_job_energize);
             memcpy(cb->motor_sum, cb->motor_sum_e, p->motors * sizeof(double));
@@ -953,6 +1167,8 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
             s += cb->workers[w].abs_sum[c];
     for (uint32_t w = 0; w < n_workers; w++)
         sat += cb->workers[w].sat_count;
+    cb->abs_total = s;
+    cb->abs_known = true;
     stats->energy = (float)(s / (double)cb->count);
     stats->saturated = (float)((double)sat / (double)cb->count);
     for (uint32_t j = 0; j < p->motors; j++)
@@ -980,6 +1196,7 @@ static int cpu_write_field(void *impl, const float *src)
 {
     cpu_brain *cb = impl;
     memcpy(cb->field, src, cb->count * sizeof(float));
+    cb->abs_known = false;
     cpu_run(cb, cpu_job_measure);
     cpu_gather_sums(cb);
     return BRAIN_OK;
@@ -1046,6 +1263,7 @@ static void cpu_destroy(void *impl)
     free(cb->zero_row);
     free(cb->motor_sum_e);
     free(cb->motor_sum);
+    free(cb->motor_rows);
     free(cb->motor_mask);
     free(cb->wsum);
     free(cb->sum);
@@ -1196,6 +1414,7 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
     cb->sum = calloc(cb->C, sizeof(double));
     cb->wsum = calloc(cb->C, sizeof(double));
     cb->motor_mask = calloc(cb->points, 1);
+    cb->motor_rows = calloc((size_t)cb->X * cb->Y, 1);
     cb->motor_sum = calloc(p->motors ? p->motors : 1, sizeof(double));
     cb->motor_sum_e = calloc(p->motors ? p->motors : 1, sizeof(double));
     cb->zero_row = calloc(row, sizeof(float));
@@ -1204,7 +1423,7 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
     cb->noise_draws = malloc(bytes);
     cb->energy_points = malloc(cb->points * sizeof(uint32_t));
     cb->energy_draws = malloc(bytes);
-    bool ok = cb->field && cb->momentum && cb->offset && cb->sum && cb->wsum && cb->motor_mask &&
+    bool ok = cb->field && cb->momentum && cb->offset && cb->sum && cb->wsum && cb->motor_mask && cb->motor_rows &&
               cb->motor_sum && cb->motor_sum_e && cb->zero_row && cb->noise_points && cb->noise_draws && cb->energy_points &&
               cb->energy_draws;
     for (uint32_t i = 0; ok && i < cb->n_workers; i++) {
@@ -1250,6 +1469,7 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
     for (uint32_t j = 0; j < p->motors; j++) {
         const uint32_t *m = cb->motor_spots + 3 * j;
         cb->motor_mask[(m[0] * cb->Y + m[1]) * cb->Z + m[2]] = 1;
+        cb->motor_rows[m[0] * cb->Y + m[1]] = 1;
     }
     for (uint32_t w = 1; w < cb->n_workers; w++) {
         void **arg = malloc(2 * sizeof(void *));

@@ -608,6 +608,56 @@ TEST(checkpoint_after_energy_resumes_bit_for_bit)
     brain_destroy(&b);
 }
 
+/* Where bounds on the activity tell before the pass whether energy is due,
+ * an activity cycle adds it (or not) directly instead of keeping both
+ * outcomes (brain_cpu.c, cpu_energy_due). Writing the field back makes the
+ * backend forget those bounds, so it keeps both outcomes on that cycle: both
+ * ways must give the same field, motors and stats bit for bit, with energy
+ * always due (threshold 100) and never (threshold 1e-4). */
+TEST(activity_known_before_the_pass_matches_both_outcomes)
+{
+    const float thresholds[2] = {100.0f, 1e-4f};
+    for (int i = 0; i < 2; i++) {
+        brain_params p = covering_params(9, 7, 5, 10);
+        p.activity_threshold = thresholds[i];
+        p.threads = 2;
+        brain *a, *b;
+        CHECK(brain_create(&p, &a, NULL, 0) == 0);
+        CHECK(brain_create(&p, &b, NULL, 0) == 0);
+        uint64_t count = brain_field_count(a);
+        float *fa = malloc(count * sizeof(float)), *fb = malloc(count * sizeof(float));
+        CHECK(fa && fb);
+        float s[16], ma[5], mb[5];
+        int energized = 0, activity = 0, same = 1;
+        for (uint64_t t = 0; t < 24; t++) {
+            sensors_for(t, 16, s);
+            if ((t + 1) % p.activity_every == 0) {
+                CHECK(brain_read_field(b, fb) == 0);
+                CHECK(brain_write_field(b, fb) == 0);
+            }
+            brain_stats sa, sb;
+            CHECK(brain_step(a, s, 16, ma, &sa) == 0);
+            CHECK(brain_step(b, s, 16, mb, &sb) == 0);
+            activity += sa.activity >= 0;
+            energized += sa.energized;
+            same &= memcmp(ma, mb, sizeof ma) == 0 && sa.energy == sb.energy && sa.saturated == sb.saturated &&
+                    sa.activity == sb.activity && sa.energized == sb.energized;
+        }
+        CHECK(brain_read_field(a, fa) == 0);
+        CHECK(brain_read_field(b, fb) == 0);
+        CHECK_MSG(same, "threshold %g: motors or stats differ", (double)thresholds[i]);
+        CHECK_MSG(memcmp(fa, fb, count * sizeof(float)) == 0, "threshold %g: the fields differ",
+                  (double)thresholds[i]);
+        CHECK(activity == 12);
+        CHECK_MSG(energized == (i == 0 ? 12 : 0), "threshold %g: energized %d of 12", (double)thresholds[i],
+                  energized);
+        free(fb);
+        free(fa);
+        brain_destroy(&b);
+        brain_destroy(&a);
+    }
+}
+
 static void corrupt_file(const char *path, long offset, bool truncate_instead)
 {
     if (truncate_instead) {
