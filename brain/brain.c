@@ -1,11 +1,11 @@
-/* brain.c: the backend-independent part of the brain: parameters and their
- * ranges, the choice of backend, the spots, and the per-cycle schedule
- * (which steps run, the random keys) handed to the backend. */
+/* brain.c: the backend-independent part of the brain: the choice of
+ * backend, the spots, and the per-cycle schedule (which steps run, the
+ * random keys) handed to the backend. The parameters and their rules are
+ * brain_params.c. */
 #include "brain_internal.h"
 #include "rng.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,177 +22,6 @@ struct brain {
     char device_name[BRAIN_DEVICE_LEN];
     char device_reason[256];
 };
-
-int brain_fail(char *err, size_t err_len, int code, const char *fmt, ...)
-{
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
-const char *brain_strerror(int err)
-{
-    switch (err) {
-    case BRAIN_OK: return "ok";
-    case BRAIN_ERR_PARAM: return "parameter out of range";
-    case BRAIN_ERR_NOMEM: return "out of host memory";
-    case BRAIN_ERR_DEVICE: return "device error";
-    case BRAIN_ERR_TOO_BIG: return "field does not fit the device";
-    case BRAIN_ERR_IO: return "file error";
-    case BRAIN_ERR_FORMAT: return "malformed checkpoint";
-    case BRAIN_ERR_MISMATCH: return "checkpoint does not match the brain";
-    }
-    return "unknown error";
-}
-
-const char *brain_backend_name(brain_backend backend)
-{
-    switch (backend) {
-    case BRAIN_BACKEND_AUTO: return "auto";
-    case BRAIN_BACKEND_VULKAN: return "vulkan";
-    case BRAIN_BACKEND_CPU: return "cpu";
-    }
-    return "?";
-}
-
-#define P_U32(k, lo, hi, d) { #k, BRAIN_PARAM_U32, offsetof(brain_params, k), lo, hi, d }
-#define P_U64(k, lo, hi, d) { #k, BRAIN_PARAM_U64, offsetof(brain_params, k), lo, hi, d }
-#define P_F(k, lo, hi, d) { #k, BRAIN_PARAM_FLOAT, offsetof(brain_params, k), lo, hi, d }
-
-static const brain_param_info brain_params_info[] = {
-    P_U32(size_x, 1, 4096, "grid points along x"),
-    P_U32(size_y, 1, 4096, "grid points along y"),
-    P_U32(size_z, 1, 4096, "grid points along z"),
-    P_U32(channels, 1, 4096, "channels per point (C)"),
-    P_U32(sensors, 1, 4096, "length of the sensor vector"),
-    P_U32(motors, 1, 4096, "number of motors"),
-    P_U64(seed, 0, 18446744073709551615.0, "seed of every random draw"),
-    P_F(init_std, 0, 1e3, "std of the initial field"),
-    P_F(sensor_gain, -1e6, 1e6, "sensor injection gain"),
-    P_F(decay, 0, 1, "factor applied to the field every cycle"),
-    P_U32(diffusion_every, 1, 1000000, "diffuse every N cycles"),
-    P_F(diffusion_rate, 0, 1, "weight of the 3x3x3 box mean"),
-    P_U32(noise_every, 1, 1000000, "sparse noise every N cycles"),
-    P_F(noise_fraction, 0, 1, "probability that a point gets noise"),
-    P_F(noise_std, 0, 1e3, "std of the noise"),
-    P_F(momentum_keep, 0, 1, "how much momentum is kept each cycle"),
-    P_F(momentum_gain, -1e3, 1e3, "how much momentum is added to the field"),
-    P_U32(activity_every, 1, 1000000, "measure activity every N cycles"),
-    P_F(activity_threshold, 0, 1e6, "inject energy when mean |F| is below this"),
-    P_F(energy_fraction, 0, 1, "probability that a point gets energy"),
-    P_F(energy_std, 0, 1e3, "std of the energy"),
-    P_F(motor_gain, -1e6, 1e6, "gain inside tanh of the motor readout"),
-    P_F(clamp_limit, 1e-6, 1e30, "the field is clamped to +-clamp_limit"),
-    P_U32(threads, 0, 1024, "CPU backend threads; 0 = one per core"),
-};
-
-const brain_param_info *brain_param_table(size_t *count)
-{
-    *count = sizeof brain_params_info / sizeof brain_params_info[0];
-    return brain_params_info;
-}
-
-void brain_params_default(brain_params *p)
-{
-    memset(p, 0, sizeof *p);
-    p->size_x = p->size_y = p->size_z = 32;
-    p->channels = 64;
-    p->sensors = 16;
-    p->motors = 5;
-    p->seed = 1;
-    p->init_std = 0.01f;
-    p->sensor_gain = 0.3f;
-    p->decay = 0.995f;
-    p->diffusion_every = 5;
-    p->diffusion_rate = 0.1f;
-    p->noise_every = 3;
-    p->noise_fraction = 0.01f;
-    p->noise_std = 0.01f;
-    p->momentum_keep = 0.9f;
-    p->momentum_gain = 0.004f;
-    p->activity_every = 10;
-    p->activity_threshold = 0.05f;
-    p->energy_fraction = 0.05f;
-    p->energy_std = 0.05f;
-    p->motor_gain = 5.0f;
-    p->clamp_limit = 10.0f;
-    p->backend = BRAIN_BACKEND_AUTO;
-    p->threads = 0;
-}
-
-int brain_params_check(const brain_params *p, char *err, size_t err_len)
-{
-    size_t n;
-    const brain_param_info *info = brain_param_table(&n);
-    for (size_t i = 0; i < n; i++) {
-        const char *field = (const char *)p + info[i].offset;
-        double v;
-        switch (info[i].type) {
-        case BRAIN_PARAM_U32: v = *(const uint32_t *)(const void *)field; break;
-        case BRAIN_PARAM_U64: v = (double)*(const uint64_t *)(const void *)field; break;
-        default: v = *(const float *)(const void *)field; break;
-        }
-        double lo = info[i].min, hi = info[i].max;
-        if (info[i].type == BRAIN_PARAM_FLOAT) {
-            /* a float parameter is stored as float: compare with the bounds
-             * as they round to float, so a value at a bound is accepted */
-            lo = (float)lo;
-            hi = (float)hi;
-        }
-        if (!(v >= lo && v <= hi))
-            return brain_fail(err, err_len, BRAIN_ERR_PARAM,
-                              "%s: %g is out of range (allowed %g to %g)",
-                              info[i].key, v, info[i].min, info[i].max);
-    }
-    uint64_t count = (uint64_t)p->size_x * p->size_y * p->size_z * p->channels;
-    if (count > 0xFFFFFFFFULL)
-        return brain_fail(err, err_len, BRAIN_ERR_PARAM,
-                          "field: %u x %u x %u x %u = %llu elements is too many "
-                          "(allowed up to 4294967295)",
-                          p->size_x, p->size_y, p->size_z, p->channels,
-                          (unsigned long long)count);
-    if (p->backend != BRAIN_BACKEND_AUTO && p->backend != BRAIN_BACKEND_VULKAN &&
-        p->backend != BRAIN_BACKEND_CPU)
-        return brain_fail(err, err_len, BRAIN_ERR_PARAM,
-                          "backend: unknown value %d (allowed auto, vulkan, cpu)",
-                          (int)p->backend);
-    if (p->precision != BRAIN_PRECISION_F32 && p->precision != BRAIN_PRECISION_F16)
-        return brain_fail(err, err_len, BRAIN_ERR_PARAM,
-                          "precision: unknown value %d (allowed f32, f16)", (int)p->precision);
-    if (p->precision == BRAIN_PRECISION_F16 && p->backend == BRAIN_BACKEND_CPU)
-        return brain_fail(err, err_len, BRAIN_ERR_PARAM,
-                          "precision: f16 needs the Vulkan backend (the CPU backend stores float32)");
-    return BRAIN_OK;
-}
-
-bool brain_params_unstable(const brain_params *p, char *warn, size_t warn_len)
-{
-    double growth = (double)p->decay * (1.0 + (double)p->momentum_gain);
-    if (growth < 1.0)
-        return false;
-    /* The channel means grow by about `growth - 1 + small` a cycle once the
-     * momentum has built up; from init_std-sized means to the clamp. */
-    double rate = growth - 1.0;
-    double cycles = rate > 0 ? log((double)p->clamp_limit / fmax((double)p->init_std, 1e-6)) / log1p(rate)
-                             : INFINITY;
-    if (warn && warn_len) {
-        if (isfinite(cycles))
-            snprintf(warn, warn_len,
-                     "decay * (1 + momentum_gain) = %.4f >= 1: the channel means grow "
-                     "without bound and the field will saturate at +-%g by about cycle %.0f "
-                     "(lower momentum_gain or decay)",
-                     growth, (double)p->clamp_limit, cycles);
-        else
-            snprintf(warn, warn_len,
-                     "decay * (1 + momentum_gain) = 1: the channel means never decay "
-                     "(lower momentum_gain or decay)");
-    }
-    return true;
-}
 
 static void brain_draw_spots(uint64_t seed, uint32_t stream, uint32_t n,
                              const brain_params *p, uint32_t *spots)
@@ -257,10 +86,6 @@ int brain_create(const brain_params *p, brain **out, char *err, size_t err_len)
         brain_destroy(&b);
         return rc;
     }
-    if (!p->quiet)
-        fprintf(stderr, "fieldbrain: brain %ux%ux%u x %u on %s: %s (%s)\n",
-                p->size_x, p->size_y, p->size_z, p->channels,
-                brain_backend_name(b->backend), b->device_name, b->device_reason);
     *out = b;
     return BRAIN_OK;
 }

@@ -4,6 +4,7 @@
 #define FIELDBRAIN_BRAIN_INTERNAL_H
 
 #include "brain.h"
+#include "fail.h"
 
 /* Everything a backend needs to run cycle t, prepared by brain.c on the host
  * so both backends draw from the same keys and thresholds. */
@@ -54,8 +55,7 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
  * seed, which the caller has checked). */
 int brain_restore_state(brain *b, uint64_t cycle, const float *momentum, const float *field);
 
-/* Writes "fmt ..." into err (if not NULL) and returns code. */
-int brain_fail(char *err, size_t err_len, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* The one error report of every module (base/fail.h). */
+#define brain_fail fb_fail
 
 #endif

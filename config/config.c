@@ -1,13 +1,13 @@
 /* config.c: one YAML file (libyaml events) over the defaults into a config.
- * Every key has one entry in a table (brain's numeric ones in brain.h's
+ * Every key has one entry in a table (brain's numeric ones in brain_params.h's
  * table, the rest below) giving its type and range; every error names
  * "file:line:column: section.key: what is wrong (allowed range)". */
 #include "config.h"
+#include "fail.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -213,20 +213,6 @@ static int key_find(size_t section, const char *name, config_key *out)
 }
 
 /* ---- messages ---------------------------------------------------------- */
-
-static int fail(char *err, size_t err_len, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t err_len, int code, const char *fmt, ...)
-{
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 const char *config_strerror(int err)
 {
@@ -469,17 +455,17 @@ static int set_value(config *c, const config_key *k, const value *v, char *err, 
     char range[160];
 
     if (strcmp(v->kind, "scalar") != 0)
-        return fail(err, err_len, CONFIG_ERR_TYPE, "expected %s, got a%s %s",
+        return fb_fail(err, err_len, CONFIG_ERR_TYPE, "expected %s, got a%s %s",
                     type_wanted(k), v->kind[0] == 'a' ? "n" : "", v->kind);
     if (strlen(v->text) != v->length)
-        return fail(err, err_len, CONFIG_ERR_TYPE, "contains a NUL character");
+        return fb_fail(err, err_len, CONFIG_ERR_TYPE, "contains a NUL character");
 
     switch (k->type) {
     case KEY_BOOL: {
         static const char *const yes[] = {"true", "yes", "on"};
         static const char *const no[] = {"false", "no", "off"};
         if (!v->plain)
-            return fail(err, err_len, CONFIG_ERR_TYPE,
+            return fb_fail(err, err_len, CONFIG_ERR_TYPE,
                         "expected true or false, got the string '%s'", v->text);
         for (size_t i = 0; i < 3; i++) {
             if (strcasecmp(v->text, yes[i]) == 0) {
@@ -491,7 +477,7 @@ static int set_value(config *c, const config_key *k, const value *v, char *err, 
                 return 0;
             }
         }
-        return fail(err, err_len, CONFIG_ERR_TYPE, "'%s' is not true or false", v->text);
+        return fb_fail(err, err_len, CONFIG_ERR_TYPE, "'%s' is not true or false", v->text);
     }
 
     case KEY_U32:
@@ -504,24 +490,24 @@ static int set_value(config *c, const config_key *k, const value *v, char *err, 
         fmt_range(range, sizeof range, k);
         bool integer = k->type != KEY_FLOAT && k->type != KEY_DOUBLE;
         if (!v->plain)
-            return fail(err, err_len, CONFIG_ERR_TYPE, "expected %s, got the string '%s' (%s)",
+            return fb_fail(err, err_len, CONFIG_ERR_TYPE, "expected %s, got the string '%s' (%s)",
                         type_wanted(k), v->text, range);
         if (value_is_null(v))
-            return fail(err, err_len, CONFIG_ERR_TYPE, "expected %s, got nothing (%s)",
+            return fb_fail(err, err_len, CONFIG_ERR_TYPE, "expected %s, got nothing (%s)",
                         type_wanted(k), range);
         if (looks_non_finite(v->text))
-            return fail(err, err_len, CONFIG_ERR_TYPE, "%s is not a finite number (%s)",
+            return fb_fail(err, err_len, CONFIG_ERR_TYPE, "%s is not a finite number (%s)",
                         v->text, range);
         if (!scan_number(v->text, &is_int))
-            return fail(err, err_len, CONFIG_ERR_TYPE, "expected %s, got '%s' (%s)",
+            return fb_fail(err, err_len, CONFIG_ERR_TYPE, "expected %s, got '%s' (%s)",
                         type_wanted(k), v->text, range);
         if (integer && !is_int)
-            return fail(err, err_len, CONFIG_ERR_TYPE, "expected an integer, got %s (%s)",
+            return fb_fail(err, err_len, CONFIG_ERR_TYPE, "expected an integer, got %s (%s)",
                         v->text, range);
         if (!integer) {
             double d = strtod(v->text, NULL);
             if (!(d >= k->min && d <= k->max))
-                return fail(err, err_len, CONFIG_ERR_RANGE, "%s is out of range (%s)",
+                return fb_fail(err, err_len, CONFIG_ERR_RANGE, "%s is out of range (%s)",
                             v->text, range);
             if (k->type == KEY_FLOAT) {
                 /* A bound like 1e30 or 1e-6 is no float: rounding may step
@@ -543,17 +529,17 @@ static int set_value(config *c, const config_key *k, const value *v, char *err, 
             /* "-0" is zero; anything else negative cannot be unsigned. */
             bool zero = strspn(v->text + 1, "0") == strlen(v->text + 1);
             if (!zero)
-                return fail(err, err_len, CONFIG_ERR_TYPE, "%s is negative (%s)", v->text, range);
+                return fb_fail(err, err_len, CONFIG_ERR_TYPE, "%s is negative (%s)", v->text, range);
         }
         if (k->min >= 0) {
             unsigned long long u = strtoull(v->text, NULL, 10);
             if (v->text[0] == '-')
                 u = 0;
             if (errno == ERANGE)
-                return fail(err, err_len, CONFIG_ERR_TYPE,
+                return fb_fail(err, err_len, CONFIG_ERR_TYPE,
                             "%s does not fit in 64 bits (%s)", v->text, range);
             if ((double)u < k->min || (double)u > k->max)
-                return fail(err, err_len, CONFIG_ERR_RANGE, "%s is out of range (%s)",
+                return fb_fail(err, err_len, CONFIG_ERR_RANGE, "%s is out of range (%s)",
                             v->text, range);
             if (k->type == KEY_U64) {
                 *(uint64_t *)(void *)field = u;
@@ -569,42 +555,42 @@ static int set_value(config *c, const config_key *k, const value *v, char *err, 
         }
         long long s = strtoll(v->text, NULL, 10);
         if (errno == ERANGE)
-            return fail(err, err_len, CONFIG_ERR_TYPE, "%s does not fit in 64 bits (%s)",
+            return fb_fail(err, err_len, CONFIG_ERR_TYPE, "%s does not fit in 64 bits (%s)",
                         v->text, range);
         if ((double)s < k->min || (double)s > k->max)
-            return fail(err, err_len, CONFIG_ERR_RANGE, "%s is out of range (%s)", v->text, range);
+            return fb_fail(err, err_len, CONFIG_ERR_RANGE, "%s is out of range (%s)", v->text, range);
         *(int *)(void *)field = (int)s;
         return 0;
     }
 
     case KEY_ENUM:
         if (!v->str_ok)
-            return fail(err, err_len, CONFIG_ERR_TYPE, "expected one of its names");
+            return fb_fail(err, err_len, CONFIG_ERR_TYPE, "expected one of its names");
         fmt_choices(range, sizeof range, k->choices);
         for (int i = 0; k->choices[i]; i++)
             if (strcmp(v->text, k->choices[i]) == 0) {
                 *(int *)(void *)field = i;
                 return 0;
             }
-        return fail(err, err_len, CONFIG_ERR_RANGE, "'%s' is not one of %s", v->text, range);
+        return fb_fail(err, err_len, CONFIG_ERR_RANGE, "'%s' is not one of %s", v->text, range);
 
     case KEY_STRING:
     case KEY_ENDPOINT:
     case KEY_CURVE: {
         if (!v->str_ok)
-            return fail(err, err_len, CONFIG_ERR_TYPE, "expected a string");
+            return fb_fail(err, err_len, CONFIG_ERR_TYPE, "expected a string");
         const char *s = value_is_null(v) ? "" : v->text;
         size_t n = strlen(s);
         if (n >= k->len)
-            return fail(err, err_len, CONFIG_ERR_RANGE,
+            return fb_fail(err, err_len, CONFIG_ERR_RANGE,
                         "is %zu characters long (allowed up to %zu)", n, k->len - 1);
         if (k->type == KEY_ENDPOINT && !endpoint_ok(s))
-            return fail(err, err_len, CONFIG_ERR_RANGE,
+            return fb_fail(err, err_len, CONFIG_ERR_RANGE,
                         "'%s' is not a ZeroMQ endpoint (allowed tcp://HOST:PORT, "
                         "ipc://PATH, inproc://NAME)", s);
         /* Never echo a key: a secret one would land in logs. */
         if (k->type == KEY_CURVE && n && !z85_ok(s))
-            return fail(err, err_len, CONFIG_ERR_RANGE,
+            return fb_fail(err, err_len, CONFIG_ERR_RANGE,
                         "not a CURVE key: %zu characters (allowed empty or exactly 40 "
                         "Z85 characters)", n);
         /* Zero the whole buffer, so that equal configs compare equal. */
@@ -613,7 +599,7 @@ static int set_value(config *c, const config_key *k, const value *v, char *err, 
         return 0;
     }
     }
-    return fail(err, err_len, CONFIG_ERR_TYPE, "unknown key type");
+    return fb_fail(err, err_len, CONFIG_ERR_TYPE, "unknown key type");
 }
 
 /* ---- defaults ----------------------------------------------------------- */
@@ -696,7 +682,7 @@ int config_check(const config *c, const char *name, char *err, size_t err_len)
 {
     char msg[512];
     if (brain_params_check(&c->brain, msg, sizeof msg))
-        return fail(err, err_len, CONFIG_ERR_RANGE, "%s: brain.%s", name, msg);
+        return fb_fail(err, err_len, CONFIG_ERR_RANGE, "%s: brain.%s", name, msg);
 
     struct { const char *key; const char *ep; } eps[] = {
         {"link.sensor_endpoint", c->link.sensor_endpoint},
@@ -707,7 +693,7 @@ int config_check(const config *c, const char *name, char *err, size_t err_len)
     for (size_t i = 1; i < n_eps; i++)
         for (size_t j = 0; j < i; j++)
             if (endpoints_clash(eps[i].ep, eps[j].ep))
-                return fail(err, err_len, CONFIG_ERR_RANGE,
+                return fb_fail(err, err_len, CONFIG_ERR_RANGE,
                             "%s: %s: '%s' takes the same address as %s '%s' "
                             "(each socket needs its own)",
                             name, eps[i].key, eps[i].ep, eps[j].key, eps[j].ep);
@@ -715,12 +701,12 @@ int config_check(const config *c, const char *name, char *err, size_t err_len)
     bool secret = c->link.curve_secret_key[0] != '\0';
     bool public = c->link.curve_public_key[0] != '\0';
     if (secret != public)
-        return fail(err, err_len, CONFIG_ERR_RANGE,
+        return fb_fail(err, err_len, CONFIG_ERR_RANGE,
                     "%s: %s: missing: CURVE needs both link.curve_secret_key and "
                     "link.curve_public_key (or neither)",
                     name, secret ? "link.curve_public_key" : "link.curve_secret_key");
     if (c->link.curve_client_keys[0] && !secret)
-        return fail(err, err_len, CONFIG_ERR_RANGE,
+        return fb_fail(err, err_len, CONFIG_ERR_RANGE,
                     "%s: link.curve_client_keys: needs link.curve_secret_key and "
                     "link.curve_public_key (without them the link is not encrypted)",
                     name);
@@ -728,19 +714,19 @@ int config_check(const config *c, const char *name, char *err, size_t err_len)
     const uint32_t sizes[3] = {c->brain.size_x, c->brain.size_y, c->brain.size_z};
     if (c->telemetry.slice_axis <= 2 && c->telemetry.slice_index >= 0 &&
         (uint32_t)c->telemetry.slice_index >= sizes[c->telemetry.slice_axis])
-        return fail(err, err_len, CONFIG_ERR_RANGE,
+        return fb_fail(err, err_len, CONFIG_ERR_RANGE,
                     "%s: telemetry.slice_index: %d is outside the field (allowed -1 to %u: "
                     "brain.size_%c is %u)",
                     name, c->telemetry.slice_index, sizes[c->telemetry.slice_axis] - 1,
                     "xyz"[c->telemetry.slice_axis], sizes[c->telemetry.slice_axis]);
     if (c->telemetry.slice_channel >= 0 && (uint32_t)c->telemetry.slice_channel >= c->brain.channels)
-        return fail(err, err_len, CONFIG_ERR_RANGE,
+        return fb_fail(err, err_len, CONFIG_ERR_RANGE,
                     "%s: telemetry.slice_channel: %d is outside the field (allowed -1 to %u: "
                     "brain.channels is %u)",
                     name, c->telemetry.slice_channel, c->brain.channels - 1, c->brain.channels);
 
     if (c->checkpoint.every_s > 0 && c->checkpoint.path[0] == '\0')
-        return fail(err, err_len, CONFIG_ERR_RANGE,
+        return fb_fail(err, err_len, CONFIG_ERR_RANGE,
                     "%s: checkpoint.every_s: %g needs checkpoint.path (it is empty)",
                     name, c->checkpoint.every_s);
     return CONFIG_OK;
@@ -805,7 +791,7 @@ static int next_event(reader *r, yaml_event_t *ev)
         return 0;
     const yaml_parser_t *p = &r->parser;
     if (p->error == YAML_MEMORY_ERROR)
-        return fail(r->err, r->err_len, CONFIG_ERR_IO, "%s: out of memory", r->name);
+        return fb_fail(r->err, r->err_len, CONFIG_ERR_IO, "%s: out of memory", r->name);
     yaml_mark_t m = p->problem_mark;
     if (p->error == YAML_READER_ERROR) {
         /* The reader knows only a byte offset: count lines up to it. */
@@ -818,16 +804,16 @@ static int next_event(reader *r, yaml_event_t *ev)
                 column++;
             }
         }
-        return fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+        return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                     "%s:%zu:%zu: YAML syntax error: %s (byte 0x%02x)", r->name, line, column,
                     p->problem ? p->problem : "unreadable input", (unsigned)p->problem_value & 0xFF);
     }
     if (p->context)
-        return fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+        return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                     "%s:%zu:%zu: YAML syntax error: %s (%s at line %zu)", r->name,
                     m.line + 1, m.column + 1, p->problem ? p->problem : "?", p->context,
                     p->context_mark.line + 1);
-    return fail(r->err, r->err_len, CONFIG_ERR_SYNTAX, "%s:%zu:%zu: YAML syntax error: %s",
+    return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX, "%s:%zu:%zu: YAML syntax error: %s",
                 r->name, m.line + 1, m.column + 1, p->problem ? p->problem : "?");
 }
 
@@ -886,7 +872,7 @@ static int read_section(reader *r, config *c, size_t section, size_t *size_line)
         char key[NAME_MAX_LEN];
         bool whole = event_name(&ev, key);
         if (ev.type != YAML_SCALAR_EVENT) {
-            rc = fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+            rc = fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                       "%s:%zu:%zu: %s: expected a key name, got a %s", r->name,
                       km.line + 1, km.column + 1, sname, event_kind(&ev));
             yaml_event_delete(&ev);
@@ -900,12 +886,12 @@ static int read_section(reader *r, config *c, size_t section, size_t *size_line)
             char hint[96] = " (too long, or a NUL inside)";
             if (whole)
                 suggest_key(hint, sizeof hint, section, key);
-            return fail(r->err, r->err_len, CONFIG_ERR_KEY, "%s:%zu:%zu: %s.%s: unknown key%s",
+            return fb_fail(r->err, r->err_len, CONFIG_ERR_KEY, "%s:%zu:%zu: %s.%s: unknown key%s",
                         r->name, km.line + 1, km.column + 1, sname, key, hint);
         }
         if ((size_t)idx < sizeof seen_line / sizeof seen_line[0]) {
             if (seen_line[idx])
-                return fail(r->err, r->err_len, CONFIG_ERR_KEY,
+                return fb_fail(r->err, r->err_len, CONFIG_ERR_KEY,
                             "%s:%zu:%zu: %s.%s: duplicate key (first set at line %zu)",
                             r->name, km.line + 1, km.column + 1, sname, key, seen_line[idx]);
             seen_line[idx] = km.line + 1;
@@ -917,7 +903,7 @@ static int read_section(reader *r, config *c, size_t section, size_t *size_line)
             if ((is_size || is_axis) && size_line[is_size] == 0)
                 size_line[is_size] = km.line + 1;
             if ((is_size && size_line[0]) || (is_axis && size_line[1]))
-                return fail(r->err, r->err_len, CONFIG_ERR_KEY,
+                return fb_fail(r->err, r->err_len, CONFIG_ERR_KEY,
                             "%s:%zu:%zu: brain.%s: not with brain.%s at line %zu "
                             "(size sets all three of size_x, size_y, size_z)",
                             r->name, km.line + 1, km.column + 1, key,
@@ -933,7 +919,7 @@ static int read_section(reader *r, config *c, size_t section, size_t *size_line)
         rc = set_value(c, &k, &v, what, sizeof what);
         yaml_event_delete(&ev);
         if (rc)
-            return fail(r->err, r->err_len, rc, "%s:%zu:%zu: %s.%s: %s", r->name,
+            return fb_fail(r->err, r->err_len, rc, "%s:%zu:%zu: %s.%s: %s", r->name,
                         vm.line + 1, vm.column + 1, sname, key, what);
         /* A mapping or sequence value was refused above, so nothing nested
          * is left to skip. */
@@ -954,7 +940,7 @@ static int read_document(reader *r, config *c)
         return rc;
     if (ev.type == YAML_STREAM_END_EVENT) {
         yaml_event_delete(&ev);
-        return fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+        return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                     "%s:1:1: the file is empty (expected a mapping of sections: brain, loop, "
                     "link, telemetry, checkpoint, sim)", r->name);
     }
@@ -968,7 +954,7 @@ static int read_document(reader *r, config *c)
         bool empty = ev.type == YAML_SCALAR_EVENT && value_is_null(&v);
         if (empty) /* "---" alone: no place in it is more wrong than another */
             rm.line = rm.column = 0;
-        rc = fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+        rc = fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                   "%s:%zu:%zu: %s (expected a mapping of sections: brain, loop, link, "
                   "telemetry, checkpoint, sim)", r->name, rm.line + 1, rm.column + 1,
                   empty ? "the file is empty" :
@@ -994,7 +980,7 @@ static int read_document(reader *r, config *c)
         const char *kind = event_kind(&ev);
         yaml_event_delete(&ev);
         if (!scalar)
-            return fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+            return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                         "%s:%zu:%zu: expected a section name, got a %s", r->name,
                         sm.line + 1, sm.column + 1, kind);
         int s = whole ? section_index(name) : -1;
@@ -1006,11 +992,11 @@ static int read_document(reader *r, config *c)
             else
                 snprintf(hint, sizeof hint,
                          " (allowed brain, loop, link, telemetry, checkpoint, sim)");
-            return fail(r->err, r->err_len, CONFIG_ERR_KEY, "%s:%zu:%zu: %s: unknown section%s",
+            return fb_fail(r->err, r->err_len, CONFIG_ERR_KEY, "%s:%zu:%zu: %s: unknown section%s",
                         r->name, sm.line + 1, sm.column + 1, name, hint);
         }
         if (section_line[s])
-            return fail(r->err, r->err_len, CONFIG_ERR_KEY,
+            return fb_fail(r->err, r->err_len, CONFIG_ERR_KEY,
                         "%s:%zu:%zu: %s: duplicate section (first at line %zu)", r->name,
                         sm.line + 1, sm.column + 1, name, section_line[s]);
         section_line[s] = sm.line + 1;
@@ -1028,7 +1014,7 @@ static int read_document(reader *r, config *c)
             bool empty = ev.type == YAML_SCALAR_EVENT && value_is_null(&v);
             yaml_event_delete(&ev);
             if (!empty)
-                return fail(r->err, r->err_len, CONFIG_ERR_TYPE,
+                return fb_fail(r->err, r->err_len, CONFIG_ERR_TYPE,
                             "%s:%zu:%zu: %s: expected a mapping of keys, got a%s %s",
                             r->name, vm.line + 1, vm.column + 1, name,
                             v.kind[0] == 'a' ? "n" : "", v.kind);
@@ -1044,7 +1030,7 @@ static int read_document(reader *r, config *c)
     bool more = ev.type != YAML_STREAM_END_EVENT;
     yaml_event_delete(&ev);
     if (more)
-        return fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+        return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                     "%s:%zu:%zu: a second YAML document (a config file holds one)",
                     r->name, dm.line + 1, dm.column + 1);
     return 0;
@@ -1057,7 +1043,7 @@ int config_load_string(const char *yaml, const char *name, config *c, char *err,
         err[0] = '\0';
     config_default(c);
     if (!yaml_parser_initialize(&r.parser))
-        return fail(err, err_len, CONFIG_ERR_IO, "%s: out of memory", r.name);
+        return fb_fail(err, err_len, CONFIG_ERR_IO, "%s: out of memory", r.name);
     yaml_parser_set_input_string(&r.parser, (const unsigned char *)yaml, strlen(yaml));
     int rc = read_document(&r, c);
     yaml_parser_delete(&r.parser);
@@ -1073,21 +1059,21 @@ int config_load(const char *path, config *c, char *err, size_t err_len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return fail(err, err_len, CONFIG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return fb_fail(err, err_len, CONFIG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     char *buf = malloc(CONFIG_FILE_MAX + 1);
     if (!buf) {
         fclose(f);
-        return fail(err, err_len, CONFIG_ERR_IO, "%s: out of memory", path);
+        return fb_fail(err, err_len, CONFIG_ERR_IO, "%s: out of memory", path);
     }
     size_t n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
     int rc = 0;
     if (ferror(f))
-        rc = fail(err, err_len, CONFIG_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+        rc = fb_fail(err, err_len, CONFIG_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
     else if (n > CONFIG_FILE_MAX)
-        rc = fail(err, err_len, CONFIG_ERR_IO, "%s: larger than %d bytes: not a config file",
+        rc = fb_fail(err, err_len, CONFIG_ERR_IO, "%s: larger than %d bytes: not a config file",
                   path, CONFIG_FILE_MAX);
     else if (memchr(buf, '\0', n))
-        rc = fail(err, err_len, CONFIG_ERR_SYNTAX,
+        rc = fb_fail(err, err_len, CONFIG_ERR_SYNTAX,
                   "%s: contains a NUL byte: not a text file", path);
     fclose(f);
     if (rc == 0) {
@@ -1104,25 +1090,25 @@ int config_set(config *c, const char *key, const char *text, char *err, size_t e
     char section[NAME_MAX_LEN];
     size_t n = dot ? (size_t)(dot - key) : 0;
     if (!dot || n >= sizeof section)
-        return fail(err, err_len, CONFIG_ERR_KEY, "%s: expected section.key (e.g. brain.size)",
+        return fb_fail(err, err_len, CONFIG_ERR_KEY, "%s: expected section.key (e.g. brain.size)",
                     key);
     memcpy(section, key, n);
     section[n] = '\0';
     int s = section_index(section);
     if (s < 0)
-        return fail(err, err_len, CONFIG_ERR_KEY, "%s: unknown section '%s'", key, section);
+        return fb_fail(err, err_len, CONFIG_ERR_KEY, "%s: unknown section '%s'", key, section);
     config_key k;
     if (key_find((size_t)s, dot + 1, &k) < 0) {
         char hint[96];
         suggest_key(hint, sizeof hint, (size_t)s, dot + 1);
-        return fail(err, err_len, CONFIG_ERR_KEY, "%s: unknown key%s", key, hint);
+        return fb_fail(err, err_len, CONFIG_ERR_KEY, "%s: unknown key%s", key, hint);
     }
     value v = {.text = text, .length = strlen(text), .plain = true, .str_ok = true,
                .kind = "scalar"};
     char what[400];
     int rc = set_value(c, &k, &v, what, sizeof what);
     if (rc)
-        return fail(err, err_len, rc, "%s: %s", key, what);
+        return fb_fail(err, err_len, rc, "%s: %s", key, what);
     return 0;
 }
 

@@ -20,9 +20,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "brain.h"
+#include "brain_params.h"
+#include "io_options.h"
 
 #define CONFIG_STR 256
+_Static_assert(CONFIG_STR == IO_STR, "one string size for every key");
 
 typedef enum {
     CONFIG_OK = 0,
@@ -35,30 +37,13 @@ typedef enum {
 
 const char *config_strerror(int err);
 
-typedef enum { LOOP_FIXED_RATE = 0, LOOP_LOCKSTEP = 1 } loop_mode;
 typedef enum { SIM_REALTIME = 0, SIM_LOCKSTEP = 1 } sim_mode;
 
 typedef struct {
     brain_params brain;   /* brain.size sets size_x = size_y = size_z */
 
-    struct {
-        loop_mode mode;          /* fixed_rate | lockstep */
-        double rate_hz;          /* fixed_rate: cycles per second */
-        bool realtime;           /* SCHED_FIFO + mlockall */
-        int cpu;                 /* pin to this CPU; -1: do not pin */
-        uint32_t stats_window;   /* cycles in a timing window */
-    } loop;
-
-    struct {
-        char sensor_endpoint[CONFIG_STR];  /* brain binds; robots connect and send */
-        char motor_endpoint[CONFIG_STR];   /* brain binds PUB; robots subscribe */
-        uint32_t timeout_ms;               /* link lost after this long without valid sensors */
-        uint32_t max_message_bytes;        /* ZMQ_MAXMSGSIZE on the sensor socket */
-        uint32_t robot_id;                 /* the robot this brain drives */
-        char curve_secret_key[CONFIG_STR]; /* Z85, 40 chars; "" = no CURVE */
-        char curve_public_key[CONFIG_STR]; /* Z85, the brain's own public key */
-        char curve_client_keys[CONFIG_STR];/* file with one allowed client public key (Z85) a line; "" = any client that knows the brain's key */
-    } link;
+    loop_options loop;    /* io_options.h: the loop's own settings */
+    link_options link;    /* io_options.h: the link's own settings */
 
     struct {
         bool enabled;
@@ -70,11 +55,7 @@ typedef struct {
         int slice_channel;           /* -1 = mean over channels */
     } telemetry;
 
-    struct {
-        char path[CONFIG_STR];       /* "" = no checkpoints */
-        double every_s;              /* autosave period; 0 = off */
-        bool on_exit;                /* write one at shutdown */
-    } checkpoint;
+    loop_checkpoint_options checkpoint;  /* io_options.h: the loop saves them */
 
     struct {
         sim_mode mode;               /* realtime | lockstep */

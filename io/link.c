@@ -4,7 +4,7 @@
  * ZMQ_DONTWAIT, so neither direction ever blocks the loop.
  */
 #include "link.h"
-#include "wire.h"
+#include "fail.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -22,7 +22,9 @@ struct robot_link {
     void *sensor_sock;
     void *motor_sock;
     uint32_t robot_id;
+    uint32_t timeout_ms;
     uint32_t sensors, motors;
+    char warning[2 * IO_STR + 160];
     float *scratch;          /* decode target */
     float *newest;           /* the newest valid vector (swapped with scratch) */
     uint8_t *out_buf;        /* encoded motor message */
@@ -47,30 +49,6 @@ const char *link_strerror(int err)
     case LINK_ERR_NOMEM: return "out of memory";
     case LINK_ERR_IO: return "could not read a file";
     default: return "unknown link error";
-    }
-}
-
-const char *link_bad_name(int reason)
-{
-    static const char *names[LINK_BAD_REASONS] = {
-        "truncated", "magic", "version", "kind", "trailing",
-        "length", "nonfinite", "robot", "frames",
-    };
-    if (reason < 0 || reason >= LINK_BAD_REASONS)
-        return "unknown";
-    return names[reason];
-}
-
-static int reason_of(int wire_rc)
-{
-    switch (wire_rc) {
-    case WIRE_ERR_TRUNCATED: return LINK_BAD_TRUNCATED;
-    case WIRE_ERR_MAGIC: return LINK_BAD_MAGIC;
-    case WIRE_ERR_VERSION: return LINK_BAD_VERSION;
-    case WIRE_ERR_KIND: return LINK_BAD_KIND;
-    case WIRE_ERR_TRAILING: return LINK_BAD_TRAILING;
-    case WIRE_ERR_NONFINITE: return LINK_BAD_NONFINITE;
-    default: return LINK_BAD_LENGTH;  /* WIRE_ERR_COUNT */
     }
 }
 
@@ -170,45 +148,48 @@ static void *zap_main(void *arg)
     return NULL;
 }
 
-static int set_curve_server(void *s, const config *c)
+static int set_curve_server(void *s, const link_options *o)
 {
     int one = 1;
     if (zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) ||
-        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, c->link.curve_secret_key, 40) ||
+        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, o->curve_secret_key, 40) ||
         zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, "fieldbrain", 10))
         return -1;
     return 0;
 }
 
-int link_create(const config *c, robot_link **out, char *err, size_t err_len)
+int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_link **out,
+                char *err, size_t err_len)
 {
     *out = NULL;
-    bool curve = c->link.curve_secret_key[0] != '\0';
-    if (curve && (strlen(c->link.curve_secret_key) != 40 || strlen(c->link.curve_public_key) != 40)) {
+    bool curve = o->curve_secret_key[0] != '\0';
+    if (curve && (strlen(o->curve_secret_key) != 40 || strlen(o->curve_public_key) != 40)) {
         snprintf(err, err_len, "link.curve_secret_key, link.curve_public_key: both must be Z85 keys of 40 characters");
         return LINK_ERR_PARAM;
     }
-    if (c->brain.sensors > WIRE_MAX_VALUES || c->brain.motors > WIRE_MAX_VALUES) {
-        snprintf(err, err_len, "brain.sensors, brain.motors: at most %u each on the wire", WIRE_MAX_VALUES);
-        return LINK_ERR_PARAM;
-    }
+    if (sensors > WIRE_MAX_VALUES || motors > WIRE_MAX_VALUES)
+        return fb_fail(err, err_len, LINK_ERR_PARAM,
+                       "brain.sensors, brain.motors: at most %u each on the wire", WIRE_MAX_VALUES);
     robot_link *l = calloc(1, sizeof *l);
     if (!l)
-        return LINK_ERR_NOMEM;
-    l->robot_id = c->link.robot_id;
-    l->sensors = c->brain.sensors;
-    l->motors = c->brain.motors;
+        return fb_fail(err, err_len, LINK_ERR_NOMEM, "link: out of memory");
+    l->robot_id = o->robot_id;
+    l->timeout_ms = o->timeout_ms;
+    l->sensors = sensors;
+    l->motors = motors;
     l->scratch = calloc(l->sensors + 1u, sizeof(float));
     l->newest = calloc(l->sensors + 1u, sizeof(float));
     l->out_cap = wire_message_bytes(l->motors);
     l->out_buf = calloc(1, l->out_cap);
     l->ctx = zmq_ctx_new();
     int rc = LINK_ERR_NOMEM;
-    if (!l->scratch || !l->newest || !l->out_buf || !l->ctx)
+    if (!l->scratch || !l->newest || !l->out_buf || !l->ctx) {
+        fb_fail(err, err_len, rc, "link: out of memory");
         goto fail;
+    }
 
-    if (curve && c->link.curve_client_keys[0]) {
-        rc = read_client_keys(l, c->link.curve_client_keys, err, err_len);
+    if (curve && o->curve_client_keys[0]) {
+        rc = read_client_keys(l, o->curve_client_keys, err, err_len);
         if (rc < 0)
             goto fail;
         /* The handler must be bound before any socket does a handshake. */
@@ -236,31 +217,32 @@ int link_create(const config *c, robot_link **out, char *err, size_t err_len)
         goto fail;
     }
     int zero = 0, hwm = 1000;
-    int64_t maxsize = c->link.max_message_bytes;
+    int64_t maxsize = o->max_message_bytes;
     if (zmq_setsockopt(l->sensor_sock, ZMQ_LINGER, &zero, sizeof zero) ||
         zmq_setsockopt(l->motor_sock, ZMQ_LINGER, &zero, sizeof zero) ||
         zmq_setsockopt(l->sensor_sock, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
         zmq_setsockopt(l->sensor_sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize) ||
-        (curve && (set_curve_server(l->sensor_sock, c) || set_curve_server(l->motor_sock, c)))) {
+        (curve && (set_curve_server(l->sensor_sock, o) || set_curve_server(l->motor_sock, o)))) {
         snprintf(err, err_len, "link: cannot set socket options: %s", zmq_strerror(zmq_errno()));
         goto fail;
     }
-    if (zmq_bind(l->sensor_sock, c->link.sensor_endpoint)) {
+    if (zmq_bind(l->sensor_sock, o->sensor_endpoint)) {
         snprintf(err, err_len, "link.sensor_endpoint: cannot bind %s: %s",
-                 c->link.sensor_endpoint, zmq_strerror(zmq_errno()));
+                 o->sensor_endpoint, zmq_strerror(zmq_errno()));
         goto fail;
     }
-    if (zmq_bind(l->motor_sock, c->link.motor_endpoint)) {
+    if (zmq_bind(l->motor_sock, o->motor_endpoint)) {
         snprintf(err, err_len, "link.motor_endpoint: cannot bind %s: %s",
-                 c->link.motor_endpoint, zmq_strerror(zmq_errno()));
+                 o->motor_endpoint, zmq_strerror(zmq_errno()));
         goto fail;
     }
     if (!curve) {
-        const char *eps[2] = {c->link.sensor_endpoint, c->link.motor_endpoint};
-        for (int i = 0; i < 2; i++)
+        const char *eps[2] = {o->sensor_endpoint, o->motor_endpoint};
+        for (int i = 0; i < 2 && !l->warning[0]; i++)
             if (!endpoint_is_local(eps[i]))
-                fprintf(stderr, "fieldbrain: warning: %s is not a loopback address and CURVE is off: "
-                        "anyone who reaches it can drive the robot (set link.curve_secret_key)\n", eps[i]);
+                snprintf(l->warning, sizeof l->warning,
+                         "%s is not a loopback address and CURVE is off: anyone who reaches it "
+                         "can drive the robot (set link.curve_secret_key)", eps[i]);
     }
     *out = l;
     return LINK_OK;
@@ -321,7 +303,7 @@ int link_recv(robot_link *l, bool newest, int64_t now_ns, link_sensor *out)
                     break;
             }
             zmq_msg_close(&m);
-            count_bad(l, LINK_BAD_FRAMES);
+            count_bad(l, WIRE_BAD_FRAMES);
             continue;
         }
         wire_header h;
@@ -329,15 +311,15 @@ int link_recv(robot_link *l, bool newest, int64_t now_ns, link_sensor *out)
                              l->scratch, l->sensors);
         zmq_msg_close(&m);
         if (rc < 0) {
-            count_bad(l, reason_of(rc));
+            count_bad(l, wire_bad_reason_of(rc));
             continue;
         }
         if (h.count != l->sensors) {
-            count_bad(l, LINK_BAD_LENGTH);
+            count_bad(l, WIRE_BAD_LENGTH);
             continue;
         }
         if (h.robot_id != l->robot_id) {
-            count_bad(l, LINK_BAD_ROBOT);
+            count_bad(l, WIRE_BAD_ROBOT);
             continue;
         }
         if (out->fresh)
@@ -398,4 +380,14 @@ const link_counters *link_get_counters(const robot_link *l)
 uint32_t link_robot_id(const robot_link *l)
 {
     return l->robot_id;
+}
+
+uint32_t link_timeout_ms(const robot_link *l)
+{
+    return l->timeout_ms;
+}
+
+const char *link_warning(const robot_link *l)
+{
+    return l->warning;
 }

@@ -10,7 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "io_options.h"
+#include "wire.h"
 
 typedef enum {
     LINK_OK = 0,
@@ -22,27 +23,13 @@ typedef enum {
 
 const char *link_strerror(int err);
 
-/* Why a sensor frame was dropped (PROTOCOL.md, "Bad input"). */
-typedef enum {
-    LINK_BAD_TRUNCATED = 0,
-    LINK_BAD_MAGIC,
-    LINK_BAD_VERSION,
-    LINK_BAD_KIND,
-    LINK_BAD_TRAILING,
-    LINK_BAD_LENGTH,      /* count is not brain.sensors */
-    LINK_BAD_NONFINITE,
-    LINK_BAD_ROBOT,       /* robot_id is not link.robot_id */
-    LINK_BAD_FRAMES,      /* more than one frame */
-    LINK_BAD_REASONS
-} link_bad_reason;
-
-/* "truncated", "magic", ... as in PROTOCOL.md. */
-const char *link_bad_name(int reason);
+/* Bad sensor frames are counted by wire_bad_reason (wire.h), the one table
+ * of reasons the link, the simulation and telemetry share. */
 
 typedef struct {
     uint64_t received;                /* valid sensor messages */
     uint64_t skipped;                 /* valid, but a newer one came before the tick used it */
-    uint64_t bad[LINK_BAD_REASONS];   /* dropped, by reason */
+    uint64_t bad[WIRE_BAD_REASONS];   /* dropped, by wire_bad_reason */
     uint64_t bad_total;
     uint64_t published;               /* motor messages sent */
     uint64_t publish_failed;          /* motor messages ZeroMQ refused */
@@ -62,10 +49,11 @@ typedef struct {
 
 typedef struct robot_link robot_link;
 
-/* Binds both sockets of c->link for a brain with c->brain.sensors sensors
- * and c->brain.motors motors. Prints a warning to stderr when it binds a
- * non-loopback address without CURVE. */
-int link_create(const config *c, robot_link **out, char *err, size_t err_len);
+/* Binds both sockets of o for a brain with `sensors` sensors and `motors`
+ * motors. Prints nothing: a setting that works but is risky (a non-loopback
+ * address without CURVE) is a warning, link_warning. */
+int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_link **out,
+                char *err, size_t err_len);
 void link_destroy(robot_link **l);
 
 /* Takes sensor messages without blocking. newest = true drains the socket
@@ -85,5 +73,10 @@ int link_publish(robot_link *l, const float *motors, uint8_t flags, uint64_t seq
 
 const link_counters *link_get_counters(const robot_link *l);
 uint32_t link_robot_id(const robot_link *l);
+/* link.timeout_ms: how long without a valid sensor message is a lost link. */
+uint32_t link_timeout_ms(const robot_link *l);
+/* A sentence for the program to print when the settings work but are risky
+ * (an endpoint off this machine without CURVE); "" when there is none. */
+const char *link_warning(const robot_link *l);
 
 #endif

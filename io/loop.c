@@ -4,6 +4,7 @@
  * checkpoints, handed over through atomics so the loop never waits on it.
  */
 #include "loop.h"
+#include "fail.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -33,7 +34,7 @@ struct loop {
     bool realtime;
     int cpu;
     int64_t timeout_ns;
-    char ckpt_path[CONFIG_STR];
+    char ckpt_path[IO_STR];
     int64_t ckpt_every_ns;
     bool ckpt_on_exit;
 
@@ -59,8 +60,8 @@ struct loop {
     uint64_t motor_nonfinite;
 
     /* rate limits of burst events */
-    int64_t bad_emit_ns[LINK_BAD_REASONS];
-    uint64_t bad_at_emit[LINK_BAD_REASONS];
+    int64_t bad_emit_ns[WIRE_BAD_REASONS];
+    uint64_t bad_at_emit[WIRE_BAD_REASONS];
     int64_t overrun_emit_ns;
     uint64_t overrun_at_emit;
 
@@ -117,7 +118,7 @@ static void print_event(const loop *lp, const loop_event *e)
     switch (e->kind) {
     case LOOP_EVENT_BAD_INPUT_BURST:
         fprintf(stderr, "fieldbrain: warning: dropped %llu bad sensor message(s): %s (%llu so far)\n",
-                (unsigned long long)e->count, link_bad_name(e->reason),
+                (unsigned long long)e->count, wire_bad_name(e->reason),
                 (unsigned long long)link_get_counters(lp->l)->bad[e->reason]);
         break;
     case LOOP_EVENT_OVERRUN_BURST:
@@ -185,41 +186,39 @@ static void *keeper_main(void *arg)
     return NULL;
 }
 
-int loop_create(const config *c, brain *b, robot_link *l, loop **out, char *err, size_t err_len)
+int loop_create(const loop_options *o, const loop_checkpoint_options *ck, brain *b, robot_link *l,
+                loop **out, char *err, size_t err_len)
 {
     *out = NULL;
-    if (c->loop.mode == LOOP_FIXED_RATE && !(c->loop.rate_hz > 0 && c->loop.rate_hz <= 1e6)) {
-        snprintf(err, err_len, "loop.rate_hz: %g is out of range (0, 1000000]", c->loop.rate_hz);
-        return LOOP_ERR_PARAM;
-    }
-    if (c->loop.stats_window < 1) {
-        snprintf(err, err_len, "loop.stats_window: must be at least 1");
-        return LOOP_ERR_PARAM;
-    }
+    if (o->mode == LOOP_FIXED_RATE && !(o->rate_hz > 0 && o->rate_hz <= 1e6))
+        return fb_fail(err, err_len, LOOP_ERR_PARAM, "loop.rate_hz: %g is out of range (0, 1000000]",
+                       o->rate_hz);
+    if (o->stats_window < 1)
+        return fb_fail(err, err_len, LOOP_ERR_PARAM, "loop.stats_window: must be at least 1");
     loop *lp = calloc(1, sizeof *lp);
     if (!lp)
-        return LOOP_ERR_NOMEM;
+        return fb_fail(err, err_len, LOOP_ERR_NOMEM, "loop: out of memory");
     const brain_params *p = brain_get_params(b);
     lp->b = b;
     lp->l = l;
-    lp->mode = c->loop.mode;
-    lp->period_ns = c->loop.mode == LOOP_FIXED_RATE ? llround(1e9 / c->loop.rate_hz) : 0;
+    lp->mode = o->mode;
+    lp->period_ns = o->mode == LOOP_FIXED_RATE ? llround(1e9 / o->rate_hz) : 0;
     if (lp->period_ns < 1)
         lp->period_ns = 1;
-    lp->realtime = c->loop.realtime;
-    lp->cpu = c->loop.cpu;
-    lp->timeout_ns = (int64_t)c->link.timeout_ms * 1000000LL;
-    snprintf(lp->ckpt_path, sizeof lp->ckpt_path, "%s", c->checkpoint.path);
-    lp->ckpt_every_ns = lp->ckpt_path[0] && c->checkpoint.every_s > 0
-                            ? (int64_t)llround(c->checkpoint.every_s * 1e9) : 0;
-    lp->ckpt_on_exit = lp->ckpt_path[0] && c->checkpoint.on_exit;
+    lp->realtime = o->realtime;
+    lp->cpu = o->cpu;
+    lp->timeout_ns = (int64_t)link_timeout_ms(l) * 1000000LL;
+    snprintf(lp->ckpt_path, sizeof lp->ckpt_path, "%s", ck->path);
+    lp->ckpt_every_ns = lp->ckpt_path[0] && ck->every_s > 0
+                            ? (int64_t)llround(ck->every_s * 1e9) : 0;
+    lp->ckpt_on_exit = lp->ckpt_path[0] && ck->on_exit;
     lp->n_sensors = p->sensors;
     lp->n_motors = p->motors;
     size_t nz = (p->sensors > p->motors ? p->sensors : p->motors) + 1u;
     lp->held = calloc(nz, sizeof(float));
     lp->zeros = calloc(nz, sizeof(float));
     lp->motors = calloc(nz, sizeof(float));
-    lp->win_n = c->loop.stats_window;
+    lp->win_n = o->stats_window;
     lp->win_lat = calloc(lp->win_n, sizeof(int64_t));
     lp->win_work = calloc(lp->win_n, sizeof(int64_t));
     lp->win_gpu = calloc(lp->win_n, sizeof(int64_t));
@@ -236,8 +235,7 @@ int loop_create(const config *c, brain *b, robot_link *l, loop **out, char *err,
     atomic_init(&lp->snap_state, SNAP_IDLE);
     atomic_init(&lp->keeper_stop, false);
     if (pthread_create(&lp->keeper, NULL, keeper_main, lp) != 0) {
-        snprintf(err, err_len, "loop: cannot start the keeper thread");
-        rc = LOOP_ERR_THREAD;
+        rc = fb_fail(err, err_len, LOOP_ERR_THREAD, "loop: cannot start the keeper thread");
         goto fail;
     }
     lp->keeper_running = true;
@@ -245,7 +243,7 @@ int loop_create(const config *c, brain *b, robot_link *l, loop **out, char *err,
     return LOOP_OK;
 fail:
     if (rc == LOOP_ERR_NOMEM)
-        snprintf(err, err_len, "loop: out of memory");
+        fb_fail(err, err_len, rc, "loop: out of memory");
     loop_destroy(&lp);
     return rc;
 }
@@ -363,7 +361,7 @@ static void record_timing(loop *lp, int64_t lateness, int64_t work, int64_t gpu)
 static void check_bursts(loop *lp, int64_t t)
 {
     const link_counters *lc = link_get_counters(lp->l);
-    for (int r = 0; r < LINK_BAD_REASONS; r++) {
+    for (int r = 0; r < WIRE_BAD_REASONS; r++) {
         if (lc->bad[r] > lp->bad_at_emit[r] && t - lp->bad_emit_ns[r] >= NS_PER_S) {
             emit(lp, LOOP_EVENT_BAD_INPUT_BURST, r, lc->bad[r] - lp->bad_at_emit[r], t);
             lp->bad_at_emit[r] = lc->bad[r];
@@ -575,8 +573,8 @@ int loop_run(loop *lp, volatile sig_atomic_t *stop)
     const link_counters *lc = link_get_counters(lp->l);
     char bad[512];
     size_t n = 0;
-    for (int r = 0; r < LINK_BAD_REASONS && n < sizeof bad; r++)
-        n += (size_t)snprintf(bad + n, sizeof bad - n, " %s=%llu", link_bad_name(r),
+    for (int r = 0; r < WIRE_BAD_REASONS && n < sizeof bad; r++)
+        n += (size_t)snprintf(bad + n, sizeof bad - n, " %s=%llu", wire_bad_name(r),
                               (unsigned long long)lc->bad[r]);
     fprintf(stderr,
             "fieldbrain: summary: cycles=%llu overruns=%llu skipped_ticks=%llu received=%llu "

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "brain.h"
-#include "config.h"
+#include "io_options.h"
 #include "link.h"
 
 typedef enum {
@@ -93,9 +93,10 @@ typedef void (*loop_event_hook)(const loop_event *e, void *user);
 
 typedef struct loop loop;
 
-/* The loop borrows b and l (both must outlive it) and reads c->loop and
- * c->checkpoint. Starts the keeper thread. */
-int loop_create(const config *c, brain *b, robot_link *l, loop **out, char *err, size_t err_len);
+/* The loop borrows b and l (both must outlive it) and copies what it needs
+ * of o and ck. Starts the keeper thread. */
+int loop_create(const loop_options *o, const loop_checkpoint_options *ck, brain *b, robot_link *l,
+                loop **out, char *err, size_t err_len);
 void loop_destroy(loop **lp);
 
 void loop_set_cycle_hook(loop *lp, loop_cycle_hook fn, void *user);

@@ -76,19 +76,25 @@ const char *wire_strerror(int err)
     }
 }
 
-const char *wire_reason_name(int err)
+const char *wire_bad_name(int reason)
+{
+    static const char *const names[WIRE_BAD_REASONS] = {
+        "truncated", "magic", "version", "kind", "trailing",
+        "length", "nonfinite", "robot", "frames",
+    };
+    return reason >= 0 && reason < WIRE_BAD_REASONS ? names[reason] : "unknown";
+}
+
+wire_bad_reason wire_bad_reason_of(int err)
 {
     switch (err) {
-    case WIRE_OK: return "ok";
-    case WIRE_ERR_TRUNCATED: return "truncated";
-    case WIRE_ERR_MAGIC: return "magic";
-    case WIRE_ERR_VERSION: return "version";
-    case WIRE_ERR_KIND: return "kind";
-    case WIRE_ERR_TRAILING: return "trailing";
-    case WIRE_ERR_COUNT: return "count";
-    case WIRE_ERR_NONFINITE: return "nonfinite";
-    case WIRE_ERR_SPACE: return "space";
-    default: return "unknown";
+    case WIRE_ERR_TRUNCATED: return WIRE_BAD_TRUNCATED;
+    case WIRE_ERR_MAGIC: return WIRE_BAD_MAGIC;
+    case WIRE_ERR_VERSION: return WIRE_BAD_VERSION;
+    case WIRE_ERR_KIND: return WIRE_BAD_KIND;
+    case WIRE_ERR_TRAILING: return WIRE_BAD_TRAILING;
+    case WIRE_ERR_NONFINITE: return WIRE_BAD_NONFINITE;
+    default: return WIRE_BAD_LENGTH;  /* WIRE_ERR_COUNT: more values than the receiver takes */
     }
 }
 

@@ -43,12 +43,31 @@ typedef enum {
     WIRE_ERR_SPACE = -8,      /* encode: the output buffer is too small */
 } wire_err;
 
-#define WIRE_ERR_REASONS 8   /* number of negative wire_err values */
-
 /* One sentence ("wrong protocol version"). */
 const char *wire_strerror(int err);
-/* A short key for counters and logs ("version"); "ok" for 0. */
-const char *wire_reason_name(int err);
+
+/* Why a received frame was dropped: the one table of reasons that the brain's
+ * link, the simulation and every log and counter share (PROTOCOL.md, "Bad
+ * input"). The names are the keys of the counters in telemetry and in the
+ * exit summaries. */
+typedef enum {
+    WIRE_BAD_TRUNCATED = 0,  /* shorter than the header, or than its values */
+    WIRE_BAD_MAGIC,          /* not a fieldbrain message */
+    WIRE_BAD_VERSION,        /* another protocol version */
+    WIRE_BAD_KIND,           /* not the kind expected on this socket */
+    WIRE_BAD_TRAILING,       /* longer than header + count values */
+    WIRE_BAD_LENGTH,         /* count is not the receiver's vector length */
+    WIRE_BAD_NONFINITE,      /* a value is NaN or infinite */
+    WIRE_BAD_ROBOT,          /* robot_id is not the receiver's robot */
+    WIRE_BAD_FRAMES,         /* not the expected number of frames */
+    WIRE_BAD_REASONS
+} wire_bad_reason;
+
+/* "truncated", "magic", ... ("unknown" outside the table). */
+const char *wire_bad_name(int reason);
+
+/* The reason for a negative wire_decode result (WIRE_ERR_COUNT is "length"). */
+wire_bad_reason wire_bad_reason_of(int err);
 
 typedef struct {
     uint16_t version;        /* WIRE_VERSION */

@@ -35,21 +35,10 @@ struct sim_link {
     uint8_t out[WIRE_HEADER_BYTES + 4 * 64];
     uint8_t in[RECV_BYTES];
     float in_values[RECV_VALUES];
-    uint64_t log_ns[SIM_LINK_BAD_REASONS];    /* last log line per reason */
-    uint64_t pending[SIM_LINK_BAD_REASONS];   /* drops since that line */
+    uint64_t log_ns[WIRE_BAD_REASONS];    /* last log line per reason */
+    uint64_t pending[WIRE_BAD_REASONS];   /* drops since that line */
     sim_link_stats stats;
 };
-
-static const char *const extra_reasons[] = {"length", "robot", "frames"};
-
-const char *sim_link_reason_name(int index)
-{
-    if (index >= 0 && index < WIRE_ERR_REASONS)
-        return wire_reason_name(-index - 1);
-    if (index >= WIRE_ERR_REASONS && index < SIM_LINK_BAD_REASONS)
-        return extra_reasons[index - WIRE_ERR_REASONS];
-    return "unknown";
-}
 
 uint64_t sim_now_ns(void)
 {
@@ -176,7 +165,7 @@ static void drop(sim_link *l, int reason)
     uint64_t now = sim_now_ns();
     if (l->log_ns[reason] == 0 || now - l->log_ns[reason] >= LOG_INTERVAL_NS) {
         fprintf(stderr, "fieldbrain-sim: dropped %llu bad motor frame(s) from %s: %s\n",
-                (unsigned long long)l->pending[reason], l->motor_endpoint, sim_link_reason_name(reason));
+                (unsigned long long)l->pending[reason], l->motor_endpoint, wire_bad_name(reason));
         l->pending[reason] = 0;
         l->log_ns[reason] = now;
     }
@@ -207,31 +196,31 @@ static int read_motor(sim_link *l, wire_header *h, float *values)
         return 0;
     if (n != WIRE_TOPIC_BYTES || memcmp(topic, l->topic, WIRE_TOPIC_BYTES) != 0 || !more(l->sub)) {
         discard_rest(l->sub);
-        drop(l, SIM_LINK_BAD_FRAMES);
+        drop(l, WIRE_BAD_FRAMES);
         return -1;
     }
     n = zmq_recv(l->sub, l->in, sizeof l->in, ZMQ_DONTWAIT);
     if (n < 0 || more(l->sub)) {
         discard_rest(l->sub);
-        drop(l, SIM_LINK_BAD_FRAMES);
+        drop(l, WIRE_BAD_FRAMES);
         return -1;
     }
     if ((size_t)n > sizeof l->in) {
         /* Longer than any message we take: zmq_recv cut it. */
-        drop(l, -WIRE_ERR_COUNT - 1);
+        drop(l, WIRE_BAD_LENGTH);
         return -1;
     }
     int rc = wire_decode(l->in, (size_t)n, WIRE_KIND_MOTORS, h, l->in_values, RECV_VALUES);
     if (rc != WIRE_OK) {
-        drop(l, -rc - 1);
+        drop(l, wire_bad_reason_of(rc));
         return -1;
     }
     if (h->count != l->motors) {
-        drop(l, SIM_LINK_BAD_LENGTH);
+        drop(l, WIRE_BAD_LENGTH);
         return -1;
     }
     if (h->robot_id != l->robot_id) {
-        drop(l, SIM_LINK_BAD_ROBOT);
+        drop(l, WIRE_BAD_ROBOT);
         return -1;
     }
     memcpy(values, l->in_values, sizeof(float) * l->motors);

@@ -13,20 +13,12 @@
 
 #include "wire.h"
 
-/* Reasons a motor frame is dropped, beyond the codec's (wire_err). */
-enum {
-    SIM_LINK_BAD_LENGTH = WIRE_ERR_REASONS,  /* count is not the robot's motor count */
-    SIM_LINK_BAD_ROBOT,                      /* robot_id is not ours */
-    SIM_LINK_BAD_FRAMES,                     /* not exactly topic + message */
-    SIM_LINK_BAD_REASONS
-};
-
 typedef struct {
     uint64_t sent;          /* sensor messages handed to ZeroMQ */
     uint64_t unsent;        /* sensor messages dropped: no brain connected, or its queue full */
     uint64_t received;      /* valid motor messages */
     uint64_t bad;           /* motor frames dropped, all reasons */
-    uint64_t bad_by_reason[SIM_LINK_BAD_REASONS]; /* index: -wire_err - 1, then SIM_LINK_BAD_* */
+    uint64_t bad_by_reason[WIRE_BAD_REASONS]; /* by wire_bad_reason (wire.h) */
     uint64_t connects;      /* a socket finished its handshake with a brain */
     uint64_t disconnects;   /* a socket lost its brain */
 } sim_link_stats;
@@ -59,9 +51,6 @@ sim_link_event sim_link_wait(sim_link *link, uint64_t deadline_ns, wire_header *
 bool sim_link_up(const sim_link *link);
 
 void sim_link_stats_get(const sim_link *link, sim_link_stats *stats);
-
-/* Short name of a bad-frame reason index ("version", "length", ...). */
-const char *sim_link_reason_name(int index);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t sim_now_ns(void);

@@ -1,23 +1,21 @@
 # io tests: the wire codec (unit), the link and loop against the real
 # fieldbrain program over real sockets on 127.0.0.1 (integration).
 fb_add_tests(TARGET test_wire SOURCES test_wire.c LIBS fb_wire LABELS unit)
-if(TARGET fieldbrain)
-  fb_add_tests(TARGET test_loop SOURCES test_loop.c
-    LIBS fb_wire fb_config fb_brain PkgConfig::ZMQ m
-    LABELS integration TIMEOUT 120)
-  target_compile_definitions(test_loop PRIVATE FB_FIELDBRAIN="$<TARGET_FILE:fieldbrain>")
-  add_dependencies(test_loop fieldbrain)
+fb_add_tests(TARGET test_loop SOURCES test_loop.c
+  LIBS fb_wire fb_config fb_brain PkgConfig::ZMQ m
+  LABELS integration TIMEOUT 120)
+target_compile_definitions(test_loop PRIVATE FB_FIELDBRAIN="$<TARGET_FILE:fieldbrain>")
+add_dependencies(test_loop fieldbrain)
 
-  # Python tests drive the program with the Python robot client of io/.
-  foreach(name robot_client_script_answers link_loss_and_recovery
-               garbage_flood_is_counted_and_good_client_served curve_right_key_only
-               non_loopback_without_curve_warns)
-    add_test(NAME test_link.${name}
-      COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_link.py
-              $<TARGET_FILE:fieldbrain> ${PROJECT_SOURCE_DIR}/io/robot_client.py ${name})
-    set_tests_properties(test_link.${name} PROPERTIES LABELS integration TIMEOUT 120)
-  endforeach()
-endif()
+# Python tests drive the program with the Python robot client of io/.
+foreach(name robot_client_script_answers link_loss_and_recovery
+             garbage_flood_is_counted_and_good_client_served curve_right_key_only
+             non_loopback_without_curve_warns)
+  add_test(NAME test_link.${name}
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_link.py
+            $<TARGET_FILE:fieldbrain> ${PROJECT_SOURCE_DIR}/io/robot_client.py ${name})
+  set_tests_properties(test_link.${name} PROPERTIES LABELS integration TIMEOUT 120)
+endforeach()
 if(TEST test_loop.fixed_rate_cycle_count_matches_rate)
   # It counts cycles against the wall clock: alone, so parallel tests on a
   # small machine do not eat its ticks.

@@ -1,36 +1,30 @@
 # Telemetry: the publisher with real ZeroMQ subscribers on 127.0.0.1 (unit:
 # fast, also under ASan; slices from planes read off a real CPU brain), and
 # the programs end to end (integration).
-if(TARGET fb_telemetry)
-  fb_add_tests(TARGET test_telemetry
-    SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_telemetry.c
-    LIBS fb_telemetry fb_brain
-    LABELS unit)
-endif()
+fb_add_tests(TARGET test_telemetry
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_telemetry.c
+  LIBS fb_telemetry fb_brain
+  LABELS unit)
 
 # End to end: the fieldbrain program with telemetry on, a Python robot,
 # Python subscribers, the monitor, the recorder and the plots.
-if(TARGET fieldbrain AND TARGET fieldbrain-monitor AND TARGET fb_telemetry_loop)
-  foreach(name stats_fields_and_cycle_numbers link_loss_events_reach_a_subscriber
-               slice_png_has_the_documented_size monitor_once_and_json
-               recorder_writes_stops_cleanly_and_plots recorder_stays_within_its_budget
-               idle_subscriber_does_not_slow_the_loop readme_subscriber_example_runs)
-    add_test(NAME test_telemetry_e2e.${name}
-      COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_telemetry.py
-              $<TARGET_FILE:fieldbrain> $<TARGET_FILE:fieldbrain-monitor>
-              $<TARGET_FILE:fieldbrain-record> ${CMAKE_BINARY_DIR}/fieldbrain-plot
-              ${PROJECT_SOURCE_DIR}/io/robot_client.py ${PROJECT_SOURCE_DIR}/telemetry/README.md ${name})
-    set_tests_properties(test_telemetry_e2e.${name} PROPERTIES LABELS integration TIMEOUT 120)
-  endforeach()
-endif()
+foreach(name stats_fields_and_cycle_numbers link_loss_events_reach_a_subscriber
+             slice_png_has_the_documented_size monitor_once_and_json
+             recorder_writes_stops_cleanly_and_plots recorder_stays_within_its_budget
+             idle_subscriber_does_not_slow_the_loop readme_subscriber_example_runs)
+  add_test(NAME test_telemetry_e2e.${name}
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_telemetry.py
+            $<TARGET_FILE:fieldbrain> $<TARGET_FILE:fieldbrain-monitor>
+            $<TARGET_FILE:fieldbrain-record> ${CMAKE_BINARY_DIR}/fieldbrain-plot
+            ${PROJECT_SOURCE_DIR}/io/robot_client.py ${PROJECT_SOURCE_DIR}/telemetry/README.md ${name})
+  set_tests_properties(test_telemetry_e2e.${name} PROPERTIES LABELS integration TIMEOUT 120)
+endforeach()
 
 # fieldbrain-telemetry-bench: telemetry's cost on the loop, on against off.
 # The smoke test keeps it running; it asserts no timing.
-if(TARGET fb_telemetry)
-  add_executable(fieldbrain-telemetry-bench ${CMAKE_CURRENT_LIST_DIR}/test_telemetry_bench.c)
-  target_link_libraries(fieldbrain-telemetry-bench PRIVATE fb_telemetry fb_brain)
-  set_target_properties(fieldbrain-telemetry-bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
-  add_test(NAME telemetry_bench.smoke
+add_executable(fieldbrain-telemetry-bench ${CMAKE_CURRENT_LIST_DIR}/test_telemetry_bench.c)
+target_link_libraries(fieldbrain-telemetry-bench PRIVATE fb_telemetry fb_brain)
+set_target_properties(fieldbrain-telemetry-bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+add_test(NAME telemetry_bench.smoke
     COMMAND fieldbrain-telemetry-bench --size 8 --channels 8 --cycles 50 --slice-every 10)
-  set_tests_properties(telemetry_bench.smoke PROPERTIES LABELS unit TIMEOUT 60)
-endif()
+set_tests_properties(telemetry_bench.smoke PROPERTIES LABELS unit TIMEOUT 60)

@@ -210,7 +210,7 @@ TEST(random_frames_never_pass_bad_values)
             memcpy(buf, "FBRN", 4);
         wire_header g;
         int rc = wire_decode(buf, len, WIRE_KIND_SENSORS, &g, out, 64);
-        CHECK(rc <= 0 && rc >= -WIRE_ERR_REASONS);
+        CHECK(rc <= 0 && rc >= WIRE_ERR_NONFINITE);
         if (rc == WIRE_OK) {
             accepted++;
             CHECK(len == wire_message_bytes(g.count));
@@ -228,10 +228,16 @@ TEST(topic_is_robot_id_little_endian)
     CHECK(t[0] == 0xd4 && t[1] == 0xc3 && t[2] == 0xb2 && t[3] == 0xa1);
 }
 
-TEST(every_error_has_a_name_and_sentence)
+TEST(every_error_has_a_sentence_and_every_reason_a_name)
 {
-    for (int e = 0; e >= -WIRE_ERR_REASONS; e--) {
-        CHECK(strcmp(wire_reason_name(e), "unknown") != 0);
+    for (int e = 0; e >= WIRE_ERR_SPACE; e--)
         CHECK(strcmp(wire_strerror(e), "unknown wire error") != 0);
+    for (int e = WIRE_ERR_TRUNCATED; e >= WIRE_ERR_NONFINITE; e--) {
+        wire_bad_reason r = wire_bad_reason_of(e);
+        CHECK(r >= 0 && r < WIRE_BAD_REASONS);
     }
+    CHECK(wire_bad_reason_of(WIRE_ERR_COUNT) == WIRE_BAD_LENGTH);
+    for (int r = 0; r < WIRE_BAD_REASONS; r++)
+        CHECK(strcmp(wire_bad_name(r), "unknown") != 0);
+    CHECK(strcmp(wire_bad_name(WIRE_BAD_REASONS), "unknown") == 0);
 }

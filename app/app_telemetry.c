@@ -1,21 +1,22 @@
-/* telemetry_loop.c: the loop's hooks feeding the publisher (telemetry_loop.h).
+/* app_telemetry.c: the loop's hooks feeding the publisher (app_telemetry.h).
  * Everything here runs on the loop's thread: plain copies into slots, and a
  * read of one plane of the field only on slice cycles, only when the last
  * slice is done.
  */
-#include "telemetry_loop.h"
+#include "app_telemetry.h"
+#include "fail.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct telemetry_attachment {
+struct app_telemetry {
     telemetry *t;
     brain *b;
     loop *lp;
 };
 
-void telemetry_options_from_config(const config *c, const brain *b, telemetry_options *o)
+void app_telemetry_options(const config *c, const brain *b, telemetry_options *o)
 {
     telemetry_options_default(o);
     snprintf(o->endpoint, sizeof o->endpoint, "%s", c->telemetry.endpoint);
@@ -34,14 +35,14 @@ void telemetry_options_from_config(const config *c, const brain *b, telemetry_op
         snprintf(o->device, sizeof o->device, "%s", brain_device_name(b));
         snprintf(o->backend, sizeof o->backend, "%s", brain_backend_name(brain_get_backend(b)));
     }
-    o->n_bad = LINK_BAD_REASONS < TELEMETRY_MAX_BAD ? LINK_BAD_REASONS : TELEMETRY_MAX_BAD;
+    o->n_bad = WIRE_BAD_REASONS < TELEMETRY_MAX_BAD ? WIRE_BAD_REASONS : TELEMETRY_MAX_BAD;
     for (uint32_t i = 0; i < o->n_bad; i++)
-        snprintf(o->bad_names[i], TELEMETRY_NAME, "%s", link_bad_name((int)i));
+        snprintf(o->bad_names[i], TELEMETRY_NAME, "%s", wire_bad_name((int)i));
 }
 
 static void on_cycle(const loop_cycle_report *r, void *user)
 {
-    telemetry_attachment *a = user;
+    app_telemetry *a = user;
     telemetry_cycle c = {
         .cycle = r->cycle, .time_ns = r->time_ns, .lateness_ns = r->lateness_ns,
         .work_ns = r->work_ns, .gpu_ms = r->gpu_ms,
@@ -59,7 +60,7 @@ static void on_cycle(const loop_cycle_report *r, void *user)
         .bad_total = r->link.bad_total, .published = r->link.published,
         .publish_failed = r->link.publish_failed,
     };
-    _Static_assert(LINK_BAD_REASONS <= TELEMETRY_MAX_BAD, "bad-input reasons fit telemetry");
+    _Static_assert(WIRE_BAD_REASONS <= TELEMETRY_MAX_BAD, "bad-input reasons fit telemetry");
     _Static_assert(LOOP_HIST_BINS == TELEMETRY_HIST_BINS, "histogram bins agree");
     memcpy(c.bad, r->link.bad, sizeof r->link.bad);
     telemetry_push_cycle(a->t, &c);
@@ -79,26 +80,24 @@ static void on_cycle(const loop_cycle_report *r, void *user)
 
 static void on_event(const loop_event *e, void *user)
 {
-    telemetry_attachment *a = user;
+    app_telemetry *a = user;
     telemetry_event ev = {.cycle = e->cycle, .time_ns = e->time_ns, .robot_id = e->robot_id,
                           .count = e->count};
     snprintf(ev.kind, sizeof ev.kind, "%s", loop_event_name(e->kind));
     if (e->kind == LOOP_EVENT_BAD_INPUT_BURST)
-        snprintf(ev.reason, sizeof ev.reason, "%s", link_bad_name(e->reason));
+        snprintf(ev.reason, sizeof ev.reason, "%s", wire_bad_name(e->reason));
     telemetry_push_event(a->t, &ev);
 }
 
-int telemetry_attach(const config *c, brain *b, loop *lp, telemetry_attachment **out,
-                     char *err, size_t err_len)
+int app_telemetry_attach(const config *c, brain *b, loop *lp, app_telemetry **out,
+                         char *err, size_t err_len)
 {
     *out = NULL;
-    telemetry_attachment *a = calloc(1, sizeof *a);
-    if (!a) {
-        snprintf(err, err_len, "telemetry: out of memory");
-        return TELEMETRY_ERR_NOMEM;
-    }
+    app_telemetry *a = calloc(1, sizeof *a);
+    if (!a)
+        return fb_fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory");
     telemetry_options o;
-    telemetry_options_from_config(c, b, &o);
+    app_telemetry_options(c, b, &o);
     int rc = telemetry_create(&o, &a->t, err, err_len);
     if (rc < 0) {
         free(a);
@@ -107,12 +106,13 @@ int telemetry_attach(const config *c, brain *b, loop *lp, telemetry_attachment *
     /* The slot must hold exactly what the brain writes for the plane. */
     uint64_t want = o.slice_every > 0 ? brain_slab_count(b, telemetry_slice_axis(a->t)) : 0;
     if (telemetry_slice_count(a->t) != want) {
-        snprintf(err, err_len, "telemetry: the slice plane holds %llu floats but the brain's has %llu "
-                 "(brain and telemetry shapes differ)", (unsigned long long)telemetry_slice_count(a->t),
-                 (unsigned long long)want);
+        rc = fb_fail(err, err_len, TELEMETRY_ERR_PARAM,
+                     "telemetry: the slice plane holds %llu floats but the brain's has %llu "
+                     "(brain and telemetry shapes differ)",
+                     (unsigned long long)telemetry_slice_count(a->t), (unsigned long long)want);
         telemetry_destroy(&a->t);
         free(a);
-        return TELEMETRY_ERR_PARAM;
+        return rc;
     }
     a->b = b;
     a->lp = lp;
@@ -122,11 +122,11 @@ int telemetry_attach(const config *c, brain *b, loop *lp, telemetry_attachment *
     return 0;
 }
 
-void telemetry_detach(telemetry_attachment **ap)
+void app_telemetry_detach(app_telemetry **ap)
 {
     if (!ap || !*ap)
         return;
-    telemetry_attachment *a = *ap;
+    app_telemetry *a = *ap;
     loop_set_cycle_hook(a->lp, NULL, NULL);
     loop_set_event_hook(a->lp, NULL, NULL);
     telemetry_destroy(&a->t);
@@ -134,4 +134,4 @@ void telemetry_detach(telemetry_attachment **ap)
     *ap = NULL;
 }
 
-telemetry *telemetry_attachment_publisher(telemetry_attachment *a) { return a->t; }
+telemetry *app_telemetry_publisher(app_telemetry *a) { return a->t; }

@@ -1,12 +1,14 @@
-/* main.c: the fieldbrain program. Reads the config, creates the brain (or
- * resumes one from a checkpoint), binds the link and runs the control loop
- * until SIGINT or SIGTERM, then shuts down cleanly and exits 0.
+/* main.c: the fieldbrain program, which composes the parts: reads the config
+ * (config/), creates the brain (brain/) or resumes one from a checkpoint,
+ * binds the link and makes the control loop (io/), attaches telemetry
+ * (app_telemetry.c), runs until SIGINT or SIGTERM, then shuts down cleanly
+ * and exits 0. The libraries print nothing; this file prints what they say.
  */
 #include "brain.h"
 #include "config.h"
 #include "link.h"
 #include "loop.h"
-#include "telemetry_loop.h"
+#include "app_telemetry.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -56,11 +58,15 @@ static int run(const char *config_path, const char *resume)
     brain *b = NULL;
     robot_link *l = NULL;
     loop *lp = NULL;
-    telemetry_attachment *tm = NULL;
+    app_telemetry *tm = NULL;
     if (brain_create(&cfg.brain, &b, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain: brain: %s\n", err);
         goto out;
     }
+    const brain_params *p = brain_get_params(b);
+    fprintf(stderr, "fieldbrain: brain %ux%ux%u x %u on %s: %s (%s)\n", p->size_x, p->size_y,
+            p->size_z, p->channels, brain_backend_name(brain_get_backend(b)), brain_device_name(b),
+            brain_device_reason(b));
     if (resume) {
         if (brain_load(b, resume, err, sizeof err) < 0) {
             fprintf(stderr, "fieldbrain: --resume %s: %s\n", resume, err);
@@ -69,21 +75,23 @@ static int run(const char *config_path, const char *resume)
         fprintf(stderr, "fieldbrain: resumed %s at brain cycle %llu\n", resume,
                 (unsigned long long)brain_get_cycle(b));
     }
-    if (link_create(&cfg, &l, err, sizeof err) < 0) {
+    if (link_create(&cfg.link, cfg.brain.sensors, cfg.brain.motors, &l, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain: %s\n", err);
         goto out;
     }
-    if (loop_create(&cfg, b, l, &lp, err, sizeof err) < 0) {
+    if (link_warning(l)[0])
+        fprintf(stderr, "fieldbrain: warning: %s\n", link_warning(l));
+    if (loop_create(&cfg.loop, &cfg.checkpoint, b, l, &lp, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain: %s\n", err);
         goto out;
     }
     if (cfg.telemetry.enabled) {
-        if (telemetry_attach(&cfg, b, lp, &tm, err, sizeof err) < 0) {
+        if (app_telemetry_attach(&cfg, b, lp, &tm, err, sizeof err) < 0) {
             fprintf(stderr, "fieldbrain: %s\n", err);
             goto out;
         }
         fprintf(stderr, "fieldbrain: telemetry on %s\n",
-                telemetry_endpoint(telemetry_attachment_publisher(tm)));
+                telemetry_endpoint(app_telemetry_publisher(tm)));
     }
     /* Before the banner: whoever waits for the banner may signal at once. */
     struct sigaction sa;
@@ -94,7 +102,6 @@ static int run(const char *config_path, const char *resume)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    const brain_params *p = brain_get_params(b);
     fprintf(stderr,
             "fieldbrain %s: %ux%ux%u x %u field, %u sensors, %u motors on %s; %s",
             FB_VERSION, p->size_x, p->size_y, p->size_z, p->channels, p->sensors, p->motors,
@@ -107,7 +114,7 @@ static int run(const char *config_path, const char *resume)
 
     status = loop_run(lp, &g_stop) == 0 ? 0 : 1;
 out:
-    telemetry_detach(&tm);  /* unhooks before the loop goes */
+    app_telemetry_detach(&tm);  /* unhooks before the loop goes */
     loop_destroy(&lp);
     link_destroy(&l);  /* linger 0: never waits for a peer */
     brain_destroy(&b);

@@ -1,0 +1,34 @@
+/* app_telemetry.h: the program's wiring of telemetry (telemetry/) to the
+ * control loop (io/loop.h), which know nothing of each other. One call makes
+ * the publisher from the config and hooks it to the loop; the hooks copy each
+ * report into the publisher's slots on the loop's thread and read the field
+ * for a slice only on the cycles that take one.
+ */
+#ifndef FIELDBRAIN_APP_TELEMETRY_H
+#define FIELDBRAIN_APP_TELEMETRY_H
+
+#include <stddef.h>
+
+#include "brain.h"
+#include "config.h"
+#include "loop.h"
+#include "telemetry.h"
+
+/* c->telemetry and the field shape of c->brain, the device and backend of b,
+ * the rate of c->loop and the bad-input reasons of the link. */
+void app_telemetry_options(const config *c, const brain *b, telemetry_options *o);
+
+typedef struct app_telemetry app_telemetry;
+
+/* Creates the publisher (binds c->telemetry.endpoint) and sets both loop
+ * hooks. b and lp are borrowed and must outlive the attachment. */
+int app_telemetry_attach(const config *c, brain *b, loop *lp, app_telemetry **out,
+                         char *err, size_t err_len);
+
+/* Unhooks, sends what is queued and closes; sets *a to NULL; NULL harmless. */
+void app_telemetry_detach(app_telemetry **a);
+
+/* The publisher inside (counters, endpoint). */
+telemetry *app_telemetry_publisher(app_telemetry *a);
+
+#endif
