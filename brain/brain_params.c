@@ -143,6 +143,37 @@ int brain_params_check(const brain_params *p, char *err, size_t err_len)
     return BRAIN_OK;
 }
 
+int brain_params_check_bounds(const brain_params *p, double sensor_limit, double *bound,
+                              char *err, size_t err_len)
+{
+    const double z = BRAIN_NORMAL_MAX;
+    /* Decay, diffusion (a convex mix) and the clamp never grow |F|; the
+     * momentum is a running mean of channel means, so |M| stays under the
+     * largest |F| it has seen. */
+    double start = fmax((double)p->clamp_limit, (double)p->init_std * z);
+    double injected = (double)p->sensors * fabs((double)p->sensor_gain) * sensor_limit;
+    double before_momentum = start + injected + (double)p->noise_std * z;
+    double worst = before_momentum * (1.0 + fabs((double)p->momentum_gain)) + (double)p->energy_std * z;
+    double elements = (double)p->size_x * p->size_y * p->size_z * p->channels;
+    if (bound)
+        *bound = worst;
+    /* A sum of every element must stay far from FLT_MAX (3.4e38). */
+    if (!(worst * elements <= 1e37) || !(fabs((double)p->motor_gain) * worst <= 1e37))
+        return fb_fail(err, err_len, BRAIN_ERR_PARAM,
+                       "sensor_gain, clamp_limit, momentum_gain: with sensor values up to "
+                       "+-%g (link.sensor_limit) a cycle could reach |F| = %.3g, and sums over "
+                       "the %.0f elements would overflow float32 (keep clamp_limit + sensors * "
+                       "|sensor_gain| * sensor_limit under %.3g)",
+                       sensor_limit, worst, elements, 1e37 / elements / (1.0 + fabs((double)p->momentum_gain)));
+    if (p->precision == BRAIN_PRECISION_F16 && !(worst <= 65504.0))
+        return fb_fail(err, err_len, BRAIN_ERR_PARAM,
+                       "precision: f16 holds at most 65504, but with sensor values up to +-%g "
+                       "(link.sensor_limit) a cycle could reach |F| = %.3g (lower clamp_limit, "
+                       "sensor_gain or link.sensor_limit, or use f32)",
+                       sensor_limit, worst);
+    return BRAIN_OK;
+}
+
 bool brain_params_unstable(const brain_params *p, char *warn, size_t warn_len)
 {
     double growth = (double)p->decay * (1.0 + (double)p->momentum_gain);

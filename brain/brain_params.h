@@ -96,6 +96,20 @@ void brain_params_default(brain_params *p);
  * "key: what is wrong (allowed range)" to err. */
 int brain_params_check(const brain_params *p, char *err, size_t err_len);
 
+/* The largest |value| a standard normal draw of brain/rng.h can take
+ * (Box-Muller from 24-bit uniforms: sqrt(-2 ln 2^-24) = 5.77). */
+#define BRAIN_NORMAL_MAX 5.8
+
+/* Whether any input within +-sensor_limit can make the state overflow:
+ * computes a bound on |F| and |M| within a cycle (the clamp, or the initial
+ * draws, plus every sensor injected at one spot at the limit, noise, the
+ * momentum gain and energy), and fails with a sentence naming the keys when
+ * that bound times the number of elements (the sums a cycle forms) could
+ * leave float32, or, for precision f16, when the bound leaves half precision.
+ * *bound (may be NULL) gets the bound. */
+int brain_params_check_bounds(const brain_params *p, double sensor_limit, double *bound,
+                              char *err, size_t err_len);
+
 /* d * (1 + g) >= 1 makes the channel means grow (field-brain.md, Stability).
  * Returns true and writes a warning naming both keys when that is so. */
 bool brain_params_unstable(const brain_params *p, char *warn, size_t warn_len);

@@ -102,6 +102,8 @@ static const config_key config_keys[] = {
           "larger sensor messages are dropped by ZeroMQ (bytes)"),
     K_NUM("link", "robot_id", KEY_U32, link.robot_id, 0, 4294967295.0,
           "the robot this brain drives"),
+    K_NUM("link", "sensor_limit", KEY_FLOAT, link.sensor_limit, 1e-6, 1e30,
+          "largest |value| a sensor message may carry; beyond it the message is bad input (range)"),
     K_STR("link", "curve_secret_key", KEY_CURVE, link.curve_secret_key,
           "the brain's CURVE secret key (Z85); empty: no encryption"),
     K_STR("link", "curve_public_key", KEY_CURVE, link.curve_public_key,
@@ -626,6 +628,7 @@ void config_default(config *c)
     c->link.timeout_ms = 500;
     c->link.max_message_bytes = 65536;
     c->link.robot_id = 1;
+    c->link.sensor_limit = 1000;
 
     c->telemetry.enabled = true;
     copy_str(c->telemetry.endpoint, CONFIG_STR, "tcp://127.0.0.1:5557");
@@ -682,6 +685,9 @@ int config_check(const config *c, const char *name, char *err, size_t err_len)
 {
     char msg[512];
     if (brain_params_check(&c->brain, msg, sizeof msg))
+        return fb_fail(err, err_len, CONFIG_ERR_RANGE, "%s: brain.%s", name, msg);
+
+    if (brain_params_check_bounds(&c->brain, c->link.sensor_limit, NULL, msg, sizeof msg))
         return fb_fail(err, err_len, CONFIG_ERR_RANGE, "%s: brain.%s", name, msg);
 
     struct { const char *key; const char *ep; } eps[] = {

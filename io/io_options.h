@@ -18,6 +18,7 @@ typedef struct {
     uint32_t timeout_ms;            /* link lost after this long without valid sensors */
     uint32_t max_message_bytes;     /* ZMQ_MAXMSGSIZE on the sensor socket */
     uint32_t robot_id;              /* the robot this brain drives */
+    float sensor_limit;             /* a sensor value beyond +-this is bad input ("range") */
     char curve_secret_key[IO_STR];  /* Z85, 40 chars; "" = no CURVE */
     char curve_public_key[IO_STR];  /* Z85, the brain's own public key */
     char curve_client_keys[IO_STR]; /* file of allowed client public keys (Z85, one a line); "" = any */

@@ -23,6 +23,7 @@ struct robot_link {
     void *motor_sock;
     uint32_t robot_id;
     uint32_t timeout_ms;
+    float sensor_limit;
     uint32_t sensors, motors;
     char warning[2 * IO_STR + 160];
     float *scratch;          /* decode target */
@@ -167,6 +168,9 @@ int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_
         snprintf(err, err_len, "link.curve_secret_key, link.curve_public_key: both must be Z85 keys of 40 characters");
         return LINK_ERR_PARAM;
     }
+    if (!(o->sensor_limit > 0))
+        return fb_fail(err, err_len, LINK_ERR_PARAM, "link.sensor_limit: %g must be above 0",
+                       (double)o->sensor_limit);
     if (sensors > WIRE_MAX_VALUES || motors > WIRE_MAX_VALUES)
         return fb_fail(err, err_len, LINK_ERR_PARAM,
                        "brain.sensors, brain.motors: at most %u each on the wire", WIRE_MAX_VALUES);
@@ -175,6 +179,7 @@ int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_
         return fb_fail(err, err_len, LINK_ERR_NOMEM, "link: out of memory");
     l->robot_id = o->robot_id;
     l->timeout_ms = o->timeout_ms;
+    l->sensor_limit = o->sensor_limit;
     l->sensors = sensors;
     l->motors = motors;
     l->scratch = calloc(l->sensors + 1u, sizeof(float));
@@ -281,6 +286,15 @@ static void count_bad(robot_link *l, int reason)
     l->counters.bad_total++;
 }
 
+/* Every |value| <= limit (the values are finite: wire_decode checked). */
+static bool within_limit(const float *v, uint32_t n, float limit)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (v[i] > limit || v[i] < -limit)
+            return false;
+    return true;
+}
+
 int link_recv(robot_link *l, bool newest, int64_t now_ns, link_sensor *out)
 {
     out->fresh = false;
@@ -320,6 +334,10 @@ int link_recv(robot_link *l, bool newest, int64_t now_ns, link_sensor *out)
         }
         if (h.robot_id != l->robot_id) {
             count_bad(l, WIRE_BAD_ROBOT);
+            continue;
+        }
+        if (!within_limit(l->scratch, h.count, l->sensor_limit)) {
+            count_bad(l, WIRE_BAD_RANGE);
             continue;
         }
         if (out->fresh)

@@ -43,7 +43,7 @@ typedef struct {
     uint64_t seq;
     uint64_t time_ns;        /* the robot's clock, echoed in motors */
     int64_t recv_ns;         /* CLOCK_MONOTONIC when the brain took it */
-    const float *values;     /* brain.sensors floats, all finite */
+    const float *values;     /* brain.sensors floats, finite, within +-link.sensor_limit */
     uint32_t count;
 } link_sensor;
 

@@ -80,7 +80,7 @@ const char *wire_bad_name(int reason)
 {
     static const char *const names[WIRE_BAD_REASONS] = {
         "truncated", "magic", "version", "kind", "trailing",
-        "length", "nonfinite", "robot", "frames",
+        "length", "nonfinite", "robot", "frames", "range",
     };
     return reason >= 0 && reason < WIRE_BAD_REASONS ? names[reason] : "unknown";
 }

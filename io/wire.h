@@ -60,6 +60,7 @@ typedef enum {
     WIRE_BAD_NONFINITE,      /* a value is NaN or infinite */
     WIRE_BAD_ROBOT,          /* robot_id is not the receiver's robot */
     WIRE_BAD_FRAMES,         /* not the expected number of frames */
+    WIRE_BAD_RANGE,          /* a value beyond the receiver's bound (link.sensor_limit) */
     WIRE_BAD_REASONS
 } wire_bad_reason;
 

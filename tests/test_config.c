@@ -184,9 +184,9 @@ TEST(default_yaml_documents_every_key)
     CHECK_EQ_INT(missing, 0);
     size_t n_brain;
     brain_param_table(&n_brain);
-    /* The brain table, five more brain keys, and 5 + 8 + 7 + 3 + 6 in loop,
+    /* The brain table, five more brain keys, and 5 + 9 + 7 + 3 + 6 in loop,
      * link, telemetry, checkpoint, sim. */
-    CHECK_EQ_INT(keys, (int)n_brain + 5 + 29);
+    CHECK_EQ_INT(keys, (int)n_brain + 5 + 30);
 }
 
 TEST(every_shipped_config_loads)
@@ -714,4 +714,29 @@ TEST(config_set_checks_like_the_file)
     CHECK_EQ_INT(config_set(&c, "telemetry.slice_channel", "64", err, sizeof err), 0);
     CHECK_EQ_INT(config_check(&c, "cmdline", err, sizeof err), CONFIG_ERR_RANGE);
     CHECK_MSG(strncmp(err, "cmdline: telemetry.slice_channel: 64 is outside", 47) == 0, "%s", err);
+}
+
+/* No accepted config and no accepted input may overflow the field: the
+ * product of the gains, the sensor bound and the field size is checked. */
+TEST(configs_whose_worst_input_overflows_are_refused)
+{
+    static const char *const bad[] = {
+        "brain:\n  sensor_gain: 2\nlink:\n  sensor_limit: 1e30\n",
+        "brain:\n  size: 96\n  channels: 192\n  clamp_limit: 1e30\n",
+        "brain:\n  size: 64\n  sensor_gain: 1000000\n  clamp_limit: 1e30\n",
+        "brain:\n  backend: vulkan\n  precision: f16\n  clamp_limit: 100000\n",
+        "brain:\n  backend: vulkan\n  precision: f16\n  sensor_gain: 10\nlink:\n  sensor_limit: 1000\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        config c;
+        char err[1024] = "";
+        int rc = config_load_string(bad[i], "t.yaml", &c, err, sizeof err);
+        CHECK_MSG(rc == CONFIG_ERR_RANGE, "case %zu: rc %d (%s)", i, rc, err);
+        CHECK_MSG(strstr(err, "link.sensor_limit") && strstr(err, "t.yaml"), "case %zu: %s", i, err);
+    }
+    config c;
+    /* The largest gain with the default bound, and f16 with its defaults, fit. */
+    EXPECT_OK("brain:\n  sensor_gain: 1000000\n", &c);
+    CHECK(c.link.sensor_limit == 1000.0f);
+    EXPECT_OK("brain:\n  backend: vulkan\n  precision: f16\n", &c);
 }

@@ -125,7 +125,7 @@ def test_garbage_flood_is_counted_and_good_client_served():
     import random
     rnd = random.Random(7)
     want = dict(truncated=0, magic=0, version=0, kind=0, trailing=0, length=0,
-                nonfinite=0, robot=0, frames=0)
+                nonfinite=0, robot=0, frames=0, range=0)
     plan = []
     for i in range(300):
         n = rnd.randrange(0, 200)
@@ -139,6 +139,11 @@ def test_garbage_flood_is_counted_and_good_client_served():
     plan += [(rc.encode(rc.SENSORS, 1, 1, sensors(3)[:5]), 'length') for _ in range(50)]
     plan += [(rc.encode(rc.SENSORS, 9, 1, sensors(3)), 'robot') for _ in range(50)]
     plan += [([valid, valid], 'frames') for _ in range(50)]
+    # Finite but far beyond link.sensor_limit (1000): the values that once
+    # overflowed the injection to infinity.
+    plan += [(rc.encode(rc.SENSORS, 1, 1, [3.4e38 * (-1) ** k for k in range(16)]), 'range')
+             for _ in range(50)]
+    plan += [(rc.encode(rc.SENSORS, 1, 1, [0.0] * 15 + [1000.5]), 'range') for _ in range(50)]
     rnd.shuffle(plan)
     # A frame over max_message_bytes never reaches the brain: ZeroMQ drops
     # that connection; the brain must stay up and keep serving.

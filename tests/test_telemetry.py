@@ -117,7 +117,7 @@ def test_stats_fields_and_cycle_numbers():
         assert set(first['steps']) == {'diffusion', 'noise', 'energy'}
         assert set(first['lateness']) == {'min_ns', 'p50_ns', 'p99_ns', 'max_ns'}
         assert set(first['input']['bad']) == {'truncated', 'magic', 'version', 'kind', 'trailing',
-                                              'length', 'nonfinite', 'robot', 'frames'}
+                                              'length', 'nonfinite', 'robot', 'frames', 'range'}
         assert first['links'][0]['robot_id'] == 1
         prev, gaps, n = first, 0, 0
         while n < 200:
