@@ -86,6 +86,9 @@ static void on_event(const loop_event *e, void *user)
     snprintf(ev.kind, sizeof ev.kind, "%s", loop_event_name(e->kind));
     if (e->kind == LOOP_EVENT_BAD_INPUT_BURST)
         snprintf(ev.reason, sizeof ev.reason, "%s", wire_bad_name(e->reason));
+    else if (e->kind == LOOP_EVENT_BRAIN_FAULT)
+        snprintf(ev.reason, sizeof ev.reason, "%s",
+                 e->reason == BRAIN_ERR_NONFINITE ? "nonfinite" : "device");
     telemetry_push_event(a->t, &ev);
 }
 

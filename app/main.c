@@ -10,7 +10,9 @@
 #include "loop.h"
 #include "app_telemetry.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,6 +41,25 @@ static void usage(FILE *f)
             "  --resume CHECKPOINT   continue from a checkpoint (its field shape wins)\n");
 }
 
+/* Every robot, sim and subscriber connection costs a file descriptor, and so
+ * do the brain's own checkpoint files: a low soft limit (often 1024) would
+ * let idle connections starve both. Raise it to the hard limit, and say so. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        fprintf(stderr, "fieldbrain: file descriptors: raised the soft limit from %llu to the hard "
+                "limit %llu\n", (unsigned long long)was, (unsigned long long)rl.rlim_max);
+    else
+        fprintf(stderr, "fieldbrain: warning: file descriptors: cannot raise the soft limit %llu "
+                "to %llu: %s\n", (unsigned long long)was, (unsigned long long)rl.rlim_max,
+                strerror(errno));
+}
+
 static int run(const char *config_path, const char *resume)
 {
     static config cfg;  /* large: keep it off the stack */
@@ -54,6 +75,7 @@ static int run(const char *config_path, const char *resume)
         return 2;
     }
 
+    raise_fd_limit();
     int status = 1;
     brain *b = NULL;
     robot_link *l = NULL;

@@ -136,11 +136,23 @@ int brain_step(brain *b, const float *sensors, uint32_t n_sensors,
     int rc = b->ops->step(b->impl, &cyc, motors, s);
     if (rc)
         return rc;
+    for (uint32_t j = 0; j < p->motors; j++)
+        if (!isfinite(motors[j]))
+            return BRAIN_ERR_NONFINITE;
+    if (b->ops->state_finite && !b->ops->state_finite(b->impl))
+        return BRAIN_ERR_NONFINITE;
     b->cycle = t;
     s->cycle = t;
     s->diffused = cyc.diffusion;
     s->noised = cyc.noise;
     return BRAIN_OK;
+}
+
+int brain_reset(brain *b)
+{
+    if (!b->ops->reset)
+        return BRAIN_ERR_DEVICE;
+    return b->ops->reset(b->impl);
 }
 
 int brain_measure_bandwidth(brain *b, uint64_t bytes, double *bytes_per_s)

@@ -42,9 +42,19 @@ void brain_destroy(brain **b);
 /* One cycle. `sensors` holds n_sensors values (n_sensors <= sensors; the rest
  * is left out). Non-finite sensor values are refused (BRAIN_ERR_PARAM) before
  * anything changes. Writes p.motors floats to motors and, if stats is not
- * NULL, the cycle's stats. No allocation and one device wait. */
+ * NULL, the cycle's stats. No allocation and one device wait. A cycle that
+ * produced a non-finite motor or momentum (a device fault: no input within
+ * the bounds brain_params_check_bounds accepts can) returns
+ * BRAIN_ERR_NONFINITE and leaves the cycle counter where it was; the state is
+ * then unusable until brain_reset or brain_load. */
 int brain_step(brain *b, const float *sensors, uint32_t n_sensors,
                float *motors, brain_stats *stats);
+
+/* Resets the brain to a fresh field: the field and momentum as brain_create
+ * drew them from p.seed. The cycle counter runs on (the next step is cycle
+ * brain_get_cycle + 1), so random draws never repeat a cycle's. What the
+ * control loop does after a failed cycle. */
+int brain_reset(brain *b);
 
 /* The field as [X][Y][Z][C] float32 (count = brain_field_count). */
 int brain_read_field(brain *b, float *dst);

@@ -34,6 +34,13 @@ typedef struct {
     /* Optional: one plane of the field (axis and index checked by brain.c),
      * see brain_read_slab. */
     int (*read_slab)(void *impl, uint32_t axis, uint32_t index, float *dst);
+    /* The field and momentum as brain_create drew them from the seed (the
+     * carried sums and lazy terms with them). */
+    int (*reset)(void *impl);
+    /* Whether the state the backend holds on the host after a step (the
+     * momentum; the motors are brain.c's to check) is finite. Called after
+     * every step: cheap, no device access. */
+    bool (*state_finite)(void *impl);
 } brain_ops;
 
 /* What a backend's create gets and gives back. */

@@ -19,6 +19,7 @@ const char *brain_strerror(int err)
     case BRAIN_ERR_IO: return "file error";
     case BRAIN_ERR_FORMAT: return "malformed checkpoint";
     case BRAIN_ERR_MISMATCH: return "checkpoint does not match the brain";
+    case BRAIN_ERR_NONFINITE: return "non-finite value in the brain's state";
     }
     return "unknown error";
 }

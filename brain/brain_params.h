@@ -21,6 +21,8 @@ typedef enum {
     BRAIN_ERR_IO = -5,        /* a file could not be read or written */
     BRAIN_ERR_FORMAT = -6,    /* a checkpoint is malformed, truncated or corrupt */
     BRAIN_ERR_MISMATCH = -7,  /* a checkpoint is for another shape or seed */
+    BRAIN_ERR_NONFINITE = -8, /* a cycle produced a non-finite motor or state (a device fault),
+                                 or a state to be saved holds one */
 } brain_err;
 
 const char *brain_strerror(int err);

@@ -359,12 +359,35 @@ int brain_snapshot_take(brain *b, brain_snapshot *s)
 
 uint64_t brain_snapshot_cycle(const brain_snapshot *s) { return s->cycle; }
 
+/* The first non-finite value of n, or n when there is none. */
+static uint64_t first_nonfinite(const float *v, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return i;
+    return n;
+}
+
 int brain_snapshot_save(const brain_snapshot *s, const char *path, char *err, size_t err_len)
 {
     const brain_params *p = &s->p;
     char base[CKPT_PATH_MAX - 32], json[CKPT_PATH_MAX], npy[CKPT_PATH_MAX];
     if (ckpt_base(path, base, sizeof base))
         return brain_fail(err, err_len, BRAIN_ERR_IO, "checkpoint path '%s' is empty or too long", path);
+    /* A state that --resume would refuse is never written: the checkpoint
+     * already on disk stays the one to resume from. */
+    uint64_t bad = first_nonfinite(s->momentum, p->channels);
+    if (bad < p->channels)
+        return brain_fail(err, err_len, BRAIN_ERR_NONFINITE,
+                          "%s: not written: momentum[%llu] is %g at brain cycle %llu (the previous "
+                          "checkpoint, if any, is kept)", path, (unsigned long long)bad,
+                          (double)s->momentum[bad], (unsigned long long)s->cycle);
+    bad = first_nonfinite(s->field, s->count);
+    if (bad < s->count)
+        return brain_fail(err, err_len, BRAIN_ERR_NONFINITE,
+                          "%s: not written: field element %llu is %g at brain cycle %llu (the "
+                          "previous checkpoint, if any, is kept)", path, (unsigned long long)bad,
+                          (double)s->field[bad], (unsigned long long)s->cycle);
     snprintf(json, sizeof json, "%s.json", base);
 
     /* write the field file the current sidecar does not name */

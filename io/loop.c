@@ -27,6 +27,7 @@
 enum { SNAP_IDLE = 0, SNAP_PENDING, SNAP_DONE, SNAP_FAILED };
 
 struct loop {
+    loop_clock clock;
     brain *b;
     robot_link *l;
     loop_mode mode;
@@ -56,8 +57,11 @@ struct loop {
     uint64_t answer_seq, answer_time_ns;
     uint64_t cycle;
     int64_t heartbeat_ns;
-    uint64_t brain_errors;
-    uint64_t motor_nonfinite;
+    uint64_t brain_errors;      /* cycles that failed (brain_fault) */
+    uint64_t reset_failed;      /* brain_reset failed too after a fault */
+    brain_stats last;           /* of the last cycle that stepped */
+    int64_t fault_emit_ns;
+    uint64_t fault_at_emit;
 
     /* rate limits of burst events */
     int64_t bad_emit_ns[WIRE_BAD_REASONS];
@@ -101,16 +105,29 @@ const char *loop_event_name(int kind)
 {
     static const char *names[LOOP_EVENT_KINDS] = {
         "start", "shutdown", "link_lost", "link_restored", "overrun_burst",
-        "bad_input_burst", "checkpoint_written", "checkpoint_failed",
+        "bad_input_burst", "checkpoint_written", "checkpoint_failed", "brain_fault",
     };
     return kind >= 0 && kind < LOOP_EVENT_KINDS ? names[kind] : "unknown";
 }
 
-static int64_t now_ns(void)
+static int64_t monotonic_now_ns(void *user)
 {
+    (void)user;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static int monotonic_sleep_until(void *user, int64_t deadline_ns)
+{
+    (void)user;
+    struct timespec ts = {.tv_sec = deadline_ns / NS_PER_S, .tv_nsec = deadline_ns % NS_PER_S};
+    return clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
+static int64_t now_ns(const loop *lp)
+{
+    return lp->clock.now_ns(lp->clock.user);
 }
 
 static void print_event(const loop *lp, const loop_event *e)
@@ -120,6 +137,12 @@ static void print_event(const loop *lp, const loop_event *e)
         fprintf(stderr, "fieldbrain: warning: dropped %llu bad sensor message(s): %s (%llu so far)\n",
                 (unsigned long long)e->count, wire_bad_name(e->reason),
                 (unsigned long long)link_get_counters(lp->l)->bad[e->reason]);
+        break;
+    case LOOP_EVENT_BRAIN_FAULT:
+        fprintf(stderr, "fieldbrain: error: %llu failed brain cycle(s), the last at cycle %llu (%s): "
+                "motors went out as zeros flagged fault and the brain was reset to a fresh field "
+                "from its seed\n",
+                (unsigned long long)e->count, (unsigned long long)e->cycle, brain_strerror(e->reason));
         break;
     case LOOP_EVENT_OVERRUN_BURST:
         fprintf(stderr, "fieldbrain: warning: %llu overrun(s) at cycle %llu: work ran past the deadline, ticks skipped\n",
@@ -199,6 +222,7 @@ int loop_create(const loop_options *o, const loop_checkpoint_options *ck, brain 
     if (!lp)
         return fb_fail(err, err_len, LOOP_ERR_NOMEM, "loop: out of memory");
     const brain_params *p = brain_get_params(b);
+    lp->clock = (loop_clock){monotonic_now_ns, monotonic_sleep_until, NULL};
     lp->b = b;
     lp->l = l;
     lp->mode = o->mode;
@@ -230,6 +254,8 @@ int loop_create(const loop_options *o, const loop_checkpoint_options *ck, brain 
     if (lp->ckpt_every_ns && brain_snapshot_create(b, &lp->snap) < 0)
         goto fail;
     lp->lost = true;  /* no robot yet: zero motors until the first valid message */
+    lp->last = (brain_stats){.cycle = brain_get_cycle(b), .energy = NAN, .saturated = NAN,
+                             .activity = -1.0f, .gpu_ms = -1.0};
     atomic_init(&lp->ring_head, 0);
     atomic_init(&lp->ring_tail, 0);
     atomic_init(&lp->snap_state, SNAP_IDLE);
@@ -273,6 +299,14 @@ void loop_destroy(loop **pp)
     free(lp->held);
     free(lp);
     *pp = NULL;
+}
+
+void loop_set_clock(loop *lp, const loop_clock *clock)
+{
+    if (clock)
+        lp->clock = *clock;
+    else
+        lp->clock = (loop_clock){monotonic_now_ns, monotonic_sleep_until, NULL};
 }
 
 void loop_set_cycle_hook(loop *lp, loop_cycle_hook fn, void *user)
@@ -392,9 +426,30 @@ static void check_autosave(loop *lp, int64_t t)
     lp->next_save_ns = t + lp->ckpt_every_ns;
 }
 
-/* One cycle. s: what the link gave this tick; step: run the brain. */
+/* A failed cycle (brain_step refused, a device error, or a non-finite motor
+ * or state: a device fault): zero motors flagged fault go out, and the brain
+ * is reset to a fresh field from its seed (brain_reset), which keeps running
+ * from there. The event is emitted at the first fault and then at most once
+ * a second, with the count since the last one. */
+static void brain_fault(loop *lp, int rc, int64_t t)
+{
+    lp->brain_errors++;
+    if (brain_reset(lp->b) != 0)
+        lp->reset_failed++;
+    if (lp->brain_errors - lp->fault_at_emit >= 1 &&
+        (lp->fault_emit_ns == 0 || t - lp->fault_emit_ns >= NS_PER_S)) {
+        emit(lp, LOOP_EVENT_BRAIN_FAULT, rc, lp->brain_errors - lp->fault_at_emit, t);
+        lp->fault_at_emit = lp->brain_errors;
+        lp->fault_emit_ns = t;
+    }
+}
+
+/* One cycle. s: what the link gave this tick; step: run the brain. The
+ * cycle's number (the seq of its motor message) is counted first, so that
+ * the events it emits carry the cycle whose motors show them. */
 static void cycle(loop *lp, const link_sensor *s, int64_t wake, int64_t lateness, bool step)
 {
+    lp->cycle++;
     if (s->fresh) {
         memcpy(lp->held, s->values, lp->n_sensors * sizeof(float));
         lp->last_valid_ns = s->recv_ns;
@@ -409,25 +464,34 @@ static void cycle(loop *lp, const link_sensor *s, int64_t wake, int64_t lateness
         emit(lp, LOOP_EVENT_LINK_LOST, 0, 0, wake);
     }
 
-    brain_stats st = {.gpu_ms = -1};
-    bool ok = false;
+    brain_stats st = lp->last;
+    bool ok = true;
     if (step) {
         /* Lost: the field runs on with no input rather than a stale one. */
-        ok = brain_step(lp->b, lp->lost ? lp->zeros : lp->held, lp->n_sensors, lp->motors, &st) == 0;
-        if (!ok)
-            lp->brain_errors++;
+        int rc = brain_step(lp->b, lp->lost ? lp->zeros : lp->held, lp->n_sensors, lp->motors, &st);
+        for (uint32_t i = 0; rc == 0 && i < lp->n_motors; i++)
+            if (!isfinite(lp->motors[i]))
+                rc = BRAIN_ERR_NONFINITE;  /* never a NaN to a motor */
+        ok = rc == 0;
+        if (ok) {
+            lp->last = st;
+        } else {
+            brain_fault(lp, rc, wake);
+            st = lp->last;
+        }
+    }
+    if (!step || !ok) {
+        /* Nothing measured this cycle: the brain's own cycle and the last
+         * measured energy and saturation; no step ran. */
+        st.cycle = brain_get_cycle(lp->b);
+        st.activity = -1.0f;
+        st.gpu_ms = -1.0;
+        st.diffused = st.noised = st.energized = false;
     }
     const float *out = lp->lost || !ok ? lp->zeros : lp->motors;
-    if (out == lp->motors)
-        for (uint32_t i = 0; i < lp->n_motors; i++)
-            if (!isfinite(lp->motors[i])) {
-                lp->motors[i] = 0.0f;  /* never a NaN to a motor */
-                lp->motor_nonfinite++;
-            }
-    lp->cycle++;
-    int64_t t = now_ns();
-    link_publish(lp->l, out, lp->lost ? WIRE_FLAG_LINK_LOST : 0, lp->cycle,
-                 lp->answer_seq, lp->answer_time_ns, t);
+    uint8_t flags = (uint8_t)((lp->lost ? WIRE_FLAG_LINK_LOST : 0) | (ok ? 0 : WIRE_FLAG_FAULT));
+    int64_t t = now_ns(lp);
+    link_publish(lp->l, out, flags, lp->cycle, lp->answer_seq, lp->answer_time_ns, t);
     int64_t work = t - wake;
     record_timing(lp, lateness, work, st.gpu_ms >= 0 ? (int64_t)(st.gpu_ms * 1e6) : -1);
 
@@ -437,7 +501,7 @@ static void cycle(loop *lp, const link_sensor *s, int64_t wake, int64_t lateness
             .gpu_ms = st.gpu_ms, .lateness = lp->lat, .work = lp->work, .gpu = lp->gpu,
             .lateness_hist = lp->hist, .overruns = lp->overruns,
             .skipped_ticks = lp->skipped_ticks, .motors = out, .n_motors = lp->n_motors,
-            .stepped = step && ok, .brain = st,
+            .stepped = step && ok, .fault = !ok, .brain_faults = lp->brain_errors, .brain = st,
             .sensor_age_ns = lp->answer_seq ? t - lp->last_valid_ns : -1,
             .robot_id = link_robot_id(lp->l), .link_lost = lp->lost,
             .answer_seq = lp->answer_seq, .link = *link_get_counters(lp->l),
@@ -478,17 +542,16 @@ static void go_realtime(loop *lp)
 
 static void run_fixed_rate(loop *lp, volatile sig_atomic_t *stop)
 {
-    int64_t next = now_ns() + lp->period_ns;
+    int64_t next = now_ns(lp) + lp->period_ns;
     link_sensor s;
     while (!*stop) {
-        struct timespec ts = {.tv_sec = next / NS_PER_S, .tv_nsec = next % NS_PER_S};
-        int r = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        int r = lp->clock.sleep_until(lp->clock.user, next);
         if (r == EINTR)
             continue;  /* a signal: look at *stop, then sleep on to the same deadline */
-        int64_t wake = now_ns();
+        int64_t wake = now_ns(lp);
         link_recv(lp->l, true, wake, &s);
         cycle(lp, &s, wake, wake - next, true);
-        int64_t end = now_ns();
+        int64_t end = now_ns(lp);
         next += lp->period_ns;
         if (end > next) {
             /* Skip the missed ticks instead of running them in a burst. */
@@ -504,7 +567,7 @@ static void run_lockstep(loop *lp, volatile sig_atomic_t *stop)
 {
     link_sensor s;
     while (!*stop) {
-        int64_t t = now_ns();
+        int64_t t = now_ns(lp);
         link_recv(lp->l, false, t, &s);
         if (s.fresh) {
             cycle(lp, &s, t, 0, true);
@@ -531,17 +594,17 @@ static void run_lockstep(loop *lp, volatile sig_atomic_t *stop)
 int loop_run(loop *lp, volatile sig_atomic_t *stop)
 {
     go_realtime(lp);
-    int64_t t0 = now_ns();
+    int64_t t0 = now_ns(lp);
     lp->last_valid_ns = t0;
     lp->next_save_ns = t0 + lp->ckpt_every_ns;
-    emit(lp, LOOP_EVENT_START, 0, 0, t0);
+    emit(lp, LOOP_EVENT_START, 0, 0, t0);  /* cycle 0: before the first */
     if (lp->mode == LOOP_LOCKSTEP)
         run_lockstep(lp, stop);
     else
         run_fixed_rate(lp, stop);
 
     /* Shutdown: the cycle in progress has finished. */
-    int64_t t = now_ns();
+    int64_t t = now_ns(lp);
     lp->cycle++;
     link_publish(lp->l, lp->zeros, WIRE_FLAG_STOP | (lp->lost ? WIRE_FLAG_LINK_LOST : 0),
                  lp->cycle, lp->answer_seq, lp->answer_time_ns, t);
@@ -551,7 +614,7 @@ int loop_run(loop *lp, volatile sig_atomic_t *stop)
     int rc = LOOP_OK;
     if (lp->ckpt_on_exit) {
         char err[256];
-        loop_event e = {.kind = LOOP_EVENT_CHECKPOINT_WRITTEN, .cycle = lp->cycle, .time_ns = now_ns(),
+        loop_event e = {.kind = LOOP_EVENT_CHECKPOINT_WRITTEN, .cycle = lp->cycle, .time_ns = now_ns(lp),
                         .robot_id = link_robot_id(lp->l), .count = brain_get_cycle(lp->b)};
         if (brain_save(lp->b, lp->ckpt_path, err, sizeof err) < 0) {
             fprintf(stderr, "fieldbrain: exit checkpoint failed: %s\n", err);

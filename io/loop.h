@@ -9,7 +9,9 @@
  *   - loop_cycle_hook after every cycle, with a loop_cycle_report;
  *   - loop_event_hook on events (start, link lost/restored, overrun and
  *     bad-input bursts at most once a second, checkpoint written/failed,
- *     shutdown). Events are also printed to stderr by the keeper thread.
+ *     brain faults at most once a second, shutdown). An event's cycle is the
+ *     loop cycle whose motor message first shows it (0: before the first).
+ *     Events are also printed to stderr by the keeper thread.
  */
 #ifndef FIELDBRAIN_LOOP_H
 #define FIELDBRAIN_LOOP_H
@@ -57,7 +59,10 @@ typedef struct {
     const float *motors;       /* as published */
     uint32_t n_motors;
     bool stepped;              /* the brain ran this cycle (lockstep link loss: no) */
-    brain_stats brain;         /* valid when stepped */
+    bool fault;                /* the cycle failed: motors zero, flagged fault, brain reset */
+    uint64_t brain_faults;     /* failed cycles since start */
+    brain_stats brain;         /* this cycle's; when not stepped: the brain's cycle, the last
+                                  measured energy and saturated (NaN before any), activity -1 */
     int64_t sensor_age_ns;     /* now - receipt of the sensor vector used; -1 none */
     uint32_t robot_id;
     bool link_lost;
@@ -74,6 +79,7 @@ typedef enum {
     LOOP_EVENT_BAD_INPUT_BURST,   /* reason = link_bad_reason, count since the last one */
     LOOP_EVENT_CHECKPOINT_WRITTEN,/* count = the brain cycle saved */
     LOOP_EVENT_CHECKPOINT_FAILED,
+    LOOP_EVENT_BRAIN_FAULT,       /* reason = brain_err, count = failed cycles since the last one */
     LOOP_EVENT_KINDS
 } loop_event_kind;
 
@@ -98,6 +104,19 @@ typedef struct loop loop;
 int loop_create(const loop_options *o, const loop_checkpoint_options *ck, brain *b, robot_link *l,
                 loop **out, char *err, size_t err_len);
 void loop_destroy(loop **lp);
+
+/* Where the loop reads the time and how it sleeps: CLOCK_MONOTONIC and
+ * clock_nanosleep(TIMER_ABSTIME) unless a test injects its own (then the
+ * fixed-rate schedule, overruns and timeouts follow that clock exactly and
+ * need no wall-clock time). sleep_until returns 0, or EINTR when a signal
+ * woke it early. Set before loop_run; NULL restores the real clock. */
+typedef struct {
+    int64_t (*now_ns)(void *user);
+    int (*sleep_until)(void *user, int64_t deadline_ns);
+    void *user;
+} loop_clock;
+
+void loop_set_clock(loop *lp, const loop_clock *clock);
 
 void loop_set_cycle_hook(loop *lp, loop_cycle_hook fn, void *user);
 void loop_set_event_hook(loop *lp, loop_event_hook fn, void *user);

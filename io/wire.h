@@ -30,6 +30,7 @@ typedef enum {
  * receiver ignores bits it does not know (room for later versions). */
 #define WIRE_FLAG_STOP 0x01u       /* the brain is shutting down: hold still */
 #define WIRE_FLAG_LINK_LOST 0x02u  /* no valid sensors for link.timeout_ms: motors are zero */
+#define WIRE_FLAG_FAULT 0x04u      /* the brain's cycle failed (a device fault): motors are zero */
 
 typedef enum {
     WIRE_OK = 0,
