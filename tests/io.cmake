@@ -1,6 +1,8 @@
 # io tests: the wire codec (unit), the link and loop against the real
 # fieldbrain program over real sockets on 127.0.0.1 (integration).
 fb_add_tests(TARGET test_wire SOURCES test_wire.c LIBS fb_wire LABELS unit)
+# The loop in this process on a clock of the test's own (no wall-clock time).
+fb_add_tests(TARGET test_loop_clock SOURCES test_loop_clock.c LIBS fb_io fb_brain LABELS unit)
 fb_add_tests(TARGET test_loop SOURCES test_loop.c
   LIBS fb_wire fb_config fb_brain PkgConfig::ZMQ m
   LABELS integration TIMEOUT 120)

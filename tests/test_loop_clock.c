@@ -1,0 +1,155 @@
+/* test_loop_clock.c: the control loop in this process, on a clock the test
+ * owns (loop_set_clock): the fixed-rate schedule, overruns and skipped ticks
+ * follow that clock exactly, so these tests count cycles without any
+ * wall-clock threshold and run in parallel with everything else. The link
+ * binds real ZeroMQ sockets on 127.0.0.1; a subscriber reads the motors.
+ */
+#include "harness.h"
+#include "brain.h"
+#include "link.h"
+#include "loop.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <zmq.h>
+
+#define MS 1000000LL
+
+/* Simulated time: sleeping jumps to the deadline; every reading of the
+ * clock costs `work_ns` (the time a cycle's work takes). Past `end_ns` the
+ * next sleep stops the loop. */
+typedef struct {
+    int64_t now_ns, work_ns, end_ns;
+    volatile sig_atomic_t *stop;
+} fake_clock;
+
+static int64_t fake_now(void *user)
+{
+    fake_clock *f = user;
+    f->now_ns += f->work_ns;
+    return f->now_ns;
+}
+
+static int fake_sleep_until(void *user, int64_t deadline_ns)
+{
+    fake_clock *f = user;
+    if (deadline_ns > f->end_ns) {
+        *f->stop = 1;
+        return EINTR;
+    }
+    if (deadline_ns > f->now_ns)
+        f->now_ns = deadline_ns;
+    return 0;
+}
+
+typedef struct {
+    uint64_t cycles, stepped, faults, flagged_fault, last_overruns, last_skipped;
+    uint64_t first_fault_cycle;
+    int nonfinite_motors;
+} tally;
+
+static void count_cycle(const loop_cycle_report *r, void *user)
+{
+    tally *t = user;
+    t->cycles++;
+    t->stepped += r->stepped;
+    t->last_overruns = r->overruns;
+    t->last_skipped = r->skipped_ticks;
+    if (r->fault) {
+        t->flagged_fault++;
+        if (!t->first_fault_cycle)
+            t->first_fault_cycle = r->cycle;
+    }
+    t->faults = r->brain_faults;
+    for (uint32_t i = 0; i < r->n_motors; i++)
+        t->nonfinite_motors += !isfinite(r->motors[i]);
+}
+
+typedef struct {
+    brain *b;
+    robot_link *l;
+    loop *lp;
+} rig;
+
+static int rig_open(rig *r, double rate_hz)
+{
+    memset(r, 0, sizeof *r);
+    char err[512];
+    brain_params p;
+    brain_params_default(&p);
+    p.size_x = p.size_y = p.size_z = 8;
+    p.channels = 8;
+    p.backend = BRAIN_BACKEND_CPU;
+    p.threads = 1;
+    if (brain_create(&p, &r->b, err, sizeof err) < 0) {
+        fprintf(stderr, "brain: %s\n", err);
+        return -1;
+    }
+    link_options lo = {.timeout_ms = 500, .max_message_bytes = 65536, .robot_id = 1,
+                       .sensor_limit = 1000};
+    snprintf(lo.sensor_endpoint, sizeof lo.sensor_endpoint, "tcp://127.0.0.1:*");
+    snprintf(lo.motor_endpoint, sizeof lo.motor_endpoint, "tcp://127.0.0.1:*");
+    if (link_create(&lo, p.sensors, p.motors, &r->l, err, sizeof err) < 0) {
+        fprintf(stderr, "link: %s\n", err);
+        return -1;
+    }
+    loop_options o = {.mode = LOOP_FIXED_RATE, .rate_hz = rate_hz, .cpu = -1, .stats_window = 100};
+    loop_checkpoint_options ck = {.path = ""};
+    if (loop_create(&o, &ck, r->b, r->l, &r->lp, err, sizeof err) < 0) {
+        fprintf(stderr, "loop: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void rig_close(rig *r)
+{
+    loop_destroy(&r->lp);
+    link_destroy(&r->l);
+    brain_destroy(&r->b);
+}
+
+static void run_on(rig *r, fake_clock *f, tally *t)
+{
+    volatile sig_atomic_t stop = 0;
+    f->stop = &stop;
+    loop_clock c = {fake_now, fake_sleep_until, f};
+    loop_set_clock(r->lp, &c);
+    loop_set_cycle_hook(r->lp, count_cycle, t);
+    loop_run(r->lp, &stop);
+}
+
+TEST(fixed_rate_runs_one_cycle_per_period_of_its_clock)
+{
+    rig r;
+    CHECK(rig_open(&r, 200) == 0);
+    fake_clock f = {.now_ns = 1000 * MS, .work_ns = 0, .end_ns = 1000 * MS + 10000 * MS};
+    tally t = {0};
+    run_on(&r, &f, &t);
+    /* 10 s at 200 Hz: a deadline every 5 ms, the first one period in. */
+    CHECK_EQ_INT(t.cycles, 2000);
+    CHECK_EQ_INT(t.stepped, 2000);
+    CHECK_EQ_INT(t.last_overruns, 0);
+    CHECK_EQ_INT(t.last_skipped, 0);
+    CHECK_EQ_INT(brain_get_cycle(r.b), 2000);
+    rig_close(&r);
+}
+
+TEST(work_longer_than_the_period_skips_ticks_instead_of_bursting)
+{
+    rig r;
+    CHECK(rig_open(&r, 500) == 0);  /* 2 ms period */
+    /* Each reading of the clock costs 1 ms: a cycle takes longer than a
+     * period, so every cycle overruns and the missed ticks are skipped. */
+    fake_clock f = {.now_ns = 0, .work_ns = 1 * MS, .end_ns = 1000 * MS};
+    tally t = {0};
+    run_on(&r, &f, &t);
+    CHECK(t.cycles > 100);
+    CHECK_EQ_INT(t.last_overruns, t.cycles - 1);  /* the last one's overrun is counted after its report */
+    /* Every tick of the second either ran a cycle or was skipped. */
+    CHECK_MSG(t.cycles + t.last_skipped >= 490 && t.cycles + t.last_skipped <= 500,
+              "%llu cycles + %llu skipped", (unsigned long long)t.cycles,
+              (unsigned long long)t.last_skipped);
+    rig_close(&r);
+}
