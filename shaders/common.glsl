@@ -27,7 +27,7 @@ layout(constant_id = 14) const bool ENERGY = false;   // motors: after the split
 layout(constant_id = 15) const bool SPLIT = false;    // cycle: an activity cycle's first pass (no clamp)
 layout(constant_id = 16) const bool LAZY = false;     // noise_sum: a lazy-capable cycle's, adds the draws to the field
 // The diffusion pass (cycle.comp DIFFUSE): heights per brick, and bricks per
-// lane (brain_vk.c's vk_plan; the same NBLK workgroups as the other passes).
+// lane (brain_vk.c's fbvk_plan; the same NBLK workgroups as the other passes).
 layout(constant_id = 17) const uint DZ = 1;
 layout(constant_id = 18) const uint BPT = 1;
 
@@ -104,7 +104,7 @@ layout(buffer_reference, std430, buffer_reference_align = 4) buffer Floats { flo
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer Uints { uint v[]; };
 
 // Constant parameters (written once at create) and the cycle's inputs
-// (written by the host before each submit): brain_vk.c's vk_inputs.
+// (written by the host before each submit): brain_vk.c's fbvk_inputs.
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer Inputs {
     float decay, diffusion_rate, noise_std, momentum_keep;
     float momentum_gain, activity_threshold, energy_std, motor_gain;

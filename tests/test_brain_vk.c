@@ -186,7 +186,7 @@ TEST(one_cycle_matches_cpu_many_lines_per_lane)
 }
 
 /* The diffusion pass walks bricks of 4 x 4 lines (cycle.comp), shaped by
- * the device type (brain_vk.c's vk_plan): whole columns on a CPU device, z
+ * the device type (brain_vk.c's fbvk_plan): whole columns on a CPU device, z
  * segments of 16 or more heights on a GPU. FB_VK_PLAN forces either shape,
  * so lavapipe runs both: partial bricks at the x and y edges, a last short
  * z segment (40 heights: 16 + 16 + 8 on the GPU shape), two bricks a lane
