@@ -60,6 +60,7 @@
  * precision).
  */
 #include "vk_internal.h"
+#include "vk_layout.h"
 #include "rng.h"
 
 #include <stdio.h>
@@ -132,52 +133,13 @@ static const uint32_t spv_stats_reduce[] =
 #include "spv/stats_reduce.h"
     ;
 
-/* shaders/common.glsl's Inputs block (std430). */
-typedef struct {
-    float decay, diffusion_rate, noise_std, momentum_keep;
-    float momentum_gain, activity_threshold, energy_std, motor_gain;
-    float clamp_limit, sensor_gain, init_std, pad0;
-    uint32_t flags, noise_key, energy_key, noise_threshold;
-    uint32_t energy_threshold, init_key, t_lo, t_hi;
-    float sensors[];
-} fbvk_inputs;
+/* A state word of vk_layout.h for this brain's sizes: FBVK_WORD(vb, ST_A)
+ * is the word the shaders call ST_A. */
+#define FBVK_WORD(vb, NAME) FBVK_##NAME((vb)->C, (vb)->S, (vb)->MO)
+#define FBVK_RES_BYTES(vb) ((VkDeviceSize)FBVK_WORD(vb, RES_WORDS) * 4)
 
-/* shaders/common.glsl's push constants. */
-typedef struct {
-    VkDeviceAddress src, dst, inputs, state, part;
-} fbvk_push;
-
-/* State words (shaders/common.glsl). */
-#define FBVK_RES_ENERGY 0
-#define FBVK_RES_SATURATED 1
-#define FBVK_RES_ACTIVITY 2
-#define FBVK_RES_ENERGIZED 3
-#define FBVK_RES_MOTORS 4
-#define FBVK_ST_MOMENTUM(vb) (FBVK_RES_MOTORS + (vb)->MO)
-#define FBVK_ST_SENSOR_SPOTS(vb) (FBVK_ST_MOMENTUM(vb) + (vb)->C)
-#define FBVK_ST_MOTOR_SPOTS(vb) (FBVK_ST_SENSOR_SPOTS(vb) + (vb)->S)
-#define FBVK_ST_SENSOR_CHAIN(vb) (FBVK_ST_MOTOR_SPOTS(vb) + (vb)->MO)
-#define FBVK_ST_A(vb) (FBVK_ST_SENSOR_CHAIN(vb) + (vb)->S)
-#define FBVK_ST_FRESH(vb) (FBVK_ST_A(vb) + 1)
-#define FBVK_ST_IND(vb) (FBVK_ST_A(vb) + 2)
-#define FBVK_ST_B(vb) (FBVK_ST_A(vb) + 8)
-#define FBVK_ST_WORDS(vb) (FBVK_ST_B(vb) + 6 * (vb)->C)
-/* The words read_field needs besides the field: a, then b from ST_B on. */
-#define FBVK_MAP_WORDS(vb) (8 + (vb)->C)
-#define FBVK_CHAIN_END 0x7FFFFFFFu
-#define FBVK_CHAIN_TAIL 0x80000000u
-#define FBVK_RES_BYTES(vb) ((VkDeviceSize)(FBVK_RES_MOTORS + (vb)->MO) * 4)
-
-/* Inputs.flags (shaders/common.glsl). */
-#define FBVK_FLAG_DIFFUSE 1u
-#define FBVK_FLAG_NOISE 2u
-/* Points per noise_sum.comp workgroup (common.glsl's NOISE_PB). */
-#define FBVK_NOISE_PB 1024u
-
-/* Diffusion bricks: cycle.comp's BX = BY; the shortest z segment of one
- * (fbvk_plan); the lines a lane takes on a CPU device. */
-#define FBVK_BRICK_X 4u
-#define FBVK_BRICK_Y 4u
+/* Diffusion bricks: the shortest z segment of one (fbvk_plan); the lines a
+ * lane takes on a CPU device. */
 #define FBVK_MIN_DZ 16u
 #define FBVK_CPU_LPT 16u
 
@@ -235,7 +197,8 @@ static void fbvk_plan(fbvk_brain *vb)
      * at least FBVK_MIN_DZ heights: each costs 2 extra planes of loads); a CPU
      * device does not care how the work is spread and takes whole columns,
      * the fewest loads. Lanes beyond the last brick only add zeros. */
-    uint64_t columns = (uint64_t)((vb->X + FBVK_BRICK_X - 1) / FBVK_BRICK_X) * ((vb->Y + FBVK_BRICK_Y - 1) / FBVK_BRICK_Y);
+    uint64_t columns = (uint64_t)((vb->X + FBVK_BRICK_X - 1) / FBVK_BRICK_X) *
+                       ((vb->Y + FBVK_BRICK_Y - 1) / FBVK_BRICK_Y);
     uint64_t slots = (uint64_t)vb->nlb * vb->tp;
     uint64_t nz = cpu ? 1 : slots / columns;
     if (nz < 1)
@@ -248,10 +211,11 @@ static void fbvk_plan(fbvk_brain *vb)
     vb->bpt = (uint32_t)((bricks + slots - 1) / slots);
 }
 
-/* Words of the partial-sum buffer (common.glsl's P_WORDS). */
+/* Words of the partial-sum buffer (vk_layout.h's P_WORDS), in 64 bits. */
 static VkDeviceSize fbvk_part_words(const fbvk_brain *vb)
 {
-    return 3ull * vb->nlb * vb->C + 3ull * vb->nnb * vb->C + 3ull * vb->nblk;
+    return FBVK_P_WORDS((VkDeviceSize)vb->nlb, (VkDeviceSize)vb->nnb, (VkDeviceSize)vb->nblk,
+                        (VkDeviceSize)vb->C);
 }
 
 /* ---- pipelines ---- */
@@ -302,12 +266,17 @@ static int fbvk_create_pipelines(fbvk_brain *vb)
     if (rc)
         return rc;
 
-    /* Specialization constants 0-18 of shaders/common.glsl. */
-    uint32_t consts[19] = {vb->X, vb->Y, vb->Z, vb->C, vb->S, vb->MO, vb->tc, vb->tp, vb->lpt,
-                           vb->nchunk, vb->nlb, FBVK_GX, VK_FALSE, VK_FALSE, VK_FALSE, VK_FALSE, VK_FALSE,
-                           vb->dz, vb->bpt};
-    VkSpecializationMapEntry entries[19];
-    for (uint32_t i = 0; i < 19; i++)
+    /* The specialization constants (vk_layout.h's FBVK_SC_*), constant id i
+     * at word i; the variant flags are set per pipeline below. */
+    uint32_t consts[FBVK_SC_COUNT] = {
+        [FBVK_SC_X] = vb->X,           [FBVK_SC_Y] = vb->Y,     [FBVK_SC_Z] = vb->Z,
+        [FBVK_SC_C] = vb->C,           [FBVK_SC_S] = vb->S,     [FBVK_SC_MO] = vb->MO,
+        [FBVK_SC_TC] = vb->tc,         [FBVK_SC_TP] = vb->tp,   [FBVK_SC_LPT] = vb->lpt,
+        [FBVK_SC_NCHUNK] = vb->nchunk, [FBVK_SC_NLB] = vb->nlb, [FBVK_SC_GX] = FBVK_GX,
+        [FBVK_SC_DZ] = vb->dz,         [FBVK_SC_BPT] = vb->bpt,
+    };
+    VkSpecializationMapEntry entries[FBVK_SC_COUNT];
+    for (uint32_t i = 0; i < FBVK_SC_COUNT; i++)
         entries[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
     for (int i = 0; i < FBVK_PIPE_COUNT; i++) {
         bool half = vb->f16 && src[i].code16;
@@ -319,13 +288,13 @@ static int fbvk_create_pipelines(fbvk_brain *vb)
         if ((rc = fbvk__check(vb, vkCreateShaderModule(vb->device, &mci, NULL, &vb->modules[i]),
                               "vkCreateShaderModule")))
             return rc;
-        consts[12] = src[i].diffuse;
-        consts[13] = src[i].noise;
-        consts[14] = src[i].energy;
-        consts[15] = src[i].split;
-        consts[16] = src[i].lazy;
+        consts[FBVK_SC_DIFFUSE] = src[i].diffuse;
+        consts[FBVK_SC_NOISE] = src[i].noise;
+        consts[FBVK_SC_ENERGY] = src[i].energy;
+        consts[FBVK_SC_SPLIT] = src[i].split;
+        consts[FBVK_SC_LAZY] = src[i].lazy;
         VkSpecializationInfo si = {
-            .mapEntryCount = 19,
+            .mapEntryCount = FBVK_SC_COUNT,
             .pMapEntries = entries,
             .dataSize = sizeof consts,
             .pData = consts,
@@ -370,7 +339,8 @@ static void fbvk_barrier_cc(VkCommandBuffer cmd)
                  VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
 }
 
-static void fbvk_dispatch(fbvk_brain *vb, VkCommandBuffer cmd, int pipe, const fbvk_push *push, uint64_t groups)
+static void fbvk_dispatch(fbvk_brain *vb, VkCommandBuffer cmd, int pipe, const fbvk_push *push,
+                          uint64_t groups)
 {
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vb->pipes[pipe]);
     vkCmdPushConstants(cmd, vb->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof *push, push);
@@ -399,7 +369,7 @@ static int fbvk_record_cycle(fbvk_brain *vb, VkCommandBuffer cmd, uint32_t cur, 
     VkDeviceAddress src = vb->field[cur].addr;
     VkDeviceAddress dst = vb->field[diffuse ? cur ^ 1u : cur].addr;
     fbvk_push push = {.src = src, .dst = src, .inputs = vb->inputs.addr, .state = vb->state.addr,
-                    .part = vb->part.addr};
+                      .part = vb->part.addr};
 
     if (vb->queries) {
         vkCmdResetQueryPool(cmd, vb->queries, 0, 2);
@@ -415,7 +385,7 @@ static int fbvk_record_cycle(fbvk_brain *vb, VkCommandBuffer cmd, uint32_t cur, 
     if (vb->lazy && !diffuse && !activity) {
         /* A lazy-capable cycle: the sparse steps go into the stored field,
          * decide.comp sizes the dense pass (0 workgroups: a lazy cycle). */
-        fbvk_dispatch(vb, cmd, FBVK_PIPE_INJECT, &push, (vb->S + 63) / 64);
+        fbvk_dispatch(vb, cmd, FBVK_PIPE_INJECT, &push, (vb->S + FBVK_INJECT_WG - 1) / FBVK_INJECT_WG);
         fbvk_barrier_cc(cmd);
         if (noise) {
             /* After injection: a draw may land on an injected element. */
@@ -430,14 +400,15 @@ static int fbvk_record_cycle(fbvk_brain *vb, VkCommandBuffer cmd, uint32_t cur, 
         fbvk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
                      VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                      VK_ACCESS_INDIRECT_COMMAND_READ_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
-        fbvk_dispatch_indirect(vb, cmd, FBVK_PIPE_CYCLE, &push, (VkDeviceSize)FBVK_ST_IND(vb));
+        fbvk_dispatch_indirect(vb, cmd, FBVK_PIPE_CYCLE, &push, (VkDeviceSize)FBVK_WORD(vb, ST_IND));
         fbvk_barrier_cc(cmd);
-        fbvk_dispatch_indirect(vb, cmd, FBVK_PIPE_STATS_REDUCE, &push, (VkDeviceSize)FBVK_ST_IND(vb) + 3);
+        fbvk_dispatch_indirect(vb, cmd, FBVK_PIPE_STATS_REDUCE, &push,
+                               (VkDeviceSize)FBVK_WORD(vb, ST_IND_STATS));
         goto results;
     }
 
     /* Injection and the noise sums touch different memory: one barrier. */
-    fbvk_dispatch(vb, cmd, FBVK_PIPE_INJECT, &push, (vb->S + 63) / 64);
+    fbvk_dispatch(vb, cmd, FBVK_PIPE_INJECT, &push, (vb->S + FBVK_INJECT_WG - 1) / FBVK_INJECT_WG);
     if (noise)
         fbvk_dispatch(vb, cmd, FBVK_PIPE_NOISE_SUM, &push, vb->nnb);
     fbvk_barrier_cc(cmd);
@@ -708,11 +679,13 @@ static int fbvk_gather(fbvk_brain *vb, uint64_t first, uint64_t nrun, uint64_t r
         } else {
             /* gather.comp's arguments ride in the push constants' spare words. */
             fbvk_push push = {.src = vb->field[vb->cur].addr, .dst = vb->staging.addr, .inputs = out,
-                            .state = run_len | got << 32, .part = first | stride << 32};
-            fbvk_dispatch(vb, cmd, FBVK_PIPE_GATHER, &push, (got + 255) / 256);
+                              .state = run_len | got << 32, .part = first | stride << 32};
+            fbvk_dispatch(vb, cmd, FBVK_PIPE_GATHER, &push,
+                          (got + FBVK_GATHER_WG - 1) / FBVK_GATHER_WG);
         }
-        VkBufferCopy map = {.srcOffset = (VkDeviceSize)FBVK_ST_A(vb) * 4, .dstOffset = vb->staging_data,
-                            .size = (VkDeviceSize)FBVK_MAP_WORDS(vb) * 4};
+        VkBufferCopy map = {.srcOffset = (VkDeviceSize)FBVK_WORD(vb, ST_A) * 4,
+                            .dstOffset = vb->staging_data,
+                            .size = (VkDeviceSize)FBVK_WORD(vb, MAP_WORDS) * 4};
         vkCmdCopyBuffer(cmd, vb->state.buf, vb->staging.buf, 1, &map);
         fbvk_barrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                      VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_SHADER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
@@ -729,7 +702,7 @@ static int fbvk_gather(fbvk_brain *vb, uint64_t first, uint64_t nrun, uint64_t r
             memcpy(to, vb->staging.map, got * sizeof(float));
         }
         const float *ab = (const float *)((const char *)vb->staging.map + vb->staging_data);
-        const float a = ab[0], *b = ab + 8;
+        const float a = ab[0], *b = ab + (FBVK_WORD(vb, ST_B) - FBVK_WORD(vb, ST_A));
         for (uint64_t i = 0; i < got; i++) {
             uint64_t c = (out + i) % C; /* runs start and end on whole points */
             if (a != 1.0f || b[c] != 0.0f) {
@@ -770,7 +743,7 @@ static void fbvk_record_sums(fbvk_brain *vb, VkCommandBuffer cmd)
                  VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
                  VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
     fbvk_push push = {.src = vb->field[vb->cur].addr, .dst = vb->field[vb->cur].addr,
-                    .inputs = vb->inputs.addr, .state = vb->state.addr, .part = vb->part.addr};
+                      .inputs = vb->inputs.addr, .state = vb->state.addr, .part = vb->part.addr};
     fbvk_dispatch(vb, cmd, FBVK_PIPE_SUMS, &push, vb->nblk);
 }
 
@@ -788,9 +761,10 @@ static int fbvk_write_field(void *impl, const float *src)
         fbvk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                      VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
                      VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT);
-        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)FBVK_ST_A(vb) * 4, 4, 0x3F800000u); /* 1.0f */
-        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)FBVK_ST_FRESH(vb) * 4, 4, 1u);
-        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)FBVK_ST_B(vb) * 4, (VkDeviceSize)vb->C * 4, 0u);
+        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)FBVK_WORD(vb, ST_A) * 4, 4, 0x3F800000u); /* 1.0f */
+        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)FBVK_WORD(vb, ST_FRESH) * 4, 4, 1u);
+        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)FBVK_WORD(vb, ST_B) * 4,
+                        (VkDeviceSize)vb->C * 4, 0u);
         fbvk_record_sums(vb, cmd);
         rc = fbvk_util_end(vb);
     }
@@ -800,15 +774,15 @@ static int fbvk_write_field(void *impl, const float *src)
 static int fbvk_read_momentum(void *impl, float *dst)
 {
     fbvk_brain *vb = impl;
-    return fbvk_transfer(vb, &vb->state, (VkDeviceSize)FBVK_ST_MOMENTUM(vb) * 4, (VkDeviceSize)vb->C * 4,
-                         dst, NULL, true, false);
+    return fbvk_transfer(vb, &vb->state, (VkDeviceSize)FBVK_WORD(vb, ST_MOMENTUM) * 4,
+                         (VkDeviceSize)vb->C * 4, dst, NULL, true, false);
 }
 
 static int fbvk_write_momentum(void *impl, const float *src)
 {
     fbvk_brain *vb = impl;
-    return fbvk_transfer(vb, &vb->state, (VkDeviceSize)FBVK_ST_MOMENTUM(vb) * 4, (VkDeviceSize)vb->C * 4,
-                         NULL, src, false, false);
+    return fbvk_transfer(vb, &vb->state, (VkDeviceSize)FBVK_WORD(vb, ST_MOMENTUM) * 4,
+                         (VkDeviceSize)vb->C * 4, NULL, src, false, false);
 }
 
 /* Copy bandwidth of the device (read + write bytes per second): the spare
@@ -935,7 +909,8 @@ static int fbvk_create_buffers(fbvk_brain *vb)
         if ((rc = fbvk__buffer_create(vb, &vb->field[i], field_bytes, 0, local, what)))
             return rc;
     }
-    if ((rc = fbvk__buffer_create(vb, &vb->state, (VkDeviceSize)FBVK_ST_WORDS(vb) * 4, 0, local, "state buffer")))
+    if ((rc = fbvk__buffer_create(vb, &vb->state, (VkDeviceSize)FBVK_WORD(vb, ST_WORDS) * 4, 0, local,
+                                  "state buffer")))
         return rc;
     if ((rc = fbvk__buffer_create(vb, &vb->part, fbvk_part_words(vb) * 4, 0, local, "partial-sum buffer")))
         return rc;
@@ -946,12 +921,12 @@ static int fbvk_create_buffers(fbvk_brain *vb)
                                   VK_MEMORY_PROPERTY_HOST_CACHED_BIT | coherent, "readback buffer")))
         return rc;
     VkDeviceSize staging = field_bytes < FBVK_STAGING_BYTES ? field_bytes : FBVK_STAGING_BYTES;
-    VkDeviceSize small = (VkDeviceSize)FBVK_ST_WORDS(vb) * 4;
+    VkDeviceSize small = (VkDeviceSize)FBVK_WORD(vb, ST_WORDS) * 4;
     if (staging < small)
         staging = small;
     /* Field data, then the affine map that read_field reads with it. */
     vb->staging_data = staging;
-    staging += (VkDeviceSize)FBVK_MAP_WORDS(vb) * 4;
+    staging += (VkDeviceSize)FBVK_WORD(vb, MAP_WORDS) * 4;
     return fbvk__buffer_create(vb, &vb->staging, staging, host, coherent, "staging buffer");
 }
 
@@ -985,7 +960,8 @@ static int fbvk_create_commands(fbvk_brain *vb)
             .queryType = VK_QUERY_TYPE_TIMESTAMP,
             .queryCount = 2,
         };
-        if ((rc = fbvk__check(vb, vkCreateQueryPool(vb->device, &qci, NULL, &vb->queries), "vkCreateQueryPool")))
+        if ((rc = fbvk__check(vb, vkCreateQueryPool(vb->device, &qci, NULL, &vb->queries),
+                              "vkCreateQueryPool")))
             return rc;
     }
     for (uint32_t cur = 0; cur < 2; cur++)
@@ -1019,29 +995,29 @@ static int fbvk_initialise(fbvk_brain *vb, const brain_backend_init *init)
     fbvk__buffer_flush(vb, &vb->inputs);
 
     uint32_t *words = vb->staging.map;
-    memset(words, 0, (size_t)FBVK_ST_WORDS(vb) * 4);
-    words[FBVK_ST_A(vb)] = 0x3F800000u; /* a = 1.0f, b = 0: nothing pending */
-    words[FBVK_ST_FRESH(vb)] = 1u;      /* sums.comp below writes P_SW, P_H */
+    memset(words, 0, (size_t)FBVK_WORD(vb, ST_WORDS) * 4);
+    words[FBVK_WORD(vb, ST_A)] = 0x3F800000u; /* a = 1.0f, b = 0: nothing pending */
+    words[FBVK_WORD(vb, ST_FRESH)] = 1u;      /* sums.comp below writes P_SW, P_H */
     for (uint32_t i = 0; i < vb->S; i++) {
         const uint32_t *s = init->sensor_spots + 3 * i;
-        words[FBVK_ST_SENSOR_SPOTS(vb) + i] = (s[0] * vb->Y + s[1]) * vb->Z + s[2];
+        words[FBVK_WORD(vb, ST_SENSOR_SPOTS) + i] = (s[0] * vb->Y + s[1]) * vb->Z + s[2];
     }
     for (uint32_t j = 0; j < vb->MO; j++) {
         const uint32_t *s = init->motor_spots + 3 * j;
-        words[FBVK_ST_MOTOR_SPOTS(vb) + j] = (s[0] * vb->Y + s[1]) * vb->Z + s[2];
+        words[FBVK_WORD(vb, ST_MOTOR_SPOTS) + j] = (s[0] * vb->Y + s[1]) * vb->Z + s[2];
     }
     /* inject.comp's chains: each sensor links to the next one (in index
      * order) that hits the same element. Quadratic, but once and S <= 4096. */
-    uint32_t *chain = words + FBVK_ST_SENSOR_CHAIN(vb);
+    uint32_t *chain = words + FBVK_WORD(vb, ST_SENSOR_CHAIN);
     for (uint32_t i = 0; i < vb->S; i++)
         chain[i] = FBVK_CHAIN_END;
     for (uint32_t i = 0; i < vb->S; i++) {
         if (chain[i] & FBVK_CHAIN_TAIL)
             continue; /* already linked from an earlier sensor */
-        uint64_t ei = (uint64_t)words[FBVK_ST_SENSOR_SPOTS(vb) + i] * vb->C + i % vb->C;
+        uint64_t ei = (uint64_t)words[FBVK_WORD(vb, ST_SENSOR_SPOTS) + i] * vb->C + i % vb->C;
         uint32_t last = i;
         for (uint32_t j = i + 1; j < vb->S; j++) {
-            uint64_t ej = (uint64_t)words[FBVK_ST_SENSOR_SPOTS(vb) + j] * vb->C + j % vb->C;
+            uint64_t ej = (uint64_t)words[FBVK_WORD(vb, ST_SENSOR_SPOTS) + j] * vb->C + j % vb->C;
             if (ej != ei)
                 continue;
             chain[last] = (chain[last] & FBVK_CHAIN_TAIL) | j;
@@ -1055,10 +1031,10 @@ static int fbvk_initialise(fbvk_brain *vb, const brain_backend_init *init)
     if (rc)
         return rc;
     VkCommandBuffer cmd = vb->util_cmd;
-    VkBufferCopy c = {.size = (VkDeviceSize)FBVK_ST_WORDS(vb) * 4};
+    VkBufferCopy c = {.size = (VkDeviceSize)FBVK_WORD(vb, ST_WORDS) * 4};
     vkCmdCopyBuffer(cmd, vb->staging.buf, vb->state.buf, 1, &c);
     fbvk_push push = {.dst = vb->field[0].addr, .inputs = vb->inputs.addr, .state = vb->state.addr};
-    fbvk_dispatch(vb, cmd, FBVK_PIPE_INIT, &push, (vb->count + 255) / 256);
+    fbvk_dispatch(vb, cmd, FBVK_PIPE_INIT, &push, (vb->count + FBVK_INIT_WG - 1) / FBVK_INIT_WG);
     fbvk_record_sums(vb, cmd);
     return fbvk_util_end(vb);
 }
@@ -1107,7 +1083,7 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
         rc = fbvk__create_device(vb);
     }
     if (!rc && vb->props.limits.maxComputeWorkGroupCount[1] <
-                   (uint32_t)(((vb->count + 255) / 256 + FBVK_GX - 1) / FBVK_GX))
+                   (uint32_t)(((vb->count + FBVK_INIT_WG - 1) / FBVK_INIT_WG + FBVK_GX - 1) / FBVK_GX))
         rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
                         "the field needs more workgroups than Vulkan device %s can dispatch",
                         vb->props.deviceName);
