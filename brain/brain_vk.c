@@ -1,63 +1,13 @@
 /* brain_vk.c: the Vulkan compute backend of the brain (field-brain.md on the
  * GPU). Buffers and pipelines are made once; every cycle variant's command
  * buffer is recorded once at create, and a cycle is one submit of one of them
- * and one fence wait. vk_device.c chooses the device and makes buffers.
+ * and one fence wait. vk_device.c chooses the device and makes buffers;
+ * vk_layout.h is the layout the shaders share.
  *
- * One dense pass a cycle. Step 5 needs the channel means of the field after
- * steps 1-4 before it can add the offset and clamp; steps 1-4 are linear in
- * the field apart from the noise, whose draws do not depend on it, so those
- * means follow from two per-channel sums of the current field that the pass
- * which wrote it left behind (S = sum F, W = sum w(p) F, momentum.comp), the
- * sensors and the noise draws alone. The pass then does steps 2-5 and 8.
- *
- * Per cycle (E = X*Y*Z*C elements, B = E * 4 (f32) or E * 2 (f16) bytes of
- * field; L line blocks of up to 4096, W = L * ceil(C/64) field-pass
- * workgroups, P = ceil(X*Y*Z/1024) noise blocks), in one submit:
- *   inject       one invocation per element hit, sensors in order   S elements
- *   noise_sum    (noise cycles) per-channel sums of the draws      write 4PC
- *   momentum     one workgroup per channel: the mean, M             read 8LC + 4PC
- *   motors       steps 2-5 recomputed at the motor spots, tanh      27 C motors reads
- *   cycle        decay, diffusion, noise, + g M, clamp, |F|,        read B, write B, write 8LC + 8W
- *                saturation and S/W sums (diffusion: into the spare field,
- *                in bricks of 4x4 lines, 2.25 loads an element from cache)
- *   stats        energy, saturated                                  read 8W
- *   copy         motors and stats to the host-visible buffer        16 + 4 motors
- * Activity cycles (step 6 needs mean |F| of step 5 before it may add
- * energy, then the clamp) take two passes: cycle SPLIT (steps 2-5, store,
- * sum |F|), activity_reduce, motors from the stored field + energy, finish
- * (energy, clamp, stats, S/W sums in place).
- * So a dense cycle moves 2B, field-brain.md's dense floor, and 4B on activity
- * cycles. After the host writes the field, sums.comp reads it once for S/W.
- *
- * Under the floor: lazy cycles. The brain's field is a * F + b[c], F the
- * stored field, a scalar scale and b a per-channel offset (state words,
- * common.glsl's ST_A, ST_B); a dense pass folds them in as it reads and
- * leaves a = 1, b = 0. A cycle without diffusion or activity is linear and
- * uniform per channel apart from sparse writes: decay is a *= d, b *= d; the
- * momentum offset is b += g M; injection and noise are written into F at
- * their elements through the inverse map (inject.comp; noise_sum.comp LAZY,
- * F += n / (a d)); motors read a F + b at their spots; the S/W sums that
- * predict the next mean move affinely (momentum.comp carries them). Only
- * the clamp is not affine, so such a cycle is lazy only when it provably
- * cannot bind: momentum.comp keeps per channel a bound H >= max |F| (from
- * the last dense pass's P_H, raised by every sparse write) and requires
- * a' H + |b'| <= clamp_limit * 0.9999 after the cycle, and a' >= 1/2 (a
- * scale far from 1 is folded in). decide.comp then sizes the dense pass and
- * stats_reduce by indirect dispatch (0 workgroups when lazy), so the
- * command buffers stay recorded once, one submit a cycle:
- *   lazy-capable cycle: inject, noise_sum LAZY (noise cycles), momentum,
- *   motors, decide, then the cycle pass and stats_reduce (indirect). Lazy:
- *   no field pass at all; on noise cycles every point is tested for a pick
- *   (no memory traffic) and the picked ~1 % of the field is written. Dense:
- *   the pass of a plain cycle, folding the map in.
- * Diffusion and activity cycles are always dense. On a lazy cycle the stats
- * say energy = NaN (mean |a F + b| is not a function of the sums and was not
- * measured) and saturated = 0 (exactly: no element can reach the limit).
- * read_field and read_slab return a F + b, computed on the host as the
- * shaders do; write_field resets a = 1, b = 0. FB_VK_DENSE=1 in the
- * environment records the dense cycles alone (to compare the two), as does a
- * decay under 1/2 (a lazy cycle's noise, n / (a d) stored, would lose its
- * precision).
+ * brain/README.md is the picture of a cycle: the variants, the passes each
+ * one records (fbvk_record_cycle), what they read and write, and the lazy
+ * cycles that keep the field as a * F + b and skip the dense pass
+ * (FB_VK_DENSE=1 in the environment records the dense cycles alone).
  */
 #include "vk_internal.h"
 #include "vk_layout.h"

@@ -79,7 +79,7 @@ typedef struct {
     fbvk_buffer readback;          /* results copied here each cycle (host-visible) */
     fbvk_buffer staging;           /* read/write of field and momentum */
     VkDeviceSize staging_data;   /* staging bytes for field data; the map a, b follows */
-    bool lazy;                   /* record lazy-capable cycles (brain_vk.c's header) */
+    bool lazy;                   /* record lazy-capable cycles (brain/README.md) */
 
     VkPipelineLayout layout;
     VkShaderModule modules[FBVK_PIPE_COUNT];

@@ -80,7 +80,7 @@ const uint ST_MOTOR_SPOTS = FBVK_ST_MOTOR_SPOTS(C, S, MO);
 const uint ST_SENSOR_CHAIN = FBVK_ST_SENSOR_CHAIN(C, S, MO);
 const uint CHAIN_END = FBVK_CHAIN_END;
 const uint CHAIN_TAIL = FBVK_CHAIN_TAIL;
-// The lazy affine map (brain_vk.c's header): the brain's field is
+// The lazy affine map (brain/README.md): the brain's field is
 // a * F_stored + b[c]. ST_FRESH: P_SW and P_H hold the sums of the stored
 // field (a dense pass or sums.comp wrote them; a = 1, b = 0), else the
 // carried ST_SUM_S, ST_SUM_W, ST_HI are current. ST_IND: decide.comp's

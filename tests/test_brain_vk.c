@@ -867,7 +867,7 @@ TEST(read_slab_matches_read_field_every_axis_f32_and_f16)
     CHECK_EQ_INT(slabs_match_field(BRAIN_PRECISION_F16), 0);
 }
 
-/* ---- lazy cycles (brain_vk.c's header): a cycle without diffusion or
+/* ---- lazy cycles (brain/README.md): a cycle without diffusion or
  * activity whose clamp provably cannot bind skips the dense pass; its energy
  * is NaN (not measured) and saturated exactly 0. ---- */
 
