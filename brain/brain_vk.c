@@ -1,65 +1,16 @@
 /* brain_vk.c: the Vulkan compute backend of the brain (field-brain.md on the
  * GPU). Buffers and pipelines are made once; every cycle variant's command
  * buffer is recorded once at create, and a cycle is one submit of one of them
- * and one fence wait. vk_device.c chooses the device and makes buffers.
+ * and one fence wait. vk_device.c chooses the device and makes buffers;
+ * vk_layout.h is the layout the shaders share.
  *
- * One dense pass a cycle. Step 5 needs the channel means of the field after
- * steps 1-4 before it can add the offset and clamp; steps 1-4 are linear in
- * the field apart from the noise, whose draws do not depend on it, so those
- * means follow from two per-channel sums of the current field that the pass
- * which wrote it left behind (S = sum F, W = sum w(p) F, momentum.comp), the
- * sensors and the noise draws alone. The pass then does steps 2-5 and 8.
- *
- * Per cycle (E = X*Y*Z*C elements, B = E * 4 (f32) or E * 2 (f16) bytes of
- * field; L line blocks of up to 4096, W = L * ceil(C/64) field-pass
- * workgroups, P = ceil(X*Y*Z/1024) noise blocks), in one submit:
- *   inject       one invocation per element hit, sensors in order   S elements
- *   noise_sum    (noise cycles) per-channel sums of the draws      write 4PC
- *   momentum     one workgroup per channel: the mean, M             read 8LC + 4PC
- *   motors       steps 2-5 recomputed at the motor spots, tanh      27 C motors reads
- *   cycle        decay, diffusion, noise, + g M, clamp, |F|,        read B, write B, write 8LC + 8W
- *                saturation and S/W sums (diffusion: into the spare field,
- *                in bricks of 4x4 lines, 2.25 loads an element from cache)
- *   stats        energy, saturated                                  read 8W
- *   copy         motors and stats to the host-visible buffer        16 + 4 motors
- * Activity cycles (step 6 needs mean |F| of step 5 before it may add
- * energy, then the clamp) take two passes: cycle SPLIT (steps 2-5, store,
- * sum |F|), activity_reduce, motors from the stored field + energy, finish
- * (energy, clamp, stats, S/W sums in place).
- * So a dense cycle moves 2B, field-brain.md's dense floor, and 4B on activity
- * cycles. After the host writes the field, sums.comp reads it once for S/W.
- *
- * Under the floor: lazy cycles. The brain's field is a * F + b[c], F the
- * stored field, a scalar scale and b a per-channel offset (state words,
- * common.glsl's ST_A, ST_B); a dense pass folds them in as it reads and
- * leaves a = 1, b = 0. A cycle without diffusion or activity is linear and
- * uniform per channel apart from sparse writes: decay is a *= d, b *= d; the
- * momentum offset is b += g M; injection and noise are written into F at
- * their elements through the inverse map (inject.comp; noise_sum.comp LAZY,
- * F += n / (a d)); motors read a F + b at their spots; the S/W sums that
- * predict the next mean move affinely (momentum.comp carries them). Only
- * the clamp is not affine, so such a cycle is lazy only when it provably
- * cannot bind: momentum.comp keeps per channel a bound H >= max |F| (from
- * the last dense pass's P_H, raised by every sparse write) and requires
- * a' H + |b'| <= clamp_limit * 0.9999 after the cycle, and a' >= 1/2 (a
- * scale far from 1 is folded in). decide.comp then sizes the dense pass and
- * stats_reduce by indirect dispatch (0 workgroups when lazy), so the
- * command buffers stay recorded once, one submit a cycle:
- *   lazy-capable cycle: inject, noise_sum LAZY (noise cycles), momentum,
- *   motors, decide, then the cycle pass and stats_reduce (indirect). Lazy:
- *   no field pass at all; on noise cycles every point is tested for a pick
- *   (no memory traffic) and the picked ~1 % of the field is written. Dense:
- *   the pass of a plain cycle, folding the map in.
- * Diffusion and activity cycles are always dense. On a lazy cycle the stats
- * say energy = NaN (mean |a F + b| is not a function of the sums and was not
- * measured) and saturated = 0 (exactly: no element can reach the limit).
- * read_field and read_slab return a F + b, computed on the host as the
- * shaders do; write_field resets a = 1, b = 0. FB_VK_DENSE=1 in the
- * environment records the dense cycles alone (to compare the two), as does a
- * decay under 1/2 (a lazy cycle's noise, n / (a d) stored, would lose its
- * precision).
+ * brain/README.md is the picture of a cycle: the variants, the passes each
+ * one records (fbvk_record_cycle), what they read and write, and the lazy
+ * cycles that keep the field as a * F + b and skip the dense pass
+ * (FB_VK_DENSE=1 in the environment records the dense cycles alone).
  */
 #include "vk_internal.h"
+#include "vk_layout.h"
 #include "rng.h"
 
 #include <stdio.h>
@@ -132,63 +83,24 @@ static const uint32_t spv_stats_reduce[] =
 #include "spv/stats_reduce.h"
     ;
 
-/* shaders/common.glsl's Inputs block (std430). */
-typedef struct {
-    float decay, diffusion_rate, noise_std, momentum_keep;
-    float momentum_gain, activity_threshold, energy_std, motor_gain;
-    float clamp_limit, sensor_gain, init_std, pad0;
-    uint32_t flags, noise_key, energy_key, noise_threshold;
-    uint32_t energy_threshold, init_key, t_lo, t_hi;
-    float sensors[];
-} vk_inputs;
+/* A state word of vk_layout.h for this brain's sizes: FBVK_WORD(vb, ST_A)
+ * is the word the shaders call ST_A. */
+#define FBVK_WORD(vb, NAME) FBVK_##NAME((vb)->C, (vb)->S, (vb)->MO)
+#define FBVK_RES_BYTES(vb) ((VkDeviceSize)FBVK_WORD(vb, RES_WORDS) * 4)
 
-/* shaders/common.glsl's push constants. */
-typedef struct {
-    VkDeviceAddress src, dst, inputs, state, part;
-} vk_push;
-
-/* State words (shaders/common.glsl). */
-#define VK_RES_ENERGY 0
-#define VK_RES_SATURATED 1
-#define VK_RES_ACTIVITY 2
-#define VK_RES_ENERGIZED 3
-#define VK_RES_MOTORS 4
-#define VK_ST_MOMENTUM(vb) (VK_RES_MOTORS + (vb)->MO)
-#define VK_ST_SENSOR_SPOTS(vb) (VK_ST_MOMENTUM(vb) + (vb)->C)
-#define VK_ST_MOTOR_SPOTS(vb) (VK_ST_SENSOR_SPOTS(vb) + (vb)->S)
-#define VK_ST_SENSOR_CHAIN(vb) (VK_ST_MOTOR_SPOTS(vb) + (vb)->MO)
-#define VK_ST_A(vb) (VK_ST_SENSOR_CHAIN(vb) + (vb)->S)
-#define VK_ST_FRESH(vb) (VK_ST_A(vb) + 1)
-#define VK_ST_IND(vb) (VK_ST_A(vb) + 2)
-#define VK_ST_B(vb) (VK_ST_A(vb) + 8)
-#define VK_ST_WORDS(vb) (VK_ST_B(vb) + 6 * (vb)->C)
-/* The words read_field needs besides the field: a, then b from ST_B on. */
-#define VK_MAP_WORDS(vb) (8 + (vb)->C)
-#define VK_CHAIN_END 0x7FFFFFFFu
-#define VK_CHAIN_TAIL 0x80000000u
-#define VK_RES_BYTES(vb) ((VkDeviceSize)(VK_RES_MOTORS + (vb)->MO) * 4)
-
-/* Inputs.flags (shaders/common.glsl). */
-#define VK_FLAG_DIFFUSE 1u
-#define VK_FLAG_NOISE 2u
-/* Points per noise_sum.comp workgroup (common.glsl's NOISE_PB). */
-#define VK_NOISE_PB 1024u
-
-/* Diffusion bricks: cycle.comp's BX = BY; the shortest z segment of one
- * (vk_plan); the lines a lane takes on a CPU device. */
-#define VK_BRICK_X 4u
-#define VK_BRICK_Y 4u
-#define VK_MIN_DZ 16u
-#define VK_CPU_LPT 16u
+/* Diffusion bricks: the shortest z segment of one (fbvk_plan); the lines a
+ * lane takes on a CPU device. */
+#define FBVK_MIN_DZ 16u
+#define FBVK_CPU_LPT 16u
 
 /* Workgroups along x of every 2-D dispatch (the minimum every device has). */
-#define VK_GX 65535u
-#define VK_STAGING_BYTES ((VkDeviceSize)16 << 20)
-#define VK_WAIT_NS 60000000000ull
+#define FBVK_GX 65535u
+#define FBVK_STAGING_BYTES ((VkDeviceSize)16 << 20)
+#define FBVK_WAIT_NS 60000000000ull
 
 /* An op is refused once the device is lost or the validation layer has
  * reported an error: a test must not pass over either. */
-static int vk_usable(vk_brain *vb)
+static int fbvk_usable(fbvk_brain *vb)
 {
     if (vb->broken || vb->validation_errors)
         return BRAIN_ERR_DEVICE;
@@ -197,7 +109,7 @@ static int vk_usable(vk_brain *vb)
 
 /* ---- geometry of the field passes ---- */
 
-static void vk_plan(vk_brain *vb)
+static void fbvk_plan(fbvk_brain *vb)
 {
     const uint32_t C = vb->C;
     /* FB_VK_PLAN=gpu or cpu forces either shape (tests run both on lavapipe). */
@@ -215,48 +127,50 @@ static void vk_plan(vk_brain *vb)
     /* At most ~4096 line blocks: enough workgroups to fill a big GPU, few
      * enough partial sums for momentum.comp. A CPU device (lavapipe) runs
      * a few workgroups at a time and pays for each one's start and its
-     * barriers: there a lane takes VK_CPU_LPT lines. */
+     * barriers: there a lane takes FBVK_CPU_LPT lines. */
     uint64_t lines = (uint64_t)vb->X * vb->Y;
     uint64_t per_block = (lines + 4095) / 4096;
-    if (cpu && per_block < (uint64_t)vb->tp * VK_CPU_LPT)
-        per_block = (uint64_t)vb->tp * VK_CPU_LPT;
+    if (cpu && per_block < (uint64_t)vb->tp * FBVK_CPU_LPT)
+        per_block = (uint64_t)vb->tp * FBVK_CPU_LPT;
     vb->lpt = (uint32_t)((per_block + vb->tp - 1) / vb->tp);
     if (vb->lpt == 0)
         vb->lpt = 1;
     uint64_t lb = (uint64_t)vb->tp * vb->lpt;
     vb->nlb = (uint32_t)((lines + lb - 1) / lb);
     vb->nblk = vb->nchunk * vb->nlb;
-    vb->nnb = (uint32_t)(((uint64_t)vb->X * vb->Y * vb->Z + VK_NOISE_PB - 1) / VK_NOISE_PB);
+    vb->nnb = (uint32_t)(((uint64_t)vb->X * vb->Y * vb->Z + FBVK_NOISE_PB - 1) / FBVK_NOISE_PB);
 
     /* The diffusion pass (cycle.comp DIFFUSE) runs the same NBLK workgroups
      * (so its partial sums land where every reader looks), each lane on
-     * bricks of VK_BRICK_X x VK_BRICK_Y lines and dz heights. A GPU wants about
+     * bricks of FBVK_BRICK_X x FBVK_BRICK_Y lines and dz heights. A GPU wants about
      * one brick per lane slot, so the columns are cut into z segments (of
-     * at least VK_MIN_DZ heights: each costs 2 extra planes of loads); a CPU
+     * at least FBVK_MIN_DZ heights: each costs 2 extra planes of loads); a CPU
      * device does not care how the work is spread and takes whole columns,
      * the fewest loads. Lanes beyond the last brick only add zeros. */
-    uint64_t columns = (uint64_t)((vb->X + VK_BRICK_X - 1) / VK_BRICK_X) * ((vb->Y + VK_BRICK_Y - 1) / VK_BRICK_Y);
+    uint64_t columns = (uint64_t)((vb->X + FBVK_BRICK_X - 1) / FBVK_BRICK_X) *
+                       ((vb->Y + FBVK_BRICK_Y - 1) / FBVK_BRICK_Y);
     uint64_t slots = (uint64_t)vb->nlb * vb->tp;
     uint64_t nz = cpu ? 1 : slots / columns;
     if (nz < 1)
         nz = 1;
     vb->dz = (uint32_t)((vb->Z + nz - 1) / nz);
-    uint32_t min_dz = vb->Z < VK_MIN_DZ ? vb->Z : VK_MIN_DZ;
+    uint32_t min_dz = vb->Z < FBVK_MIN_DZ ? vb->Z : FBVK_MIN_DZ;
     if (vb->dz < min_dz)
         vb->dz = min_dz;
     uint64_t bricks = columns * ((vb->Z + vb->dz - 1) / vb->dz);
     vb->bpt = (uint32_t)((bricks + slots - 1) / slots);
 }
 
-/* Words of the partial-sum buffer (common.glsl's P_WORDS). */
-static VkDeviceSize vk_part_words(const vk_brain *vb)
+/* Words of the partial-sum buffer (vk_layout.h's P_WORDS), in 64 bits. */
+static VkDeviceSize fbvk_part_words(const fbvk_brain *vb)
 {
-    return 3ull * vb->nlb * vb->C + 3ull * vb->nnb * vb->C + 3ull * vb->nblk;
+    return FBVK_P_WORDS((VkDeviceSize)vb->nlb, (VkDeviceSize)vb->nnb, (VkDeviceSize)vb->nblk,
+                        (VkDeviceSize)vb->C);
 }
 
 /* ---- pipelines ---- */
 
-static int vk_create_pipelines(vk_brain *vb)
+static int fbvk_create_pipelines(fbvk_brain *vb)
 {
     /* Each pipeline: its module and specialization flags. */
     static const struct {
@@ -265,67 +179,72 @@ static int vk_create_pipelines(vk_brain *vb)
         const uint32_t *code16; /* f16 field; NULL: the pass does not touch it */
         size_t size16;
         bool diffuse, noise, energy, split, lazy;
-    } src[VK_PIPE_COUNT] = {
-        [VK_PIPE_INIT] = {spv_init, sizeof spv_init, spv_init_f16, sizeof spv_init_f16, 0, 0, 0, 0, 0},
-        [VK_PIPE_SUMS] = {spv_sums, sizeof spv_sums, spv_sums_f16, sizeof spv_sums_f16, 0, 0, 0, 0, 0},
-        [VK_PIPE_INJECT] = {spv_inject, sizeof spv_inject, spv_inject_f16, sizeof spv_inject_f16, 0, 0, 0, 0, 0},
-        [VK_PIPE_NOISE_SUM] = {spv_noise_sum, sizeof spv_noise_sum, spv_noise_sum_f16, sizeof spv_noise_sum_f16, 0, 0, 0, 0, 0},
-        [VK_PIPE_NOISE_FOLD] = {spv_noise_sum, sizeof spv_noise_sum, spv_noise_sum_f16, sizeof spv_noise_sum_f16, 0, 0, 0, 0, 1},
-        [VK_PIPE_MOMENTUM] = {spv_momentum, sizeof spv_momentum, spv_momentum_f16, sizeof spv_momentum_f16, 0, 0, 0, 0, 0},
-        [VK_PIPE_DECIDE] = {spv_decide, sizeof spv_decide, NULL, 0, 0, 0, 0, 0, 0},
-        [VK_PIPE_CYCLE + 0] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 0, 0, 0, 0},
-        [VK_PIPE_CYCLE + 1] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 0, 0, 1, 0},
-        [VK_PIPE_CYCLE + 2] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 1, 0, 0, 0},
-        [VK_PIPE_CYCLE + 3] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 1, 0, 1, 0},
-        [VK_PIPE_CYCLE + 4] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 0, 0, 0, 0},
-        [VK_PIPE_CYCLE + 5] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 0, 0, 1, 0},
-        [VK_PIPE_CYCLE + 6] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 1, 0, 0, 0},
-        [VK_PIPE_CYCLE + 7] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 1, 0, 1, 0},
-        [VK_PIPE_MOTORS + 0] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 0, 0, 0, 0},
-        [VK_PIPE_MOTORS + 1] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 1, 0, 0, 0},
-        [VK_PIPE_MOTORS + 2] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 1, 0, 0, 0, 0},
-        [VK_PIPE_MOTORS + 3] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 1, 1, 0, 0, 0},
-        [VK_PIPE_MOTORS_ENERGY] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 0, 1, 0, 0},
-        [VK_PIPE_FINISH] = {spv_finish, sizeof spv_finish, spv_finish_f16, sizeof spv_finish_f16, 0, 0, 0, 0, 0},
-        [VK_PIPE_ACTIVITY_REDUCE] = {spv_activity_reduce, sizeof spv_activity_reduce, NULL, 0, 0, 0, 0, 0, 0},
-        [VK_PIPE_STATS_REDUCE] = {spv_stats_reduce, sizeof spv_stats_reduce, NULL, 0, 0, 0, 0, 0, 0},
-        [VK_PIPE_GATHER] = {spv_gather, sizeof spv_gather, spv_gather_f16, sizeof spv_gather_f16, 0, 0, 0, 0, 0},
+    } src[FBVK_PIPE_COUNT] = {
+        [FBVK_PIPE_INIT] = {spv_init, sizeof spv_init, spv_init_f16, sizeof spv_init_f16, 0, 0, 0, 0, 0},
+        [FBVK_PIPE_SUMS] = {spv_sums, sizeof spv_sums, spv_sums_f16, sizeof spv_sums_f16, 0, 0, 0, 0, 0},
+        [FBVK_PIPE_INJECT] = {spv_inject, sizeof spv_inject, spv_inject_f16, sizeof spv_inject_f16, 0, 0, 0, 0, 0},
+        [FBVK_PIPE_NOISE_SUM] = {spv_noise_sum, sizeof spv_noise_sum, spv_noise_sum_f16, sizeof spv_noise_sum_f16, 0, 0, 0, 0, 0},
+        [FBVK_PIPE_NOISE_FOLD] = {spv_noise_sum, sizeof spv_noise_sum, spv_noise_sum_f16, sizeof spv_noise_sum_f16, 0, 0, 0, 0, 1},
+        [FBVK_PIPE_MOMENTUM] = {spv_momentum, sizeof spv_momentum, spv_momentum_f16, sizeof spv_momentum_f16, 0, 0, 0, 0, 0},
+        [FBVK_PIPE_DECIDE] = {spv_decide, sizeof spv_decide, NULL, 0, 0, 0, 0, 0, 0},
+        [FBVK_PIPE_CYCLE + 0] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 0, 0, 0, 0},
+        [FBVK_PIPE_CYCLE + 1] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 0, 0, 1, 0},
+        [FBVK_PIPE_CYCLE + 2] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 1, 0, 0, 0},
+        [FBVK_PIPE_CYCLE + 3] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 0, 1, 0, 1, 0},
+        [FBVK_PIPE_CYCLE + 4] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 0, 0, 0, 0},
+        [FBVK_PIPE_CYCLE + 5] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 0, 0, 1, 0},
+        [FBVK_PIPE_CYCLE + 6] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 1, 0, 0, 0},
+        [FBVK_PIPE_CYCLE + 7] = {spv_cycle, sizeof spv_cycle, spv_cycle_f16, sizeof spv_cycle_f16, 1, 1, 0, 1, 0},
+        [FBVK_PIPE_MOTORS + 0] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 0, 0, 0, 0},
+        [FBVK_PIPE_MOTORS + 1] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 1, 0, 0, 0},
+        [FBVK_PIPE_MOTORS + 2] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 1, 0, 0, 0, 0},
+        [FBVK_PIPE_MOTORS + 3] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 1, 1, 0, 0, 0},
+        [FBVK_PIPE_MOTORS_ENERGY] = {spv_motors, sizeof spv_motors, spv_motors_f16, sizeof spv_motors_f16, 0, 0, 1, 0, 0},
+        [FBVK_PIPE_FINISH] = {spv_finish, sizeof spv_finish, spv_finish_f16, sizeof spv_finish_f16, 0, 0, 0, 0, 0},
+        [FBVK_PIPE_ACTIVITY_REDUCE] = {spv_activity_reduce, sizeof spv_activity_reduce, NULL, 0, 0, 0, 0, 0, 0},
+        [FBVK_PIPE_STATS_REDUCE] = {spv_stats_reduce, sizeof spv_stats_reduce, NULL, 0, 0, 0, 0, 0, 0},
+        [FBVK_PIPE_GATHER] = {spv_gather, sizeof spv_gather, spv_gather_f16, sizeof spv_gather_f16, 0, 0, 0, 0, 0},
     };
-    VkPushConstantRange range = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = sizeof(vk_push)};
+    VkPushConstantRange range = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = sizeof(fbvk_push)};
     VkPipelineLayoutCreateInfo lci = {
         .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
         .pushConstantRangeCount = 1,
         .pPushConstantRanges = &range,
     };
-    int rc = vk_check(vb, vkCreatePipelineLayout(vb->device, &lci, NULL, &vb->layout),
-                      "vkCreatePipelineLayout");
+    int rc = fbvk__check(vb, vkCreatePipelineLayout(vb->device, &lci, NULL, &vb->layout),
+                         "vkCreatePipelineLayout");
     if (rc)
         return rc;
 
-    /* Specialization constants 0-18 of shaders/common.glsl. */
-    uint32_t consts[19] = {vb->X, vb->Y, vb->Z, vb->C, vb->S, vb->MO, vb->tc, vb->tp, vb->lpt,
-                           vb->nchunk, vb->nlb, VK_GX, VK_FALSE, VK_FALSE, VK_FALSE, VK_FALSE, VK_FALSE,
-                           vb->dz, vb->bpt};
-    VkSpecializationMapEntry entries[19];
-    for (uint32_t i = 0; i < 19; i++)
+    /* The specialization constants (vk_layout.h's FBVK_SC_*), constant id i
+     * at word i; the variant flags are set per pipeline below. */
+    uint32_t consts[FBVK_SC_COUNT] = {
+        [FBVK_SC_X] = vb->X,           [FBVK_SC_Y] = vb->Y,     [FBVK_SC_Z] = vb->Z,
+        [FBVK_SC_C] = vb->C,           [FBVK_SC_S] = vb->S,     [FBVK_SC_MO] = vb->MO,
+        [FBVK_SC_TC] = vb->tc,         [FBVK_SC_TP] = vb->tp,   [FBVK_SC_LPT] = vb->lpt,
+        [FBVK_SC_NCHUNK] = vb->nchunk, [FBVK_SC_NLB] = vb->nlb, [FBVK_SC_GX] = FBVK_GX,
+        [FBVK_SC_DZ] = vb->dz,         [FBVK_SC_BPT] = vb->bpt,
+    };
+    VkSpecializationMapEntry entries[FBVK_SC_COUNT];
+    for (uint32_t i = 0; i < FBVK_SC_COUNT; i++)
         entries[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
-    for (int i = 0; i < VK_PIPE_COUNT; i++) {
+    for (int i = 0; i < FBVK_PIPE_COUNT; i++) {
         bool half = vb->f16 && src[i].code16;
         VkShaderModuleCreateInfo mci = {
             .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
             .codeSize = half ? src[i].size16 : src[i].size,
             .pCode = half ? src[i].code16 : src[i].code,
         };
-        if ((rc = vk_check(vb, vkCreateShaderModule(vb->device, &mci, NULL, &vb->modules[i]),
-                           "vkCreateShaderModule")))
+        if ((rc = fbvk__check(vb, vkCreateShaderModule(vb->device, &mci, NULL, &vb->modules[i]),
+                              "vkCreateShaderModule")))
             return rc;
-        consts[12] = src[i].diffuse;
-        consts[13] = src[i].noise;
-        consts[14] = src[i].energy;
-        consts[15] = src[i].split;
-        consts[16] = src[i].lazy;
+        consts[FBVK_SC_DIFFUSE] = src[i].diffuse;
+        consts[FBVK_SC_NOISE] = src[i].noise;
+        consts[FBVK_SC_ENERGY] = src[i].energy;
+        consts[FBVK_SC_SPLIT] = src[i].split;
+        consts[FBVK_SC_LAZY] = src[i].lazy;
         VkSpecializationInfo si = {
-            .mapEntryCount = 19,
+            .mapEntryCount = FBVK_SC_COUNT,
             .pMapEntries = entries,
             .dataSize = sizeof consts,
             .pData = consts,
@@ -341,9 +260,9 @@ static int vk_create_pipelines(vk_brain *vb)
             },
             .layout = vb->layout,
         };
-        if ((rc = vk_check(vb, vkCreateComputePipelines(vb->device, VK_NULL_HANDLE, 1, &pci, NULL,
-                                                        &vb->pipes[i]),
-                           "vkCreateComputePipelines")))
+        if ((rc = fbvk__check(vb, vkCreateComputePipelines(vb->device, VK_NULL_HANDLE, 1, &pci, NULL,
+                                                           &vb->pipes[i]),
+                              "vkCreateComputePipelines")))
             return rc;
     }
     return BRAIN_OK;
@@ -352,8 +271,8 @@ static int vk_create_pipelines(vk_brain *vb)
 /* ---- recording ---- */
 
 /* A memory dependency from `src` stages/accesses to `dst` ones. */
-static void vk_barrier(VkCommandBuffer cmd, VkPipelineStageFlags src_stage, VkAccessFlags src_access,
-                       VkPipelineStageFlags dst_stage, VkAccessFlags dst_access)
+static void fbvk_barrier(VkCommandBuffer cmd, VkPipelineStageFlags src_stage, VkAccessFlags src_access,
+                         VkPipelineStageFlags dst_stage, VkAccessFlags dst_access)
 {
     VkMemoryBarrier mb = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
@@ -364,24 +283,25 @@ static void vk_barrier(VkCommandBuffer cmd, VkPipelineStageFlags src_stage, VkAc
 }
 
 /* Compute writes, then compute reads and writes. */
-static void vk_barrier_cc(VkCommandBuffer cmd)
+static void fbvk_barrier_cc(VkCommandBuffer cmd)
 {
-    vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
-               VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+    fbvk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+                 VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
 }
 
-static void vk_dispatch(vk_brain *vb, VkCommandBuffer cmd, int pipe, const vk_push *push, uint64_t groups)
+static void fbvk_dispatch(fbvk_brain *vb, VkCommandBuffer cmd, int pipe, const fbvk_push *push,
+                          uint64_t groups)
 {
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vb->pipes[pipe]);
     vkCmdPushConstants(cmd, vb->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof *push, push);
-    uint32_t gx = groups < VK_GX ? (uint32_t)groups : VK_GX;
-    uint32_t gy = (uint32_t)((groups + VK_GX - 1) / VK_GX);
+    uint32_t gx = groups < FBVK_GX ? (uint32_t)groups : FBVK_GX;
+    uint32_t gy = (uint32_t)((groups + FBVK_GX - 1) / FBVK_GX);
     vkCmdDispatch(cmd, gx, gy, 1);
 }
 
 /* A dispatch whose size a shader wrote to state word `word` (x, y, z). */
-static void vk_dispatch_indirect(vk_brain *vb, VkCommandBuffer cmd, int pipe, const vk_push *push,
-                                 VkDeviceSize word)
+static void fbvk_dispatch_indirect(fbvk_brain *vb, VkCommandBuffer cmd, int pipe, const fbvk_push *push,
+                                   VkDeviceSize word)
 {
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vb->pipes[pipe]);
     vkCmdPushConstants(cmd, vb->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof *push, push);
@@ -389,17 +309,17 @@ static void vk_dispatch_indirect(vk_brain *vb, VkCommandBuffer cmd, int pipe, co
 }
 
 /* The cycle with field `cur` current, and which optional steps run. */
-static int vk_record_cycle(vk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool diffuse, bool noise,
-                           bool activity)
+static int fbvk_record_cycle(fbvk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool diffuse, bool noise,
+                             bool activity)
 {
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    int rc = vk_check(vb, vkBeginCommandBuffer(cmd, &bi), "vkBeginCommandBuffer");
+    int rc = fbvk__check(vb, vkBeginCommandBuffer(cmd, &bi), "vkBeginCommandBuffer");
     if (rc)
         return rc;
     VkDeviceAddress src = vb->field[cur].addr;
     VkDeviceAddress dst = vb->field[diffuse ? cur ^ 1u : cur].addr;
-    vk_push push = {.src = src, .dst = src, .inputs = vb->inputs.addr, .state = vb->state.addr,
-                    .part = vb->part.addr};
+    fbvk_push push = {.src = src, .dst = src, .inputs = vb->inputs.addr, .state = vb->state.addr,
+                      .part = vb->part.addr};
 
     if (vb->queries) {
         vkCmdResetQueryPool(cmd, vb->queries, 0, 2);
@@ -407,98 +327,99 @@ static int vk_record_cycle(vk_brain *vb, VkCommandBuffer cmd, uint32_t cur, bool
     }
     /* The previous cycle's shaders, or a write_field copy, wrote the field
      * and the state this cycle reads and writes again. */
-    vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-               VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-               VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-               VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+    fbvk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                 VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                 VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                 VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
 
     if (vb->lazy && !diffuse && !activity) {
         /* A lazy-capable cycle: the sparse steps go into the stored field,
          * decide.comp sizes the dense pass (0 workgroups: a lazy cycle). */
-        vk_dispatch(vb, cmd, VK_PIPE_INJECT, &push, (vb->S + 63) / 64);
-        vk_barrier_cc(cmd);
+        fbvk_dispatch(vb, cmd, FBVK_PIPE_INJECT, &push, (vb->S + FBVK_INJECT_WG - 1) / FBVK_INJECT_WG);
+        fbvk_barrier_cc(cmd);
         if (noise) {
             /* After injection: a draw may land on an injected element. */
-            vk_dispatch(vb, cmd, VK_PIPE_NOISE_FOLD, &push, vb->nnb);
-            vk_barrier_cc(cmd);
+            fbvk_dispatch(vb, cmd, FBVK_PIPE_NOISE_FOLD, &push, vb->nnb);
+            fbvk_barrier_cc(cmd);
         }
-        vk_dispatch(vb, cmd, VK_PIPE_MOMENTUM, &push, vb->C);
-        vk_barrier_cc(cmd);
-        vk_dispatch(vb, cmd, VK_PIPE_MOTORS, &push, 1);
-        vk_barrier_cc(cmd);
-        vk_dispatch(vb, cmd, VK_PIPE_DECIDE, &push, 1);
-        vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
-                   VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                   VK_ACCESS_INDIRECT_COMMAND_READ_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
-        vk_dispatch_indirect(vb, cmd, VK_PIPE_CYCLE, &push, (VkDeviceSize)VK_ST_IND(vb));
-        vk_barrier_cc(cmd);
-        vk_dispatch_indirect(vb, cmd, VK_PIPE_STATS_REDUCE, &push, (VkDeviceSize)VK_ST_IND(vb) + 3);
+        fbvk_dispatch(vb, cmd, FBVK_PIPE_MOMENTUM, &push, vb->C);
+        fbvk_barrier_cc(cmd);
+        fbvk_dispatch(vb, cmd, FBVK_PIPE_MOTORS, &push, 1);
+        fbvk_barrier_cc(cmd);
+        fbvk_dispatch(vb, cmd, FBVK_PIPE_DECIDE, &push, 1);
+        fbvk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+                     VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                     VK_ACCESS_INDIRECT_COMMAND_READ_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+        fbvk_dispatch_indirect(vb, cmd, FBVK_PIPE_CYCLE, &push, (VkDeviceSize)FBVK_WORD(vb, ST_IND));
+        fbvk_barrier_cc(cmd);
+        fbvk_dispatch_indirect(vb, cmd, FBVK_PIPE_STATS_REDUCE, &push,
+                               (VkDeviceSize)FBVK_WORD(vb, ST_IND_STATS));
         goto results;
     }
 
     /* Injection and the noise sums touch different memory: one barrier. */
-    vk_dispatch(vb, cmd, VK_PIPE_INJECT, &push, (vb->S + 63) / 64);
+    fbvk_dispatch(vb, cmd, FBVK_PIPE_INJECT, &push, (vb->S + FBVK_INJECT_WG - 1) / FBVK_INJECT_WG);
     if (noise)
-        vk_dispatch(vb, cmd, VK_PIPE_NOISE_SUM, &push, vb->nnb);
-    vk_barrier_cc(cmd);
-    vk_dispatch(vb, cmd, VK_PIPE_MOMENTUM, &push, vb->C);
-    vk_barrier_cc(cmd);
+        fbvk_dispatch(vb, cmd, FBVK_PIPE_NOISE_SUM, &push, vb->nnb);
+    fbvk_barrier_cc(cmd);
+    fbvk_dispatch(vb, cmd, FBVK_PIPE_MOMENTUM, &push, vb->C);
+    fbvk_barrier_cc(cmd);
 
     if (!activity) {
         /* Motors read the field before the pass overwrites it (in place). */
-        vk_dispatch(vb, cmd, VK_PIPE_MOTORS + 2 * diffuse + noise, &push, 1);
-        vk_barrier_cc(cmd);
+        fbvk_dispatch(vb, cmd, FBVK_PIPE_MOTORS + 2 * diffuse + noise, &push, 1);
+        fbvk_barrier_cc(cmd);
         push.dst = dst;
-        vk_dispatch(vb, cmd, VK_PIPE_CYCLE + 4 * diffuse + 2 * noise, &push, vb->nblk);
-        vk_barrier_cc(cmd);
+        fbvk_dispatch(vb, cmd, FBVK_PIPE_CYCLE + 4 * diffuse + 2 * noise, &push, vb->nblk);
+        fbvk_barrier_cc(cmd);
     } else {
         push.dst = dst;
-        vk_dispatch(vb, cmd, VK_PIPE_CYCLE + 4 * diffuse + 2 * noise + 1, &push, vb->nblk);
-        vk_barrier_cc(cmd);
+        fbvk_dispatch(vb, cmd, FBVK_PIPE_CYCLE + 4 * diffuse + 2 * noise + 1, &push, vb->nblk);
+        fbvk_barrier_cc(cmd);
         /* From here on the field of the cycle is dst, changed in place. */
         push.src = dst;
-        vk_dispatch(vb, cmd, VK_PIPE_ACTIVITY_REDUCE, &push, 1);
-        vk_barrier_cc(cmd);
-        vk_dispatch(vb, cmd, VK_PIPE_MOTORS_ENERGY, &push, 1);
-        vk_barrier_cc(cmd);
-        vk_dispatch(vb, cmd, VK_PIPE_FINISH, &push, vb->nblk);
-        vk_barrier_cc(cmd);
+        fbvk_dispatch(vb, cmd, FBVK_PIPE_ACTIVITY_REDUCE, &push, 1);
+        fbvk_barrier_cc(cmd);
+        fbvk_dispatch(vb, cmd, FBVK_PIPE_MOTORS_ENERGY, &push, 1);
+        fbvk_barrier_cc(cmd);
+        fbvk_dispatch(vb, cmd, FBVK_PIPE_FINISH, &push, vb->nblk);
+        fbvk_barrier_cc(cmd);
     }
-    vk_dispatch(vb, cmd, VK_PIPE_STATS_REDUCE, &push, 1);
+    fbvk_dispatch(vb, cmd, FBVK_PIPE_STATS_REDUCE, &push, 1);
 
 results:
     /* Results to the host: shader write, transfer read; transfer write, host read. */
-    vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
-               VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
-    VkBufferCopy copy = {.size = VK_RES_BYTES(vb)};
+    fbvk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+                 VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
+    VkBufferCopy copy = {.size = FBVK_RES_BYTES(vb)};
     vkCmdCopyBuffer(cmd, vb->state.buf, vb->readback.buf, 1, &copy);
-    vk_barrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
-               VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+    fbvk_barrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+                 VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
     if (vb->queries)
         vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, vb->queries, 1);
-    return vk_check(vb, vkEndCommandBuffer(cmd), "vkEndCommandBuffer");
+    return fbvk__check(vb, vkEndCommandBuffer(cmd), "vkEndCommandBuffer");
 }
 
-static int vk_variant(uint32_t cur, bool diffuse, bool noise, bool activity)
+static int fbvk_variant(uint32_t cur, bool diffuse, bool noise, bool activity)
 {
     return (int)(cur * 8u + (diffuse ? 4u : 0u) + (noise ? 2u : 0u) + (activity ? 1u : 0u));
 }
 
 /* ---- one-off work: begin, record, submit, wait ---- */
 
-static int vk_util_begin(vk_brain *vb)
+static int fbvk_util_begin(fbvk_brain *vb)
 {
-    int rc = vk_usable(vb);
+    int rc = fbvk_usable(vb);
     if (rc)
         return rc;
     VkCommandBufferBeginInfo bi = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
         .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
     };
-    return vk_check(vb, vkBeginCommandBuffer(vb->util_cmd, &bi), "vkBeginCommandBuffer");
+    return fbvk__check(vb, vkBeginCommandBuffer(vb->util_cmd, &bi), "vkBeginCommandBuffer");
 }
 
-static int vk_submit_wait(vk_brain *vb, VkCommandBuffer cmd)
+static int fbvk_submit_wait(fbvk_brain *vb, VkCommandBuffer cmd)
 {
     VkSubmitInfo si = {
         .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
@@ -507,24 +428,24 @@ static int vk_submit_wait(vk_brain *vb, VkCommandBuffer cmd)
     };
     VkResult r = vkQueueSubmit(vb->queue, 1, &si, vb->fence);
     if (r == VK_SUCCESS)
-        r = vkWaitForFences(vb->device, 1, &vb->fence, VK_TRUE, VK_WAIT_NS);
+        r = vkWaitForFences(vb->device, 1, &vb->fence, VK_TRUE, FBVK_WAIT_NS);
     if (r == VK_SUCCESS)
         r = vkResetFences(vb->device, 1, &vb->fence);
     if (r != VK_SUCCESS) {
         vb->broken = true;
-        return vk_check(vb, r, "vkQueueSubmit/vkWaitForFences");
+        return fbvk__check(vb, r, "vkQueueSubmit/vkWaitForFences");
     }
-    return vk_usable(vb);
+    return fbvk_usable(vb);
 }
 
-static int vk_util_end(vk_brain *vb)
+static int fbvk_util_end(fbvk_brain *vb)
 {
-    int rc = vk_check(vb, vkEndCommandBuffer(vb->util_cmd), "vkEndCommandBuffer");
-    return rc ? rc : vk_submit_wait(vb, vb->util_cmd);
+    int rc = fbvk__check(vb, vkEndCommandBuffer(vb->util_cmd), "vkEndCommandBuffer");
+    return rc ? rc : fbvk_submit_wait(vb, vb->util_cmd);
 }
 
 /* float32 -> float16 bits, rounded to nearest even (overflow: infinity). */
-static uint16_t vk_half_of(float f)
+static uint16_t fbvk_half_of(float f)
 {
     uint32_t x;
     memcpy(&x, &f, 4);
@@ -549,7 +470,7 @@ static uint16_t vk_half_of(float f)
     return (uint16_t)(sign | h);
 }
 
-static float vk_float_of(uint16_t h)
+static float fbvk_float_of(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1Fu, m = h & 0x3FFu, x;
     if (e == 0x1Fu)
@@ -574,8 +495,8 @@ static float vk_float_of(uint16_t h)
 /* Copies bytes between a device buffer and host memory through the staging
  * buffer, in chunks. to_host: device -> dst; else src -> device. half: the
  * device holds float16 and the host float32 (bytes counts the device's). */
-static int vk_transfer(vk_brain *vb, const vk_buffer *dev, VkDeviceSize offset, VkDeviceSize bytes,
-                       void *dst, const void *src, bool to_host, bool half)
+static int fbvk_transfer(fbvk_brain *vb, const fbvk_buffer *dev, VkDeviceSize offset, VkDeviceSize bytes,
+                         void *dst, const void *src, bool to_host, bool half)
 {
     for (VkDeviceSize done = 0; done < bytes;) {
         VkDeviceSize n = bytes - done < vb->staging.size ? bytes - done : vb->staging.size;
@@ -583,41 +504,41 @@ static int vk_transfer(vk_brain *vb, const vk_buffer *dev, VkDeviceSize offset, 
             const float *from = (const float *)src + done / 2;
             uint16_t *to = vb->staging.map;
             for (VkDeviceSize i = 0; i < n / 2; i++)
-                to[i] = vk_half_of(from[i]);
-            vk_buffer_flush(vb, &vb->staging);
+                to[i] = fbvk_half_of(from[i]);
+            fbvk__buffer_flush(vb, &vb->staging);
         } else if (!to_host) {
             memcpy(vb->staging.map, (const char *)src + done, n);
-            vk_buffer_flush(vb, &vb->staging);
+            fbvk__buffer_flush(vb, &vb->staging);
         }
-        int rc = vk_util_begin(vb);
+        int rc = fbvk_util_begin(vb);
         if (rc)
             return rc;
         VkCommandBuffer cmd = vb->util_cmd;
         if (to_host) {
-            vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                       VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-                       VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
+            fbvk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                         VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
             VkBufferCopy c = {.srcOffset = offset + done, .dstOffset = 0, .size = n};
             vkCmdCopyBuffer(cmd, dev->buf, vb->staging.buf, 1, &c);
-            vk_barrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
-                       VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+            fbvk_barrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
         } else {
             /* The previous cycle may still read or write this buffer. */
-            vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                       VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-                       VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT);
+            fbvk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                         VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT);
             VkBufferCopy c = {.srcOffset = 0, .dstOffset = offset + done, .size = n};
             vkCmdCopyBuffer(cmd, vb->staging.buf, dev->buf, 1, &c);
         }
-        if ((rc = vk_util_end(vb)))
+        if ((rc = fbvk_util_end(vb)))
             return rc;
         if (to_host) {
-            vk_buffer_invalidate(vb, &vb->staging);
+            fbvk__buffer_invalidate(vb, &vb->staging);
             if (half) {
                 const uint16_t *from = vb->staging.map;
                 float *to = (float *)dst + done / 2;
                 for (VkDeviceSize i = 0; i < n / 2; i++)
-                    to[i] = vk_float_of(from[i]);
+                    to[i] = fbvk_float_of(from[i]);
             } else {
                 memcpy((char *)dst + done, vb->staging.map, n);
             }
@@ -630,7 +551,7 @@ static int vk_transfer(vk_brain *vb, const vk_buffer *dev, VkDeviceSize offset, 
 /* ---- ops ---- */
 
 /* The time between the two timestamps of the last submit, -1 if unknown. */
-static double vk_timestamps_ms(vk_brain *vb)
+static double fbvk_timestamps_ms(fbvk_brain *vb)
 {
     uint64_t ts[2];
     if (!vb->queries || vkGetQueryPoolResults(vb->device, vb->queries, 0, 2, sizeof ts, ts, sizeof ts[0],
@@ -641,14 +562,14 @@ static double vk_timestamps_ms(vk_brain *vb)
     return (double)ticks * vb->props.limits.timestampPeriod / 1e6;
 }
 
-static int vk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stats *stats)
+static int fbvk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stats *stats)
 {
-    vk_brain *vb = impl;
-    int rc = vk_usable(vb);
+    fbvk_brain *vb = impl;
+    int rc = fbvk_usable(vb);
     if (rc)
         return rc;
-    vk_inputs *in = vb->inputs.map;
-    in->flags = (cyc->diffusion ? VK_FLAG_DIFFUSE : 0u) | (cyc->noise ? VK_FLAG_NOISE : 0u);
+    fbvk_inputs *in = vb->inputs.map;
+    in->flags = (cyc->diffusion ? FBVK_FLAG_DIFFUSE : 0u) | (cyc->noise ? FBVK_FLAG_NOISE : 0u);
     in->noise_key = cyc->noise_key;
     in->energy_key = cyc->energy_key;
     in->noise_threshold = cyc->noise_threshold;
@@ -656,25 +577,25 @@ static int vk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stat
     in->t_lo = (uint32_t)cyc->t;
     in->t_hi = (uint32_t)(cyc->t >> 32);
     memcpy(in->sensors, cyc->sensors, sizeof(float) * vb->S);
-    vk_buffer_flush(vb, &vb->inputs);
+    fbvk__buffer_flush(vb, &vb->inputs);
 
-    int v = vk_variant(vb->cur, cyc->diffusion, cyc->noise, cyc->activity);
-    if ((rc = vk_submit_wait(vb, vb->cycle_cmd[v])))
+    int v = fbvk_variant(vb->cur, cyc->diffusion, cyc->noise, cyc->activity);
+    if ((rc = fbvk_submit_wait(vb, vb->cycle_cmd[v])))
         return rc;
     if (cyc->diffusion)
         vb->cur ^= 1u;
 
-    vk_buffer_invalidate(vb, &vb->readback);
+    fbvk__buffer_invalidate(vb, &vb->readback);
     const float *res = vb->readback.map;
     const uint32_t *resu = vb->readback.map;
-    memcpy(motors, res + VK_RES_MOTORS, sizeof(float) * vb->MO);
-    stats->energy = res[VK_RES_ENERGY];
-    stats->saturated = res[VK_RES_SATURATED];
+    memcpy(motors, res + FBVK_RES_MOTORS, sizeof(float) * vb->MO);
+    stats->energy = res[FBVK_RES_ENERGY];
+    stats->saturated = res[FBVK_RES_SATURATED];
     if (cyc->activity) {
-        stats->activity = res[VK_RES_ACTIVITY];
-        stats->energized = resu[VK_RES_ENERGIZED] != 0;
+        stats->activity = res[FBVK_RES_ACTIVITY];
+        stats->energized = resu[FBVK_RES_ENERGIZED] != 0;
     }
-    stats->gpu_ms = vk_timestamps_ms(vb);
+    stats->gpu_ms = fbvk_timestamps_ms(vb);
     return BRAIN_OK;
 }
 
@@ -687,49 +608,51 @@ static int vk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stat
  * (a, b) to the staging buffer's tail, and the host gives the brain's field
  * a * F + b, as the shaders compute it (common.glsl's materialise).
  * Allocates nothing. */
-static int vk_gather(vk_brain *vb, uint64_t first, uint64_t nrun, uint64_t run_len, uint64_t stride,
-                     float *dst)
+static int fbvk_gather(fbvk_brain *vb, uint64_t first, uint64_t nrun, uint64_t run_len, uint64_t stride,
+                       float *dst)
 {
     const VkDeviceSize e = vb->elem;
     const uint64_t cap = vb->staging_data / e, total = nrun * run_len, C = vb->C;
     for (uint64_t out = 0; out < total;) {
         uint64_t got = total - out < cap ? total - out : cap;
-        int rc = vk_util_begin(vb);
+        int rc = fbvk_util_begin(vb);
         if (rc)
             return rc;
         VkCommandBuffer cmd = vb->util_cmd;
-        vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                   VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-                   VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                   VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_SHADER_READ_BIT);
+        fbvk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                     VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                     VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                     VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_SHADER_READ_BIT);
         if (nrun == 1) {
             VkBufferCopy c = {.srcOffset = (first + out) * e, .dstOffset = 0, .size = got * e};
             vkCmdCopyBuffer(cmd, vb->field[vb->cur].buf, vb->staging.buf, 1, &c);
         } else {
             /* gather.comp's arguments ride in the push constants' spare words. */
-            vk_push push = {.src = vb->field[vb->cur].addr, .dst = vb->staging.addr, .inputs = out,
-                            .state = run_len | got << 32, .part = first | stride << 32};
-            vk_dispatch(vb, cmd, VK_PIPE_GATHER, &push, (got + 255) / 256);
+            fbvk_push push = {.src = vb->field[vb->cur].addr, .dst = vb->staging.addr, .inputs = out,
+                              .state = run_len | got << 32, .part = first | stride << 32};
+            fbvk_dispatch(vb, cmd, FBVK_PIPE_GATHER, &push,
+                          (got + FBVK_GATHER_WG - 1) / FBVK_GATHER_WG);
         }
-        VkBufferCopy map = {.srcOffset = (VkDeviceSize)VK_ST_A(vb) * 4, .dstOffset = vb->staging_data,
-                            .size = (VkDeviceSize)VK_MAP_WORDS(vb) * 4};
+        VkBufferCopy map = {.srcOffset = (VkDeviceSize)FBVK_WORD(vb, ST_A) * 4,
+                            .dstOffset = vb->staging_data,
+                            .size = (VkDeviceSize)FBVK_WORD(vb, MAP_WORDS) * 4};
         vkCmdCopyBuffer(cmd, vb->state.buf, vb->staging.buf, 1, &map);
-        vk_barrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                   VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_SHADER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
-                   VK_ACCESS_HOST_READ_BIT);
-        if ((rc = vk_util_end(vb)))
+        fbvk_barrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                     VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_SHADER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+                     VK_ACCESS_HOST_READ_BIT);
+        if ((rc = fbvk_util_end(vb)))
             return rc;
-        vk_buffer_invalidate(vb, &vb->staging);
+        fbvk__buffer_invalidate(vb, &vb->staging);
         float *to = dst + out;
         if (vb->f16) {
             const uint16_t *from = vb->staging.map;
             for (uint64_t i = 0; i < got; i++)
-                to[i] = vk_float_of(from[i]);
+                to[i] = fbvk_float_of(from[i]);
         } else {
             memcpy(to, vb->staging.map, got * sizeof(float));
         }
         const float *ab = (const float *)((const char *)vb->staging.map + vb->staging_data);
-        const float a = ab[0], *b = ab + 8;
+        const float a = ab[0], *b = ab + (FBVK_WORD(vb, ST_B) - FBVK_WORD(vb, ST_A));
         for (uint64_t i = 0; i < got; i++) {
             uint64_t c = (out + i) % C; /* runs start and end on whole points */
             if (a != 1.0f || b[c] != 0.0f) {
@@ -742,82 +665,83 @@ static int vk_gather(vk_brain *vb, uint64_t first, uint64_t nrun, uint64_t run_l
     return BRAIN_OK;
 }
 
-static int vk_read_field(void *impl, float *dst)
+static int fbvk_read_field(void *impl, float *dst)
 {
-    vk_brain *vb = impl;
-    return vk_gather(vb, 0, 1, vb->count, 0, dst);
+    fbvk_brain *vb = impl;
+    return fbvk_gather(vb, 0, 1, vb->count, 0, dst);
 }
 
 /* One plane with all channels (brain_read_slab; brain.c checked axis and
  * index): axis 0 is one contiguous run, axis 1 X runs of Z*C elements, axis
  * 2 X*Y runs of C. Only the plane moves. */
-static int vk_read_slab(void *impl, uint32_t axis, uint32_t index, float *dst)
+static int fbvk_read_slab(void *impl, uint32_t axis, uint32_t index, float *dst)
 {
-    vk_brain *vb = impl;
+    fbvk_brain *vb = impl;
     const uint64_t C = vb->C, Z = vb->Z, YZC = (uint64_t)vb->Y * Z * C;
     if (axis == 0)
-        return vk_gather(vb, index * YZC, 1, YZC, 0, dst);
+        return fbvk_gather(vb, index * YZC, 1, YZC, 0, dst);
     if (axis == 1)
-        return vk_gather(vb, index * Z * C, vb->X, Z * C, YZC, dst);
-    return vk_gather(vb, index * C, (uint64_t)vb->X * vb->Y, C, Z * C, dst);
+        return fbvk_gather(vb, index * Z * C, vb->X, Z * C, YZC, dst);
+    return fbvk_gather(vb, index * C, (uint64_t)vb->X * vb->Y, C, Z * C, dst);
 }
 
 /* S/W of the current field (sums.comp), recorded into util_cmd after the
  * field's last writer. */
-static void vk_record_sums(vk_brain *vb, VkCommandBuffer cmd)
+static void fbvk_record_sums(fbvk_brain *vb, VkCommandBuffer cmd)
 {
-    vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-               VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-               VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
-    vk_push push = {.src = vb->field[vb->cur].addr, .dst = vb->field[vb->cur].addr,
-                    .inputs = vb->inputs.addr, .state = vb->state.addr, .part = vb->part.addr};
-    vk_dispatch(vb, cmd, VK_PIPE_SUMS, &push, vb->nblk);
+    fbvk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                 VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                 VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+    fbvk_push push = {.src = vb->field[vb->cur].addr, .dst = vb->field[vb->cur].addr,
+                      .inputs = vb->inputs.addr, .state = vb->state.addr, .part = vb->part.addr};
+    fbvk_dispatch(vb, cmd, FBVK_PIPE_SUMS, &push, vb->nblk);
 }
 
-static int vk_write_field(void *impl, const float *src)
+static int fbvk_write_field(void *impl, const float *src)
 {
-    vk_brain *vb = impl;
-    int rc = vk_transfer(vb, &vb->field[vb->cur], 0, vb->count * vb->elem, NULL, src, false, vb->f16);
+    fbvk_brain *vb = impl;
+    int rc = fbvk_transfer(vb, &vb->field[vb->cur], 0, vb->count * vb->elem, NULL, src, false, vb->f16);
     /* The stored field is the brain's now (a = 1, b = 0, no lazy cycle
      * pending), and the next cycle predicts its mean from S/W: they must be
      * this field's. */
     if (!rc)
-        rc = vk_util_begin(vb);
+        rc = fbvk_util_begin(vb);
     if (!rc) {
         VkCommandBuffer cmd = vb->util_cmd;
-        vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                   VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-                   VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT);
-        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)VK_ST_A(vb) * 4, 4, 0x3F800000u); /* 1.0f */
-        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)VK_ST_FRESH(vb) * 4, 4, 1u);
-        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)VK_ST_B(vb) * 4, (VkDeviceSize)vb->C * 4, 0u);
-        vk_record_sums(vb, cmd);
-        rc = vk_util_end(vb);
+        fbvk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                     VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                     VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT);
+        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)FBVK_WORD(vb, ST_A) * 4, 4, 0x3F800000u); /* 1.0f */
+        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)FBVK_WORD(vb, ST_FRESH) * 4, 4, 1u);
+        vkCmdFillBuffer(cmd, vb->state.buf, (VkDeviceSize)FBVK_WORD(vb, ST_B) * 4,
+                        (VkDeviceSize)vb->C * 4, 0u);
+        fbvk_record_sums(vb, cmd);
+        rc = fbvk_util_end(vb);
     }
     return rc;
 }
 
-static int vk_read_momentum(void *impl, float *dst)
+static int fbvk_read_momentum(void *impl, float *dst)
 {
-    vk_brain *vb = impl;
-    return vk_transfer(vb, &vb->state, (VkDeviceSize)VK_ST_MOMENTUM(vb) * 4, (VkDeviceSize)vb->C * 4,
-                       dst, NULL, true, false);
+    fbvk_brain *vb = impl;
+    return fbvk_transfer(vb, &vb->state, (VkDeviceSize)FBVK_WORD(vb, ST_MOMENTUM) * 4,
+                         (VkDeviceSize)vb->C * 4, dst, NULL, true, false);
 }
 
-static int vk_write_momentum(void *impl, const float *src)
+static int fbvk_write_momentum(void *impl, const float *src)
 {
-    vk_brain *vb = impl;
-    return vk_transfer(vb, &vb->state, (VkDeviceSize)VK_ST_MOMENTUM(vb) * 4, (VkDeviceSize)vb->C * 4,
-                       NULL, src, false, false);
+    fbvk_brain *vb = impl;
+    return fbvk_transfer(vb, &vb->state, (VkDeviceSize)FBVK_WORD(vb, ST_MOMENTUM) * 4,
+                         (VkDeviceSize)vb->C * 4, NULL, src, false, false);
 }
 
 /* Copy bandwidth of the device (read + write bytes per second): the spare
  * field copied from the current one, timed by timestamps (or the host clock
  * when the queue has none), best of 5. The spare field holds nothing between
  * cycles, so the brain's state is untouched. */
-static int vk_measure_bandwidth(void *impl, uint64_t bytes, double *bytes_per_s)
+static int fbvk_measure_bandwidth(void *impl, uint64_t bytes, double *bytes_per_s)
 {
-    vk_brain *vb = impl;
+    fbvk_brain *vb = impl;
     VkDeviceSize n = vb->count * vb->elem;
     if (bytes && bytes < n)
         n = bytes & ~(VkDeviceSize)3;
@@ -825,7 +749,7 @@ static int vk_measure_bandwidth(void *impl, uint64_t bytes, double *bytes_per_s)
         n = 4;
     double best = 0.0;
     for (int run = 0; run < 5; run++) {
-        int rc = vk_util_begin(vb);
+        int rc = fbvk_util_begin(vb);
         if (rc)
             return rc;
         VkCommandBuffer cmd = vb->util_cmd;
@@ -833,20 +757,20 @@ static int vk_measure_bandwidth(void *impl, uint64_t bytes, double *bytes_per_s)
             vkCmdResetQueryPool(cmd, vb->queries, 0, 2);
             vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, vb->queries, 0);
         }
-        vk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                   VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-                   VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT);
+        fbvk_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                     VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                     VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT);
         VkBufferCopy c = {.size = n};
         vkCmdCopyBuffer(cmd, vb->field[vb->cur].buf, vb->field[vb->cur ^ 1u].buf, 1, &c);
         if (vb->queries)
             vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, vb->queries, 1);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        if ((rc = vk_util_end(vb)))
+        if ((rc = fbvk_util_end(vb)))
             return rc;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double sec = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-        double ms = vk_timestamps_ms(vb);
+        double ms = fbvk_timestamps_ms(vb);
         if (ms > 0.0)
             sec = ms * 1e-3;
         if (sec > 0.0 && 2.0 * (double)n / sec > best)
@@ -856,9 +780,9 @@ static int vk_measure_bandwidth(void *impl, uint64_t bytes, double *bytes_per_s)
     return BRAIN_OK;
 }
 
-static void vk_destroy(void *impl)
+static void fbvk_destroy(void *impl)
 {
-    vk_brain *vb = impl;
+    fbvk_brain *vb = impl;
     if (!vb)
         return;
     if (vb->device) {
@@ -869,7 +793,7 @@ static void vk_destroy(void *impl)
             vkDestroyFence(vb->device, vb->fence, NULL);
         if (vb->pool)
             vkDestroyCommandPool(vb->device, vb->pool, NULL);
-        for (int i = VK_PIPE_COUNT - 1; i >= 0; i--) {
+        for (int i = FBVK_PIPE_COUNT - 1; i >= 0; i--) {
             if (vb->pipes[i])
                 vkDestroyPipeline(vb->device, vb->pipes[i], NULL);
             if (vb->modules[i])
@@ -877,13 +801,13 @@ static void vk_destroy(void *impl)
         }
         if (vb->layout)
             vkDestroyPipelineLayout(vb->device, vb->layout, NULL);
-        vk_buffer_destroy(vb, &vb->staging);
-        vk_buffer_destroy(vb, &vb->readback);
-        vk_buffer_destroy(vb, &vb->inputs);
-        vk_buffer_destroy(vb, &vb->part);
-        vk_buffer_destroy(vb, &vb->state);
-        vk_buffer_destroy(vb, &vb->field[1]);
-        vk_buffer_destroy(vb, &vb->field[0]);
+        fbvk__buffer_destroy(vb, &vb->staging);
+        fbvk__buffer_destroy(vb, &vb->readback);
+        fbvk__buffer_destroy(vb, &vb->inputs);
+        fbvk__buffer_destroy(vb, &vb->part);
+        fbvk__buffer_destroy(vb, &vb->state);
+        fbvk__buffer_destroy(vb, &vb->field[1]);
+        fbvk__buffer_destroy(vb, &vb->field[0]);
         vkDestroyDevice(vb->device, NULL);
     }
     if (vb->messenger)
@@ -893,21 +817,21 @@ static void vk_destroy(void *impl)
     free(vb);
 }
 
-static const brain_ops vk_ops = {
+static const brain_ops fbvk_ops = {
     .name = "vulkan",
-    .step = vk_step,
-    .read_field = vk_read_field,
-    .write_field = vk_write_field,
-    .read_momentum = vk_read_momentum,
-    .write_momentum = vk_write_momentum,
-    .destroy = vk_destroy,
-    .measure_bandwidth = vk_measure_bandwidth,
-    .read_slab = vk_read_slab,
+    .step = fbvk_step,
+    .read_field = fbvk_read_field,
+    .write_field = fbvk_write_field,
+    .read_momentum = fbvk_read_momentum,
+    .write_momentum = fbvk_write_momentum,
+    .destroy = fbvk_destroy,
+    .measure_bandwidth = fbvk_measure_bandwidth,
+    .read_slab = fbvk_read_slab,
 };
 
 /* ---- create ---- */
 
-static int vk_create_buffers(vk_brain *vb)
+static int fbvk_create_buffers(fbvk_brain *vb)
 {
     const VkMemoryPropertyFlags local = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
     const VkMemoryPropertyFlags host = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
@@ -932,52 +856,53 @@ static int vk_create_buffers(vk_brain *vb)
     for (int i = 0; i < 2; i++) {
         snprintf(what, sizeof what, "field (%u x %u x %u x %u %s, buffer %d of 2)", vb->X, vb->Y,
                  vb->Z, vb->C, type, i + 1);
-        if ((rc = vk_buffer_create(vb, &vb->field[i], field_bytes, 0, local, what)))
+        if ((rc = fbvk__buffer_create(vb, &vb->field[i], field_bytes, 0, local, what)))
             return rc;
     }
-    if ((rc = vk_buffer_create(vb, &vb->state, (VkDeviceSize)VK_ST_WORDS(vb) * 4, 0, local, "state buffer")))
+    if ((rc = fbvk__buffer_create(vb, &vb->state, (VkDeviceSize)FBVK_WORD(vb, ST_WORDS) * 4, 0, local,
+                                  "state buffer")))
         return rc;
-    if ((rc = vk_buffer_create(vb, &vb->part, vk_part_words(vb) * 4, 0, local, "partial-sum buffer")))
+    if ((rc = fbvk__buffer_create(vb, &vb->part, fbvk_part_words(vb) * 4, 0, local, "partial-sum buffer")))
         return rc;
-    if ((rc = vk_buffer_create(vb, &vb->inputs, sizeof(vk_inputs) + sizeof(float) * vb->S, host,
-                               coherent, "input buffer")))
+    if ((rc = fbvk__buffer_create(vb, &vb->inputs, sizeof(fbvk_inputs) + sizeof(float) * vb->S, host,
+                                  coherent, "input buffer")))
         return rc;
-    if ((rc = vk_buffer_create(vb, &vb->readback, VK_RES_BYTES(vb), host,
-                               VK_MEMORY_PROPERTY_HOST_CACHED_BIT | coherent, "readback buffer")))
+    if ((rc = fbvk__buffer_create(vb, &vb->readback, FBVK_RES_BYTES(vb), host,
+                                  VK_MEMORY_PROPERTY_HOST_CACHED_BIT | coherent, "readback buffer")))
         return rc;
-    VkDeviceSize staging = field_bytes < VK_STAGING_BYTES ? field_bytes : VK_STAGING_BYTES;
-    VkDeviceSize small = (VkDeviceSize)VK_ST_WORDS(vb) * 4;
+    VkDeviceSize staging = field_bytes < FBVK_STAGING_BYTES ? field_bytes : FBVK_STAGING_BYTES;
+    VkDeviceSize small = (VkDeviceSize)FBVK_WORD(vb, ST_WORDS) * 4;
     if (staging < small)
         staging = small;
     /* Field data, then the affine map that read_field reads with it. */
     vb->staging_data = staging;
-    staging += (VkDeviceSize)VK_MAP_WORDS(vb) * 4;
-    return vk_buffer_create(vb, &vb->staging, staging, host, coherent, "staging buffer");
+    staging += (VkDeviceSize)FBVK_WORD(vb, MAP_WORDS) * 4;
+    return fbvk__buffer_create(vb, &vb->staging, staging, host, coherent, "staging buffer");
 }
 
-static int vk_create_commands(vk_brain *vb)
+static int fbvk_create_commands(fbvk_brain *vb)
 {
     VkCommandPoolCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
         .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
         .queueFamilyIndex = vb->queue_family,
     };
-    int rc = vk_check(vb, vkCreateCommandPool(vb->device, &pci, NULL, &vb->pool), "vkCreateCommandPool");
+    int rc = fbvk__check(vb, vkCreateCommandPool(vb->device, &pci, NULL, &vb->pool), "vkCreateCommandPool");
     if (rc)
         return rc;
-    VkCommandBuffer cmds[VK_VARIANTS + 1];
+    VkCommandBuffer cmds[FBVK_VARIANTS + 1];
     VkCommandBufferAllocateInfo ai = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
         .commandPool = vb->pool,
         .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-        .commandBufferCount = VK_VARIANTS + 1,
+        .commandBufferCount = FBVK_VARIANTS + 1,
     };
-    if ((rc = vk_check(vb, vkAllocateCommandBuffers(vb->device, &ai, cmds), "vkAllocateCommandBuffers")))
+    if ((rc = fbvk__check(vb, vkAllocateCommandBuffers(vb->device, &ai, cmds), "vkAllocateCommandBuffers")))
         return rc;
     memcpy(vb->cycle_cmd, cmds, sizeof vb->cycle_cmd);
-    vb->util_cmd = cmds[VK_VARIANTS];
+    vb->util_cmd = cmds[FBVK_VARIANTS];
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    if ((rc = vk_check(vb, vkCreateFence(vb->device, &fci, NULL, &vb->fence), "vkCreateFence")))
+    if ((rc = fbvk__check(vb, vkCreateFence(vb->device, &fci, NULL, &vb->fence), "vkCreateFence")))
         return rc;
     if (vb->timestamp_bits > 0 && vb->props.limits.timestampPeriod > 0.0f) {
         VkQueryPoolCreateInfo qci = {
@@ -985,24 +910,25 @@ static int vk_create_commands(vk_brain *vb)
             .queryType = VK_QUERY_TYPE_TIMESTAMP,
             .queryCount = 2,
         };
-        if ((rc = vk_check(vb, vkCreateQueryPool(vb->device, &qci, NULL, &vb->queries), "vkCreateQueryPool")))
+        if ((rc = fbvk__check(vb, vkCreateQueryPool(vb->device, &qci, NULL, &vb->queries),
+                              "vkCreateQueryPool")))
             return rc;
     }
     for (uint32_t cur = 0; cur < 2; cur++)
         for (int d = 0; d < 2; d++)
             for (int n = 0; n < 2; n++)
                 for (int a = 0; a < 2; a++)
-                    if ((rc = vk_record_cycle(vb, vb->cycle_cmd[vk_variant(cur, d, n, a)], cur, d, n, a)))
+                    if ((rc = fbvk_record_cycle(vb, vb->cycle_cmd[fbvk_variant(cur, d, n, a)], cur, d, n, a)))
                         return rc;
     return BRAIN_OK;
 }
 
 /* The initial state: parameters into the input block, spots and a zero
  * momentum into the state buffer, the field drawn by init.comp. */
-static int vk_initialise(vk_brain *vb, const brain_backend_init *init)
+static int fbvk_initialise(fbvk_brain *vb, const brain_backend_init *init)
 {
     const brain_params *p = &vb->p;
-    vk_inputs *in = vb->inputs.map;
+    fbvk_inputs *in = vb->inputs.map;
     memset(in, 0, sizeof *in + sizeof(float) * vb->S);
     in->decay = p->decay;
     in->diffusion_rate = p->diffusion_rate;
@@ -1016,51 +942,51 @@ static int vk_initialise(vk_brain *vb, const brain_backend_init *init)
     in->sensor_gain = p->sensor_gain;
     in->init_std = p->init_std;
     in->init_key = rng_key(p->seed, 0, RNG_STREAM_INIT);
-    vk_buffer_flush(vb, &vb->inputs);
+    fbvk__buffer_flush(vb, &vb->inputs);
 
     uint32_t *words = vb->staging.map;
-    memset(words, 0, (size_t)VK_ST_WORDS(vb) * 4);
-    words[VK_ST_A(vb)] = 0x3F800000u; /* a = 1.0f, b = 0: nothing pending */
-    words[VK_ST_FRESH(vb)] = 1u;      /* sums.comp below writes P_SW, P_H */
+    memset(words, 0, (size_t)FBVK_WORD(vb, ST_WORDS) * 4);
+    words[FBVK_WORD(vb, ST_A)] = 0x3F800000u; /* a = 1.0f, b = 0: nothing pending */
+    words[FBVK_WORD(vb, ST_FRESH)] = 1u;      /* sums.comp below writes P_SW, P_H */
     for (uint32_t i = 0; i < vb->S; i++) {
         const uint32_t *s = init->sensor_spots + 3 * i;
-        words[VK_ST_SENSOR_SPOTS(vb) + i] = (s[0] * vb->Y + s[1]) * vb->Z + s[2];
+        words[FBVK_WORD(vb, ST_SENSOR_SPOTS) + i] = (s[0] * vb->Y + s[1]) * vb->Z + s[2];
     }
     for (uint32_t j = 0; j < vb->MO; j++) {
         const uint32_t *s = init->motor_spots + 3 * j;
-        words[VK_ST_MOTOR_SPOTS(vb) + j] = (s[0] * vb->Y + s[1]) * vb->Z + s[2];
+        words[FBVK_WORD(vb, ST_MOTOR_SPOTS) + j] = (s[0] * vb->Y + s[1]) * vb->Z + s[2];
     }
     /* inject.comp's chains: each sensor links to the next one (in index
      * order) that hits the same element. Quadratic, but once and S <= 4096. */
-    uint32_t *chain = words + VK_ST_SENSOR_CHAIN(vb);
+    uint32_t *chain = words + FBVK_WORD(vb, ST_SENSOR_CHAIN);
     for (uint32_t i = 0; i < vb->S; i++)
-        chain[i] = VK_CHAIN_END;
+        chain[i] = FBVK_CHAIN_END;
     for (uint32_t i = 0; i < vb->S; i++) {
-        if (chain[i] & VK_CHAIN_TAIL)
+        if (chain[i] & FBVK_CHAIN_TAIL)
             continue; /* already linked from an earlier sensor */
-        uint64_t ei = (uint64_t)words[VK_ST_SENSOR_SPOTS(vb) + i] * vb->C + i % vb->C;
+        uint64_t ei = (uint64_t)words[FBVK_WORD(vb, ST_SENSOR_SPOTS) + i] * vb->C + i % vb->C;
         uint32_t last = i;
         for (uint32_t j = i + 1; j < vb->S; j++) {
-            uint64_t ej = (uint64_t)words[VK_ST_SENSOR_SPOTS(vb) + j] * vb->C + j % vb->C;
+            uint64_t ej = (uint64_t)words[FBVK_WORD(vb, ST_SENSOR_SPOTS) + j] * vb->C + j % vb->C;
             if (ej != ei)
                 continue;
-            chain[last] = (chain[last] & VK_CHAIN_TAIL) | j;
-            chain[j] = VK_CHAIN_TAIL | VK_CHAIN_END;
+            chain[last] = (chain[last] & FBVK_CHAIN_TAIL) | j;
+            chain[j] = FBVK_CHAIN_TAIL | FBVK_CHAIN_END;
             last = j;
         }
     }
-    vk_buffer_flush(vb, &vb->staging);
+    fbvk__buffer_flush(vb, &vb->staging);
 
-    int rc = vk_util_begin(vb);
+    int rc = fbvk_util_begin(vb);
     if (rc)
         return rc;
     VkCommandBuffer cmd = vb->util_cmd;
-    VkBufferCopy c = {.size = (VkDeviceSize)VK_ST_WORDS(vb) * 4};
+    VkBufferCopy c = {.size = (VkDeviceSize)FBVK_WORD(vb, ST_WORDS) * 4};
     vkCmdCopyBuffer(cmd, vb->staging.buf, vb->state.buf, 1, &c);
-    vk_push push = {.dst = vb->field[0].addr, .inputs = vb->inputs.addr, .state = vb->state.addr};
-    vk_dispatch(vb, cmd, VK_PIPE_INIT, &push, (vb->count + 255) / 256);
-    vk_record_sums(vb, cmd);
-    return vk_util_end(vb);
+    fbvk_push push = {.dst = vb->field[0].addr, .inputs = vb->inputs.addr, .state = vb->state.addr};
+    fbvk_dispatch(vb, cmd, FBVK_PIPE_INIT, &push, (vb->count + FBVK_INIT_WG - 1) / FBVK_INIT_WG);
+    fbvk_record_sums(vb, cmd);
+    return fbvk_util_end(vb);
 }
 
 int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void **impl)
@@ -1068,7 +994,7 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
     *ops = NULL;
     *impl = NULL;
     const brain_params *p = init->p;
-    vk_brain *vb = calloc(1, sizeof *vb);
+    fbvk_brain *vb = calloc(1, sizeof *vb);
     if (!vb)
         return brain_fail(init->err, init->err_len, BRAIN_ERR_NOMEM, "out of memory");
     vb->p = *p;
@@ -1099,37 +1025,37 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
      * too large to be exact (infinite for d = 0): dense cycles alone then. */
     env = getenv("FB_VK_DENSE");
     vb->lazy = !(env && strcmp(env, "1") == 0) && p->decay >= 0.5f;
-    int rc = vk_create_instance(vb, validation);
+    int rc = fbvk__create_instance(vb, validation);
     if (!rc)
-        rc = vk_choose_device(vb, p->device, init->require_gpu, init->device_name, init->device_reason);
+        rc = fbvk__choose_device(vb, p->device, init->require_gpu, init->device_name, init->device_reason);
     if (!rc) {
-        vk_plan(vb); /* the device type shapes the passes */
-        rc = vk_create_device(vb);
+        fbvk_plan(vb); /* the device type shapes the passes */
+        rc = fbvk__create_device(vb);
     }
     if (!rc && vb->props.limits.maxComputeWorkGroupCount[1] <
-                   (uint32_t)(((vb->count + 255) / 256 + VK_GX - 1) / VK_GX))
+                   (uint32_t)(((vb->count + FBVK_INIT_WG - 1) / FBVK_INIT_WG + FBVK_GX - 1) / FBVK_GX))
         rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
                         "the field needs more workgroups than Vulkan device %s can dispatch",
                         vb->props.deviceName);
     if (!rc)
-        rc = vk_create_buffers(vb);
+        rc = fbvk_create_buffers(vb);
     if (!rc)
-        rc = vk_create_pipelines(vb);
+        rc = fbvk_create_pipelines(vb);
     if (!rc)
-        rc = vk_create_commands(vb);
+        rc = fbvk_create_commands(vb);
     if (!rc)
-        rc = vk_initialise(vb, init);
+        rc = fbvk_initialise(vb, init);
     if (!rc && vb->validation_errors)
         rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                         "Vulkan: the validation layer reported %u error(s) while creating the brain",
                         vb->validation_errors);
     if (rc) {
-        vk_destroy(vb);
+        fbvk_destroy(vb);
         return rc;
     }
     vb->err = NULL; /* the caller's buffer is only lent for create */
     vb->err_len = 0;
-    *ops = &vk_ops;
+    *ops = &fbvk_ops;
     *impl = vb;
     return BRAIN_OK;
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-const char *vk_result_name(VkResult r)
+const char *fbvk__result_name(VkResult r)
 {
     switch (r) {
     case VK_SUCCESS: return "VK_SUCCESS";
@@ -31,29 +31,29 @@ const char *vk_result_name(VkResult r)
     }
 }
 
-int vk_check(vk_brain *vb, VkResult r, const char *what)
+int fbvk__check(fbvk_brain *vb, VkResult r, const char *what)
 {
     if (r == VK_SUCCESS)
         return BRAIN_OK;
     if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY)
         return brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
-                          "Vulkan: %s: the device is out of memory (%s)", what, vk_result_name(r));
+                          "Vulkan: %s: the device is out of memory (%s)", what, fbvk__result_name(r));
     if (r == VK_ERROR_OUT_OF_HOST_MEMORY)
         return brain_fail(vb->err, vb->err_len, BRAIN_ERR_NOMEM,
                           "Vulkan: %s: out of host memory", what);
     return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE, "Vulkan: %s failed (%s, %d)",
-                      what, vk_result_name(r), (int)r);
+                      what, fbvk__result_name(r), (int)r);
 }
 
 /* The validation layer's messages: every error is printed and counted, and
  * the next step or read of the brain fails, so no test passes over one. */
-static VKAPI_ATTR VkBool32 VKAPI_CALL vk_debug_cb(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
-                                                  VkDebugUtilsMessageTypeFlagsEXT type,
-                                                  const VkDebugUtilsMessengerCallbackDataEXT *data,
-                                                  void *user)
+static VKAPI_ATTR VkBool32 VKAPI_CALL fbvk_debug_cb(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                                                    VkDebugUtilsMessageTypeFlagsEXT type,
+                                                    const VkDebugUtilsMessengerCallbackDataEXT *data,
+                                                    void *user)
 {
     (void)type;
-    vk_brain *vb = user;
+    fbvk_brain *vb = user;
     if (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) {
         vb->validation_errors++;
         fprintf(stderr, "fieldbrain: Vulkan validation error: %s\n", data->pMessage);
@@ -63,7 +63,7 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL vk_debug_cb(VkDebugUtilsMessageSeverityFla
     return VK_FALSE;
 }
 
-static bool vk_has_layer(const char *name)
+static bool fbvk_has_layer(const char *name)
 {
     uint32_t n = 0;
     if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0)
@@ -79,10 +79,10 @@ static bool vk_has_layer(const char *name)
     return found;
 }
 
-int vk_create_instance(vk_brain *vb, bool validation)
+int fbvk__create_instance(fbvk_brain *vb, bool validation)
 {
     static const char *layer = "VK_LAYER_KHRONOS_validation";
-    if (validation && !vk_has_layer(layer))
+    if (validation && !fbvk_has_layer(layer))
         return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan validation was requested (validation: true or FB_VALIDATION=1) "
                           "but %s is not installed (Debian: vulkan-validationlayers)", layer);
@@ -99,7 +99,7 @@ int vk_create_instance(vk_brain *vb, bool validation)
         .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
                        VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
                        VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
-        .pfnUserCallback = vk_debug_cb,
+        .pfnUserCallback = fbvk_debug_cb,
         .pUserData = vb,
     };
     /* Synchronization validation too: it is what proves the barriers. */
@@ -127,7 +127,7 @@ int vk_create_instance(vk_brain *vb, bool validation)
         vb->instance = VK_NULL_HANDLE;
         return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan: no usable Vulkan loader or driver (vkCreateInstance: %s)",
-                          vk_result_name(r));
+                          fbvk__result_name(r));
     }
     if (validation) {
         PFN_vkCreateDebugUtilsMessengerEXT create_messenger =
@@ -139,15 +139,15 @@ int vk_create_instance(vk_brain *vb, bool validation)
         if (!create_messenger || !vb->destroy_messenger)
             return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                               "Vulkan: the validation layer gives no VK_EXT_debug_utils");
-        int rc = vk_check(vb, create_messenger(vb->instance, &dbg, NULL, &vb->messenger),
-                          "vkCreateDebugUtilsMessengerEXT");
+        int rc = fbvk__check(vb, create_messenger(vb->instance, &dbg, NULL, &vb->messenger),
+                             "vkCreateDebugUtilsMessengerEXT");
         if (rc)
             return rc;
     }
     return BRAIN_OK;
 }
 
-static const char *vk_type_name(VkPhysicalDeviceType t)
+static const char *fbvk_type_name(VkPhysicalDeviceType t)
 {
     switch (t) {
     case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete GPU";
@@ -158,7 +158,7 @@ static const char *vk_type_name(VkPhysicalDeviceType t)
     }
 }
 
-static int vk_type_rank(VkPhysicalDeviceType t)
+static int fbvk_type_rank(VkPhysicalDeviceType t)
 {
     switch (t) {
     case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 0;
@@ -169,7 +169,7 @@ static int vk_type_rank(VkPhysicalDeviceType t)
     }
 }
 
-static bool vk_name_matches(const char *name, const char *want)
+static bool fbvk_name_matches(const char *name, const char *want)
 {
     size_t n = strlen(want);
     for (const char *s = name; *s; s++)
@@ -178,8 +178,8 @@ static bool vk_name_matches(const char *name, const char *want)
     return false;
 }
 
-int vk_choose_device(vk_brain *vb, const char *want, bool require_gpu,
-                     char *device_name, char *device_reason)
+int fbvk__choose_device(fbvk_brain *vb, const char *want, bool require_gpu,
+                        char *device_name, char *device_reason)
 {
     uint32_t n = 0;
     VkResult r = vkEnumeratePhysicalDevices(vb->instance, &n, NULL);
@@ -197,7 +197,7 @@ int vk_choose_device(vk_brain *vb, const char *want, bool require_gpu,
     int rc = BRAIN_OK;
     r = vkEnumeratePhysicalDevices(vb->instance, &n, devs);
     if (r != VK_SUCCESS && r != VK_INCOMPLETE) {
-        rc = vk_check(vb, r, "vkEnumeratePhysicalDevices");
+        rc = fbvk__check(vb, r, "vkEnumeratePhysicalDevices");
         goto out;
     }
     for (uint32_t i = 0; i < n; i++)
@@ -214,7 +214,7 @@ int vk_choose_device(vk_brain *vb, const char *want, bool require_gpu,
                 pick = (uint32_t)idx;
         } else {
             for (uint32_t i = 0; i < n && pick == n; i++)
-                if (vk_name_matches(props[i].deviceName, want))
+                if (fbvk_name_matches(props[i].deviceName, want))
                     pick = i;
         }
         if (pick == n) {
@@ -231,7 +231,7 @@ int vk_choose_device(vk_brain *vb, const char *want, bool require_gpu,
         snprintf(device_reason, 256, "forced by device '%s'", want);
     } else {
         for (uint32_t i = 0; i < n; i++)
-            if (pick == n || vk_type_rank(props[i].deviceType) < vk_type_rank(props[pick].deviceType))
+            if (pick == n || fbvk_type_rank(props[i].deviceType) < fbvk_type_rank(props[pick].deviceType))
                 pick = i;
         if (require_gpu && props[pick].deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
             rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
@@ -241,8 +241,8 @@ int vk_choose_device(vk_brain *vb, const char *want, bool require_gpu,
         }
         uint32_t same = 0;
         for (uint32_t i = 0; i < n; i++)
-            same += vk_type_rank(props[i].deviceType) == vk_type_rank(props[pick].deviceType);
-        snprintf(device_reason, 256, "%s, %s of %u device%s", vk_type_name(props[pick].deviceType),
+            same += fbvk_type_rank(props[i].deviceType) == fbvk_type_rank(props[pick].deviceType);
+        snprintf(device_reason, 256, "%s, %s of %u device%s", fbvk_type_name(props[pick].deviceType),
                  same > 1 ? "first" : "best", n, n > 1 ? "s" : "");
     }
     vb->phys = devs[pick];
@@ -257,7 +257,7 @@ out:
     return rc;
 }
 
-int vk_create_device(vk_brain *vb)
+int fbvk__create_device(fbvk_brain *vb)
 {
     const VkPhysicalDeviceProperties *pp = &vb->props;
     if (VK_API_VERSION_MAJOR(pp->apiVersion) == 1 && VK_API_VERSION_MINOR(pp->apiVersion) < 2)
@@ -331,7 +331,7 @@ int vk_create_device(vk_brain *vb)
         .queueCreateInfoCount = 1,
         .pQueueCreateInfos = &qci,
     };
-    int rc = vk_check(vb, vkCreateDevice(vb->phys, &dci, NULL, &vb->device), "vkCreateDevice");
+    int rc = fbvk__check(vb, vkCreateDevice(vb->phys, &dci, NULL, &vb->device), "vkCreateDevice");
     if (rc)
         return rc;
     vkGetDeviceQueue(vb->device, vb->queue_family, 0, &vb->queue);
@@ -347,8 +347,8 @@ int vk_create_device(vk_brain *vb)
 
 /* The first memory type in type_bits with all of `need`, preferring one that
  * also has all of `want`; -1 if none. */
-static int vk_memory_type(const vk_brain *vb, uint32_t type_bits, VkMemoryPropertyFlags need,
-                          VkMemoryPropertyFlags want)
+static int fbvk_memory_type(const fbvk_brain *vb, uint32_t type_bits, VkMemoryPropertyFlags need,
+                            VkMemoryPropertyFlags want)
 {
     int fallback = -1;
     for (uint32_t i = 0; i < vb->mem_props.memoryTypeCount; i++) {
@@ -363,8 +363,8 @@ static int vk_memory_type(const vk_brain *vb, uint32_t type_bits, VkMemoryProper
     return fallback;
 }
 
-int vk_buffer_create(vk_brain *vb, vk_buffer *b, VkDeviceSize size, VkMemoryPropertyFlags need,
-                     VkMemoryPropertyFlags want, const char *what)
+int fbvk__buffer_create(fbvk_brain *vb, fbvk_buffer *b, VkDeviceSize size, VkMemoryPropertyFlags need,
+                        VkMemoryPropertyFlags want, const char *what)
 {
     VkBufferCreateInfo bci = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
@@ -382,13 +382,13 @@ int vk_buffer_create(vk_brain *vb, vk_buffer *b, VkDeviceSize size, VkMemoryProp
                           "the %s needs %.1f MB, more than Vulkan device %s accepts in one buffer",
                           what, (double)size / 1e6, vb->props.deviceName);
     }
-    int rc = vk_check(vb, cr, what);
+    int rc = fbvk__check(vb, cr, what);
     if (rc)
         return rc;
     b->size = size;
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(vb->device, b->buf, &req);
-    int type = vk_memory_type(vb, req.memoryTypeBits, need, want);
+    int type = fbvk_memory_type(vb, req.memoryTypeBits, need, want);
     if (type < 0)
         return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan device %s has no suitable memory type for the %s",
@@ -419,19 +419,19 @@ int vk_buffer_create(vk_brain *vb, vk_buffer *b, VkDeviceSize size, VkMemoryProp
                           "(%.1f MB in that heap, shared with everything else on the device)",
                           what, (double)req.size / 1e6, vb->props.deviceName, (double)heap / 1e6);
     }
-    if ((rc = vk_check(vb, r, what)))
+    if ((rc = fbvk__check(vb, r, what)))
         return rc;
-    if ((rc = vk_check(vb, vkBindBufferMemory(vb->device, b->buf, b->mem, 0), what)))
+    if ((rc = fbvk__check(vb, vkBindBufferMemory(vb->device, b->buf, b->mem, 0), what)))
         return rc;
     VkBufferDeviceAddressInfo ai = {.sType = VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO, .buffer = b->buf};
     b->addr = vkGetBufferDeviceAddress(vb->device, &ai);
     b->coherent = (mt.propertyFlags & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT) != 0;
     if (need & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)
-        return vk_check(vb, vkMapMemory(vb->device, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map), what);
+        return fbvk__check(vb, vkMapMemory(vb->device, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map), what);
     return BRAIN_OK;
 }
 
-void vk_buffer_destroy(vk_brain *vb, vk_buffer *b)
+void fbvk__buffer_destroy(fbvk_brain *vb, fbvk_buffer *b)
 {
     if (b->map)
         vkUnmapMemory(vb->device, b->mem);
@@ -443,7 +443,7 @@ void vk_buffer_destroy(vk_brain *vb, vk_buffer *b)
 }
 
 /* Makes the device's writes to a mapped buffer visible to the host. */
-void vk_buffer_invalidate(vk_brain *vb, const vk_buffer *b)
+void fbvk__buffer_invalidate(fbvk_brain *vb, const fbvk_buffer *b)
 {
     if (b->coherent)
         return;
@@ -456,7 +456,7 @@ void vk_buffer_invalidate(vk_brain *vb, const vk_buffer *b)
     vkInvalidateMappedMemoryRanges(vb->device, 1, &range);
 }
 
-void vk_buffer_flush(vk_brain *vb, const vk_buffer *b)
+void fbvk__buffer_flush(fbvk_brain *vb, const fbvk_buffer *b)
 {
     if (b->coherent)
         return;

@@ -1,6 +1,11 @@
 /* vk_internal.h: what the Vulkan backend's files share (brain_vk.c: the
  * pipelines, the per-cycle command buffers and the ops; vk_device.c: the
- * instance, device choice and buffers). Private to brain/. */
+ * instance, device choice and buffers). Private to brain/.
+ *
+ * Names: the backend keeps out of Vulkan's vk/Vk/VK_ namespace. Functions
+ * one of its files calls in another are fbvk__name (declared here, as
+ * libuv's uv__); types, and functions private to one file (static), are
+ * fbvk_name; constants and macros are FBVK_NAME. */
 #ifndef FIELDBRAIN_VK_INTERNAL_H
 #define FIELDBRAIN_VK_INTERNAL_H
 
@@ -15,30 +20,30 @@ typedef struct {
     VkDeviceAddress addr;
     void *map;          /* host-visible buffers only */
     bool coherent;
-} vk_buffer;
+} fbvk_buffer;
 
 /* Pipelines; a pass with variants (specialization constants DIFFUSE, NOISE,
  * ENERGY, SPLIT, LAZY of shaders/common.glsl) has one pipeline per variant. */
 enum {
-    VK_PIPE_INIT,
-    VK_PIPE_SUMS,
-    VK_PIPE_INJECT,
-    VK_PIPE_NOISE_SUM,
-    VK_PIPE_NOISE_FOLD,       /* noise_sum LAZY: also adds the draws to the field */
-    VK_PIPE_MOMENTUM,
-    VK_PIPE_DECIDE,
-    VK_PIPE_CYCLE,            /* + 4*diffuse + 2*noise + split: 8 variants */
-    VK_PIPE_MOTORS = VK_PIPE_CYCLE + 8, /* + 2*diffuse + noise: 4 variants */
-    VK_PIPE_MOTORS_ENERGY = VK_PIPE_MOTORS + 4,
-    VK_PIPE_FINISH,
-    VK_PIPE_ACTIVITY_REDUCE,
-    VK_PIPE_STATS_REDUCE,
-    VK_PIPE_GATHER,           /* read_slab: a plane into the staging buffer */
-    VK_PIPE_COUNT
+    FBVK_PIPE_INIT,
+    FBVK_PIPE_SUMS,
+    FBVK_PIPE_INJECT,
+    FBVK_PIPE_NOISE_SUM,
+    FBVK_PIPE_NOISE_FOLD,         /* noise_sum LAZY: also adds the draws to the field */
+    FBVK_PIPE_MOMENTUM,
+    FBVK_PIPE_DECIDE,
+    FBVK_PIPE_CYCLE,              /* + 4*diffuse + 2*noise + split: 8 variants */
+    FBVK_PIPE_MOTORS = FBVK_PIPE_CYCLE + 8, /* + 2*diffuse + noise: 4 variants */
+    FBVK_PIPE_MOTORS_ENERGY = FBVK_PIPE_MOTORS + 4,
+    FBVK_PIPE_FINISH,
+    FBVK_PIPE_ACTIVITY_REDUCE,
+    FBVK_PIPE_STATS_REDUCE,
+    FBVK_PIPE_GATHER,             /* read_slab: a plane into the staging buffer */
+    FBVK_PIPE_COUNT
 };
 
 /* Command buffer variants: which field is current, diffusion, noise, activity. */
-#define VK_VARIANTS 16
+#define FBVK_VARIANTS 16
 
 typedef struct {
     brain_params p;
@@ -67,38 +72,38 @@ typedef struct {
     uint32_t timestamp_bits;
     VkQueue queue;
 
-    vk_buffer field[2];          /* ping-pong: diffusion writes the other one */
-    vk_buffer state;             /* results, momentum, spots (device-local) */
-    vk_buffer part;              /* partial sums, common.glsl's P_* (device-local) */
-    vk_buffer inputs;            /* parameters + the cycle's inputs (host-visible) */
-    vk_buffer readback;          /* results copied here each cycle (host-visible) */
-    vk_buffer staging;           /* read/write of field and momentum */
+    fbvk_buffer field[2];          /* ping-pong: diffusion writes the other one */
+    fbvk_buffer state;             /* results, momentum, spots (device-local) */
+    fbvk_buffer part;              /* partial sums, common.glsl's P_* (device-local) */
+    fbvk_buffer inputs;            /* parameters + the cycle's inputs (host-visible) */
+    fbvk_buffer readback;          /* results copied here each cycle (host-visible) */
+    fbvk_buffer staging;           /* read/write of field and momentum */
     VkDeviceSize staging_data;   /* staging bytes for field data; the map a, b follows */
-    bool lazy;                   /* record lazy-capable cycles (brain_vk.c's header) */
+    bool lazy;                   /* record lazy-capable cycles (brain/README.md) */
 
     VkPipelineLayout layout;
-    VkShaderModule modules[VK_PIPE_COUNT];
-    VkPipeline pipes[VK_PIPE_COUNT];
+    VkShaderModule modules[FBVK_PIPE_COUNT];
+    VkPipeline pipes[FBVK_PIPE_COUNT];
     VkCommandPool pool;
-    VkCommandBuffer cycle_cmd[VK_VARIANTS];
+    VkCommandBuffer cycle_cmd[FBVK_VARIANTS];
     VkCommandBuffer util_cmd;
     VkFence fence;
     VkQueryPool queries;
     uint32_t cur;                /* which field holds the brain's state */
     bool broken;                 /* a submit or wait failed: the device is gone */
-} vk_brain;
+} fbvk_brain;
 
-const char *vk_result_name(VkResult r);
+const char *fbvk__result_name(VkResult r);
 /* 0 for VK_SUCCESS, else writes "Vulkan: what failed (...)" to vb->err. */
-int vk_check(vk_brain *vb, VkResult r, const char *what);
-int vk_create_instance(vk_brain *vb, bool validation);
-int vk_choose_device(vk_brain *vb, const char *want, bool require_gpu,
-                     char *device_name, char *device_reason);
-int vk_create_device(vk_brain *vb);
-int vk_buffer_create(vk_brain *vb, vk_buffer *b, VkDeviceSize size, VkMemoryPropertyFlags need,
-                     VkMemoryPropertyFlags want, const char *what);
-void vk_buffer_destroy(vk_brain *vb, vk_buffer *b);
-void vk_buffer_invalidate(vk_brain *vb, const vk_buffer *b);
-void vk_buffer_flush(vk_brain *vb, const vk_buffer *b);
+int fbvk__check(fbvk_brain *vb, VkResult r, const char *what);
+int fbvk__create_instance(fbvk_brain *vb, bool validation);
+int fbvk__choose_device(fbvk_brain *vb, const char *want, bool require_gpu,
+                        char *device_name, char *device_reason);
+int fbvk__create_device(fbvk_brain *vb);
+int fbvk__buffer_create(fbvk_brain *vb, fbvk_buffer *b, VkDeviceSize size, VkMemoryPropertyFlags need,
+                        VkMemoryPropertyFlags want, const char *what);
+void fbvk__buffer_destroy(fbvk_brain *vb, fbvk_buffer *b);
+void fbvk__buffer_invalidate(fbvk_brain *vb, const fbvk_buffer *b);
+void fbvk__buffer_flush(fbvk_brain *vb, const fbvk_buffer *b);
 
 #endif

@@ -2,40 +2,43 @@
 // specialization constants, buffers reached by device address (so a field
 // larger than maxStorageBufferRange needs no descriptor), the per-cycle
 // input block written by the host, and the layout of the small state buffer.
+// The ids, offsets and blocks are brain/vk_layout.h's, which the host
+// includes too; this file gives them their shader names.
 #extension GL_EXT_buffer_reference : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
+#include "vk_layout.h"
 
-layout(constant_id = 0) const uint X = 1;
-layout(constant_id = 1) const uint Y = 1;
-layout(constant_id = 2) const uint Z = 1;
-layout(constant_id = 3) const uint C = 1;
-layout(constant_id = 4) const uint S = 1;        // sensors
-layout(constant_id = 5) const uint MO = 1;       // motors
+layout(constant_id = FBVK_SC_X) const uint X = 1;
+layout(constant_id = FBVK_SC_Y) const uint Y = 1;
+layout(constant_id = FBVK_SC_Z) const uint Z = 1;
+layout(constant_id = FBVK_SC_C) const uint C = 1;
+layout(constant_id = FBVK_SC_S) const uint S = 1;             // sensors
+layout(constant_id = FBVK_SC_MO) const uint MO = 1;           // motors
 // Field passes: a workgroup is TC channel lanes x TP line lanes; it covers one
 // chunk of TC channels of TP*LPT z-lines (a line: fixed x, y, all z).
-layout(constant_id = 6) const uint TC = 1;
-layout(constant_id = 7) const uint TP = 1;
-layout(constant_id = 8) const uint LPT = 1;      // lines per lane
-layout(constant_id = 9) const uint NCHUNK = 1;   // channel chunks
-layout(constant_id = 10) const uint NLB = 1;     // line blocks
-layout(constant_id = 11) const uint GX = 1;      // workgroups along x of a 2-D dispatch
+layout(constant_id = FBVK_SC_TC) const uint TC = 1;
+layout(constant_id = FBVK_SC_TP) const uint TP = 1;
+layout(constant_id = FBVK_SC_LPT) const uint LPT = 1;         // lines per lane
+layout(constant_id = FBVK_SC_NCHUNK) const uint NCHUNK = 1;   // channel chunks
+layout(constant_id = FBVK_SC_NLB) const uint NLB = 1;         // line blocks
+layout(constant_id = FBVK_SC_GX) const uint GX = 1;           // workgroups along x of a 2-D dispatch
 // Variants of a pass (a uniform branch on a flag read from memory still
 // costs its body on lavapipe, so the cycle picks a pipeline instead).
-layout(constant_id = 12) const bool DIFFUSE = false;  // advance: step 3 runs
-layout(constant_id = 13) const bool NOISE = false;    // advance: step 4 runs
-layout(constant_id = 14) const bool ENERGY = false;   // motors: after the split pass of an activity cycle
-layout(constant_id = 15) const bool SPLIT = false;    // cycle: an activity cycle's first pass (no clamp)
-layout(constant_id = 16) const bool LAZY = false;     // noise_sum: a lazy-capable cycle's, adds the draws to the field
+layout(constant_id = FBVK_SC_DIFFUSE) const bool DIFFUSE = false;  // advance: step 3 runs
+layout(constant_id = FBVK_SC_NOISE) const bool NOISE = false;      // advance: step 4 runs
+layout(constant_id = FBVK_SC_ENERGY) const bool ENERGY = false;    // motors: after the split pass of an activity cycle
+layout(constant_id = FBVK_SC_SPLIT) const bool SPLIT = false;      // cycle: an activity cycle's first pass (no clamp)
+layout(constant_id = FBVK_SC_LAZY) const bool LAZY = false;        // noise_sum: a lazy-capable cycle's, adds the draws to the field
 // The diffusion pass (cycle.comp DIFFUSE): heights per brick, and bricks per
-// lane (brain_vk.c's vk_plan; the same NBLK workgroups as the other passes).
-layout(constant_id = 17) const uint DZ = 1;
-layout(constant_id = 18) const uint BPT = 1;
+// lane (brain_vk.c's fbvk_plan; the same NBLK workgroups as the other passes).
+layout(constant_id = FBVK_SC_DZ) const uint DZ = 1;
+layout(constant_id = FBVK_SC_BPT) const uint BPT = 1;
 
 const uint N = X * Y * Z;                        // spatial points
 const uint LINES = X * Y;
 const uint NBLK = NCHUNK * NLB;                  // workgroups of a field pass
 // noise_sum.comp: points per workgroup, and its workgroups.
-const uint NOISE_PB = 1024u;
+const uint NOISE_PB = FBVK_NOISE_PB;
 const uint NNB = (N + NOISE_PB - 1u) / NOISE_PB;
 
 // The partial-sum buffer, in 4-byte words from pc.part:
@@ -48,51 +51,52 @@ const uint NNB = (N + NOISE_PB - 1u) / NOISE_PB;
 //            the max |F stored| at the points they were added to (LAZY)
 //   P_STATS  per field-pass workgroup: sum |F|, saturated count
 //   P_ACT    per field-pass workgroup: sum |F| before the clamp (activity cycles)
-const uint P_SW = 0u;
-const uint P_H = 2u * NLB * C;
-const uint P_NOISE = 3u * NLB * C;
-const uint P_NOISE_W = P_NOISE + NNB * C;
-const uint P_NOISE_H = P_NOISE_W + NNB * C;
-const uint P_STATS = P_NOISE_H + NNB * C;
-const uint P_ACT = P_STATS + 2u * NBLK;
-const uint P_WORDS = P_ACT + NBLK;
+const uint P_SW = FBVK_P_SW(NLB, NNB, NBLK, C);
+const uint P_H = FBVK_P_H(NLB, NNB, NBLK, C);
+const uint P_NOISE = FBVK_P_NOISE(NLB, NNB, NBLK, C);
+const uint P_NOISE_W = FBVK_P_NOISE_W(NLB, NNB, NBLK, C);
+const uint P_NOISE_H = FBVK_P_NOISE_H(NLB, NNB, NBLK, C);
+const uint P_STATS = FBVK_P_STATS(NLB, NNB, NBLK, C);
+const uint P_ACT = FBVK_P_ACT(NLB, NNB, NBLK, C);
+const uint P_WORDS = FBVK_P_WORDS(NLB, NNB, NBLK, C);
 
 // Cycle flags in Inputs.flags (written by the host each cycle).
-const uint FLAG_DIFFUSE = 1u;
-const uint FLAG_NOISE = 2u;
+const uint FLAG_DIFFUSE = FBVK_FLAG_DIFFUSE;
+const uint FLAG_NOISE = FBVK_FLAG_NOISE;
 
 // The state buffer, in 4-byte words: the results the host reads back (one
 // copy per cycle), then the momentum, then the spots as point indices.
-const uint RES_ENERGY = 0;
-const uint RES_SATURATED = 1;
-const uint RES_ACTIVITY = 2;
-const uint RES_ENERGIZED = 3;
-const uint RES_MOTORS = 4;
-const uint ST_MOMENTUM = RES_MOTORS + MO;
-const uint ST_SENSOR_SPOTS = ST_MOMENTUM + C;
-const uint ST_MOTOR_SPOTS = ST_SENSOR_SPOTS + S;
+const uint RES_ENERGY = FBVK_RES_ENERGY;
+const uint RES_SATURATED = FBVK_RES_SATURATED;
+const uint RES_ACTIVITY = FBVK_RES_ACTIVITY;
+const uint RES_ENERGIZED = FBVK_RES_ENERGIZED;
+const uint RES_MOTORS = FBVK_RES_MOTORS;
+const uint ST_MOMENTUM = FBVK_ST_MOMENTUM(C, S, MO);
+const uint ST_SENSOR_SPOTS = FBVK_ST_SENSOR_SPOTS(C, S, MO);
+const uint ST_MOTOR_SPOTS = FBVK_ST_MOTOR_SPOTS(C, S, MO);
 // Sensors that hit the same element form a chain in index order: word i holds
 // the next sensor of i's chain (CHAIN_END if none), with CHAIN_TAIL set when
 // i is not the first of its chain.
-const uint ST_SENSOR_CHAIN = ST_MOTOR_SPOTS + MO;
-const uint CHAIN_END = 0x7FFFFFFFu;
-const uint CHAIN_TAIL = 0x80000000u;
-// The lazy affine map (brain_vk.c's header): the brain's field is
+const uint ST_SENSOR_CHAIN = FBVK_ST_SENSOR_CHAIN(C, S, MO);
+const uint CHAIN_END = FBVK_CHAIN_END;
+const uint CHAIN_TAIL = FBVK_CHAIN_TAIL;
+// The lazy affine map (brain/README.md): the brain's field is
 // a * F_stored + b[c]. ST_FRESH: P_SW and P_H hold the sums of the stored
 // field (a dense pass or sums.comp wrote them; a = 1, b = 0), else the
 // carried ST_SUM_S, ST_SUM_W, ST_HI are current. ST_IND: decide.comp's
 // indirect dispatch sizes of the dense pass and of stats_reduce.comp.
 // ST_B_NEXT, ST_OK: momentum.comp's offset for a lazy cycle and whether
 // this channel allows one.
-const uint ST_A = ST_SENSOR_CHAIN + S;
-const uint ST_FRESH = ST_A + 1u;
-const uint ST_IND = ST_A + 2u;
-const uint ST_B = ST_A + 8u;
-const uint ST_B_NEXT = ST_B + C;
-const uint ST_SUM_S = ST_B + 2u * C;
-const uint ST_SUM_W = ST_B + 3u * C;
-const uint ST_HI = ST_B + 4u * C;
-const uint ST_OK = ST_B + 5u * C;
+const uint ST_A = FBVK_ST_A(C, S, MO);
+const uint ST_FRESH = FBVK_ST_FRESH(C, S, MO);
+const uint ST_IND = FBVK_ST_IND(C, S, MO);
+const uint ST_IND_STATS = FBVK_ST_IND_STATS(C, S, MO);
+const uint ST_B = FBVK_ST_B(C, S, MO);
+const uint ST_B_NEXT = FBVK_ST_B_NEXT(C, S, MO);
+const uint ST_SUM_S = FBVK_ST_SUM_S(C, S, MO);
+const uint ST_SUM_W = FBVK_ST_SUM_W(C, S, MO);
+const uint ST_HI = FBVK_ST_HI(C, S, MO);
+const uint ST_OK = FBVK_ST_OK(C, S, MO);
 // The smallest scale a lazy cycle may reach before a dense pass folds it in.
 const float A_MIN = 0.5;
 // A lazy cycle needs max |a F + b| <= clamp_limit * LAZY_MARGIN: below the
@@ -104,22 +108,14 @@ layout(buffer_reference, std430, buffer_reference_align = 4) buffer Floats { flo
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer Uints { uint v[]; };
 
 // Constant parameters (written once at create) and the cycle's inputs
-// (written by the host before each submit): brain_vk.c's vk_inputs.
+// (written by the host before each submit): vk_layout.h's members.
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer Inputs {
-    float decay, diffusion_rate, noise_std, momentum_keep;
-    float momentum_gain, activity_threshold, energy_std, motor_gain;
-    float clamp_limit, sensor_gain, init_std, pad0;
-    uint flags, noise_key, energy_key, noise_threshold;   // flags: FLAG_*
-    uint energy_threshold, init_key, t_lo, t_hi;
-    float sensors[];
+    FBVK_INPUTS_MEMBERS
 };
 
+// Device addresses of the fields and buffers (vk_layout.h).
 layout(push_constant) uniform Push {
-    uint64_t src;     // field read by this pass
-    uint64_t dst;     // field written (== src when in place)
-    uint64_t inputs;  // Inputs
-    uint64_t state;   // state words (see above)
-    uint64_t part;    // per-workgroup partial sums
+    FBVK_PUSH_MEMBERS
 } pc;
 
 // The field's storage: float32, or float16 when built with FIELD_F16 (the

@@ -14,7 +14,7 @@
 #include "common.glsl"
 #include "field_lines.glsl"
 
-layout(local_size_x_id = 6, local_size_y_id = 7) in;
+layout(local_size_x_id = FBVK_SC_TC, local_size_y_id = FBVK_SC_TP) in;
 
 // Diffusion (DIFFUSE) walks bricks, not lines: a lane takes one channel of
 // BX x BY lines and walks them along z from z0 to z1 (DZ heights; a brick of
@@ -30,7 +30,7 @@ layout(local_size_x_id = 6, local_size_y_id = 7) in;
 // sizes); lavapipe keeps them in its stack, a cheap vector access, where a
 // field load is a gather of 8 lanes. Lines outside the grid read the
 // brick's own corner line and count as zero: the loads need no branch.
-const uint BX = 4u, BY = 4u;
+const uint BX = FBVK_BRICK_X, BY = FBVK_BRICK_Y;
 const uint HX = BX + 2u, HY = BY + 2u;
 const uint NBX = (X + BX - 1u) / BX;
 const uint NBY = (Y + BY - 1u) / BY;

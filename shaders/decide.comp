@@ -38,9 +38,9 @@ void main()
         st_u.v[ST_IND + 0u] = min(groups, GX);
         st_u.v[ST_IND + 1u] = (groups + GX - 1u) / GX;
         st_u.v[ST_IND + 2u] = 1u;
-        st_u.v[ST_IND + 3u] = lazy ? 0u : 1u;
-        st_u.v[ST_IND + 4u] = 1u;
-        st_u.v[ST_IND + 5u] = 1u;
+        st_u.v[ST_IND_STATS + 0u] = lazy ? 0u : 1u;
+        st_u.v[ST_IND_STATS + 1u] = 1u;
+        st_u.v[ST_IND_STATS + 2u] = 1u;
         if (lazy) {
             Inputs in_ = Inputs(pc.inputs);
             precise float a2 = st.v[ST_A] * in_.decay;

@@ -9,13 +9,14 @@
 #include "rng.glsl"
 #include "common.glsl"
 
-layout(local_size_x = 256) in;
+layout(local_size_x = FBVK_GATHER_WG) in;
+const uint WG = FBVK_GATHER_WG;
 
 void main()
 {
     const uint run_len = uint(pc.state), count = uint(pc.state >> 32);
     const uint first = uint(pc.part), stride = uint(pc.part >> 32);
-    uint k = workgroup_index() * 256u + gl_LocalInvocationIndex;
+    uint k = workgroup_index() * WG + gl_LocalInvocationIndex;
     if (k >= count)
         return;
     uint g = uint(pc.inputs) + k;

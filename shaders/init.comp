@@ -6,16 +6,17 @@
 #include "rng.glsl"
 #include "common.glsl"
 
-layout(local_size_x = 256) in;
+layout(local_size_x = FBVK_INIT_WG) in;
+const uint WG = FBVK_INIT_WG;
 
 void main()
 {
     const uint total = N * C;
-    const uint groups = total / 256u + (total % 256u != 0u ? 1u : 0u);
+    const uint groups = total / WG + (total % WG != 0u ? 1u : 0u);
     uint wg = workgroup_index();
     if (wg >= groups)
         return;
-    uint e = wg * 256u + gl_LocalInvocationIndex;
+    uint e = wg * WG + gl_LocalInvocationIndex;
     if (e >= total)
         return;
     Inputs in_ = Inputs(pc.inputs);

@@ -9,11 +9,12 @@
 #include "rng.glsl"
 #include "common.glsl"
 
-layout(local_size_x = 64) in;
+layout(local_size_x = FBVK_INJECT_WG) in;
+const uint WG = FBVK_INJECT_WG;
 
 void main()
 {
-    uint i = workgroup_index() * 64u + gl_LocalInvocationIndex;
+    uint i = workgroup_index() * WG + gl_LocalInvocationIndex;
     if (i >= S)
         return;
     Uints st = Uints(pc.state);

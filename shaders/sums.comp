@@ -8,7 +8,7 @@
 #include "common.glsl"
 #include "field_lines.glsl"
 
-layout(local_size_x_id = 6, local_size_y_id = 7) in;
+layout(local_size_x_id = FBVK_SC_TC, local_size_y_id = FBVK_SC_TP) in;
 
 void main()
 {

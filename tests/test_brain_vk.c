@@ -186,7 +186,7 @@ TEST(one_cycle_matches_cpu_many_lines_per_lane)
 }
 
 /* The diffusion pass walks bricks of 4 x 4 lines (cycle.comp), shaped by
- * the device type (brain_vk.c's vk_plan): whole columns on a CPU device, z
+ * the device type (brain_vk.c's fbvk_plan): whole columns on a CPU device, z
  * segments of 16 or more heights on a GPU. FB_VK_PLAN forces either shape,
  * so lavapipe runs both: partial bricks at the x and y edges, a last short
  * z segment (40 heights: 16 + 16 + 8 on the GPU shape), two bricks a lane
@@ -867,7 +867,7 @@ TEST(read_slab_matches_read_field_every_axis_f32_and_f16)
     CHECK_EQ_INT(slabs_match_field(BRAIN_PRECISION_F16), 0);
 }
 
-/* ---- lazy cycles (brain_vk.c's header): a cycle without diffusion or
+/* ---- lazy cycles (brain/README.md): a cycle without diffusion or
  * activity whose clamp provably cannot bind skips the dense pass; its energy
  * is NaN (not measured) and saturated exactly 0. ---- */
 
