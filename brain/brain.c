@@ -184,6 +184,7 @@ int brain_read_slab(brain *b, uint32_t axis, uint32_t index, float *dst)
 int brain_read_field(brain *b, float *dst) { return b->ops->read_field(b->impl, dst); }
 int brain_write_field(brain *b, const float *src) { return b->ops->write_field(b->impl, src); }
 int brain_read_momentum(brain *b, float *dst) { return b->ops->read_momentum(b->impl, dst); }
+int brain_write_momentum(brain *b, const float *src) { return b->ops->write_momentum(b->impl, src); }
 
 uint64_t brain_field_count(const brain *b)
 {

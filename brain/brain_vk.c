@@ -86,7 +86,9 @@ static const uint32_t spv_stats_reduce[] =
 /* A state word of vk_layout.h for this brain's sizes: FBVK_WORD(vb, ST_A)
  * is the word the shaders call ST_A. */
 #define FBVK_WORD(vb, NAME) FBVK_##NAME((vb)->C, (vb)->S, (vb)->MO)
-#define FBVK_RES_BYTES(vb) ((VkDeviceSize)FBVK_WORD(vb, RES_WORDS) * 4)
+/* What the one copy of a cycle brings back: the results and the momentum
+ * right after them (state_finite looks at it; no second transfer). */
+#define FBVK_RES_BYTES(vb) ((VkDeviceSize)(FBVK_WORD(vb, ST_MOMENTUM) + (vb)->C) * 4)
 
 /* Diffusion bricks: the shortest z segment of one (fbvk_plan); the lines a
  * lane takes on a CPU device. */
@@ -562,6 +564,32 @@ static double fbvk_timestamps_ms(fbvk_brain *vb)
     return (double)ticks * vb->props.limits.timestampPeriod / 1e6;
 }
 
+static int fbvk_initialise(fbvk_brain *vb, const brain_backend_init *init);
+
+/* As created: the field drawn again from the seed, a zero momentum. */
+static int fbvk_reset(void *impl)
+{
+    fbvk_brain *vb = impl;
+    int rc = fbvk_usable(vb);
+    if (rc)
+        return rc;
+    vb->cur = 0; /* init.comp draws into field 0 */
+    brain_backend_init init = {.p = &vb->p, .sensor_spots = vb->sensor_spots,
+                               .motor_spots = vb->motor_spots};
+    return fbvk_initialise(vb, &init);
+}
+
+/* The momentum came back with the motors (FBVK_RES_BYTES). */
+static bool fbvk_state_finite(void *impl)
+{
+    const fbvk_brain *vb = impl;
+    const float *m = (const float *)vb->readback.map + FBVK_WORD(vb, ST_MOMENTUM);
+    for (uint32_t c = 0; c < vb->C; c++)
+        if (!isfinite(m[c]))
+            return false;
+    return true;
+}
+
 static int fbvk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stats *stats)
 {
     fbvk_brain *vb = impl;
@@ -823,6 +851,8 @@ static const brain_ops fbvk_ops = {
     .read_field = fbvk_read_field,
     .write_field = fbvk_write_field,
     .read_momentum = fbvk_read_momentum,
+    .reset = fbvk_reset,
+    .state_finite = fbvk_state_finite,
     .write_momentum = fbvk_write_momentum,
     .destroy = fbvk_destroy,
     .measure_bandwidth = fbvk_measure_bandwidth,
@@ -1009,6 +1039,8 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
     vb->elem = vb->f16 ? 2 : 4;
     vb->err = init->err;
     vb->err_len = init->err_len;
+    vb->sensor_spots = init->sensor_spots;
+    vb->motor_spots = init->motor_spots;
 
     /* A clamped element must stay finite when stored as half. */
     if (vb->f16 && p->clamp_limit > 65504.0f) {
