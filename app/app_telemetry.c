@@ -119,8 +119,12 @@ int app_telemetry_attach(const config *c, brain *b, loop *lp, app_telemetry **ou
     }
     a->b = b;
     a->lp = lp;
-    loop_set_event_hook(lp, on_event, a);
-    loop_set_cycle_hook(lp, on_cycle, a);
+    if (loop_add_event_hook(lp, on_event, a) || loop_add_cycle_hook(lp, on_cycle, a)) {
+        loop_remove_event_hook(lp, on_event, a);
+        telemetry_destroy(&a->t);
+        free(a);
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: the loop has no free hook");
+    }
     *out = a;
     return 0;
 }
@@ -130,8 +134,8 @@ void app_telemetry_detach(app_telemetry **ap)
     if (!ap || !*ap)
         return;
     app_telemetry *a = *ap;
-    loop_set_cycle_hook(a->lp, NULL, NULL);
-    loop_set_event_hook(a->lp, NULL, NULL);
+    loop_remove_cycle_hook(a->lp, on_cycle, a);
+    loop_remove_event_hook(a->lp, on_event, a);
     telemetry_destroy(&a->t);
     free(a);
     *ap = NULL;
