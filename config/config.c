@@ -54,7 +54,7 @@ static const char *const loop_mode_choices[] = {"fixed_rate", "lockstep", NULL};
 static const char *const sim_mode_choices[] = {"realtime", "lockstep", NULL};
 
 static const char *const config_sections[] = {
-    "brain", "loop", "link", "telemetry", "checkpoint", "sim",
+    "brain", "loop", "link", "telemetry", "checkpoint", "sim", "record",
 };
 #define N_SECTIONS (sizeof config_sections / sizeof config_sections[0])
 
@@ -130,6 +130,11 @@ static const config_key config_keys[] = {
     K_NUM("checkpoint", "every_s", KEY_DOUBLE, checkpoint.every_s, 0, 86400,
           "save every this many seconds (s); 0: no periodic saves"),
     K_BOOL("checkpoint", "on_exit", checkpoint.on_exit, "save once at shutdown"),
+
+    K_STR("record", "path", KEY_STRING, record.path,
+          "directory of the input log for fieldbrain replay (inlog/FORMAT.md); empty: no log"),
+    K_NUM("record", "max_mb", KEY_U32, record.max_mb, 1, 1048576,
+          "the log directory's budget, start checkpoints included (MiB); the oldest segments go first"),
 
     K_ENUM("sim", "mode", sim.mode, sim_mode_choices,
            "realtime: physics at wall-clock speed; lockstep: a step per motor reply"),
@@ -641,6 +646,8 @@ void config_default(config *c)
     c->checkpoint.every_s = 0;
     c->checkpoint.on_exit = true;
 
+    c->record.max_mb = 256;
+
     c->sim.mode = SIM_REALTIME;
     c->sim.sensor_hz = 100;
     c->sim.motor_timeout_ms = 300;
@@ -948,7 +955,7 @@ static int read_document(reader *r, config *c)
         yaml_event_delete(&ev);
         return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                     "%s:1:1: the file is empty (expected a mapping of sections: brain, loop, "
-                    "link, telemetry, checkpoint, sim)", r->name);
+                    "link, telemetry, checkpoint, sim, record)", r->name);
     }
     yaml_event_delete(&ev); /* DOCUMENT_START */
 
@@ -962,7 +969,7 @@ static int read_document(reader *r, config *c)
             rm.line = rm.column = 0;
         rc = fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                   "%s:%zu:%zu: %s (expected a mapping of sections: brain, loop, link, "
-                  "telemetry, checkpoint, sim)", r->name, rm.line + 1, rm.column + 1,
+                  "telemetry, checkpoint, sim, record)", r->name, rm.line + 1, rm.column + 1,
                   empty ? "the file is empty" :
                   ev.type == YAML_SCALAR_EVENT ? "the file is a single scalar" :
                   ev.type == YAML_SEQUENCE_START_EVENT ? "the file is a sequence" :
@@ -997,7 +1004,7 @@ static int read_document(reader *r, config *c)
                 snprintf(hint, sizeof hint, " (did you mean %s?)", best);
             else
                 snprintf(hint, sizeof hint,
-                         " (allowed brain, loop, link, telemetry, checkpoint, sim)");
+                         " (allowed brain, loop, link, telemetry, checkpoint, sim, record)");
             return fb_fail(r->err, r->err_len, CONFIG_ERR_KEY, "%s:%zu:%zu: %s: unknown section%s",
                         r->name, sm.line + 1, sm.column + 1, name, hint);
         }

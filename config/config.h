@@ -10,6 +10,7 @@
  *   link:      endpoints, timeout_ms, max_message_bytes, robot_id, curve keys
  *   telemetry: endpoint, every, slice_every, slice axis/index/channel
  *   checkpoint: path, every_s, on_exit
+ *   record:    the input log for replays (path, max_mb)
  *   sim:       the bundled MuJoCo robot
  */
 #ifndef FIELDBRAIN_CONFIG_H
@@ -56,6 +57,11 @@ typedef struct {
     } telemetry;
 
     loop_checkpoint_options checkpoint;  /* io_options.h: the loop saves them */
+
+    struct {
+        char path[CONFIG_STR];       /* the input log's directory; "" = no log */
+        uint32_t max_mb;             /* the whole directory's budget (MiB) */
+    } record;
 
     struct {
         sim_mode mode;               /* realtime | lockstep */

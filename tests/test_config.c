@@ -184,9 +184,9 @@ TEST(default_yaml_documents_every_key)
     CHECK_EQ_INT(missing, 0);
     size_t n_brain;
     brain_param_table(&n_brain);
-    /* The brain table, five more brain keys, and 5 + 9 + 7 + 3 + 6 in loop,
-     * link, telemetry, checkpoint, sim. */
-    CHECK_EQ_INT(keys, (int)n_brain + 5 + 30);
+    /* The brain table, five more brain keys, and 5 + 9 + 7 + 3 + 6 + 2 in loop,
+     * link, telemetry, checkpoint, sim, record. */
+    CHECK_EQ_INT(keys, (int)n_brain + 5 + 32);
 }
 
 TEST(every_shipped_config_loads)
@@ -367,7 +367,7 @@ TEST(unknown_section_is_refused)
                  "t.yaml:3:1: brane: unknown section (did you mean brain?)");
     EXPECT_ERROR("robot:\n  id: 1\n", CONFIG_ERR_KEY,
                  "t.yaml:1:1: robot: unknown section (allowed brain, loop, link, telemetry, "
-                 "checkpoint, sim)");
+                 "checkpoint, sim, record)");
 }
 
 TEST(wrong_types_are_refused)
@@ -535,7 +535,7 @@ TEST(syntax_error_names_its_place)
                  "t.yaml:2:8: YAML syntax error: invalid leading UTF-8 octet (byte 0xff)");
     EXPECT_ERROR("- brain\n- loop\n", CONFIG_ERR_SYNTAX,
                  "t.yaml:1:1: the file is a sequence (expected a mapping of sections: brain, "
-                 "loop, link, telemetry, checkpoint, sim)");
+                 "loop, link, telemetry, checkpoint, sim, record)");
     EXPECT_ERROR("loop:\n  cpu: 1\n---\nloop:\n  cpu: 2\n", CONFIG_ERR_SYNTAX,
                  "t.yaml:3:1: a second YAML document (a config file holds one)");
 }
@@ -554,7 +554,7 @@ TEST(duplicate_keys_are_refused)
 TEST(empty_file_is_refused)
 {
     const char *want = "t.yaml:1:1: the file is empty (expected a mapping of sections: brain, "
-                       "loop, link, telemetry, checkpoint, sim)";
+                       "loop, link, telemetry, checkpoint, sim, record)";
     EXPECT_ERROR("", CONFIG_ERR_SYNTAX, want);
     EXPECT_ERROR("# only a comment\n\n", CONFIG_ERR_SYNTAX, want);
     EXPECT_ERROR("---\n", CONFIG_ERR_SYNTAX, want);
