@@ -100,6 +100,8 @@ typedef struct {
     uint64_t send_failed;                    /* ZeroMQ refused a message */
     uint64_t subscriptions;                  /* subscribe messages seen */
     uint64_t last_value_sent;                /* cached stats sent to a newcomer */
+    uint64_t last_value_limited;             /* newcomers not sent it: over the rate bound */
+    uint64_t subscriptions_deferred;         /* wakes whose subscription budget ran out */
 } telemetry_counters;
 
 typedef struct telemetry telemetry;
