@@ -51,6 +51,7 @@ static void on_cycle(const loop_cycle_report *r, void *user)
         .lateness_hist = r->lateness_hist,
         .overruns = r->overruns, .skipped_ticks = r->skipped_ticks,
         .motors = r->motors, .n_motors = r->n_motors, .stepped = r->stepped,
+        .fault = r->fault, .brain_faults = r->brain_faults,
         .brain_cycle = r->brain.cycle, .energy = r->brain.energy,
         .saturated = r->brain.saturated, .activity = r->brain.activity,
         .diffused = r->brain.diffused, .noised = r->brain.noised,

@@ -415,6 +415,8 @@ static size_t stats_json(telemetry *t, const cycle_slot *s)
     jw_key(&w, "overruns"); jw_u64(&w, c->overruns);
     jw_key(&w, "skipped_ticks"); jw_u64(&w, c->skipped_ticks);
     jw_key(&w, "stepped"); jw_bool(&w, c->stepped);
+    jw_key(&w, "fault"); jw_bool(&w, c->fault);
+    jw_key(&w, "brain_faults"); jw_u64(&w, c->brain_faults);
     jw_key(&w, "brain_cycle"); jw_u64(&w, c->brain_cycle);
     jw_key(&w, "energy"); jw_f64(&w, c->energy);
     jw_key(&w, "saturated"); jw_f64(&w, c->saturated);

@@ -70,6 +70,8 @@ typedef struct {
     const float *motors;        /* n_motors floats as published */
     uint32_t n_motors;
     bool stepped;               /* the brain ran this cycle */
+    bool fault;                 /* the cycle failed: motors zero, flagged fault, brain reset */
+    uint64_t brain_faults;      /* failed cycles since start */
     uint64_t brain_cycle;
     float energy, saturated, activity;
     bool diffused, noised, energized;
