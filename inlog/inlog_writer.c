@@ -286,7 +286,7 @@ int inlog_writer_create(const inlog_options *o, const brain *b, inlog_writer **o
     *out = NULL;
     const brain_params *p = brain_get_params(b);
     uint64_t ckpt = brain_field_count(b) * 4 + 65536;
-    uint64_t need = 4 * ckpt + 4 * (1u << 20);
+    uint64_t need = 4 * ckpt + (256u << 10);
     if (o->max_bytes < need)
         return fb_fail(err, err_len, INLOG_ERR_PARAM,
                        "record.max_mb: %llu MiB cannot hold a few segments of this brain (each "
