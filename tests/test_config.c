@@ -921,3 +921,217 @@ TEST(configs_whose_worst_input_overflows_are_refused)
     CHECK(c.link.sensor_limit == 1000.0f);
     EXPECT_OK("brain:\n  backend: vulkan\n  precision: f16\n", &c);
 }
+
+/* Writes bytes to a new file under the temporary folder; its path goes to
+ * path (unlink it). Returns false if it could not. */
+static bool write_temp(char *path, size_t path_len, const char *bytes, size_t n)
+{
+    snprintf(path, path_len, "%s/fb-config-XXXXXX", P_tmpdir);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return false;
+    bool ok = write(fd, bytes, n) == (ssize_t)n;
+    close(fd);
+    return ok;
+}
+
+/* A NUL byte is reported where it is (columns count characters, as
+ * libyaml's do); a file over 1 MiB at the first byte past the limit. */
+TEST(bad_bytes_name_their_place)
+{
+    static const char nul[] = "loop:\n  cpu: 1\n# \xc3\xa9\0\nsim:\n";
+    char path[256], err[1024], want[1024];
+    config c;
+    CHECK(write_temp(path, sizeof path, nul, sizeof nul - 1));
+    int rc = config_load(path, &c, err, sizeof err);
+    unlink(path);
+    CHECK_EQ_INT(rc, CONFIG_ERR_SYNTAX);
+    snprintf(want, sizeof want, "%s:3:4: contains a NUL byte: not a text file", path);
+    CHECK_MSG(strcmp(err, want) == 0, "got:  %s\nwant: %s", err, want);
+
+    /* Lines of 1000 bytes, each with a two-byte character in column 2:
+     * byte 1048576 is byte 576 of line 1049, in column 576. */
+    size_t size = 1100 * 1000;
+    char *big = malloc(size);
+    CHECK(big);
+    for (size_t i = 0; i < size; i += 1000) {
+        memset(big + i, 'x', 1000);
+        memcpy(big + i, "#\xc3\xa9", 3);
+        big[i + 999] = '\n';
+    }
+    bool written = write_temp(path, sizeof path, big, size);
+    free(big);
+    CHECK(written);
+    rc = config_load(path, &c, err, sizeof err);
+    unlink(path);
+    CHECK_EQ_INT(rc, CONFIG_ERR_IO);
+    snprintf(want, sizeof want, "%s:1049:576: larger than 1048576 bytes: not a config file", path);
+    CHECK_MSG(strcmp(err, want) == 0, "got:  %s\nwant: %s", err, want);
+}
+
+/* Strings are UTF-8 text: config_set refuses anything else (naming the
+ * byte, never the string), so that show can write every string. */
+TEST(strings_must_be_utf8)
+{
+    static const struct { const char *text; const char *where; } bad[] = {
+        {"\xff", "byte 1 (0xff)"},
+        {"ab\x80", "byte 3 (0x80)"},          /* a continuation byte alone */
+        {"a\xc3(", "byte 2 (0xc3)"},          /* cut short */
+        {"\xc0\x80", "byte 1 (0xc0)"},        /* overlong NUL */
+        {"\xe0\x80\xaf", "byte 1 (0xe0)"},    /* overlong '/' */
+        {"\xed\xa0\x80", "byte 1 (0xed)"},    /* a surrogate, U+D800 */
+        {"\xf4\x90\x80\x80", "byte 1 (0xf4)"}, /* U+110000 */
+        {"ok \xe2\x82", "byte 4 (0xe2)"},     /* cut short at the end */
+    };
+    config c;
+    config_default(&c);
+    char err[512], want[512];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ_INT(config_set(&c, "sim.trajectory", bad[i].text, err, sizeof err),
+                     CONFIG_ERR_RANGE);
+        snprintf(want, sizeof want, "sim.trajectory: is not UTF-8 text: %s does not begin a "
+                 "well-formed character (strings are UTF-8)", bad[i].where);
+        CHECK_MSG(strcmp(err, want) == 0, "case %zu: got:  %s\nwant: %s", i, err, want);
+    }
+    CHECK_EQ_INT(config_set(&c, "link.curve_secret_key", "hidden\xff", err, sizeof err),
+                 CONFIG_ERR_RANGE);
+    CHECK_MSG(!strstr(err, "hidden"), "%s", err);
+    CHECK(c.sim.trajectory[0] == '\0');
+    /* The edges that are well-formed pass. */
+    const char *good = "\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf"
+                       "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf";
+    CHECK_MSG(config_set(&c, "sim.trajectory", good, err, sizeof err) == 0, "%s", err);
+    CHECK(strcmp(c.sim.trajectory, good) == 0);
+}
+
+/* show's output loads back to the same config, and showing that gives the
+ * same text again. Returns false (with a message) if not. */
+static bool shows_back_equal(const config *a, const char *what)
+{
+    char *out = write_yaml(a);
+    if (!out) {
+        fprintf(stderr, "%s: cannot write\n", what);
+        return false;
+    }
+    config b;
+    char err[1024];
+    int rc = config_load_string(out, "shown.yaml", &b, err, sizeof err);
+    bool same = false;
+    if (rc)
+        fprintf(stderr, "%s: show's output does not load: %s\n", what, err);
+    else if (!SAME_SETTINGS(a, &b))
+        fprintf(stderr, "%s: show's output loads to another config\n", what);
+    else {
+        char *again = write_yaml(&b);
+        same = again && strcmp(out, again) == 0;
+        if (!same)
+            fprintf(stderr, "%s: show's output shows differently\n", what);
+        free(again);
+    }
+    free(out);
+    return same;
+}
+
+TEST(every_shipped_config_shows_back_equal)
+{
+    DIR *d = opendir(FB_CONFIG_DIR);
+    CHECK(d);
+    int shown = 0, failed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 5, ".yaml") != 0)
+            continue;
+        char path[1024], err[1024];
+        snprintf(path, sizeof path, "%s/%s", FB_CONFIG_DIR, e->d_name);
+        config c;
+        if (config_load(path, &c, err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            failed++;
+            continue;
+        }
+        shown++;
+        failed += !shows_back_equal(&c, e->d_name);
+    }
+    closedir(d);
+    CHECK_EQ_INT(failed, 0);
+    CHECK(shown >= 4);
+}
+
+static size_t utf8_encode(uint32_t cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | cp >> 12);
+        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | cp >> 18);
+    out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Every character from U+0001 to U+FFFF (surrogates are no characters) and
+ * a sample above, in chunks that fill the string keys, set through
+ * config_set, shown and loaded back. */
+TEST(every_character_shows_back_equal)
+{
+    static const uint32_t above[] = {
+        0x10000, 0x1F600, 0x1FFFE, 0x1FFFF, 0x2FFFF, 0xE0001, 0xEFFFD, 0xFFFFF,
+        0x100000, 0x10FFFD, 0x10FFFE, 0x10FFFF,
+    };
+    static const struct { const char *key; size_t len; } keys[] = {
+        {"brain.device", BRAIN_DEVICE_LEN}, {"checkpoint.path", CONFIG_STR},
+        {"sim.model", CONFIG_STR}, {"sim.trajectory", CONFIG_STR},
+    };
+    size_t n_above = sizeof above / sizeof above[0];
+    uint32_t next = 1;   /* the next code point below U+10000 */
+    size_t next_above = 0;
+    int rounds = 0;
+    while (next <= 0xFFFF || next_above < n_above) {
+        config c;
+        char err[512];
+        config_default(&c);
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            char s[CONFIG_STR] = "";
+            size_t used = 0;
+            for (;;) {
+                if (next >= 0xD800 && next <= 0xDFFF)
+                    next = 0xE000;
+                uint32_t cp = next <= 0xFFFF ? next
+                              : next_above < n_above ? above[next_above] : 0;
+                if (!cp)
+                    break;
+                char enc[4];
+                size_t n = utf8_encode(cp, enc);
+                if (used + n >= keys[k].len)
+                    break;
+                memcpy(s + used, enc, n);
+                used += n;
+                s[used] = '\0';
+                if (next <= 0xFFFF)
+                    next++;
+                else
+                    next_above++;
+            }
+            CHECK_MSG(config_set(&c, keys[k].key, s, err, sizeof err) == 0, "%s", err);
+        }
+        CHECK_MSG(config_check(&c, "cmdline", err, sizeof err) == 0, "%s", err);
+        char what[64];
+        snprintf(what, sizeof what, "round %d (before U+%04X)", rounds, (unsigned)next);
+        CHECK(shows_back_equal(&c, what));
+        rounds++;
+    }
+    CHECK(rounds > 100);
+}
