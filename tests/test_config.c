@@ -597,6 +597,11 @@ TEST(bad_files_name_file_line_and_column)
         {"bad_enum.yaml", "bad_enum.yaml:4:9: loop.mode: 'fast' is not one of fixed_rate, lockstep"},
         {"syntax_error.yaml", "syntax_error.yaml:5:1: YAML syntax error: could not find expected ':'"},
         {"duplicate_key.yaml", "duplicate_key.yaml:5:3: link.timeout_ms: duplicate key (first set at line 3)"},
+        {"endpoint_clash.yaml", "endpoint_clash.yaml:4:3: link.sensor_endpoint: "
+                                "'tcp://127.0.0.1:6000' takes the same address as "
+                                "link.motor_endpoint 'tcp://*:6000' (each socket needs its own)"},
+        {"checkpoint_without_path.yaml", "checkpoint_without_path.yaml:4:3: checkpoint.every_s: "
+                                         "60 needs checkpoint.path (it is not set)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[1024], err[1024];
