@@ -768,7 +768,7 @@ TEST(every_key_has_a_place)
     }
     size_t n_brain;
     brain_param_table(&n_brain);
-    CHECK_EQ_INT(c.origin.count, n_brain + 5 + 30);
+    CHECK_EQ_INT(c.origin.count, n_brain + 5 + 32);
     for (uint32_t i = 0; i < c.origin.count; i++)
         CHECK_EQ_INT(c.origin.at[i].line == 0, i >= c.origin.count - 3);
 }

@@ -226,7 +226,7 @@ TEST(mutated_shipped_configs_load_or_are_refused_with_a_located_reason)
                     config back;
                     char berr[1024] = "";
                     int brc = out ? config_load_string(out, "shown.yaml", &back, berr, sizeof berr) : -1;
-                    bool same = brc == 0 && memcmp(&c, &back, sizeof c) == 0;
+                    bool same = brc == 0 && memcmp(&c, &back, offsetof(config, origin)) == 0;
                     if (!same)
                         fprintf(stderr, "%s, mutation %d: shown config %s (%s); input:\n%s\nshown:\n%s\n",
                                 names[f], it, brc ? "refused" : "differs", berr, d.text, out ? out : "");
