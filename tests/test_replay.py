@@ -115,6 +115,8 @@ def test_what_if_writes_both_series():
         b = np.load(os.path.join(out_dir, 'motors_whatif.npy'))
         assert a.shape == b.shape == (200, 5) and not np.array_equal(a, b)
         assert np.load(os.path.join(out_dir, 'cycles.npy')).shape == (200,)
+        for png in ('motors.png', 'energy.png', 'difference.png'):
+            assert open(os.path.join(out_dir, png), 'rb').read(8) == b'\x89PNG\r\n\x1a\n', png
         code, _, err = replay(log, '--set', 'brain.size=16')
         assert code == 2 and 'shape' in err, err
 
