@@ -36,3 +36,11 @@ foreach(name replay_is_bit_identical_and_the_log_holds_the_motors_sent reader_in
   set_tests_properties(test_replay.${name} PROPERTIES LABELS integration TIMEOUT 180
                        ENVIRONMENT "${FB_VULKAN_TEST_ENV}")
 endforeach()
+
+# Many idle connections under a low file-descriptor soft limit.
+add_test(NAME test_limits.idle_connections_under_a_low_soft_limit_starve_nothing
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_limits.py
+          $<TARGET_FILE:fieldbrain> ${PROJECT_SOURCE_DIR}/io/robot_client.py
+          idle_connections_under_a_low_soft_limit_starve_nothing)
+set_tests_properties(test_limits.idle_connections_under_a_low_soft_limit_starve_nothing PROPERTIES
+  LABELS integration TIMEOUT 120)
