@@ -270,7 +270,7 @@ TEST(matches_spec_over_a_long_runaway)
 }
 
 /* Diffusion runs in place in tiles of y rows sized to the cache
- * (brain_cpu.c, cpu_job_pass): rows this long give tiles of 4 rows, so 13
+ * (cpu_kernels.c, cpu__job_pass): rows this long give tiles of 4 rows, so 13
  * rows make four tiles, the last one row high, and two threads add slab
  * borders to the tile borders. */
 TEST(matches_spec_across_diffusion_tiles)
