@@ -289,6 +289,32 @@ static int cpu_write_momentum(void *impl, const float *src)
     return BRAIN_OK;
 }
 
+/* As created: the field drawn again from the seed and measured, a zero
+ * momentum, no bound on the activity carried over. */
+static int cpu_reset(void *impl)
+{
+    cpu_brain *cb = impl;
+    memset(cb->momentum, 0, cb->C * sizeof(float));
+    memset(cb->offset, 0, cb->C * sizeof(float));
+    cb->abs_known = false;
+    cb->abs_total = 0.0;
+    cpu_run(cb, cpu__job_init);
+    cpu_run(cb, cpu__job_measure);
+    cpu_gather_sums(cb);
+    return BRAIN_OK;
+}
+
+/* The momentum after a step: a non-finite field reaches it through the
+ * channel means, and an infinite one can leave every motor finite. */
+static bool cpu_state_finite(void *impl)
+{
+    const cpu_brain *cb = impl;
+    for (uint32_t c = 0; c < cb->C; c++)
+        if (!isfinite(cb->momentum[c]))
+            return false;
+    return true;
+}
+
 static void cpu_destroy(void *impl)
 {
     cpu_brain *cb = impl;
@@ -386,6 +412,8 @@ static const brain_ops cpu_ops = {
     .write_field = cpu_write_field,
     .read_momentum = cpu_read_momentum,
     .write_momentum = cpu_write_momentum,
+    .reset = cpu_reset,
+    .state_finite = cpu_state_finite,
     .destroy = cpu_destroy,
     .measure_bandwidth = cpu_measure_bandwidth,
 };
