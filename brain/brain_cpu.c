@@ -502,12 +502,12 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
 {
     const brain_params *p = init->p;
     if (p->channels > 4096)
-        return brain_fail(init->err, init->err_len, BRAIN_ERR_PARAM,
+        return fb_fail(init->err, init->err_len, BRAIN_ERR_PARAM,
                           "channels: %u is too many for the CPU backend (allowed up to 4096)",
                           p->channels);
     cpu_brain *cb = calloc(1, sizeof *cb);
     if (!cb)
-        return brain_fail(init->err, init->err_len, BRAIN_ERR_NOMEM, "out of memory");
+        return fb_fail(init->err, init->err_len, BRAIN_ERR_NOMEM, "out of memory");
     cb->p = *p;
     cb->sensor_spots = init->sensor_spots;
     cb->motor_spots = init->motor_spots;
@@ -557,7 +557,7 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
     if (!ok) {
         uint32_t nw = cb->n_workers;
         cpu_destroy(cb);
-        return brain_fail(init->err, init->err_len, BRAIN_ERR_NOMEM,
+        return fb_fail(init->err, init->err_len, BRAIN_ERR_NOMEM,
                           "field %ux%ux%u x %u needs %.1f MB twice (%u threads); out of memory",
                           p->size_x, p->size_y, p->size_z, p->channels, bytes / 1e6, nw);
     }
@@ -569,7 +569,7 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
     uint32_t failed = 0;
     if (cpu__pool_start(&cb->pool, cb->n_workers, &failed) != 0) {
         cpu_destroy(cb);
-        return brain_fail(init->err, init->err_len, BRAIN_ERR_NOMEM, "could not start CPU worker thread %u", failed);
+        return fb_fail(init->err, init->err_len, BRAIN_ERR_NOMEM, "could not start CPU worker thread %u", failed);
     }
     cpu_run(cb, cpu__job_init);
     cpu_run(cb, cpu__job_measure);

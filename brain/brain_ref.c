@@ -122,14 +122,14 @@ int brain_ref_create(const brain_params *p, const uint32_t *sensor_spots, const 
     for (uint32_t i = 0; i < 3 * (p->sensors + p->motors); i++) {
         uint32_t v = i < 3 * p->sensors ? sensor_spots[i] : motor_spots[i - 3 * p->sensors];
         if (v >= size[i % 3])
-            return brain_fail(err, err_len, BRAIN_ERR_PARAM, "%s spot %u: coordinate %u is outside the grid",
+            return fb_fail(err, err_len, BRAIN_ERR_PARAM, "%s spot %u: coordinate %u is outside the grid",
                               i < 3 * p->sensors ? "sensor" : "motor",
                               (i < 3 * p->sensors ? i : i - 3 * p->sensors) / 3, v);
     }
     const size_t points = (size_t)p->size_x * p->size_y * p->size_z, count = points * p->channels;
     brain_ref *r = calloc(1, sizeof *r);
     if (!r)
-        return brain_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
+        return fb_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
     r->p = *p;
     r->f = malloc(count * sizeof(float));
     r->tmp = malloc(count * sizeof(float));
@@ -138,7 +138,7 @@ int brain_ref_create(const brain_params *p, const uint32_t *sensor_spots, const 
     r->mspots = malloc((3 * (size_t)p->motors + 1) * sizeof(uint32_t));
     if (!r->f || !r->tmp || !r->m || !r->sspots || !r->mspots) {
         brain_ref_destroy(&r);
-        return brain_fail(err, err_len, BRAIN_ERR_NOMEM, "reference field of %zu floats: out of memory", count);
+        return fb_fail(err, err_len, BRAIN_ERR_NOMEM, "reference field of %zu floats: out of memory", count);
     }
     memcpy(r->sspots, sensor_spots, 3 * (size_t)p->sensors * sizeof(uint32_t));
     memcpy(r->mspots, motor_spots, 3 * (size_t)p->motors * sizeof(uint32_t));
