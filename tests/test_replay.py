@@ -4,7 +4,7 @@ program: a lockstep brain fed by the Python robot over real sockets records
 its log, the replay steps it again bit for bit; segments, --from, --until,
 a what-if with --out, the numpy reader of inlog/FORMAT.md, and bad logs.
 Usage: test_replay.py FIELDBRAIN ROBOT_CLIENT_PY FORMAT_MD READ_INLOG_PY TEST"""
-import math, os, shutil, signal, socket, struct, subprocess, sys, tempfile
+import math, os, shutil, signal, socket, struct, subprocess, sys, tempfile, time
 import numpy as np
 
 FIELDBRAIN, CLIENT, FORMAT_MD, READER = sys.argv[1:5]
@@ -22,18 +22,20 @@ def free_port():
         return s.getsockname()[1]
 
 
-def record(tmp, cycles, max_mb=64, size=8):
-    """Runs a lockstep brain with record.path, feeds it `cycles` vectors and
-    stops it; returns (log dir, the motors the robot received by seq)."""
+def record(tmp, cycles, max_mb=64, size=8, mode='lockstep', linger_s=0):
+    """Runs a brain with record.path, feeds it `cycles` vectors, waits
+    `linger_s` (a fixed_rate brain loses the link after 0.5 s and steps on
+    with zeros) and stops it; returns (log dir, the motors the robot received
+    by seq)."""
     log = os.path.join(tmp, 'log')
     sensor, motor = 'tcp://127.0.0.1:%d' % free_port(), 'tcp://127.0.0.1:%d' % free_port()
     cfg = os.path.join(tmp, 'brain.yaml')
     with open(cfg, 'w') as f:
         f.write('brain:\n  size: %d\n  channels: 8\n  backend: cpu\n  threads: 1\n'
-                'loop:\n  mode: lockstep\n'
+                'loop:\n  mode: %s\n  rate_hz: 200\n'
                 'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n'
                 'telemetry:\n  enabled: false\n'
-                'record:\n  path: "%s"\n  max_mb: %d\n' % (size, sensor, motor, log, max_mb))
+                'record:\n  path: "%s"\n  max_mb: %d\n' % (size, mode, sensor, motor, log, max_mb))
     err = open(os.path.join(tmp, 'stderr'), 'w+')
     p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=err)
     robot = rc.Robot(sensor, motor)
@@ -47,6 +49,7 @@ def record(tmp, cycles, max_mb=64, size=8):
                 m = robot.recv(3000)
             assert m is not None and m['answer_seq'] == seq, 'no answer to %d' % seq
             got[m['seq']] = m['values']
+        time.sleep(linger_s)
     finally:
         robot.close()
         p.send_signal(signal.SIGTERM)
@@ -80,6 +83,18 @@ def test_replay_is_bit_identical_and_the_log_holds_the_motors_sent():
             assert np.array_equal(rec['motors'], want), int(rec['cycle'])
         assert np.array_equal(stepped['sensors'][0],
                               np.array([math.sin(k) for k in range(SENSORS)], dtype=np.float32))
+
+
+def test_fixed_rate_with_a_lost_link_replays_bit_for_bit():
+    # From the start until the first message, and after the robot stops, the
+    # link is lost: the brain steps with zeros and publishes zeros.
+    with tempfile.TemporaryDirectory() as tmp:
+        log, _ = record(tmp, 200, mode='fixed_rate', linger_s=1.5)
+        _, r = read_inlog.read_segment(os.path.join(log, '000001.fbin'))
+        lost = r[(r['flags'] & 3) == 3]
+        assert len(lost) > 100 and not lost['motors'].any() and not lost['sensors'].any()
+        code, out, _ = replay(log)
+        assert code == 0 and 'bit-identical' in out, out
 
 
 def test_reader_in_format_md_is_the_tested_one():
