@@ -49,7 +49,8 @@
 #
 # Dry run on lavapipe (not a GPU), 2026-12-01, on the 2-core CI machine:
 # `tests/bench/device-check.sh --dry-run /tmp/dc-dry` passed every step in
-# 181 s. No GPU run has been made yet.
+# 104 s (181 s for an earlier version, a build running beside both). No GPU
+# run has been made yet.
 #
 # Environment: FB_PACK (default .gl), PYTHON (default python3: the one with
 # PyTorch), VK_DRIVER_FILES (the ICD json), FB_KEEP=1 keeps the work folder.
