@@ -24,8 +24,12 @@ static brain *make_brain(float sensor_gain)
     p.threads = 2;
     p.sensor_gain = sensor_gain;
     p.backend = test_backend();
-    if (p.backend == BRAIN_BACKEND_VULKAN)
-        snprintf(p.device, sizeof p.device, "llvmpipe");
+    if (p.backend == BRAIN_BACKEND_VULKAN) {
+        /* lavapipe, unless FB_TEST_DEVICE is set: to a device's name or
+         * index, or empty for the backend's own choice (a GPU check). */
+        const char *d = getenv("FB_TEST_DEVICE");
+        snprintf(p.device, sizeof p.device, "%s", d ? d : "llvmpipe");
+    }
     brain *b = NULL;
     char err[512];
     if (brain_create(&p, &b, err, sizeof err) < 0)
