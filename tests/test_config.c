@@ -184,9 +184,9 @@ TEST(default_yaml_documents_every_key)
     CHECK_EQ_INT(missing, 0);
     size_t n_brain;
     brain_param_table(&n_brain);
-    /* The brain table, five more brain keys, and 5 + 9 + 7 + 3 + 6 in loop,
+    /* The brain table, five more brain keys, and 5 + 9 + 11 + 3 + 6 in loop,
      * link, telemetry, checkpoint, sim. */
-    CHECK_EQ_INT(keys, (int)n_brain + 5 + 30);
+    CHECK_EQ_INT(keys, (int)n_brain + 5 + 34);
 }
 
 TEST(every_shipped_config_loads)
