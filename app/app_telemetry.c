@@ -63,6 +63,7 @@ static void on_cycle(const loop_cycle_report *r, void *user)
         .lateness_hist = r->lateness_hist,
         .overruns = r->overruns, .skipped_ticks = r->skipped_ticks,
         .motors = r->motors, .n_motors = r->n_motors, .stepped = r->stepped,
+        .fault = r->fault, .brain_faults = r->brain_faults,
         .brain_cycle = r->brain.cycle, .energy = r->brain.energy,
         .saturated = r->brain.saturated, .activity = r->brain.activity,
         .diffused = r->brain.diffused, .noised = r->brain.noised,
@@ -131,8 +132,12 @@ int app_telemetry_attach(const config *c, brain *b, loop *lp, app_telemetry **ou
     }
     a->b = b;
     a->lp = lp;
-    loop_set_event_hook(lp, on_event, a);
-    loop_set_cycle_hook(lp, on_cycle, a);
+    if (loop_add_event_hook(lp, on_event, a) || loop_add_cycle_hook(lp, on_cycle, a)) {
+        loop_remove_event_hook(lp, on_event, a);
+        telemetry_destroy(&a->t);
+        free(a);
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: the loop has no free hook");
+    }
     *out = a;
     return 0;
 }
@@ -142,8 +147,8 @@ void app_telemetry_detach(app_telemetry **ap)
     if (!ap || !*ap)
         return;
     app_telemetry *a = *ap;
-    loop_set_cycle_hook(a->lp, NULL, NULL);
-    loop_set_event_hook(a->lp, NULL, NULL);
+    loop_remove_cycle_hook(a->lp, on_cycle, a);
+    loop_remove_event_hook(a->lp, on_event, a);
     telemetry_destroy(&a->t);
     free(a);
     *ap = NULL;

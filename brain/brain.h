@@ -70,8 +70,9 @@ uint64_t brain_field_count(const brain *b);
 
 const brain_params *brain_get_params(const brain *b);
 uint64_t brain_get_cycle(const brain *b);
-/* Momentum M, p.channels floats. */
+/* Momentum M, p.channels floats; replacing it is for tests and checkpoints. */
 int brain_read_momentum(brain *b, float *dst);
+int brain_write_momentum(brain *b, const float *src);
 
 /* Sensor and motor spots: n x 3 (x, y, z) each. */
 const uint32_t *brain_sensor_spots(const brain *b);

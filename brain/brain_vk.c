@@ -86,7 +86,9 @@ static const uint32_t spv_stats_reduce[] =
 /* A state word of vk_layout.h for this brain's sizes: FBVK_WORD(vb, ST_A)
  * is the word the shaders call ST_A. */
 #define FBVK_WORD(vb, NAME) FBVK_##NAME((vb)->C, (vb)->S, (vb)->MO)
-#define FBVK_RES_BYTES(vb) ((VkDeviceSize)FBVK_WORD(vb, RES_WORDS) * 4)
+/* What the one copy of a cycle brings back: the results and the momentum
+ * right after them (state_finite looks at it; no second transfer). */
+#define FBVK_RES_BYTES(vb) ((VkDeviceSize)(FBVK_WORD(vb, ST_MOMENTUM) + (vb)->C) * 4)
 
 /* Diffusion bricks: the shortest z segment of one (fbvk_plan); the lines a
  * lane takes on a CPU device. */
@@ -562,6 +564,32 @@ static double fbvk_timestamps_ms(fbvk_brain *vb)
     return (double)ticks * vb->props.limits.timestampPeriod / 1e6;
 }
 
+static int fbvk_initialise(fbvk_brain *vb, const brain_backend_init *init);
+
+/* As created: the field drawn again from the seed, a zero momentum. */
+static int fbvk_reset(void *impl)
+{
+    fbvk_brain *vb = impl;
+    int rc = fbvk_usable(vb);
+    if (rc)
+        return rc;
+    vb->cur = 0; /* init.comp draws into field 0 */
+    brain_backend_init init = {.p = &vb->p, .sensor_spots = vb->sensor_spots,
+                               .motor_spots = vb->motor_spots};
+    return fbvk_initialise(vb, &init);
+}
+
+/* The momentum came back with the motors (FBVK_RES_BYTES). */
+static bool fbvk_state_finite(void *impl)
+{
+    const fbvk_brain *vb = impl;
+    const float *m = (const float *)vb->readback.map + FBVK_WORD(vb, ST_MOMENTUM);
+    for (uint32_t c = 0; c < vb->C; c++)
+        if (!isfinite(m[c]))
+            return false;
+    return true;
+}
+
 static int fbvk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stats *stats)
 {
     fbvk_brain *vb = impl;
@@ -823,6 +851,8 @@ static const brain_ops fbvk_ops = {
     .read_field = fbvk_read_field,
     .write_field = fbvk_write_field,
     .read_momentum = fbvk_read_momentum,
+    .reset = fbvk_reset,
+    .state_finite = fbvk_state_finite,
     .write_momentum = fbvk_write_momentum,
     .destroy = fbvk_destroy,
     .measure_bandwidth = fbvk_measure_bandwidth,
@@ -847,7 +877,7 @@ static int fbvk_create_buffers(fbvk_brain *vb)
             vb->mem_props.memoryHeaps[i].size > heap)
             heap = vb->mem_props.memoryHeaps[i].size;
     if (2 * field_bytes > heap || (vb->max_allocation && field_bytes > vb->max_allocation))
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
                           "the field (%u x %u x %u x %u %s) needs 2 x %.1f MB (two copies for "
                           "diffusion), but Vulkan device %s has %.1f MB of device memory and "
                           "allows %.1f MB per allocation",
@@ -996,7 +1026,7 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
     const brain_params *p = init->p;
     fbvk_brain *vb = calloc(1, sizeof *vb);
     if (!vb)
-        return brain_fail(init->err, init->err_len, BRAIN_ERR_NOMEM, "out of memory");
+        return fb_fail(init->err, init->err_len, BRAIN_ERR_NOMEM, "out of memory");
     vb->p = *p;
     vb->X = p->size_x;
     vb->Y = p->size_y;
@@ -1009,10 +1039,12 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
     vb->elem = vb->f16 ? 2 : 4;
     vb->err = init->err;
     vb->err_len = init->err_len;
+    vb->sensor_spots = init->sensor_spots;
+    vb->motor_spots = init->motor_spots;
 
     /* A clamped element must stay finite when stored as half. */
     if (vb->f16 && p->clamp_limit > 65504.0f) {
-        int rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_PARAM,
+        int rc = fb_fail(vb->err, vb->err_len, BRAIN_ERR_PARAM,
                             "precision f16: clamp_limit %g exceeds 65504, the largest half",
                             (double)p->clamp_limit);
         free(vb);
@@ -1034,7 +1066,7 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
     }
     if (!rc && vb->props.limits.maxComputeWorkGroupCount[1] <
                    (uint32_t)(((vb->count + FBVK_INIT_WG - 1) / FBVK_INIT_WG + FBVK_GX - 1) / FBVK_GX))
-        rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
+        rc = fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
                         "the field needs more workgroups than Vulkan device %s can dispatch",
                         vb->props.deviceName);
     if (!rc)
@@ -1046,7 +1078,7 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
     if (!rc)
         rc = fbvk_initialise(vb, init);
     if (!rc && vb->validation_errors)
-        rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+        rc = fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                         "Vulkan: the validation layer reported %u error(s) while creating the brain",
                         vb->validation_errors);
     if (rc) {

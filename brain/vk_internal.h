@@ -80,6 +80,7 @@ typedef struct {
     fbvk_buffer staging;           /* read/write of field and momentum */
     VkDeviceSize staging_data;   /* staging bytes for field data; the map a, b follows */
     bool lazy;                   /* record lazy-capable cycles (brain/README.md) */
+    const uint32_t *sensor_spots, *motor_spots; /* brain.c's, for reset */
 
     VkPipelineLayout layout;
     VkShaderModule modules[FBVK_PIPE_COUNT];

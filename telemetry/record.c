@@ -141,10 +141,12 @@ int main(int argc, char **argv)
     uint64_t budget = (uint64_t)(max_mb * 1024 * 1024);
     /* Shares of the budget: each JSONL stream may hold two files of its cap. */
     uint64_t stats_cap = budget * 20 / 100, events_cap = budget * 4 / 100;
-    uint64_t slices_cap = budget - 2 * stats_cap - 2 * events_cap - budget / 100;
+    uint64_t headers_cap = budget / 200 + 4096; /* slices.jsonl, two files of it too */
+    uint64_t fixed = 2 * stats_cap + 2 * events_cap + 2 * headers_cap + budget / 100;
+    uint64_t slices_cap = budget > fixed ? budget - fixed : 0;
     jsonl stats = {0}, events = {0}, slices = {0};
     if (jsonl_open(&stats, dir, "stats", stats_cap) < 0 || jsonl_open(&events, dir, "events", events_cap) < 0 ||
-        jsonl_open(&slices, dir, "slices", budget / 200 + 4096)) {
+        jsonl_open(&slices, dir, "slices", headers_cap)) {
         fprintf(stderr, "fieldbrain-record: cannot write in %s: %s\n", dir, strerror(errno));
         return 1;
     }

@@ -76,6 +76,8 @@ typedef struct {
     const float *motors;        /* n_motors floats as published */
     uint32_t n_motors;
     bool stepped;               /* the brain ran this cycle */
+    bool fault;                 /* the cycle failed: motors zero, flagged fault, brain reset */
+    uint64_t brain_faults;      /* failed cycles since start */
     uint64_t brain_cycle;
     float energy, saturated, activity;
     bool diffused, noised, energized;
@@ -106,6 +108,8 @@ typedef struct {
     uint64_t send_failed;                    /* ZeroMQ refused a message */
     uint64_t subscriptions;                  /* subscribe messages seen */
     uint64_t last_value_sent;                /* cached stats sent to a newcomer */
+    uint64_t last_value_limited;             /* newcomers not sent it: over the rate bound */
+    uint64_t subscriptions_deferred;         /* wakes whose subscription budget ran out */
 } telemetry_counters;
 
 typedef struct telemetry telemetry;

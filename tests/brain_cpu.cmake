@@ -1,2 +1,4 @@
 # The CPU backend and checkpoints.
 fb_add_tests(TARGET test_brain_cpu SOURCES test_brain_cpu.c LIBS fb_brain LABELS unit)
+# No accepted input makes the state non-finite; a fault is reported and reset.
+fb_add_tests(TARGET test_bounds SOURCES test_bounds.c LIBS fb_brain LABELS unit)

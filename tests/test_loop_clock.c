@@ -116,7 +116,7 @@ static void run_on(rig *r, fake_clock *f, tally *t)
     f->stop = &stop;
     loop_clock c = {fake_now, fake_sleep_until, f};
     loop_set_clock(r->lp, &c);
-    loop_set_cycle_hook(r->lp, count_cycle, t);
+    loop_add_cycle_hook(r->lp, count_cycle, t);
     loop_run(r->lp, &stop);
 }
 

@@ -1,0 +1,134 @@
+/* test_bounds.c: no accepted input makes the brain's state non-finite, and
+ * a cycle that does go non-finite (a device fault, simulated by writing a
+ * NaN or an infinity into the state) is reported and recovered from by
+ * brain_reset, on both backends (the Vulkan one on lavapipe with the
+ * validation layer on, when FB_TEST_VULKAN=1 is set by ctest).
+ */
+#include "harness.h"
+#include "brain.h"
+
+#include <stdlib.h>
+
+static brain_backend test_backend(void)
+{
+    const char *v = getenv("FB_TEST_VULKAN");
+    return v && strcmp(v, "1") == 0 ? BRAIN_BACKEND_VULKAN : BRAIN_BACKEND_CPU;
+}
+
+static brain *make_brain(float sensor_gain)
+{
+    brain_params p;
+    brain_params_default(&p);
+    p.size_x = p.size_y = p.size_z = 8;
+    p.channels = 16;
+    p.threads = 2;
+    p.sensor_gain = sensor_gain;
+    p.backend = test_backend();
+    if (p.backend == BRAIN_BACKEND_VULKAN) {
+        /* lavapipe, unless FB_TEST_DEVICE is set: to a device's name or
+         * index, or empty for the backend's own choice (a GPU check). */
+        const char *d = getenv("FB_TEST_DEVICE");
+        snprintf(p.device, sizeof p.device, "%s", d ? d : "llvmpipe");
+    }
+    brain *b = NULL;
+    char err[512];
+    if (brain_create(&p, &b, err, sizeof err) < 0)
+        fprintf(stderr, "brain: %s\n", err);
+    return b;
+}
+
+static bool all_finite(const float *v, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return false;
+    return true;
+}
+
+TEST(worst_accepted_input_keeps_the_state_finite)
+{
+    /* The largest gain the config accepts, sensors at +-link.sensor_limit's
+     * default, flipping sign every cycle: every cycle saturates and stays
+     * finite. */
+    brain_params p;
+    brain_params_default(&p);
+    p.sensor_gain = 1e6f;
+    char err[512];
+    CHECK_MSG(brain_params_check_bounds(&p, 1000.0, NULL, err, sizeof err) == 0, "%s", err);
+    brain *b = make_brain(1e6f);
+    CHECK(b);
+    const brain_params *bp = brain_get_params(b);
+    float s[64], m[16], mom[64];
+    for (int t = 1; t <= 200; t++) {
+        for (uint32_t i = 0; i < bp->sensors; i++)
+            s[i] = (t + i) % 2 ? 1000.0f : -1000.0f;
+        brain_stats st;
+        CHECK_EQ_INT(brain_step(b, s, bp->sensors, m, &st), 0);
+        CHECK(all_finite(m, bp->motors));
+    }
+    uint64_t n = brain_field_count(b);
+    float *f = malloc(n * sizeof *f);
+    CHECK(f);
+    CHECK_EQ_INT(brain_read_field(b, f), 0);
+    CHECK_EQ_INT(brain_read_momentum(b, mom), 0);
+    bool ok = all_finite(f, n) && all_finite(mom, bp->channels);
+    free(f);
+    brain_destroy(&b);
+    CHECK(ok);
+}
+
+/* Steps a and b side by side from where they are; 0 when every motor is bit
+ * for bit the same. */
+static int same_motors(brain *a, brain *b, int cycles)
+{
+    const brain_params *p = brain_get_params(a);
+    float s[64], ma[16], mb[16];
+    for (int t = 1; t <= cycles; t++) {
+        for (uint32_t i = 0; i < p->sensors; i++)
+            s[i] = sinf(0.3f * (float)t + (float)i);
+        if (brain_step(a, s, p->sensors, ma, NULL) || brain_step(b, s, p->sensors, mb, NULL))
+            return -1;
+        if (memcmp(ma, mb, sizeof(float) * p->motors) != 0)
+            return t;
+    }
+    return 0;
+}
+
+TEST(a_nan_in_the_field_is_a_fault_and_reset_gives_a_fresh_brain)
+{
+    brain *a = make_brain(0.3f), *fresh = make_brain(0.3f);
+    CHECK(a && fresh);
+    uint64_t n = brain_field_count(a);
+    float *f = malloc(n * sizeof *f);
+    CHECK(f);
+    CHECK_EQ_INT(brain_read_field(a, f), 0);
+    const uint32_t *ms = brain_motor_spots(a);
+    const brain_params *p = brain_get_params(a);
+    uint64_t at = (((uint64_t)ms[0] * p->size_y + ms[1]) * p->size_z + ms[2]) * p->channels;
+    f[at] = NAN;
+    CHECK_EQ_INT(brain_write_field(a, f), 0);
+    free(f);
+    float s[64] = {0}, m[16];
+    CHECK_EQ_INT(brain_step(a, s, p->sensors, m, NULL), BRAIN_ERR_NONFINITE);
+    CHECK_EQ_INT(brain_get_cycle(a), 0);
+    CHECK_EQ_INT(brain_reset(a), 0);
+    /* From the reset on, the brain is the one brain_create made. */
+    CHECK_EQ_INT(same_motors(a, fresh, 30), 0);
+    brain_destroy(&fresh);
+    brain_destroy(&a);
+}
+
+TEST(an_infinite_momentum_is_a_fault_even_when_the_motors_saturate_finite)
+{
+    brain *a = make_brain(0.3f);
+    CHECK(a);
+    const brain_params *p = brain_get_params(a);
+    float mom[64] = {0}, s[64] = {0}, m[16];
+    mom[0] = INFINITY;
+    CHECK_EQ_INT(brain_write_momentum(a, mom), 0);
+    CHECK_EQ_INT(brain_step(a, s, p->sensors, m, NULL), BRAIN_ERR_NONFINITE);
+    CHECK_EQ_INT(brain_reset(a), 0);
+    CHECK_EQ_INT(brain_step(a, s, p->sensors, m, NULL), 0);
+    CHECK(all_finite(m, p->motors));
+    brain_destroy(&a);
+}
