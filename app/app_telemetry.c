@@ -35,6 +35,18 @@ void app_telemetry_options(const config *c, const brain *b, telemetry_options *o
         snprintf(o->device, sizeof o->device, "%s", brain_device_name(b));
         snprintf(o->backend, sizeof o->backend, "%s", brain_backend_name(brain_get_backend(b)));
     }
+    /* CURVE: each of telemetry's keys that is empty is the link's, so
+     * telemetry is as closed as the link unless the file says otherwise. */
+    if (!c->telemetry.unencrypted) {
+        bool own = c->telemetry.curve_secret_key[0] != '\0';
+        snprintf(o->curve_secret_key, sizeof o->curve_secret_key, "%s",
+                 own ? c->telemetry.curve_secret_key : c->link.curve_secret_key);
+        snprintf(o->curve_public_key, sizeof o->curve_public_key, "%s",
+                 own ? c->telemetry.curve_public_key : c->link.curve_public_key);
+        snprintf(o->curve_client_keys, sizeof o->curve_client_keys, "%s",
+                 c->telemetry.curve_client_keys[0] ? c->telemetry.curve_client_keys
+                                                   : c->link.curve_client_keys);
+    }
     o->n_bad = WIRE_BAD_REASONS < TELEMETRY_MAX_BAD ? WIRE_BAD_REASONS : TELEMETRY_MAX_BAD;
     for (uint32_t i = 0; i < o->n_bad; i++)
         snprintf(o->bad_names[i], TELEMETRY_NAME, "%s", wire_bad_name((int)i));

@@ -124,6 +124,14 @@ static const config_key config_keys[] = {
           "where along slice_axis; -1: the middle"),
     K_NUM("telemetry", "slice_channel", KEY_INT, telemetry.slice_channel, -1, 4095,
           "which channel; -1: the mean over channels"),
+    K_STR("telemetry", "curve_secret_key", KEY_CURVE, telemetry.curve_secret_key,
+          "telemetry's own CURVE secret key (Z85); empty: link.curve_secret_key"),
+    K_STR("telemetry", "curve_public_key", KEY_CURVE, telemetry.curve_public_key,
+          "telemetry's own CURVE public key (Z85), which subscribers need; empty: link.curve_public_key"),
+    K_STR("telemetry", "curve_client_keys", KEY_STRING, telemetry.curve_client_keys,
+          "file of allowed subscriber public keys (Z85, one a line); empty: link.curve_client_keys"),
+    K_BOOL("telemetry", "unencrypted", telemetry.unencrypted,
+           "publish without CURVE even when the link has it: anyone who reaches the endpoint reads it"),
 
     K_STR("checkpoint", "path", KEY_STRING, checkpoint.path,
           "checkpoint file (PATH.json and its .npy); empty: no checkpoints"),
@@ -688,6 +696,7 @@ void config_default(config *c)
     c->telemetry.slice_axis = 2;
     c->telemetry.slice_index = -1;
     c->telemetry.slice_channel = -1;
+    c->telemetry.unencrypted = false;  /* CURVE keys "": the link's */
 
     c->checkpoint.every_s = 0;
     c->checkpoint.on_exit = true;
@@ -929,6 +938,32 @@ int config_check(const config *c, const char *name, char *err, size_t err_len)
                           key_is_set(c, "brain.channels") ? "" : ", its default");
     }
 
+    /* Telemetry's CURVE keys: the same rules as the link's, and none with
+     * unencrypted, which would silently win over them. */
+    bool t_secret = c->telemetry.curve_secret_key[0] != '\0';
+    bool t_public = c->telemetry.curve_public_key[0] != '\0';
+    if (t_secret != t_public) {
+        const char *set[] = {t_secret ? "telemetry.curve_secret_key" : "telemetry.curve_public_key"};
+        return check_fail(c, name, err, err_len, set, 1,
+                          "%s: missing: telemetry's own CURVE keys need both "
+                          "telemetry.curve_secret_key and telemetry.curve_public_key (or "
+                          "neither: the link's)",
+                          t_secret ? "telemetry.curve_public_key" : "telemetry.curve_secret_key");
+    }
+    if (c->telemetry.curve_client_keys[0] && !t_secret && !secret) {
+        static const char *const set[] = {"telemetry.curve_client_keys"};
+        return check_fail(c, name, err, err_len, set, 1,
+                          "telemetry.curve_client_keys: needs telemetry.curve_secret_key and "
+                          "telemetry.curve_public_key, or the link's (without them telemetry "
+                          "is not encrypted)");
+    }
+    if (c->telemetry.unencrypted && (t_secret || c->telemetry.curve_client_keys[0])) {
+        const char *keys[] = {t_secret ? "telemetry.curve_secret_key" : "telemetry.curve_client_keys",
+                              "telemetry.unencrypted"};
+        return check_fail(c, name, err, err_len, keys, N_OF(keys),
+                          "telemetry.unencrypted: true contradicts %s (choose one)", keys[0]);
+    }
+
     if (c->checkpoint.every_s > 0 && c->checkpoint.path[0] == '\0') {
         static const char *const keys[] = {"checkpoint.every_s", "checkpoint.path"};
         return check_fail(c, name, err, err_len, keys, N_OF(keys),
@@ -946,7 +981,7 @@ int config_warnings(const config *c, char *warn, size_t warn_len)
     char line[512];
     if (warn && warn_len)
         warn[0] = '\0';
-    for (int w = 0; w < 3; w++) {
+    for (int w = 0; w < 4; w++) {
         bool on = false;
         if (w == 0) {
             char why[400];
@@ -965,6 +1000,12 @@ int config_warnings(const config *c, char *warn, size_t warn_len)
             on = true;
             snprintf(line, sizeof line,
                      "brain.validation: true has no effect with brain.backend: cpu");
+        } else if (w == 3 && c->telemetry.enabled && c->telemetry.unencrypted) {
+            on = true;
+            snprintf(line, sizeof line,
+                     "telemetry.unencrypted: true: telemetry (motors, link state, the field) "
+                     "goes out on %s without CURVE, to anyone who reaches it",
+                     c->telemetry.endpoint);
         }
         if (!on)
             continue;

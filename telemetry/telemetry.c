@@ -20,6 +20,7 @@
 
 #include <stb_image_write.h>
 
+#include "curve.h"
 #include "json.h"
 
 /* A draft option in libzmq 4.3 (present in the library, hidden by the
@@ -144,6 +145,7 @@ struct telemetry {
     telemetry_options o;
     char bound[TELEMETRY_STR];
     void *ctx, *pub;
+    curve_zap *zap;                /* the subscribers' allow-list, or NULL */
     bool lvc_targeted;             /* ZMQ_XPUB_MANUAL_LAST_VALUE works */
     int wake_fd;
     _Atomic bool wake_pending;
@@ -704,6 +706,32 @@ static int fail(char *err, size_t err_len, int code, const char *fmt, const char
     return code;
 }
 
+/* curve/'s codes in telemetry's own enum (the sentence is curve/'s). */
+static int telemetry_err_of_curve(int rc)
+{
+    switch (rc) {
+    case CURVE_OK: return TELEMETRY_OK;
+    case CURVE_ERR_NOMEM: return TELEMETRY_ERR_NOMEM;
+    case CURVE_ERR_THREAD: return TELEMETRY_ERR_THREAD;
+    case CURVE_ERR_ZMQ: return TELEMETRY_ERR_ZMQ;
+    default: return TELEMETRY_ERR_PARAM;   /* a bad key, an unreadable keys file */
+    }
+}
+
+/* Reads the allowed subscribers' keys and starts the context's ZAP handler,
+ * which must be there before the socket binds. */
+static int telemetry_curve_allow(telemetry *t, const char *path, char *err, size_t err_len)
+{
+    curve_keys *allowed = malloc(sizeof *allowed);
+    if (!allowed)
+        return fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory%s%s", "", "");
+    int rc = curve_keys_read(path, "telemetry.curve_client_keys", allowed, err, err_len);
+    if (rc == CURVE_OK)
+        rc = curve_zap_start(t->ctx, allowed, "telemetry", &t->zap, err, err_len);
+    free(allowed);
+    return telemetry_err_of_curve(rc);
+}
+
 int telemetry_create(const telemetry_options *o, telemetry **out, char *err, size_t err_len)
 {
     *out = NULL;
@@ -721,6 +749,9 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
         if (o->slice_channel >= 0 && (uint32_t)o->slice_channel >= o->channels)
             return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.slice_channel: outside the field%s%s", "", "");
     }
+    if (o->curve_secret_key[0] && (strlen(o->curve_secret_key) != 40 || strlen(o->curve_public_key) != 40))
+        return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.curve_secret_key, "
+                    "telemetry.curve_public_key: both must be Z85 keys of 40 characters%s%s", "", "");
     uint32_t slots = o->queue_slots ? o->queue_slots : 256;
     if (slots < 2 || (slots & (slots - 1)) != 0)
         return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: queue_slots must be a power of two%s%s", "", "");
@@ -766,6 +797,11 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
         rc = fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry: zmq_ctx_new: %s%s", zmq_strerror(zmq_errno()), "");
         goto fail_all;
     }
+    if (o->curve_secret_key[0] && o->curve_client_keys[0]) {
+        rc = telemetry_curve_allow(t, o->curve_client_keys, err, err_len);
+        if (rc < 0)
+            goto fail_all;
+    }
     t->pub = zmq_socket(t->ctx, ZMQ_XPUB);
     int zero = 0, one = 1, hwm = o->sndhwm > 0 ? o->sndhwm : 1000;
     if (!t->pub || zmq_setsockopt(t->pub, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
@@ -773,6 +809,12 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
         zmq_setsockopt(t->pub, ZMQ_RCVHWM, &(int){SUB_RCVHWM}, sizeof(int)) < 0) {
         rc = fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry: XPUB socket: %s%s", zmq_strerror(zmq_errno()), "");
         goto fail_all;
+    }
+    if (o->curve_secret_key[0]) {
+        rc = telemetry_err_of_curve(curve_server_setup(t->pub, o->curve_secret_key,
+                                                       "telemetry.curve_secret_key", err, err_len));
+        if (rc < 0)
+            goto fail_all;
     }
     t->lvc_targeted = zmq_setsockopt(t->pub, ZMQ_XPUB_MANUAL_LAST_VALUE, &one, sizeof one) == 0;
     if (!t->lvc_targeted)
@@ -814,6 +856,7 @@ void telemetry_destroy(telemetry **tp)
     }
     if (t->pub)
         zmq_close(t->pub);
+    curve_zap_stop(&t->zap);  /* after the socket it answers for, before the context */
     if (t->ctx)
         zmq_ctx_term(t->ctx);
     if (t->wake_fd >= 0)

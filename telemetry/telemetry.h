@@ -47,6 +47,12 @@ typedef struct {
     char bad_names[TELEMETRY_MAX_BAD][TELEMETRY_NAME];
     uint32_t queue_slots;         /* stats and event slots each; 0 = 256 */
     int sndhwm;                   /* per-subscriber send queue (messages); 0 = 1000 */
+    /* CURVE (curve/curve.h): with a secret key the XPUB is a CURVE server,
+     * and only subscribers that know the public key get a connection; with
+     * a client keys file, only the public keys listed there. */
+    char curve_secret_key[TELEMETRY_STR];  /* Z85, 40 characters; "" = no CURVE */
+    char curve_public_key[TELEMETRY_STR];  /* Z85, the key subscribers need */
+    char curve_client_keys[TELEMETRY_STR]; /* allowed subscribers' keys file; "" = any */
 } telemetry_options;
 
 /* every = 10, slice every 100 on the middle z plane, mean over channels,
@@ -108,7 +114,9 @@ typedef struct {
 
 typedef struct telemetry telemetry;
 
-/* Checks o, binds the XPUB socket and starts the telemetry thread. */
+/* Checks o, binds the XPUB socket (a CURVE server when o has a secret key,
+ * with a ZAP handler for the client keys file) and starts the telemetry
+ * thread. */
 int telemetry_create(const telemetry_options *o, telemetry **out, char *err, size_t err_len);
 
 /* Sends what is already queued, stops the thread and closes the socket

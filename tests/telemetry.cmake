@@ -25,6 +25,19 @@ foreach(name stats_fields_and_cycle_numbers link_loss_events_reach_a_subscriber
   set_tests_properties(test_telemetry_e2e.${name} PROPERTIES LABELS integration TIMEOUT 120)
 endforeach()
 
+# Telemetry under CURVE: the link's server key and allow-list by default,
+# its own keys, telemetry.unencrypted, the monitor and recorder with --keys.
+foreach(name without_keys_nothing_arrives allowed_key_gets_stats key_not_on_the_list_gets_nothing
+             monitor_and_recorder_need_the_keys telemetry_own_keys unencrypted_is_explicit_and_warned
+             readme_subscriber_example_with_keys config_refuses_half_keys_and_contradictions)
+  add_test(NAME test_telemetry_curve.${name}
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_telemetry_curve.py
+            $<TARGET_FILE:fieldbrain> $<TARGET_FILE:fieldbrain-monitor>
+            $<TARGET_FILE:fieldbrain-record> ${PROJECT_SOURCE_DIR}/io/robot_client.py
+            ${PROJECT_SOURCE_DIR}/telemetry/README.md ${name})
+  set_tests_properties(test_telemetry_curve.${name} PROPERTIES LABELS integration TIMEOUT 120)
+endforeach()
+
 # fieldbrain-telemetry-bench: telemetry's cost on the loop, on against off.
 # The smoke test keeps it running; it asserts no timing.
 add_executable(fieldbrain-telemetry-bench ${CMAKE_CURRENT_LIST_DIR}/test_telemetry_bench.c)

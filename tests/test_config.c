@@ -189,9 +189,9 @@ TEST(default_yaml_documents_every_key)
     CHECK_EQ_INT(missing, 0);
     size_t n_brain;
     brain_param_table(&n_brain);
-    /* The brain table, five more brain keys, and 5 + 9 + 7 + 3 + 6 + 2 in loop,
+    /* The brain table, five more brain keys, and 5 + 9 + 11 + 3 + 6 + 2 in loop,
      * link, telemetry, checkpoint, sim, record. */
-    CHECK_EQ_INT(keys, (int)n_brain + 5 + 32);
+    CHECK_EQ_INT(keys, (int)n_brain + 5 + 36);
 }
 
 TEST(every_shipped_config_loads)
@@ -476,6 +476,40 @@ TEST(bad_endpoint_is_refused)
     EXPECT_OK("link:\n  sensor_endpoint: tcp://*:6000\n  motor_endpoint: tcp://eth0:6001\n"
               "telemetry:\n  endpoint: tcp://localhost:65535\n", &c);
     CHECK(strcmp(c.link.sensor_endpoint, "tcp://*:6000") == 0);
+}
+
+TEST(telemetry_curve_keys_pair_up_and_exclude_unencrypted)
+{
+    const char *pub = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+    const char *sec = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+    char yaml[512];
+    config c;
+    /* Empty: the link's; telemetry's own pair, or the link's, with an allow-list. */
+    EXPECT_OK("telemetry:\n  unencrypted: true\n", &c);
+    CHECK(c.telemetry.unencrypted && c.telemetry.curve_secret_key[0] == '\0');
+    snprintf(yaml, sizeof yaml, "link:\n  curve_secret_key: '%s'\n  curve_public_key: '%s'\n"
+             "telemetry:\n  curve_client_keys: viewers.txt\n", sec, pub);
+    EXPECT_OK(yaml, &c);
+    snprintf(yaml, sizeof yaml, "telemetry:\n  curve_public_key: '%s'\n", pub);
+    EXPECT_ERROR(yaml, CONFIG_ERR_RANGE,
+                 "t.yaml:2:3: telemetry.curve_secret_key: missing: telemetry's own CURVE keys "
+                 "need both telemetry.curve_secret_key and telemetry.curve_public_key (or "
+                 "neither: the link's)");
+    EXPECT_ERROR("telemetry:\n  every: 5\n  curve_client_keys: viewers.txt\n", CONFIG_ERR_RANGE,
+                 "t.yaml:3:3: telemetry.curve_client_keys: needs telemetry.curve_secret_key and "
+                 "telemetry.curve_public_key, or the link's (without them telemetry is not "
+                 "encrypted)");
+    snprintf(yaml, sizeof yaml, "telemetry:\n  curve_secret_key: '%s'\n  curve_public_key: '%s'\n"
+             "  unencrypted: true\n", sec, pub);
+    EXPECT_ERROR(yaml, CONFIG_ERR_RANGE,
+                 "t.yaml:4:3: telemetry.unencrypted: true contradicts "
+                 "telemetry.curve_secret_key (choose one)");
+    /* unencrypted loads, with a warning naming the endpoint. */
+    char warn[1024];
+    EXPECT_OK("telemetry:\n  unencrypted: true\n", &c);
+    CHECK_EQ_INT(config_warnings(&c, warn, sizeof warn), 1);
+    CHECK_MSG(strstr(warn, "telemetry.unencrypted: true: telemetry (motors, link state, the field) "
+                           "goes out on tcp://127.0.0.1:5557 without CURVE") != NULL, "%s", warn);
 }
 
 TEST(bad_curve_key_is_refused_without_echoing_it)
@@ -768,7 +802,7 @@ TEST(every_key_has_a_place)
     }
     size_t n_brain;
     brain_param_table(&n_brain);
-    CHECK_EQ_INT(c.origin.count, n_brain + 5 + 32);
+    CHECK_EQ_INT(c.origin.count, n_brain + 5 + 36);  /* as default_yaml_documents_every_key */
     for (uint32_t i = 0; i < c.origin.count; i++)
         CHECK_EQ_INT(c.origin.at[i].line == 0, i >= c.origin.count - 3);
 }
