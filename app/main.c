@@ -116,8 +116,10 @@ static int run(const char *config_path, const char *resume)
             fprintf(stderr, "fieldbrain: %s\n", err);
             goto out;
         }
-        fprintf(stderr, "fieldbrain: telemetry on %s\n",
-                telemetry_endpoint(app_telemetry_publisher(tm)));
+        bool curve = !cfg.telemetry.unencrypted &&
+                     (cfg.telemetry.curve_secret_key[0] || cfg.link.curve_secret_key[0]);
+        fprintf(stderr, "fieldbrain: telemetry on %s%s\n", telemetry_endpoint(app_telemetry_publisher(tm)),
+                curve ? " (CURVE)" : "");
     }
     if (cfg.record.path[0]) {
         if (app_inlog_attach(&cfg, b, lp, &il, err, sizeof err) < 0) {

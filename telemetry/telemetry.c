@@ -4,6 +4,7 @@
  * subscription messages it answers with the last stats (a last-value cache).
  */
 #include "telemetry.h"
+#include "fail.h"
 
 #include <errno.h>
 #include <math.h>
@@ -699,13 +700,6 @@ static void wake(telemetry *t)
 
 /* ---- public ---- */
 
-static int fail(char *err, size_t err_len, int code, const char *fmt, const char *a, const char *b)
-{
-    if (err && err_len)
-        snprintf(err, err_len, fmt, a, b);
-    return code;
-}
-
 /* curve/'s codes in telemetry's own enum (the sentence is curve/'s). */
 static int telemetry_err_of_curve(int rc)
 {
@@ -724,7 +718,7 @@ static int telemetry_curve_allow(telemetry *t, const char *path, char *err, size
 {
     curve_keys *allowed = malloc(sizeof *allowed);
     if (!allowed)
-        return fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory%s%s", "", "");
+        return fb_fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory");
     int rc = curve_keys_read(path, "telemetry.curve_client_keys", allowed, err, err_len);
     if (rc == CURVE_OK)
         rc = curve_zap_start(t->ctx, allowed, "telemetry", &t->zap, err, err_len);
@@ -736,29 +730,29 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
 {
     *out = NULL;
     if (o->every < 1)
-        return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.every: must be at least 1%s%s", "", "");
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.every: must be at least 1");
     if (o->n_bad > TELEMETRY_MAX_BAD)
-        return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: more than 16 bad-input reasons%s%s", "", "");
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: more than 16 bad-input reasons");
     if (o->slice_every > 0) {
         uint32_t sizes[3] = {o->size_x, o->size_y, o->size_z};
         if (o->slice_axis > 2 || !o->size_x || !o->size_y || !o->size_z || !o->channels)
-            return fail(err, err_len, TELEMETRY_ERR_PARAM,
-                        "telemetry.slice_axis: must be 0, 1 or 2 with a field shape given%s%s", "", "");
+            return fb_fail(err, err_len, TELEMETRY_ERR_PARAM,
+                        "telemetry.slice_axis: must be 0, 1 or 2 with a field shape given");
         if (o->slice_index >= 0 && (uint32_t)o->slice_index >= sizes[o->slice_axis])
-            return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.slice_index: outside the field%s%s", "", "");
+            return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.slice_index: outside the field");
         if (o->slice_channel >= 0 && (uint32_t)o->slice_channel >= o->channels)
-            return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.slice_channel: outside the field%s%s", "", "");
+            return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.slice_channel: outside the field");
     }
     if (o->curve_secret_key[0] && (strlen(o->curve_secret_key) != 40 || strlen(o->curve_public_key) != 40))
-        return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.curve_secret_key, "
-                    "telemetry.curve_public_key: both must be Z85 keys of 40 characters%s%s", "", "");
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.curve_secret_key, "
+                    "telemetry.curve_public_key: both must be Z85 keys of 40 characters");
     uint32_t slots = o->queue_slots ? o->queue_slots : 256;
     if (slots < 2 || (slots & (slots - 1)) != 0)
-        return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: queue_slots must be a power of two%s%s", "", "");
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: queue_slots must be a power of two");
 
     telemetry *t = calloc(1, sizeof *t);
     if (!t)
-        return fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory%s%s", "", "");
+        return fb_fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory");
     t->o = *o;
     t->wake_fd = -1;
     atomic_init(&t->slice_state, SLICE_FREE);
@@ -789,12 +783,12 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
 
     t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (t->wake_fd < 0) {
-        rc = fail(err, err_len, TELEMETRY_ERR_THREAD, "telemetry: eventfd: %s%s", strerror(errno), "");
+        rc = fb_fail(err, err_len, TELEMETRY_ERR_THREAD, "telemetry: eventfd: %s", strerror(errno));
         goto fail_all;
     }
     t->ctx = zmq_ctx_new();
     if (!t->ctx) {
-        rc = fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry: zmq_ctx_new: %s%s", zmq_strerror(zmq_errno()), "");
+        rc = fb_fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry: zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
         goto fail_all;
     }
     if (o->curve_secret_key[0] && o->curve_client_keys[0]) {
@@ -807,7 +801,7 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
     if (!t->pub || zmq_setsockopt(t->pub, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
         zmq_setsockopt(t->pub, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0 ||
         zmq_setsockopt(t->pub, ZMQ_RCVHWM, &(int){SUB_RCVHWM}, sizeof(int)) < 0) {
-        rc = fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry: XPUB socket: %s%s", zmq_strerror(zmq_errno()), "");
+        rc = fb_fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry: XPUB socket: %s", zmq_strerror(zmq_errno()));
         goto fail_all;
     }
     if (o->curve_secret_key[0]) {
@@ -820,7 +814,7 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
     if (!t->lvc_targeted)
         zmq_setsockopt(t->pub, ZMQ_XPUB_VERBOSE, &one, sizeof one);
     if (zmq_bind(t->pub, o->endpoint) < 0) {
-        rc = fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry.endpoint: cannot bind %s: %s",
+        rc = fb_fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry.endpoint: cannot bind %s: %s",
                   o->endpoint, zmq_strerror(zmq_errno()));
         goto fail_all;
     }
@@ -828,7 +822,7 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
     if (zmq_getsockopt(t->pub, ZMQ_LAST_ENDPOINT, t->bound, &blen) < 0)
         snprintf(t->bound, sizeof t->bound, "%s", o->endpoint);
     if (pthread_create(&t->thread, NULL, thread_main, t) != 0) {
-        rc = fail(err, err_len, TELEMETRY_ERR_THREAD, "telemetry: cannot start its thread%s%s", "", "");
+        rc = fb_fail(err, err_len, TELEMETRY_ERR_THREAD, "telemetry: cannot start its thread");
         goto fail_all;
     }
     t->thread_started = true;
@@ -836,7 +830,7 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
     return 0;
 
 fail_mem:
-    fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory%s%s", "", "");
+    fb_fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory");
 fail_all:
     telemetry_destroy(&t);
     return rc;
