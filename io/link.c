@@ -70,10 +70,9 @@ int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_
 {
     *out = NULL;
     bool curve = o->curve_secret_key[0] != '\0';
-    if (curve && (strlen(o->curve_secret_key) != 40 || strlen(o->curve_public_key) != 40)) {
-        snprintf(err, err_len, "link.curve_secret_key, link.curve_public_key: both must be Z85 keys of 40 characters");
-        return LINK_ERR_PARAM;
-    }
+    if (curve && (strlen(o->curve_secret_key) != 40 || strlen(o->curve_public_key) != 40))
+        return fb_fail(err, err_len, LINK_ERR_PARAM,
+                       "link.curve_secret_key, link.curve_public_key: both must be Z85 keys of 40 characters");
     if (!(o->sensor_limit > 0))
         return fb_fail(err, err_len, LINK_ERR_PARAM, "link.sensor_limit: %g must be above 0",
                        (double)o->sensor_limit);
@@ -121,7 +120,7 @@ int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_
     l->sensor_sock = zmq_socket(l->ctx, ZMQ_PULL);
     l->motor_sock = zmq_socket(l->ctx, ZMQ_PUB);
     if (!l->sensor_sock || !l->motor_sock) {
-        snprintf(err, err_len, "link: cannot create sockets: %s", zmq_strerror(zmq_errno()));
+        fb_fail(err, err_len, rc, "link: cannot create sockets: %s", zmq_strerror(zmq_errno()));
         goto fail;
     }
     int zero = 0, hwm = 1000;
@@ -130,7 +129,7 @@ int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_
         zmq_setsockopt(l->motor_sock, ZMQ_LINGER, &zero, sizeof zero) ||
         zmq_setsockopt(l->sensor_sock, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
         zmq_setsockopt(l->sensor_sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize)) {
-        snprintf(err, err_len, "link: cannot set socket options: %s", zmq_strerror(zmq_errno()));
+        fb_fail(err, err_len, rc, "link: cannot set socket options: %s", zmq_strerror(zmq_errno()));
         goto fail;
     }
     if (curve) {
@@ -145,13 +144,13 @@ int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_
         }
     }
     if (zmq_bind(l->sensor_sock, o->sensor_endpoint)) {
-        snprintf(err, err_len, "link.sensor_endpoint: cannot bind %s: %s",
-                 o->sensor_endpoint, zmq_strerror(zmq_errno()));
+        fb_fail(err, err_len, rc, "link.sensor_endpoint: cannot bind %s: %s",
+                o->sensor_endpoint, zmq_strerror(zmq_errno()));
         goto fail;
     }
     if (zmq_bind(l->motor_sock, o->motor_endpoint)) {
-        snprintf(err, err_len, "link.motor_endpoint: cannot bind %s: %s",
-                 o->motor_endpoint, zmq_strerror(zmq_errno()));
+        fb_fail(err, err_len, rc, "link.motor_endpoint: cannot bind %s: %s",
+                o->motor_endpoint, zmq_strerror(zmq_errno()));
         goto fail;
     }
     if (!curve) {
