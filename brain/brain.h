@@ -86,8 +86,9 @@ const char *brain_device_reason(const brain *b);
 
 /* The device's measured copy bandwidth (bytes read + written per second) on
  * a buffer of about `bytes`: the floor a cycle is compared with. CPU: an
- * in-place scale on the backend's threads; Vulkan: vkCmdCopyBuffer timed by
- * timestamps. Best of several runs. */
+ * in-place scale on the backend's threads, of the field itself (by 1, so it
+ * is left as it was) unless `bytes` exceeds it; Vulkan: vkCmdCopyBuffer
+ * timed by timestamps. Best of several runs. */
 int brain_measure_bandwidth(brain *b, uint64_t bytes, double *bytes_per_s);
 
 /* Checkpoints: PATH.json (sidecar: parameters, seed, cycle, momentum, spots,

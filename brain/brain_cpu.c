@@ -343,6 +343,7 @@ typedef struct {
     float *data;
     size_t count;
     uint32_t n_workers;
+    float scale;
 } cpu_bw_job;
 
 /* A pool job: the worker's share of the buffer, scaled in place. */
@@ -351,8 +352,9 @@ static void cpu_job_scale(void *ctx, uint32_t worker)
     const cpu_bw_job *job = ctx;
     size_t a = job->count * worker / job->n_workers, e = job->count * (worker + 1) / job->n_workers;
     float *d = job->data;
+    const float scale = job->scale;
     for (size_t i = a; i < e; i++)
-        d[i] *= 0.999f;
+        d[i] *= scale;
 }
 
 static double cpu_now_s(void)
@@ -362,17 +364,29 @@ static double cpu_now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Up to the field's size the probe scales the field itself by 1 (a load, a
+ * multiply and a store per element, as any scale, and every value, NaN and
+ * -0 included, as it was), so measuring the floor does not double the
+ * process's memory; only a larger probe takes a buffer of its own. The scale
+ * is a run-time value, so the compiler cannot drop the multiply. */
 static int cpu_measure_bandwidth(void *impl, uint64_t bytes, double *bytes_per_s)
 {
     cpu_brain *cb = impl;
-    cpu_bw_job job = {.count = (size_t)(bytes / sizeof(float)), .n_workers = cb->n_workers};
+    cpu_bw_job job = {.count = (size_t)(bytes / sizeof(float)), .n_workers = cb->n_workers, .scale = 1.0f};
     if (job.count < 1024)
         job.count = 1024;
-    job.data = aligned_alloc(64, (job.count * sizeof(float) + 63) / 64 * 64);
-    if (!job.data)
-        return BRAIN_ERR_NOMEM;
-    for (size_t i = 0; i < job.count; i++)
-        job.data[i] = 1.0f;
+    float *own = NULL;
+    if (job.count <= cb->count) {
+        job.data = cb->field;
+    } else {
+        own = aligned_alloc(64, (job.count * sizeof(float) + 63) / 64 * 64);
+        if (!own)
+            return BRAIN_ERR_NOMEM;
+        for (size_t i = 0; i < job.count; i++)
+            own[i] = 1.0f;
+        job.data = own;
+        job.scale = 0.999f;
+    }
     double best = 1e30;
     for (int rep = 0; rep < 12; rep++) {
         double t0 = cpu_now_s();
@@ -381,7 +395,7 @@ static int cpu_measure_bandwidth(void *impl, uint64_t bytes, double *bytes_per_s
         if (dt < best)
             best = dt;
     }
-    free(job.data);
+    free(own);
     *bytes_per_s = 2.0 * (double)job.count * sizeof(float) / best;
     return BRAIN_OK;
 }
@@ -558,7 +572,7 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
         uint32_t nw = cb->n_workers;
         cpu_destroy(cb);
         return fb_fail(init->err, init->err_len, BRAIN_ERR_NOMEM,
-                          "field %ux%ux%u x %u needs %.1f MB twice (%u threads); out of memory",
+                          "field %ux%ux%u x %u needs %.1f MB (%u threads); out of memory",
                           p->size_x, p->size_y, p->size_z, p->channels, bytes / 1e6, nw);
     }
     for (uint32_t j = 0; j < p->motors; j++) {

@@ -752,3 +752,43 @@ TEST(read_slab_matches_the_field_on_every_axis)
     free(f);
     brain_destroy(&b);
 }
+
+/* The bandwidth probe scales the field itself by 1 when it is no larger than
+ * the field (so the bench's floor costs no second field): every value, -0
+ * included, stays as it was, and the brain goes on bit for bit as one that
+ * was never probed; a larger probe takes a buffer of its own. */
+TEST(bandwidth_probe_leaves_the_field_as_it_was)
+{
+    brain_params p = small_params(9, 6, 5, 8);
+    p.threads = 2;
+    brain *a, *b;
+    CHECK(brain_create(&p, &a, NULL, 0) == 0);
+    CHECK(brain_create(&p, &b, NULL, 0) == 0);
+    const uint64_t n = brain_field_count(a);
+    float *f = random_field(n, 3, 0.5f), *fa = malloc(n * sizeof(float)), *fb = malloc(n * sizeof(float));
+    for (uint64_t i = 0; i < n; i += 13)
+        f[i] = -0.0f;
+    CHECK(brain_write_field(a, f) == 0);
+    CHECK(brain_write_field(b, f) == 0);
+    double bw = 0.0;
+    CHECK(brain_measure_bandwidth(b, n * sizeof(float), &bw) == 0 && bw > 0.0);
+    brain_read_field(b, fb);
+    CHECK(memcmp(f, fb, n * sizeof(float)) == 0);
+    CHECK(brain_measure_bandwidth(b, 4 * n * sizeof(float), &bw) == 0 && bw > 0.0);
+    float s[64], ma[64], mb[64];
+    for (uint64_t t = 0; t < 12; t++) {
+        brain_stats sa, sb;
+        sensors_for(t, p.sensors, s);
+        CHECK(brain_step(a, s, p.sensors, ma, &sa) == 0);
+        CHECK(brain_step(b, s, p.sensors, mb, &sb) == 0);
+        CHECK(memcmp(ma, mb, p.motors * sizeof(float)) == 0);
+    }
+    brain_read_field(a, fa);
+    brain_read_field(b, fb);
+    CHECK(memcmp(fa, fb, n * sizeof(float)) == 0);
+    free(fb);
+    free(fa);
+    free(f);
+    brain_destroy(&b);
+    brain_destroy(&a);
+}

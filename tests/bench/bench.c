@@ -5,7 +5,8 @@
  * and for plain and diffusion cycles apart; the bytes a dense cycle must move
  * (one read and one write of the field, the floor of field-brain.md); the
  * device's own measured copy bandwidth; and the fraction of that floor the
- * cycle reaches. Links brain/ only: it needs nothing but the Vulkan loader at
+ * cycle reaches; and the process's peak resident memory over the size's run
+ * (creation, probe and cycles). Links brain/ only: it needs nothing but the Vulkan loader at
  * run time, so it can be copied to a GPU machine.
  */
 #include "brain.h"
@@ -31,6 +32,34 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* Linux: starts a new peak of resident memory (writing 5 to clear_refs
+ * resets VmHWM), so each size reports its own. */
+static void peak_rss_reset(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+/* The peak resident memory since peak_rss_reset in MiB (VmHWM), NaN where
+ * /proc does not tell. */
+static double peak_rss_mib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return NAN;
+    char line[256];
+    double mib = NAN;
+    unsigned long long kb;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+            mib = (double)kb / 1024.0;
+    fclose(f);
+    return mib;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -109,7 +138,9 @@ static void usage(FILE *f)
           "per element in f32, 4 in f16;\n"
           "'floor' is the time the measured copy bandwidth allows for those bytes over the\n"
           "plain cycle's median (1.0: at the floor). gpu_med is the device time of a cycle\n"
-          "(timestamps), ovh_med the rest of it: submit, fence wait and readback.\n",
+          "(timestamps), ovh_med the rest of it: submit, fence wait and readback.\n"
+          "peak_MiB is the process's peak resident memory over that size's run (Linux VmHWM,\n"
+          "reset before each size): the field, the backend's buffers, the probe.\n",
           f);
 }
 
@@ -137,6 +168,7 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
         snprintf(p.device, sizeof p.device, "%s", o->device);
     brain *b;
     char err[512];
+    peak_rss_reset();
     int rc = brain_create(&p, &b, err, sizeof err);
     if (rc) {
         fprintf(stderr, "fieldbrain-bench: %s %ux%ux%u x %u: %s\n", brain_backend_name(backend), sz.x, sz.y,
@@ -196,6 +228,7 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
         double gbps = floor_bytes / (all.mean * 1e-3) / 1e9;
         double plain_gbps = floor_bytes / (pl.median * 1e-3) / 1e9;
         double floor_ms = floor_bytes / copy_bw * 1e3;
+        double peak_mib = peak_rss_mib();
         if (o->json) {
             char line[2048];
             snprintf(line, sizeof line, "{\"backend\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"size\": [%u, %u, %u, %u], "
@@ -207,20 +240,20 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
                    "\"diffusion_ms\": {\"median\": %.4f, \"p99\": %.4f, \"n\": %u, \"gpu_median\": %.4f}, "
                    "\"bytes_per_cycle\": %.0f, \"gbps_mean\": %.2f, \"gbps_plain\": %.2f, "
                    "\"copy_gbps\": %.2f, \"floor_ms\": %.4f, \"fraction_of_floor_plain\": %.3f, "
-                   "\"fraction_of_floor_mean\": %.3f}\n",
+                   "\"fraction_of_floor_mean\": %.3f, \"peak_rss_mib\": %.1f}\n",
                    brain_backend_name(brain_get_backend(b)), brain_device_name(b),
                    o->precision == BRAIN_PRECISION_F16 ? "f16" : "f32", sz.x, sz.y, sz.z, sz.c,
                    (unsigned long long)count, n, o->warmup, all.median, all.p99, all.mean, g.median, g.p99,
                    g.mean, g.n, ov.median, ov.p99, pl.median, pl.p99, pl.n, plg.median, df.median, df.p99, df.n, dfg.median,
                    floor_bytes, gbps, plain_gbps, copy_bw / 1e9, floor_ms, floor_ms / pl.median,
-                   floor_ms / all.mean);
+                   floor_ms / all.mean, peak_mib);
             print_json_line(line);
         } else {
-            printf("%-7s %-28.28s %4ux%4ux%4u x %4u  %8.3f %8.3f %8.3f  %8.3f %8.3f  %8.3f %8.3f  %7.1f %7.1f  %5.2f\n",
+            printf("%-7s %-28.28s %4ux%4ux%4u x %4u  %8.3f %8.3f %8.3f  %8.3f %8.3f  %8.3f %8.3f  %7.1f %7.1f  %5.2f  %8.1f\n",
                    brain_backend_name(brain_get_backend(b)), brain_device_name(b), sz.x, sz.y, sz.z, sz.c,
                    all.median, all.p99, all.mean, pl.median, df.median, g.n ? g.median : NAN,
                    g.n ? ov.median : NAN, gbps,
-                   copy_bw / 1e9, floor_ms / pl.median);
+                   copy_bw / 1e9, floor_ms / pl.median, peak_mib);
         }
         fflush(stdout);
     }
@@ -304,9 +337,9 @@ int main(int argc, char **argv)
     }
 
     if (!o.json)
-        printf("%-7s %-28s %-22s  %8s %8s %8s  %8s %8s  %8s %8s  %7s %7s  %5s\n", "backend", "device", "size",
+        printf("%-7s %-28s %-22s  %8s %8s %8s  %8s %8s  %8s %8s  %7s %7s  %5s  %8s\n", "backend", "device", "size",
                "med_ms", "p99_ms", "mean_ms", "plain", "diffuse", "gpu_med", "ovh_med", "GB/s", "copyGB/s",
-               "floor");
+               "floor", "peak_MiB");
     int failures = 0;
     for (int bi = 0; bi < n_backends; bi++)
         for (int si = 0; si < n_sizes; si++)
