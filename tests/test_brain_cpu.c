@@ -818,3 +818,27 @@ TEST(set_params_refuses_shape_seed_and_out_of_range)
     CHECK(brain_get_params(b)->decay == p.decay && brain_get_params(b)->seed == p.seed);
     brain_destroy(&b);
 }
+
+/* A snapshot made before a change and taken after it saves the new values
+ * (the loop's autosave and the control socket's save make theirs once). */
+TEST(snapshot_taken_after_set_params_saves_the_new_values)
+{
+    char *dir = temp_dir(), path[128], err[512];
+    CHECK(dir);
+    snprintf(path, sizeof path, "%s/snap", dir);
+    brain_params p = small_params(4, 4, 4, 4);
+    brain *b;
+    brain_snapshot *s;
+    CHECK(brain_create(&p, &b, NULL, 0) == 0);
+    CHECK(brain_snapshot_create(b, &s) == 0);
+    brain_params q = p;
+    q.motor_gain = 42.0f;
+    CHECK(brain_set_params(b, &q, err, sizeof err) == 0);
+    CHECK(brain_snapshot_take(b, s) == 0);
+    CHECK_MSG(brain_snapshot_save(s, path, err, sizeof err) == 0, "%s", err);
+    brain_params r = small_params(1, 1, 1, 1);
+    CHECK_MSG(brain_checkpoint_params(path, &r, err, sizeof err) == 0, "%s", err);
+    CHECK(r.motor_gain == 42.0f);
+    brain_snapshot_destroy(&s);
+    brain_destroy(&b);
+}
