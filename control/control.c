@@ -25,8 +25,13 @@
 #define COMMAND_TIMEOUT_MS 5000
 #define POLL_MS 100
 
+#define CONTROL_NODES 64
+
 struct control {
     config cur;                  /* the running config: get reads it, set changes it */
+    config next;                 /* a set's candidate, checked before it becomes cur */
+    json_node nodes[CONTROL_NODES];  /* the request being answered */
+    char req[MAX_REQUEST + 1], rep[MAX_REPLY];
     brain *b;
     loop *lp;
     brain_snapshot *snap;        /* made at create (pages untouched until a save) */
@@ -235,7 +240,7 @@ static void do_get(control *c, const json_node *n, int id, const char *key, char
 static void do_set(control *c, const json_node *n, int id, const char *key, const char *text,
                    char *out, size_t cap)
 {
-    static config next; /* this thread's alone; large */
+    config *next = &c->next;
     char old[CONFIG_STR + 32], now[CONFIG_STR + 32], err[1024];
     if (config_get(&c->cur, key, old, sizeof old, err, sizeof err) < 0) {
         reply_error(out, cap, n, id, "%s", err);
@@ -246,15 +251,25 @@ static void do_set(control *c, const json_node *n, int id, const char *key, cons
                     key, fixed_reason(key));
         return;
     }
-    next = c->cur;
-    if (config_set(&next, key, text, err, sizeof err) < 0 ||
-        config_check(&next, "control", err, sizeof err) < 0) {
+    *next = c->cur;
+    if (config_set(next, key, text, err, sizeof err) < 0) {
         reply_error(out, cap, n, id, "%s", err);
         return;
     }
-    config_get(&next, key, now, sizeof now, err, sizeof err);
+    if (config_check(next, "control", err, sizeof err) < 0) {
+        /* The file's places mean nothing here: "control[:line:col]: what
+         * [key set on the command line]" becomes "what". */
+        const char *what = strstr(err, ": ");
+        what = what ? what + 2 : err;
+        char *tail = strstr(err, " [");
+        if (tail && strstr(tail, "set on the command line]"))
+            *tail = '\0';
+        reply_error(out, cap, n, id, "%s", what);
+        return;
+    }
+    config_get(next, key, now, sizeof now, err, sizeof err);
     loop_command cmd = {.kind = strcmp(key, "loop.rate_hz") == 0 ? LOOP_CMD_RATE : LOOP_CMD_PARAMS,
-                        .params = next.brain, .rate_hz = next.loop.rate_hz};
+                        .params = next->brain, .rate_hz = next->loop.rate_hz};
     snprintf(cmd.key, sizeof cmd.key, "%.*s", LOOP_TEXT - 1, key);
     snprintf(cmd.old_value, sizeof cmd.old_value, "%.*s", LOOP_TEXT - 1, old);
     snprintf(cmd.new_value, sizeof cmd.new_value, "%.*s", LOOP_TEXT - 1, now);
@@ -266,10 +281,10 @@ static void do_set(control *c, const json_node *n, int id, const char *key, cons
     /* A warning the change brings (the stability rule), not one that was there. */
     char warn[1024] = "", before[1024] = "";
     config_warnings(&c->cur, before, sizeof before);
-    config_warnings(&next, warn, sizeof warn);
+    config_warnings(next, warn, sizeof warn);
     if (strcmp(warn, before) == 0)
         warn[0] = '\0';
-    c->cur = next;
+    c->cur = *next;
     reply r;
     reply_begin(&r, out, cap, n, id);
     reply_ok(&r);
@@ -332,13 +347,13 @@ static void do_simple(control *c, const json_node *n, int id, loop_command_kind 
 
 void control_handle(control *c, const char *request, size_t len, char *out, size_t cap)
 {
-    static json_node n[64]; /* this thread's alone */
+    json_node *n = c->nodes;
     if (len > MAX_REQUEST) {
         reply_error(out, cap, NULL, -1, "request: %zu bytes is too long (allowed up to %d)", len,
                     MAX_REQUEST);
         return;
     }
-    if (json_parse(request, len, n, 64) <= 0 || n[0].type != JSON_OBJ) {
+    if (json_parse(request, len, n, CONTROL_NODES) <= 0 || n[0].type != JSON_OBJ) {
         reply_error(out, cap, NULL, -1, "request: not a JSON object (io/CONTROL.md)");
         return;
     }
@@ -480,7 +495,7 @@ static void serve_one(control *c, char *req, char *rep)
 static void *control_main(void *arg)
 {
     control *c = arg;
-    static char req[MAX_REQUEST + 1], rep[MAX_REPLY];
+    char *req = c->req, *rep = c->rep;
     while (!atomic_load(&c->stop)) {
         zmq_pollitem_t items[2] = {{.socket = c->sock, .events = ZMQ_POLLIN},
                                    {.socket = c->zap, .events = ZMQ_POLLIN}};
