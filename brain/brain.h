@@ -65,7 +65,9 @@ int brain_reset(brain *b);
  * as is a value out of range (brain_params_check). On error nothing
  * changed. No allocation and no device wait: a control loop calls it
  * between two steps. A brain so changed steps bit for bit as one created
- * with p and loaded from a checkpoint of it. */
+ * with p and loaded from a checkpoint of it (on Vulkan, a checkpoint taken
+ * after a dense cycle: one taken during lazy cycles holds the field
+ * materialised, within rounding of the stored a * F + b). */
 int brain_set_params(brain *b, const brain_params *p, char *err, size_t err_len);
 
 /* The field as [X][Y][Z][C] float32 (count = brain_field_count). */
