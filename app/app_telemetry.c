@@ -102,6 +102,8 @@ static void on_event(const loop_event *e, void *user)
     else if (e->kind == LOOP_EVENT_BRAIN_FAULT)
         snprintf(ev.reason, sizeof ev.reason, "%s",
                  e->reason == BRAIN_ERR_NONFINITE ? "nonfinite" : "device");
+    else if (e->kind == LOOP_EVENT_PARAM_CHANGED)
+        snprintf(ev.detail, sizeof ev.detail, "%s %s -> %s", e->key, e->old_value, e->new_value);
     telemetry_push_event(a->t, &ev);
 }
 

@@ -11,6 +11,7 @@
 #include "app_inlog.h"
 #include "app_replay.h"
 #include "app_telemetry.h"
+#include "control.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -85,6 +86,7 @@ static int run(const char *config_path, const char *resume)
     loop *lp = NULL;
     app_telemetry *tm = NULL;
     app_inlog *il = NULL;
+    control *ctl = NULL;
     if (brain_create(&cfg.brain, &b, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain: brain: %s\n", err);
         goto out;
@@ -129,6 +131,17 @@ static int run(const char *config_path, const char *resume)
         fprintf(stderr, "fieldbrain: input log in %s (at most %u MiB)\n", cfg.record.path,
                 cfg.record.max_mb);
     }
+    if (cfg.control.enabled) {
+        char warn[CONTROL_WARN_LEN];
+        if (control_create(&cfg, b, lp, &ctl, warn, err, sizeof err) < 0) {
+            fprintf(stderr, "fieldbrain: %s\n", err);
+            goto out;
+        }
+        if (warn[0])
+            fprintf(stderr, "fieldbrain: warning: %s\n", warn);
+        fprintf(stderr, "fieldbrain: control on %s%s\n", control_endpoint(ctl),
+                cfg.link.curve_secret_key[0] ? " (CURVE)" : "");
+    }
     /* Before the banner: whoever waits for the banner may signal at once. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -150,6 +163,7 @@ static int run(const char *config_path, const char *resume)
 
     status = loop_run(lp, &g_stop) == 0 ? 0 : 1;
 out:
+    control_destroy(&ctl);      /* no command pending once it is gone */
     app_inlog_detach(&il);      /* unhooks, writes what is queued */
     app_telemetry_detach(&tm);  /* unhooks before the loop goes */
     loop_destroy(&lp);

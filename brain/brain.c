@@ -155,6 +155,45 @@ int brain_reset(brain *b)
     return b->ops->reset(b->impl);
 }
 
+int brain_set_params(brain *b, const brain_params *p, char *err, size_t err_len)
+{
+    const brain_params *o = &b->p;
+    /* What was fixed at create: the buffers, spots, draws and device. */
+    static const char *const why_shape = "it sets the size of the field and its buffers";
+    const char *key = NULL, *why = NULL;
+    if (p->size_x != o->size_x || p->size_y != o->size_y || p->size_z != o->size_z)
+        key = "size", why = why_shape;
+    else if (p->channels != o->channels)
+        key = "channels", why = why_shape;
+    else if (p->sensors != o->sensors || p->motors != o->motors)
+        key = p->sensors != o->sensors ? "sensors" : "motors",
+        why = "it sets the length of the wire messages and the spots drawn at start";
+    else if (p->seed != o->seed)
+        key = "seed", why = "every random draw and the spots follow from it";
+    else if (p->backend != o->backend || strncmp(p->device, o->device, BRAIN_DEVICE_LEN) != 0)
+        key = p->backend != o->backend ? "backend" : "device",
+        why = "the field lives on the device chosen at start";
+    else if (p->precision != o->precision)
+        key = "precision", why = "the field is stored in it";
+    else if (p->threads != o->threads)
+        key = "threads", why = "the CPU backend starts its workers once";
+    else if (p->validation != o->validation)
+        key = "validation", why = "the Vulkan layers load at start";
+    if (key)
+        return fb_fail(err, err_len, BRAIN_ERR_PARAM,
+                       "%s: cannot change while the brain runs (%s); restart with it", key, why);
+    int rc = brain_params_check(p, err, err_len);
+    if (rc)
+        return rc;
+    if (b->ops->set_params && (rc = b->ops->set_params(b->impl, p, err, err_len)))
+        return rc;
+    bool quiet = b->p.quiet;
+    b->p = *p;
+    b->p.device[BRAIN_DEVICE_LEN - 1] = '\0';
+    b->p.quiet = quiet;
+    return BRAIN_OK;
+}
+
 int brain_measure_bandwidth(brain *b, uint64_t bytes, double *bytes_per_s)
 {
     if (!b->ops->measure_bandwidth)

@@ -56,6 +56,20 @@ int brain_step(brain *b, const float *sensors, uint32_t n_sensors,
  * control loop does after a failed cycle. */
 int brain_reset(brain *b);
 
+/* Changes the parameters while the brain runs: the next brain_step uses p.
+ * Only the numbers of the arithmetic may differ from brain_get_params (the
+ * gains, decay, diffusion, noise, momentum, activity, energy, motor gain,
+ * clamp limit, init_std for the next reset, the *_every periods); a change
+ * of the shape, sensors, motors, seed, backend, precision, device, threads
+ * or validation is refused (BRAIN_ERR_PARAM) with a sentence that says why,
+ * as is a value out of range (brain_params_check). On error nothing
+ * changed. No allocation and no device wait: a control loop calls it
+ * between two steps. A brain so changed steps bit for bit as one created
+ * with p and loaded from a checkpoint of it (on Vulkan, a checkpoint taken
+ * after a dense cycle: one taken during lazy cycles holds the field
+ * materialised, within rounding of the stored a * F + b). */
+int brain_set_params(brain *b, const brain_params *p, char *err, size_t err_len);
+
 /* The field as [X][Y][Z][C] float32 (count = brain_field_count). */
 int brain_read_field(brain *b, float *dst);
 /* One plane of the field with all its channels, for pictures: axis 0 is the

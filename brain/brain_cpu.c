@@ -418,7 +418,19 @@ static int cpu_read_slab(void *impl, uint32_t axis, uint32_t index, float *dst)
     return BRAIN_OK;
 }
 
+/* Every cycle reads its numbers from cb->p (and derives keep_in, keep_box
+ * and the momentum offset from them then), so a copy is all it takes. */
+static int cpu_set_params(void *impl, const brain_params *p, char *err, size_t err_len)
+{
+    (void)err;
+    (void)err_len;
+    cpu_brain *cb = impl;
+    cb->p = *p;
+    return BRAIN_OK;
+}
+
 static const brain_ops cpu_ops = {
+    .set_params = cpu_set_params,
     .name = "cpu",
     .step = cpu_step,
     .read_field = cpu_read_field,

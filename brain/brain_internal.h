@@ -41,6 +41,10 @@ typedef struct {
      * momentum; the motors are brain.c's to check) is finite. Called after
      * every step: cheap, no device access. */
     bool (*state_finite)(void *impl);
+    /* The live parameters of p (brain.c has checked that nothing else
+     * changed and that p is in range) for the next step on; may refuse a
+     * value the backend cannot take live, with a sentence. */
+    int (*set_params)(void *impl, const brain_params *p, char *err, size_t err_len);
 } brain_ops;
 
 /* What a backend's create gets and gives back. */

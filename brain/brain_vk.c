@@ -845,7 +845,40 @@ static void fbvk_destroy(void *impl)
     free(vb);
 }
 
+/* The numbers live in the input block the shaders read each cycle (as
+ * fbvk_initialise writes them); the next step's flush carries them. Only
+ * the lazy cycles were chosen at create: recorded for decay >= 1/2, they
+ * cannot take a lower one. */
+static int fbvk_set_params(void *impl, const brain_params *p, char *err, size_t err_len)
+{
+    fbvk_brain *vb = impl;
+    if (vb->lazy && p->decay < 0.5f)
+        return fb_fail(err, err_len, BRAIN_ERR_PARAM,
+                       "decay: %g cannot be set while the brain runs on the Vulkan backend: its "
+                       "cycles were recorded for a decay of at least 0.5 (restart with it)",
+                       (double)p->decay);
+    if (vb->f16 && p->clamp_limit > 65504.0f)
+        return fb_fail(err, err_len, BRAIN_ERR_PARAM,
+                       "clamp_limit: %g is more than f16 holds (allowed up to 65504)",
+                       (double)p->clamp_limit);
+    vb->p = *p;
+    fbvk_inputs *in = vb->inputs.map;
+    in->decay = p->decay;
+    in->diffusion_rate = p->diffusion_rate;
+    in->noise_std = p->noise_std;
+    in->momentum_keep = p->momentum_keep;
+    in->momentum_gain = p->momentum_gain;
+    in->activity_threshold = p->activity_threshold;
+    in->energy_std = p->energy_std;
+    in->motor_gain = p->motor_gain;
+    in->clamp_limit = p->clamp_limit;
+    in->sensor_gain = p->sensor_gain;
+    in->init_std = p->init_std;
+    return BRAIN_OK;
+}
+
 static const brain_ops fbvk_ops = {
+    .set_params = fbvk_set_params,
     .name = "vulkan",
     .step = fbvk_step,
     .read_field = fbvk_read_field,

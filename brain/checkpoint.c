@@ -354,6 +354,7 @@ int brain_snapshot_take(brain *b, brain_snapshot *s)
     if (rc == 0)
         rc = brain_read_momentum(b, s->momentum);
     s->cycle = brain_get_cycle(b);
+    s->p = *brain_get_params(b); /* as they are now: brain_set_params may have changed them */
     return rc;
 }
 

@@ -54,7 +54,7 @@ static const char *const loop_mode_choices[] = {"fixed_rate", "lockstep", NULL};
 static const char *const sim_mode_choices[] = {"realtime", "lockstep", NULL};
 
 static const char *const config_sections[] = {
-    "brain", "loop", "link", "telemetry", "checkpoint", "sim", "record",
+    "brain", "loop", "link", "telemetry", "checkpoint", "sim", "record", "control",
 };
 #define N_SECTIONS (sizeof config_sections / sizeof config_sections[0])
 
@@ -155,6 +155,11 @@ static const config_key config_keys[] = {
           "stop after this much simulated time (s); 0: run until stopped"),
     K_STR("sim", "trajectory", KEY_STRING, sim.trajectory,
           "CSV file of the robot's pose over time; empty: none"),
+
+    K_BOOL("control", "enabled", control.enabled,
+           "answer fieldbrain-ctl on the control socket (io/CONTROL.md)"),
+    K_STR("control", "endpoint", KEY_ENDPOINT, control.endpoint,
+          "ZeroMQ endpoint the brain binds for control requests; CURVE with the link's keys"),
 };
 #define N_KEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -707,6 +712,9 @@ void config_default(config *c)
     c->sim.sensor_hz = 100;
     c->sim.motor_timeout_ms = 300;
     c->sim.duration_s = 0;
+
+    c->control.enabled = true;
+    copy_str(c->control.endpoint, CONFIG_STR, "tcp://127.0.0.1:5558");
 }
 
 /* ---- checks between keys ------------------------------------------------ */
@@ -880,11 +888,12 @@ int config_check(const config *c, const char *name, char *err, size_t err_len)
         {"link.sensor_endpoint", c->link.sensor_endpoint},
         {"link.motor_endpoint", c->link.motor_endpoint},
         {"telemetry.endpoint", c->telemetry.endpoint},
+        {"control.endpoint", c->control.endpoint},
     };
-    size_t n_eps = c->telemetry.enabled ? 3 : 2;
-    for (size_t i = 1; i < n_eps; i++)
+    bool in_use[] = {true, true, c->telemetry.enabled, c->control.enabled};
+    for (size_t i = 1; i < sizeof eps / sizeof eps[0]; i++)
         for (size_t j = 0; j < i; j++) {
-            if (!endpoints_clash(eps[i].ep, eps[j].ep))
+            if (!in_use[i] || !in_use[j] || !endpoints_clash(eps[i].ep, eps[j].ep))
                 continue;
             /* The message is about the later of the two. */
             const config_place *pi = place_last(c, &eps[i].key, 1);
@@ -1203,7 +1212,7 @@ static int read_document(reader *r, config *c)
         yaml_event_delete(&ev);
         return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                     "%s:1:1: the file is empty (expected a mapping of sections: brain, loop, "
-                    "link, telemetry, checkpoint, sim, record)", r->name);
+                    "link, telemetry, checkpoint, sim, record, control)", r->name);
     }
     yaml_event_delete(&ev); /* DOCUMENT_START */
 
@@ -1217,7 +1226,7 @@ static int read_document(reader *r, config *c)
             rm.line = rm.column = 0;
         rc = fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                   "%s:%zu:%zu: %s (expected a mapping of sections: brain, loop, link, "
-                  "telemetry, checkpoint, sim, record)", r->name, rm.line + 1, rm.column + 1,
+                  "telemetry, checkpoint, sim, record, control)", r->name, rm.line + 1, rm.column + 1,
                   empty ? "the file is empty" :
                   ev.type == YAML_SCALAR_EVENT ? "the file is a single scalar" :
                   ev.type == YAML_SEQUENCE_START_EVENT ? "the file is a sequence" :
@@ -1352,7 +1361,9 @@ int config_load(const char *path, config *c, char *err, size_t err_len)
     return rc;
 }
 
-int config_set(config *c, const char *key, const char *text, char *err, size_t err_len)
+/* "section.key" to its section and table entry; returns the key's index in
+ * the section, or a negative config_err with a sentence. */
+static int key_lookup(const char *key, int *section_out, config_key *k, char *err, size_t err_len)
 {
     const char *dot = strchr(key, '.');
     char section[NAME_MAX_LEN];
@@ -1365,13 +1376,22 @@ int config_set(config *c, const char *key, const char *text, char *err, size_t e
     int s = section_index(section);
     if (s < 0)
         return fb_fail(err, err_len, CONFIG_ERR_KEY, "%s: unknown section '%s'", key, section);
-    config_key k;
-    int idx = key_find((size_t)s, dot + 1, &k);
+    int idx = key_find((size_t)s, dot + 1, k);
     if (idx < 0) {
         char hint[96];
         suggest_key(hint, sizeof hint, (size_t)s, dot + 1);
         return fb_fail(err, err_len, CONFIG_ERR_KEY, "%s: unknown key%s", key, hint);
     }
+    *section_out = s;
+    return idx;
+}
+
+int config_set(config *c, const char *key, const char *text, char *err, size_t err_len)
+{
+    config_key k;
+    int s, idx = key_lookup(key, &s, &k, err, err_len);
+    if (idx < 0)
+        return idx;
     value v = {.text = text, .length = strlen(text), .plain = true, .str_ok = true,
                .kind = "scalar"};
     char what[400];
@@ -1397,6 +1417,41 @@ static void fmt_exact(char *buf, size_t len, double v, bool is_float)
         if (is_float ? (float)back == (float)v : back == v)
             break;
     }
+}
+
+int config_get(const config *c, const char *key, char *out, size_t out_len, char *err,
+               size_t err_len)
+{
+    config_key k;
+    int s, idx = key_lookup(key, &s, &k, err, err_len);
+    if (idx < 0)
+        return idx;
+    const char *field = (const char *)c + k.offset;
+    switch (k.type) {
+    case KEY_BOOL: snprintf(out, out_len, "%s", *(const bool *)(const void *)field ? "true" : "false"); break;
+    case KEY_U32:
+    case KEY_SIZE: snprintf(out, out_len, "%u", *(const uint32_t *)(const void *)field); break;
+    case KEY_U64: snprintf(out, out_len, "%llu", (unsigned long long)*(const uint64_t *)(const void *)field); break;
+    case KEY_INT: snprintf(out, out_len, "%d", *(const int *)(const void *)field); break;
+    case KEY_FLOAT: fmt_exact(out, out_len, *(const float *)(const void *)field, true); break;
+    case KEY_DOUBLE: fmt_exact(out, out_len, *(const double *)(const void *)field, false); break;
+    case KEY_ENUM: {
+        int e = *(const int *)(const void *)field, n = 0;
+        while (k.choices[n])
+            n++;
+        snprintf(out, out_len, "%s", e >= 0 && e < n ? k.choices[e] : "?");
+        break;
+    }
+    case KEY_CURVE:
+        if (strcmp(k.key, "curve_secret_key") == 0) {
+            snprintf(out, out_len, "%s", field[0] ? "(set, not shown)" : "");
+            break;
+        }
+        /* fall through */
+    case KEY_STRING:
+    case KEY_ENDPOINT: snprintf(out, out_len, "%s", field); break;
+    }
+    return CONFIG_OK;
 }
 
 /* s as a YAML double-quoted scalar that libyaml reads back to the same

@@ -12,6 +12,7 @@
  *   checkpoint: path, every_s, on_exit
  *   record:    the input log for replays (path, max_mb)
  *   sim:       the bundled MuJoCo robot
+ *   control:   the control socket fieldbrain-ctl talks to (enabled, endpoint)
  */
 #ifndef FIELDBRAIN_CONFIG_H
 #define FIELDBRAIN_CONFIG_H
@@ -90,6 +91,11 @@ typedef struct {
         char trajectory[CONFIG_STR]; /* CSV of the robot's pose over time; "" = none */
     } sim;
 
+    struct {
+        bool enabled;
+        char endpoint[CONFIG_STR];   /* ROUTER, brain binds; CURVE as the link */
+    } control;
+
     /* Not a setting: where each key was set (config_default clears it, the
      * loaders and config_set fill it). It comes last so that two configs
      * compare equal as settings over offsetof(config, origin) bytes. */
@@ -127,6 +133,13 @@ int config_warnings(const config *c, char *warn, size_t warn_len);
  * what is wrong (allowed range)". The key counts as set on the command line
  * in config_check's messages. Run config_check after the last one. */
 int config_set(config *c, const char *key, const char *value, char *err, size_t err_len);
+
+/* Writes the value of one key ("section.key") to out as text that
+ * config_set takes back (numbers exactly, enums by name, strings raw); the
+ * CURVE secret key is never shown, only whether it is set. Unknown key:
+ * CONFIG_ERR_KEY and a sentence. */
+int config_get(const config *c, const char *key, char *out, size_t out_len, char *err,
+               size_t err_len);
 
 /* The checks between keys (the field size limit, f16 on the CPU, the
  * overflow bound, endpoints used twice, CURVE keys given in pairs, a

@@ -84,7 +84,19 @@ struct loop {
     pthread_t keeper;
     bool keeper_running;
     atomic_bool keeper_stop;
+
+    /* commands (loop_command_submit) and what loop_get_status reads */
+    bool paused;
+    atomic_int cmd_state;
+    loop_command cmd;
+    loop_command_result cmd_result;
+    _Atomic uint64_t st_cycle, st_brain_cycle, st_overruns, st_faults;
+    _Atomic uint64_t st_received, st_published, st_bad;
+    _Atomic int64_t st_period_ns;
+    atomic_bool st_paused, st_lost;
 };
+
+enum { CMD_IDLE = 0, CMD_SUBMITTED, CMD_DONE };
 
 const char *loop_strerror(int err)
 {
@@ -95,6 +107,7 @@ const char *loop_strerror(int err)
     case LOOP_ERR_THREAD: return "could not start a thread";
     case LOOP_ERR_BRAIN: return "brain error";
     case LOOP_ERR_LINK: return "link error";
+    case LOOP_ERR_BUSY: return "a command is still pending";
     default: return "unknown loop error";
     }
 }
@@ -104,6 +117,7 @@ const char *loop_event_name(int kind)
     static const char *names[LOOP_EVENT_KINDS] = {
         "start", "shutdown", "link_lost", "link_restored", "overrun_burst",
         "bad_input_burst", "checkpoint_written", "checkpoint_failed", "brain_fault",
+        "param_changed", "paused", "resumed", "reset",
     };
     return kind >= 0 && kind < LOOP_EVENT_KINDS ? names[kind] : "unknown";
 }
@@ -146,6 +160,10 @@ static void print_event(const loop *lp, const loop_event *e)
         fprintf(stderr, "fieldbrain: warning: %llu overrun(s) at cycle %llu: work ran past the deadline, ticks skipped\n",
                 (unsigned long long)e->count, (unsigned long long)e->cycle);
         break;
+    case LOOP_EVENT_PARAM_CHANGED:
+        fprintf(stderr, "fieldbrain: %s changed from %s to %s at cycle %llu\n", e->key, e->old_value,
+                e->new_value, (unsigned long long)e->cycle);
+        break;
     default:
         fprintf(stderr, "fieldbrain: event %s robot=%u cycle=%llu\n", loop_event_name(e->kind),
                 e->robot_id, (unsigned long long)e->cycle);
@@ -161,10 +179,9 @@ static void call_event_hooks(const loop *lp, const loop_event *e)
 }
 
 /* On the loop's thread: the hooks now, the printing later on the keeper. */
-static void emit(loop *lp, loop_event_kind kind, int reason, uint64_t count, int64_t t)
+static void emit_event(loop *lp, const loop_event *ev)
 {
-    loop_event e = {.kind = kind, .cycle = lp->cycle, .time_ns = t,
-                    .robot_id = link_robot_id(lp->l), .reason = reason, .count = count};
+    const loop_event e = *ev;
     call_event_hooks(lp, &e);
     unsigned head = atomic_load_explicit(&lp->ring_head, memory_order_relaxed);
     unsigned tail = atomic_load_explicit(&lp->ring_tail, memory_order_acquire);
@@ -174,6 +191,13 @@ static void emit(loop *lp, loop_event_kind kind, int reason, uint64_t count, int
     }
     lp->ring[head % EVENT_RING] = e;
     atomic_store_explicit(&lp->ring_head, head + 1, memory_order_release);
+}
+
+static void emit(loop *lp, loop_event_kind kind, int reason, uint64_t count, int64_t t)
+{
+    loop_event e = {.kind = kind, .cycle = lp->cycle, .time_ns = t,
+                    .robot_id = link_robot_id(lp->l), .reason = reason, .count = count};
+    emit_event(lp, &e);
 }
 
 static void keeper_drain(loop *lp)
@@ -264,6 +288,10 @@ int loop_create(const loop_options *o, const loop_checkpoint_options *ck, brain 
     atomic_init(&lp->ring_tail, 0);
     atomic_init(&lp->snap_state, SNAP_IDLE);
     atomic_init(&lp->keeper_stop, false);
+    atomic_init(&lp->cmd_state, CMD_IDLE);
+    atomic_init(&lp->st_period_ns, lp->mode == LOOP_FIXED_RATE ? lp->period_ns : 0);
+    atomic_init(&lp->st_brain_cycle, brain_get_cycle(b));
+    atomic_init(&lp->st_lost, true);
     if (pthread_create(&lp->keeper, NULL, keeper_main, lp) != 0) {
         rc = fb_fail(err, err_len, LOOP_ERR_THREAD, "loop: cannot start the keeper thread");
         goto fail;
@@ -460,12 +488,120 @@ static void brain_fault(loop *lp, int rc, int64_t t)
     }
 }
 
+/* ---- commands ---- */
+
+int loop_command_submit(loop *lp, const loop_command *cmd)
+{
+    if (atomic_load_explicit(&lp->cmd_state, memory_order_acquire) != CMD_IDLE)
+        return LOOP_ERR_BUSY;
+    lp->cmd = *cmd;
+    atomic_store_explicit(&lp->cmd_state, CMD_SUBMITTED, memory_order_release);
+    return LOOP_OK;
+}
+
+int loop_command_poll(loop *lp, loop_command_result *out)
+{
+    int st = atomic_load_explicit(&lp->cmd_state, memory_order_acquire);
+    if (st == CMD_IDLE)
+        return LOOP_ERR_PARAM;
+    if (st != CMD_DONE)
+        return 0;
+    *out = lp->cmd_result;
+    atomic_store_explicit(&lp->cmd_state, CMD_IDLE, memory_order_release);
+    return 1;
+}
+
+void loop_get_status(loop *lp, loop_status *s)
+{
+    int64_t period = atomic_load_explicit(&lp->st_period_ns, memory_order_relaxed);
+    *s = (loop_status){
+        .cycle = atomic_load_explicit(&lp->st_cycle, memory_order_relaxed),
+        .brain_cycle = atomic_load_explicit(&lp->st_brain_cycle, memory_order_relaxed),
+        .overruns = atomic_load_explicit(&lp->st_overruns, memory_order_relaxed),
+        .brain_faults = atomic_load_explicit(&lp->st_faults, memory_order_relaxed),
+        .received = atomic_load_explicit(&lp->st_received, memory_order_relaxed),
+        .published = atomic_load_explicit(&lp->st_published, memory_order_relaxed),
+        .bad_total = atomic_load_explicit(&lp->st_bad, memory_order_relaxed),
+        .rate_hz = period > 0 ? 1e9 / (double)period : 0.0,
+        .paused = atomic_load_explicit(&lp->st_paused, memory_order_relaxed),
+        .link_lost = atomic_load_explicit(&lp->st_lost, memory_order_relaxed),
+        .robot_id = link_robot_id(lp->l),
+    };
+}
+
+/* The pending command, if any, applied on the loop's thread before cycle
+ * `at` runs: a copy, one brain call, an event; nothing waits. */
+static void take_command(loop *lp, uint64_t at, int64_t t)
+{
+    if (atomic_load_explicit(&lp->cmd_state, memory_order_acquire) != CMD_SUBMITTED)
+        return;
+    const loop_command *c = &lp->cmd;
+    loop_command_result *r = &lp->cmd_result;
+    *r = (loop_command_result){.cycle = at, .brain_cycle = brain_get_cycle(lp->b) + 1};
+    loop_event e = {.cycle = at, .time_ns = t, .robot_id = link_robot_id(lp->l)};
+    switch (c->kind) {
+    case LOOP_CMD_PARAMS:
+        r->rc = brain_set_params(lp->b, &c->params, r->err, sizeof r->err);
+        e.kind = LOOP_EVENT_PARAM_CHANGED;
+        break;
+    case LOOP_CMD_RATE:
+        if (lp->mode != LOOP_FIXED_RATE || !(c->rate_hz > 0 && c->rate_hz <= 1e6)) {
+            r->rc = fb_fail(r->err, sizeof r->err, LOOP_ERR_PARAM, "loop.rate_hz: %s",
+                            lp->mode != LOOP_FIXED_RATE
+                                ? "the loop runs in lockstep (a cycle per sensor message): a rate has no effect"
+                                : "out of range (0, 1000000]");
+            break;
+        }
+        lp->period_ns = llround(1e9 / c->rate_hz);
+        if (lp->period_ns < 1)
+            lp->period_ns = 1;
+        atomic_store_explicit(&lp->st_period_ns, lp->period_ns, memory_order_relaxed);
+        e.kind = LOOP_EVENT_PARAM_CHANGED;
+        break;
+    case LOOP_CMD_PAUSE:
+    case LOOP_CMD_RESUME:
+        lp->paused = c->kind == LOOP_CMD_PAUSE;
+        atomic_store_explicit(&lp->st_paused, lp->paused, memory_order_relaxed);
+        e.kind = lp->paused ? LOOP_EVENT_PAUSED : LOOP_EVENT_RESUMED;
+        break;
+    case LOOP_CMD_RESET:
+        r->rc = brain_reset(lp->b);
+        if (r->rc)
+            fb_fail(r->err, sizeof r->err, r->rc, "reset: %s", brain_strerror(r->rc));
+        e.kind = LOOP_EVENT_RESET;
+        e.count = brain_get_cycle(lp->b);
+        break;
+    case LOOP_CMD_SNAPSHOT:
+        r->rc = c->snapshot ? brain_snapshot_take(lp->b, c->snapshot) : LOOP_ERR_PARAM;
+        r->brain_cycle = brain_get_cycle(lp->b);
+        if (r->rc)
+            fb_fail(r->err, sizeof r->err, r->rc, "save: the state could not be read (%s)",
+                    brain_strerror(r->rc));
+        e.kind = LOOP_EVENT_KINDS; /* the save's own event comes when it is written */
+        break;
+    default:
+        r->rc = fb_fail(r->err, sizeof r->err, LOOP_ERR_PARAM, "unknown command %d", (int)c->kind);
+        e.kind = LOOP_EVENT_KINDS;
+        break;
+    }
+    if (r->rc == 0 && e.kind != LOOP_EVENT_KINDS) {
+        memcpy(e.key, c->key, sizeof e.key);
+        memcpy(e.old_value, c->old_value, sizeof e.old_value);
+        memcpy(e.new_value, c->new_value, sizeof e.new_value);
+        e.key[LOOP_TEXT - 1] = e.old_value[LOOP_TEXT - 1] = e.new_value[LOOP_TEXT - 1] = '\0';
+        emit_event(lp, &e);
+    }
+    atomic_store_explicit(&lp->cmd_state, CMD_DONE, memory_order_release);
+}
+
 /* One cycle. s: what the link gave this tick; step: run the brain. The
  * cycle's number (the seq of its motor message) is counted first, so that
  * the events it emits carry the cycle whose motors show them. */
 static void cycle(loop *lp, const link_sensor *s, int64_t wake, int64_t lateness, bool step)
 {
     lp->cycle++;
+    take_command(lp, lp->cycle, wake);
+    step = step && !lp->paused;
     if (s->fresh) {
         memcpy(lp->held, s->values, lp->n_sensors * sizeof(float));
         lp->last_valid_ns = s->recv_ns;
@@ -505,8 +641,9 @@ static void cycle(loop *lp, const link_sensor *s, int64_t wake, int64_t lateness
         st.gpu_ms = -1.0;
         st.diffused = st.noised = st.energized = false;
     }
-    const float *out = lp->lost || !ok ? lp->zeros : lp->motors;
-    uint8_t flags = (uint8_t)((lp->lost ? WIRE_FLAG_LINK_LOST : 0) | (ok ? 0 : WIRE_FLAG_FAULT));
+    const float *out = lp->lost || !ok || lp->paused ? lp->zeros : lp->motors;
+    uint8_t flags = (uint8_t)((lp->lost ? WIRE_FLAG_LINK_LOST : 0) | (ok ? 0 : WIRE_FLAG_FAULT) |
+                              (lp->paused ? WIRE_FLAG_STOP : 0));
     int64_t t = now_ns(lp);
     link_publish(lp->l, out, flags, lp->cycle, lp->answer_seq, lp->answer_time_ns, t);
     int64_t work = t - wake;
@@ -526,6 +663,14 @@ static void cycle(loop *lp, const link_sensor *s, int64_t wake, int64_t lateness
     for (int i = 0; i < LOOP_MAX_HOOKS; i++)
         if (lp->cycle_hooks[i].fn)
             lp->cycle_hooks[i].fn(&r, lp->cycle_hooks[i].user);
+    atomic_store_explicit(&lp->st_cycle, lp->cycle, memory_order_relaxed);
+    atomic_store_explicit(&lp->st_brain_cycle, brain_get_cycle(lp->b), memory_order_relaxed);
+    atomic_store_explicit(&lp->st_overruns, lp->overruns, memory_order_relaxed);
+    atomic_store_explicit(&lp->st_faults, lp->brain_errors, memory_order_relaxed);
+    atomic_store_explicit(&lp->st_received, r.link.received, memory_order_relaxed);
+    atomic_store_explicit(&lp->st_published, r.link.published, memory_order_relaxed);
+    atomic_store_explicit(&lp->st_bad, r.link.bad_total, memory_order_relaxed);
+    atomic_store_explicit(&lp->st_lost, lp->lost, memory_order_relaxed);
     check_bursts(lp, t);
     check_autosave(lp, t);
 }
@@ -601,6 +746,7 @@ static void run_lockstep(loop *lp, volatile sig_atomic_t *stop)
             cycle(lp, &s, t, 0, false);
             continue;
         }
+        take_command(lp, lp->cycle + 1, t);  /* no cycle now: from the next one */
         check_bursts(lp, t);
         check_autosave(lp, t);
         int64_t left_ms = lp->lost ? (lp->heartbeat_ns + LOCKSTEP_HEARTBEAT_NS - t) / 1000000 + 1

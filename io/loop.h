@@ -9,7 +9,9 @@
  *   - loop_cycle_hook after every cycle, with a loop_cycle_report;
  *   - loop_event_hook on events (start, link lost/restored, overrun and
  *     bad-input bursts at most once a second, checkpoint written/failed,
- *     brain faults at most once a second, shutdown). An event's cycle is the
+ *     brain faults at most once a second, shutdown, and the commands of
+ *     loop_command_submit: param_changed, paused, resumed, reset). An
+ *     event's cycle is the
  *     loop cycle whose motor message first shows it (0: before the first).
  *     Events are also printed to stderr by the keeper thread.
  */
@@ -31,6 +33,7 @@ typedef enum {
     LOOP_ERR_THREAD = -3,
     LOOP_ERR_BRAIN = -4,
     LOOP_ERR_LINK = -5,
+    LOOP_ERR_BUSY = -6,     /* a command is still pending */
 } loop_err;
 
 const char *loop_strerror(int err);
@@ -82,10 +85,16 @@ typedef enum {
     LOOP_EVENT_CHECKPOINT_WRITTEN,/* count = the brain cycle saved */
     LOOP_EVENT_CHECKPOINT_FAILED,
     LOOP_EVENT_BRAIN_FAULT,       /* reason = brain_err, count = failed cycles since the last one */
+    LOOP_EVENT_PARAM_CHANGED,     /* key, old_value, new_value: a setting changed while running */
+    LOOP_EVENT_PAUSED,            /* the brain stopped stepping (motors zero flagged stop) */
+    LOOP_EVENT_RESUMED,
+    LOOP_EVENT_RESET,             /* a fresh field from the seed; count = the brain cycle */
     LOOP_EVENT_KINDS
 } loop_event_kind;
 
 const char *loop_event_name(int kind);
+
+#define LOOP_TEXT 48
 
 typedef struct {
     loop_event_kind kind;
@@ -94,6 +103,8 @@ typedef struct {
     uint32_t robot_id;
     int reason;
     uint64_t count;
+    /* param_changed: the key ("brain.motor_gain") and its values as text */
+    char key[LOOP_TEXT], old_value[LOOP_TEXT], new_value[LOOP_TEXT];
 } loop_event;
 
 typedef void (*loop_cycle_hook)(const loop_cycle_report *r, void *user);
@@ -134,5 +145,52 @@ void loop_remove_event_hook(loop *lp, loop_event_hook fn, void *user);
  * checkpoint when configured and prints a summary line to stderr. Returns 0
  * or a negative loop_err (the exit checkpoint failing is an error). */
 int loop_run(loop *lp, volatile sig_atomic_t *stop);
+
+/* ---- commands from another thread (a control socket) ----
+ * One command at a time, handed over through a slot the loop reads with an
+ * atomic at the start of a cycle (and, in lockstep, while it waits for
+ * sensors): it never blocks or allocates for it. The sender prepares
+ * everything (a whole brain_params; a snapshot it owns), submits, then
+ * polls for the result, which names the cycle from which it applies. */
+typedef enum {
+    LOOP_CMD_PARAMS = 1, /* brain_set_params(params); event param_changed (key, values) */
+    LOOP_CMD_RATE,       /* fixed_rate: rate_hz from the next tick; event param_changed */
+    LOOP_CMD_PAUSE,      /* no brain step; motors zero flagged stop */
+    LOOP_CMD_RESUME,
+    LOOP_CMD_RESET,      /* brain_reset: a fresh field from the seed */
+    LOOP_CMD_SNAPSHOT,   /* brain_snapshot_take(snapshot) on the loop's thread */
+} loop_command_kind;
+
+typedef struct {
+    loop_command_kind kind;
+    brain_params params;        /* PARAMS */
+    double rate_hz;             /* RATE */
+    brain_snapshot *snapshot;   /* SNAPSHOT: the sender's, created for this brain */
+    char key[LOOP_TEXT], old_value[LOOP_TEXT], new_value[LOOP_TEXT]; /* PARAMS, RATE: for the event */
+} loop_command;
+
+typedef struct {
+    int rc;                 /* 0, or a negative brain_err or loop_err */
+    uint64_t cycle;         /* the loop cycle whose motors first show it */
+    uint64_t brain_cycle;   /* the first brain cycle stepped with it (SNAPSHOT: the one saved) */
+    char err[256];          /* when rc != 0: one sentence */
+} loop_command_result;
+
+/* Hands cmd to the loop (copied); LOOP_ERR_BUSY while the last is pending. */
+int loop_command_submit(loop *lp, const loop_command *cmd);
+/* 1 and the result once the loop has applied it (the slot is free again),
+ * 0 while it is pending, LOOP_ERR_PARAM when nothing was submitted. */
+int loop_command_poll(loop *lp, loop_command_result *out);
+
+/* What the loop is doing, readable from any thread (relaxed atomics). */
+typedef struct {
+    uint64_t cycle, brain_cycle;
+    uint64_t overruns, brain_faults;
+    uint64_t received, published, bad_total;
+    double rate_hz;          /* fixed_rate; 0 in lockstep */
+    bool paused, link_lost;
+    uint32_t robot_id;
+} loop_status;
+void loop_get_status(loop *lp, loop_status *s);
 
 #endif

@@ -24,6 +24,7 @@
 #define TREND 48
 #define MAX_SHOWN_MOTORS 16
 #define MAX_EVENTS 5
+#define MAX_CHANGES 5
 #define MAX_NODES 4096
 
 static volatile sig_atomic_t g_stop;
@@ -43,6 +44,8 @@ typedef struct {
     int trend_n;
     char events[MAX_EVENTS][160];
     int n_events;
+    char changes[MAX_CHANGES][160];  /* the last param_changed events (fieldbrain-ctl set) */
+    int n_changes;
     uint64_t messages;
     double last_msg_s;      /* monotonic seconds */
 } view;
@@ -231,6 +234,11 @@ static void render(const view *v, const char *endpoint, double timeout_s, screen
     line(s, "telemetry  dropped stats %.0f events %.0f slices %.0f (plane read failed %.0f)",
          json_num(n, 0, "telemetry.dropped_stats", 0), json_num(n, 0, "telemetry.dropped_events", 0),
          json_num(n, 0, "telemetry.dropped_slices", 0), json_num(n, 0, "telemetry.slice_read_failed", 0));
+    if (v->n_changes) {
+        line(s, "changes:");
+        for (int i = 0; i < v->n_changes; i++)
+            line(s, "  %s", v->changes[i]);
+    }
     line(s, "events%s", v->n_events ? ":" : "     (none yet)");
     for (int i = 0; i < v->n_events; i++)
         line(s, "  %s", v->events[i]);
@@ -241,9 +249,20 @@ static void take_event(view *v, const char *json, size_t len)
     static json_node nodes[64];
     if (json_parse(json, len, nodes, 64) <= 0)
         return;
-    char kind[32], reason[32];
+    char kind[32], reason[32], detail[128];
     json_str(nodes, 0, "kind", kind, sizeof kind);
     json_str(nodes, 0, "reason", reason, sizeof reason);
+    if (strcmp(kind, "param_changed") == 0) {
+        /* kept apart, so the bursts of other events never push them out */
+        json_str(nodes, 0, "detail", detail, sizeof detail);
+        if (v->n_changes == MAX_CHANGES) {
+            memmove(v->changes[0], v->changes[1], sizeof v->changes[0] * (MAX_CHANGES - 1));
+            v->n_changes--;
+        }
+        snprintf(v->changes[v->n_changes++], sizeof v->changes[0], "cycle %-8.0f %s",
+                 json_num(nodes, 0, "cycle", 0), detail);
+        return;
+    }
     if (v->n_events == MAX_EVENTS) {
         memmove(v->events[0], v->events[1], sizeof v->events[0] * (MAX_EVENTS - 1));
         v->n_events--;

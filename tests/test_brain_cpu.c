@@ -792,3 +792,93 @@ TEST(bandwidth_probe_leaves_the_field_as_it_was)
     brain_destroy(&b);
     brain_destroy(&a);
 }
+
+/* ---- parameters changed while running (brain_set_params) ---- */
+
+/* A brain whose gains are set at cycle k steps from k on, bit for bit, as a
+ * brain made with those gains and loaded from a checkpoint at k; the
+ * checkpoint written after the change holds the new values. */
+TEST(set_params_live_matches_a_brain_made_with_them)
+{
+    char *dir = temp_dir(), path[128], err[512];
+    CHECK(dir);
+    snprintf(path, sizeof path, "%s/ckpt-live", dir);
+    brain_params p = small_params(9, 7, 5, 10);
+    p.momentum_gain = 0.02f;
+    p.threads = 2;
+    brain *a, *b;
+    CHECK(brain_create(&p, &a, NULL, 0) == 0);
+    float m1[5 * 40], m2[5 * 40];
+    run_cycles(a, 0, 23, m1);
+    CHECK_MSG(brain_save(a, path, err, sizeof err) == 0, "%s", err);
+    brain_params q = p;
+    q.motor_gain = 50.0f;
+    q.decay = 0.9f;
+    q.noise_std = 0.05f;
+    q.activity_threshold = 0.2f;
+    q.diffusion_every = 2;
+    CHECK_MSG(brain_set_params(a, &q, err, sizeof err) == 0, "%s", err);
+    CHECK(brain_get_params(a)->motor_gain == 50.0f);
+    run_cycles(a, 23, 40, m1);
+
+    CHECK(brain_create(&q, &b, NULL, 0) == 0);
+    CHECK_MSG(brain_load(b, path, err, sizeof err) == 0, "%s", err);
+    run_cycles(b, 23, 40, m2);
+    CHECK(memcmp(m1, m2, sizeof m1) == 0);
+
+    /* and a checkpoint taken now resumes with the changed values */
+    CHECK_MSG(brain_save(a, path, err, sizeof err) == 0, "%s", err);
+    brain_params r = small_params(1, 1, 1, 1);
+    CHECK_MSG(brain_checkpoint_params(path, &r, err, sizeof err) == 0, "%s", err);
+    CHECK(r.motor_gain == 50.0f && r.decay == 0.9f && r.diffusion_every == 2);
+    brain_destroy(&a);
+    brain_destroy(&b);
+}
+
+/* What was fixed at create is refused with a sentence naming it; a value out
+ * of range with its range; nothing changes either way. */
+TEST(set_params_refuses_shape_seed_and_out_of_range)
+{
+    brain_params p = small_params(4, 4, 4, 4);
+    brain *b;
+    char err[256];
+    CHECK(brain_create(&p, &b, NULL, 0) == 0);
+    brain_params q = p;
+    q.size_x = 5;
+    CHECK(brain_set_params(b, &q, err, sizeof err) == BRAIN_ERR_PARAM);
+    CHECK_MSG(strstr(err, "size") && strstr(err, "cannot change while the brain runs"), "%s", err);
+    q = p;
+    q.seed = 99;
+    CHECK(brain_set_params(b, &q, err, sizeof err) == BRAIN_ERR_PARAM);
+    CHECK_MSG(strstr(err, "seed"), "%s", err);
+    q = p;
+    q.decay = 2.0f;
+    CHECK(brain_set_params(b, &q, err, sizeof err) == BRAIN_ERR_PARAM);
+    CHECK_MSG(strstr(err, "decay") && strstr(err, "allowed 0 to 1"), "%s", err);
+    CHECK(brain_get_params(b)->decay == p.decay && brain_get_params(b)->seed == p.seed);
+    brain_destroy(&b);
+}
+
+/* A snapshot made before a change and taken after it saves the new values
+ * (the loop's autosave and the control socket's save make theirs once). */
+TEST(snapshot_taken_after_set_params_saves_the_new_values)
+{
+    char *dir = temp_dir(), path[128], err[512];
+    CHECK(dir);
+    snprintf(path, sizeof path, "%s/snap", dir);
+    brain_params p = small_params(4, 4, 4, 4);
+    brain *b;
+    brain_snapshot *s;
+    CHECK(brain_create(&p, &b, NULL, 0) == 0);
+    CHECK(brain_snapshot_create(b, &s) == 0);
+    brain_params q = p;
+    q.motor_gain = 42.0f;
+    CHECK(brain_set_params(b, &q, err, sizeof err) == 0);
+    CHECK(brain_snapshot_take(b, s) == 0);
+    CHECK_MSG(brain_snapshot_save(s, path, err, sizeof err) == 0, "%s", err);
+    brain_params r = small_params(1, 1, 1, 1);
+    CHECK_MSG(brain_checkpoint_params(path, &r, err, sizeof err) == 0, "%s", err);
+    CHECK(r.motor_gain == 42.0f);
+    brain_snapshot_destroy(&s);
+    brain_destroy(&b);
+}

@@ -189,9 +189,9 @@ TEST(default_yaml_documents_every_key)
     CHECK_EQ_INT(missing, 0);
     size_t n_brain;
     brain_param_table(&n_brain);
-    /* The brain table, five more brain keys, and 5 + 9 + 11 + 3 + 6 + 2 in loop,
-     * link, telemetry, checkpoint, sim, record. */
-    CHECK_EQ_INT(keys, (int)n_brain + 5 + 36);
+    /* The brain table, five more brain keys, and 5 + 9 + 11 + 3 + 6 + 2 + 2 in
+     * loop, link, telemetry, checkpoint, sim, record, control. */
+    CHECK_EQ_INT(keys, (int)n_brain + 5 + 38);
 }
 
 TEST(every_shipped_config_loads)
@@ -579,7 +579,7 @@ TEST(syntax_error_names_its_place)
                  "t.yaml:2:8: YAML syntax error: invalid leading UTF-8 octet (byte 0xff)");
     EXPECT_ERROR("- brain\n- loop\n", CONFIG_ERR_SYNTAX,
                  "t.yaml:1:1: the file is a sequence (expected a mapping of sections: brain, "
-                 "loop, link, telemetry, checkpoint, sim, record)");
+                 "loop, link, telemetry, checkpoint, sim, record, control)");
     EXPECT_ERROR("loop:\n  cpu: 1\n---\nloop:\n  cpu: 2\n", CONFIG_ERR_SYNTAX,
                  "t.yaml:3:1: a second YAML document (a config file holds one)");
 }
@@ -598,7 +598,7 @@ TEST(duplicate_keys_are_refused)
 TEST(empty_file_is_refused)
 {
     const char *want = "t.yaml:1:1: the file is empty (expected a mapping of sections: brain, "
-                       "loop, link, telemetry, checkpoint, sim, record)";
+                       "loop, link, telemetry, checkpoint, sim, record, control)";
     EXPECT_ERROR("", CONFIG_ERR_SYNTAX, want);
     EXPECT_ERROR("# only a comment\n\n", CONFIG_ERR_SYNTAX, want);
     EXPECT_ERROR("---\n", CONFIG_ERR_SYNTAX, want);
@@ -716,9 +716,14 @@ TEST(checks_between_keys)
                  CONFIG_ERR_RANGE,
                  "t.yaml:4:3: link.sensor_endpoint: 'ipc://x' takes the same address as "
                  "telemetry.endpoint 'ipc://x' (each socket needs its own)");
+    EXPECT_ERROR("control:\n  endpoint: tcp://*:5557\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:3: control.endpoint: 'tcp://*:5557' takes the same address as "
+                 "telemetry.endpoint 'tcp://127.0.0.1:5557' (its default; each socket needs "
+                 "its own)");
     config c;
     /* Telemetry off: its endpoint is not bound, so it may repeat one. */
     EXPECT_OK("telemetry:\n  enabled: false\n  endpoint: tcp://127.0.0.1:5556\n", &c);
+    EXPECT_OK("control:\n  enabled: false\n  endpoint: tcp://127.0.0.1:5556\n", &c);
 
     EXPECT_ERROR("brain:\n  size_x: 40\n  size_y: 20\ntelemetry:\n  slice_axis: 1\n  slice_index: 20\n",
                  CONFIG_ERR_RANGE,
@@ -802,7 +807,7 @@ TEST(every_key_has_a_place)
     }
     size_t n_brain;
     brain_param_table(&n_brain);
-    CHECK_EQ_INT(c.origin.count, n_brain + 5 + 36);  /* as default_yaml_documents_every_key */
+    CHECK_EQ_INT(c.origin.count, n_brain + 5 + 38);  /* as default_yaml_documents_every_key */
     for (uint32_t i = 0; i < c.origin.count; i++)
         CHECK_EQ_INT(c.origin.at[i].line == 0, i >= c.origin.count - 3);
 }
@@ -1173,4 +1178,29 @@ TEST(every_character_shows_back_equal)
         rounds++;
     }
     CHECK(rounds > 100);
+}
+
+/* config_get gives back what config_set takes, for every kind of key; the
+ * CURVE secret key is never shown. */
+TEST(get_gives_each_value_as_text)
+{
+    config c;
+    config_default(&c);
+    char out[300], err[256];
+    CHECK_EQ_INT(config_set(&c, "brain.motor_gain", "50.5", err, sizeof err), 0);
+    CHECK_EQ_INT(config_get(&c, "brain.motor_gain", out, sizeof out, err, sizeof err), 0);
+    CHECK_MSG(strcmp(out, "50.5") == 0, "%s", out);
+    CHECK_EQ_INT(config_get(&c, "loop.mode", out, sizeof out, err, sizeof err), 0);
+    CHECK(strcmp(out, "fixed_rate") == 0);
+    CHECK_EQ_INT(config_get(&c, "control.endpoint", out, sizeof out, err, sizeof err), 0);
+    CHECK(strcmp(out, "tcp://127.0.0.1:5558") == 0);
+    CHECK_EQ_INT(config_get(&c, "control.enabled", out, sizeof out, err, sizeof err), 0);
+    CHECK(strcmp(out, "true") == 0);
+    CHECK_EQ_INT(config_get(&c, "brain.decay", out, sizeof out, err, sizeof err), 0);
+    CHECK(strcmp(out, "0.995") == 0);
+    CHECK_EQ_INT(config_set(&c, "link.curve_secret_key", "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6", err, sizeof err), 0);
+    CHECK_EQ_INT(config_get(&c, "link.curve_secret_key", out, sizeof out, err, sizeof err), 0);
+    CHECK(strstr(out, "JTK") == NULL);
+    CHECK(config_get(&c, "brain.motor_gian", out, sizeof out, err, sizeof err) == CONFIG_ERR_KEY);
+    CHECK_MSG(strstr(err, "motor_gain"), "%s", err);
 }

@@ -29,7 +29,7 @@ def test_idle_connections_under_a_low_soft_limit_starve_nothing():
             f.write('brain:\n  size: 8\n  channels: 8\n  backend: cpu\n  threads: 1\n'
                     'loop:\n  mode: fixed_rate\n  rate_hz: 100\n'
                     'link:\n  sensor_endpoint: "tcp://127.0.0.1:%d"\n  motor_endpoint: "tcp://127.0.0.1:%d"\n'
-                    'telemetry:\n  enabled: false\n'
+                    'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n'
                     'checkpoint:\n  path: "%s/auto"\n  every_s: 0.2\n  on_exit: false\n' % (port, motor, tmp))
         err = open(os.path.join(tmp, 'stderr'), 'w+')
         # 64 descriptors: 100 idle connections would take them all.

@@ -31,7 +31,7 @@ class Brain:
             f.write('brain:\n  size: 8\n  channels: 16\n  backend: cpu\n  threads: 1\n'
                     'loop:\n  mode: %s\n  rate_hz: %g\n  stats_window: 100\n'
                     'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n%s'
-                    'telemetry:\n  enabled: false\n%s'
+                    'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n%s'
                     % (mode, rate, self.sensor, self.motor, link_extra, extra))
         self.err = open(os.path.join(self.dir.name, 'stderr'), 'w+')
         self.p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=self.err)
@@ -218,7 +218,7 @@ def test_non_loopback_without_curve_warns():
     d = tempfile.TemporaryDirectory()
     cfg = os.path.join(d.name, 'c.yaml')
     with open(cfg, 'w') as f:
-        f.write('brain:\n  size: 8\n  channels: 16\n  backend: cpu\ntelemetry:\n  enabled: false\n'
+        f.write('brain:\n  size: 8\n  channels: 16\n  backend: cpu\ntelemetry:\n  enabled: false\ncontrol:\n  enabled: false\n'
                 'link:\n  sensor_endpoint: "tcp://0.0.0.0:%d"\n  motor_endpoint: "tcp://127.0.0.1:%d"\n'
                 % (free_port(), free_port()))
     p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=subprocess.PIPE, text=True)

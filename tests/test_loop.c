@@ -68,7 +68,7 @@ static void rig_init(rig *r, const char *mode, double rate_hz, const char *extra
              "brain:\n  size: 8\n  channels: 16\n  sensors: %d\n  motors: %d\n  backend: cpu\n  threads: 1\n"
              "loop:\n  mode: %s\n  rate_hz: %g\n  stats_window: 100\n"
              "link:\n  sensor_endpoint: \"%s\"\n  motor_endpoint: \"%s\"\n"
-             "telemetry:\n  enabled: false\n%s",
+             "telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n%s",
              SENSORS, MOTORS, mode, rate_hz, r->sensor_ep, r->motor_ep, extra);
     FILE *f = fopen(r->cfg_path, "w");
     fputs(r->yaml, f);

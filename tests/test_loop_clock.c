@@ -182,3 +182,96 @@ TEST(a_failed_cycle_goes_out_flagged_and_the_brain_resets)
     CHECK_EQ_INT(brain_get_cycle(r.b), 99);
     rig_close(&r);
 }
+
+/* ---- commands (loop_command_submit) ---- */
+
+typedef struct {
+    int paused, changed;
+    uint64_t paused_cycle;
+    char detail[160];
+} seen_events;
+
+static void see_event(const loop_event *e, void *user)
+{
+    seen_events *s = user;
+    if (e->kind == LOOP_EVENT_PAUSED) {
+        s->paused++;
+        s->paused_cycle = e->cycle;
+    } else if (e->kind == LOOP_EVENT_PARAM_CHANGED) {
+        s->changed++;
+        snprintf(s->detail, sizeof s->detail, "%s %s %s", e->key, e->old_value, e->new_value);
+    }
+}
+
+/* A command waits in its slot until the start of the next cycle; the result
+ * names that cycle. Paused, the loop never steps and flags its motors stop. */
+TEST(a_pause_applies_at_the_start_of_the_next_cycle_and_stops_stepping)
+{
+    rig r;
+    CHECK(rig_open(&r, 100) == 0);
+    seen_events ev = {0};
+    CHECK_EQ_INT(loop_add_event_hook(r.lp, see_event, &ev), 0);
+    loop_command c = {.kind = LOOP_CMD_PAUSE};
+    loop_command_result res;
+    CHECK_EQ_INT(loop_command_poll(r.lp, &res), LOOP_ERR_PARAM);
+    CHECK_EQ_INT(loop_command_submit(r.lp, &c), 0);
+    CHECK_EQ_INT(loop_command_submit(r.lp, &c), LOOP_ERR_BUSY);
+    CHECK_EQ_INT(loop_command_poll(r.lp, &res), 0);
+    fake_clock f = {.now_ns = 0, .work_ns = 0, .end_ns = 1000 * MS};
+    tally t = {0};
+    run_on(&r, &f, &t);
+    CHECK_EQ_INT(loop_command_poll(r.lp, &res), 1);
+    CHECK_EQ_INT(res.rc, 0);
+    CHECK_EQ_INT(res.cycle, 1);
+    CHECK_EQ_INT(t.cycles, 100);
+    CHECK_EQ_INT(t.stepped, 0);
+    CHECK_EQ_INT(brain_get_cycle(r.b), 0);
+    CHECK_EQ_INT(ev.paused, 1);
+    CHECK_EQ_INT(ev.paused_cycle, 1);
+    loop_status st;
+    loop_get_status(r.lp, &st);
+    CHECK(st.paused && st.cycle == 100 && st.rate_hz == 100);
+    rig_close(&r);
+}
+
+/* A rate set live gives its cycles per second from the next tick; new
+ * parameters reach the brain, with their event. */
+TEST(rate_and_params_change_while_running)
+{
+    rig r;
+    CHECK(rig_open(&r, 100) == 0);
+    seen_events ev = {0};
+    CHECK_EQ_INT(loop_add_event_hook(r.lp, see_event, &ev), 0);
+    loop_command c = {.kind = LOOP_CMD_RATE, .rate_hz = 50};
+    snprintf(c.key, sizeof c.key, "loop.rate_hz");
+    snprintf(c.old_value, sizeof c.old_value, "100");
+    snprintf(c.new_value, sizeof c.new_value, "50");
+    CHECK_EQ_INT(loop_command_submit(r.lp, &c), 0);
+    fake_clock f = {.now_ns = 0, .work_ns = 0, .end_ns = 1000 * MS};
+    tally t = {0};
+    run_on(&r, &f, &t);
+    loop_command_result res;
+    CHECK_EQ_INT(loop_command_poll(r.lp, &res), 1);
+    CHECK_EQ_INT(res.rc, 0);
+    /* the first tick at 10 ms, then one every 20 ms to 1 s */
+    CHECK_EQ_INT(t.cycles, 50);
+    CHECK_MSG(strcmp(ev.detail, "loop.rate_hz 100 50") == 0, "%s", ev.detail);
+
+    loop_command p = {.kind = LOOP_CMD_PARAMS, .params = *brain_get_params(r.b)};
+    p.params.motor_gain = 9.0f;
+    CHECK_EQ_INT(loop_command_submit(r.lp, &p), 0);
+    f.end_ns += 100 * MS;
+    run_on(&r, &f, &t);
+    CHECK_EQ_INT(loop_command_poll(r.lp, &res), 1);
+    CHECK_EQ_INT(res.rc, 0);
+    CHECK(brain_get_params(r.b)->motor_gain == 9.0f);
+    /* and one the brain refuses comes back with its sentence */
+    p.params.size_x = 9;
+    CHECK_EQ_INT(loop_command_submit(r.lp, &p), 0);
+    f.end_ns += 100 * MS;
+    run_on(&r, &f, &t);
+    CHECK_EQ_INT(loop_command_poll(r.lp, &res), 1);
+    CHECK_EQ_INT(res.rc, BRAIN_ERR_PARAM);
+    CHECK_MSG(strstr(res.err, "size"), "%s", res.err);
+    rig_close(&r);
+}

@@ -34,7 +34,7 @@ def record(tmp, cycles, max_mb=64, size=8, mode='lockstep', linger_s=0):
         f.write('brain:\n  size: %d\n  channels: 8\n  backend: cpu\n  threads: 1\n'
                 'loop:\n  mode: %s\n  rate_hz: 200\n'
                 'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n'
-                'telemetry:\n  enabled: false\n'
+                'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n'
                 'record:\n  path: "%s"\n  max_mb: %d\n' % (size, mode, sensor, motor, log, max_mb))
     err = open(os.path.join(tmp, 'stderr'), 'w+')
     p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=err)

@@ -91,7 +91,7 @@ static void write_config(const rig *r, const char *name, unsigned seed, const ch
             "  seed: %u\n  motor_gain: 20\n"
             "loop:\n  mode: %s\n  rate_hz: 100\n"
             "link:\n  sensor_endpoint: \"%s\"\n  motor_endpoint: \"%s\"\n"
-            "telemetry:\n  enabled: false\n"
+            "telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n"
             "sim:\n  mode: %s\n  sensor_hz: 50\n%s",
             SENSORS, MOTORS, seed, strcmp(mode, "lockstep") ? "fixed_rate" : "lockstep", r->sensor_ep,
             r->motor_ep, mode, extra);

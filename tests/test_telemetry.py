@@ -35,7 +35,7 @@ class Brain:
             f.write('brain:\n  size: %d\n  channels: %d\n  backend: cpu\n  threads: 1\n'
                     'loop:\n  rate_hz: %g\n  stats_window: 50\n'
                     'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n  timeout_ms: %d\n'
-                    'telemetry:\n  enabled: true\n  endpoint: "%s"\n  every: %d\n  slice_every: %d\n%s'
+                    'control:\n  enabled: false\ntelemetry:\n  enabled: true\n  endpoint: "%s"\n  every: %d\n  slice_every: %d\n%s'
                     'checkpoint:\n  on_exit: false\n'
                     % (SIZE, CHANNELS, rate, self.sensor, self.motor, timeout_ms, self.tele,
                        every, slice_every, extra))

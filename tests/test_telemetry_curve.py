@@ -58,7 +58,7 @@ class Brain:
                     'loop:\n  rate_hz: 100\n  stats_window: 50\n'
                     'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n%s'
                     'telemetry:\n  enabled: true\n  endpoint: "%s"\n  every: 2\n  slice_every: 0\n%s'
-                    'checkpoint:\n  on_exit: false\n'
+                    'checkpoint:\n  on_exit: false\ncontrol:\n  enabled: false\n'
                     % (self.sensor, self.motor, link, self.tele, telemetry))
         self.err = open(self.path('stderr'), 'w+')
         self.p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=self.err)

@@ -1,0 +1,243 @@
+#!/usr/bin/python3
+"""test_control.py: the control socket of the real fieldbrain program and the
+fieldbrain-ctl client over real sockets on 127.0.0.1 (io/CONTROL.md): set,
+get and status, refusals, an unreachable brain, save and --resume, pause and
+resume, reset, --json, the telemetry event, CURVE with an allow-list.
+Usage: test_control.py FIELDBRAIN FIELDBRAIN_CTL ROBOT_CLIENT_PY TEST"""
+import json, math, os, signal, socket, subprocess, sys, tempfile, time
+import numpy as np
+import zmq
+
+FIELDBRAIN, CTL, CLIENT = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.path.insert(0, os.path.dirname(os.path.abspath(CLIENT)))
+import robot_client as rc  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class Brain:
+    """A fieldbrain process with a small CPU field, telemetry and control on
+    fresh ports."""
+
+    def __init__(self, link_extra='', resume=None, mode='fixed_rate'):
+        self.dir = tempfile.TemporaryDirectory()
+        ep = lambda: 'tcp://127.0.0.1:%d' % free_port()  # noqa: E731
+        self.sensor, self.motor, self.telemetry, self.control = ep(), ep(), ep(), ep()
+        self.ckpt = os.path.join(self.dir.name, 'ckpt')
+        cfg = os.path.join(self.dir.name, 'brain.yaml')
+        with open(cfg, 'w') as f:
+            f.write('brain:\n  size: 8\n  channels: 16\n  backend: cpu\n  threads: 1\n'
+                    'loop:\n  mode: %s\n  rate_hz: 100\n  stats_window: 100\n'
+                    'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n%s'
+                    'telemetry:\n  endpoint: "%s"\n  every: 1\n  slice_every: 0\n'
+                    'checkpoint:\n  path: "%s"\n  on_exit: false\n'
+                    'control:\n  endpoint: "%s"\n'
+                    % (mode, self.sensor, self.motor, link_extra, self.telemetry, self.ckpt,
+                       self.control))
+        self.err = open(os.path.join(self.dir.name, 'stderr'), 'w+')
+        args = [FIELDBRAIN, 'run', '--config', cfg] + (['--resume', resume] if resume else [])
+        self.p = subprocess.Popen(args, stderr=self.err)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the banner: every socket is bound
+            self.err.seek(0)
+            if 'field,' in self.err.read():
+                return
+            assert self.p.poll() is None, 'fieldbrain exited'
+            time.sleep(0.05)
+        raise AssertionError('no banner')
+
+    def ctl(self, *args, json_out=False, timeout_ms=3000, extra=()):
+        cmd = [CTL, '--endpoint', self.control, '--timeout-ms', str(timeout_ms)] + list(extra)
+        cmd += ['--json'] if json_out else []
+        out = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30)
+        return out.returncode, out.stdout, out.stderr
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        code = self.p.wait(timeout=30)
+        self.err.seek(0)
+        text = self.err.read()
+        sys.stderr.write(text)
+        return code, text
+
+
+def one_sentence(err):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('fieldbrain-ctl: '), err
+    return lines[0]
+
+
+def test_set_get_status_and_the_event():
+    b = Brain()
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b'event')
+    sub.connect(b.telemetry)
+    time.sleep(0.3)
+    code, out, err = b.ctl('get', 'brain.motor_gain')
+    assert code == 0 and out.strip() == '5', (code, out, err)
+    code, out, err = b.ctl('set', 'brain.motor_gain', '50', json_out=True)
+    assert code == 0, err
+    r = json.loads(out)
+    assert r['ok'] and r['v'] == 1 and r['old'] == '5' and r['value'] == '50' and r['cycle'] > 0, r
+    code, out, err = b.ctl('get', 'brain.motor_gain')
+    assert code == 0 and out.strip() == '50', (out, err)
+    code, out, err = b.ctl('status', json_out=True)
+    s = json.loads(out)
+    assert code == 0 and s['ok'] and s['backend'] == 'cpu' and s['robots'] == [1], s
+    assert s['cycle'] >= r['cycle'] and s['rate_hz'] == 100 and not s['paused'], s
+    code, out, err = b.ctl('status')
+    assert code == 0 and out.startswith('cycle ') and 'fixed_rate at 100 Hz' in out, out
+    # the rate changes from the next tick
+    code, out, err = b.ctl('set', 'loop.rate_hz', '200')
+    assert code == 0 and 'loop.rate_hz: 100 -> 200 from cycle' in out, (out, err)
+    code, out, err = b.ctl('status', json_out=True)
+    assert json.loads(out)['rate_hz'] == 200
+    # the change arrives as a telemetry event naming the key, the values and the cycle
+    found = None
+    deadline = time.monotonic() + 5
+    while found is None and time.monotonic() < deadline:
+        if sub.poll(200):
+            topic, body = sub.recv_multipart()[:2]
+            e = json.loads(body)
+            if e['kind'] == 'param_changed' and e['detail'].startswith('brain.motor_gain'):
+                found = e
+    assert found, 'no param_changed event'
+    assert found['detail'] == 'brain.motor_gain 5 -> 50' and found['cycle'] == r['cycle'], found
+    ctx.destroy(linger=0)
+    code, text = b.stop()
+    assert code == 0 and 'brain.motor_gain changed from 5 to 50' in text
+
+
+def test_refused_keys_exit_1_with_a_sentence():
+    b = Brain()
+    code, out, err = b.ctl('set', 'brain.size', '9')
+    line = one_sentence(err)
+    assert code == 1 and 'brain.size: cannot change while the brain runs' in line and 'restart' in line, err
+    code, out, err = b.ctl('set', 'brain.seed', '3')
+    assert code == 1 and 'random draw' in one_sentence(err), err
+    code, out, err = b.ctl('set', 'link.sensor_endpoint', 'tcp://127.0.0.1:1')
+    assert code == 1 and 'cannot change while the brain runs' in one_sentence(err), err
+    code, out, err = b.ctl('set', 'brain.decay', '3')
+    assert code == 1 and one_sentence(err) == \
+        'fieldbrain-ctl: brain.decay: 3 is out of range (allowed 0 to 1)', err
+    code, out, err = b.ctl('set', 'brain.motor_gain', 'fast')
+    assert code == 1 and 'brain.motor_gain' in one_sentence(err), err
+    code, out, err = b.ctl('get', 'brain.motor_gian')
+    assert code == 1 and 'motor_gain' in one_sentence(err), err
+    code, out, err = b.ctl('set', 'brain.momentum_gain', '0.1', json_out=True)
+    assert code == 0 and 'saturate' in json.loads(out)['warning'], out
+    # nothing changed by the refusals
+    code, out, err = b.ctl('get', 'brain.decay')
+    assert out.strip() == '0.995'
+    assert b.stop()[0] == 0
+
+
+def test_unreachable_endpoint_exits_2_within_the_timeout():
+    t0 = time.monotonic()
+    out = subprocess.run([CTL, '--endpoint', 'tcp://127.0.0.1:%d' % free_port(), '--timeout-ms', '500',
+                          'status'], capture_output=True, text=True, timeout=30)
+    took = time.monotonic() - t0
+    assert out.returncode == 2 and took < 3, (out.returncode, took)
+    assert 'could not reach' in one_sentence(out.stderr), out.stderr
+    out = subprocess.run([CTL, 'frobnicate'], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+
+
+def test_save_writes_a_loadable_checkpoint_and_resume_keeps_the_change():
+    b = Brain()
+    assert b.ctl('set', 'brain.motor_gain', '42')[0] == 0
+    path = os.path.join(b.dir.name, 'saved')
+    code, out, err = b.ctl('save', path, json_out=True)
+    assert code == 0, err
+    r = json.loads(out)
+    assert r['path'] == path and r['brain_cycle'] > 0
+    side = json.load(open(path + '.json'))  # on disk when the reply came
+    field = np.load(os.path.join(b.dir.name, side['field_file']))
+    assert field.shape == (8, 8, 8, 16) and np.isfinite(field).all()
+    assert side['cycle'] == r['brain_cycle']
+    code, out, err = b.ctl('save')  # to checkpoint.path
+    assert code == 0 and out.startswith('saved ' + b.ckpt), out
+    assert b.stop()[0] == 0
+    c = Brain(resume=path)
+    code, out, err = c.ctl('get', 'brain.motor_gain')
+    assert code == 0 and out.strip() == '42', (out, err)
+    assert c.ctl('status', json_out=True)[0] == 0
+    code, text = c.stop()
+    assert code == 0 and 'resumed %s at brain cycle %d' % (path, r['brain_cycle']) in text, text
+
+
+def test_pause_stops_the_motors_resume_and_reset_step_again():
+    b = Brain(mode='lockstep')
+    robot = rc.Robot(b.sensor, b.motor)
+    robot.recv(3000)  # the lockstep heartbeat: subscribed
+
+    def answer(i):
+        seq = robot.send([math.sin(0.1 * i + k) for k in range(16)])
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            m = robot.recv(100)
+            if m is not None and m['answer_seq'] == seq:
+                return m
+        raise AssertionError('no answer')
+
+    for i in range(5):
+        m = answer(i)
+        assert not (m['flags'] & rc.STOP) and any(v != 0 for v in m['values'])
+    code, out, err = b.ctl('pause', json_out=True)
+    assert code == 0 and json.loads(out)['ok'], err
+    before = json.loads(b.ctl('status', json_out=True)[1])
+    assert before['paused']
+    for i in range(5, 10):
+        m = answer(i)
+        assert m['flags'] & rc.STOP and all(v == 0 for v in m['values']), m
+    after = json.loads(b.ctl('status', json_out=True)[1])
+    assert after['brain_cycle'] == before['brain_cycle'], (before, after)  # it did not step
+    code, out, err = b.ctl('resume')
+    assert code == 0 and out.startswith('resumed from cycle'), out
+    m = answer(10)
+    assert not (m['flags'] & rc.STOP) and any(v != 0 for v in m['values'])
+    code, out, err = b.ctl('reset', json_out=True)
+    assert code == 0 and json.loads(out)['ok'], err
+    m = answer(11)
+    assert not (m['flags'] & rc.STOP)
+    robot.close()
+    code, text = b.stop()
+    assert code == 0 and 'event paused' in text and 'event reset' in text
+
+
+def test_curve_allowed_client_only():
+    server_pub, server_sec = zmq.curve_keypair()
+    good_pub, good_sec = zmq.curve_keypair()
+    evil_pub, evil_sec = zmq.curve_keypair()
+    d = tempfile.TemporaryDirectory()
+    keys = os.path.join(d.name, 'clients')
+    with open(keys, 'w') as f:
+        f.write('# allowed\n%s\n' % good_pub.decode())
+    b = Brain(link_extra='  curve_secret_key: "%s"\n  curve_public_key: "%s"\n'
+              '  curve_client_keys: "%s"\n' % (server_sec.decode(), server_pub.decode(), keys))
+    good = ['--server-key', server_pub.decode(), '--public-key', good_pub.decode(),
+            '--secret-key', good_sec.decode()]
+    evil = ['--server-key', server_pub.decode(), '--public-key', evil_pub.decode(),
+            '--secret-key', evil_sec.decode()]
+    code, out, err = b.ctl('get', 'brain.motor_gain', extra=good)
+    assert code == 0 and out.strip() == '5', err
+    # a stranger and a plain client get nothing at all
+    assert b.ctl('status', extra=evil, timeout_ms=700)[0] == 2
+    assert b.ctl('status', timeout_ms=700)[0] == 2
+    assert b.ctl('set', 'brain.motor_gain', '7', extra=evil, timeout_ms=700)[0] == 2
+    code, out, err = b.ctl('get', 'brain.motor_gain', extra=good)
+    assert out.strip() == '5'
+    # the secret key is never shown
+    code, out, err = b.ctl('get', 'link.curve_secret_key', extra=good)
+    assert code == 0 and server_sec.decode() not in out
+    assert b.stop()[0] == 0
+
+
+if __name__ == '__main__':
+    globals()['test_' + sys.argv[4]]()
+    print('ok')
