@@ -4,6 +4,7 @@
  * to the loop, which applies them between two cycles.
  */
 #include "control.h"
+#include "curve.h"
 #include "fail.h"
 #include "json.h"
 
@@ -18,8 +19,6 @@
 #include <time.h>
 #include <zmq.h>
 
-#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define MAX_CLIENT_KEYS 256
 #define MAX_REQUEST 4096
 #define MAX_REPLY 4096
 #define COMMAND_TIMEOUT_MS 5000
@@ -36,9 +35,8 @@ struct control {
     loop *lp;
     brain_snapshot *snap;        /* made at create (pages untouched until a save) */
     int64_t start_ns;
-    void *ctx, *sock, *zap;
-    uint8_t keys[MAX_CLIENT_KEYS][32];
-    int n_keys;
+    void *ctx, *sock;
+    curve_zap *zap;              /* the allow-list's handler (curve/), when there is one */
     char endpoint[CONFIG_STR];
     pthread_t thread;
     bool running;
@@ -409,43 +407,6 @@ void control_handle(control *c, const char *request, size_t len, char *out, size
 
 /* ---- the socket thread ---- */
 
-/* ZAP (RFC 27): ZeroMQ asks about every CURVE handshake on this context. */
-static void zap_answer(control *c)
-{
-    char frames[7][256];
-    size_t lens[7] = {0};
-    int nf = 0;
-    int more = 1;
-    while (more) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, c->zap, 0) < 0) {
-            zmq_msg_close(&m);
-            return;
-        }
-        if (nf < 7) {
-            size_t sz = zmq_msg_size(&m) < 255 ? zmq_msg_size(&m) : 255;
-            memcpy(frames[nf], zmq_msg_data(&m), sz);
-            frames[nf][sz] = '\0';
-            lens[nf] = zmq_msg_size(&m);
-        }
-        nf++;
-        more = zmq_msg_more(&m);
-        zmq_msg_close(&m);
-    }
-    /* version, request id, domain, address, identity, mechanism, key */
-    bool ok = false;
-    if (nf >= 7 && strcmp(frames[5], "CURVE") == 0 && lens[6] == 32)
-        for (int i = 0; i < c->n_keys && !ok; i++)
-            ok = memcmp(c->keys[i], frames[6], 32) == 0;
-    zmq_send(c->zap, "1.0", 3, ZMQ_SNDMORE);
-    zmq_send(c->zap, frames[1], nf > 1 ? lens[1] : 0, ZMQ_SNDMORE);
-    zmq_send(c->zap, ok ? "200" : "400", 3, ZMQ_SNDMORE);
-    zmq_send(c->zap, ok ? "OK" : "client key not allowed", ok ? 2 : 22, ZMQ_SNDMORE);
-    zmq_send(c->zap, "", 0, ZMQ_SNDMORE);
-    zmq_send(c->zap, "", 0, 0);
-}
-
 /* One request: [identity][empty][payload] from REQ, [identity][payload]
  * from DEALER; the reply goes back with the same envelope. */
 static void serve_one(control *c, char *req, char *rep)
@@ -497,50 +458,14 @@ static void *control_main(void *arg)
     control *c = arg;
     char *req = c->req, *rep = c->rep;
     while (!atomic_load(&c->stop)) {
-        zmq_pollitem_t items[2] = {{.socket = c->sock, .events = ZMQ_POLLIN},
-                                   {.socket = c->zap, .events = ZMQ_POLLIN}};
-        int rc = zmq_poll(items, c->zap ? 2 : 1, POLL_MS);
+        zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
+        int rc = zmq_poll(&item, 1, POLL_MS);
         if (rc < 0 && zmq_errno() != EINTR)
             break;
-        if (rc <= 0)
-            continue;
-        if (c->zap && (items[1].revents & ZMQ_POLLIN))
-            zap_answer(c);
-        if (items[0].revents & ZMQ_POLLIN)
+        if (rc > 0 && (item.revents & ZMQ_POLLIN))
             serve_one(c, req, rep);
     }
     return NULL;
-}
-
-static int read_client_keys(control *c, const char *path, char *err, size_t err_len)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return fb_fail(err, err_len, CONTROL_ERR_PARAM, "link.curve_client_keys: cannot open %s: %s",
-                       path, strerror(errno));
-    char line[512];
-    int lineno = 0, rc = CONTROL_OK;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        char *s = line;
-        while (*s == ' ' || *s == '\t')
-            s++;
-        char *e = s + strcspn(s, " \t\r\n");
-        if (e == s || *s == '#') /* '#' is a Z85 digit: only a leading one is a comment */
-            continue;
-        *e = '\0';
-        if (strlen(s) != 40 || c->n_keys == MAX_CLIENT_KEYS || !zmq_z85_decode(c->keys[c->n_keys], s)) {
-            rc = fb_fail(err, err_len, CONTROL_ERR_PARAM,
-                         "%s:%d: link.curve_client_keys: not a Z85 public key (40 characters, at "
-                         "most %d keys)", path, lineno, MAX_CLIENT_KEYS);
-            break;
-        }
-        c->n_keys++;
-    }
-    fclose(f);
-    if (rc == CONTROL_OK && c->n_keys == 0)
-        rc = fb_fail(err, err_len, CONTROL_ERR_PARAM, "link.curve_client_keys: %s holds no key", path);
-    return rc;
 }
 
 static bool endpoint_is_local(const char *ep)
@@ -566,24 +491,27 @@ int control_create(const config *cfg, brain *b, loop *lp, control **out, char *w
     c->lp = lp;
     c->start_ns = mono_ns();
     atomic_init(&c->stop, false);
-    int rc = CONTROL_OK, zero = 0, one = 1;
+    int rc = CONTROL_OK, zero = 0;
     const link_options *lo = &cfg->link;
     bool curve = lo->curve_secret_key[0] != '\0';
     if (brain_snapshot_create(b, &c->snap) < 0)
         c->snap = NULL; /* save says so when asked */
-    if (curve && lo->curve_client_keys[0] && (rc = read_client_keys(c, lo->curve_client_keys, err, err_len)))
-        goto fail;
     c->ctx = zmq_ctx_new();
     if (!c->ctx) {
         rc = fb_fail(err, err_len, CONTROL_ERR_SOCKET, "control: cannot make a ZeroMQ context");
         goto fail;
     }
-    if (c->n_keys) {
-        c->zap = zmq_socket(c->ctx, ZMQ_REP);
-        if (!c->zap || zmq_setsockopt(c->zap, ZMQ_LINGER, &zero, sizeof zero) ||
-            zmq_bind(c->zap, ZAP_ENDPOINT)) {
-            rc = fb_fail(err, err_len, CONTROL_ERR_SOCKET, "control: cannot start the ZAP handler: %s",
-                         zmq_strerror(zmq_errno()));
+    if (curve && lo->curve_client_keys[0]) {
+        /* The link's allow-list, enforced on this context before the bind. */
+        curve_keys *allowed = malloc(sizeof *allowed);
+        int crc = allowed ? curve_keys_read(lo->curve_client_keys, "link.curve_client_keys", allowed,
+                                            err, err_len)
+                          : fb_fail(err, err_len, CURVE_ERR_NOMEM, "control: out of memory");
+        if (crc == CURVE_OK)
+            crc = curve_zap_start(c->ctx, allowed, "control", &c->zap, err, err_len);
+        free(allowed);
+        if (crc < 0) {
+            rc = CONTROL_ERR_PARAM;
             goto fail;
         }
     }
@@ -591,12 +519,14 @@ int control_create(const config *cfg, brain *b, loop *lp, control **out, char *w
     int maxmsg = MAX_REQUEST + 64;
     int64_t maxsize = maxmsg;
     if (!c->sock || zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero) ||
-        zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize) ||
-        (curve && (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
-                   zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, lo->curve_secret_key, 40) ||
-                   zmq_setsockopt(c->sock, ZMQ_ZAP_DOMAIN, "fieldbrain", 10)))) {
+        zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize)) {
         rc = fb_fail(err, err_len, CONTROL_ERR_PARAM, "control: cannot set up the socket: %s",
                      zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    if (curve && curve_server_setup(c->sock, lo->curve_secret_key, "link.curve_secret_key", err,
+                                    err_len) < 0) {
+        rc = CONTROL_ERR_PARAM;
         goto fail;
     }
     if (zmq_bind(c->sock, cfg->control.endpoint) != 0) {
@@ -634,8 +564,7 @@ void control_destroy(control **cp)
     }
     if (c->sock)
         zmq_close(c->sock);
-    if (c->zap)
-        zmq_close(c->zap);
+    curve_zap_stop(&c->zap);  /* after the sockets, before the context */
     if (c->ctx)
         zmq_ctx_term(c->ctx);
     brain_snapshot_destroy(&c->snap);

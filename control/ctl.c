@@ -4,6 +4,7 @@
  * stderr), 2 could not reach the brain (or could not ask: bad usage).
  */
 #include "control.h"
+#include "curve.h"
 #include "json.h"
 
 #include <stdio.h>
@@ -32,6 +33,9 @@ static void usage(FILE *f)
             "  --server-key KEY   the brain's CURVE public key (link.curve_public_key, Z85)\n"
             "  --public-key KEY   this client's CURVE public key (Z85; on the allow-list)\n"
             "  --secret-key KEY   this client's CURVE secret key (Z85)\n"
+            "  --keys FILE        the three keys from a file, as fieldbrain-monitor takes them\n"
+            "                     (server-key, public-key, secret-key lines: telemetry/README.md);\n"
+            "                     keeps the secret key out of the process list\n"
             "  --robot ID         the robot the request is for\n"
             "  --timeout-ms MS    give up waiting after this long (default 3000)\n"
             "  --json             print the reply as it came (one JSON line)\n"
@@ -148,6 +152,7 @@ int main(int argc, char **argv)
     int timeout_ms = 3000;
     long robot = -1;
     bool as_json = false;
+    static curve_client keys; /* --keys FILE; static: the pointers above outlive the loop */
     const char *args[3] = {NULL, NULL, NULL};
     int nargs = 0;
     for (int i = 1; i < argc; i++) {
@@ -166,6 +171,15 @@ int main(int argc, char **argv)
             public_key = argv[++i];
         } else if (strcmp(a, "--secret-key") == 0 && has) {
             secret_key = argv[++i];
+        } else if (strcmp(a, "--keys") == 0 && has) {
+            char err[512];
+            if (curve_client_read(argv[++i], &keys, err, sizeof err) < 0) {
+                fprintf(stderr, "fieldbrain-ctl: --keys: %s\n", err);
+                return EXIT_UNREACHED;
+            }
+            server_key = keys.server_key;
+            public_key = keys.public_key;
+            secret_key = keys.secret_key;
         } else if (strcmp(a, "--timeout-ms") == 0 && has) {
             timeout_ms = atoi(argv[++i]);
         } else if (strcmp(a, "--robot") == 0 && has) {
