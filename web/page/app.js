@@ -104,7 +104,8 @@ function onData(buf) {
   if (view.byteLength < 13 || view.getUint8(0) !== 1) return;
   const topic = state.subs.get(view.getUint32(1, true));
   if (!topic) return;
-  const t = Number(view.getBigUint64(5, true)) / 1e9;
+  // Drawn against this machine's clock: the server's may differ from it.
+  const t = Date.now() / 1000;
   const msg = JSON.parse(decoder.decode(new Uint8Array(buf, 13)));
   if (topic === "/fieldbrain/stats") onStats(t, msg);
   else if (topic === "/fieldbrain/events") onEvent(msg);
@@ -194,7 +195,8 @@ function chart(canvas, series, opt) {
     if (lo === undefined) lo = a;
     if (hi === undefined) hi = b;
     if (opt.floor0) lo = Math.min(lo, 0);
-    if (hi - lo < 1e-12) { hi += Math.abs(hi) * 0.05 + 1e-9; lo -= Math.abs(lo) * 0.05 + 1e-9; }
+    const minSpan = opt.minSpan || 1e-9;
+    if (hi - lo < minSpan) { const mid = (hi + lo) / 2; lo = opt.floor0 ? Math.max(0, mid - minSpan / 2) : mid - minSpan / 2; hi = lo + minSpan; }
     const pad = (hi - lo) * 0.08;
     hi += pad; if (!opt.floor0) lo -= pad;
   }
@@ -225,6 +227,11 @@ function chart(canvas, series, opt) {
 
 function flat(value, t0, t1) { return [[t0, value], [t1, value]]; }
 
+// The time shown grows with the history, from 30 s up to `most`.
+function span(arr, now, most) {
+  return arr.length ? Math.min(most, Math.max(30, Math.ceil((now - arr[0][0]) / 30) * 30)) : 30;
+}
+
 function render() {
   const t = Date.now() / 1000;
   const s = state.stats;
@@ -252,24 +259,25 @@ function render() {
   const target = state.target;
   const rate = s.rate_hz == null ? "-" : s.rate_hz.toFixed(1);
   $("rate-text").textContent = target > 0 ? rate + " Hz of " + target + " Hz" : rate + " Hz (lockstep)";
+  const spanS = span(state.rate.length ? state.rate : state.energy, t, HISTORY_S);
   const rateSeries = [{ data: state.rate, color: COLORS[0], label: "achieved" }];
-  if (target > 0) rateSeries.push({ data: flat(target, t - HISTORY_S, t), color: "#8796a8", dash: [5, 4], label: "target" });
-  chart($("rate-chart"), rateSeries, { now: t, spanS: HISTORY_S, floor0: true, fmt: (v) => v.toFixed(1) });
+  if (target > 0) rateSeries.push({ data: flat(target, t - spanS, t), color: "#8796a8", dash: [5, 4], label: "target" });
+  chart($("rate-chart"), rateSeries, { now: t, spanS, floor0: true, fmt: (v) => v.toFixed(1) });
 
   const periodMs = target > 0 ? 1000 / target : 0;
   $("lateness-text").textContent = "p50 " + fmtNs(s.lateness && s.lateness.p50_ns) + ", p99 " +
     fmtNs(s.lateness && s.lateness.p99_ns) + (periodMs ? " (period " + periodMs.toFixed(1) + " ms)" : "");
   const lat = [{ data: state.p50, color: COLORS[2], label: "p50" }, { data: state.p99, color: COLORS[1], label: "p99" }];
-  if (periodMs) lat.push({ data: flat(periodMs, t - HISTORY_S, t), color: "#f85149", dash: [5, 4], label: "period" });
-  chart($("lateness-chart"), lat, { now: t, spanS: HISTORY_S, floor0: true, fmt: (v) => v.toFixed(2) + " ms" });
+  if (periodMs) lat.push({ data: flat(periodMs, t - spanS, t), color: "#f85149", dash: [5, 4], label: "period" });
+  chart($("lateness-chart"), lat, { now: t, spanS, floor0: true, fmt: (v) => v.toFixed(2) + " ms" });
   $("work-text").textContent = "work p50 " + fmtNs(s.work && s.work.p50_ns) + ", p99 " + fmtNs(s.work && s.work.p99_ns) +
     "; overruns " + s.overruns + ", skipped ticks " + s.skipped_ticks + (s.gpu_ms != null ? "; gpu " + s.gpu_ms.toFixed(3) + " ms" : "");
 
   $("energy-text").textContent = s.energy == null ? "-" : Number(s.energy).toPrecision(4);
-  chart($("energy-chart"), [{ data: state.energy, color: COLORS[3] }], { now: t, spanS: HISTORY_S, fmt: (v) => v.toPrecision(3) });
+  chart($("energy-chart"), [{ data: state.energy, color: COLORS[3] }], { now: t, spanS, fmt: (v) => v.toPrecision(3) });
   $("saturated-text").textContent = s.saturated == null ? "-" : (100 * s.saturated).toPrecision(3) + " %";
   chart($("saturated-chart"), [{ data: state.saturated, color: COLORS[4] }],
-        { now: t, spanS: HISTORY_S, floor0: true, fmt: (v) => v.toPrecision(2) + " %" });
+        { now: t, spanS, floor0: true, minSpan: 1, fmt: (v) => v.toPrecision(2) + " %" });
   const steps = s.steps ? Object.keys(s.steps).filter((k) => s.steps[k]) : [];
   $("steps-text").textContent = "steps this cycle: " + (steps.length ? steps.join(", ") : "none") +
     "; brain cycle " + s.brain_cycle + (s.activity != null ? "; activity " + Number(s.activity).toPrecision(3) : "");
@@ -298,7 +306,7 @@ function drawRobot(id, r, t) {
   const series = [];
   for (let k = 0; k < n; k++)
     series.push({ data: r.motors.map(([tt, v]) => [tt, v[k]]), color: COLORS[k % COLORS.length], label: "m" + k });
-  chart(r.el.querySelector(".motor-chart"), series, { now: t, spanS: MOTOR_HISTORY_S, min: -1.05, max: 1.05,
+  chart(r.el.querySelector(".motor-chart"), series, { now: t, spanS: span(r.motors, t, MOTOR_HISTORY_S), min: -1.05, max: 1.05,
                                                        fmt: (v) => v.toFixed(2) });
   const bars = r.el.querySelector(".bars");
   if (r.bars.length !== n) {
