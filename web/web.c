@@ -79,7 +79,6 @@ typedef struct {
     unsigned char rx[WEB_RX_MAX];
     size_t rx_len;
     double bucket, bucket_s;     /* client messages allowed, refilled over time */
-    uint64_t dropped;
     int close_status;            /* nonzero: close with this at the next write */
     const char *close_reason;
     bool registered;
@@ -115,6 +114,7 @@ struct web_app {
     bool reachable, ever_reached;
     double last_msg_s, last_source_s;
     uint64_t n_msgs, n_stats, n_events, n_slices, events_dropped, refused_clients;
+    uint64_t viewer_drops;       /* data messages slow viewers lost, all together */
     double last_cycle;
     bool have_cycle;
     double stats_sent_s, slice_sent_s, event_bucket, event_bucket_s;
@@ -355,10 +355,10 @@ static void client_data(web_client *c, web_msg *m)
 {
     while (c->data_n > 0 && (c->data_n == WEB_QUEUE || c->data_bytes + m->len > WEB_QUEUE_BYTES)) {
         msg_unref(data_pop(c));
-        c->dropped++;
+        c->app->viewer_drops++;
     }
     if (m->len > WEB_QUEUE_BYTES) {
-        c->dropped++;
+        c->app->viewer_drops++;
         return;
     }
     m->refs++;
@@ -470,7 +470,8 @@ static const char SCHEMA_SOURCE[] =
     "{\"type\":\"object\",\"title\":\"fieldbrain.Source\",\"description\":\"whether fieldbrain-web hears "
     "the brain\",\"properties\":{\"endpoint\":{\"type\":\"string\"},\"reachable\":{\"type\":\"boolean\"},"
     "\"silent_ms\":{\"type\":[\"number\",\"null\"]},\"messages\":{\"type\":\"integer\"},\"viewers\":{\"type\":\"integer\"},"
-    "\"max_hz\":{\"type\":\"number\"},\"events_dropped\":{\"type\":\"integer\"}}}";
+    "\"max_hz\":{\"type\":\"number\"},\"events_dropped\":{\"type\":\"integer\"},"
+    "\"viewer_drops\":{\"type\":\"integer\"},\"viewers_refused\":{\"type\":\"integer\"}}}";
 
 static const char SCHEMA_MOTORS[] =
     "{\"type\":\"object\",\"title\":\"fieldbrain.Motors\",\"properties\":{\"cycle\":{\"type\":\"integer\"},"
@@ -556,9 +557,11 @@ static void send_source(web_app *app, double now)
         sb_fmt(&s, "%.0f", (now - app->last_msg_s) * 1e3);
     else
         sb_cat(&s, "null");
-    sb_fmt(&s, ",\"messages\":%llu,\"viewers\":%d,\"max_hz\":%g,\"events_dropped\":%llu}",
+    sb_fmt(&s, ",\"messages\":%llu,\"viewers\":%d,\"max_hz\":%g,\"events_dropped\":%llu,"
+               "\"viewer_drops\":%llu,\"viewers_refused\":%llu}",
            (unsigned long long)app->n_msgs, app->n_clients, app->cfg->max_hz,
-           (unsigned long long)app->events_dropped);
+           (unsigned long long)app->events_dropped, (unsigned long long)app->viewer_drops,
+           (unsigned long long)app->refused_clients);
     publish_json(app, CH_SOURCE, real_ns(), &s);
     app->last_source_s = now;
 }

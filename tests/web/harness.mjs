@@ -48,7 +48,18 @@ export async function freePort() {
 }
 
 const children = new Set();
-process.on("exit", () => { for (const c of children) c.kill("SIGKILL"); });
+const dirs = [];
+// Logs stay behind only when a test fails.
+process.on("exit", (code) => {
+  for (const c of children) c.kill("SIGKILL");
+  if (code === 0) for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir() {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), "fbweb-"));
+  dirs.push(d);
+  return d;
+}
 
 function track(proc, name, dir) {
   const log = fs.openSync(path.join(dir, name + ".log"), "w");
@@ -78,7 +89,7 @@ export class Brain {
   }
 
   async start(ports) {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "fbweb-"));
+    this.dir = tempDir();
     this.ports = ports || { sensor: await freePort(), motor: await freePort(), tele: await freePort() };
     this.tele = "tcp://127.0.0.1:" + this.ports.tele;
     const o = this.opt;
@@ -115,7 +126,7 @@ export class Web {
     this.build = path.resolve(build);
     this.endpoint = endpoint;
     this.args = args;
-    this.dir = dir || fs.mkdtempSync(path.join(os.tmpdir(), "fbweb-"));
+    this.dir = dir || tempDir();
   }
 
   async start(port = 0) {

@@ -124,8 +124,9 @@ const tests = {
   async stalled_viewer_does_not_hold_up_others() {
     await withBrainAndWeb({ every: 1, sliceEvery: 1, size: 24 }, ["--max-hz", "1000", "--slice-hz", "100"],
                           async (brain, web) => {
-      const good = await new Viewer(web.ws).ready([STATS, SLICE]);
+      const good = await new Viewer(web.ws).ready([STATS, SLICE, SOURCE]);
       good.subscribe(STATS);
+      good.subscribe(SOURCE);
       const stall = await new Viewer(web.ws).ready([STATS, SLICE, MOTORS]);
       for (const t of [STATS, SLICE, SLICE_INFO, MOTORS, LINK]) stall.subscribe(t);
       await sleep(300);
@@ -138,6 +139,8 @@ const tests = {
       assert(got >= 100, "the reading viewer still gets its stats at ~100 Hz (" + got + " in 3 s)");
       const rss1 = web.rssKiB();
       assert(rss1 - rss0 < 40 * 1024, "memory bounded: RSS grew " + (rss1 - rss0) + " KiB");
+      const drops = good.messages(SOURCE).at(-1).msg.viewer_drops;
+      assert(drops > 0, "the stalled viewer's queue overflowed and lost its oldest messages (" + drops + ")");
       stall.ws._socket.destroy();
       good.close();
     });
