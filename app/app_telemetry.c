@@ -35,6 +35,18 @@ void app_telemetry_options(const config *c, const brain *b, telemetry_options *o
         snprintf(o->device, sizeof o->device, "%s", brain_device_name(b));
         snprintf(o->backend, sizeof o->backend, "%s", brain_backend_name(brain_get_backend(b)));
     }
+    /* CURVE: each of telemetry's keys that is empty is the link's, so
+     * telemetry is as closed as the link unless the file says otherwise. */
+    if (!c->telemetry.unencrypted) {
+        bool own = c->telemetry.curve_secret_key[0] != '\0';
+        snprintf(o->curve_secret_key, sizeof o->curve_secret_key, "%s",
+                 own ? c->telemetry.curve_secret_key : c->link.curve_secret_key);
+        snprintf(o->curve_public_key, sizeof o->curve_public_key, "%s",
+                 own ? c->telemetry.curve_public_key : c->link.curve_public_key);
+        snprintf(o->curve_client_keys, sizeof o->curve_client_keys, "%s",
+                 c->telemetry.curve_client_keys[0] ? c->telemetry.curve_client_keys
+                                                   : c->link.curve_client_keys);
+    }
     o->n_bad = WIRE_BAD_REASONS < TELEMETRY_MAX_BAD ? WIRE_BAD_REASONS : TELEMETRY_MAX_BAD;
     for (uint32_t i = 0; i < o->n_bad; i++)
         snprintf(o->bad_names[i], TELEMETRY_NAME, "%s", wire_bad_name((int)i));
@@ -51,6 +63,7 @@ static void on_cycle(const loop_cycle_report *r, void *user)
         .lateness_hist = r->lateness_hist,
         .overruns = r->overruns, .skipped_ticks = r->skipped_ticks,
         .motors = r->motors, .n_motors = r->n_motors, .stepped = r->stepped,
+        .fault = r->fault, .brain_faults = r->brain_faults,
         .brain_cycle = r->brain.cycle, .energy = r->brain.energy,
         .saturated = r->brain.saturated, .activity = r->brain.activity,
         .diffused = r->brain.diffused, .noised = r->brain.noised,
@@ -119,8 +132,12 @@ int app_telemetry_attach(const config *c, brain *b, loop *lp, app_telemetry **ou
     }
     a->b = b;
     a->lp = lp;
-    loop_set_event_hook(lp, on_event, a);
-    loop_set_cycle_hook(lp, on_cycle, a);
+    if (loop_add_event_hook(lp, on_event, a) || loop_add_cycle_hook(lp, on_cycle, a)) {
+        loop_remove_event_hook(lp, on_event, a);
+        telemetry_destroy(&a->t);
+        free(a);
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: the loop has no free hook");
+    }
     *out = a;
     return 0;
 }
@@ -130,8 +147,8 @@ void app_telemetry_detach(app_telemetry **ap)
     if (!ap || !*ap)
         return;
     app_telemetry *a = *ap;
-    loop_set_cycle_hook(a->lp, NULL, NULL);
-    loop_set_event_hook(a->lp, NULL, NULL);
+    loop_remove_cycle_hook(a->lp, on_cycle, a);
+    loop_remove_event_hook(a->lp, on_event, a);
     telemetry_destroy(&a->t);
     free(a);
     *ap = NULL;

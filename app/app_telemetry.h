@@ -15,7 +15,9 @@
 #include "telemetry.h"
 
 /* c->telemetry and the field shape of c->brain, the device and backend of b,
- * the rate of c->loop and the bad-input reasons of the link. */
+ * the rate of c->loop and the bad-input reasons of the link; the CURVE keys
+ * of c->telemetry, each empty one taken from c->link (none at all with
+ * telemetry.unencrypted). */
 void app_telemetry_options(const config *c, const brain *b, telemetry_options *o);
 
 typedef struct app_telemetry app_telemetry;

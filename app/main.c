@@ -8,6 +8,8 @@
 #include "config.h"
 #include "link.h"
 #include "loop.h"
+#include "app_inlog.h"
+#include "app_replay.h"
 #include "app_telemetry.h"
 
 #include <errno.h>
@@ -29,6 +31,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: fieldbrain run --config FILE [--resume CHECKPOINT]\n"
+            "       fieldbrain replay LOG [options]   (fieldbrain replay --help)\n"
             "       fieldbrain --help | --version\n"
             "\n"
             "Runs the field brain as a robot controller: sensors come in on\n"
@@ -81,6 +84,7 @@ static int run(const char *config_path, const char *resume)
     robot_link *l = NULL;
     loop *lp = NULL;
     app_telemetry *tm = NULL;
+    app_inlog *il = NULL;
     if (brain_create(&cfg.brain, &b, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain: brain: %s\n", err);
         goto out;
@@ -112,8 +116,18 @@ static int run(const char *config_path, const char *resume)
             fprintf(stderr, "fieldbrain: %s\n", err);
             goto out;
         }
-        fprintf(stderr, "fieldbrain: telemetry on %s\n",
-                telemetry_endpoint(app_telemetry_publisher(tm)));
+        bool curve = !cfg.telemetry.unencrypted &&
+                     (cfg.telemetry.curve_secret_key[0] || cfg.link.curve_secret_key[0]);
+        fprintf(stderr, "fieldbrain: telemetry on %s%s\n", telemetry_endpoint(app_telemetry_publisher(tm)),
+                curve ? " (CURVE)" : "");
+    }
+    if (cfg.record.path[0]) {
+        if (app_inlog_attach(&cfg, b, lp, &il, err, sizeof err) < 0) {
+            fprintf(stderr, "fieldbrain: %s\n", err);
+            goto out;
+        }
+        fprintf(stderr, "fieldbrain: input log in %s (at most %u MiB)\n", cfg.record.path,
+                cfg.record.max_mb);
     }
     /* Before the banner: whoever waits for the banner may signal at once. */
     struct sigaction sa;
@@ -136,6 +150,7 @@ static int run(const char *config_path, const char *resume)
 
     status = loop_run(lp, &g_stop) == 0 ? 0 : 1;
 out:
+    app_inlog_detach(&il);      /* unhooks, writes what is queued */
     app_telemetry_detach(&tm);  /* unhooks before the loop goes */
     loop_destroy(&lp);
     link_destroy(&l);  /* linger 0: never waits for a peer */
@@ -153,6 +168,8 @@ int main(int argc, char **argv)
         printf("fieldbrain %s\n", FB_VERSION);
         return 0;
     }
+    if (argc >= 2 && strcmp(argv[1], "replay") == 0)
+        return app_replay_main(argc, argv);
     if (argc < 2 || strcmp(argv[1], "run") != 0) {
         usage(stderr);
         return 2;

@@ -42,7 +42,7 @@ int brain_create(const brain_params *p, brain **out, char *err, size_t err_len)
         return rc;
     brain *b = calloc(1, sizeof *b);
     if (!b)
-        return brain_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
+        return fb_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
     b->p = *p;
     b->p.device[BRAIN_DEVICE_LEN - 1] = '\0';
     b->sensor_spots = malloc(sizeof(uint32_t) * 3 * p->sensors);
@@ -50,7 +50,7 @@ int brain_create(const brain_params *p, brain **out, char *err, size_t err_len)
     b->sensor_scratch = calloc(p->sensors, sizeof(float));
     if (!b->sensor_spots || !b->motor_spots || !b->sensor_scratch) {
         brain_destroy(&b);
-        return brain_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
+        return fb_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
     }
     brain_draw_spots(p->seed, RNG_STREAM_SENSOR_SPOTS, p->sensors, p, b->sensor_spots);
     brain_draw_spots(p->seed, RNG_STREAM_MOTOR_SPOTS, p->motors, p, b->motor_spots);

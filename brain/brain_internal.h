@@ -62,7 +62,4 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
  * seed, which the caller has checked). */
 int brain_restore_state(brain *b, uint64_t cycle, const float *momentum, const float *field);
 
-/* The one error report of every module (base/fail.h). */
-#define brain_fail fb_fail
-
 #endif

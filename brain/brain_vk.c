@@ -877,7 +877,7 @@ static int fbvk_create_buffers(fbvk_brain *vb)
             vb->mem_props.memoryHeaps[i].size > heap)
             heap = vb->mem_props.memoryHeaps[i].size;
     if (2 * field_bytes > heap || (vb->max_allocation && field_bytes > vb->max_allocation))
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
                           "the field (%u x %u x %u x %u %s) needs 2 x %.1f MB (two copies for "
                           "diffusion), but Vulkan device %s has %.1f MB of device memory and "
                           "allows %.1f MB per allocation",
@@ -1026,7 +1026,7 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
     const brain_params *p = init->p;
     fbvk_brain *vb = calloc(1, sizeof *vb);
     if (!vb)
-        return brain_fail(init->err, init->err_len, BRAIN_ERR_NOMEM, "out of memory");
+        return fb_fail(init->err, init->err_len, BRAIN_ERR_NOMEM, "out of memory");
     vb->p = *p;
     vb->X = p->size_x;
     vb->Y = p->size_y;
@@ -1044,7 +1044,7 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
 
     /* A clamped element must stay finite when stored as half. */
     if (vb->f16 && p->clamp_limit > 65504.0f) {
-        int rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_PARAM,
+        int rc = fb_fail(vb->err, vb->err_len, BRAIN_ERR_PARAM,
                             "precision f16: clamp_limit %g exceeds 65504, the largest half",
                             (double)p->clamp_limit);
         free(vb);
@@ -1066,7 +1066,7 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
     }
     if (!rc && vb->props.limits.maxComputeWorkGroupCount[1] <
                    (uint32_t)(((vb->count + FBVK_INIT_WG - 1) / FBVK_INIT_WG + FBVK_GX - 1) / FBVK_GX))
-        rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
+        rc = fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
                         "the field needs more workgroups than Vulkan device %s can dispatch",
                         vb->props.deviceName);
     if (!rc)
@@ -1078,7 +1078,7 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
     if (!rc)
         rc = fbvk_initialise(vb, init);
     if (!rc && vb->validation_errors)
-        rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+        rc = fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                         "Vulkan: the validation layer reported %u error(s) while creating the brain",
                         vb->validation_errors);
     if (rc) {

@@ -97,22 +97,22 @@ static int write_atomic(const char *path, const void *a, size_t na, const void *
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        return brain_fail(err, err_len, BRAIN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
     if (write_all(fd, a, na) || write_all(fd, b, nb) || fsync(fd)) {
         int e = errno;
         close(fd);
         unlink(tmp);
-        return brain_fail(err, err_len, BRAIN_ERR_IO, "%s: write failed: %s", tmp, strerror(e));
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: write failed: %s", tmp, strerror(e));
     }
     if (close(fd)) {
         int e = errno;
         unlink(tmp);
-        return brain_fail(err, err_len, BRAIN_ERR_IO, "%s: close failed: %s", tmp, strerror(e));
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: close failed: %s", tmp, strerror(e));
     }
     if (rename(tmp, path)) {
         int e = errno;
         unlink(tmp);
-        return brain_fail(err, err_len, BRAIN_ERR_IO, "%s: rename failed: %s", path, strerror(e));
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: rename failed: %s", path, strerror(e));
     }
     fsync_dir_of(path);
     return BRAIN_OK;
@@ -124,23 +124,23 @@ static int read_file(const char *path, size_t max, char **out, size_t *len, char
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return brain_fail(err, err_len, BRAIN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) || st.st_size < 0 || (uint64_t)st.st_size > max) {
         fclose(f);
-        return brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: not a checkpoint file (size)", path);
+        return fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: not a checkpoint file (size)", path);
     }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n + 1);
     if (!buf) {
         fclose(f);
-        return brain_fail(err, err_len, BRAIN_ERR_NOMEM, "%s: out of memory (%zu bytes)", path, n);
+        return fb_fail(err, err_len, BRAIN_ERR_NOMEM, "%s: out of memory (%zu bytes)", path, n);
     }
     size_t got = fread(buf, 1, n, f);
     fclose(f);
     if (got != n) {
         free(buf);
-        return brain_fail(err, err_len, BRAIN_ERR_IO, "%s: short read", path);
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: short read", path);
     }
     buf[n] = '\0';
     *out = buf;
@@ -272,9 +272,9 @@ static int sidecar_params(const char *doc, const char *where, brain_params *p, c
     char fmt[64];
     uint64_t version;
     if (!json_string(doc, "format", fmt, sizeof fmt) || strcmp(fmt, CKPT_FORMAT) != 0)
-        return brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: not a fieldbrain checkpoint sidecar", where);
+        return fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: not a fieldbrain checkpoint sidecar", where);
     if (!json_u64(doc, "version", &version) || version != CKPT_VERSION)
-        return brain_fail(err, err_len, BRAIN_ERR_FORMAT,
+        return fb_fail(err, err_len, BRAIN_ERR_FORMAT,
                           "%s: checkpoint version %llu is not supported (this build reads %d)",
                           where, (unsigned long long)version, CKPT_VERSION);
     size_t n;
@@ -283,21 +283,21 @@ static int sidecar_params(const char *doc, const char *where, brain_params *p, c
         char *dst = (char *)p + info[i].offset;
         const char *v = json_value(doc, info[i].key);
         if (!v)
-            return brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: params.%s is missing", where, info[i].key);
+            return fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: params.%s is missing", where, info[i].key);
         char *end;
         errno = 0;
         if (info[i].type == BRAIN_PARAM_FLOAT) {
             double x = strtod(v, &end);
             if (end == v || !isfinite(x))
-                return brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: params.%s is not a number", where, info[i].key);
+                return fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: params.%s is not a number", where, info[i].key);
             *(float *)(void *)dst = (float)x;
         } else {
             unsigned long long x = strtoull(v, &end, 10);
             if (end == v || errno || *v == '-')
-                return brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: params.%s is not an integer", where, info[i].key);
+                return fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: params.%s is not an integer", where, info[i].key);
             if (info[i].type == BRAIN_PARAM_U32) {
                 if (x > 0xFFFFFFFFULL)
-                    return brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: params.%s is too large", where, info[i].key);
+                    return fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: params.%s is too large", where, info[i].key);
                 *(uint32_t *)(void *)dst = (uint32_t)x;
             } else {
                 *(uint64_t *)(void *)dst = x;
@@ -306,7 +306,7 @@ static int sidecar_params(const char *doc, const char *where, brain_params *p, c
     }
     int rc = brain_params_check(p, err, err_len);
     if (rc)
-        return brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: stored parameters are invalid", where);
+        return fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: stored parameters are invalid", where);
     return BRAIN_OK;
 }
 
@@ -373,18 +373,18 @@ int brain_snapshot_save(const brain_snapshot *s, const char *path, char *err, si
     const brain_params *p = &s->p;
     char base[CKPT_PATH_MAX - 32], json[CKPT_PATH_MAX], npy[CKPT_PATH_MAX];
     if (ckpt_base(path, base, sizeof base))
-        return brain_fail(err, err_len, BRAIN_ERR_IO, "checkpoint path '%s' is empty or too long", path);
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "checkpoint path '%s' is empty or too long", path);
     /* A state that --resume would refuse is never written: the checkpoint
      * already on disk stays the one to resume from. */
     uint64_t bad = first_nonfinite(s->momentum, p->channels);
     if (bad < p->channels)
-        return brain_fail(err, err_len, BRAIN_ERR_NONFINITE,
+        return fb_fail(err, err_len, BRAIN_ERR_NONFINITE,
                           "%s: not written: momentum[%llu] is %g at brain cycle %llu (the previous "
                           "checkpoint, if any, is kept)", path, (unsigned long long)bad,
                           (double)s->momentum[bad], (unsigned long long)s->cycle);
     bad = first_nonfinite(s->field, s->count);
     if (bad < s->count)
-        return brain_fail(err, err_len, BRAIN_ERR_NONFINITE,
+        return fb_fail(err, err_len, BRAIN_ERR_NONFINITE,
                           "%s: not written: field element %llu is %g at brain cycle %llu (the "
                           "previous checkpoint, if any, is kept)", path, (unsigned long long)bad,
                           (double)s->field[bad], (unsigned long long)s->cycle);
@@ -415,7 +415,7 @@ int brain_snapshot_save(const brain_snapshot *s, const char *path, char *err, si
     size_t doc_len = 0;
     FILE *f = open_memstream(&doc, &doc_len);
     if (!f)
-        return brain_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
+        return fb_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
     char npy_copy[CKPT_PATH_MAX];
     snprintf(npy_copy, sizeof npy_copy, "%s", npy);
     fprintf(f, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n", CKPT_FORMAT, CKPT_VERSION);
@@ -434,7 +434,7 @@ int brain_snapshot_save(const brain_snapshot *s, const char *path, char *err, si
     fputs("}\n", f);
     if (fclose(f) != 0) {
         free(doc);
-        return brain_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
+        return fb_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
     }
     rc = write_atomic(json, doc, doc_len, NULL, 0, err, err_len);
     free(doc);
@@ -445,11 +445,11 @@ int brain_save(brain *b, const char *path, char *err, size_t err_len)
 {
     brain_snapshot *s;
     if (brain_snapshot_create(b, &s))
-        return brain_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory for a checkpoint of %llu floats",
+        return fb_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory for a checkpoint of %llu floats",
                           (unsigned long long)brain_field_count(b));
     int rc = brain_snapshot_take(b, s);
     if (rc)
-        brain_fail(err, err_len, rc, "reading the field back failed: %s", brain_strerror(rc));
+        fb_fail(err, err_len, rc, "reading the field back failed: %s", brain_strerror(rc));
     else
         rc = brain_snapshot_save(s, path, err, err_len);
     brain_snapshot_destroy(&s);
@@ -462,7 +462,7 @@ static int sidecar_read(const char *path, char *json, size_t json_len, char **do
 {
     char base[CKPT_PATH_MAX - 32];
     if (ckpt_base(path, base, sizeof base) || json_len < CKPT_PATH_MAX)
-        return brain_fail(err, err_len, BRAIN_ERR_IO, "checkpoint path '%s' is empty or too long", path);
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "checkpoint path '%s' is empty or too long", path);
     memcpy(json, base, strlen(base));
     memcpy(json + strlen(base), ".json", 6);
     size_t len;
@@ -500,7 +500,7 @@ int brain_load(brain *b, const char *path, char *err, size_t err_len)
     if (q.size_x != p->size_x || q.size_y != p->size_y || q.size_z != p->size_z ||
         q.channels != p->channels || q.sensors != p->sensors || q.motors != p->motors ||
         q.seed != p->seed) {
-        rc = brain_fail(err, err_len, BRAIN_ERR_MISMATCH,
+        rc = fb_fail(err, err_len, BRAIN_ERR_MISMATCH,
                         "%s: checkpoint is for %ux%ux%u x %u, %u sensors, %u motors, seed %llu; "
                         "this brain is %ux%ux%u x %u, %u sensors, %u motors, seed %llu",
                         json, q.size_x, q.size_y, q.size_z, q.channels, q.sensors, q.motors,
@@ -515,7 +515,7 @@ int brain_load(brain *b, const char *path, char *err, size_t err_len)
         !json_u64(doc, "field_fnv1a64", &sum) ||
         !json_string(doc, "field_file", field_file, sizeof field_file) ||
         strchr(field_file, '/') != NULL) {
-        rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: sidecar is incomplete or corrupt", json);
+        rc = fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: sidecar is incomplete or corrupt", json);
         goto out;
     }
 
@@ -526,11 +526,11 @@ int brain_load(brain *b, const char *path, char *err, size_t err_len)
     numbers = malloc(n_numbers * sizeof(double));
     momentum = malloc(p->channels * sizeof(float));
     if (!numbers || !momentum) {
-        rc = brain_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
+        rc = fb_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
         goto out;
     }
     if (!json_numbers(doc, "momentum", numbers, p->channels)) {
-        rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: momentum is missing or not %u numbers", json, p->channels);
+        rc = fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: momentum is missing or not %u numbers", json, p->channels);
         goto out;
     }
     for (uint32_t c = 0; c < p->channels; c++)
@@ -541,12 +541,12 @@ int brain_load(brain *b, const char *path, char *err, size_t err_len)
     };
     for (int k = 0; k < 2; k++) {
         if (!json_numbers(doc, spots[k].key, numbers, 3 * (size_t)spots[k].n)) {
-            rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: %s is missing or malformed", json, spots[k].key);
+            rc = fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: %s is missing or malformed", json, spots[k].key);
             goto out;
         }
         for (uint32_t i = 0; i < 3 * spots[k].n; i++)
             if (numbers[i] != (double)spots[k].have[i]) {
-                rc = brain_fail(err, err_len, BRAIN_ERR_MISMATCH,
+                rc = fb_fail(err, err_len, BRAIN_ERR_MISMATCH,
                                 "%s: %s differ from the ones seed %llu gives", json, spots[k].key,
                                 (unsigned long long)p->seed);
                 goto out;
@@ -560,24 +560,24 @@ int brain_load(brain *b, const char *path, char *err, size_t err_len)
     size_t npy_len;
     rc = read_file(npy, field_bytes, &npy_data, &npy_len, err, err_len);
     if (rc == BRAIN_ERR_FORMAT)
-        rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: field file is larger than the sidecar says (%llu bytes)",
+        rc = fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: field file is larger than the sidecar says (%llu bytes)",
                         npy, (unsigned long long)field_bytes);
     if (rc)
         goto out;
     if (npy_len != field_bytes) {
-        rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: truncated: %zu bytes, the sidecar says %llu",
+        rc = fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: truncated: %zu bytes, the sidecar says %llu",
                         npy, npy_len, (unsigned long long)field_bytes);
         goto out;
     }
     if (fnv1a64(FNV_OFFSET, npy_data, npy_len) != sum) {
-        rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: corrupt: checksum does not match the sidecar", npy);
+        rc = fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: corrupt: checksum does not match the sidecar", npy);
         goto out;
     }
     char header[256];
     size_t hlen = npy_header(p, header, sizeof header);
     uint64_t count = brain_field_count(b);
     if (npy_len != hlen + count * sizeof(float) || memcmp(npy_data, header, hlen) != 0) {
-        rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: not a %ux%ux%ux%u float32 .npy field", npy,
+        rc = fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: not a %ux%ux%ux%u float32 .npy field", npy,
                         p->size_x, p->size_y, p->size_z, p->channels);
         goto out;
     }
@@ -585,13 +585,13 @@ int brain_load(brain *b, const char *path, char *err, size_t err_len)
     const float *field = (const float *)(const void *)(npy_data + hlen);
     for (uint64_t i = 0; i < count; i++)
         if (!isfinite(field[i])) {
-            rc = brain_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: element %llu is not finite", npy,
+            rc = fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: element %llu is not finite", npy,
                             (unsigned long long)i);
             goto out;
         }
     rc = brain_restore_state(b, cycle, momentum, field);
     if (rc)
-        brain_fail(err, err_len, rc, "restoring the state failed: %s", brain_strerror(rc));
+        fb_fail(err, err_len, rc, "restoring the state failed: %s", brain_strerror(rc));
 out:
     free(npy_data);
     free(momentum);

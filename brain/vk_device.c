@@ -36,12 +36,12 @@ int fbvk__check(fbvk_brain *vb, VkResult r, const char *what)
     if (r == VK_SUCCESS)
         return BRAIN_OK;
     if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY)
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
                           "Vulkan: %s: the device is out of memory (%s)", what, fbvk__result_name(r));
     if (r == VK_ERROR_OUT_OF_HOST_MEMORY)
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_NOMEM,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_NOMEM,
                           "Vulkan: %s: out of host memory", what);
-    return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE, "Vulkan: %s failed (%s, %d)",
+    return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE, "Vulkan: %s failed (%s, %d)",
                       what, fbvk__result_name(r), (int)r);
 }
 
@@ -83,7 +83,7 @@ int fbvk__create_instance(fbvk_brain *vb, bool validation)
 {
     static const char *layer = "VK_LAYER_KHRONOS_validation";
     if (validation && !fbvk_has_layer(layer))
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan validation was requested (validation: true or FB_VALIDATION=1) "
                           "but %s is not installed (Debian: vulkan-validationlayers)", layer);
     VkApplicationInfo app = {
@@ -125,7 +125,7 @@ int fbvk__create_instance(fbvk_brain *vb, bool validation)
     VkResult r = vkCreateInstance(&ci, NULL, &vb->instance);
     if (r != VK_SUCCESS) {
         vb->instance = VK_NULL_HANDLE;
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan: no usable Vulkan loader or driver (vkCreateInstance: %s)",
                           fbvk__result_name(r));
     }
@@ -137,7 +137,7 @@ int fbvk__create_instance(fbvk_brain *vb, bool validation)
             (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(vb->instance,
                                                                        "vkDestroyDebugUtilsMessengerEXT");
         if (!create_messenger || !vb->destroy_messenger)
-            return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+            return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                               "Vulkan: the validation layer gives no VK_EXT_debug_utils");
         int rc = fbvk__check(vb, create_messenger(vb->instance, &dbg, NULL, &vb->messenger),
                              "vkCreateDebugUtilsMessengerEXT");
@@ -184,7 +184,7 @@ int fbvk__choose_device(fbvk_brain *vb, const char *want, bool require_gpu,
     uint32_t n = 0;
     VkResult r = vkEnumeratePhysicalDevices(vb->instance, &n, NULL);
     if (r != VK_SUCCESS || n == 0)
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan: no Vulkan devices found (is a driver installed? lavapipe: "
                           "mesa-vulkan-drivers)");
     VkPhysicalDevice *devs = calloc(n, sizeof *devs);
@@ -192,7 +192,7 @@ int fbvk__choose_device(fbvk_brain *vb, const char *want, bool require_gpu,
     if (!devs || !props) {
         free(devs);
         free(props);
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_NOMEM, "out of memory");
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_NOMEM, "out of memory");
     }
     int rc = BRAIN_OK;
     r = vkEnumeratePhysicalDevices(vb->instance, &n, devs);
@@ -223,7 +223,7 @@ int fbvk__choose_device(fbvk_brain *vb, const char *want, bool require_gpu,
             for (uint32_t i = 0; i < n && len < sizeof list; i++)
                 len += (size_t)snprintf(list + len, sizeof list - len, "%s%u: %s", i ? ", " : "", i,
                                         props[i].deviceName);
-            rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+            rc = fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                             "device '%s': no Vulkan device has that index or name (devices: %s)",
                             want, list);
             goto out;
@@ -234,7 +234,7 @@ int fbvk__choose_device(fbvk_brain *vb, const char *want, bool require_gpu,
             if (pick == n || fbvk_type_rank(props[i].deviceType) < fbvk_type_rank(props[pick].deviceType))
                 pick = i;
         if (require_gpu && props[pick].deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
-            rc = brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+            rc = fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                             "the only Vulkan device%s a CPU device (%s)", n > 1 ? "s are" : " is",
                             props[pick].deviceName);
             goto out;
@@ -261,7 +261,7 @@ int fbvk__create_device(fbvk_brain *vb)
 {
     const VkPhysicalDeviceProperties *pp = &vb->props;
     if (VK_API_VERSION_MAJOR(pp->apiVersion) == 1 && VK_API_VERSION_MINOR(pp->apiVersion) < 2)
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan device %s supports Vulkan %u.%u; the brain needs 1.2",
                           pp->deviceName, VK_API_VERSION_MAJOR(pp->apiVersion),
                           VK_API_VERSION_MINOR(pp->apiVersion));
@@ -271,11 +271,11 @@ int fbvk__create_device(fbvk_brain *vb)
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
     vkGetPhysicalDeviceFeatures2(vb->phys, &f2);
     if (!f12.bufferDeviceAddress || !f2.features.shaderInt64)
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan device %s lacks %s, which the brain's shaders need", pp->deviceName,
                           !f12.bufferDeviceAddress ? "bufferDeviceAddress" : "shaderInt64");
     if (vb->f16 && !f11.storageBuffer16BitAccess)
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "precision f16: Vulkan device %s lacks storageBuffer16BitAccess (16-bit "
                           "values in storage buffers); use precision f32 there",
                           pp->deviceName);
@@ -285,7 +285,7 @@ int fbvk__create_device(fbvk_brain *vb)
     vkGetPhysicalDeviceQueueFamilyProperties(vb->phys, &nf, NULL);
     VkQueueFamilyProperties *fam = calloc(nf ? nf : 1, sizeof *fam);
     if (!fam)
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_NOMEM, "out of memory");
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_NOMEM, "out of memory");
     vkGetPhysicalDeviceQueueFamilyProperties(vb->phys, &nf, fam);
     uint32_t pick = nf;
     for (uint32_t i = 0; i < nf; i++) {
@@ -297,7 +297,7 @@ int fbvk__create_device(fbvk_brain *vb)
     }
     if (pick == nf) {
         free(fam);
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan device %s has no compute queue", pp->deviceName);
     }
     vb->queue_family = pick;
@@ -378,7 +378,7 @@ int fbvk__buffer_create(fbvk_brain *vb, fbvk_buffer *b, VkDeviceSize size, VkMem
     VkResult cr = vkCreateBuffer(vb->device, &bci, NULL, &b->buf);
     if (cr == VK_ERROR_OUT_OF_DEVICE_MEMORY) {
         b->buf = VK_NULL_HANDLE;
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
                           "the %s needs %.1f MB, more than Vulkan device %s accepts in one buffer",
                           what, (double)size / 1e6, vb->props.deviceName);
     }
@@ -390,13 +390,13 @@ int fbvk__buffer_create(fbvk_brain *vb, fbvk_buffer *b, VkDeviceSize size, VkMem
     vkGetBufferMemoryRequirements(vb->device, b->buf, &req);
     int type = fbvk_memory_type(vb, req.memoryTypeBits, need, want);
     if (type < 0)
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan device %s has no suitable memory type for the %s",
                           vb->props.deviceName, what);
     VkMemoryType mt = vb->mem_props.memoryTypes[type];
     VkDeviceSize heap = vb->mem_props.memoryHeaps[mt.heapIndex].size;
     if (req.size > heap || (vb->max_allocation && req.size > vb->max_allocation))
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
                           "the %s needs %.1f MB, but Vulkan device %s allows %.1f MB per allocation "
                           "and has %.1f MB in that memory heap",
                           what, (double)req.size / 1e6, vb->props.deviceName,
@@ -414,7 +414,7 @@ int fbvk__buffer_create(fbvk_brain *vb, fbvk_buffer *b, VkDeviceSize size, VkMem
     VkResult r = vkAllocateMemory(vb->device, &mai, NULL, &b->mem);
     if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) {
         b->mem = VK_NULL_HANDLE;
-        return brain_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
+        return fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
                           "the %s needs %.1f MB, and Vulkan device %s could not allocate it "
                           "(%.1f MB in that heap, shared with everything else on the device)",
                           what, (double)req.size / 1e6, vb->props.deviceName, (double)heap / 1e6);

@@ -54,7 +54,7 @@ static const char *const loop_mode_choices[] = {"fixed_rate", "lockstep", NULL};
 static const char *const sim_mode_choices[] = {"realtime", "lockstep", NULL};
 
 static const char *const config_sections[] = {
-    "brain", "loop", "link", "telemetry", "checkpoint", "sim",
+    "brain", "loop", "link", "telemetry", "checkpoint", "sim", "record",
 };
 #define N_SECTIONS (sizeof config_sections / sizeof config_sections[0])
 
@@ -124,12 +124,25 @@ static const config_key config_keys[] = {
           "where along slice_axis; -1: the middle"),
     K_NUM("telemetry", "slice_channel", KEY_INT, telemetry.slice_channel, -1, 4095,
           "which channel; -1: the mean over channels"),
+    K_STR("telemetry", "curve_secret_key", KEY_CURVE, telemetry.curve_secret_key,
+          "telemetry's own CURVE secret key (Z85); empty: link.curve_secret_key"),
+    K_STR("telemetry", "curve_public_key", KEY_CURVE, telemetry.curve_public_key,
+          "telemetry's own CURVE public key (Z85), which subscribers need; empty: link.curve_public_key"),
+    K_STR("telemetry", "curve_client_keys", KEY_STRING, telemetry.curve_client_keys,
+          "file of allowed subscriber public keys (Z85, one a line); empty: link.curve_client_keys"),
+    K_BOOL("telemetry", "unencrypted", telemetry.unencrypted,
+           "publish without CURVE even when the link has it: anyone who reaches the endpoint reads it"),
 
     K_STR("checkpoint", "path", KEY_STRING, checkpoint.path,
           "checkpoint file (PATH.json and its .npy); empty: no checkpoints"),
     K_NUM("checkpoint", "every_s", KEY_DOUBLE, checkpoint.every_s, 0, 86400,
           "save every this many seconds (s); 0: no periodic saves"),
     K_BOOL("checkpoint", "on_exit", checkpoint.on_exit, "save once at shutdown"),
+
+    K_STR("record", "path", KEY_STRING, record.path,
+          "directory of the input log for fieldbrain replay (inlog/FORMAT.md); empty: no log"),
+    K_NUM("record", "max_mb", KEY_U32, record.max_mb, 1, 1048576,
+          "the log directory's budget, start checkpoints included (MiB); the oldest segments go first"),
 
     K_ENUM("sim", "mode", sim.mode, sim_mode_choices,
            "realtime: physics at wall-clock speed; lockstep: a step per motor reply"),
@@ -431,6 +444,44 @@ static bool z85_ok(const char *s)
     return true;
 }
 
+/* The character at s: returns its length (1 to 4) and puts its code point
+ * in *cp, or returns 0 when s does not start a well-formed UTF-8 character
+ * (a stray continuation byte, one cut short, an overlong form, a surrogate,
+ * or beyond U+10FFFF). */
+static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
+{
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2 :
+               s[0] >= 0xE0 && s[0] <= 0xEF ? 3 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    if (n == 0)
+        return 0;
+    uint32_t v = n == 1 ? s[0] : s[0] & (0x7Fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) /* also stops at the terminating NUL */
+            return 0;
+        v = v << 6 | (s[i] & 0x3Fu);
+    }
+    if (v < least[n] || (v >= 0xD800 && v <= 0xDFFF) || v > 0x10FFFF)
+        return 0;
+    *cp = v;
+    return n;
+}
+
+/* The byte offset of the first byte of s that is not well-formed UTF-8, or
+ * -1 when all of it is. */
+static long utf8_invalid_at(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    uint32_t cp;
+    while (*p) {
+        size_t n = utf8_decode(p, &cp);
+        if (n == 0)
+            return (long)(p - (const unsigned char *)s);
+        p += n;
+    }
+    return -1;
+}
+
 static const char *type_wanted(const config_key *k)
 {
     switch (k->type) {
@@ -583,6 +634,14 @@ static int set_value(config *c, const config_key *k, const value *v, char *err, 
             return fb_fail(err, err_len, CONFIG_ERR_TYPE, "expected a string");
         const char *s = value_is_null(v) ? "" : v->text;
         size_t n = strlen(s);
+        /* show writes every string back, which needs it to be text. The
+         * byte is named, never the string: it may be a secret key. */
+        long bad = utf8_invalid_at(s);
+        if (bad >= 0)
+            return fb_fail(err, err_len, CONFIG_ERR_RANGE,
+                        "is not UTF-8 text: byte %ld (0x%02x) does not begin a well-formed "
+                        "character (strings are UTF-8)",
+                        bad + 1, (unsigned)(unsigned char)s[bad]);
         if (n >= k->len)
             return fb_fail(err, err_len, CONFIG_ERR_RANGE,
                         "is %zu characters long (allowed up to %zu)", n, k->len - 1);
@@ -637,9 +696,12 @@ void config_default(config *c)
     c->telemetry.slice_axis = 2;
     c->telemetry.slice_index = -1;
     c->telemetry.slice_channel = -1;
+    c->telemetry.unencrypted = false;  /* CURVE keys "": the link's */
 
     c->checkpoint.every_s = 0;
     c->checkpoint.on_exit = true;
+
+    c->record.max_mb = 256;
 
     c->sim.mode = SIM_REALTIME;
     c->sim.sensor_hz = 100;
@@ -681,14 +743,138 @@ static bool endpoints_clash(const char *a, const char *b)
     return any_a || any_b || strcmp(ha, hb) == 0;
 }
 
+/* ---- where keys were set ------------------------------------------------ */
+
+/* Key index of section: remembers that it was set at line:column (line 0:
+ * by config_set), later than everything set before. */
+static void place_record(config *c, size_t section, size_t index, uint32_t line,
+                         uint32_t column)
+{
+    config_place *p = NULL;
+    for (uint32_t i = 0; i < c->origin.count; i++)
+        if (c->origin.at[i].section == section && c->origin.at[i].index == index)
+            p = &c->origin.at[i];
+    if (!p) {
+        if (c->origin.count >= CONFIG_PLACES)
+            return; /* cannot happen (a test sets every key); messages would lose the place */
+        p = &c->origin.at[c->origin.count++];
+    }
+    *p = (config_place){.line = line, .column = column, .order = ++c->origin.sets,
+                        .section = (uint16_t)section, .index = (uint16_t)index};
+}
+
+#define FULL_NAME_LEN 96
+
+/* "section.key" of a place; "" if the place names no key. */
+static void place_name(const config_place *p, char *buf)
+{
+    config_key k;
+    buf[0] = '\0';
+    if (p->section < N_SECTIONS && key_at(p->section, p->index, &k))
+        snprintf(buf, FULL_NAME_LEN, "%s.%s", k.section, k.key);
+}
+
+/* The place of whichever of keys ("section.key") was set last; NULL when
+ * none was set. brain.size stands for each of brain.size_x/y/z. */
+static const config_place *place_last(const config *c, const char *const *keys, size_t n)
+{
+    const config_place *best = NULL;
+    for (uint32_t i = 0; i < c->origin.count && i < CONFIG_PLACES; i++) {
+        const config_place *p = &c->origin.at[i];
+        char have[FULL_NAME_LEN];
+        place_name(p, have);
+        bool size = strcmp(have, "brain.size") == 0;
+        for (size_t j = 0; j < n; j++) {
+            bool match = strcmp(have, keys[j]) == 0 ||
+                         (size && strncmp(keys[j], "brain.size_", 11) == 0);
+            if (match && (!best || p->order > best->order))
+                best = p;
+        }
+    }
+    return best;
+}
+
+static bool key_is_set(const config *c, const char *key)
+{
+    return place_last(c, &key, 1) != NULL;
+}
+
+/* A failed check between keys: "name:line:column: what" at the last set
+ * of the keys that decide it (see config.h for the other two forms). */
+__attribute__((format(printf, 7, 8)))
+static int check_fail(const config *c, const char *name, char *err, size_t err_len,
+                      const char *const *keys, size_t n, const char *fmt, ...)
+{
+    char what[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    const config_place *p = place_last(c, keys, n);
+    if (!p)
+        return fb_fail(err, err_len, CONFIG_ERR_RANGE, "%s: %s", name, what);
+    if (p->line)
+        return fb_fail(err, err_len, CONFIG_ERR_RANGE, "%s:%u:%u: %s", name, p->line,
+                       p->column, what);
+    char who[FULL_NAME_LEN];
+    place_name(p, who);
+    return fb_fail(err, err_len, CONFIG_ERR_RANGE, "%s: %s [%s set on the command line]", name,
+                   what, who);
+}
+
+#define N_OF(a) (sizeof (a) / sizeof (a)[0])
+
+/* brain_params_check and brain_params_check_bounds say "key: what"; which
+ * keys decide it follows from that first word. */
+static int check_brain(const config *c, const char *name, char *err, size_t err_len,
+                       const char *msg, bool bounds)
+{
+    static const char *const field[] = {
+        "brain.size_x", "brain.size_y", "brain.size_z", "brain.channels",
+    };
+    static const char *const f16_cpu[] = {"brain.precision", "brain.backend"};
+    /* Everything brain_params_check_bounds reads: the bound on |F| (and
+     * with f32 the sums over the field and the motor readout, with f16 the
+     * precision). */
+    static const char *const overflow[] = {
+        "brain.clamp_limit", "brain.init_std", "brain.sensors", "brain.sensor_gain",
+        "brain.noise_std", "brain.momentum_gain", "brain.energy_std", "link.sensor_limit",
+        "brain.size_x", "brain.size_y", "brain.size_z", "brain.channels", "brain.motor_gain",
+    };
+    static const char *const overflow_f16[] = {
+        "brain.clamp_limit", "brain.init_std", "brain.sensors", "brain.sensor_gain",
+        "brain.noise_std", "brain.momentum_gain", "brain.energy_std", "link.sensor_limit",
+        "brain.precision",
+    };
+    char first[FULL_NAME_LEN];
+    size_t len = strcspn(msg, ":,");
+    snprintf(first, sizeof first, "brain.%.*s", (int)(len < 64 ? len : 64), msg);
+    const char *one[] = {first};
+    const char *const *keys = one;
+    size_t n = 1;
+    bool precision = strcmp(first, "brain.precision") == 0;
+    if (bounds) {
+        keys = precision ? overflow_f16 : overflow;
+        n = precision ? N_OF(overflow_f16) : N_OF(overflow);
+    } else if (strcmp(first, "brain.field") == 0) {
+        keys = field;
+        n = N_OF(field);
+    } else if (precision && c->brain.precision == BRAIN_PRECISION_F16 &&
+               c->brain.backend == BRAIN_BACKEND_CPU) {
+        keys = f16_cpu;
+        n = N_OF(f16_cpu);
+    }
+    return check_fail(c, name, err, err_len, keys, n, "brain.%s", msg);
+}
+
 int config_check(const config *c, const char *name, char *err, size_t err_len)
 {
     char msg[512];
     if (brain_params_check(&c->brain, msg, sizeof msg))
-        return fb_fail(err, err_len, CONFIG_ERR_RANGE, "%s: brain.%s", name, msg);
+        return check_brain(c, name, err, err_len, msg, false);
 
     if (brain_params_check_bounds(&c->brain, c->link.sensor_limit, NULL, msg, sizeof msg))
-        return fb_fail(err, err_len, CONFIG_ERR_RANGE, "%s: brain.%s", name, msg);
+        return check_brain(c, name, err, err_len, msg, true);
 
     struct { const char *key; const char *ep; } eps[] = {
         {"link.sensor_endpoint", c->link.sensor_endpoint},
@@ -697,44 +883,94 @@ int config_check(const config *c, const char *name, char *err, size_t err_len)
     };
     size_t n_eps = c->telemetry.enabled ? 3 : 2;
     for (size_t i = 1; i < n_eps; i++)
-        for (size_t j = 0; j < i; j++)
-            if (endpoints_clash(eps[i].ep, eps[j].ep))
-                return fb_fail(err, err_len, CONFIG_ERR_RANGE,
-                            "%s: %s: '%s' takes the same address as %s '%s' "
-                            "(each socket needs its own)",
-                            name, eps[i].key, eps[i].ep, eps[j].key, eps[j].ep);
+        for (size_t j = 0; j < i; j++) {
+            if (!endpoints_clash(eps[i].ep, eps[j].ep))
+                continue;
+            /* The message is about the later of the two. */
+            const config_place *pi = place_last(c, &eps[i].key, 1);
+            const config_place *pj = place_last(c, &eps[j].key, 1);
+            size_t later = pj && (!pi || pj->order > pi->order) ? j : i;
+            size_t other = later == i ? j : i;
+            const char *later_key[] = {eps[later].key};
+            return check_fail(c, name, err, err_len, later_key, 1,
+                              "%s: '%s' takes the same address as %s '%s' (%seach socket "
+                              "needs its own)",
+                              eps[later].key, eps[later].ep, eps[other].key, eps[other].ep,
+                              key_is_set(c, eps[other].key) ? "" : "its default; ");
+        }
 
     bool secret = c->link.curve_secret_key[0] != '\0';
     bool public = c->link.curve_public_key[0] != '\0';
-    if (secret != public)
-        return fb_fail(err, err_len, CONFIG_ERR_RANGE,
-                    "%s: %s: missing: CURVE needs both link.curve_secret_key and "
-                    "link.curve_public_key (or neither)",
-                    name, secret ? "link.curve_public_key" : "link.curve_secret_key");
-    if (c->link.curve_client_keys[0] && !secret)
-        return fb_fail(err, err_len, CONFIG_ERR_RANGE,
-                    "%s: link.curve_client_keys: needs link.curve_secret_key and "
-                    "link.curve_public_key (without them the link is not encrypted)",
-                    name);
+    if (secret != public) {
+        const char *set[] = {secret ? "link.curve_secret_key" : "link.curve_public_key"};
+        return check_fail(c, name, err, err_len, set, 1,
+                          "%s: missing: CURVE needs both link.curve_secret_key and "
+                          "link.curve_public_key (or neither)",
+                          secret ? "link.curve_public_key" : "link.curve_secret_key");
+    }
+    if (c->link.curve_client_keys[0] && !secret) {
+        static const char *const set[] = {"link.curve_client_keys"};
+        return check_fail(c, name, err, err_len, set, 1,
+                          "link.curve_client_keys: needs link.curve_secret_key and "
+                          "link.curve_public_key (without them the link is not encrypted)");
+    }
 
     const uint32_t sizes[3] = {c->brain.size_x, c->brain.size_y, c->brain.size_z};
-    if (c->telemetry.slice_axis <= 2 && c->telemetry.slice_index >= 0 &&
-        (uint32_t)c->telemetry.slice_index >= sizes[c->telemetry.slice_axis])
-        return fb_fail(err, err_len, CONFIG_ERR_RANGE,
-                    "%s: telemetry.slice_index: %d is outside the field (allowed -1 to %u: "
-                    "brain.size_%c is %u)",
-                    name, c->telemetry.slice_index, sizes[c->telemetry.slice_axis] - 1,
-                    "xyz"[c->telemetry.slice_axis], sizes[c->telemetry.slice_axis]);
-    if (c->telemetry.slice_channel >= 0 && (uint32_t)c->telemetry.slice_channel >= c->brain.channels)
-        return fb_fail(err, err_len, CONFIG_ERR_RANGE,
-                    "%s: telemetry.slice_channel: %d is outside the field (allowed -1 to %u: "
-                    "brain.channels is %u)",
-                    name, c->telemetry.slice_channel, c->brain.channels - 1, c->brain.channels);
+    uint32_t axis = c->telemetry.slice_axis;
+    if (axis <= 2 && c->telemetry.slice_index >= 0 &&
+        (uint32_t)c->telemetry.slice_index >= sizes[axis]) {
+        char size_key[32];
+        snprintf(size_key, sizeof size_key, "brain.size_%c", "xyz"[axis]);
+        const char *keys[] = {"telemetry.slice_index", "telemetry.slice_axis", size_key};
+        return check_fail(c, name, err, err_len, keys, N_OF(keys),
+                          "telemetry.slice_index: %d is outside the field (allowed -1 to %u: "
+                          "%s is %u%s)",
+                          c->telemetry.slice_index, sizes[axis] - 1, size_key, sizes[axis],
+                          key_is_set(c, size_key) ? "" : ", its default");
+    }
+    if (c->telemetry.slice_channel >= 0 &&
+        (uint32_t)c->telemetry.slice_channel >= c->brain.channels) {
+        static const char *const keys[] = {"telemetry.slice_channel", "brain.channels"};
+        return check_fail(c, name, err, err_len, keys, N_OF(keys),
+                          "telemetry.slice_channel: %d is outside the field (allowed -1 to %u: "
+                          "brain.channels is %u%s)",
+                          c->telemetry.slice_channel, c->brain.channels - 1, c->brain.channels,
+                          key_is_set(c, "brain.channels") ? "" : ", its default");
+    }
 
-    if (c->checkpoint.every_s > 0 && c->checkpoint.path[0] == '\0')
-        return fb_fail(err, err_len, CONFIG_ERR_RANGE,
-                    "%s: checkpoint.every_s: %g needs checkpoint.path (it is empty)",
-                    name, c->checkpoint.every_s);
+    /* Telemetry's CURVE keys: the same rules as the link's, and none with
+     * unencrypted, which would silently win over them. */
+    bool t_secret = c->telemetry.curve_secret_key[0] != '\0';
+    bool t_public = c->telemetry.curve_public_key[0] != '\0';
+    if (t_secret != t_public) {
+        const char *set[] = {t_secret ? "telemetry.curve_secret_key" : "telemetry.curve_public_key"};
+        return check_fail(c, name, err, err_len, set, 1,
+                          "%s: missing: telemetry's own CURVE keys need both "
+                          "telemetry.curve_secret_key and telemetry.curve_public_key (or "
+                          "neither: the link's)",
+                          t_secret ? "telemetry.curve_public_key" : "telemetry.curve_secret_key");
+    }
+    if (c->telemetry.curve_client_keys[0] && !t_secret && !secret) {
+        static const char *const set[] = {"telemetry.curve_client_keys"};
+        return check_fail(c, name, err, err_len, set, 1,
+                          "telemetry.curve_client_keys: needs telemetry.curve_secret_key and "
+                          "telemetry.curve_public_key, or the link's (without them telemetry "
+                          "is not encrypted)");
+    }
+    if (c->telemetry.unencrypted && (t_secret || c->telemetry.curve_client_keys[0])) {
+        const char *keys[] = {t_secret ? "telemetry.curve_secret_key" : "telemetry.curve_client_keys",
+                              "telemetry.unencrypted"};
+        return check_fail(c, name, err, err_len, keys, N_OF(keys),
+                          "telemetry.unencrypted: true contradicts %s (choose one)", keys[0]);
+    }
+
+    if (c->checkpoint.every_s > 0 && c->checkpoint.path[0] == '\0') {
+        static const char *const keys[] = {"checkpoint.every_s", "checkpoint.path"};
+        return check_fail(c, name, err, err_len, keys, N_OF(keys),
+                          "checkpoint.every_s: %g needs checkpoint.path (it is %s)",
+                          c->checkpoint.every_s,
+                          key_is_set(c, "checkpoint.path") ? "empty" : "not set");
+    }
     return CONFIG_OK;
 }
 
@@ -745,7 +981,7 @@ int config_warnings(const config *c, char *warn, size_t warn_len)
     char line[512];
     if (warn && warn_len)
         warn[0] = '\0';
-    for (int w = 0; w < 3; w++) {
+    for (int w = 0; w < 4; w++) {
         bool on = false;
         if (w == 0) {
             char why[400];
@@ -764,6 +1000,12 @@ int config_warnings(const config *c, char *warn, size_t warn_len)
             on = true;
             snprintf(line, sizeof line,
                      "brain.validation: true has no effect with brain.backend: cpu");
+        } else if (w == 3 && c->telemetry.enabled && c->telemetry.unencrypted) {
+            on = true;
+            snprintf(line, sizeof line,
+                     "telemetry.unencrypted: true: telemetry (motors, link state, the field) "
+                     "goes out on %s without CURVE, to anyone who reaches it",
+                     c->telemetry.endpoint);
         }
         if (!on)
             continue;
@@ -789,6 +1031,25 @@ typedef struct {
 
 #define NAME_MAX_LEN 64
 
+/* The line and column (1-based, columns in characters as libyaml counts
+ * them) of byte offset of text, which has at least that many bytes. */
+static void text_place(const char *text, size_t offset, size_t *line, size_t *column)
+{
+    *line = 1;
+    *column = 1;
+    /* A byte inside a character is at that character's place. */
+    while (offset > 0 && ((unsigned char)text[offset] & 0xC0) == 0x80)
+        offset--;
+    for (size_t i = 0; i < offset; i++) {
+        if (text[i] == '\n') {
+            (*line)++;
+            *column = 1;
+        } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
+            (*column)++;
+        }
+    }
+}
+
 /* The next event; a libyaml error becomes "file:line:column: YAML syntax
  * error: problem (context)". */
 static int next_event(reader *r, yaml_event_t *ev)
@@ -801,15 +1062,8 @@ static int next_event(reader *r, yaml_event_t *ev)
     yaml_mark_t m = p->problem_mark;
     if (p->error == YAML_READER_ERROR) {
         /* The reader knows only a byte offset: count lines up to it. */
-        size_t line = 1, column = 1;
-        for (size_t i = 0; i < p->problem_offset && r->input[i]; i++) {
-            if (r->input[i] == '\n') {
-                line++;
-                column = 1;
-            } else if (((unsigned char)r->input[i] & 0xC0) != 0x80) {
-                column++;
-            }
-        }
+        size_t line, column, n = strlen(r->input);
+        text_place(r->input, p->problem_offset < n ? p->problem_offset : n, &line, &column);
         return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                     "%s:%zu:%zu: YAML syntax error: %s (byte 0x%02x)", r->name, line, column,
                     p->problem ? p->problem : "unreadable input", (unsigned)p->problem_value & 0xFF);
@@ -927,6 +1181,7 @@ static int read_section(reader *r, config *c, size_t section, size_t *size_line)
         if (rc)
             return fb_fail(r->err, r->err_len, rc, "%s:%zu:%zu: %s.%s: %s", r->name,
                         vm.line + 1, vm.column + 1, sname, key, what);
+        place_record(c, section, (size_t)idx, (uint32_t)km.line + 1, (uint32_t)km.column + 1);
         /* A mapping or sequence value was refused above, so nothing nested
          * is left to skip. */
     }
@@ -948,7 +1203,7 @@ static int read_document(reader *r, config *c)
         yaml_event_delete(&ev);
         return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                     "%s:1:1: the file is empty (expected a mapping of sections: brain, loop, "
-                    "link, telemetry, checkpoint, sim)", r->name);
+                    "link, telemetry, checkpoint, sim, record)", r->name);
     }
     yaml_event_delete(&ev); /* DOCUMENT_START */
 
@@ -962,7 +1217,7 @@ static int read_document(reader *r, config *c)
             rm.line = rm.column = 0;
         rc = fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                   "%s:%zu:%zu: %s (expected a mapping of sections: brain, loop, link, "
-                  "telemetry, checkpoint, sim)", r->name, rm.line + 1, rm.column + 1,
+                  "telemetry, checkpoint, sim, record)", r->name, rm.line + 1, rm.column + 1,
                   empty ? "the file is empty" :
                   ev.type == YAML_SCALAR_EVENT ? "the file is a single scalar" :
                   ev.type == YAML_SEQUENCE_START_EVENT ? "the file is a sequence" :
@@ -997,7 +1252,7 @@ static int read_document(reader *r, config *c)
                 snprintf(hint, sizeof hint, " (did you mean %s?)", best);
             else
                 snprintf(hint, sizeof hint,
-                         " (allowed brain, loop, link, telemetry, checkpoint, sim)");
+                         " (allowed brain, loop, link, telemetry, checkpoint, sim, record)");
             return fb_fail(r->err, r->err_len, CONFIG_ERR_KEY, "%s:%zu:%zu: %s: unknown section%s",
                         r->name, sm.line + 1, sm.column + 1, name, hint);
         }
@@ -1073,14 +1328,21 @@ int config_load(const char *path, config *c, char *err, size_t err_len)
     }
     size_t n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
     int rc = 0;
-    if (ferror(f))
+    const char *nul = memchr(buf, '\0', n);
+    size_t line, column;
+    if (ferror(f)) {
         rc = fb_fail(err, err_len, CONFIG_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    else if (n > CONFIG_FILE_MAX)
-        rc = fb_fail(err, err_len, CONFIG_ERR_IO, "%s: larger than %d bytes: not a config file",
-                  path, CONFIG_FILE_MAX);
-    else if (memchr(buf, '\0', n))
+    } else if (n > CONFIG_FILE_MAX) {
+        /* At the first byte over the limit: where an editor should look. */
+        text_place(buf, CONFIG_FILE_MAX, &line, &column);
+        rc = fb_fail(err, err_len, CONFIG_ERR_IO,
+                  "%s:%zu:%zu: larger than %d bytes: not a config file", path, line, column,
+                  CONFIG_FILE_MAX);
+    } else if (nul) {
+        text_place(buf, (size_t)(nul - buf), &line, &column);
         rc = fb_fail(err, err_len, CONFIG_ERR_SYNTAX,
-                  "%s: contains a NUL byte: not a text file", path);
+                  "%s:%zu:%zu: contains a NUL byte: not a text file", path, line, column);
+    }
     fclose(f);
     if (rc == 0) {
         buf[n] = '\0';
@@ -1104,7 +1366,8 @@ int config_set(config *c, const char *key, const char *text, char *err, size_t e
     if (s < 0)
         return fb_fail(err, err_len, CONFIG_ERR_KEY, "%s: unknown section '%s'", key, section);
     config_key k;
-    if (key_find((size_t)s, dot + 1, &k) < 0) {
+    int idx = key_find((size_t)s, dot + 1, &k);
+    if (idx < 0) {
         char hint[96];
         suggest_key(hint, sizeof hint, (size_t)s, dot + 1);
         return fb_fail(err, err_len, CONFIG_ERR_KEY, "%s: unknown key%s", key, hint);
@@ -1115,6 +1378,7 @@ int config_set(config *c, const char *key, const char *text, char *err, size_t e
     int rc = set_value(c, &k, &v, what, sizeof what);
     if (rc)
         return fb_fail(err, err_len, rc, "%s: %s", key, what);
+    place_record(c, (size_t)s, (size_t)idx, 0, 0);
     return 0;
 }
 
@@ -1135,16 +1399,34 @@ static void fmt_exact(char *buf, size_t len, double v, bool is_float)
     }
 }
 
+/* s as a YAML double-quoted scalar that libyaml reads back to the same
+ * bytes: printable characters raw, everything else escaped. Raw, YAML
+ * refuses C0 controls, DEL, C1 controls, U+FFFE and U+FFFF; libyaml folds the
+ * line breaks (\n, \r, U+0085, U+2028, U+2029) into spaces and may take
+ * U+FEFF for a byte order mark; a tab would be kept, but is escaped too. */
 static void write_string(FILE *out, const char *s)
 {
     fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(out, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        uint32_t cp;
+        size_t n = utf8_decode(p, &cp);
+        if (n == 0) {
+            /* Not UTF-8 (see config.h): the byte as a character, so the
+             * output still loads. */
             fprintf(out, "\\x%02x", *p);
+            p++;
+            continue;
+        }
+        if (cp == '"' || cp == '\\')
+            fprintf(out, "\\%c", (int)cp);
+        else if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
+            fprintf(out, "\\x%02x", (unsigned)cp);
+        else if (cp == 0x2028 || cp == 0x2029 || cp == 0xFEFF || cp == 0xFFFE || cp == 0xFFFF)
+            fprintf(out, "\\u%04x", (unsigned)cp);
         else
-            fputc(*p, out);
+            fwrite(p, 1, n, out);
+        p += n;
     }
     fputc('"', out);
 }
@@ -1164,7 +1446,7 @@ int config_write_yaml(const config *c, FILE *out)
             bool axis = s == 0 && strncmp(k.key, "size_", 5) == 0;
             bool hide = (k.type == KEY_SIZE && !cube) || (axis && cube);
             /* The line is built in memory first so that the comments line up. */
-            char line[CONFIG_STR * 4 + 64]; /* room for a string of escapes */
+            char line[CONFIG_STR * 4 + 128]; /* room for a string of escapes (4 bytes a byte) */
             FILE *lf = fmemopen(line, sizeof line, "w");
             if (!lf)
                 return CONFIG_ERR_IO;
@@ -1226,7 +1508,10 @@ int config_write_yaml(const config *c, FILE *out)
                 write_string(lf, field);
                 break;
             }
+            bool cut = ftell(lf) >= (long)sizeof line - 1;
             fclose(lf);
+            if (cut)
+                return CONFIG_ERR_IO;
             fprintf(out, "%-36s # %s%s%s%s%s\n", line, k.doc, range[0] ? " (" : "", range,
                     range[0] ? ")" : "", axis && cube ? "; set by size" : "");
         }

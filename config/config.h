@@ -8,8 +8,9 @@
  *   brain:     the field (field-brain.md), backend, device, seed, threads
  *   loop:      mode, rate_hz, realtime, cpu, stats_window
  *   link:      endpoints, timeout_ms, max_message_bytes, robot_id, curve keys
- *   telemetry: endpoint, every, slice_every, slice axis/index/channel
+ *   telemetry: endpoint, every, slice_every, slice axis/index/channel, curve keys
  *   checkpoint: path, every_s, on_exit
+ *   record:    the input log for replays (path, max_mb)
  *   sim:       the bundled MuJoCo robot
  */
 #ifndef FIELDBRAIN_CONFIG_H
@@ -39,6 +40,18 @@ const char *config_strerror(int err);
 
 typedef enum { SIM_REALTIME = 0, SIM_LOCKSTEP = 1 } sim_mode;
 
+/* Where one key got its value, so that config_check can point at the key
+ * that decides an error. Key i of section s is the i-th key the writer
+ * writes in that section (brain.size counts for size_x, size_y, size_z). */
+typedef struct {
+    uint32_t line, column;     /* 1-based, in the file; line 0: set by config_set */
+    uint32_t order;            /* set later than an entry with a smaller order */
+    uint16_t section, index;
+} config_place;
+
+/* More than the number of keys (a test checks that every key fits). */
+#define CONFIG_PLACES 72
+
 typedef struct {
     brain_params brain;   /* brain.size sets size_x = size_y = size_z */
 
@@ -53,9 +66,20 @@ typedef struct {
         uint32_t slice_axis;         /* 0 = x, 1 = y, 2 = z */
         int slice_index;             /* -1 = the middle */
         int slice_channel;           /* -1 = mean over channels */
+        /* CURVE: each "" takes the link's (so telemetry is encrypted, with
+         * the link's server key and allow-list, whenever the link is). */
+        char curve_secret_key[CONFIG_STR];  /* Z85; "" = link.curve_secret_key */
+        char curve_public_key[CONFIG_STR];  /* Z85; "" = link.curve_public_key */
+        char curve_client_keys[CONFIG_STR]; /* allow-list file; "" = link.curve_client_keys */
+        bool unencrypted;            /* no CURVE even when the link has it (a warning) */
     } telemetry;
 
     loop_checkpoint_options checkpoint;  /* io_options.h: the loop saves them */
+
+    struct {
+        char path[CONFIG_STR];       /* the input log's directory; "" = no log */
+        uint32_t max_mb;             /* the whole directory's budget (MiB) */
+    } record;
 
     struct {
         sim_mode mode;               /* realtime | lockstep */
@@ -65,13 +89,24 @@ typedef struct {
         double duration_s;           /* 0 = until stopped */
         char trajectory[CONFIG_STR]; /* CSV of the robot's pose over time; "" = none */
     } sim;
+
+    /* Not a setting: where each key was set (config_default clears it, the
+     * loaders and config_set fill it). It comes last so that two configs
+     * compare equal as settings over offsetof(config, origin) bytes. */
+    struct {
+        uint32_t count;            /* entries in at[] */
+        uint32_t sets;             /* the order of the last one set */
+        config_place at[CONFIG_PLACES];
+    } origin;
 } config;
 
 /* The defaults of every key (those of config/default.yaml). */
 void config_default(config *c);
 
 /* Reads path over the defaults. On error writes "file:line:column: key: what
- * is wrong (allowed range)" to err; *c is then unspecified. */
+ * is wrong (allowed range)" to err; *c is then unspecified. Strings must be
+ * UTF-8 (libyaml reads nothing else). A file with a NUL byte, or over 1 MiB,
+ * is refused at the place of the NUL, or of the first byte over the limit. */
 int config_load(const char *path, config *c, char *err, size_t err_len);
 
 /* Same, from a string (tests); name stands for the file in messages. */
@@ -88,18 +123,30 @@ int config_warnings(const config *c, char *warn, size_t warn_len);
 
 /* Sets one key ("section.key", e.g. "brain.backend") from text as it would be
  * written in the file, with the same type and range checks (command-line
- * overrides). On error writes "section.key: what is wrong (allowed range)".
- * Run config_check after the last one. */
+ * overrides; strings must be valid UTF-8). On error writes "section.key:
+ * what is wrong (allowed range)". The key counts as set on the command line
+ * in config_check's messages. Run config_check after the last one. */
 int config_set(config *c, const char *key, const char *value, char *err, size_t err_len);
 
-/* The checks between keys (the field size limit, endpoints used twice, CURVE
- * keys given in pairs, a telemetry slice inside the field, periodic
- * checkpoints with a path); on error writes "name: key: what is wrong". */
+/* The checks between keys (the field size limit, f16 on the CPU, the
+ * overflow bound, endpoints used twice, CURVE keys given in pairs, a
+ * telemetry slice inside the field, periodic checkpoints with a path). On
+ * error writes "name:line:column: key: what is wrong", placed at the last
+ * set of the keys that decide it (of two clashing endpoints, the later one;
+ * of brain.size, size_x, size_y, size_z and channels for the field size).
+ * When that key was set by config_set the message reads "name: key: what
+ * is wrong [section.key set on the command line]"; when no key that decides
+ * it was set at all, "name: key: what is wrong". */
 int config_check(const config *c, const char *name, char *err, size_t err_len);
 
 /* Writes c as YAML with every key, each with its meaning and range as a
  * comment; config_load reads it back to an equal config, except that the
- * CURVE secret key is never written (a comment says whether it is set). */
+ * CURVE secret key is never written (a comment says whether it is set).
+ * Strings are written double-quoted, with every character that YAML does not
+ * take raw there, or that libyaml would read back otherwise (controls, DEL,
+ * C1 controls, line and paragraph separators, U+FEFF, U+FFFE, U+FFFF), as an
+ * escape. (A string that is not UTF-8, which neither loader nor config_set
+ * lets in, has its stray bytes written as \xNN: it loads, but not equal.) */
 int config_write_yaml(const config *c, FILE *out);
 
 #endif

@@ -4,18 +4,14 @@
  * ZMQ_DONTWAIT, so neither direction ever blocks the loop.
  */
 #include "link.h"
+#include "curve.h"
 #include "fail.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
-
-#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define MAX_CLIENT_KEYS 256
 
 struct robot_link {
     void *ctx;
@@ -32,13 +28,7 @@ struct robot_link {
     size_t out_cap;
     link_counters counters;
 
-    /* ZAP handler for an allow-list of client keys (CURVE only). */
-    void *zap_sock;
-    pthread_t zap_thread;
-    bool zap_running;
-    atomic_bool zap_stop;
-    uint8_t keys[MAX_CLIENT_KEYS][32];
-    size_t n_keys;
+    curve_zap *zap;          /* the allow-list of client keys (CURVE only) */
 };
 
 const char *link_strerror(int err)
@@ -64,99 +54,15 @@ static bool endpoint_is_local(const char *ep)
            strncmp(host, "[::1]:", 6) == 0;
 }
 
-static int read_client_keys(robot_link *l, const char *path, char *err, size_t err_len)
+/* curve/'s codes in the link's own enum (the sentence is curve/'s). */
+static int link_err_of_curve(int rc)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, err_len, "link.curve_client_keys: cannot open %s: %s", path, strerror(errno));
-        return LINK_ERR_IO;
+    switch (rc) {
+    case CURVE_ERR_PARAM: return LINK_ERR_PARAM;
+    case CURVE_ERR_IO: return LINK_ERR_IO;
+    case CURVE_ERR_NOMEM: return LINK_ERR_NOMEM;
+    default: return LINK_ERR_ZMQ;
     }
-    char line[512];
-    int lineno = 0;
-    int rc = LINK_OK;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        char *s = line;
-        while (*s == ' ' || *s == '\t')
-            s++;
-        /* '#' is a Z85 digit: only a line that starts with it is a comment. */
-        char *e = s + strcspn(s, " \t\r\n");
-        if (e == s || *s == '#')
-            continue;
-        *e = '\0';
-        if (strlen(s) != 40 || l->n_keys == MAX_CLIENT_KEYS ||
-            !zmq_z85_decode(l->keys[l->n_keys], s)) {
-            snprintf(err, err_len, "%s:%d: link.curve_client_keys: not a Z85 public key "
-                     "(40 characters, at most %d keys)", path, lineno, MAX_CLIENT_KEYS);
-            rc = LINK_ERR_PARAM;
-            break;
-        }
-        l->n_keys++;
-    }
-    fclose(f);
-    if (rc == LINK_OK && l->n_keys == 0) {
-        snprintf(err, err_len, "link.curve_client_keys: %s holds no key", path);
-        rc = LINK_ERR_PARAM;
-    }
-    return rc;
-}
-
-/* ZAP (RFC 27): ZeroMQ asks this handler about every CURVE handshake. It
- * runs on its own thread, never on the loop's. */
-static void *zap_main(void *arg)
-{
-    robot_link *l = arg;
-    while (!atomic_load(&l->zap_stop)) {
-        zmq_pollitem_t it = {.socket = l->zap_sock, .events = ZMQ_POLLIN};
-        if (zmq_poll(&it, 1, 100) <= 0)
-            continue;
-        char version[16] = "", request_id[256] = "", mechanism[32] = "";
-        uint8_t key[64];
-        int key_len = -1, part = 0, rid_len = 0;
-        int more = 1;
-        while (more) {
-            zmq_msg_t m;
-            zmq_msg_init(&m);
-            if (zmq_msg_recv(&m, l->zap_sock, 0) < 0) {
-                zmq_msg_close(&m);
-                break;
-            }
-            size_t n = zmq_msg_size(&m);
-            const void *d = zmq_msg_data(&m);
-            if (part == 0 && n < sizeof version)
-                memcpy(version, d, n);
-            else if (part == 1 && n <= sizeof request_id)
-                memcpy(request_id, d, rid_len = (int)n);
-            else if (part == 5 && n < sizeof mechanism)
-                memcpy(mechanism, d, n);
-            else if (part == 6 && n <= sizeof key)
-                memcpy(key, d, key_len = (int)n);
-            more = zmq_msg_more(&m);
-            zmq_msg_close(&m);
-            part++;
-        }
-        bool ok = false;
-        if (strcmp(mechanism, "CURVE") == 0 && key_len == 32)
-            for (size_t i = 0; i < l->n_keys && !ok; i++)
-                ok = memcmp(l->keys[i], key, 32) == 0;
-        zmq_send(l->zap_sock, "1.0", 3, ZMQ_SNDMORE);
-        zmq_send(l->zap_sock, request_id, (size_t)rid_len, ZMQ_SNDMORE);
-        zmq_send(l->zap_sock, ok ? "200" : "400", 3, ZMQ_SNDMORE);
-        zmq_send(l->zap_sock, ok ? "OK" : "client key not allowed", ok ? 2 : 22, ZMQ_SNDMORE);
-        zmq_send(l->zap_sock, "", 0, ZMQ_SNDMORE);
-        zmq_send(l->zap_sock, "", 0, 0);
-    }
-    return NULL;
-}
-
-static int set_curve_server(void *s, const link_options *o)
-{
-    int one = 1;
-    if (zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) ||
-        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, o->curve_secret_key, 40) ||
-        zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, "fieldbrain", 10))
-        return -1;
-    return 0;
 }
 
 int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_link **out,
@@ -164,10 +70,9 @@ int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_
 {
     *out = NULL;
     bool curve = o->curve_secret_key[0] != '\0';
-    if (curve && (strlen(o->curve_secret_key) != 40 || strlen(o->curve_public_key) != 40)) {
-        snprintf(err, err_len, "link.curve_secret_key, link.curve_public_key: both must be Z85 keys of 40 characters");
-        return LINK_ERR_PARAM;
-    }
+    if (curve && (strlen(o->curve_secret_key) != 40 || strlen(o->curve_public_key) != 40))
+        return fb_fail(err, err_len, LINK_ERR_PARAM,
+                       "link.curve_secret_key, link.curve_public_key: both must be Z85 keys of 40 characters");
     if (!(o->sensor_limit > 0))
         return fb_fail(err, err_len, LINK_ERR_PARAM, "link.sensor_limit: %g must be above 0",
                        (double)o->sensor_limit);
@@ -194,31 +99,28 @@ int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_
     }
 
     if (curve && o->curve_client_keys[0]) {
-        rc = read_client_keys(l, o->curve_client_keys, err, err_len);
-        if (rc < 0)
-            goto fail;
         /* The handler must be bound before any socket does a handshake. */
-        l->zap_sock = zmq_socket(l->ctx, ZMQ_REP);
-        int zero = 0;
-        rc = LINK_ERR_ZMQ;
-        if (!l->zap_sock || zmq_setsockopt(l->zap_sock, ZMQ_LINGER, &zero, sizeof zero) ||
-            zmq_bind(l->zap_sock, ZAP_ENDPOINT)) {
-            snprintf(err, err_len, "link: cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
+        curve_keys *allowed = malloc(sizeof *allowed);
+        if (!allowed) {
+            fb_fail(err, err_len, rc, "link: out of memory");
             goto fail;
         }
-        atomic_init(&l->zap_stop, false);
-        if (pthread_create(&l->zap_thread, NULL, zap_main, l) != 0) {
-            snprintf(err, err_len, "link: cannot start the ZAP thread");
+        int crc = curve_keys_read(o->curve_client_keys, "link.curve_client_keys", allowed, err,
+                                  err_len);
+        if (crc == CURVE_OK)
+            crc = curve_zap_start(l->ctx, allowed, "link", &l->zap, err, err_len);
+        free(allowed);
+        if (crc < 0) {
+            rc = link_err_of_curve(crc);
             goto fail;
         }
-        l->zap_running = true;
     }
 
     rc = LINK_ERR_ZMQ;
     l->sensor_sock = zmq_socket(l->ctx, ZMQ_PULL);
     l->motor_sock = zmq_socket(l->ctx, ZMQ_PUB);
     if (!l->sensor_sock || !l->motor_sock) {
-        snprintf(err, err_len, "link: cannot create sockets: %s", zmq_strerror(zmq_errno()));
+        fb_fail(err, err_len, rc, "link: cannot create sockets: %s", zmq_strerror(zmq_errno()));
         goto fail;
     }
     int zero = 0, hwm = 1000;
@@ -226,19 +128,29 @@ int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_
     if (zmq_setsockopt(l->sensor_sock, ZMQ_LINGER, &zero, sizeof zero) ||
         zmq_setsockopt(l->motor_sock, ZMQ_LINGER, &zero, sizeof zero) ||
         zmq_setsockopt(l->sensor_sock, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
-        zmq_setsockopt(l->sensor_sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize) ||
-        (curve && (set_curve_server(l->sensor_sock, o) || set_curve_server(l->motor_sock, o)))) {
-        snprintf(err, err_len, "link: cannot set socket options: %s", zmq_strerror(zmq_errno()));
+        zmq_setsockopt(l->sensor_sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize)) {
+        fb_fail(err, err_len, rc, "link: cannot set socket options: %s", zmq_strerror(zmq_errno()));
         goto fail;
     }
+    if (curve) {
+        int crc = curve_server_setup(l->sensor_sock, o->curve_secret_key, "link.curve_secret_key",
+                                     err, err_len);
+        if (crc == CURVE_OK)
+            crc = curve_server_setup(l->motor_sock, o->curve_secret_key, "link.curve_secret_key",
+                                     err, err_len);
+        if (crc < 0) {
+            rc = link_err_of_curve(crc);
+            goto fail;
+        }
+    }
     if (zmq_bind(l->sensor_sock, o->sensor_endpoint)) {
-        snprintf(err, err_len, "link.sensor_endpoint: cannot bind %s: %s",
-                 o->sensor_endpoint, zmq_strerror(zmq_errno()));
+        fb_fail(err, err_len, rc, "link.sensor_endpoint: cannot bind %s: %s",
+                o->sensor_endpoint, zmq_strerror(zmq_errno()));
         goto fail;
     }
     if (zmq_bind(l->motor_sock, o->motor_endpoint)) {
-        snprintf(err, err_len, "link.motor_endpoint: cannot bind %s: %s",
-                 o->motor_endpoint, zmq_strerror(zmq_errno()));
+        fb_fail(err, err_len, rc, "link.motor_endpoint: cannot bind %s: %s",
+                o->motor_endpoint, zmq_strerror(zmq_errno()));
         goto fail;
     }
     if (!curve) {
@@ -265,12 +177,7 @@ void link_destroy(robot_link **lp)
         zmq_close(l->sensor_sock);
     if (l->motor_sock)
         zmq_close(l->motor_sock);
-    if (l->zap_running) {
-        atomic_store(&l->zap_stop, true);
-        pthread_join(l->zap_thread, NULL);
-    }
-    if (l->zap_sock)
-        zmq_close(l->zap_sock);
+    curve_zap_stop(&l->zap);  /* after the sockets it answers for, before the context */
     if (l->ctx)
         zmq_ctx_term(l->ctx);
     free(l->out_buf);

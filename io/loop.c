@@ -69,10 +69,8 @@ struct loop {
     int64_t overrun_emit_ns;
     uint64_t overrun_at_emit;
 
-    loop_cycle_hook cycle_hook;
-    void *cycle_user;
-    loop_event_hook event_hook;
-    void *event_user;
+    struct { loop_cycle_hook fn; void *user; } cycle_hooks[LOOP_MAX_HOOKS];
+    struct { loop_event_hook fn; void *user; } event_hooks[LOOP_MAX_HOOKS];
 
     /* loop -> keeper */
     loop_event ring[EVENT_RING];
@@ -155,13 +153,19 @@ static void print_event(const loop *lp, const loop_event *e)
     }
 }
 
-/* On the loop's thread: the hook now, the printing later on the keeper. */
+static void call_event_hooks(const loop *lp, const loop_event *e)
+{
+    for (int i = 0; i < LOOP_MAX_HOOKS; i++)
+        if (lp->event_hooks[i].fn)
+            lp->event_hooks[i].fn(e, lp->event_hooks[i].user);
+}
+
+/* On the loop's thread: the hooks now, the printing later on the keeper. */
 static void emit(loop *lp, loop_event_kind kind, int reason, uint64_t count, int64_t t)
 {
     loop_event e = {.kind = kind, .cycle = lp->cycle, .time_ns = t,
                     .robot_id = link_robot_id(lp->l), .reason = reason, .count = count};
-    if (lp->event_hook)
-        lp->event_hook(&e, lp->event_user);
+    call_event_hooks(lp, &e);
     unsigned head = atomic_load_explicit(&lp->ring_head, memory_order_relaxed);
     unsigned tail = atomic_load_explicit(&lp->ring_tail, memory_order_acquire);
     if (head - tail >= EVENT_RING) {
@@ -309,17 +313,29 @@ void loop_set_clock(loop *lp, const loop_clock *clock)
         lp->clock = (loop_clock){monotonic_now_ns, monotonic_sleep_until, NULL};
 }
 
-void loop_set_cycle_hook(loop *lp, loop_cycle_hook fn, void *user)
-{
-    lp->cycle_hook = fn;
-    lp->cycle_user = user;
-}
+/* One slot per hook; a free slot has fn NULL. Set before loop_run (the
+ * loop's thread reads the slots without a lock). */
+#define HOOK_ADD(slots, f, u)                                   \
+    do {                                                        \
+        for (int i_ = 0; i_ < LOOP_MAX_HOOKS; i_++)             \
+            if (!(slots)[i_].fn) {                              \
+                (slots)[i_].fn = (f);                           \
+                (slots)[i_].user = (u);                         \
+                return LOOP_OK;                                 \
+            }                                                   \
+        return LOOP_ERR_PARAM;                                  \
+    } while (0)
+#define HOOK_REMOVE(slots, f, u)                                \
+    do {                                                        \
+        for (int i_ = 0; i_ < LOOP_MAX_HOOKS; i_++)             \
+            if ((slots)[i_].fn == (f) && (slots)[i_].user == (u)) \
+                (slots)[i_].fn = NULL;                          \
+    } while (0)
 
-void loop_set_event_hook(loop *lp, loop_event_hook fn, void *user)
-{
-    lp->event_hook = fn;
-    lp->event_user = user;
-}
+int loop_add_cycle_hook(loop *lp, loop_cycle_hook fn, void *user) { HOOK_ADD(lp->cycle_hooks, fn, user); }
+int loop_add_event_hook(loop *lp, loop_event_hook fn, void *user) { HOOK_ADD(lp->event_hooks, fn, user); }
+void loop_remove_cycle_hook(loop *lp, loop_cycle_hook fn, void *user) { HOOK_REMOVE(lp->cycle_hooks, fn, user); }
+void loop_remove_event_hook(loop *lp, loop_event_hook fn, void *user) { HOOK_REMOVE(lp->event_hooks, fn, user); }
 
 /* k-th smallest of a[0..n) (Hoare's quickselect; reorders a, no allocation). */
 static int64_t select_kth(int64_t *a, uint32_t n, uint32_t k)
@@ -466,9 +482,10 @@ static void cycle(loop *lp, const link_sensor *s, int64_t wake, int64_t lateness
 
     brain_stats st = lp->last;
     bool ok = true;
+    const float *used = lp->lost ? lp->zeros : lp->held;
     if (step) {
         /* Lost: the field runs on with no input rather than a stale one. */
-        int rc = brain_step(lp->b, lp->lost ? lp->zeros : lp->held, lp->n_sensors, lp->motors, &st);
+        int rc = brain_step(lp->b, used, lp->n_sensors, lp->motors, &st);
         for (uint32_t i = 0; rc == 0 && i < lp->n_motors; i++)
             if (!isfinite(lp->motors[i]))
                 rc = BRAIN_ERR_NONFINITE;  /* never a NaN to a motor */
@@ -495,19 +512,20 @@ static void cycle(loop *lp, const link_sensor *s, int64_t wake, int64_t lateness
     int64_t work = t - wake;
     record_timing(lp, lateness, work, st.gpu_ms >= 0 ? (int64_t)(st.gpu_ms * 1e6) : -1);
 
-    if (lp->cycle_hook) {
-        loop_cycle_report r = {
-            .cycle = lp->cycle, .time_ns = t, .lateness_ns = lateness, .work_ns = work,
-            .gpu_ms = st.gpu_ms, .lateness = lp->lat, .work = lp->work, .gpu = lp->gpu,
-            .lateness_hist = lp->hist, .overruns = lp->overruns,
-            .skipped_ticks = lp->skipped_ticks, .motors = out, .n_motors = lp->n_motors,
-            .stepped = step && ok, .fault = !ok, .brain_faults = lp->brain_errors, .brain = st,
-            .sensor_age_ns = lp->answer_seq ? t - lp->last_valid_ns : -1,
-            .robot_id = link_robot_id(lp->l), .link_lost = lp->lost,
-            .answer_seq = lp->answer_seq, .link = *link_get_counters(lp->l),
-        };
-        lp->cycle_hook(&r, lp->cycle_user);
-    }
+    loop_cycle_report r = {
+        .cycle = lp->cycle, .time_ns = t, .lateness_ns = lateness, .work_ns = work,
+        .gpu_ms = st.gpu_ms, .lateness = lp->lat, .work = lp->work, .gpu = lp->gpu,
+        .lateness_hist = lp->hist, .overruns = lp->overruns,
+        .skipped_ticks = lp->skipped_ticks, .motors = out, .n_motors = lp->n_motors,
+        .sensors = used, .n_sensors = lp->n_sensors,
+        .stepped = step && ok, .fault = !ok, .brain_faults = lp->brain_errors, .brain = st,
+        .sensor_age_ns = lp->answer_seq ? t - lp->last_valid_ns : -1,
+        .robot_id = link_robot_id(lp->l), .link_lost = lp->lost,
+        .answer_seq = lp->answer_seq, .link = *link_get_counters(lp->l),
+    };
+    for (int i = 0; i < LOOP_MAX_HOOKS; i++)
+        if (lp->cycle_hooks[i].fn)
+            lp->cycle_hooks[i].fn(&r, lp->cycle_hooks[i].user);
     check_bursts(lp, t);
     check_autosave(lp, t);
 }
@@ -624,8 +642,7 @@ int loop_run(loop *lp, volatile sig_atomic_t *stop)
             fprintf(stderr, "fieldbrain: checkpoint written to %s (brain cycle %llu)\n", lp->ckpt_path,
                     (unsigned long long)brain_get_cycle(lp->b));
         }
-        if (lp->event_hook)
-            lp->event_hook(&e, lp->event_user);
+        call_event_hooks(lp, &e);
     }
 
     if (lp->cycle <= lp->win_n && lp->win_pos > 0) {

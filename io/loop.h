@@ -3,7 +3,7 @@
  * absolute deadlines, lockstep runs one cycle per sensor message. Timing is
  * kept without allocation; disk and log output happen on a keeper thread.
  *
- * Telemetry attaches through two optional hooks, both called on the loop's
+ * Telemetry and recorders attach through hooks, called on the loop's
  * thread, so they must not block, allocate much or take locks a slow thread
  * may hold (copy what you need into your own slot and return):
  *   - loop_cycle_hook after every cycle, with a loop_cycle_report;
@@ -58,6 +58,8 @@ typedef struct {
     uint64_t skipped_ticks;    /* ticks skipped after overruns */
     const float *motors;       /* as published */
     uint32_t n_motors;
+    const float *sensors;      /* the vector the brain stepped with (zeros while lost) */
+    uint32_t n_sensors;
     bool stepped;              /* the brain ran this cycle (lockstep link loss: no) */
     bool fault;                /* the cycle failed: motors zero, flagged fault, brain reset */
     uint64_t brain_faults;     /* failed cycles since start */
@@ -118,8 +120,14 @@ typedef struct {
 
 void loop_set_clock(loop *lp, const loop_clock *clock);
 
-void loop_set_cycle_hook(loop *lp, loop_cycle_hook fn, void *user);
-void loop_set_event_hook(loop *lp, loop_event_hook fn, void *user);
+/* Up to LOOP_MAX_HOOKS of each kind, called in the order added, on the
+ * loop's thread. Add and remove before loop_run or after it returns. Adding
+ * to full slots returns LOOP_ERR_PARAM. */
+#define LOOP_MAX_HOOKS 4
+int loop_add_cycle_hook(loop *lp, loop_cycle_hook fn, void *user);
+int loop_add_event_hook(loop *lp, loop_event_hook fn, void *user);
+void loop_remove_cycle_hook(loop *lp, loop_cycle_hook fn, void *user);
+void loop_remove_event_hook(loop *lp, loop_event_hook fn, void *user);
 
 /* Runs until *stop becomes non-zero (a signal handler sets it), then
  * finishes the cycle, publishes zero motors flagged stop, writes the exit

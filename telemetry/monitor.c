@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "curve.h"
+
 #include "json.h"
 
 #define DEFAULT_ENDPOINT "tcp://127.0.0.1:5557"
@@ -56,6 +58,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: fieldbrain-monitor [ENDPOINT] [--once] [--json] [--timeout SECONDS]\n"
+            "                          [--keys FILE]\n"
             "\n"
             "Shows what a running fieldbrain is doing, from its telemetry socket\n"
             "(telemetry.endpoint, default " DEFAULT_ENDPOINT ").\n"
@@ -63,7 +66,14 @@ static void usage(FILE *f)
             "  --json        print each message as one JSON line (stats, event, slice\n"
             "                headers) for jq; with --once, the first stats only\n"
             "  --timeout S   --once: how long to wait (default 5); live: after how long\n"
-            "                without messages to say so (default 2)\n");
+            "                without messages to say so (default 2)\n"
+            "  --keys FILE   connect with CURVE, for a brain whose telemetry is encrypted\n"
+            "                (link.curve_secret_key or telemetry.curve_secret_key set).\n"
+            "                FILE holds three lines, '#' lines are comments:\n"
+            "                  server-key Z85   the brain's public key\n"
+            "                  public-key Z85   this subscriber's, on the brain's allow-list\n"
+            "                  secret-key Z85   this subscriber's (keep FILE private)\n"
+            "                Without the right keys the handshake fails and nothing arrives.\n");
 }
 
 /* Human-readable duration from nanoseconds. */
@@ -268,6 +278,7 @@ static void take_stats(view *v, const char *json, size_t len)
 int main(int argc, char **argv)
 {
     const char *endpoint = DEFAULT_ENDPOINT;
+    const char *keys_path = NULL;
     bool once = false, as_json = false;
     double timeout_s = -1;
     for (int i = 1; i < argc; i++) {
@@ -282,6 +293,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "fieldbrain-monitor: --timeout: '%s' is not a positive number of seconds\n", argv[i]);
                 return 2;
             }
+        } else if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc) {
+            keys_path = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
@@ -292,6 +305,12 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    curve_client keys;
+    char kerr[512];
+    if (keys_path && curve_client_read(keys_path, &keys, kerr, sizeof kerr) < 0) {
+        fprintf(stderr, "fieldbrain-monitor: %s\n", kerr);
+        return 2;
     }
     if (timeout_s < 0)
         timeout_s = once ? 5 : 2;
@@ -307,6 +326,12 @@ int main(int argc, char **argv)
     void *sub = zmq_socket(ctx, ZMQ_SUB);
     int zero = 0;
     zmq_setsockopt(sub, ZMQ_LINGER, &zero, sizeof zero);
+    if (keys_path && curve_client_setup(sub, &keys, kerr, sizeof kerr) < 0) {
+        fprintf(stderr, "fieldbrain-monitor: %s\n", kerr);
+        zmq_close(sub);
+        zmq_ctx_term(ctx);
+        return 2;
+    }
     if (as_json && !once) {
         zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
     } else {
@@ -380,7 +405,9 @@ int main(int argc, char **argv)
         double t = now_s();
         if (once && t - start > timeout_s) {
             fprintf(stderr, "fieldbrain-monitor: nothing received from %s in %g s: is fieldbrain running "
-                            "with telemetry.enabled and this telemetry.endpoint?\n", endpoint, timeout_s);
+                            "with telemetry.enabled and this telemetry.endpoint?%s\n", endpoint, timeout_s,
+                    keys_path ? " Is this subscriber's public-key on the brain's allow-list?"
+                              : " If its telemetry uses CURVE: --keys FILE.");
             status = 1;
             break;
         }

@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "curve.h"
+
 #include "json.h"
 
 static volatile sig_atomic_t g_stop;
@@ -28,7 +30,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: fieldbrain-record ENDPOINT DIR [--max-mb N] [--duration SECONDS]\n"
+            "usage: fieldbrain-record ENDPOINT DIR [--max-mb N] [--duration SECONDS] [--keys FILE]\n"
             "\n"
             "Records a brain's telemetry (telemetry.endpoint) into DIR:\n"
             "  stats.jsonl    one stats message a line (stats.1.jsonl: the part before)\n"
@@ -37,7 +39,14 @@ static void usage(FILE *f)
             "  slice-CYCLE.png\n"
             "Bounded: at most N MiB (default 256) in all; the oldest stats and events\n"
             "are rotated away and the oldest slices deleted. SIGINT or SIGTERM stops it\n"
-            "cleanly; --duration stops it after that many seconds.\n");
+            "cleanly; --duration stops it after that many seconds.\n"
+            "  --keys FILE   connect with CURVE, for a brain whose telemetry is encrypted\n"
+            "                (link.curve_secret_key or telemetry.curve_secret_key set).\n"
+            "                FILE holds three lines, '#' lines are comments:\n"
+            "                  server-key Z85   the brain's public key\n"
+            "                  public-key Z85   this subscriber's, on the brain's allow-list\n"
+            "                  secret-key Z85   this subscriber's (keep FILE private)\n"
+            "                Without the right keys the handshake fails and nothing arrives.\n");
 }
 
 typedef struct {
@@ -82,6 +91,7 @@ typedef struct {
 int main(int argc, char **argv)
 {
     const char *endpoint = NULL, *dir = NULL;
+    const char *keys_path = NULL;
     double max_mb = 256, duration = 0;
     for (int i = 1; i < argc; i++) {
         if ((strcmp(argv[i], "--max-mb") == 0 || strcmp(argv[i], "--duration") == 0) && i + 1 < argc) {
@@ -96,6 +106,8 @@ int main(int argc, char **argv)
             else
                 duration = v;
             i++;
+        } else if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc) {
+            keys_path = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
@@ -116,6 +128,12 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    curve_client keys;
+    char kerr[512];
+    if (keys_path && curve_client_read(keys_path, &keys, kerr, sizeof kerr) < 0) {
+        fprintf(stderr, "fieldbrain-record: %s\n", kerr);
+        return 2;
+    }
     if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
         fprintf(stderr, "fieldbrain-record: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
@@ -123,10 +141,12 @@ int main(int argc, char **argv)
     uint64_t budget = (uint64_t)(max_mb * 1024 * 1024);
     /* Shares of the budget: each JSONL stream may hold two files of its cap. */
     uint64_t stats_cap = budget * 20 / 100, events_cap = budget * 4 / 100;
-    uint64_t slices_cap = budget - 2 * stats_cap - 2 * events_cap - budget / 100;
+    uint64_t headers_cap = budget / 200 + 4096; /* slices.jsonl, two files of it too */
+    uint64_t fixed = 2 * stats_cap + 2 * events_cap + 2 * headers_cap + budget / 100;
+    uint64_t slices_cap = budget > fixed ? budget - fixed : 0;
     jsonl stats = {0}, events = {0}, slices = {0};
     if (jsonl_open(&stats, dir, "stats", stats_cap) < 0 || jsonl_open(&events, dir, "events", events_cap) < 0 ||
-        jsonl_open(&slices, dir, "slices", budget / 200 + 4096)) {
+        jsonl_open(&slices, dir, "slices", headers_cap)) {
         fprintf(stderr, "fieldbrain-record: cannot write in %s: %s\n", dir, strerror(errno));
         return 1;
     }
@@ -154,6 +174,10 @@ int main(int argc, char **argv)
     int zero = 0;
     zmq_setsockopt(sub, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+    if (keys_path && curve_client_setup(sub, &keys, kerr, sizeof kerr) < 0) {
+        fprintf(stderr, "fieldbrain-record: %s\n", kerr);
+        return 2;
+    }
     if (zmq_connect(sub, endpoint) < 0) {
         fprintf(stderr, "fieldbrain-record: cannot connect to %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
         return 2;

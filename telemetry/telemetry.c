@@ -4,6 +4,7 @@
  * subscription messages it answers with the last stats (a last-value cache).
  */
 #include "telemetry.h"
+#include "fail.h"
 
 #include <errno.h>
 #include <math.h>
@@ -20,6 +21,7 @@
 
 #include <stb_image_write.h>
 
+#include "curve.h"
 #include "json.h"
 
 /* A draft option in libzmq 4.3 (present in the library, hidden by the
@@ -33,12 +35,25 @@
 static const char *const topics[] = {"stats", "event", "slice"};
 #define N_TOPICS 3
 /* Matches no subscription we ever add (they are all topic names): sent after
- * a (un)subscription that needs no cached value, so the next real message
- * is not targeted at one pipe. */
+ * subscriptions that got no cached value, so the next real message is not
+ * targeted at one pipe. */
 static const char sentinel[] = "-";
 
 #define STATS_JSON_CAP 16384
 #define POLL_MS 10   /* the longest a queued message waits for the thread */
+/* Subscriptions are work a peer can make us do as fast as it can send. At
+ * most SUB_BUDGET are handled between two drains of the slots, so a flood
+ * never starves the stats; at most LV_PER_WINDOW last-value copies go out
+ * in any LV_WINDOW_NS, so it cannot turn into a flood of copies either.
+ * SUB_RCVHWM bounds what libzmq reads ahead from one peer: in manual mode
+ * the XPUB moves every subscription it reads into an unbounded queue of its
+ * own until we receive it, so only a short pipe (TCP pushing back on the
+ * peer beyond it) keeps that queue, and our memory, bounded. Honest
+ * subscribers send a handful of subscriptions each. */
+#define SUB_BUDGET 256
+#define SUB_RCVHWM 16
+#define LV_PER_WINDOW 20
+#define LV_WINDOW_NS 100000000
 #define SLICE_FREE 0
 #define SLICE_FILLING 1
 #define SLICE_READY 2
@@ -131,6 +146,7 @@ struct telemetry {
     telemetry_options o;
     char bound[TELEMETRY_STR];
     void *ctx, *pub;
+    curve_zap *zap;                /* the subscribers' allow-list, or NULL */
     bool lvc_targeted;             /* ZMQ_XPUB_MANUAL_LAST_VALUE works */
     int wake_fd;
     _Atomic bool wake_pending;
@@ -158,12 +174,16 @@ struct telemetry {
     unsigned char *png;
     size_t png_len, png_cap;
     bool read_failure_told;        /* the first failed plane read was logged */
+    bool aimed;                    /* a subscription was received and not answered by a send */
+    int64_t lv_window_start_ns;    /* the last-value rate bound's current window */
+    uint32_t lv_in_window;         /* copies sent in it */
 
     _Atomic uint64_t n_pushed_stats, n_dropped_stats, n_pushed_events, n_dropped_events;
     _Atomic uint64_t n_pushed_slices, n_dropped_slices, n_slice_read_failed;
     _Atomic uint64_t n_sent_stats, n_sent_events, n_sent_slices, n_send_failed;
     _Atomic uint64_t n_done_stats, n_done_events;
     _Atomic uint64_t n_subscriptions, n_last_value;
+    _Atomic uint64_t n_last_value_limited, n_subscriptions_deferred;
 };
 
 const char *telemetry_strerror(int err)
@@ -266,16 +286,46 @@ static bool prefix_of(const char *p, size_t plen, const char *topic)
     return plen <= strlen(topic) && memcmp(p, topic, plen) == 0;
 }
 
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Whether one more last-value copy fits the rate bound; counts a refusal. */
+static bool last_value_allowed(telemetry *t)
+{
+    int64_t now = monotonic_ns();
+    if (now - t->lv_window_start_ns >= LV_WINDOW_NS) {
+        t->lv_window_start_ns = now;
+        t->lv_in_window = 0;
+    }
+    if (t->lv_in_window >= LV_PER_WINDOW) {
+        atomic_fetch_add(&t->n_last_value_limited, 1);
+        return false;
+    }
+    t->lv_in_window++;
+    return true;
+}
+
 /* A (un)subscription from a subscriber. Targeted mode: we keep the
- * subscriptions ourselves, as whole topic names, and answer every message
- * with exactly one send (cached stats, or the sentinel that reaches nobody)
- * because libzmq aims the next send at the pipe that asked. */
-static void handle_subscription(telemetry *t)
+ * subscriptions ourselves, as whole topic names (libzmq keeps a set of
+ * peers per topic, so a repeated subscription adds nothing), and the
+ * cached stats go to the newcomer alone because libzmq aims the first send
+ * after a receive at the pipe that asked. A subscription not answered with
+ * a copy leaves that aim set (t->aimed); subscriptions_unaim clears it
+ * before anything else is sent. Returns false when nothing was waiting. */
+static bool handle_subscription(telemetry *t)
 {
     char buf[256];
     int n = zmq_recv(t->pub, buf, sizeof buf, ZMQ_DONTWAIT);
-    if (n <= 0)
-        return;
+    if (n < 0)
+        return false;
+    if (t->lvc_targeted)
+        t->aimed = true;
+    if (n == 0)
+        return true;
     size_t len = (size_t)n > sizeof buf ? sizeof buf : (size_t)n;
     bool subscribe = buf[0] == 1;
     const char *prefix = buf + 1;
@@ -292,18 +342,43 @@ static void handle_subscription(telemetry *t)
             if (i == 0 && subscribe)
                 wants_stats = true;
         }
-        if (wants_stats && t->cached_len > 0) {
+        if (wants_stats && t->cached_len > 0 && last_value_allowed(t)) {
             send_msg(t, "stats", t->cached, t->cached_len, NULL, 0, NULL);
             atomic_fetch_add(&t->n_last_value, 1);
-        } else {
-            zmq_send(t->pub, sentinel, 1, ZMQ_DONTWAIT);
+            t->aimed = false;
         }
-    } else if (subscribe && prefix_of(prefix, plen, "stats") && t->cached_len > 0) {
+    } else if (subscribe && prefix_of(prefix, plen, "stats") && t->cached_len > 0 &&
+               last_value_allowed(t)) {
         /* Without targeting, everybody subscribed gets the repeat: the
          * cycle number tells them (README.md). */
         send_msg(t, "stats", t->cached, t->cached_len, NULL, 0, NULL);
         atomic_fetch_add(&t->n_last_value, 1);
     }
+    return true;
+}
+
+/* The sentinel matches nobody's subscription: sending it spends the aim a
+ * received subscription left, so the next real message reaches everybody. */
+static void subscriptions_unaim(telemetry *t)
+{
+    if (t->aimed) {
+        zmq_send(t->pub, sentinel, 1, ZMQ_DONTWAIT);
+        t->aimed = false;
+    }
+}
+
+/* At most SUB_BUDGET subscriptions; true if more may be waiting (the
+ * budget ran out: counted, and the caller drains before coming back). */
+static bool handle_subscriptions(telemetry *t)
+{
+    int handled = 0;
+    while (handled < SUB_BUDGET && handle_subscription(t))
+        handled++;
+    subscriptions_unaim(t);
+    if (handled < SUB_BUDGET)
+        return false;
+    atomic_fetch_add(&t->n_subscriptions_deferred, 1);
+    return true;
 }
 
 static void window_json(json_writer *w, const char *key, const telemetry_window *win)
@@ -343,6 +418,8 @@ static size_t stats_json(telemetry *t, const cycle_slot *s)
     jw_key(&w, "overruns"); jw_u64(&w, c->overruns);
     jw_key(&w, "skipped_ticks"); jw_u64(&w, c->skipped_ticks);
     jw_key(&w, "stepped"); jw_bool(&w, c->stepped);
+    jw_key(&w, "fault"); jw_bool(&w, c->fault);
+    jw_key(&w, "brain_faults"); jw_u64(&w, c->brain_faults);
     jw_key(&w, "brain_cycle"); jw_u64(&w, c->brain_cycle);
     jw_key(&w, "energy"); jw_f64(&w, c->energy);
     jw_key(&w, "saturated"); jw_f64(&w, c->saturated);
@@ -400,6 +477,8 @@ static size_t stats_json(telemetry *t, const cycle_slot *s)
     jw_key(&w, "dropped_slices"); jw_u64(&w, atomic_load(&t->n_dropped_slices));
     jw_key(&w, "slice_read_failed"); jw_u64(&w, atomic_load(&t->n_slice_read_failed));
     jw_key(&w, "send_failed"); jw_u64(&w, atomic_load(&t->n_send_failed));
+    jw_key(&w, "subscriptions_deferred"); jw_u64(&w, atomic_load(&t->n_subscriptions_deferred));
+    jw_key(&w, "last_value_limited"); jw_u64(&w, atomic_load(&t->n_last_value_limited));
     jw_obj_end(&w);
     jw_obj_end(&w);
     t->prev_cycle = c->cycle;
@@ -575,8 +654,9 @@ static void *thread_main(void *arg)
         {t->pub, 0, ZMQ_POLLIN, 0},
         {NULL, t->wake_fd, ZMQ_POLLIN, 0},
     };
+    bool backlog = false;          /* subscriptions left over: look again at once */
     for (;;) {
-        int rc = zmq_poll(items, 2, POLL_MS);
+        int rc = zmq_poll(items, 2, backlog ? 0 : POLL_MS);
         if (rc < 0 && zmq_errno() != EINTR)
             break;
         if (items[1].revents & ZMQ_POLLIN) {
@@ -586,14 +666,7 @@ static void *thread_main(void *arg)
         }
         /* Cleared before draining: a push after this point wakes us again. */
         atomic_store(&t->wake_pending, false);
-        if (items[0].revents & ZMQ_POLLIN) {
-            int more = 1;
-            size_t ml = sizeof more;
-            while (zmq_getsockopt(t->pub, ZMQ_EVENTS, &more, &ml) == 0 && (more & ZMQ_POLLIN)) {
-                handle_subscription(t);
-                ml = sizeof more;
-            }
-        }
+        backlog = rc > 0 && (items[0].revents & ZMQ_POLLIN) && handle_subscriptions(t);
         drain(t);
         if (atomic_load(&t->stop)) {
             drain(t);
@@ -627,37 +700,59 @@ static void wake(telemetry *t)
 
 /* ---- public ---- */
 
-static int fail(char *err, size_t err_len, int code, const char *fmt, const char *a, const char *b)
+/* curve/'s codes in telemetry's own enum (the sentence is curve/'s). */
+static int telemetry_err_of_curve(int rc)
 {
-    if (err && err_len)
-        snprintf(err, err_len, fmt, a, b);
-    return code;
+    switch (rc) {
+    case CURVE_OK: return TELEMETRY_OK;
+    case CURVE_ERR_NOMEM: return TELEMETRY_ERR_NOMEM;
+    case CURVE_ERR_THREAD: return TELEMETRY_ERR_THREAD;
+    case CURVE_ERR_ZMQ: return TELEMETRY_ERR_ZMQ;
+    default: return TELEMETRY_ERR_PARAM;   /* a bad key, an unreadable keys file */
+    }
+}
+
+/* Reads the allowed subscribers' keys and starts the context's ZAP handler,
+ * which must be there before the socket binds. */
+static int telemetry_curve_allow(telemetry *t, const char *path, char *err, size_t err_len)
+{
+    curve_keys *allowed = malloc(sizeof *allowed);
+    if (!allowed)
+        return fb_fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory");
+    int rc = curve_keys_read(path, "telemetry.curve_client_keys", allowed, err, err_len);
+    if (rc == CURVE_OK)
+        rc = curve_zap_start(t->ctx, allowed, "telemetry", &t->zap, err, err_len);
+    free(allowed);
+    return telemetry_err_of_curve(rc);
 }
 
 int telemetry_create(const telemetry_options *o, telemetry **out, char *err, size_t err_len)
 {
     *out = NULL;
     if (o->every < 1)
-        return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.every: must be at least 1%s%s", "", "");
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.every: must be at least 1");
     if (o->n_bad > TELEMETRY_MAX_BAD)
-        return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: more than 16 bad-input reasons%s%s", "", "");
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: more than 16 bad-input reasons");
     if (o->slice_every > 0) {
         uint32_t sizes[3] = {o->size_x, o->size_y, o->size_z};
         if (o->slice_axis > 2 || !o->size_x || !o->size_y || !o->size_z || !o->channels)
-            return fail(err, err_len, TELEMETRY_ERR_PARAM,
-                        "telemetry.slice_axis: must be 0, 1 or 2 with a field shape given%s%s", "", "");
+            return fb_fail(err, err_len, TELEMETRY_ERR_PARAM,
+                        "telemetry.slice_axis: must be 0, 1 or 2 with a field shape given");
         if (o->slice_index >= 0 && (uint32_t)o->slice_index >= sizes[o->slice_axis])
-            return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.slice_index: outside the field%s%s", "", "");
+            return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.slice_index: outside the field");
         if (o->slice_channel >= 0 && (uint32_t)o->slice_channel >= o->channels)
-            return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.slice_channel: outside the field%s%s", "", "");
+            return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.slice_channel: outside the field");
     }
+    if (o->curve_secret_key[0] && (strlen(o->curve_secret_key) != 40 || strlen(o->curve_public_key) != 40))
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.curve_secret_key, "
+                    "telemetry.curve_public_key: both must be Z85 keys of 40 characters");
     uint32_t slots = o->queue_slots ? o->queue_slots : 256;
     if (slots < 2 || (slots & (slots - 1)) != 0)
-        return fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: queue_slots must be a power of two%s%s", "", "");
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: queue_slots must be a power of two");
 
     telemetry *t = calloc(1, sizeof *t);
     if (!t)
-        return fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory%s%s", "", "");
+        return fb_fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory");
     t->o = *o;
     t->wake_fd = -1;
     atomic_init(&t->slice_state, SLICE_FREE);
@@ -688,26 +783,38 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
 
     t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (t->wake_fd < 0) {
-        rc = fail(err, err_len, TELEMETRY_ERR_THREAD, "telemetry: eventfd: %s%s", strerror(errno), "");
+        rc = fb_fail(err, err_len, TELEMETRY_ERR_THREAD, "telemetry: eventfd: %s", strerror(errno));
         goto fail_all;
     }
     t->ctx = zmq_ctx_new();
     if (!t->ctx) {
-        rc = fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry: zmq_ctx_new: %s%s", zmq_strerror(zmq_errno()), "");
+        rc = fb_fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry: zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
         goto fail_all;
+    }
+    if (o->curve_secret_key[0] && o->curve_client_keys[0]) {
+        rc = telemetry_curve_allow(t, o->curve_client_keys, err, err_len);
+        if (rc < 0)
+            goto fail_all;
     }
     t->pub = zmq_socket(t->ctx, ZMQ_XPUB);
     int zero = 0, one = 1, hwm = o->sndhwm > 0 ? o->sndhwm : 1000;
     if (!t->pub || zmq_setsockopt(t->pub, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
-        zmq_setsockopt(t->pub, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0) {
-        rc = fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry: XPUB socket: %s%s", zmq_strerror(zmq_errno()), "");
+        zmq_setsockopt(t->pub, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0 ||
+        zmq_setsockopt(t->pub, ZMQ_RCVHWM, &(int){SUB_RCVHWM}, sizeof(int)) < 0) {
+        rc = fb_fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry: XPUB socket: %s", zmq_strerror(zmq_errno()));
         goto fail_all;
+    }
+    if (o->curve_secret_key[0]) {
+        rc = telemetry_err_of_curve(curve_server_setup(t->pub, o->curve_secret_key,
+                                                       "telemetry.curve_secret_key", err, err_len));
+        if (rc < 0)
+            goto fail_all;
     }
     t->lvc_targeted = zmq_setsockopt(t->pub, ZMQ_XPUB_MANUAL_LAST_VALUE, &one, sizeof one) == 0;
     if (!t->lvc_targeted)
         zmq_setsockopt(t->pub, ZMQ_XPUB_VERBOSE, &one, sizeof one);
     if (zmq_bind(t->pub, o->endpoint) < 0) {
-        rc = fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry.endpoint: cannot bind %s: %s",
+        rc = fb_fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry.endpoint: cannot bind %s: %s",
                   o->endpoint, zmq_strerror(zmq_errno()));
         goto fail_all;
     }
@@ -715,7 +822,7 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
     if (zmq_getsockopt(t->pub, ZMQ_LAST_ENDPOINT, t->bound, &blen) < 0)
         snprintf(t->bound, sizeof t->bound, "%s", o->endpoint);
     if (pthread_create(&t->thread, NULL, thread_main, t) != 0) {
-        rc = fail(err, err_len, TELEMETRY_ERR_THREAD, "telemetry: cannot start its thread%s%s", "", "");
+        rc = fb_fail(err, err_len, TELEMETRY_ERR_THREAD, "telemetry: cannot start its thread");
         goto fail_all;
     }
     t->thread_started = true;
@@ -723,7 +830,7 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
     return 0;
 
 fail_mem:
-    fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory%s%s", "", "");
+    fb_fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory");
 fail_all:
     telemetry_destroy(&t);
     return rc;
@@ -743,6 +850,7 @@ void telemetry_destroy(telemetry **tp)
     }
     if (t->pub)
         zmq_close(t->pub);
+    curve_zap_stop(&t->zap);  /* after the socket it answers for, before the context */
     if (t->ctx)
         zmq_ctx_term(t->ctx);
     if (t->wake_fd >= 0)
@@ -855,6 +963,8 @@ void telemetry_get_counters(const telemetry *t, telemetry_counters *out)
     out->send_failed = atomic_load(&m->n_send_failed);
     out->subscriptions = atomic_load(&m->n_subscriptions);
     out->last_value_sent = atomic_load(&m->n_last_value);
+    out->last_value_limited = atomic_load(&m->n_last_value_limited);
+    out->subscriptions_deferred = atomic_load(&m->n_subscriptions_deferred);
 }
 
 int telemetry_flush(telemetry *t, int timeout_ms)

@@ -47,6 +47,12 @@ typedef struct {
     char bad_names[TELEMETRY_MAX_BAD][TELEMETRY_NAME];
     uint32_t queue_slots;         /* stats and event slots each; 0 = 256 */
     int sndhwm;                   /* per-subscriber send queue (messages); 0 = 1000 */
+    /* CURVE (curve/curve.h): with a secret key the XPUB is a CURVE server,
+     * and only subscribers that know the public key get a connection; with
+     * a client keys file, only the public keys listed there. */
+    char curve_secret_key[TELEMETRY_STR];  /* Z85, 40 characters; "" = no CURVE */
+    char curve_public_key[TELEMETRY_STR];  /* Z85, the key subscribers need */
+    char curve_client_keys[TELEMETRY_STR]; /* allowed subscribers' keys file; "" = any */
 } telemetry_options;
 
 /* every = 10, slice every 100 on the middle z plane, mean over channels,
@@ -70,6 +76,8 @@ typedef struct {
     const float *motors;        /* n_motors floats as published */
     uint32_t n_motors;
     bool stepped;               /* the brain ran this cycle */
+    bool fault;                 /* the cycle failed: motors zero, flagged fault, brain reset */
+    uint64_t brain_faults;      /* failed cycles since start */
     uint64_t brain_cycle;
     float energy, saturated, activity;
     bool diffused, noised, energized;
@@ -100,11 +108,15 @@ typedef struct {
     uint64_t send_failed;                    /* ZeroMQ refused a message */
     uint64_t subscriptions;                  /* subscribe messages seen */
     uint64_t last_value_sent;                /* cached stats sent to a newcomer */
+    uint64_t last_value_limited;             /* newcomers not sent it: over the rate bound */
+    uint64_t subscriptions_deferred;         /* wakes whose subscription budget ran out */
 } telemetry_counters;
 
 typedef struct telemetry telemetry;
 
-/* Checks o, binds the XPUB socket and starts the telemetry thread. */
+/* Checks o, binds the XPUB socket (a CURVE server when o has a secret key,
+ * with a ZAP handler for the client keys file) and starts the telemetry
+ * thread. */
 int telemetry_create(const telemetry_options *o, telemetry **out, char *err, size_t err_len);
 
 /* Sends what is already queued, stops the thread and closes the socket

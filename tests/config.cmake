@@ -37,8 +37,24 @@ fb_config_tool_bad(bad_endpoint ${FB_CONFIG_DATA_DIR}/bad_endpoint.yaml
   "bad_endpoint.yaml:3:20: link.sensor_endpoint: 'tcp://192.168.1.10' is not a ZeroMQ endpoint")
 fb_config_tool_bad(empty ${FB_CONFIG_DATA_DIR}/empty.yaml
   "empty.yaml:1:1: the file is empty")
+fb_config_tool_bad(endpoint_clash ${FB_CONFIG_DATA_DIR}/endpoint_clash.yaml
+  "endpoint_clash.yaml:4:3: link.sensor_endpoint: 'tcp://127.0.0.1:6000' takes the same address as link.motor_endpoint 'tcp://*:6000'")
+fb_config_tool_bad(checkpoint_without_path ${FB_CONFIG_DATA_DIR}/checkpoint_without_path.yaml
+  "checkpoint_without_path.yaml:4:3: checkpoint.every_s: 60 needs checkpoint.path (it is not set)")
 fb_config_tool_bad(missing ${FB_CONFIG_DATA_DIR}/no-such-file.yaml
   "no-such-file.yaml: cannot open: No such file or directory")
+
+# `fieldbrain-config show FILE`: its output checks out and shows the same again.
+function(fb_config_tool_shows_back name file)
+  add_test(NAME config_tool.show_${name}
+    COMMAND sh -c [=[out="$3/config_tool_show_$4"
+"$1" show "$2" > "$out.1" 2>/dev/null || exit 1
+"$1" check "$out.1" || exit 1
+"$1" show "$out.1" > "$out.2" 2>/dev/null || exit 1
+cmp "$out.1" "$out.2"]=] sh $<TARGET_FILE:fieldbrain-config> ${file} ${CMAKE_CURRENT_BINARY_DIR}
+      ${name})
+  set_tests_properties(config_tool.show_${name} PROPERTIES LABELS unit TIMEOUT 60)
+endfunction()
 
 # Good files: every shipped config checks out (exit 0), em-brain.yaml with
 # its instability warning on stderr, and show's output checks out again.
@@ -48,7 +64,9 @@ foreach(cfg ${FB_SHIPPED_CONFIGS})
   add_test(NAME config_tool.check_shipped_${cfg_name}
     COMMAND $<TARGET_FILE:fieldbrain-config> check ${cfg})
   set_tests_properties(config_tool.check_shipped_${cfg_name} PROPERTIES LABELS unit TIMEOUT 60)
+  fb_config_tool_shows_back(shipped_${cfg_name} ${cfg})
 endforeach()
+fb_config_tool_shows_back(odd_strings ${FB_CONFIG_DATA_DIR}/odd_strings.yaml)
 
 add_test(NAME config_tool.em_brain_warns
   COMMAND sh -c [=[err=$("$1" check "$2" 2>&1 >/dev/null) || { echo "check failed: $err"; exit 1; }

@@ -23,3 +23,25 @@ if(TEST test_loop.fixed_rate_cycle_count_matches_rate)
   # small machine do not eat its ticks.
   set_tests_properties(test_loop.fixed_rate_cycle_count_matches_rate PROPERTIES RUN_SERIAL TRUE)
 endif()
+
+# The input log and fieldbrain replay, with the real program and the Python
+# robot (the cross-backend one replays on lavapipe).
+foreach(name replay_is_bit_identical_and_the_log_holds_the_motors_sent reader_in_format_md_is_the_tested_one
+             fixed_rate_with_a_lost_link_replays_bit_for_bit
+             segments_rotate_and_from_starts_at_a_later_checkpoint what_if_writes_both_series
+             cut_corrupt_foreign_and_other_version_logs replay_on_the_other_backend_is_within_tolerance)
+  add_test(NAME test_replay.${name}
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_replay.py
+            $<TARGET_FILE:fieldbrain> ${PROJECT_SOURCE_DIR}/io/robot_client.py
+            ${PROJECT_SOURCE_DIR}/inlog/FORMAT.md ${PROJECT_SOURCE_DIR}/inlog/read_inlog.py ${name})
+  set_tests_properties(test_replay.${name} PROPERTIES LABELS integration TIMEOUT 180
+                       ENVIRONMENT "${FB_VULKAN_TEST_ENV}")
+endforeach()
+
+# Many idle connections under a low file-descriptor soft limit.
+add_test(NAME test_limits.idle_connections_under_a_low_soft_limit_starve_nothing
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_limits.py
+          $<TARGET_FILE:fieldbrain> ${PROJECT_SOURCE_DIR}/io/robot_client.py
+          idle_connections_under_a_low_soft_limit_starve_nothing)
+set_tests_properties(test_limits.idle_connections_under_a_low_soft_limit_starve_nothing PROPERTIES
+  LABELS integration TIMEOUT 120)

@@ -5,6 +5,11 @@ fb_add_tests(TARGET test_telemetry
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_telemetry.c
   LIBS fb_telemetry fb_brain
   LABELS unit)
+# Its flooding client takes every core it can for a few seconds: alone, so
+# that neither it nor the timing tests beside it are judged on a machine the
+# other is using up.
+set_tests_properties(test_telemetry.subscription_flood_neither_grows_memory_nor_starves_subscribers
+  PROPERTIES RUN_SERIAL TRUE)
 
 # End to end: the fieldbrain program with telemetry on, a Python robot,
 # Python subscribers, the monitor, the recorder and the plots.
@@ -18,6 +23,19 @@ foreach(name stats_fields_and_cycle_numbers link_loss_events_reach_a_subscriber
             $<TARGET_FILE:fieldbrain-record> ${CMAKE_BINARY_DIR}/fieldbrain-plot
             ${PROJECT_SOURCE_DIR}/io/robot_client.py ${PROJECT_SOURCE_DIR}/telemetry/README.md ${name})
   set_tests_properties(test_telemetry_e2e.${name} PROPERTIES LABELS integration TIMEOUT 120)
+endforeach()
+
+# Telemetry under CURVE: the link's server key and allow-list by default,
+# its own keys, telemetry.unencrypted, the monitor and recorder with --keys.
+foreach(name without_keys_nothing_arrives allowed_key_gets_stats key_not_on_the_list_gets_nothing
+             monitor_and_recorder_need_the_keys telemetry_own_keys unencrypted_is_explicit_and_warned
+             readme_subscriber_example_with_keys config_refuses_half_keys_and_contradictions)
+  add_test(NAME test_telemetry_curve.${name}
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_telemetry_curve.py
+            $<TARGET_FILE:fieldbrain> $<TARGET_FILE:fieldbrain-monitor>
+            $<TARGET_FILE:fieldbrain-record> ${PROJECT_SOURCE_DIR}/io/robot_client.py
+            ${PROJECT_SOURCE_DIR}/telemetry/README.md ${name})
+  set_tests_properties(test_telemetry_curve.${name} PROPERTIES LABELS integration TIMEOUT 120)
 endforeach()
 
 # fieldbrain-telemetry-bench: telemetry's cost on the loop, on against off.

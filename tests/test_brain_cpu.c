@@ -1,101 +1,19 @@
-/* test_brain_cpu.c: the CPU backend against a literal, step-by-step reading
- * of field-brain.md, the statistics of the sparse steps, determinism, and
- * checkpoints (round trip, truncation, corruption, numpy). */
+/* test_brain_cpu.c: the CPU backend against the reference (brain/brain_ref.c,
+ * a literal, step-by-step reading of field-brain.md), the statistics of the
+ * sparse steps, determinism, and checkpoints (round trip, truncation,
+ * corruption, numpy). */
 #include "brain.h"
+#include "brain_ref.h"
 #include "harness.h"
 #include "rng.h"
 
 #include <stdint.h>
 #include <unistd.h>
 
-/* ---- a literal reading of field-brain.md, one step at a time ---- */
-
-typedef struct {
-    brain_params p;
-    float *f, *tmp, *m;
-    const uint32_t *sspots, *mspots;
-    uint64_t t;
-} naive;
-
-static size_t naive_idx(const brain_params *p, int64_t x, int64_t y, int64_t z, uint32_t c)
+/* F[x][y][z][c] of a field of shape p. */
+static size_t field_idx(const brain_params *p, int64_t x, int64_t y, int64_t z, uint32_t c)
 {
     return (size_t)(((x * p->size_y + y) * p->size_z + z) * p->channels + c);
-}
-
-static void naive_step(naive *n, const float *s, float *motors, brain_stats *st)
-{
-    const brain_params *p = &n->p;
-    const uint32_t X = p->size_x, Y = p->size_y, Z = p->size_z, C = p->channels;
-    const size_t count = (size_t)X * Y * Z * C, points = (size_t)X * Y * Z;
-    n->t++;
-    for (uint32_t i = 0; i < p->sensors; i++)
-        n->f[naive_idx(p, n->sspots[3 * i], n->sspots[3 * i + 1], n->sspots[3 * i + 2], i % C)] +=
-            p->sensor_gain * s[i];
-    for (size_t e = 0; e < count; e++)
-        n->f[e] *= p->decay;
-    if (n->t % p->diffusion_every == 0) {
-        for (int64_t x = 0; x < X; x++)
-            for (int64_t y = 0; y < Y; y++)
-                for (int64_t z = 0; z < Z; z++)
-                    for (uint32_t c = 0; c < C; c++) {
-                        double sum = 0;
-                        for (int dx = -1; dx <= 1; dx++)
-                            for (int dy = -1; dy <= 1; dy++)
-                                for (int dz = -1; dz <= 1; dz++) {
-                                    int64_t a = x + dx, b = y + dy, d = z + dz;
-                                    if (a >= 0 && a < X && b >= 0 && b < Y && d >= 0 && d < Z)
-                                        sum += n->f[naive_idx(p, a, b, d, c)];
-                                }
-                        size_t e = naive_idx(p, x, y, z, c);
-                        n->tmp[e] = (1 - p->diffusion_rate) * n->f[e] + p->diffusion_rate * (float)(sum / 27);
-                    }
-        memcpy(n->f, n->tmp, count * sizeof(float));
-    }
-    if (n->t % p->noise_every == 0) {
-        uint32_t key = rng_key(p->seed, n->t, RNG_STREAM_NOISE), thr = rng_threshold(p->noise_fraction);
-        for (uint32_t pt = 0; pt < points; pt++)
-            if (rng_bits(key, pt, 0) < thr)
-                for (uint32_t c = 0; c < C; c++)
-                    n->f[(size_t)pt * C + c] += p->noise_std * rng_normal(key, pt, c);
-    }
-    for (uint32_t c = 0; c < C; c++) {
-        double sum = 0;
-        for (size_t pt = 0; pt < points; pt++)
-            sum += n->f[pt * C + c];
-        n->m[c] = p->momentum_keep * n->m[c] + (1 - p->momentum_keep) * (float)(sum / points);
-    }
-    for (size_t e = 0; e < count; e++)
-        n->f[e] += p->momentum_gain * n->m[e % C];
-    st->energized = false;
-    if (n->t % p->activity_every == 0) {
-        double a = 0;
-        for (size_t e = 0; e < count; e++)
-            a += fabsf(n->f[e]);
-        st->activity = (float)(a / count);
-        if (st->activity < p->activity_threshold) {
-            st->energized = true;
-            uint32_t key = rng_key(p->seed, n->t, RNG_STREAM_ENERGY), thr = rng_threshold(p->energy_fraction);
-            for (uint32_t pt = 0; pt < points; pt++)
-                if (rng_bits(key, pt, 0) < thr)
-                    for (uint32_t c = 0; c < C; c++)
-                        n->f[(size_t)pt * C + c] += p->energy_std * rng_normal(key, pt, c);
-        }
-    }
-    for (uint32_t j = 0; j < p->motors; j++) {
-        double sum = 0;
-        for (uint32_t c = 0; c < C; c++)
-            sum += n->f[naive_idx(p, n->mspots[3 * j], n->mspots[3 * j + 1], n->mspots[3 * j + 2], c)];
-        motors[j] = tanhf(p->motor_gain * (float)(sum / C));
-    }
-    double energy = 0;
-    size_t sat = 0;
-    for (size_t e = 0; e < count; e++) {
-        n->f[e] = fminf(fmaxf(n->f[e], -p->clamp_limit), p->clamp_limit);
-        energy += fabsf(n->f[e]);
-        sat += fabsf(n->f[e]) == p->clamp_limit;
-    }
-    st->energy = (float)(energy / count);
-    st->saturated = (float)sat / count;
 }
 
 static brain_params small_params(uint32_t x, uint32_t y, uint32_t z, uint32_t c)
@@ -125,7 +43,7 @@ static void sensors_for(uint64_t t, uint32_t n, float *s)
         s[i] = sinf(0.1f * (float)t + (float)i);
 }
 
-/* Runs the backend and the naive reading side by side for `cycles`: every
+/* Runs the backend and the reference side by side for `cycles`: every
  * element within 1e-5 * max(1, |ref|) and every motor within motor_tol on
  * every cycle; with `cover`, the run must have seen diffusion, noise and
  * energy. */
@@ -134,9 +52,9 @@ typedef struct {
     float saturated_tol;  /* saturated fraction within this */
     bool cover;           /* must see diffusion, noise and energy */
     int *saturated_cycles; /* if not NULL: counts cycles where the clamp bound */
-} naive_tolerance;
+} ref_tolerance;
 
-static int compare_with_naive_for(brain_params p, uint32_t threads, int cycles, uint32_t n_sensors, naive_tolerance tol)
+static int compare_with_ref_for(brain_params p, uint32_t threads, int cycles, uint32_t n_sensors, ref_tolerance tol)
 {
     int *saturated_cycles = tol.saturated_cycles;
     p.threads = threads;
@@ -147,11 +65,17 @@ static int compare_with_naive_for(brain_params p, uint32_t threads, int cycles, 
         return 1;
     }
     uint64_t count = brain_field_count(b);
-    naive n = {.p = p, .sspots = brain_sensor_spots(b), .mspots = brain_motor_spots(b)};
-    n.f = random_field(count, 7, 3.0f); /* large enough to reach the clamp */
-    n.tmp = malloc(count * sizeof(float));
-    n.m = calloc(p.channels, sizeof(float));
-    brain_write_field(b, n.f);
+    brain_ref *ref;
+    if (brain_ref_create(&p, brain_sensor_spots(b), brain_motor_spots(b), &ref, err, sizeof err)) {
+        fprintf(stderr, "reference: %s\n", err);
+        brain_destroy(&b);
+        return 1;
+    }
+    float *want = brain_ref_field(ref);
+    float *start = random_field(count, 7, 3.0f); /* large enough to reach the clamp */
+    memcpy(want, start, count * sizeof(float));
+    free(start);
+    brain_write_field(b, want);
     float *got = malloc(count * sizeof(float));
     float s[64] = {0}, ma[64], mb[64];
     int bad = 0;
@@ -165,7 +89,7 @@ static int compare_with_naive_for(brain_params p, uint32_t threads, int cycles, 
         }
         for (uint32_t i = n_sensors; i < p.sensors; i++)
             s[i] = 0;
-        naive_step(&n, s, mb, &sb);
+        brain_ref_step(ref, s, mb, &sb);
         saw_diffusion |= sa.diffused;
         saw_noise |= sa.noised;
         saw_energy |= sa.energized;
@@ -173,9 +97,9 @@ static int compare_with_naive_for(brain_params p, uint32_t threads, int cycles, 
             ++*saturated_cycles;
         brain_read_field(b, got);
         for (uint64_t e = 0; e < count && !bad; e++)
-            if (fabsf(got[e] - n.f[e]) > 1e-5f * fmaxf(1.0f, fabsf(n.f[e]))) {
+            if (fabsf(got[e] - want[e]) > 1e-5f * fmaxf(1.0f, fabsf(want[e]))) {
                 fprintf(stderr, "cycle %d element %llu: %.9g vs %.9g\n", k + 1, (unsigned long long)e,
-                        got[e], n.f[e]);
+                        got[e], want[e]);
                 bad = 1;
             }
         for (uint32_t j = 0; j < p.motors && !bad; j++)
@@ -195,16 +119,14 @@ static int compare_with_naive_for(brain_params p, uint32_t threads, int cycles, 
         bad = 1;
     }
     free(got);
-    free(n.m);
-    free(n.tmp);
-    free(n.f);
+    brain_ref_destroy(&ref);
     brain_destroy(&b);
     return bad;
 }
 
-static int compare_with_naive(brain_params p, uint32_t threads, int cycles, uint32_t n_sensors)
+static int compare_with_ref(brain_params p, uint32_t threads, int cycles, uint32_t n_sensors)
 {
-    return compare_with_naive_for(p, threads, cycles, n_sensors, (naive_tolerance){1e-5f, 1e-6f, true, NULL});
+    return compare_with_ref_for(p, threads, cycles, n_sensors, (ref_tolerance){1e-5f, 1e-6f, true, NULL});
 }
 
 static brain_params covering_params(uint32_t x, uint32_t y, uint32_t z, uint32_t c)
@@ -222,24 +144,24 @@ static brain_params covering_params(uint32_t x, uint32_t y, uint32_t z, uint32_t
 
 TEST(matches_spec_cube)
 {
-    CHECK(compare_with_naive(covering_params(8, 8, 8, 16), 1, 12, 16) == 0);
+    CHECK(compare_with_ref(covering_params(8, 8, 8, 16), 1, 12, 16) == 0);
 }
 
 TEST(matches_spec_odd_shape_and_channels)
 {
     brain_params p = covering_params(7, 5, 3, 13);
     p.sensors = 20; /* more sensors than channels: i mod C wraps */
-    CHECK(compare_with_naive(p, 1, 12, 20) == 0);
+    CHECK(compare_with_ref(p, 1, 12, 20) == 0);
 }
 
 TEST(matches_spec_short_sensor_vector)
 {
-    CHECK(compare_with_naive(covering_params(6, 9, 4, 6), 1, 8, 5) == 0);
+    CHECK(compare_with_ref(covering_params(6, 9, 4, 6), 1, 8, 5) == 0);
 }
 
 TEST(matches_spec_threads)
 {
-    CHECK(compare_with_naive(covering_params(12, 6, 5, 8), 3, 8, 16) == 0);
+    CHECK(compare_with_ref(covering_params(12, 6, 5, 8), 3, 8, 16) == 0);
 }
 
 /* The backend predicts the channel means of step 5 from sums it carries from
@@ -250,8 +172,8 @@ TEST(matches_spec_threads)
 TEST(matches_spec_over_a_long_default_run)
 {
     int saturated = 0;
-    naive_tolerance tol = {1e-4f, 1e-6f, false, &saturated};
-    CHECK(compare_with_naive_for(small_params(12, 12, 12, 8), 2, 300, 16, tol) == 0);
+    ref_tolerance tol = {1e-4f, 1e-6f, false, &saturated};
+    CHECK(compare_with_ref_for(small_params(12, 12, 12, 8), 2, 300, 16, tol) == 0);
     CHECK_MSG(saturated > 0, "the clamp never bound");
 }
 
@@ -264,20 +186,20 @@ TEST(matches_spec_over_a_long_runaway)
     brain_params p = small_params(12, 12, 12, 8);
     p.momentum_gain = 0.05f;
     int saturated = 0;
-    naive_tolerance tol = {1e-4f, 3.0f / (12 * 12 * 12 * 8), false, &saturated};
-    CHECK(compare_with_naive_for(p, 1, 300, 16, tol) == 0);
+    ref_tolerance tol = {1e-4f, 3.0f / (12 * 12 * 12 * 8), false, &saturated};
+    CHECK(compare_with_ref_for(p, 1, 300, 16, tol) == 0);
     CHECK_MSG(saturated > 100, "the field did not run into the clamp (%d cycles)", saturated);
 }
 
 /* Diffusion runs in place in tiles of y rows sized to the cache
- * (brain_cpu.c, cpu_job_pass): rows this long give tiles of 4 rows, so 13
+ * (cpu_kernels.c, cpu__job_pass): rows this long give tiles of 4 rows, so 13
  * rows make four tiles, the last one row high, and two threads add slab
  * borders to the tile borders. */
 TEST(matches_spec_across_diffusion_tiles)
 {
     brain_params p = covering_params(6, 13, 8, 1024);
-    CHECK(compare_with_naive(p, 1, 6, 16) == 0);
-    CHECK(compare_with_naive(p, 2, 6, 16) == 0);
+    CHECK(compare_with_ref(p, 1, 6, 16) == 0);
+    CHECK(compare_with_ref(p, 2, 6, 16) == 0);
 }
 
 /* The CPU backend draws 16 channels at a time in vector registers; the floats
@@ -300,6 +222,34 @@ TEST(initial_field_is_rng_normal_bit_for_bit)
     }
     CHECK_MSG(differ == 0, "%llu of %llu elements differ", (unsigned long long)differ, (unsigned long long)n);
     free(f);
+    brain_destroy(&b);
+}
+
+/* The reference draws its own initial field (brain_ref_create), the same as
+ * the backend's bit for bit: a replay from the seed alone starts equal. */
+TEST(reference_starts_from_the_backends_field)
+{
+    brain_params p = small_params(5, 4, 3, 37);
+    p.init_std = 0.7f;
+    brain *b;
+    brain_ref *ref;
+    char err[256];
+    CHECK(brain_create(&p, &b, NULL, 0) == 0);
+    CHECK_MSG(brain_ref_create(&p, brain_sensor_spots(b), brain_motor_spots(b), &ref, err, sizeof err) == 0, "%s",
+              err);
+    uint64_t n = brain_field_count(b);
+    float *f = malloc(n * sizeof(float));
+    brain_read_field(b, f);
+    CHECK(memcmp(f, brain_ref_field(ref), n * sizeof(float)) == 0);
+    CHECK(brain_ref_cycle(ref) == 0 && brain_ref_momentum(ref)[36] == 0.0f);
+    uint32_t outside[3 * 16] = {0};
+    outside[3 * 7 + 1] = p.size_y;
+    brain_ref *bad = (brain_ref *)1;
+    CHECK(brain_ref_create(&p, outside, brain_motor_spots(b), &bad, err, sizeof err) == BRAIN_ERR_PARAM);
+    CHECK(bad == NULL);
+    CHECK_MSG(strstr(err, "sensor spot 7") && strstr(err, "outside the grid"), "%s", err);
+    free(f);
+    brain_ref_destroy(&ref);
     brain_destroy(&b);
 }
 
@@ -792,7 +742,7 @@ TEST(read_slab_matches_the_field_on_every_axis)
                         if (at[axis] != i)
                             continue;
                         for (uint32_t c = 0; c < 7; c++, k++)
-                            CHECK(slab[k] == f[naive_idx(&p, x, y, z, c)]);
+                            CHECK(slab[k] == f[field_idx(&p, x, y, z, c)]);
                     }
             CHECK(k == brain_slab_count(b, axis));
         }

@@ -7,6 +7,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
+#include <unistd.h>
 
 /* The source tree's config/ and tests/data/config/ (set by tests/config.cmake). */
 #ifndef FB_CONFIG_DIR
@@ -51,6 +53,9 @@ static char *write_yaml(const config *c)
     }
     return out;
 }
+
+/* Two configs hold the same settings (where each key was set is no setting). */
+#define SAME_SETTINGS(a, b) (memcmp((a), (b), offsetof(config, origin)) == 0)
 
 /* Loads yaml as "t.yaml" and checks the code and the whole message. */
 #define EXPECT_ERROR(yaml, code, message)                                        \
@@ -118,7 +123,7 @@ TEST(default_yaml_equals_defaults)
     memset(&got, 0xA5, sizeof got);
     int rc = config_load(FB_CONFIG_DIR "/default.yaml", &got, err, sizeof err);
     CHECK_MSG(rc == 0, "%s", err);
-    CHECK(memcmp(&want, &got, sizeof want) == 0);
+    CHECK(SAME_SETTINGS(&want, &got));
     CHECK_EQ_INT(config_warnings(&got, NULL, 0), 0);
 }
 
@@ -184,9 +189,9 @@ TEST(default_yaml_documents_every_key)
     CHECK_EQ_INT(missing, 0);
     size_t n_brain;
     brain_param_table(&n_brain);
-    /* The brain table, five more brain keys, and 5 + 9 + 7 + 3 + 6 in loop,
-     * link, telemetry, checkpoint, sim. */
-    CHECK_EQ_INT(keys, (int)n_brain + 5 + 30);
+    /* The brain table, five more brain keys, and 5 + 9 + 11 + 3 + 6 + 2 in loop,
+     * link, telemetry, checkpoint, sim, record. */
+    CHECK_EQ_INT(keys, (int)n_brain + 5 + 36);
 }
 
 TEST(every_shipped_config_loads)
@@ -367,7 +372,7 @@ TEST(unknown_section_is_refused)
                  "t.yaml:3:1: brane: unknown section (did you mean brain?)");
     EXPECT_ERROR("robot:\n  id: 1\n", CONFIG_ERR_KEY,
                  "t.yaml:1:1: robot: unknown section (allowed brain, loop, link, telemetry, "
-                 "checkpoint, sim)");
+                 "checkpoint, sim, record)");
 }
 
 TEST(wrong_types_are_refused)
@@ -473,6 +478,40 @@ TEST(bad_endpoint_is_refused)
     CHECK(strcmp(c.link.sensor_endpoint, "tcp://*:6000") == 0);
 }
 
+TEST(telemetry_curve_keys_pair_up_and_exclude_unencrypted)
+{
+    const char *pub = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+    const char *sec = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+    char yaml[512];
+    config c;
+    /* Empty: the link's; telemetry's own pair, or the link's, with an allow-list. */
+    EXPECT_OK("telemetry:\n  unencrypted: true\n", &c);
+    CHECK(c.telemetry.unencrypted && c.telemetry.curve_secret_key[0] == '\0');
+    snprintf(yaml, sizeof yaml, "link:\n  curve_secret_key: '%s'\n  curve_public_key: '%s'\n"
+             "telemetry:\n  curve_client_keys: viewers.txt\n", sec, pub);
+    EXPECT_OK(yaml, &c);
+    snprintf(yaml, sizeof yaml, "telemetry:\n  curve_public_key: '%s'\n", pub);
+    EXPECT_ERROR(yaml, CONFIG_ERR_RANGE,
+                 "t.yaml:2:3: telemetry.curve_secret_key: missing: telemetry's own CURVE keys "
+                 "need both telemetry.curve_secret_key and telemetry.curve_public_key (or "
+                 "neither: the link's)");
+    EXPECT_ERROR("telemetry:\n  every: 5\n  curve_client_keys: viewers.txt\n", CONFIG_ERR_RANGE,
+                 "t.yaml:3:3: telemetry.curve_client_keys: needs telemetry.curve_secret_key and "
+                 "telemetry.curve_public_key, or the link's (without them telemetry is not "
+                 "encrypted)");
+    snprintf(yaml, sizeof yaml, "telemetry:\n  curve_secret_key: '%s'\n  curve_public_key: '%s'\n"
+             "  unencrypted: true\n", sec, pub);
+    EXPECT_ERROR(yaml, CONFIG_ERR_RANGE,
+                 "t.yaml:4:3: telemetry.unencrypted: true contradicts "
+                 "telemetry.curve_secret_key (choose one)");
+    /* unencrypted loads, with a warning naming the endpoint. */
+    char warn[1024];
+    EXPECT_OK("telemetry:\n  unencrypted: true\n", &c);
+    CHECK_EQ_INT(config_warnings(&c, warn, sizeof warn), 1);
+    CHECK_MSG(strstr(warn, "telemetry.unencrypted: true: telemetry (motors, link state, the field) "
+                           "goes out on tcp://127.0.0.1:5557 without CURVE") != NULL, "%s", warn);
+}
+
 TEST(bad_curve_key_is_refused_without_echoing_it)
 {
     /* Two well-formed Z85 keys (whether they make a pair is for libzmq to say). */
@@ -497,12 +536,17 @@ TEST(bad_curve_key_is_refused_without_echoing_it)
                  "(allowed empty or exactly 40 Z85 characters)");
 
     /* Half a pair, or client keys with no CURVE, is a mistake. */
+    /* Each points at the key that is set. */
     snprintf(yaml, sizeof yaml, "link:\n  curve_secret_key: '%s'\n", sec);
     EXPECT_ERROR(yaml, CONFIG_ERR_RANGE,
-                 "t.yaml: link.curve_public_key: missing: CURVE needs both "
+                 "t.yaml:2:3: link.curve_public_key: missing: CURVE needs both "
+                 "link.curve_secret_key and link.curve_public_key (or neither)");
+    snprintf(yaml, sizeof yaml, "link:\n  robot_id: 3\n  curve_public_key: '%s'\n", pub);
+    EXPECT_ERROR(yaml, CONFIG_ERR_RANGE,
+                 "t.yaml:3:3: link.curve_secret_key: missing: CURVE needs both "
                  "link.curve_secret_key and link.curve_public_key (or neither)");
     EXPECT_ERROR("link:\n  curve_client_keys: clients.txt\n", CONFIG_ERR_RANGE,
-                 "t.yaml: link.curve_client_keys: needs link.curve_secret_key and "
+                 "t.yaml:2:3: link.curve_client_keys: needs link.curve_secret_key and "
                  "link.curve_public_key (without them the link is not encrypted)");
 
     /* show never prints the secret: its output then holds half a pair,
@@ -535,7 +579,7 @@ TEST(syntax_error_names_its_place)
                  "t.yaml:2:8: YAML syntax error: invalid leading UTF-8 octet (byte 0xff)");
     EXPECT_ERROR("- brain\n- loop\n", CONFIG_ERR_SYNTAX,
                  "t.yaml:1:1: the file is a sequence (expected a mapping of sections: brain, "
-                 "loop, link, telemetry, checkpoint, sim)");
+                 "loop, link, telemetry, checkpoint, sim, record)");
     EXPECT_ERROR("loop:\n  cpu: 1\n---\nloop:\n  cpu: 2\n", CONFIG_ERR_SYNTAX,
                  "t.yaml:3:1: a second YAML document (a config file holds one)");
 }
@@ -554,7 +598,7 @@ TEST(duplicate_keys_are_refused)
 TEST(empty_file_is_refused)
 {
     const char *want = "t.yaml:1:1: the file is empty (expected a mapping of sections: brain, "
-                       "loop, link, telemetry, checkpoint, sim)";
+                       "loop, link, telemetry, checkpoint, sim, record)";
     EXPECT_ERROR("", CONFIG_ERR_SYNTAX, want);
     EXPECT_ERROR("# only a comment\n\n", CONFIG_ERR_SYNTAX, want);
     EXPECT_ERROR("---\n", CONFIG_ERR_SYNTAX, want);
@@ -587,6 +631,11 @@ TEST(bad_files_name_file_line_and_column)
         {"bad_enum.yaml", "bad_enum.yaml:4:9: loop.mode: 'fast' is not one of fixed_rate, lockstep"},
         {"syntax_error.yaml", "syntax_error.yaml:5:1: YAML syntax error: could not find expected ':'"},
         {"duplicate_key.yaml", "duplicate_key.yaml:5:3: link.timeout_ms: duplicate key (first set at line 3)"},
+        {"endpoint_clash.yaml", "endpoint_clash.yaml:4:3: link.sensor_endpoint: "
+                                "'tcp://127.0.0.1:6000' takes the same address as "
+                                "link.motor_endpoint 'tcp://*:6000' (each socket needs its own)"},
+        {"checkpoint_without_path.yaml", "checkpoint_without_path.yaml:4:3: checkpoint.every_s: "
+                                         "60 needs checkpoint.path (it is not set)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[1024], err[1024];
@@ -597,29 +646,165 @@ TEST(bad_files_name_file_line_and_column)
     }
 }
 
+/* Loads yaml as "t.yaml" and checks the code and how the message starts. */
+#define EXPECT_ERROR_START(yaml, code, start)                                    \
+    do {                                                                         \
+        config c_;                                                               \
+        char err_[1024] = "";                                                    \
+        int rc_ = config_load_string((yaml), "t.yaml", &c_, err_, sizeof err_);  \
+        CHECK_MSG(rc_ == (code), "rc %d (%s), want %d; message: %s", rc_,        \
+                  config_strerror(rc_), (code), err_);                           \
+        CHECK_MSG(strncmp(err_, (start), strlen(start)) == 0,                    \
+                  "got:  %s\nwant: %s...", err_, (start));                       \
+    } while (0)
+
+/* Each check between keys points at the last set of the keys that decide
+ * it, and says when the other one is left at its default. */
 TEST(checks_between_keys)
 {
-    EXPECT_ERROR("brain:\n  size: 1024\n  channels: 4096\n", CONFIG_ERR_RANGE,
-                 "t.yaml: brain.field: 1024 x 1024 x 1024 x 4096 = 4398046511104 elements is "
-                 "too many (allowed up to 4294967295)");
+    const char *field = "brain.field: 1024 x 1024 x 1024 x 4096 = 4398046511104 elements is "
+                        "too many (allowed up to 4294967295)";
+    char want[1024];
+    snprintf(want, sizeof want, "t.yaml:3:3: %s", field);
+    EXPECT_ERROR("brain:\n  size: 1024\n  channels: 4096\n", CONFIG_ERR_RANGE, want);
+    EXPECT_ERROR("brain:\n  channels: 4096\n  size: 1024\n", CONFIG_ERR_RANGE, want);
+    snprintf(want, sizeof want, "t.yaml:5:3: %s", field);
+    EXPECT_ERROR("brain:\n  size_z: 1024\n  size_x: 1024\n  channels: 4096\n  size_y: 1024\n",
+                 CONFIG_ERR_RANGE, want);
+    /* Other sections set after it do not move it. */
+    snprintf(want, sizeof want, "t.yaml:3:3: %s", field);
+    EXPECT_ERROR("brain:\n  size: 1024\n  channels: 4096\nloop:\n  cpu: 1\n", CONFIG_ERR_RANGE,
+                 want);
+
+    EXPECT_ERROR("brain:\n  precision: f16\n  backend: cpu\n", CONFIG_ERR_RANGE,
+                 "t.yaml:3:3: brain.precision: f16 needs the Vulkan backend (the CPU backend "
+                 "stores float32)");
+    EXPECT_ERROR("brain:\n  backend: cpu\n  seed: 3\n  precision: f16\n", CONFIG_ERR_RANGE,
+                 "t.yaml:4:3: brain.precision: f16 needs the Vulkan backend (the CPU backend "
+                 "stores float32)");
+
+    /* The overflow bound: any of the gains, the clamp, the field size and
+     * the sensor limit decide it; f16's bound does not depend on the size. */
+    EXPECT_ERROR_START("brain:\n  sensor_gain: 2\nlink:\n  sensor_limit: 1e30\n",
+                       CONFIG_ERR_RANGE,
+                       "t.yaml:4:3: brain.sensor_gain, clamp_limit, momentum_gain: with sensor "
+                       "values up to +-1e+30 (link.sensor_limit)");
+    EXPECT_ERROR_START("link:\n  sensor_limit: 1e30\nbrain:\n  seed: 2\n  sensor_gain: 2\n",
+                       CONFIG_ERR_RANGE, "t.yaml:5:3: brain.sensor_gain, clamp_limit");
+    EXPECT_ERROR_START("brain:\n  clamp_limit: 1e30\n  channels: 192\n  size: 96\n",
+                       CONFIG_ERR_RANGE, "t.yaml:4:3: brain.sensor_gain, clamp_limit");
+    EXPECT_ERROR_START("brain:\n  backend: vulkan\n  precision: f16\n  clamp_limit: 100000\n",
+                       CONFIG_ERR_RANGE, "t.yaml:4:3: brain.precision: f16 holds at most 65504");
+    EXPECT_ERROR_START("brain:\n  clamp_limit: 100000\n  precision: f16\n  size: 8\n"
+                       "  backend: vulkan\n",
+                       CONFIG_ERR_RANGE, "t.yaml:3:3: brain.precision: f16 holds at most 65504");
+
+    /* Of two clashing endpoints, the later one; a default one says so. */
     EXPECT_ERROR("link:\n  motor_endpoint: tcp://*:5555\n", CONFIG_ERR_RANGE,
-                 "t.yaml: link.motor_endpoint: 'tcp://*:5555' takes the same address as "
-                 "link.sensor_endpoint 'tcp://127.0.0.1:5555' (each socket needs its own)");
+                 "t.yaml:2:3: link.motor_endpoint: 'tcp://*:5555' takes the same address as "
+                 "link.sensor_endpoint 'tcp://127.0.0.1:5555' (its default; each socket needs "
+                 "its own)");
     EXPECT_ERROR("telemetry:\n  endpoint: tcp://127.0.0.1:5556\n", CONFIG_ERR_RANGE,
-                 "t.yaml: telemetry.endpoint: 'tcp://127.0.0.1:5556' takes the same address as "
-                 "link.motor_endpoint 'tcp://127.0.0.1:5556' (each socket needs its own)");
+                 "t.yaml:2:3: telemetry.endpoint: 'tcp://127.0.0.1:5556' takes the same address "
+                 "as link.motor_endpoint 'tcp://127.0.0.1:5556' (its default; each socket needs "
+                 "its own)");
+    EXPECT_ERROR("link:\n  motor_endpoint: tcp://*:7000\n  sensor_endpoint: tcp://127.0.0.1:7000\n",
+                 CONFIG_ERR_RANGE,
+                 "t.yaml:3:3: link.sensor_endpoint: 'tcp://127.0.0.1:7000' takes the same address "
+                 "as link.motor_endpoint 'tcp://*:7000' (each socket needs its own)");
+    EXPECT_ERROR("telemetry:\n  endpoint: ipc://x\nlink:\n  sensor_endpoint: ipc://x\n",
+                 CONFIG_ERR_RANGE,
+                 "t.yaml:4:3: link.sensor_endpoint: 'ipc://x' takes the same address as "
+                 "telemetry.endpoint 'ipc://x' (each socket needs its own)");
     config c;
     /* Telemetry off: its endpoint is not bound, so it may repeat one. */
     EXPECT_OK("telemetry:\n  enabled: false\n  endpoint: tcp://127.0.0.1:5556\n", &c);
+
     EXPECT_ERROR("brain:\n  size_x: 40\n  size_y: 20\ntelemetry:\n  slice_axis: 1\n  slice_index: 20\n",
                  CONFIG_ERR_RANGE,
-                 "t.yaml: telemetry.slice_index: 20 is outside the field (allowed -1 to 19: "
+                 "t.yaml:6:3: telemetry.slice_index: 20 is outside the field (allowed -1 to 19: "
                  "brain.size_y is 20)");
+    EXPECT_ERROR("telemetry:\n  slice_index: 20\n  slice_axis: 1\nbrain:\n  size_x: 40\n  size_y: 20\n",
+                 CONFIG_ERR_RANGE,
+                 "t.yaml:6:3: telemetry.slice_index: 20 is outside the field (allowed -1 to 19: "
+                 "brain.size_y is 20)");
+    EXPECT_ERROR("telemetry:\n  slice_index: 20\n  slice_axis: 1\nbrain:\n  size_y: 20\n  size_x: 40\n",
+                 CONFIG_ERR_RANGE,
+                 "t.yaml:5:3: telemetry.slice_index: 20 is outside the field (allowed -1 to 19: "
+                 "brain.size_y is 20)");
+    EXPECT_ERROR("telemetry:\n  slice_index: 20\nbrain:\n  size: 16\n", CONFIG_ERR_RANGE,
+                 "t.yaml:4:3: telemetry.slice_index: 20 is outside the field (allowed -1 to 15: "
+                 "brain.size_z is 16)");
+    EXPECT_ERROR("telemetry:\n  slice_index: 40\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:3: telemetry.slice_index: 40 is outside the field (allowed -1 to 31: "
+                 "brain.size_z is 32, its default)");
+    EXPECT_ERROR("telemetry:\n  slice_index: 20\n  every: 3\n  slice_axis: 0\nbrain:\n  size_y: 8\n"
+                 "  size_x: 20\n", CONFIG_ERR_RANGE,
+                 "t.yaml:7:3: telemetry.slice_index: 20 is outside the field (allowed -1 to 19: "
+                 "brain.size_x is 20)");
+
     EXPECT_ERROR("telemetry:\n  slice_channel: 64\n", CONFIG_ERR_RANGE,
-                 "t.yaml: telemetry.slice_channel: 64 is outside the field (allowed -1 to 63: "
-                 "brain.channels is 64)");
+                 "t.yaml:2:3: telemetry.slice_channel: 64 is outside the field (allowed -1 to 63: "
+                 "brain.channels is 64, its default)");
+    EXPECT_ERROR("telemetry:\n  slice_channel: 10\nbrain:\n  seed: 5\n  channels: 8\n",
+                 CONFIG_ERR_RANGE,
+                 "t.yaml:5:3: telemetry.slice_channel: 10 is outside the field (allowed -1 to 7: "
+                 "brain.channels is 8)");
+
     EXPECT_ERROR("checkpoint:\n  every_s: 60\n", CONFIG_ERR_RANGE,
-                 "t.yaml: checkpoint.every_s: 60 needs checkpoint.path (it is empty)");
+                 "t.yaml:2:3: checkpoint.every_s: 60 needs checkpoint.path (it is not set)");
+    EXPECT_ERROR("checkpoint:\n  every_s: 60\n  path: ''\n", CONFIG_ERR_RANGE,
+                 "t.yaml:3:3: checkpoint.every_s: 60 needs checkpoint.path (it is empty)");
+}
+
+/* config_check on a config built in code: a key the file set keeps its
+ * place; a key set in code after loading has none, so the message names
+ * the file alone. Also the range checks of brain_params_check, which a
+ * loaded config never fails. */
+TEST(checks_between_keys_without_a_place)
+{
+    config c;
+    char err[1024];
+    config_default(&c);
+    c.telemetry.slice_channel = 64;
+    CHECK_EQ_INT(config_check(&c, "x", err, sizeof err), CONFIG_ERR_RANGE);
+    CHECK_MSG(strcmp(err, "x: telemetry.slice_channel: 64 is outside the field (allowed -1 to "
+                          "63: brain.channels is 64, its default)") == 0, "%s", err);
+    config_default(&c);
+    c.brain.decay = 2;
+    CHECK_EQ_INT(config_check(&c, "x", err, sizeof err), CONFIG_ERR_RANGE);
+    CHECK_MSG(strcmp(err, "x: brain.decay: 2 is out of range (allowed 0 to 1)") == 0, "%s", err);
+    EXPECT_OK("loop:\n  cpu: 1\nbrain:\n  seed: 9\n  decay: 0.5\n", &c);
+    c.brain.decay = 2;
+    CHECK_EQ_INT(config_check(&c, "t.yaml", err, sizeof err), CONFIG_ERR_RANGE);
+    CHECK_MSG(strcmp(err, "t.yaml:5:3: brain.decay: 2 is out of range (allowed 0 to 1)") == 0,
+              "%s", err);
+    /* config_default forgets the places. */
+    config_default(&c);
+    CHECK_EQ_INT(c.origin.count, 0);
+}
+
+/* Every key can be set at once and each keeps its place (the table in the
+ * config has room for all of them). */
+TEST(every_key_has_a_place)
+{
+    config c;
+    config_default(&c);
+    char *all = write_yaml(&c); /* a cube: size set, size_x/y/z commented */
+    CHECK(all);
+    char err[1024];
+    int rc = config_load_string(all, "all.yaml", &c, err, sizeof err);
+    free(all);
+    CHECK_MSG(rc == 0, "%s", err);
+    for (int i = 0; i < 3; i++) {
+        const char *axis[] = {"brain.size_x", "brain.size_y", "brain.size_z"};
+        CHECK_EQ_INT(config_set(&c, axis[i], "32", err, sizeof err), 0);
+    }
+    size_t n_brain;
+    brain_param_table(&n_brain);
+    CHECK_EQ_INT(c.origin.count, n_brain + 5 + 36);  /* as default_yaml_documents_every_key */
+    for (uint32_t i = 0; i < c.origin.count; i++)
+        CHECK_EQ_INT(c.origin.at[i].line == 0, i >= c.origin.count - 3);
 }
 
 TEST(unstable_brain_warns_but_loads)
@@ -685,7 +870,7 @@ TEST(written_yaml_reads_back_equal)
         int rc = config_load_string(out, "shown.yaml", &b, err, sizeof err);
         free(out);
         CHECK_MSG(rc == 0, "%s", err);
-        CHECK(memcmp(&a, &b, sizeof a) == 0);
+        CHECK(SAME_SETTINGS(&a, &b));
     }
     config c;
     EXPECT_OK(inputs[1], &c);
@@ -713,7 +898,42 @@ TEST(config_set_checks_like_the_file)
     CHECK_EQ_INT(config_check(&c, "cmdline", err, sizeof err), 0);
     CHECK_EQ_INT(config_set(&c, "telemetry.slice_channel", "64", err, sizeof err), 0);
     CHECK_EQ_INT(config_check(&c, "cmdline", err, sizeof err), CONFIG_ERR_RANGE);
-    CHECK_MSG(strncmp(err, "cmdline: telemetry.slice_channel: 64 is outside", 47) == 0, "%s", err);
+    CHECK_MSG(strcmp(err, "cmdline: telemetry.slice_channel: 64 is outside the field (allowed -1 "
+                          "to 63: brain.channels is 64, its default) [telemetry.slice_channel "
+                          "set on the command line]") == 0, "%s", err);
+}
+
+/* A key set by config_set counts as set after every key of the file, and
+ * the message says it came from the command line, not from a place in it. */
+TEST(config_set_places_are_the_command_line)
+{
+    config c;
+    char err[1024];
+    EXPECT_OK("telemetry:\n  slice_channel: 10\n", &c);
+    CHECK_EQ_INT(config_set(&c, "brain.channels", "8", err, sizeof err), 0);
+    CHECK_EQ_INT(config_check(&c, "t.yaml", err, sizeof err), CONFIG_ERR_RANGE);
+    CHECK_MSG(strcmp(err, "t.yaml: telemetry.slice_channel: 10 is outside the field (allowed -1 "
+                          "to 7: brain.channels is 8) [brain.channels set on the command "
+                          "line]") == 0, "%s", err);
+    /* Set again in the file's place: the command line wins. */
+    EXPECT_OK("brain:\n  channels: 8\n", &c);
+    CHECK_EQ_INT(config_set(&c, "telemetry.slice_channel", "9", err, sizeof err), 0);
+    CHECK_EQ_INT(config_check(&c, "t.yaml", err, sizeof err), CONFIG_ERR_RANGE);
+    CHECK_MSG(strstr(err, "[telemetry.slice_channel set on the command line]"), "%s", err);
+    /* brain.size is named as set. */
+    EXPECT_OK("telemetry:\n  slice_index: 20\n", &c);
+    CHECK_EQ_INT(config_set(&c, "brain.size", "16", err, sizeof err), 0);
+    CHECK_EQ_INT(config_check(&c, "t.yaml", err, sizeof err), CONFIG_ERR_RANGE);
+    CHECK_MSG(strcmp(err, "t.yaml: telemetry.slice_index: 20 is outside the field (allowed -1 "
+                          "to 15: brain.size_z is 16) [brain.size set on the command line]") == 0,
+              "%s", err);
+    /* The endpoint set on the command line is the later of the two. */
+    EXPECT_OK("link:\n  motor_endpoint: tcp://*:7000\n", &c);
+    CHECK_EQ_INT(config_set(&c, "link.sensor_endpoint", "tcp://127.0.0.1:7000", err, sizeof err), 0);
+    CHECK_EQ_INT(config_check(&c, "t.yaml", err, sizeof err), CONFIG_ERR_RANGE);
+    CHECK_MSG(strcmp(err, "t.yaml: link.sensor_endpoint: 'tcp://127.0.0.1:7000' takes the same "
+                          "address as link.motor_endpoint 'tcp://*:7000' (each socket needs its "
+                          "own) [link.sensor_endpoint set on the command line]") == 0, "%s", err);
 }
 
 /* No accepted config and no accepted input may overflow the field: the
@@ -739,4 +959,218 @@ TEST(configs_whose_worst_input_overflows_are_refused)
     EXPECT_OK("brain:\n  sensor_gain: 1000000\n", &c);
     CHECK(c.link.sensor_limit == 1000.0f);
     EXPECT_OK("brain:\n  backend: vulkan\n  precision: f16\n", &c);
+}
+
+/* Writes bytes to a new file under the temporary folder; its path goes to
+ * path (unlink it). Returns false if it could not. */
+static bool write_temp(char *path, size_t path_len, const char *bytes, size_t n)
+{
+    snprintf(path, path_len, "%s/fb-config-XXXXXX", P_tmpdir);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return false;
+    bool ok = write(fd, bytes, n) == (ssize_t)n;
+    close(fd);
+    return ok;
+}
+
+/* A NUL byte is reported where it is (columns count characters, as
+ * libyaml's do); a file over 1 MiB at the first byte past the limit. */
+TEST(bad_bytes_name_their_place)
+{
+    static const char nul[] = "loop:\n  cpu: 1\n# \xc3\xa9\0\nsim:\n";
+    char path[256], err[1024], want[1024];
+    config c;
+    CHECK(write_temp(path, sizeof path, nul, sizeof nul - 1));
+    int rc = config_load(path, &c, err, sizeof err);
+    unlink(path);
+    CHECK_EQ_INT(rc, CONFIG_ERR_SYNTAX);
+    snprintf(want, sizeof want, "%s:3:4: contains a NUL byte: not a text file", path);
+    CHECK_MSG(strcmp(err, want) == 0, "got:  %s\nwant: %s", err, want);
+
+    /* Lines of 1000 bytes, each with a two-byte character in column 2:
+     * byte 1048576 is byte 576 of line 1049, in column 576. */
+    size_t size = 1100 * 1000;
+    char *big = malloc(size);
+    CHECK(big);
+    for (size_t i = 0; i < size; i += 1000) {
+        memset(big + i, 'x', 1000);
+        memcpy(big + i, "#\xc3\xa9", 3);
+        big[i + 999] = '\n';
+    }
+    bool written = write_temp(path, sizeof path, big, size);
+    free(big);
+    CHECK(written);
+    rc = config_load(path, &c, err, sizeof err);
+    unlink(path);
+    CHECK_EQ_INT(rc, CONFIG_ERR_IO);
+    snprintf(want, sizeof want, "%s:1049:576: larger than 1048576 bytes: not a config file", path);
+    CHECK_MSG(strcmp(err, want) == 0, "got:  %s\nwant: %s", err, want);
+}
+
+/* Strings are UTF-8 text: config_set refuses anything else (naming the
+ * byte, never the string), so that show can write every string. */
+TEST(strings_must_be_utf8)
+{
+    static const struct { const char *text; const char *where; } bad[] = {
+        {"\xff", "byte 1 (0xff)"},
+        {"ab\x80", "byte 3 (0x80)"},          /* a continuation byte alone */
+        {"a\xc3(", "byte 2 (0xc3)"},          /* cut short */
+        {"\xc0\x80", "byte 1 (0xc0)"},        /* overlong NUL */
+        {"\xe0\x80\xaf", "byte 1 (0xe0)"},    /* overlong '/' */
+        {"\xed\xa0\x80", "byte 1 (0xed)"},    /* a surrogate, U+D800 */
+        {"\xf4\x90\x80\x80", "byte 1 (0xf4)"}, /* U+110000 */
+        {"ok \xe2\x82", "byte 4 (0xe2)"},     /* cut short at the end */
+    };
+    config c;
+    config_default(&c);
+    char err[512], want[512];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ_INT(config_set(&c, "sim.trajectory", bad[i].text, err, sizeof err),
+                     CONFIG_ERR_RANGE);
+        snprintf(want, sizeof want, "sim.trajectory: is not UTF-8 text: %s does not begin a "
+                 "well-formed character (strings are UTF-8)", bad[i].where);
+        CHECK_MSG(strcmp(err, want) == 0, "case %zu: got:  %s\nwant: %s", i, err, want);
+    }
+    CHECK_EQ_INT(config_set(&c, "link.curve_secret_key", "hidden\xff", err, sizeof err),
+                 CONFIG_ERR_RANGE);
+    CHECK_MSG(!strstr(err, "hidden"), "%s", err);
+    CHECK(c.sim.trajectory[0] == '\0');
+    /* The edges that are well-formed pass. */
+    const char *good = "\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf"
+                       "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf";
+    CHECK_MSG(config_set(&c, "sim.trajectory", good, err, sizeof err) == 0, "%s", err);
+    CHECK(strcmp(c.sim.trajectory, good) == 0);
+}
+
+/* show's output loads back to the same config, and showing that gives the
+ * same text again. Returns false (with a message) if not. */
+static bool shows_back_equal(const config *a, const char *what)
+{
+    char *out = write_yaml(a);
+    if (!out) {
+        fprintf(stderr, "%s: cannot write\n", what);
+        return false;
+    }
+    config b;
+    char err[1024];
+    int rc = config_load_string(out, "shown.yaml", &b, err, sizeof err);
+    bool same = false;
+    if (rc)
+        fprintf(stderr, "%s: show's output does not load: %s\n", what, err);
+    else if (!SAME_SETTINGS(a, &b))
+        fprintf(stderr, "%s: show's output loads to another config\n", what);
+    else {
+        char *again = write_yaml(&b);
+        same = again && strcmp(out, again) == 0;
+        if (!same)
+            fprintf(stderr, "%s: show's output shows differently\n", what);
+        free(again);
+    }
+    free(out);
+    return same;
+}
+
+TEST(every_shipped_config_shows_back_equal)
+{
+    DIR *d = opendir(FB_CONFIG_DIR);
+    CHECK(d);
+    int shown = 0, failed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 5, ".yaml") != 0)
+            continue;
+        char path[1024], err[1024];
+        snprintf(path, sizeof path, "%s/%s", FB_CONFIG_DIR, e->d_name);
+        config c;
+        if (config_load(path, &c, err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            failed++;
+            continue;
+        }
+        shown++;
+        failed += !shows_back_equal(&c, e->d_name);
+    }
+    closedir(d);
+    CHECK_EQ_INT(failed, 0);
+    CHECK(shown >= 4);
+}
+
+static size_t utf8_encode(uint32_t cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | cp >> 12);
+        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | cp >> 18);
+    out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Every character from U+0001 to U+FFFF (surrogates are no characters) and
+ * a sample above, in chunks that fill the string keys, set through
+ * config_set, shown and loaded back. */
+TEST(every_character_shows_back_equal)
+{
+    static const uint32_t above[] = {
+        0x10000, 0x1F600, 0x1FFFE, 0x1FFFF, 0x2FFFF, 0xE0001, 0xEFFFD, 0xFFFFF,
+        0x100000, 0x10FFFD, 0x10FFFE, 0x10FFFF,
+    };
+    static const struct { const char *key; size_t len; } keys[] = {
+        {"brain.device", BRAIN_DEVICE_LEN}, {"checkpoint.path", CONFIG_STR},
+        {"sim.model", CONFIG_STR}, {"sim.trajectory", CONFIG_STR},
+    };
+    size_t n_above = sizeof above / sizeof above[0];
+    uint32_t next = 1;   /* the next code point below U+10000 */
+    size_t next_above = 0;
+    int rounds = 0;
+    while (next <= 0xFFFF || next_above < n_above) {
+        config c;
+        char err[512];
+        config_default(&c);
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            char s[CONFIG_STR] = "";
+            size_t used = 0;
+            for (;;) {
+                if (next >= 0xD800 && next <= 0xDFFF)
+                    next = 0xE000;
+                uint32_t cp = next <= 0xFFFF ? next
+                              : next_above < n_above ? above[next_above] : 0;
+                if (!cp)
+                    break;
+                char enc[4];
+                size_t n = utf8_encode(cp, enc);
+                if (used + n >= keys[k].len)
+                    break;
+                memcpy(s + used, enc, n);
+                used += n;
+                s[used] = '\0';
+                if (next <= 0xFFFF)
+                    next++;
+                else
+                    next_above++;
+            }
+            CHECK_MSG(config_set(&c, keys[k].key, s, err, sizeof err) == 0, "%s", err);
+        }
+        CHECK_MSG(config_check(&c, "cmdline", err, sizeof err) == 0, "%s", err);
+        char what[64];
+        snprintf(what, sizeof what, "round %d (before U+%04X)", rounds, (unsigned)next);
+        CHECK(shows_back_equal(&c, what));
+        rounds++;
+    }
+    CHECK(rounds > 100);
 }

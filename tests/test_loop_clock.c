@@ -116,7 +116,7 @@ static void run_on(rig *r, fake_clock *f, tally *t)
     f->stop = &stop;
     loop_clock c = {fake_now, fake_sleep_until, f};
     loop_set_clock(r->lp, &c);
-    loop_set_cycle_hook(r->lp, count_cycle, t);
+    loop_add_cycle_hook(r->lp, count_cycle, t);
     loop_run(r->lp, &stop);
 }
 
@@ -151,5 +151,34 @@ TEST(work_longer_than_the_period_skips_ticks_instead_of_bursting)
     CHECK_MSG(t.cycles + t.last_skipped >= 490 && t.cycles + t.last_skipped <= 500,
               "%llu cycles + %llu skipped", (unsigned long long)t.cycles,
               (unsigned long long)t.last_skipped);
+    rig_close(&r);
+}
+
+TEST(a_failed_cycle_goes_out_flagged_and_the_brain_resets)
+{
+    rig r;
+    CHECK(rig_open(&r, 100) == 0);
+    /* A NaN in the field at the first motor's spot: the first cycle's motor
+     * is NaN, as a device fault would make it. */
+    uint64_t n = brain_field_count(r.b);
+    float *f = malloc(n * sizeof *f);
+    CHECK(f);
+    CHECK_EQ_INT(brain_read_field(r.b, f), 0);
+    const uint32_t *ms = brain_motor_spots(r.b);
+    const brain_params *p = brain_get_params(r.b);
+    f[(((uint64_t)ms[0] * p->size_y + ms[1]) * p->size_z + ms[2]) * p->channels] = NAN;
+    CHECK_EQ_INT(brain_write_field(r.b, f), 0);
+    free(f);
+    fake_clock fc = {.now_ns = 0, .work_ns = 0, .end_ns = 1000 * MS};
+    tally t = {0};
+    run_on(&r, &fc, &t);
+    CHECK_EQ_INT(t.cycles, 100);
+    CHECK_EQ_INT(t.flagged_fault, 1);
+    CHECK_EQ_INT(t.first_fault_cycle, 1);
+    CHECK_EQ_INT(t.faults, 1);
+    CHECK_EQ_INT(t.stepped, 99);
+    CHECK_EQ_INT(t.nonfinite_motors, 0);
+    /* Reset at cycle 1: the brain's counter did not count the failed one. */
+    CHECK_EQ_INT(brain_get_cycle(r.b), 99);
     rig_close(&r);
 }

@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""test_limits.py: the real fieldbrain program under a low file-descriptor
+soft limit with many idle TCP connections to its sensor port: it raises the
+soft limit to the hard one at start (and says so), keeps serving a robot
+and keeps writing its autosaves.
+Usage: test_limits.py FIELDBRAIN ROBOT_CLIENT_PY TEST"""
+import math, os, resource, signal, socket, subprocess, sys, tempfile, time
+
+FIELDBRAIN, CLIENT = sys.argv[1], sys.argv[2]
+sys.path.insert(0, os.path.dirname(os.path.abspath(CLIENT)))
+import robot_client as rc  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_idle_connections_under_a_low_soft_limit_starve_nothing():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1024:
+        print('hard limit %d: nothing to raise to; skipped' % hard)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        port, motor = free_port(), free_port()
+        cfg = os.path.join(tmp, 'brain.yaml')
+        with open(cfg, 'w') as f:
+            f.write('brain:\n  size: 8\n  channels: 8\n  backend: cpu\n  threads: 1\n'
+                    'loop:\n  mode: fixed_rate\n  rate_hz: 100\n'
+                    'link:\n  sensor_endpoint: "tcp://127.0.0.1:%d"\n  motor_endpoint: "tcp://127.0.0.1:%d"\n'
+                    'telemetry:\n  enabled: false\n'
+                    'checkpoint:\n  path: "%s/auto"\n  every_s: 0.2\n  on_exit: false\n' % (port, motor, tmp))
+        err = open(os.path.join(tmp, 'stderr'), 'w+')
+        # 64 descriptors: 100 idle connections would take them all.
+        p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=err,
+                             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard)))
+        idle = []
+        try:
+            time.sleep(0.5)
+            for _ in range(100):
+                s = socket.create_connection(('127.0.0.1', port), timeout=5)
+                idle.append(s)
+            robot = rc.Robot('tcp://127.0.0.1:%d' % port, 'tcp://127.0.0.1:%d' % motor)
+            m = robot.recv(5000)
+            assert m is not None, 'no motor message with 100 idle connections'
+            seq = robot.send([math.sin(k) for k in range(16)])
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                m = robot.recv(200)
+                if m is not None and m['answer_seq'] == seq:
+                    break
+            else:
+                raise AssertionError('the robot was not answered')
+            robot.close()
+            side = os.path.join(tmp, 'auto.json')
+            before = os.path.getmtime(side) if os.path.exists(side) else 0
+            time.sleep(1.0)
+            assert os.path.exists(side) and os.path.getmtime(side) > before, 'no autosave'
+        finally:
+            for s in idle:
+                s.close()
+            p.send_signal(signal.SIGTERM)
+            code = p.wait(timeout=30)
+        err.seek(0)
+        text = err.read()
+        sys.stderr.write(text)
+        assert code == 0
+        assert 'raised the soft limit from 64 to the hard limit' in text, text
+        assert 'autosave failed' not in text, text
+
+
+if __name__ == '__main__':
+    globals()['test_' + sys.argv[3]]()
