@@ -21,7 +21,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: fieldbrain-web [ENDPOINT] [--port N] [--bind ADDR] [--max-hz HZ] [--slice-hz HZ]\n"
-            "                      [--timeout S] [--server-key Z85 --public-key Z85 --secret-key Z85]\n"
+            "                      [--timeout S] [--keys FILE | --server-key Z85 --public-key Z85 --secret-key Z85]\n"
             "\n"
             "Serves a running fieldbrain's telemetry (ENDPOINT, its telemetry.endpoint, default\n"
             WEB_DEFAULT_ENDPOINT ") as a live page and as a Foxglove WebSocket server\n"
@@ -32,9 +32,12 @@ static void usage(FILE *f)
             "  --slice-hz HZ   field slices at most this often (default 2)\n"
             "  --timeout S     after how long without telemetry the brain counts as\n"
             "                  unreachable (default 2)\n"
+            "  --keys FILE     connect with CURVE, for a brain whose telemetry is encrypted:\n"
+            "                  a key file as for fieldbrain-monitor --keys (server-key,\n"
+            "                  public-key, secret-key lines); keep FILE private\n"
             "  --server-key, --public-key, --secret-key Z85\n"
-            "                  CURVE keys when telemetry is under CURVE: the brain's public\n"
-            "                  key and this subscriber's key pair (40 characters each)\n",
+            "                  the same keys given directly: the brain's public key and this\n"
+            "                  subscriber's key pair (40 characters each)\n",
             WEB_DEFAULT_PORT);
 }
 
@@ -83,6 +86,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--timeout") == 0) {
             if (number(a, v, 0.05, 3600, &cfg.timeout_s))
                 return 2;
+        } else if (strcmp(a, "--keys") == 0) {
+            cfg.keys_file = v;
         } else if (strcmp(a, "--server-key") == 0) {
             cfg.server_key = v;
         } else if (strcmp(a, "--public-key") == 0) {

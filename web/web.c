@@ -19,6 +19,8 @@
 #include <libwebsockets.h>
 #include <zmq.h>
 
+#include "curve.h"
+#include "fail.h"
 #include "json.h"
 #include "web_page.h"
 
@@ -151,17 +153,6 @@ static uint64_t real_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void set_err(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t n, const char *fmt, ...)
-{
-    if (!err || !n)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
 }
 
 static void sb_put(sbuf *s, const char *text, size_t n)
@@ -1145,47 +1136,62 @@ void web_config_default(web_config *cfg)
     cfg->timeout_s = 2;
 }
 
+/* The CURVE client keys, from --keys FILE or the three key options. */
+static int client_keys(const web_config *cfg, curve_client *keys, char *err, size_t err_len)
+{
+    int n_keys = !!cfg->server_key + !!cfg->public_key + !!cfg->secret_key;
+    if (cfg->keys_file && n_keys)
+        return fb_fail(err, err_len, WEB_ERR_CONFIG, "either --keys FILE or the three key options, not both");
+    if (cfg->keys_file) {
+        if (curve_client_read(cfg->keys_file, keys, err, err_len) < 0)
+            return WEB_ERR_CONFIG;
+        return 1;
+    }
+    if (n_keys == 0)
+        return 0;
+    if (n_keys != 3)
+        return fb_fail(err, err_len, WEB_ERR_CONFIG,
+                       "CURVE needs all three of --server-key, --public-key and --secret-key");
+    const struct { const char *key, *name; char *out; } k[] = {
+        {cfg->server_key, "--server-key", keys->server_key},
+        {cfg->public_key, "--public-key", keys->public_key},
+        {cfg->secret_key, "--secret-key", keys->secret_key},
+    };
+    for (int i = 0; i < 3; i++) {
+        uint8_t bin[32];
+        if (strlen(k[i].key) != CURVE_Z85_CHARS || !zmq_z85_decode(bin, k[i].key))
+            return fb_fail(err, err_len, WEB_ERR_CONFIG, "%s: not a Z85 CURVE key (40 characters)", k[i].name);
+        memcpy(k[i].out, k[i].key, CURVE_Z85_CHARS + 1);
+    }
+    char derived[CURVE_Z85_CHARS + 1];
+    if (zmq_curve_public(derived, keys->secret_key) != 0 || strcmp(derived, keys->public_key) != 0)
+        return fb_fail(err, err_len, WEB_ERR_CONFIG, "--public-key does not belong to --secret-key");
+    return 1;
+}
+
 static int open_sub(web_app *app, char *err, size_t err_len)
 {
     const web_config *cfg = app->cfg;
+    curve_client keys;
+    int curve = client_keys(cfg, &keys, err, err_len);
+    if (curve < 0)
+        return curve;
     app->zctx = zmq_ctx_new();
-    if (!app->zctx) {
-        set_err(err, err_len, "cannot make a ZeroMQ context: %s", zmq_strerror(zmq_errno()));
-        return WEB_ERR_ZMQ;
-    }
+    if (!app->zctx)
+        return fb_fail(err, err_len, WEB_ERR_ZMQ, "cannot make a ZeroMQ context: %s", zmq_strerror(zmq_errno()));
     app->sub = zmq_socket(app->zctx, ZMQ_SUB);
-    if (!app->sub) {
-        set_err(err, err_len, "cannot make a SUB socket: %s", zmq_strerror(zmq_errno()));
-        return WEB_ERR_ZMQ;
-    }
+    if (!app->sub)
+        return fb_fail(err, err_len, WEB_ERR_ZMQ, "cannot make a SUB socket: %s", zmq_strerror(zmq_errno()));
     int zero = 0;
     zmq_setsockopt(app->sub, ZMQ_LINGER, &zero, sizeof zero);
-    int n_keys = !!cfg->server_key + !!cfg->public_key + !!cfg->secret_key;
-    if (n_keys != 0 && n_keys != 3) {
-        set_err(err, err_len, "CURVE needs all three of --server-key, --public-key and --secret-key");
-        return WEB_ERR_CONFIG;
-    }
-    if (n_keys == 3) {
-        const struct { int opt; const char *key, *name; } keys[] = {
-            {ZMQ_CURVE_SERVERKEY, cfg->server_key, "--server-key"},
-            {ZMQ_CURVE_PUBLICKEY, cfg->public_key, "--public-key"},
-            {ZMQ_CURVE_SECRETKEY, cfg->secret_key, "--secret-key"},
-        };
-        for (int i = 0; i < 3; i++) {
-            if (strlen(keys[i].key) != 40 || zmq_setsockopt(app->sub, keys[i].opt, keys[i].key, 41) != 0) {
-                set_err(err, err_len, "%s: not a 40-character Z85 CURVE key (or libzmq lacks CURVE): %s",
-                        keys[i].name, zmq_strerror(zmq_errno()));
-                return WEB_ERR_CONFIG;
-            }
-        }
-    }
+    if (curve && curve_client_setup(app->sub, &keys, err, err_len) < 0)
+        return WEB_ERR_ZMQ;
     static const char *topics[] = {"stats", "event", "slice"};
     for (int i = 0; i < 3; i++)
         zmq_setsockopt(app->sub, ZMQ_SUBSCRIBE, topics[i], strlen(topics[i]));
-    if (zmq_connect(app->sub, cfg->endpoint) != 0) {
-        set_err(err, err_len, "cannot connect to telemetry at %s: %s", cfg->endpoint, zmq_strerror(zmq_errno()));
-        return WEB_ERR_ZMQ;
-    }
+    if (zmq_connect(app->sub, cfg->endpoint) != 0)
+        return fb_fail(err, err_len, WEB_ERR_ZMQ, "cannot connect to telemetry at %s: %s", cfg->endpoint,
+                       zmq_strerror(zmq_errno()));
     return 0;
 }
 
@@ -1193,15 +1199,12 @@ int web_run(const web_config *cfg, volatile sig_atomic_t *stop, char *err, size_
 {
     if (!(cfg->max_hz > 0 && cfg->max_hz <= 1000) || !(cfg->slice_hz > 0 && cfg->slice_hz <= 100) ||
         !(cfg->timeout_s > 0 && cfg->timeout_s <= 3600) || cfg->port < 0 || cfg->port > 65535) {
-        set_err(err, err_len, "out of range: max rate 0 to 1000 Hz, slice rate 0 to 100 Hz, "
-                              "timeout 0 to 3600 s, port 0 to 65535");
-        return WEB_ERR_CONFIG;
+        return fb_fail(err, err_len, WEB_ERR_CONFIG, "out of range: max rate 0 to 1000 Hz, slice rate 0 to "
+                       "100 Hz, timeout 0 to 3600 s, port 0 to 65535");
     }
     web_app *app = calloc(1, sizeof *app);
-    if (!app) {
-        set_err(err, err_len, "out of memory");
-        return WEB_ERR_NOMEM;
-    }
+    if (!app)
+        return fb_fail(err, err_len, WEB_ERR_NOMEM, "out of memory");
     app->cfg = cfg;
     app->event_bucket = WEB_EVENTS_PER_S;
     app->event_bucket_s = mono_s();
@@ -1239,8 +1242,7 @@ int web_run(const web_config *cfg, volatile sig_atomic_t *stop, char *err, size_
     lws_set_log_level(LLL_ERR, NULL);
     app->lws = lws_create_context(&info);
     if (!app->lws) {
-        set_err(err, err_len, "cannot listen on %s port %d (in use?)", cfg->bind, cfg->port);
-        rc = WEB_ERR_LISTEN;
+        rc = fb_fail(err, err_len, WEB_ERR_LISTEN, "cannot listen on %s port %d (in use?)", cfg->bind, cfg->port);
         goto close_sub;
     }
     struct lws_vhost *vh = lws_get_vhost_by_name(app->lws, "default");

@@ -21,8 +21,10 @@ typedef struct {
     double max_hz;             /* stats, motors, links: at most this often per channel */
     double slice_hz;           /* slices: at most this often */
     double timeout_s;          /* silence after which the brain counts as unreachable */
-    /* CURVE, when telemetry is under CURVE: Z85 keys (40 characters), all
-     * three or none. */
+    /* CURVE, when telemetry is under CURVE (telemetry/README.md,
+     * "Encryption"): a key file as fieldbrain-monitor --keys reads, or the
+     * three Z85 keys (40 characters each); all three or none. */
+    const char *keys_file;
     const char *server_key, *public_key, *secret_key;
 } web_config;
 
