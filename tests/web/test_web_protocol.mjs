@@ -122,7 +122,7 @@ const tests = {
   // A viewer that subscribes to everything and never reads: the others get
   // their stats as before and the server's memory stays bounded.
   async stalled_viewer_does_not_hold_up_others() {
-    await withBrainAndWeb({ every: 1, sliceEvery: 1, size: 24 }, ["--max-hz", "1000", "--slice-hz", "100"],
+    await withBrainAndWeb({ every: 1, sliceEvery: 1, size: 32 }, ["--max-hz", "1000", "--slice-hz", "100"],
                           async (brain, web) => {
       const good = await new Viewer(web.ws).ready([STATS, SLICE, SOURCE]);
       good.subscribe(STATS);
@@ -132,15 +132,15 @@ const tests = {
       await sleep(300);
       stall.ws._socket.pause();               // the kernel buffers fill, then the server's queue
       const rss0 = web.rssKiB();
-      await sleep(6000);
+      const drops = () => (good.messages(SOURCE).at(-1) || { msg: {} }).msg.viewer_drops || 0;
+      await until(() => drops() > 0, 40000, "the stalled viewer's queue to overflow (its oldest messages go)");
       const before = good.messages(STATS).length;
       await sleep(3000);
       const got = good.messages(STATS).length - before;
       assert(got >= 100, "the reading viewer still gets its stats at ~100 Hz (" + got + " in 3 s)");
       const rss1 = web.rssKiB();
       assert(rss1 - rss0 < 40 * 1024, "memory bounded: RSS grew " + (rss1 - rss0) + " KiB");
-      const drops = good.messages(SOURCE).at(-1).msg.viewer_drops;
-      assert(drops > 0, "the stalled viewer's queue overflowed and lost its oldest messages (" + drops + ")");
+      assert(drops() > 0 && good.closed === null, "drops counted; the reading viewer stays connected");
       stall.ws._socket.destroy();
       good.close();
     });
