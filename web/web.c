@@ -654,7 +654,7 @@ static void forward_stats(web_app *app)
     app->since_sent = 0;
 }
 
-static void take_stats(web_app *app, const char *json, size_t len, double now)
+static void take_stats(web_app *app, const char *json, size_t len)
 {
     json_node *n = app->nodes;
     if (len >= sizeof app->stats_json || json_parse(json, len, n, WEB_NODES) <= 0 || n[0].type != JSON_OBJ)
@@ -671,7 +671,6 @@ static void take_stats(web_app *app, const char *json, size_t len, double now)
     app->stats_len = len;
     app->stats_time_ns = real_ns();
     app->stats_pending = true;
-    (void)now;
 }
 
 static void take_event(web_app *app, const char *json, size_t len, double now)
@@ -787,7 +786,7 @@ static void drain_telemetry(web_app *app, double now)
         const char *json = zmq_msg_data(&f[1]);
         size_t jl = zmq_msg_size(&f[1]);
         if (tl == 5 && memcmp(topic, "stats", 5) == 0)
-            take_stats(app, json, jl, now);
+            take_stats(app, json, jl);
         else if (tl == 5 && memcmp(topic, "event", 5) == 0)
             take_event(app, json, jl, now);
         else if (tl == 5 && memcmp(topic, "slice", 5) == 0 && parts == 3)
