@@ -5,7 +5,8 @@
 # telemetry recorder and the MuJoCo rover in real time; stops them all
 # cleanly; prints a summary and writes pictures to out/demo/: the arena seen
 # from above with the trajectory, motors, energy and cycle time over time,
-# and field slices. Works without a display and without a GPU.
+# field slices, and the live page of fieldbrain-web (web.png). Works without
+# a display and without a GPU.
 #
 #   scripts/demo.sh [BUILD_DIR] [SECONDS]
 set -euo pipefail
@@ -14,7 +15,7 @@ seconds=${2:-${DEMO_SECONDS:-30}}
 out=${DEMO_OUT:-out/demo}
 py=/usr/bin/python3
 
-for prog in fieldbrain fieldbrain-sim fieldbrain-record fieldbrain-plot; do
+for prog in fieldbrain fieldbrain-sim fieldbrain-record fieldbrain-plot fieldbrain-web; do
     [ -x "$build/$prog" ] || { echo "demo: $build/$prog is missing (run make)" >&2; exit 1; }
 done
 build=$(cd "$build" && pwd)
@@ -78,12 +79,34 @@ pids+=("$brain_pid")
 record_pid=$!
 pids+=("$record_pid")
 
+# fieldbrain-web on the demo's telemetry, and a screenshot of its page in
+# headless chromium once the rover has been driving for a while (with the
+# web tests' driver; a failed screenshot is reported, the demo goes on).
+shot_js=$(cd "$(dirname "$0")/.." && pwd)/tests/web/screenshot.mjs
+"$build/fieldbrain-web" "tcp://127.0.0.1:$p_tele" --port 0 > "$out/web.log" 2>&1 &
+web_pid=$!
+pids+=("$web_pid")
+(
+    for _ in $(seq 50); do
+        url=$(sed -n 's|^fieldbrain-web: \(http://[^ ]*\) .*|\1|p' "$out/web.log")
+        [ -n "$url" ] && break
+        sleep 0.1
+    done
+    sleep $(( seconds > 25 ? seconds - 10 : seconds / 2 ))
+    node "$shot_js" "$url" "$out/web.png" 20 > "$out/web-shot.log" 2>&1 ||
+        echo "demo: the page screenshot failed (see $out/web-shot.log)" >&2
+) &
+shot_pid=$!
+
 # The sim runs for sim.duration_s of simulated time in real time, then exits.
 sim_rc=0
 (cd "$work" && "$build/fieldbrain-sim" --config "$out/demo.yaml" --summary "$out/sim.json") \
     > "$out/sim.log" 2>&1 || sim_rc=$?
 
 stop_ns=$(date +%s%N)
+wait "$shot_pid" || true
+kill -INT "$web_pid" 2>/dev/null || true
+wait "$web_pid" || true
 kill -INT "$brain_pid" "$record_pid" 2>/dev/null || true
 brain_rc=0
 wait "$brain_pid" || brain_rc=$?
