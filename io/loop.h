@@ -135,4 +135,17 @@ void loop_remove_event_hook(loop *lp, loop_event_hook fn, void *user);
  * or a negative loop_err (the exit checkpoint failing is an error). */
 int loop_run(loop *lp, volatile sig_atomic_t *stop);
 
+/* What loop_run's summary line says, as numbers: after loop_run returns,
+ * exactly the numbers of that line; while it runs, the counts so far and
+ * the windows of the last completed window. */
+typedef struct {
+    uint64_t cycles;           /* motor messages published by the loop, the stop message too */
+    uint64_t overruns, skipped_ticks;
+    uint64_t brain_errors;     /* brain_step failures */
+    link_counters link;        /* received, skipped, bad (total and by reason), published */
+    loop_window lateness, work;
+} loop_summary;
+
+void loop_get_summary(const loop *lp, loop_summary *out);
+
 #endif
