@@ -109,6 +109,19 @@ double harness_json_num(const char *json, const char *key)
     return p ? strtod(p + strlen(pat), NULL) : NAN;
 }
 
+uint64_t harness_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+uint64_t harness_rand_below(uint64_t *state, uint64_t n)
+{
+    return n ? harness_rand(state) % n : 0;
+}
+
 int harness_temp_dir(const char *name, char *dir, size_t cap)
 {
     int n = snprintf(dir, cap, "/tmp/fb-test-%s-XXXXXX", name);

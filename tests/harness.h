@@ -2,7 +2,8 @@
  * the executable runs one test by name (ctest runs each in its own process,
  * see tests/CMakeLists.txt) or all of them, and prints "N passed, N failed".
  * Below the checks, the helpers more than one test file needs: the clock,
- * whole files, temporary directories. (Processes and ports: tests/proc.h.)
+ * whole files, temporary directories, seeded random numbers. (Processes and
+ * ports: tests/proc.h.)
  */
 #ifndef FIELDBRAIN_HARNESS_H
 #define FIELDBRAIN_HARNESS_H
@@ -71,6 +72,12 @@ int harness_file_has(const char *path, const char *needle);
 /* The number after "key": in a JSON text (the first such key at any
  * depth); NAN if absent or json is NULL. */
 double harness_json_num(const char *json, const char *key);
+
+/* splitmix64: small, fast and the same sequence everywhere, for tests that
+ * draw their inputs from a fixed seed. The next number from *state, and
+ * one below n (0 when n is 0). */
+uint64_t harness_rand(uint64_t *state);
+uint64_t harness_rand_below(uint64_t *state, uint64_t n);
 
 /* Makes a fresh directory /tmp/fb-test-NAME-XXXXXX into dir[cap]: 0, or -1
  * (and dir empty). */
