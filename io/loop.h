@@ -141,7 +141,7 @@ int loop_run(loop *lp, volatile sig_atomic_t *stop);
 typedef struct {
     uint64_t cycles;           /* motor messages published by the loop, the stop message too */
     uint64_t overruns, skipped_ticks;
-    uint64_t brain_errors;     /* brain_step failures */
+    uint64_t brain_errors;     /* cycles that failed (each flagged fault, the brain reset) */
     link_counters link;        /* received, skipped, bad (total and by reason), published */
     loop_window lateness, work;
 } loop_summary;
