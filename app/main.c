@@ -2,7 +2,8 @@
  * (config/), creates the brain (brain/) or resumes one from a checkpoint,
  * binds the link and makes the control loop (io/), attaches telemetry
  * (app_telemetry.c), runs until SIGINT or SIGTERM, then shuts down cleanly
- * and exits 0. The libraries print nothing; this file prints what they say.
+ * (with the loop's summary as JSON for --summary FILE) and exits 0. The
+ * libraries print nothing; this file prints what they say.
  */
 #include "brain.h"
 #include "config.h"
@@ -12,6 +13,7 @@
 #include "app_replay.h"
 #include "app_telemetry.h"
 #include "control.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -31,7 +33,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: fieldbrain run --config FILE [--resume CHECKPOINT]\n"
+            "usage: fieldbrain run --config FILE [--resume CHECKPOINT] [--summary FILE]\n"
             "       fieldbrain replay LOG [options]   (fieldbrain replay --help)\n"
             "       fieldbrain --help | --version\n"
             "\n"
@@ -42,7 +44,12 @@ static void usage(FILE *f)
             "checkpoint when checkpoint.on_exit is set, exit status 0.\n"
             "\n"
             "  --config FILE         the YAML configuration (see config/default.yaml)\n"
-            "  --resume CHECKPOINT   continue from a checkpoint (its field shape wins)\n");
+            "  --resume CHECKPOINT   continue from a checkpoint (its field shape wins)\n"
+            "  --summary FILE        at exit, also write the summary line to FILE as one\n"
+            "                        JSON object: cycles, overruns, skipped_ticks, received,\n"
+            "                        skipped, published, brain_errors, bad, bad_by_reason,\n"
+            "                        lateness_{p50,p99,max}_ns, work_{p50,p99,max}_ns,\n"
+            "                        device, device_reason, backend, mode, rate_hz_target\n");
 }
 
 /* Every robot, sim and subscriber connection costs a file descriptor, and so
@@ -64,7 +71,61 @@ static void raise_fd_limit(void)
                 strerror(errno));
 }
 
-static int run(const char *config_path, const char *resume)
+/* s as a JSON string. */
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* --summary FILE: what loop_run's summary line says, and what ran it.
+ * 0, or -1 with errno set. */
+static int write_summary(const char *path, const loop *lp, const brain *b, const config *cfg)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    loop_summary s;
+    loop_get_summary(lp, &s);
+    fprintf(f,
+            "{\"cycles\": %llu, \"overruns\": %llu, \"skipped_ticks\": %llu, \"received\": %llu, "
+            "\"skipped\": %llu, \"published\": %llu, \"brain_errors\": %llu, \"bad\": %llu, "
+            "\"bad_by_reason\": {",
+            (unsigned long long)s.cycles, (unsigned long long)s.overruns,
+            (unsigned long long)s.skipped_ticks, (unsigned long long)s.link.received,
+            (unsigned long long)s.link.skipped, (unsigned long long)s.link.published,
+            (unsigned long long)s.brain_errors, (unsigned long long)s.link.bad_total);
+    for (int r = 0; r < WIRE_BAD_REASONS; r++)
+        fprintf(f, "%s\"%s\": %llu", r ? ", " : "", wire_bad_name(r),
+                (unsigned long long)s.link.bad[r]);
+    fprintf(f,
+            "}, \"lateness_p50_ns\": %lld, \"lateness_p99_ns\": %lld, \"lateness_max_ns\": %lld, "
+            "\"work_p50_ns\": %lld, \"work_p99_ns\": %lld, \"work_max_ns\": %lld, \"device\": ",
+            (long long)s.lateness.p50_ns, (long long)s.lateness.p99_ns, (long long)s.lateness.max_ns,
+            (long long)s.work.p50_ns, (long long)s.work.p99_ns, (long long)s.work.max_ns);
+    json_string(f, brain_device_name(b));
+    fputs(", \"device_reason\": ", f);
+    json_string(f, brain_device_reason(b));
+    fprintf(f, ", \"backend\": \"%s\", \"mode\": \"%s\", \"rate_hz_target\": %.17g}\n",
+            brain_backend_name(brain_get_backend(b)),
+            cfg->loop.mode == LOOP_LOCKSTEP ? "lockstep" : "fixed_rate",
+            cfg->loop.mode == LOOP_LOCKSTEP ? 0.0 : cfg->loop.rate_hz);
+    int failed = ferror(f);
+    if (fclose(f) != 0 || failed)
+        return -1;
+    return 0;
+}
+
+static int run(const char *config_path, const char *resume, const char *summary_path)
 {
     static config cfg;  /* large: keep it off the stack */
     char err[1024];
@@ -162,6 +223,10 @@ static int run(const char *config_path, const char *resume)
             cfg.link.curve_secret_key[0] ? " (CURVE)" : "");
 
     status = loop_run(lp, &g_stop) == 0 ? 0 : 1;
+    if (summary_path && write_summary(summary_path, lp, b, &cfg) < 0) {
+        fprintf(stderr, "fieldbrain: --summary %s: %s\n", summary_path, strerror(errno));
+        status = 1;
+    }
 out:
     control_destroy(&ctl);      /* no command pending once it is gone */
     app_inlog_detach(&il);      /* unhooks, writes what is queued */
@@ -188,12 +253,14 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    const char *config_path = NULL, *resume = NULL;
+    const char *config_path = NULL, *resume = NULL, *summary_path = NULL;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             config_path = argv[++i];
         } else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
             resume = argv[++i];
+        } else if (strcmp(argv[i], "--summary") == 0 && i + 1 < argc) {
+            summary_path = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
@@ -207,5 +274,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "fieldbrain: run needs --config FILE\n");
         return 2;
     }
-    return run(config_path, resume);
+    return run(config_path, resume, summary_path);
 }

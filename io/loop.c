@@ -814,3 +814,12 @@ int loop_run(loop *lp, volatile sig_atomic_t *stop)
             (long long)lp->work.p50_ns, (long long)lp->work.p99_ns, (long long)lp->work.max_ns);
     return rc;
 }
+
+void loop_get_summary(const loop *lp, loop_summary *out)
+{
+    *out = (loop_summary){
+        .cycles = lp->cycle, .overruns = lp->overruns, .skipped_ticks = lp->skipped_ticks,
+        .brain_errors = lp->brain_errors, .link = *link_get_counters(lp->l),
+        .lateness = lp->lat, .work = lp->work,
+    };
+}

@@ -193,4 +193,17 @@ typedef struct {
 } loop_status;
 void loop_get_status(loop *lp, loop_status *s);
 
+/* What loop_run's summary line says, as numbers: after loop_run returns,
+ * exactly the numbers of that line; while it runs, the counts so far and
+ * the windows of the last completed window. */
+typedef struct {
+    uint64_t cycles;           /* motor messages published by the loop, the stop message too */
+    uint64_t overruns, skipped_ticks;
+    uint64_t brain_errors;     /* cycles that failed (each flagged fault, the brain reset) */
+    link_counters link;        /* received, skipped, bad (total and by reason), published */
+    loop_window lateness, work;
+} loop_summary;
+
+void loop_get_summary(const loop *lp, loop_summary *out);
+
 #endif

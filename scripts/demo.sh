@@ -6,7 +6,9 @@
 # cleanly; prints a summary and writes pictures to out/demo/: the arena seen
 # from above with the trajectory, motors, energy and cycle time over time,
 # field slices, and the live page of fieldbrain-web (web.png). Works without
-# a display and without a GPU.
+# a display and without a GPU. The programs it runs live in their folders
+# (fieldbrain-plot, sim/plot_trajectory.py) and beside it (free_ports.py,
+# demo_summary.py).
 #
 #   scripts/demo.sh [BUILD_DIR] [SECONDS]
 set -euo pipefail
@@ -14,6 +16,8 @@ build=${1:-build}
 seconds=${2:-${DEMO_SECONDS:-30}}
 out=${DEMO_OUT:-out/demo}
 py=/usr/bin/python3
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
 
 for prog in fieldbrain fieldbrain-sim fieldbrain-record fieldbrain-plot fieldbrain-web; do
     [ -x "$build/$prog" ] || { echo "demo: $build/$prog is missing (run make)" >&2; exit 1; }
@@ -34,14 +38,7 @@ trap cleanup EXIT
 
 # Three free TCP ports on loopback, so a demo never collides with a brain
 # already running on the default ports.
-read -r p_sensor p_motor p_tele < <("$py" - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])
-PY
-)
+read -r p_sensor p_motor p_tele < <("$py" "$here/free_ports.py" 3)
 
 cat > "$out/demo.yaml" <<EOF
 # The demo's configuration (scripts/demo.sh): the defaults of
@@ -72,7 +69,8 @@ EOF
 
 echo "demo: brain, recorder and rover for ${seconds} s; output in $out"
 start_ns=$(date +%s%N)
-"$build/fieldbrain" run --config "$out/demo.yaml" > "$out/brain.log" 2>&1 &
+"$build/fieldbrain" run --config "$out/demo.yaml" --summary "$out/brain-summary.json" \
+    > "$out/brain.log" 2>&1 &
 brain_pid=$!
 pids+=("$brain_pid")
 "$build/fieldbrain-record" "tcp://127.0.0.1:$p_tele" "$out/recording" > "$out/record.log" 2>&1 &
@@ -118,72 +116,17 @@ if [ "$sim_rc" != 0 ] || [ "$brain_rc" != 0 ]; then
     exit 1
 fi
 
-# Pictures: plots of the recording, the arena with the trajectory, slices.
+# Pictures: plots of the recording (the slice sheet among them), the arena
+# with the trajectory, the slices themselves.
 "$build/fieldbrain-plot" "$out/recording" "$out" > "$out/plot.log" 2>&1 ||
     echo "demo: plotting failed (see $out/plot.log)" >&2
-if [ -f sim/plot_trajectory.py ]; then
-    "$py" sim/plot_trajectory.py "$out/trajectory.csv" "$out/arena.png" > "$out/arena.log" 2>&1 ||
+if [ -f "$root/sim/plot_trajectory.py" ]; then
+    "$py" "$root/sim/plot_trajectory.py" "$out/trajectory.csv" "$out/arena.png" > "$out/arena.log" 2>&1 ||
         echo "demo: the arena picture failed (see $out/arena.log)" >&2
 fi
 mkdir -p "$out/slices"
 cp "$out"/recording/slice-*.png "$out/slices/" 2>/dev/null || true
-# The slices side by side, large enough to see, with their value ranges.
-"$py" - "$out" > "$out/slices.log" 2>&1 <<'PY' || echo "demo: the slice sheet failed (see $out/slices.log)" >&2
-import json, os, sys
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-out = sys.argv[1]
-rec = os.path.join(out, "recording")
-heads = [json.loads(l) for l in open(os.path.join(rec, "slices.jsonl")) if l.strip()]
-heads = [h for h in heads if os.path.exists(os.path.join(rec, h["file"]))][-6:]
-if heads:
-    fig, axes = plt.subplots(1, len(heads), figsize=(3 * len(heads), 3.4), squeeze=False)
-    for ax, h in zip(axes[0], heads):
-        ax.imshow(plt.imread(os.path.join(rec, h["file"])), interpolation="nearest")
-        ax.set_title("cycle %d\n[%.3g, %.3g]" % (h["cycle"], h["min"], h["max"]), fontsize=9)
-        ax.axis("off")
-    channel = h.get("channel", "mean")
-    fig.suptitle("field slices: %s = %s, %s (horizontal %s, vertical %s)" % (
-        h["axis"], h["index"], "channel mean" if channel == "mean" else "channel %s" % channel,
-        h.get("horizontal", "?"), h.get("vertical", "?")))
-    fig.tight_layout(rect=(0, 0, 1, 0.88))
-    fig.savefig(os.path.join(out, "field_slices.png"), dpi=100)
-PY
 
-# The summary: the brain's own line, the sim's JSON.
-"$py" - "$out" "$(( (stop_ns - start_ns) / 1000000 ))" <<'PY'
-import json, os, re, sys
-out, ran_ms = sys.argv[1], int(sys.argv[2])
-log = open(os.path.join(out, "brain.log")).read()
-device = re.search(r"brain .* on (\S+): (.*)", log)
-summary = (re.findall(r"fieldbrain: summary: (.*)", log) or [""])[-1]
-fields = dict(re.findall(r"(\w+)=(\d+)", summary.split(" lateness_ns")[0]))
-def window(name):
-    m = re.search(name + r" p50=(\d+) p99=(\d+) max=(\d+)", summary)
-    return ["%.3f ms" % (int(v) / 1e6) for v in m.groups()] if m else ["?"] * 3
-fields["rate_hz"] = "%.1f" % (int(fields.get("cycles", 0)) / (ran_ms / 1e3)) if ran_ms else "?"
-fields["lateness_p99"] = window("lateness_ns")[1]
-fields["work_p99"] = window("work_ns")[1]
-sim = json.load(open(os.path.join(out, "sim.json")))
-events = [l for l in log.splitlines() if "link lost" in l or "link restored" in l]
-def get(d, *keys, default="?"):
-    for k in keys:
-        if k in d:
-            return d[k]
-    return default
-print()
-print("demo summary")
-if device:
-    print("  brain            %s backend, %s" % (device.group(1), device.group(2)))
-print("  cycles           %s at %s Hz achieved (configured 100)" % (get(fields, "cycles"), get(fields, "rate_hz")))
-print("  lateness p99     %s   work p99 %s   overruns %s" % (get(fields, "lateness_p99"), get(fields, "work_p99"), get(fields, "overruns")))
-def ms(key):
-    return "%.2f" % (sim[key] / 1e3) if key in sim else "?"
-print("  end-to-end       p50 %s ms, p99 %s ms (sensor sent to motor received, %s samples)" % (
-    ms("latency_p50_us"), ms("latency_p99_us"), sim.get("latency_samples", "?")))
-print("  driven           %s m, collisions %s, safety stops %s" % (get(sim, "distance_m"), get(sim, "collisions"), get(sim, "safety_stops")))
-print("  link events      %d" % len(events))
-print("  pictures         %s" % ", ".join(sorted(f for f in os.listdir(out) if f.endswith(".png"))))
-PY
+# The summary, from the JSON the brain and the sim wrote at exit.
+"$py" "$here/demo_summary.py" "$out" "$(( (stop_ns - start_ns) / 1000000 ))"
 echo "  everything in    $out"

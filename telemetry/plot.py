@@ -10,6 +10,8 @@ and writes into OUTDIR (default DIR/plots):
   cycle_time.png        work time and wake-up lateness per recorded cycle,
                         with the window p99
   cycle_time_hist.png   histogram of the recorded work times
+  field_slices.png      the last six recorded slices side by side, with
+                        their value ranges (only when DIR holds slices)
 Uses matplotlib (Debian's python3-matplotlib), without a display.
 """
 import json
@@ -39,6 +41,41 @@ def load(dirname):
                     pass  # a line cut by a crash: skip it
     rows.sort(key=lambda r: r["cycle"])
     return rows
+
+
+def slice_heads(dirname, last=6):
+    """The headers of slices.jsonl whose PNG is still there (the recorder
+    deletes the oldest), the last `last` of them."""
+    path = os.path.join(dirname, "slices.jsonl")
+    if not os.path.exists(path):
+        return []
+    heads = []
+    with open(path) as f:
+        for line in f:
+            try:
+                h = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a blank line, or one cut by a crash
+            if os.path.exists(os.path.join(dirname, h["file"])):
+                heads.append(h)
+    return heads[-last:]
+
+
+def slice_sheet(dirname, heads):
+    """The slices side by side, large enough to see, each titled with its
+    cycle and value range; the plane they cut in the title."""
+    fig, axes = plt.subplots(1, len(heads), figsize=(3 * len(heads), 3.4), squeeze=False)
+    for ax, h in zip(axes[0], heads):
+        ax.imshow(plt.imread(os.path.join(dirname, h["file"])), interpolation="nearest")
+        ax.set_title("cycle %d\n[%.3g, %.3g]" % (h["cycle"], h["min"], h["max"]), fontsize=9)
+        ax.axis("off")
+    h = heads[-1]
+    channel = h.get("channel", "mean")
+    fig.suptitle("field slices: %s = %s, %s (horizontal %s, vertical %s)" % (
+        h["axis"], h["index"], "channel mean" if channel == "mean" else "channel %s" % channel,
+        h.get("horizontal", "?"), h.get("vertical", "?")))
+    fig.tight_layout(rect=(0, 0, 1, 0.88))
+    return fig
 
 
 def main(argv):
@@ -111,6 +148,14 @@ def main(argv):
     ax.set_yscale("log")
     ax.set_title(f"Cycle time histogram ({len(work_ms)} recorded cycles, every {rows[-1].get('every', 1)})")
     save(fig, "cycle_time_hist.png")
+
+    heads = slice_heads(src)
+    if heads:
+        fig = slice_sheet(src, heads)
+        path = os.path.join(out, "field_slices.png")
+        fig.savefig(path, dpi=100)  # its own layout: save() would redo it
+        plt.close(fig)
+        written.append(path)
 
     for p in written:
         print(p)

@@ -4,7 +4,7 @@ fb_add_tests(TARGET test_wire SOURCES test_wire.c LIBS fb_wire LABELS unit)
 # The loop in this process on a clock of the test's own (no wall-clock time).
 fb_add_tests(TARGET test_loop_clock SOURCES test_loop_clock.c LIBS fb_io fb_brain LABELS unit)
 fb_add_tests(TARGET test_loop SOURCES test_loop.c
-  LIBS fb_wire fb_config fb_brain PkgConfig::ZMQ m
+  LIBS fb_test_proc fb_wire fb_config fb_brain fb_telemetry PkgConfig::ZMQ m
   LABELS integration TIMEOUT 120)
 target_compile_definitions(test_loop PRIVATE FB_FIELDBRAIN="$<TARGET_FILE:fieldbrain>")
 add_dependencies(test_loop fieldbrain)

@@ -3,7 +3,7 @@
 # written in the test and against the real fieldbrain program (integration).
 fb_add_tests(TARGET test_sim SOURCES test_sim.c LIBS fb_sim m LABELS unit TIMEOUT 120)
 fb_add_tests(TARGET test_sim_link SOURCES test_sim_link.c
-  LIBS fb_wire PkgConfig::ZMQ m LABELS integration TIMEOUT 120)
+  LIBS fb_test_proc fb_wire PkgConfig::ZMQ m LABELS integration TIMEOUT 120)
 target_compile_definitions(test_sim_link PRIVATE
   FB_SIM_BIN="$<TARGET_FILE:fieldbrain-sim>" FB_BRAIN_BIN="$<TARGET_FILE:fieldbrain>"
   FB_ROVER_XML="${PROJECT_SOURCE_DIR}/sim/models/rover.xml")

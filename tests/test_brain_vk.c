@@ -777,8 +777,8 @@ TEST(checkpoint_moves_state_between_backends)
         s[i] = 0.25f * (float)(i - 8);
     for (int t = 0; t < 5 && !rc; t++)
         rc = brain_step(pr.cpu, s, 16, mc, NULL);
-    char dir[] = "/tmp/fb_vk_ckpt_XXXXXX", path[64], err[512] = "";
-    if (!rc && !mkdtemp(dir))
+    char dir[64] = "", path[96], err[512] = "";
+    if (!rc && harness_temp_dir("vk-ckpt", dir, sizeof dir) < 0)
         rc = -100;
     snprintf(path, sizeof path, "%s/brain", dir);
     if (!rc && (rc = brain_save(pr.cpu, path, err, sizeof err)) == 0)
@@ -800,9 +800,7 @@ TEST(checkpoint_moves_state_between_backends)
     uint32_t bad_m = rc ? 0 : (uint32_t)first_mismatch(Mv, Mc, 7, TOL_FIELD);
     uint32_t bad_motor = rc ? 0 : (uint32_t)first_mismatch(mv, mc, 5, TOL_FIELD);
     pair_free(&pr);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    CHECK(!dir[0] || harness_remove_tree(dir) == 0);
     CHECK_MSG(rc == 0, "%d: %s", rc, err);
     CHECK_EQ_INT(cycle, 5);
     CHECK_MSG(bad == n, "element %llu differs", (unsigned long long)bad);

@@ -18,25 +18,6 @@
 #error "FB_CONFIG_DATA must name tests/data/config/"
 #endif
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* Writes c with config_write_yaml into a new string (free it). */
 static char *write_yaml(const config *c)
 {
@@ -135,7 +116,7 @@ TEST(default_yaml_documents_every_key)
     config_default(&c);
     char *all = write_yaml(&c);
     CHECK(all);
-    char *doc = read_text(FB_CONFIG_DIR "/default.yaml");
+    char *doc = harness_read_file(FB_CONFIG_DIR "/default.yaml");
     CHECK(doc);
 
     int keys = 0, missing = 0;

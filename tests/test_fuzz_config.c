@@ -17,36 +17,15 @@
 #define FUZZ_MAX_FILES 16
 #define FUZZ_CAP 65536
 
-static uint64_t fuzz_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static size_t fuzz_below(uint64_t *s, size_t n)
 {
-    return n ? (size_t)(fuzz_next(s) % n) : 0;
+    return (size_t)harness_rand_below(s, n);
 }
 
 typedef struct {
     char text[FUZZ_CAP];
     size_t len;
 } doc;
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = malloc(FUZZ_CAP);
-    size_t n = buf ? fread(buf, 1, FUZZ_CAP - 1, f) : 0;
-    fclose(f);
-    if (buf)
-        buf[n] = '\0';
-    return buf;
-}
 
 static int by_name(const void *a, const void *b)
 {
@@ -191,12 +170,14 @@ TEST(mutated_shipped_configs_load_or_are_refused_with_a_located_reason)
     for (int f = 0; f < n_files && !failed; f++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", FB_CONFIG_DIR, names[f]);
-        char *orig = read_file(path);
+        char *orig = harness_read_file(path);
         if (!orig) {
             fprintf(stderr, "cannot read %s\n", path);
             failed = 1;
             break;
         }
+        if (strlen(orig) >= FUZZ_CAP)
+            orig[FUZZ_CAP - 1] = '\0';  /* what a mutation may grow into */
         for (int it = 0; it < FUZZ_PER_FILE; it++) {
             d.len = strlen(orig);
             memcpy(d.text, orig, d.len + 1);

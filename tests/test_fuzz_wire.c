@@ -22,18 +22,9 @@ static const char *answer_name(int rc)
     return rc == WIRE_OK ? "ok" : wire_bad_name(wire_bad_reason_of(rc));
 }
 
-/* splitmix64: small, fast, and the same sequence everywhere. */
-static uint64_t fuzz_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static uint32_t fuzz_below(uint64_t *s, uint32_t n)
 {
-    return (uint32_t)(fuzz_next(s) % n);
+    return (uint32_t)harness_rand_below(s, n);
 }
 
 static uint32_t le32(const uint8_t *p)
@@ -80,13 +71,13 @@ static size_t make_valid(uint64_t *s, uint8_t *buf)
     wire_header h = {
         .version = WIRE_VERSION,
         .kind = fuzz_below(s, 2) ? WIRE_KIND_SENSORS : WIRE_KIND_MOTORS,
-        .flags = (uint8_t)fuzz_next(s),
-        .robot_id = (uint32_t)fuzz_next(s),
+        .flags = (uint8_t)harness_rand(s),
+        .robot_id = (uint32_t)harness_rand(s),
         .count = fuzz_below(s, FUZZ_MAX_VALUES + 1),
-        .seq = fuzz_next(s),
-        .time_ns = fuzz_next(s),
-        .answer_seq = fuzz_next(s),
-        .answer_time_ns = fuzz_next(s),
+        .seq = harness_rand(s),
+        .time_ns = harness_rand(s),
+        .answer_seq = harness_rand(s),
+        .answer_time_ns = harness_rand(s),
     };
     for (uint32_t i = 0; i < h.count; i++) {
         /* Ordinary values mostly, some subnormal, huge or signed zeros. */
@@ -94,7 +85,7 @@ static size_t make_valid(uint64_t *s, uint8_t *buf)
         case 0: values[i] = 1e-40f; break;
         case 1: values[i] = -3.4e38f; break;
         case 2: values[i] = -0.0f; break;
-        default: values[i] = (float)((double)(int32_t)fuzz_next(s) / 65536.0); break;
+        default: values[i] = (float)((double)(int32_t)harness_rand(s) / 65536.0); break;
         }
     }
     size_t len = 0;
@@ -143,7 +134,7 @@ static size_t mutate(uint64_t *s, uint8_t *buf, size_t len)
         default: {
             size_t more = 1 + fuzz_below(s, 8);
             for (size_t i = 0; i < more && len < FUZZ_MAX_BYTES; i++)
-                buf[len++] = (uint8_t)fuzz_next(s);
+                buf[len++] = (uint8_t)harness_rand(s);
             break;
         }
         }
@@ -162,7 +153,7 @@ TEST(random_and_mutated_frames_get_the_documented_answer)
         case 0: /* random bytes, sometimes behind a real magic */
             len = fuzz_below(&s, FUZZ_MAX_BYTES + 1);
             for (size_t i = 0; i < len; i++)
-                buf[i] = (uint8_t)fuzz_next(&s);
+                buf[i] = (uint8_t)harness_rand(&s);
             if (len >= 4 && fuzz_below(&s, 2))
                 put_le32(buf, WIRE_MAGIC);
             break;

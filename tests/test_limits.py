@@ -8,13 +8,9 @@ import math, os, resource, signal, socket, subprocess, sys, tempfile, time
 
 FIELDBRAIN, CLIENT = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.dirname(os.path.abspath(CLIENT)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import robot_client as rc  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+from fbtest import free_port  # noqa: E402
 
 
 def test_idle_connections_under_a_low_soft_limit_starve_nothing():

@@ -3,56 +3,33 @@
 127.0.0.1: the Python robot client, link loss and recovery, a garbage flood
 beside a good client, CURVE, the non-loopback warning.
 Usage: test_link.py FIELDBRAIN ROBOT_CLIENT_PY TEST"""
-import math, os, re, signal, socket, struct, subprocess, sys, tempfile, time
+import math, os, signal, subprocess, sys, tempfile, time
 import zmq
 
 FIELDBRAIN, CLIENT = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.dirname(os.path.abspath(CLIENT)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import robot_client as rc  # noqa: E402
+import fbtest  # noqa: E402
+from fbtest import free_port, summary  # noqa: E402
 
 SENSORS = 16
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-class Brain:
+class Brain(fbtest.Program):
     """A fieldbrain process with a small CPU field on fresh ports."""
 
     def __init__(self, mode='fixed_rate', rate=100, extra='', link_extra=''):
-        self.dir = tempfile.TemporaryDirectory()
-        self.sensor = 'tcp://127.0.0.1:%d' % free_port()
-        self.motor = 'tcp://127.0.0.1:%d' % free_port()
-        cfg = os.path.join(self.dir.name, 'brain.yaml')
-        with open(cfg, 'w') as f:
-            f.write('brain:\n  size: 8\n  channels: 16\n  backend: cpu\n  threads: 1\n'
-                    'loop:\n  mode: %s\n  rate_hz: %g\n  stats_window: 100\n'
-                    'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n%s'
-                    'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n%s'
-                    % (mode, rate, self.sensor, self.motor, link_extra, extra))
-        self.err = open(os.path.join(self.dir.name, 'stderr'), 'w+')
-        self.p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=self.err)
+        self.sensor, self.motor = fbtest.endpoint(), fbtest.endpoint()
+        super().__init__(FIELDBRAIN,
+                         'brain:\n  size: 8\n  channels: 16\n  backend: cpu\n  threads: 1\n'
+                         'loop:\n  mode: %s\n  rate_hz: %g\n  stats_window: 100\n'
+                         'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n%s'
+                         'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n%s'
+                         % (mode, rate, self.sensor, self.motor, link_extra, extra))
 
     def robot(self, **kw):
         return rc.Robot(self.sensor, self.motor, **kw)
-
-    def stop(self):
-        """SIGTERM; returns (exit status, stderr text)."""
-        self.p.send_signal(signal.SIGTERM)
-        code = self.p.wait(timeout=30)
-        self.err.seek(0)
-        text = self.err.read()
-        sys.stderr.write(text)
-        return code, text
-
-
-def summary(text):
-    line = [l for l in text.splitlines() if 'summary:' in l]
-    assert line, 'no summary line'
-    return {k: int(v) for k, v in re.findall(r' (\w+)=(-?\d+)', line[-1])}
 
 
 def exchange(robot, values, timeout_ms=3000):

@@ -1,50 +1,29 @@
 /* test_loop.c: the control loop of the real fieldbrain program, driven over
  * real sockets on 127.0.0.1 by a robot written here with libzmq: lockstep
  * motors equal a brain stepped directly, the fixed rate holds, SIGTERM
- * stops cleanly with a checkpoint that --resume continues exactly, autosave.
+ * stops cleanly with a checkpoint that --resume continues exactly, autosave,
+ * and the --summary file agrees with what the robot sent.
  */
 #include "harness.h"
+#include "proc.h"
 #include "brain.h"
 #include "config.h"
+#include "json.h"
 #include "wire.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #define SENSORS 16
 #define MOTORS 5
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    bind(s, (struct sockaddr *)&a, sizeof a);
-    getsockname(s, (struct sockaddr *)&a, &len);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 typedef struct {
     char dir[256];
     char cfg_path[300], err_path[300], ckpt[300];
+    char summary[300];  /* --summary FILE when not empty */
     char sensor_ep[64], motor_ep[64];
     char yaml[2048];
     pid_t pid;
@@ -56,14 +35,13 @@ typedef struct {
 static void rig_init(rig *r, const char *mode, double rate_hz, const char *extra)
 {
     memset(r, 0, sizeof *r);
-    snprintf(r->dir, sizeof r->dir, "/tmp/fb-test-loop-XXXXXX");
-    if (!mkdtemp(r->dir))
+    if (harness_temp_dir("loop", r->dir, sizeof r->dir) < 0)
         abort();
     snprintf(r->cfg_path, sizeof r->cfg_path, "%s/brain.yaml", r->dir);
     snprintf(r->err_path, sizeof r->err_path, "%s/stderr", r->dir);
     snprintf(r->ckpt, sizeof r->ckpt, "%s/ckpt", r->dir);
-    snprintf(r->sensor_ep, sizeof r->sensor_ep, "tcp://127.0.0.1:%d", free_port());
-    snprintf(r->motor_ep, sizeof r->motor_ep, "tcp://127.0.0.1:%d", free_port());
+    proc_free_endpoint(r->sensor_ep, sizeof r->sensor_ep);
+    proc_free_endpoint(r->motor_ep, sizeof r->motor_ep);
     snprintf(r->yaml, sizeof r->yaml,
              "brain:\n  size: 8\n  channels: 16\n  sensors: %d\n  motors: %d\n  backend: cpu\n  threads: 1\n"
              "loop:\n  mode: %s\n  rate_hz: %g\n  stats_window: 100\n"
@@ -88,19 +66,20 @@ __attribute__((format(printf, 2, 3))) static void rig_append(rig *r, const char 
     fclose(f);
 }
 
+/* Starts the program (stderr appended to the rig's file) and connects. */
 static void rig_start(rig *r, const char *resume)
 {
-    fflush(stderr);
-    r->pid = fork();
-    if (r->pid == 0) {
-        int fd = open(r->err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(fd, 2);
-        if (resume)
-            execl(FB_FIELDBRAIN, FB_FIELDBRAIN, "run", "--config", r->cfg_path, "--resume", resume, (char *)NULL);
-        else
-            execl(FB_FIELDBRAIN, FB_FIELDBRAIN, "run", "--config", r->cfg_path, (char *)NULL);
-        _exit(127);
+    char *argv[8] = {FB_FIELDBRAIN, "run", "--config", r->cfg_path};
+    int n = 4;
+    if (resume) {
+        argv[n++] = "--resume";
+        argv[n++] = (char *)resume;
     }
+    if (r->summary[0]) {
+        argv[n++] = "--summary";
+        argv[n++] = r->summary;
+    }
+    r->pid = proc_spawn(argv, NULL, r->err_path);
     r->ctx = zmq_ctx_new();
     r->push = zmq_socket(r->ctx, ZMQ_PUSH);
     r->sub = zmq_socket(r->ctx, ZMQ_SUB);
@@ -131,42 +110,27 @@ static int rig_exchange(rig *r, uint64_t seq, const float *s, wire_header *h, fl
 {
     uint8_t buf[WIRE_HEADER_BYTES + 4 * SENSORS];
     wire_header sh = {.version = WIRE_VERSION, .kind = WIRE_KIND_SENSORS, .robot_id = 1,
-                      .count = SENSORS, .seq = seq, .time_ns = (uint64_t)now_ns()};
+                      .count = SENSORS, .seq = seq, .time_ns = (uint64_t)harness_now_ns()};
     size_t len;
     wire_encode(&sh, s, buf, sizeof buf, &len);
     zmq_send(r->push, buf, len, 0);
-    int64_t deadline = now_ns() + 10000000000LL;
-    while (now_ns() < deadline)
+    int64_t deadline = harness_now_ns() + 10000000000LL;
+    while (harness_now_ns() < deadline)
         if (rig_recv(r, 100, h, motors) && h->answer_seq == seq)
             return 1;
     return 0;
 }
 
-/* SIGTERM and the exit status (-1 if it did not exit normally in 30 s). */
+/* SIGTERM and the exit status (-1 if it hung). */
 static int rig_stop(rig *r)
 {
-    int status = -1;
-    kill(r->pid, SIGTERM);
-    for (int i = 0; i < 3000; i++) {
-        if (waitpid(r->pid, &status, WNOHANG) == r->pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        usleep(10000);
-    }
-    kill(r->pid, SIGKILL);
-    waitpid(r->pid, &status, 0);
-    return -1;
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
+    return proc_stop(r->pid, SIGTERM);
 }
 
 /* Removes the rig's directory (config, stderr, checkpoints). */
 static void rig_clean(rig *r)
 {
-    nftw(r->dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+    harness_remove_tree(r->dir);
 }
 
 static void rig_close(rig *r)
@@ -177,16 +141,15 @@ static void rig_close(rig *r)
     r->ctx = NULL;
 }
 
+/* The program's stderr has needle; the test's output shows it either way. */
 static int stderr_has(const rig *r, const char *needle)
 {
-    static char text[1 << 16];
-    FILE *f = fopen(r->err_path, "r");
-    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
-    if (f)
-        fclose(f);
-    text[n] = '\0';
-    fputs(text, stderr);
-    return strstr(text, needle) != NULL;
+    char *text = harness_read_file(r->err_path);
+    if (text)
+        fputs(text, stderr);
+    int has = text && strstr(text, needle) != NULL;
+    free(text);
+    return has;
 }
 
 static void sensor_vector(int i, float *s)
@@ -211,10 +174,70 @@ static brain *direct_brain(const rig *r)
     return b;
 }
 
+/* The keys --summary documents (fieldbrain --help, README.md). */
+static const char *const summary_keys[] = {
+    "cycles", "overruns", "skipped_ticks", "received", "skipped", "published", "brain_errors",
+    "bad", "bad_by_reason", "lateness_p50_ns", "lateness_p99_ns", "lateness_max_ns",
+    "work_p50_ns", "work_p99_ns", "work_max_ns", "device", "device_reason", "backend", "mode",
+    "rate_hz_target",
+};
+
+/* The --summary file of a clean lockstep run that exchanged `sent` vectors
+ * (after the first heartbeat): one JSON object with every key, numbers that
+ * agree with the run and with the summary line on stderr. */
+static void check_summary(const rig *r, int sent, int *harness_failed_)
+{
+    static json_node n[256];
+    static char text[8192];
+    char *file = harness_read_file(r->summary);
+    CHECK_MSG(file, "no %s", r->summary);
+    snprintf(text, sizeof text, "%s", file);
+    free(file);
+    fprintf(stderr, "%s", text);
+    CHECK(json_parse(text, strlen(text), n, 256) > 0 && n[0].type == JSON_OBJ);
+    for (size_t k = 0; k < sizeof summary_keys / sizeof summary_keys[0]; k++)
+        CHECK_MSG(json_get(n, 0, summary_keys[k]) >= 0, "no key %s", summary_keys[k]);
+    /* Every answer, the heartbeats before the first vector, the stop. */
+    double cycles = json_num(n, 0, "cycles", -1);
+    CHECK_EQ_INT(json_num(n, 0, "received", -1), sent);
+    CHECK(cycles >= sent + 2);
+    CHECK_EQ_INT(json_num(n, 0, "published", -1), cycles);
+    CHECK_EQ_INT(json_num(n, 0, "skipped", -1), 0);
+    CHECK_EQ_INT(json_num(n, 0, "bad", -1), 0);
+    CHECK_EQ_INT(json_num(n, 0, "brain_errors", -1), 0);
+    CHECK_EQ_INT(json_num(n, 0, "overruns", -1), 0);
+    CHECK_EQ_INT(json_num(n, 0, "skipped_ticks", -1), 0);
+    int by = json_get(n, 0, "bad_by_reason");
+    CHECK_EQ_INT(json_count(n, by), WIRE_BAD_REASONS);
+    for (int k = 0; k < WIRE_BAD_REASONS; k++)
+        CHECK_EQ_INT(json_num(n, by, wire_bad_name(k), -1), 0);
+    /* Lockstep: no wake-up lateness; a cycle's work takes some time. */
+    CHECK_EQ_INT(json_num(n, 0, "lateness_max_ns", -1), 0);
+    double p50 = json_num(n, 0, "work_p50_ns", -1), p99 = json_num(n, 0, "work_p99_ns", -1),
+           max = json_num(n, 0, "work_max_ns", -1);
+    CHECK(p50 > 0 && p50 <= p99 && p99 <= max);
+    char str[256];
+    json_str(n, 0, "backend", str, sizeof str);
+    CHECK(strcmp(str, "cpu") == 0);
+    json_str(n, 0, "device", str, sizeof str);
+    CHECK(strncmp(str, "cpu", 3) == 0);
+    json_str(n, 0, "mode", str, sizeof str);
+    CHECK(strcmp(str, "lockstep") == 0);
+    CHECK_EQ_INT(json_num(n, 0, "rate_hz_target", -1), 0);
+    /* The very numbers of the line on stderr. */
+    char line[160];
+    snprintf(line, sizeof line, "cycles=%.0f overruns=0 skipped_ticks=0 received=%d skipped=0 published=%.0f ",
+             cycles, sent, cycles);
+    CHECK_MSG(harness_file_has(r->err_path, line), "stderr lacks '%s'", line);
+    snprintf(line, sizeof line, "work_ns p50=%.0f p99=%.0f max=%.0f\n", p50, p99, max);
+    CHECK_MSG(harness_file_has(r->err_path, line), "stderr lacks '%s'", line);
+}
+
 TEST(lockstep_motors_equal_direct_brain)
 {
     rig r;
     rig_init(&r, "lockstep", 100, "");
+    snprintf(r.summary, sizeof r.summary, "%s/summary.json", r.dir);
     rig_start(&r, NULL);
     brain *b = direct_brain(&r);
     CHECK(b);
@@ -234,6 +257,7 @@ TEST(lockstep_motors_equal_direct_brain)
     rig_close(&r);
     CHECK_EQ_INT(rig_stop(&r), 0);
     CHECK(stderr_has(&r, "received=40 "));
+    check_summary(&r, 40, harness_failed_);
     rig_clean(&r);
 }
 
@@ -246,9 +270,9 @@ TEST(fixed_rate_cycle_count_matches_rate)
     wire_header h, first = {0}, last = {0};
     float m[MOTORS];
     CHECK(rig_recv(&r, 5000, &first, m));
-    int64_t end = now_ns() + 3000000000LL;
+    int64_t end = harness_now_ns() + 3000000000LL;
     uint64_t n = 0;
-    while (now_ns() < end)
+    while (harness_now_ns() < end)
         if (rig_recv(&r, 100, &h, m)) {
             last = h;
             n++;
@@ -337,8 +361,8 @@ TEST(autosave_writes_loadable_checkpoints_while_running)
     char side[320];
     snprintf(side, sizeof side, "%s/auto.json", r.dir);
     struct stat st;
-    int64_t deadline = now_ns() + 20000000000LL;
-    while (stat(side, &st) != 0 && now_ns() < deadline)
+    int64_t deadline = harness_now_ns() + 20000000000LL;
+    while (stat(side, &st) != 0 && harness_now_ns() < deadline)
         usleep(20000);
     CHECK_MSG(stat(side, &st) == 0, "no autosave at %s", side);
     /* The loop ran on meanwhile: motors keep coming. */

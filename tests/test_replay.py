@@ -4,22 +4,18 @@ program: a lockstep brain fed by the Python robot over real sockets records
 its log, the replay steps it again bit for bit; segments, --from, --until,
 a what-if with --out, the numpy reader of inlog/FORMAT.md, and bad logs.
 Usage: test_replay.py FIELDBRAIN ROBOT_CLIENT_PY FORMAT_MD READ_INLOG_PY TEST"""
-import math, os, shutil, signal, socket, struct, subprocess, sys, tempfile, time
+import math, os, shutil, signal, struct, subprocess, sys, tempfile, time
 import numpy as np
 
 FIELDBRAIN, CLIENT, FORMAT_MD, READER = sys.argv[1:5]
 sys.path.insert(0, os.path.dirname(os.path.abspath(CLIENT)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(READER)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import robot_client as rc  # noqa: E402
+from fbtest import free_port  # noqa: E402
 import read_inlog  # noqa: E402
 
 SENSORS = 16
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def record(tmp, cycles, max_mb=64, size=8, mode='lockstep', linger_s=0):

@@ -14,8 +14,8 @@
  * the build tree. */
 static void enter_temp_dir(void)
 {
-    char dir[] = "/tmp/fb-test-sim-XXXXXX";
-    if (!mkdtemp(dir) || chdir(dir) != 0)
+    char dir[64];
+    if (harness_temp_dir("sim", dir, sizeof dir) < 0 || chdir(dir) != 0)
         abort();
 }
 

@@ -6,55 +6,18 @@
  * again after it restarts, realtime, SIGTERM, bad configs).
  */
 #include "harness.h"
+#include "proc.h"
 #include "wire.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #define SENSORS 16
 #define MOTORS 5
-/* Only a guard against a hung process, never a measure of behaviour. */
-#define HANG_GUARD_S 60
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static uint64_t now_ns(void)
-{
-    return (uint64_t)(now_s() * 1e9);
-}
-
-static void sleep_s(double s)
-{
-    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    bind(s, (struct sockaddr *)&a, sizeof a);
-    getsockname(s, (struct sockaddr *)&a, &len);
-    close(s);
-    return ntohs(a.sin_port);
-}
 
 typedef struct {
     char dir[64];
@@ -66,11 +29,18 @@ typedef struct {
 static void rig_init(rig *r)
 {
     memset(r, 0, sizeof *r);
-    snprintf(r->dir, sizeof r->dir, "/tmp/fb-test-sim-link-XXXXXX");
-    if (!mkdtemp(r->dir) || chdir(r->dir) != 0)
+    if (harness_temp_dir("sim-link", r->dir, sizeof r->dir) < 0 || chdir(r->dir) != 0)
         abort();
-    snprintf(r->sensor_ep, sizeof r->sensor_ep, "tcp://127.0.0.1:%d", free_port());
-    snprintf(r->motor_ep, sizeof r->motor_ep, "tcp://127.0.0.1:%d", free_port());
+    proc_free_endpoint(r->sensor_ep, sizeof r->sensor_ep);
+    proc_free_endpoint(r->motor_ep, sizeof r->motor_ep);
+}
+
+/* After a passing test: out of the directory, and it goes (a failing test
+ * returns before this and leaves its files to look at). */
+static void rig_clean(const rig *r)
+{
+    if (chdir("/tmp") == 0)
+        harness_remove_tree(r->dir);
 }
 
 /* Writes name in the rig's directory: a small CPU brain and the sim, both
@@ -98,93 +68,22 @@ static void write_config(const rig *r, const char *name, unsigned seed, const ch
     fclose(f);
 }
 
-/* Starts argv[0] with stdout and stderr to files (NULL: /dev/null). */
-static pid_t spawn(char *const argv[], const char *out, const char *err)
-{
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int o = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err ? err : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(o, 1);
-        dup2(e, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
 static pid_t start_brain(const char *cfg, const char *err)
 {
     char *argv[] = {FB_BRAIN_BIN, "run", "--config", (char *)cfg, NULL};
-    return spawn(argv, NULL, err);
-}
-
-/* Exit status of pid, or -1 (and the process killed) if it hangs. */
-static int wait_exit(pid_t pid)
-{
-    double end = now_s() + HANG_GUARD_S;
-    int status;
-    while (now_s() < end) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        sleep_s(0.01);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    return -1;
-}
-
-static int stop(pid_t pid, int sig)
-{
-    kill(pid, sig);
-    return wait_exit(pid);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
-static int file_has(const char *path, const char *needle)
-{
-    char *s = slurp(path);
-    int has = s && strstr(s, needle) != NULL;
-    free(s);
-    return has;
+    return proc_spawn(argv, NULL, err);
 }
 
 /* Waits (hang guard only) until path contains needle. */
 static int wait_for_text(const char *path, const char *needle)
 {
-    double end = now_s() + HANG_GUARD_S;
-    while (now_s() < end) {
-        if (file_has(path, needle))
+    double end = harness_now_s() + PROC_HANG_GUARD_S;
+    while (harness_now_s() < end) {
+        if (harness_file_has(path, needle))
             return 1;
-        sleep_s(0.02);
+        harness_sleep_s(0.02);
     }
     return 0;
-}
-
-/* The number after "key": in a one-line JSON object; NAN if absent. */
-static double json_num(const char *json, const char *key)
-{
-    char pat[128];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = json ? strstr(json, pat) : NULL;
-    return p ? strtod(p + strlen(pat), NULL) : NAN;
 }
 
 /* A trajectory CSV: rows of 13 numbers after the header. */
@@ -268,7 +167,7 @@ static size_t motor_msg(uint8_t *buf, size_t cap, uint8_t flags, uint32_t count,
                         const wire_header *answers, const float *values)
 {
     wire_header h = {.version = WIRE_VERSION, .kind = WIRE_KIND_MOTORS, .flags = flags, .robot_id = 1,
-                     .count = count, .seq = seq, .time_ns = now_ns(),
+                     .count = count, .seq = seq, .time_ns = (uint64_t)harness_now_ns(),
                      .answer_seq = answers ? answers->seq : 0, .answer_time_ns = answers ? answers->time_ns : 0};
     size_t len = 0;
     if (wire_encode(&h, values, buf, cap, &len) != WIRE_OK)
@@ -289,14 +188,14 @@ TEST(sim_speaks_the_protocol_and_drops_bad_motor_frames)
     fake_brain b;
     fake_init(&b, &r);
     char *argv[] = {FB_SIM_BIN, "--config", "sim.yaml", "--trajectory", "traj.csv", "--json", NULL};
-    pid_t sim = spawn(argv, "summary.json", "sim.err");
+    pid_t sim = proc_spawn(argv, "summary.json", "sim.err");
 
     const char *reasons[] = {"version", "nonfinite", "length", "trailing", "frames", "magic"};
     int sent_bad[6] = {0};
     uint64_t expect_seq = 1, seq = 0;
     int answered = 0, status = -1;
-    double end = now_s() + HANG_GUARD_S;
-    while (now_s() < end) {
+    double end = harness_now_s() + PROC_HANG_GUARD_S;
+    while (harness_now_s() < end) {
         pid_t w = waitpid(sim, &status, WNOHANG);
         if (w == sim)
             break;
@@ -354,24 +253,24 @@ TEST(sim_speaks_the_protocol_and_drops_bad_motor_frames)
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "sim status %d", status);
     fake_close(&b);
 
-    char *json = slurp("summary.json");
+    char *json = harness_read_file("summary.json");
     CHECK(json);
     /* duration 1 s at 50 Hz: exactly 50 ticks, each answered. */
-    CHECK_EQ_INT(json_num(json, "ticks"), 50);
+    CHECK_EQ_INT(harness_json_num(json, "ticks"), 50);
     CHECK_EQ_INT(answered, 50);
-    CHECK_EQ_INT(json_num(json, "lockstep_timeouts"), 0);
-    CHECK_EQ_INT(json_num(json, "safety_stops"), 0);
-    CHECK_EQ_INT(json_num(json, "sensor_sent"), 50);
-    CHECK_EQ_INT(json_num(json, "motor_bad"), 50);
+    CHECK_EQ_INT(harness_json_num(json, "lockstep_timeouts"), 0);
+    CHECK_EQ_INT(harness_json_num(json, "safety_stops"), 0);
+    CHECK_EQ_INT(harness_json_num(json, "sensor_sent"), 50);
+    CHECK_EQ_INT(harness_json_num(json, "motor_bad"), 50);
     for (int k = 0; k < 6; k++)
-        CHECK_MSG(json_num(json, reasons[k]) == sent_bad[k], "%s: %g counted, %d sent", reasons[k],
-                  json_num(json, reasons[k]), sent_bad[k]);
-    CHECK_EQ_INT(json_num(json, "motor_clamped"), 100);
-    CHECK_EQ_INT(json_num(json, "latency_samples"), 50);
-    CHECK(json_num(json, "latency_p50_us") > 0);
-    CHECK(json_num(json, "motor_received") >= 51); /* the answers and at least one link_lost */
+        CHECK_MSG(harness_json_num(json, reasons[k]) == sent_bad[k], "%s: %g counted, %d sent", reasons[k],
+                  harness_json_num(json, reasons[k]), sent_bad[k]);
+    CHECK_EQ_INT(harness_json_num(json, "motor_clamped"), 100);
+    CHECK_EQ_INT(harness_json_num(json, "latency_samples"), 50);
+    CHECK(harness_json_num(json, "latency_p50_us") > 0);
+    CHECK(harness_json_num(json, "motor_received") >= 51); /* the answers and at least one link_lost */
     free(json);
-    CHECK(file_has("sim.err", "dropped"));
+    CHECK(harness_file_has("sim.err", "dropped"));
 
     traj t;
     CHECK_EQ_INT(traj_read("traj.csv", &t), 0);
@@ -389,6 +288,7 @@ TEST(sim_speaks_the_protocol_and_drops_bad_motor_frames)
     /* Left wheel faster than the right: it drove and turned right. */
     CHECK(t.row[t.n - 1][T_SPEED] > 0.1);
     free(t.row);
+    rig_clean(&r);
 }
 
 /* ---- against the real brain ---- */
@@ -401,16 +301,16 @@ static int lockstep_run(const rig *r, unsigned seed, const char *model, const ch
     write_config(r, cfg, seed, "lockstep", "  motor_timeout_ms: 10000\n  duration_s: 6\n  model: \"%s\"\n", model);
     pid_t brain = start_brain(cfg, "brain.err");
     char *argv[] = {FB_SIM_BIN, "--config", cfg, "--trajectory", (char *)traj_path, "--summary", "summary.json", NULL};
-    pid_t sim = spawn(argv, NULL, "sim.err");
-    int sim_status = wait_exit(sim);
-    int brain_status = stop(brain, SIGTERM);
-    *json = slurp("summary.json");
+    pid_t sim = proc_spawn(argv, NULL, "sim.err");
+    int sim_status = proc_wait(sim);
+    int brain_status = proc_stop(brain, SIGTERM);
+    *json = harness_read_file("summary.json");
     return sim_status == 0 && brain_status == 0 ? 0 : -1;
 }
 
 static int same_file(const char *a, const char *b)
 {
-    char *x = slurp(a), *y = slurp(b);
+    char *x = harness_read_file(a), *y = harness_read_file(b);
     int same = x && y && strcmp(x, y) == 0;
     free(x);
     free(y);
@@ -424,11 +324,11 @@ TEST(lockstep_with_the_brain_is_clean_and_the_same_seed_repeats_exactly)
     char *json = NULL;
     CHECK_EQ_INT(lockstep_run(&r, 1, "", "a.csv", &json), 0);
     /* 6 s at 50 Hz: 300 ticks, every one answered. */
-    CHECK_EQ_INT(json_num(json, "ticks"), 300);
-    CHECK_EQ_INT(json_num(json, "lockstep_timeouts"), 0);
-    CHECK_EQ_INT(json_num(json, "motor_bad"), 0);
-    CHECK_EQ_INT(json_num(json, "motor_refused"), 0);
-    CHECK_EQ_INT(json_num(json, "latency_samples"), 300);
+    CHECK_EQ_INT(harness_json_num(json, "ticks"), 300);
+    CHECK_EQ_INT(harness_json_num(json, "lockstep_timeouts"), 0);
+    CHECK_EQ_INT(harness_json_num(json, "motor_bad"), 0);
+    CHECK_EQ_INT(harness_json_num(json, "motor_refused"), 0);
+    CHECK_EQ_INT(harness_json_num(json, "latency_samples"), 300);
     free(json);
     traj a;
     CHECK_EQ_INT(traj_read("a.csv", &a), 0);
@@ -453,6 +353,7 @@ TEST(lockstep_with_the_brain_is_clean_and_the_same_seed_repeats_exactly)
     CHECK_EQ_INT(lockstep_run(&r, 2, "", "c.csv", &json), 0);
     free(json);
     CHECK(!same_file("a.csv", "c.csv"));
+    rig_clean(&r);
 }
 
 TEST(motors_respond_to_the_sensors)
@@ -462,7 +363,7 @@ TEST(motors_respond_to_the_sensors)
      * with the start pose moved, which also runs the --model path. */
     rig r;
     rig_init(&r);
-    char *xml = slurp(FB_ROVER_XML);
+    char *xml = harness_read_file(FB_ROVER_XML);
     CHECK(xml);
     const char *home_pose = "<body name=\"chassis\" pos=\"0.9 0 0.046\"";
     char *at = strstr(xml, home_pose);
@@ -489,6 +390,7 @@ TEST(motors_respond_to_the_sensors)
     CHECK_MSG(differ, "the same motors for other sensors");
     free(home.row);
     free(moved.row);
+    rig_clean(&r);
 }
 
 TEST(safety_stop_when_the_brain_dies_and_driving_again_after_it_restarts)
@@ -498,26 +400,26 @@ TEST(safety_stop_when_the_brain_dies_and_driving_again_after_it_restarts)
     write_config(&r, "run.yaml", 1, "lockstep", "  motor_timeout_ms: 200\n  duration_s: 0\n");
     pid_t brain = start_brain("run.yaml", "brain1.err");
     char *argv[] = {FB_SIM_BIN, "--config", "run.yaml", "--trajectory", "traj.csv", "--json", NULL};
-    pid_t sim = spawn(argv, "summary.json", "sim.err");
+    pid_t sim = proc_spawn(argv, "summary.json", "sim.err");
     CHECK(wait_for_text("sim.err", "motor socket connected"));
-    sleep_s(1.0); /* let it drive a while */
+    harness_sleep_s(1.0); /* let it drive a while */
     kill(brain, SIGKILL); /* a crash: no stop message, sockets just vanish */
     waitpid(brain, NULL, 0);
     CHECK(wait_for_text("sim.err", "safety stop"));
-    sleep_s(0.5);
+    harness_sleep_s(0.5);
     brain = start_brain("run.yaml", "brain2.err");
     CHECK(wait_for_text("sim.err", "driving again"));
-    sleep_s(0.5);
-    CHECK_EQ_INT(stop(sim, SIGINT), 0);
-    CHECK_EQ_INT(stop(brain, SIGTERM), 0);
+    harness_sleep_s(0.5);
+    CHECK_EQ_INT(proc_stop(sim, SIGINT), 0);
+    CHECK_EQ_INT(proc_stop(brain, SIGTERM), 0);
 
-    char *json = slurp("summary.json");
+    char *json = harness_read_file("summary.json");
     CHECK(json);
-    CHECK(json_num(json, "safety_stops") >= 1);
-    CHECK(json_num(json, "lockstep_timeouts") >= 1);
-    CHECK(json_num(json, "link_disconnects") >= 1);
-    CHECK(json_num(json, "link_connects") >= 4); /* two sockets, twice */
-    CHECK_EQ_INT(json_num(json, "motor_bad"), 0);
+    CHECK(harness_json_num(json, "safety_stops") >= 1);
+    CHECK(harness_json_num(json, "lockstep_timeouts") >= 1);
+    CHECK(harness_json_num(json, "link_disconnects") >= 1);
+    CHECK(harness_json_num(json, "link_connects") >= 4); /* two sockets, twice */
+    CHECK_EQ_INT(harness_json_num(json, "motor_bad"), 0);
     free(json);
 
     /* The trajectory: driving, then held (wheels at zero), then driving. */
@@ -539,6 +441,7 @@ TEST(safety_stop_when_the_brain_dies_and_driving_again_after_it_restarts)
     }
     CHECK_EQ_INT(phase, 3);
     free(t.row);
+    rig_clean(&r);
 }
 
 TEST(realtime_with_a_fixed_rate_brain)
@@ -548,19 +451,19 @@ TEST(realtime_with_a_fixed_rate_brain)
     write_config(&r, "rt.yaml", 1, "realtime", "  motor_timeout_ms: 300\n  duration_s: 2\n");
     pid_t brain = start_brain("rt.yaml", "brain.err");
     char *argv[] = {FB_SIM_BIN, "--config", "rt.yaml", "--json", "--trajectory", "rt.csv", NULL};
-    pid_t sim = spawn(argv, "summary.json", "sim.err");
-    CHECK_EQ_INT(wait_exit(sim), 0);
-    CHECK_EQ_INT(stop(brain, SIGTERM), 0);
-    char *json = slurp("summary.json");
+    pid_t sim = proc_spawn(argv, "summary.json", "sim.err");
+    CHECK_EQ_INT(proc_wait(sim), 0);
+    CHECK_EQ_INT(proc_stop(brain, SIGTERM), 0);
+    char *json = harness_read_file("summary.json");
     CHECK(json);
     /* Simulated time is the duration whatever the wall clock did. */
-    CHECK_EQ_INT(json_num(json, "ticks"), 100);
-    CHECK_NEAR(json_num(json, "sim_time_s"), 2.0, 1e-9);
-    CHECK(json_num(json, "sensor_sent") + json_num(json, "sensor_unsent") == 100);
-    CHECK(json_num(json, "motor_received") > 0);
-    CHECK(json_num(json, "latency_samples") > 0);
-    CHECK(json_num(json, "latency_p99_us") >= json_num(json, "latency_p50_us"));
-    CHECK_EQ_INT(json_num(json, "motor_bad"), 0);
+    CHECK_EQ_INT(harness_json_num(json, "ticks"), 100);
+    CHECK_NEAR(harness_json_num(json, "sim_time_s"), 2.0, 1e-9);
+    CHECK(harness_json_num(json, "sensor_sent") + harness_json_num(json, "sensor_unsent") == 100);
+    CHECK(harness_json_num(json, "motor_received") > 0);
+    CHECK(harness_json_num(json, "latency_samples") > 0);
+    CHECK(harness_json_num(json, "latency_p99_us") >= harness_json_num(json, "latency_p50_us"));
+    CHECK_EQ_INT(harness_json_num(json, "motor_bad"), 0);
     free(json);
     traj t;
     CHECK_EQ_INT(traj_read("rt.csv", &t), 0);
@@ -569,6 +472,7 @@ TEST(realtime_with_a_fixed_rate_brain)
         for (int j = 0; j < 13; j++)
             CHECK(isfinite(t.row[i][j]));
     free(t.row);
+    rig_clean(&r);
 }
 
 TEST(sigterm_ends_a_run_cleanly_with_the_summary)
@@ -578,18 +482,19 @@ TEST(sigterm_ends_a_run_cleanly_with_the_summary)
     /* No brain at all: the sim runs, sends into the void, never drives. */
     write_config(&r, "alone.yaml", 1, "realtime", "  duration_s: 0\n");
     char *argv[] = {FB_SIM_BIN, "--config", "alone.yaml", "--json", "--summary", "copy.json", NULL};
-    pid_t sim = spawn(argv, "summary.json", "sim.err");
+    pid_t sim = proc_spawn(argv, "summary.json", "sim.err");
     CHECK(wait_for_text("sim.err", "realtime"));
-    sleep_s(0.5);
-    CHECK_EQ_INT(stop(sim, SIGTERM), 0);
-    char *json = slurp("summary.json");
+    harness_sleep_s(0.5);
+    CHECK_EQ_INT(proc_stop(sim, SIGTERM), 0);
+    char *json = harness_read_file("summary.json");
     CHECK(json && json[0] == '{');
-    CHECK(json_num(json, "ticks") > 0);
-    CHECK_EQ_INT(json_num(json, "sensor_sent"), 0);
-    CHECK(json_num(json, "sensor_unsent") > 0);
-    CHECK_EQ_INT(json_num(json, "safety_stops"), 0); /* never driven, so never stopped */
+    CHECK(harness_json_num(json, "ticks") > 0);
+    CHECK_EQ_INT(harness_json_num(json, "sensor_sent"), 0);
+    CHECK(harness_json_num(json, "sensor_unsent") > 0);
+    CHECK_EQ_INT(harness_json_num(json, "safety_stops"), 0); /* never driven, so never stopped */
     CHECK(same_file("summary.json", "copy.json"));
     free(json);
+    rig_clean(&r);
 }
 
 TEST(bad_configs_and_options_are_clear_errors)
@@ -610,12 +515,13 @@ TEST(bad_configs_and_options_are_clear_errors)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         unlink("err.txt");
-        int status = wait_exit(spawn(cases[i].args, NULL, "err.txt"));
+        int status = proc_wait(proc_spawn(cases[i].args, NULL, "err.txt"));
         CHECK_MSG(status != 0 && status < 128, "case %zu exited %d", i, status);
-        CHECK_MSG(file_has("err.txt", cases[i].says), "case %zu does not name %s", i, cases[i].says);
+        CHECK_MSG(harness_file_has("err.txt", cases[i].says), "case %zu does not name %s", i, cases[i].says);
     }
     /* And the good one runs to its duration. */
     char *ok[] = {FB_SIM_BIN, "--config", "ok.yaml", NULL};
-    CHECK_EQ_INT(wait_exit(spawn(ok, "out.txt", NULL)), 0);
-    CHECK(file_has("out.txt", "ticks"));
+    CHECK_EQ_INT(proc_wait(proc_spawn(ok, "out.txt", NULL)), 0);
+    CHECK(harness_file_has("out.txt", "ticks"));
+    rig_clean(&r);
 }
