@@ -36,9 +36,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Three free TCP ports on loopback, so a demo never collides with a brain
+# Four free TCP ports on loopback, so a demo never collides with a brain
 # already running on the default ports.
-read -r p_sensor p_motor p_tele < <("$py" "$here/free_ports.py" 3)
+read -r p_sensor p_motor p_tele p_control < <("$py" "$here/free_ports.py" 4)
+# The input log of this run alone (fieldbrain replay steps it again below).
+rm -rf "$out/log"
 
 cat > "$out/demo.yaml" <<EOF
 # The demo's configuration (scripts/demo.sh): the defaults of
@@ -60,6 +62,10 @@ telemetry:
 checkpoint:
   path: $out/brain
   on_exit: true
+control:
+  endpoint: tcp://127.0.0.1:$p_control
+record:
+  path: $out/log
 sim:
   mode: realtime
   sensor_hz: 100
@@ -126,6 +132,10 @@ if [ -f "$root/sim/plot_trajectory.py" ]; then
 fi
 mkdir -p "$out/slices"
 cp "$out"/recording/slice-*.png "$out/slices/" 2>/dev/null || true
+
+# The brain once more, offline: the input log replayed, every motor checked.
+"$build/fieldbrain" replay "$out/log" > "$out/replay.txt" 2> "$out/replay.log" ||
+    echo "demo: the replay of $out/log did not match (see $out/replay.txt)" >&2
 
 # The summary, from the JSON the brain and the sim wrote at exit.
 "$py" "$here/demo_summary.py" "$out" "$(( (stop_ns - start_ns) / 1000000 ))"

@@ -5,8 +5,9 @@ wrote as JSON into the demo's folder.
 usage: demo_summary.py OUT RAN_MS
 
 Reads OUT/brain-summary.json (fieldbrain run --summary), OUT/sim.json
-(fieldbrain-sim --summary) and OUT/recording/events*.jsonl (the brain's
-events as fieldbrain-record kept them); RAN_MS is the wall time of the run,
+(fieldbrain-sim --summary), OUT/recording/events*.jsonl (the brain's
+events as fieldbrain-record kept them) and OUT/replay.txt (what fieldbrain
+replay said of the run's input log, OUT/log); RAN_MS is the wall time of the run,
 for the rate achieved. What is missing prints as "?".
 """
 import json
@@ -68,6 +69,13 @@ def main(argv):
     print("  driven           %s m, collisions %s, safety stops %s" % (
         get(sim, "distance_m"), get(sim, "collisions"), get(sim, "safety_stops")))
     print("  link losses      %d" % lost)
+    try:
+        with open(os.path.join(out, "replay.txt")) as f:
+            replay = [line.strip() for line in f if line.strip()]
+    except OSError:
+        replay = []
+    for i, line in enumerate(replay[:2]):
+        print("  %s %s" % ("replayed        " if i == 0 else "                ", line))
     print("  pictures         %s" % ", ".join(sorted(f for f in os.listdir(out) if f.endswith(".png"))))
     return 0
 

@@ -18,7 +18,7 @@ import read_inlog  # noqa: E402
 SENSORS = 16
 
 
-def record(tmp, cycles, max_mb=64, size=8, mode='lockstep', linger_s=0):
+def record(tmp, cycles, max_mb=64, size=8, mode='lockstep', linger_s=0, channels=8):
     """Runs a brain with record.path, feeds it `cycles` vectors, waits
     `linger_s` (a fixed_rate brain loses the link after 0.5 s and steps on
     with zeros) and stops it; returns (log dir, the motors the robot received
@@ -27,11 +27,11 @@ def record(tmp, cycles, max_mb=64, size=8, mode='lockstep', linger_s=0):
     sensor, motor = 'tcp://127.0.0.1:%d' % free_port(), 'tcp://127.0.0.1:%d' % free_port()
     cfg = os.path.join(tmp, 'brain.yaml')
     with open(cfg, 'w') as f:
-        f.write('brain:\n  size: %d\n  channels: 8\n  backend: cpu\n  threads: 1\n'
+        f.write('brain:\n  size: %d\n  channels: %d\n  backend: cpu\n  threads: 1\n'
                 'loop:\n  mode: %s\n  rate_hz: 200\n'
                 'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n'
                 'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n'
-                'record:\n  path: "%s"\n  max_mb: %d\n' % (size, mode, sensor, motor, log, max_mb))
+                'record:\n  path: "%s"\n  max_mb: %d\n' % (size, channels, mode, sensor, motor, log, max_mb))
     err = open(os.path.join(tmp, 'stderr'), 'w+')
     p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=err)
     robot = rc.Robot(sensor, motor)
@@ -91,6 +91,14 @@ def test_fixed_rate_with_a_lost_link_replays_bit_for_bit():
         assert len(lost) > 100 and not lost['motors'].any() and not lost['sensors'].any()
         code, out, _ = replay(log)
         assert code == 0 and 'bit-identical' in out, out
+
+
+def test_demo_sized_recording_replays_bit_for_bit():
+    # The demo's brain: 32^3 x 64 on the CPU backend.
+    with tempfile.TemporaryDirectory() as tmp:
+        log, _ = record(tmp, 400, size=32, channels=64)
+        code, out, _ = replay(log)
+        assert code == 0 and 'bit-identical' in out and '400 cycles stepped' in out, out
 
 
 def test_reader_in_format_md_is_the_tested_one():
