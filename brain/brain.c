@@ -187,10 +187,8 @@ int brain_set_params(brain *b, const brain_params *p, char *err, size_t err_len)
         return rc;
     if (b->ops->set_params && (rc = b->ops->set_params(b->impl, p, err, err_len)))
         return rc;
-    bool quiet = b->p.quiet;
     b->p = *p;
     b->p.device[BRAIN_DEVICE_LEN - 1] = '\0';
-    b->p.quiet = quiet;
     return BRAIN_OK;
 }
 

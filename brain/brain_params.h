@@ -75,7 +75,6 @@ typedef struct {
     char device[BRAIN_DEVICE_LEN];
     uint32_t threads;   /* CPU backend worker threads; 0 = one per core */
     bool validation;    /* Vulkan: enable VK_LAYER_KHRONOS_validation */
-    bool quiet;         /* kept for callers that set it; the library prints nothing */
 } brain_params;
 
 /* The numeric parameters with their allowed ranges (inclusive), in one table

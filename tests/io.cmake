@@ -18,11 +18,6 @@ foreach(name robot_client_script_answers link_loss_and_recovery
             $<TARGET_FILE:fieldbrain> ${PROJECT_SOURCE_DIR}/io/robot_client.py ${name})
   set_tests_properties(test_link.${name} PROPERTIES LABELS integration TIMEOUT 120)
 endforeach()
-if(TEST test_loop.fixed_rate_cycle_count_matches_rate)
-  # It counts cycles against the wall clock: alone, so parallel tests on a
-  # small machine do not eat its ticks.
-  set_tests_properties(test_loop.fixed_rate_cycle_count_matches_rate PROPERTIES RUN_SERIAL TRUE)
-endif()
 
 # The input log and fieldbrain replay, with the real program and the Python
 # robot (the cross-backend one replays on lavapipe).

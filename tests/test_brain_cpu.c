@@ -25,7 +25,6 @@ static brain_params small_params(uint32_t x, uint32_t y, uint32_t z, uint32_t c)
     p.size_z = z;
     p.channels = c;
     p.backend = BRAIN_BACKEND_CPU;
-    p.quiet = true;
     return p;
 }
 

@@ -31,7 +31,6 @@ static brain_params busy_params(uint32_t x, uint32_t y, uint32_t z, uint32_t c, 
     p.channels = c;
     p.seed = 7;
     p.backend = backend;
-    p.quiet = true;
     p.threads = 1;
     p.diffusion_every = 1;
     p.noise_every = 1;
@@ -330,7 +329,6 @@ TEST(hundred_cycles_motors_match_cpu)
     p.size_z = 6;
     p.channels = 12;
     p.seed = 42;
-    p.quiet = true;
     p.threads = 1;
     p.motor_gain = 50.0f; /* motors that use their range */
     pair pr;
@@ -378,7 +376,6 @@ TEST(three_hundred_cycles_with_the_clamp_binding_motors_match_cpu)
     p.size_z = 7;
     p.channels = 11;
     p.seed = 99;
-    p.quiet = true;
     p.threads = 1;
     p.momentum_gain = 0.05f;
     pair pr;
@@ -512,7 +509,6 @@ TEST(f16_hundred_cycles_motors_near_cpu)
     p.size_z = 6;
     p.channels = 12;
     p.seed = 42;
-    p.quiet = true;
     p.threads = 1;
     p.motor_gain = 50.0f;
     p.backend = BRAIN_BACKEND_VULKAN;
@@ -991,7 +987,6 @@ static int run_default(const char *dense, int cycles, float *motors, float *fiel
     p.size_z = 7;
     p.channels = 10;
     p.seed = 5;
-    p.quiet = true;
     p.motor_gain = 50.0f;
     p.backend = BRAIN_BACKEND_VULKAN;
     char err[256];
@@ -1067,7 +1062,6 @@ TEST(read_slab_of_a_large_grid_takes_several_submits)
     p.size_z = 510;
     p.channels = 64;
     p.init_std = 1.0f;
-    p.quiet = true;
     p.backend = BRAIN_BACKEND_VULKAN;
     char err[256];
     brain *b = NULL;
@@ -1129,7 +1123,6 @@ TEST(set_params_live_matches_a_brain_made_with_them)
     p.momentum_gain = 0.02f;
     p.backend = BRAIN_BACKEND_VULKAN;
     p.validation = true;
-    p.quiet = true;
     /* K follows a dense cycle (20: diffusion and activity), where the stored
      * field is the brain's own (a = 1, b = 0): a checkpoint of a lazy state
      * is its materialised field, within rounding of it, so only from such a

@@ -343,7 +343,6 @@ TEST(unknown_key_is_refused_with_a_suggestion)
     /* A NUL inside a key does not make its start a key. */
     EXPECT_ERROR("brain:\n  \"decay\\0x\": 0.5\n", CONFIG_ERR_KEY,
                  "t.yaml:2:3: brain.decay: unknown key (too long, or a NUL inside)");
-    /* quiet is a brain_params field but not a config key. */
     EXPECT_ERROR("brain:\n  quiet: true\n", CONFIG_ERR_KEY, "t.yaml:2:3: brain.quiet: unknown key");
 }
 

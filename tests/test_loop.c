@@ -167,7 +167,6 @@ static brain *direct_brain(const rig *r)
         fprintf(stderr, "%s\n", err);
         return NULL;
     }
-    c.brain.quiet = true;
     brain *b = NULL;
     if (brain_create(&c.brain, &b, err, sizeof err) < 0)
         fprintf(stderr, "%s\n", err);
@@ -261,32 +260,27 @@ TEST(lockstep_motors_equal_direct_brain)
     rig_clean(&r);
 }
 
-TEST(fixed_rate_cycle_count_matches_rate)
+/* The program's fixed-rate loop publishes one motor message a cycle, numbered
+ * without gaps, stamped in order. How many cycles a second is the clock's
+ * business: test_loop_clock.c counts them exactly on a clock of its own, so
+ * nothing here depends on how busy the machine is. */
+TEST(fixed_rate_program_publishes_every_cycle_in_order)
 {
-    const double rate = 200;
     rig r;
-    rig_init(&r, "fixed_rate", rate, "");
+    rig_init(&r, "fixed_rate", 200, "");
     rig_start(&r, NULL);
-    wire_header h, first = {0}, last = {0};
+    wire_header h, prev = {0};
     float m[MOTORS];
-    CHECK(rig_recv(&r, 5000, &first, m));
-    int64_t end = harness_now_ns() + 3000000000LL;
-    uint64_t n = 0;
-    while (harness_now_ns() < end)
-        if (rig_recv(&r, 100, &h, m)) {
-            last = h;
-            n++;
-        }
+    CHECK(rig_recv(&r, 5000, &prev, m));
+    for (int i = 0; i < 100; i++) {
+        CHECK_MSG(rig_recv(&r, 5000, &h, m), "no motor message after seq %llu", (unsigned long long)prev.seq);
+        CHECK_EQ_INT(h.seq, prev.seq + 1);
+        CHECK(h.time_ns > prev.time_ns);
+        CHECK(h.flags & WIRE_FLAG_LINK_LOST); /* no robot: lost from the first cycle */
+        prev = h;
+    }
     rig_close(&r);
     CHECK_EQ_INT(rig_stop(&r), 0);
-    /* Cycles counted by the brain (seq) over time measured by the brain. */
-    double secs = (double)(last.time_ns - first.time_ns) / 1e9;
-    double cycles = (double)(last.seq - first.seq);
-    fprintf(stderr, "%.0f cycles in %.3f s (%llu received): %.2f Hz\n", cycles, secs,
-            (unsigned long long)n, cycles / secs);
-    CHECK(secs > 2.5);
-    CHECK_MSG(fabs(cycles - rate * secs) <= 0.05 * rate * secs, "%.0f cycles, want %.0f", cycles,
-              rate * secs);
     rig_clean(&r);
 }
 
@@ -326,7 +320,6 @@ TEST(sigterm_stops_cleanly_and_resume_continues_exactly)
     brain_params_default(&p);
     p.backend = BRAIN_BACKEND_CPU;
     p.threads = 1;
-    p.quiet = true;
     const char *ckpt = r.ckpt;
     CHECK_MSG(brain_checkpoint_params(ckpt, &p, err, sizeof err) == 0, "%s", err);
     brain *b = NULL;

@@ -546,7 +546,6 @@ TEST(slice_from_the_plane_read_equals_the_slice_cut_from_the_whole_field)
     brain_params p;
     brain_params_default(&p);
     p.backend = BRAIN_BACKEND_CPU;
-    p.quiet = true;
     p.threads = 1;
     p.size_x = 7, p.size_y = 6, p.size_z = 5, p.channels = 4;
     brain *b = NULL;

@@ -180,7 +180,6 @@ int main(int argc, char **argv)
     brain_params p;
     brain_params_default(&p);
     p.backend = BRAIN_BACKEND_CPU;
-    p.quiet = true;
     uint32_t cycles = 2000, every = 1, slice_every = 100;
     for (int i = 1; i + 1 < argc; i += 2) {
         unsigned long v = strtoul(argv[i + 1], NULL, 10);

@@ -163,7 +163,6 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
     p.backend = backend;
     p.threads = o->threads;
     p.precision = o->precision;
-    p.quiet = true;
     if (o->device)
         snprintf(p.device, sizeof p.device, "%s", o->device);
     brain *b;

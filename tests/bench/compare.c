@@ -173,7 +173,6 @@ static brain_params base_params(compare_size sz, const compare_options *o)
     p.size_z = sz.z;
     p.channels = sz.c;
     p.threads = o->threads;
-    p.quiet = true;
     if (o->device)
         snprintf(p.device, sizeof p.device, "%s", o->device);
     return p;
