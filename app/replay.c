@@ -116,23 +116,23 @@ static int parse_args(int argc, char **argv, replay_args *a)
     return 0;
 }
 
-/* The brain the replay steps: the start checkpoint's parameters, the
- * backend asked for (or the recording's), then the what-if changes. */
-static int make_brain(const replay_args *a, inlog_reader *r, uint32_t seg, bool *same_device, brain **out)
+/* The parameters a segment steps with: its start checkpoint's (the values
+ * in force there, live changes included), on the backend asked for (or the
+ * recording's), then the what-if changes. 0, or 2 with the sentence
+ * printed. */
+static int segment_params(const replay_args *a, inlog_reader *r, uint32_t seg, brain_params *out)
 {
     char err[1024];
-    const char *start = inlog_reader_start(r, seg);
     static config c; /* large: off the stack */
     config_default(&c);
-    if (brain_checkpoint_params(start, &c.brain, err, sizeof err) < 0) {
+    if (brain_checkpoint_params(inlog_reader_start(r, seg), &c.brain, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain replay: %s\n", err);
         return 2;
     }
-    const char *rec_backend = inlog_reader_backend(r, seg), *rec_device = inlog_reader_device(r, seg);
-    const char *backend = a->backend ? a->backend : rec_backend;
+    const char *backend = a->backend ? a->backend : inlog_reader_backend(r, seg);
     c.brain.backend = strcmp(backend, "vulkan") == 0 ? BRAIN_BACKEND_VULKAN : BRAIN_BACKEND_CPU;
     if (c.brain.backend == BRAIN_BACKEND_VULKAN)
-        snprintf(c.brain.device, sizeof c.brain.device, "%s", a->device ? a->device : rec_device);
+        snprintf(c.brain.device, sizeof c.brain.device, "%s", a->device ? a->device : inlog_reader_device(r, seg));
     for (int i = 0; i < a->n_sets; i++) {
         char key[128];
         const char *eq = strchr(a->sets[i], '=');
@@ -162,8 +162,21 @@ static int make_brain(const replay_args *a, inlog_reader *r, uint32_t seg, bool 
             return 2;
         }
     }
+    *out = c.brain;
+    return 0;
+}
+
+/* The brain the replay steps, from segment seg's checkpoint. */
+static int make_brain(const replay_args *a, inlog_reader *r, uint32_t seg, bool *same_device, brain **out)
+{
+    char err[1024];
+    const char *start = inlog_reader_start(r, seg);
+    brain_params p;
+    int rc = segment_params(a, r, seg, &p);
+    if (rc)
+        return rc;
     brain *b = NULL;
-    if (brain_create(&c.brain, &b, err, sizeof err) < 0) {
+    if (brain_create(&p, &b, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain replay: brain: %s\n", err);
         return 2;
     }
@@ -174,6 +187,7 @@ static int make_brain(const replay_args *a, inlog_reader *r, uint32_t seg, bool 
     }
     /* The CPU backend gives the same bits on any machine and thread count
      * (tests/test_brain_cpu.c); a GPU, on the same device. */
+    const char *rec_backend = inlog_reader_backend(r, seg), *rec_device = inlog_reader_device(r, seg);
     bool cpu = brain_get_backend(b) == BRAIN_BACKEND_CPU;
     *same_device = strcmp(brain_backend_name(brain_get_backend(b)), rec_backend) == 0 &&
                    (cpu || strcmp(brain_device_name(b), rec_device) == 0);
@@ -181,6 +195,27 @@ static int make_brain(const replay_args *a, inlog_reader *r, uint32_t seg, bool 
             (unsigned long long)brain_get_cycle(b), brain_backend_name(brain_get_backend(b)),
             brain_device_name(b));
     *out = b;
+    return 0;
+}
+
+/* At the start of segment g (not the first): the values in force there, as
+ * its checkpoint holds them (a live change starts a segment), and, after a
+ * gap in the cycles, its state too. 0, or 2 with the sentence printed. */
+static int enter_segment(const replay_args *a, inlog_reader *r, uint32_t g, brain *b, bool gap)
+{
+    char err[1024];
+    brain_params p;
+    int rc = segment_params(a, r, g, &p);
+    if (rc)
+        return rc;
+    if (memcmp(&p, brain_get_params(b), sizeof p) != 0 && brain_set_params(b, &p, err, sizeof err) < 0) {
+        fprintf(stderr, "fieldbrain replay: %s: %s\n", inlog_reader_start(r, g), err);
+        return 2;
+    }
+    if (gap && brain_load(b, inlog_reader_start(r, g), err, sizeof err) < 0) {
+        fprintf(stderr, "fieldbrain replay: %s\n", err);
+        return 2;
+    }
     return 0;
 }
 
@@ -354,17 +389,16 @@ int app_replay_main(int argc, char **argv)
             status = 2;
             break;
         }
-        if (g > seg && inlog_reader_first_cycle(r, g) != prev + 1) {
+        if (g > seg) {
             /* Cycles missing between segments: only the next checkpoint
              * knows the state after the gap. */
-            fprintf(stderr, "fieldbrain replay: loop cycles %llu to %llu are not in the log; "
-                    "going on from %s\n", (unsigned long long)prev + 1,
-                    (unsigned long long)inlog_reader_first_cycle(r, g) - 1, inlog_reader_start(r, g));
-            if (brain_load(b, inlog_reader_start(r, g), err, sizeof err) < 0) {
-                fprintf(stderr, "fieldbrain replay: %s\n", err);
-                status = 2;
+            bool gap = inlog_reader_first_cycle(r, g) != prev + 1;
+            if (gap)
+                fprintf(stderr, "fieldbrain replay: loop cycles %llu to %llu are not in the log; "
+                        "going on from %s\n", (unsigned long long)prev + 1,
+                        (unsigned long long)inlog_reader_first_cycle(r, g) - 1, inlog_reader_start(r, g));
+            if ((status = enter_segment(&a, r, g, b, gap)))
                 break;
-            }
         }
         inlog_entry e;
         int got;
@@ -380,6 +414,8 @@ int app_replay_main(int argc, char **argv)
                 brain_reset(b);
                 continue;
             }
+            if (e.flags & INLOG_RESET)
+                brain_reset(b); /* asked for before this cycle (control reset) */
             if (!(e.flags & INLOG_STEPPED))
                 continue;
             brain_stats st;

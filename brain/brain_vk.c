@@ -845,6 +845,22 @@ static void fbvk_destroy(void *impl)
     free(vb);
 }
 
+/* The parameters the shaders read from the input block each cycle. */
+static void fbvk_write_params(fbvk_inputs *in, const brain_params *p)
+{
+    in->decay = p->decay;
+    in->diffusion_rate = p->diffusion_rate;
+    in->noise_std = p->noise_std;
+    in->momentum_keep = p->momentum_keep;
+    in->momentum_gain = p->momentum_gain;
+    in->activity_threshold = p->activity_threshold;
+    in->energy_std = p->energy_std;
+    in->motor_gain = p->motor_gain;
+    in->clamp_limit = p->clamp_limit;
+    in->sensor_gain = p->sensor_gain;
+    in->init_std = p->init_std;
+}
+
 /* The numbers live in the input block the shaders read each cycle (as
  * fbvk_initialise writes them); the next step's flush carries them. Only
  * the lazy cycles were chosen at create: recorded for decay >= 1/2, they
@@ -862,18 +878,7 @@ static int fbvk_set_params(void *impl, const brain_params *p, char *err, size_t 
                        "clamp_limit: %g is more than f16 holds (allowed up to 65504)",
                        (double)p->clamp_limit);
     vb->p = *p;
-    fbvk_inputs *in = vb->inputs.map;
-    in->decay = p->decay;
-    in->diffusion_rate = p->diffusion_rate;
-    in->noise_std = p->noise_std;
-    in->momentum_keep = p->momentum_keep;
-    in->momentum_gain = p->momentum_gain;
-    in->activity_threshold = p->activity_threshold;
-    in->energy_std = p->energy_std;
-    in->motor_gain = p->motor_gain;
-    in->clamp_limit = p->clamp_limit;
-    in->sensor_gain = p->sensor_gain;
-    in->init_std = p->init_std;
+    fbvk_write_params(vb->inputs.map, p);
     return BRAIN_OK;
 }
 
@@ -993,17 +998,7 @@ static int fbvk_initialise(fbvk_brain *vb, const brain_backend_init *init)
     const brain_params *p = &vb->p;
     fbvk_inputs *in = vb->inputs.map;
     memset(in, 0, sizeof *in + sizeof(float) * vb->S);
-    in->decay = p->decay;
-    in->diffusion_rate = p->diffusion_rate;
-    in->noise_std = p->noise_std;
-    in->momentum_keep = p->momentum_keep;
-    in->momentum_gain = p->momentum_gain;
-    in->activity_threshold = p->activity_threshold;
-    in->energy_std = p->energy_std;
-    in->motor_gain = p->motor_gain;
-    in->clamp_limit = p->clamp_limit;
-    in->sensor_gain = p->sensor_gain;
-    in->init_std = p->init_std;
+    fbvk_write_params(in, p);
     in->init_key = rng_key(p->seed, 0, RNG_STREAM_INIT);
     fbvk__buffer_flush(vb, &vb->inputs);
 

@@ -509,15 +509,6 @@ static void *control_main(void *arg)
     return NULL;
 }
 
-static bool endpoint_is_local(const char *ep)
-{
-    if (strncmp(ep, "tcp://", 6) != 0)
-        return strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0;
-    const char *host = ep + 6;
-    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 ||
-           strncmp(host, "[::1]:", 6) == 0;
-}
-
 int control_create(const config *cfg, brain *b, loop *lp, telemetry *tel, control **out,
                    char *warning, char *err, size_t err_len)
 {
@@ -584,7 +575,7 @@ int control_create(const config *cfg, brain *b, loop *lp, telemetry *tel, contro
         goto fail;
     }
     c->running = true;
-    if (warning && !curve && !endpoint_is_local(cfg->control.endpoint))
+    if (warning && !curve && !link_endpoint_is_local(cfg->control.endpoint))
         snprintf(warning, CONTROL_WARN_LEN,
                  "control.endpoint: %s is not on loopback and the link has no CURVE keys: anyone "
                  "who reaches it can change the brain", cfg->control.endpoint);

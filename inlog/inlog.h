@@ -48,6 +48,7 @@ const char *inlog_strerror(int err);
 #define INLOG_STEPPED 0x01u       /* the brain stepped with `sensors` */
 #define INLOG_LINK_LOST 0x02u     /* the link was lost (sensors are zeros) */
 #define INLOG_FAULT 0x04u         /* the step failed; the brain was reset (brain_reset) */
+#define INLOG_RESET 0x08u         /* before this cycle the brain was reset on request (control) */
 
 /* Bytes of one record for a brain of `sensors` sensors and `motors` motors. */
 static inline size_t inlog_record_bytes(uint32_t sensors, uint32_t motors)
@@ -96,6 +97,13 @@ int inlog_writer_create(const inlog_options *o, const brain *b, inlog_writer **o
  * now, with cycle next_cycle (1 for a new loop). INLOG_ERR_IO when the
  * snapshot cannot be taken. */
 int inlog_writer_begin(inlog_writer *w, brain *b, uint64_t next_cycle);
+
+/* On the loop's thread, between two cycles, when the brain's parameters
+ * changed: the next cycle (next_cycle) starts a new segment, whose checkpoint
+ * holds the new values. When the snapshot is busy the records are dropped
+ * until a segment can start (a gap, which a replay crosses by the next
+ * checkpoint). Never blocks. */
+void inlog_writer_roll(inlog_writer *w, brain *b, uint64_t next_cycle);
 
 /* On the loop's thread, after the cycle: copies c into the ring. When a new
  * segment is due (a full segment, or a record dropped because the ring was

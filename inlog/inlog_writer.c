@@ -221,12 +221,12 @@ static uint32_t ring_slot(const inlog_writer *w)
 
 /* A new segment from the brain's state now (before cycle `next`), when the
  * snapshot is free and the ring has room for the marker. */
-static void try_roll(inlog_writer *w, brain *b, uint64_t next)
+static bool try_roll(inlog_writer *w, brain *b, uint64_t next)
 {
     if (atomic_load_explicit(&w->snap_state, memory_order_acquire) != SNAP_FREE || !ring_room(w, 1))
-        return;
+        return false;
     if (brain_snapshot_take(b, w->snap) != 0)
-        return;
+        return false;
     atomic_store_explicit(&w->snap_state, SNAP_TAKEN, memory_order_release);
     uint32_t i = ring_slot(w);
     w->kinds[i] = SLOT_SEGMENT;
@@ -235,6 +235,7 @@ static void try_roll(inlog_writer *w, brain *b, uint64_t next)
     atomic_store(&w->roll, false);
     w->gap = false;
     w->open = true;
+    return true;
 }
 
 void inlog_writer_push(inlog_writer *w, brain *b, const inlog_cycle *c)
@@ -257,6 +258,13 @@ void inlog_writer_push(inlog_writer *w, brain *b, const inlog_cycle *c)
     }
     if (w->gap || atomic_load_explicit(&w->roll, memory_order_relaxed))
         try_roll(w, b, c->cycle + 1);
+}
+
+void inlog_writer_roll(inlog_writer *w, brain *b, uint64_t next_cycle)
+{
+    /* No new segment now: what follows must not go into the old one. */
+    if (!try_roll(w, b, next_cycle))
+        w->gap = true;
 }
 
 /* For the program: the first segment from the brain as it is before the

@@ -43,9 +43,7 @@ const char *link_strerror(int err)
     }
 }
 
-/* Loopback means 127.0.0.0/8, localhost, ::1, or a transport that never
- * leaves the machine (ipc, inproc). */
-static bool endpoint_is_local(const char *ep)
+bool link_endpoint_is_local(const char *ep)
 {
     if (strncmp(ep, "tcp://", 6) != 0)
         return strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0;
@@ -156,7 +154,7 @@ int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_
     if (!curve) {
         const char *eps[2] = {o->sensor_endpoint, o->motor_endpoint};
         for (int i = 0; i < 2 && !l->warning[0]; i++)
-            if (!endpoint_is_local(eps[i]))
+            if (!link_endpoint_is_local(eps[i]))
                 snprintf(l->warning, sizeof l->warning,
                          "%s is not a loopback address and CURVE is off: anyone who reaches it "
                          "can drive the robot (set link.curve_secret_key)", eps[i]);

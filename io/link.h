@@ -79,4 +79,8 @@ uint32_t link_timeout_ms(const robot_link *l);
  * (an endpoint off this machine without CURVE); "" when there is none. */
 const char *link_warning(const robot_link *l);
 
+/* Whether an endpoint stays on this machine: 127.0.0.0/8, localhost, ::1,
+ * or a transport that never leaves it (ipc, inproc). */
+bool link_endpoint_is_local(const char *ep);
+
 #endif

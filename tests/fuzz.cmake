@@ -9,3 +9,6 @@ if(TARGET fb_config)
   fb_add_tests(TARGET test_fuzz_config SOURCES test_fuzz_config.c LIBS fb_config LABELS unit)
   target_compile_definitions(test_fuzz_config PRIVATE FB_CONFIG_DIR="${PROJECT_SOURCE_DIR}/config")
 endif()
+# A running brain (link, loop, CPU backend in this process) under random and
+# mutated frames over a real socket.
+fb_add_tests(TARGET test_fuzz_brain SOURCES test_fuzz_brain.c LIBS fb_io fb_brain PkgConfig::ZMQ LABELS unit TIMEOUT 120)

@@ -46,3 +46,11 @@ set_target_properties(fieldbrain-telemetry-bench PROPERTIES RUNTIME_OUTPUT_DIREC
 add_test(NAME telemetry_bench.smoke
     COMMAND fieldbrain-telemetry-bench --size 8 --channels 8 --cycles 50 --slice-every 10)
 set_tests_properties(telemetry_bench.smoke PROPERTIES LABELS unit TIMEOUT 60)
+
+# What stats say of cycles that do not step, and which cycle an event names.
+foreach(name cycles_that_do_not_step_carry_the_brains_state link_events_name_the_first_motor_message_that_shows_them)
+  add_test(NAME test_events.${name}
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_events.py
+            $<TARGET_FILE:fieldbrain> ${PROJECT_SOURCE_DIR}/io/robot_client.py ${name})
+  set_tests_properties(test_events.${name} PROPERTIES LABELS integration TIMEOUT 120)
+endforeach()

@@ -18,7 +18,7 @@ import read_inlog  # noqa: E402
 SENSORS = 16
 
 
-def record(tmp, cycles, max_mb=64, size=8, mode='lockstep', linger_s=0, channels=8):
+def record(tmp, cycles, max_mb=64, size=8, mode='lockstep', linger_s=0, channels=8, between=None):
     """Runs a brain with record.path, feeds it `cycles` vectors, waits
     `linger_s` (a fixed_rate brain loses the link after 0.5 s and steps on
     with zeros) and stops it; returns (log dir, the motors the robot received
@@ -26,12 +26,14 @@ def record(tmp, cycles, max_mb=64, size=8, mode='lockstep', linger_s=0, channels
     log = os.path.join(tmp, 'log')
     sensor, motor = 'tcp://127.0.0.1:%d' % free_port(), 'tcp://127.0.0.1:%d' % free_port()
     cfg = os.path.join(tmp, 'brain.yaml')
+    control = 'tcp://127.0.0.1:%d' % free_port()
     with open(cfg, 'w') as f:
         f.write('brain:\n  size: %d\n  channels: %d\n  backend: cpu\n  threads: 1\n'
                 'loop:\n  mode: %s\n  rate_hz: 200\n'
                 'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n'
-                'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n'
-                'record:\n  path: "%s"\n  max_mb: %d\n' % (size, channels, mode, sensor, motor, log, max_mb))
+                'telemetry:\n  enabled: false\ncontrol:\n  enabled: %s\n  endpoint: "%s"\n'
+                'record:\n  path: "%s"\n  max_mb: %d\n'
+                % (size, channels, mode, sensor, motor, 'true' if between else 'false', control, log, max_mb))
     err = open(os.path.join(tmp, 'stderr'), 'w+')
     p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=err)
     robot = rc.Robot(sensor, motor)
@@ -45,6 +47,8 @@ def record(tmp, cycles, max_mb=64, size=8, mode='lockstep', linger_s=0, channels
                 m = robot.recv(3000)
             assert m is not None and m['answer_seq'] == seq, 'no answer to %d' % seq
             got[m['seq']] = m['values']
+            if between:
+                between(i, control)
         time.sleep(linger_s)
     finally:
         robot.close()
@@ -99,6 +103,28 @@ def test_demo_sized_recording_replays_bit_for_bit():
         log, _ = record(tmp, 400, size=32, channels=64)
         code, out, _ = replay(log)
         assert code == 0 and 'bit-identical' in out and '400 cycles stepped' in out, out
+
+
+def test_live_changes_and_resets_replay_bit_for_bit():
+    ctl = os.path.join(os.path.dirname(FIELDBRAIN), 'fieldbrain-ctl')
+
+    def between(i, control):
+        if i in (99, 199, 299):
+            what = {99: ['set', 'brain.motor_gain', '20'], 199: ['reset'],
+                    299: ['set', 'brain.decay', '0.99']}[i]
+            r = subprocess.run([ctl, '--endpoint', control] + what, capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stdout + r.stderr
+    with tempfile.TemporaryDirectory() as tmp:
+        log, _ = record(tmp, 400, between=between)
+        segs = sorted(f for f in os.listdir(log) if f.endswith('.fbin'))
+        assert len(segs) == 3, segs  # the start, and one at each parameter change
+        _, r = read_inlog.read_segment(os.path.join(log, segs[1]))
+        assert ((r['flags'] & 8) == 8).sum() == 1  # the reset, on its cycle
+        code, out, _ = replay(log)
+        assert code == 0 and 'bit-identical' in out and '400 cycles stepped' in out, out
+        # Up to the first change, from the first segment alone.
+        code, out, _ = replay(log, '--until', '100')
+        assert code == 0 and 'bit-identical' in out, out
 
 
 def test_reader_in_format_md_is_the_tested_one():
