@@ -85,7 +85,13 @@ static void on_cycle(const loop_cycle_report *r, void *user)
     if (r->stepped && telemetry_slice_due(a->t, r->cycle)) {
         float *dst = telemetry_slice_acquire(a->t);
         if (dst) {
-            int rc = brain_read_slab(a->b, telemetry_slice_axis(a->t), telemetry_slice_index(a->t), dst);
+            /* The plane is the one fixed at acquire (the rates may change
+             * from the control socket at any time); the brain writes that
+             * axis's plane count, which must be the slice's. */
+            uint32_t axis = telemetry_slice_axis(a->t);
+            int rc = brain_slab_count(a->b, axis) == telemetry_slice_count(a->t)
+                         ? brain_read_slab(a->b, axis, telemetry_slice_index(a->t), dst)
+                         : BRAIN_ERR_PARAM;
             telemetry_slice_commit(a->t, r->cycle, rc == 0);
         }
     }
@@ -121,8 +127,10 @@ int app_telemetry_attach(const config *c, brain *b, loop *lp, app_telemetry **ou
         free(a);
         return rc;
     }
-    /* The slot must hold exactly what the brain writes for the plane. */
-    uint64_t want = o.slice_every > 0 ? brain_slab_count(b, telemetry_slice_axis(a->t)) : 0;
+    /* The slot must hold exactly what the brain writes for the plane (made
+     * whether or not slices are on at start: the control socket may turn
+     * them on). */
+    uint64_t want = brain_slab_count(b, telemetry_slice_axis(a->t));
     if (telemetry_slice_count(a->t) != want) {
         rc = fb_fail(err, err_len, TELEMETRY_ERR_PARAM,
                      "telemetry: the slice plane holds %llu floats but the brain's has %llu "

@@ -194,7 +194,8 @@ static int run(const char *config_path, const char *resume, const char *summary_
     }
     if (cfg.control.enabled) {
         char warn[CONTROL_WARN_LEN];
-        if (control_create(&cfg, b, lp, &ctl, warn, err, sizeof err) < 0) {
+        if (control_create(&cfg, b, lp, tm ? app_telemetry_publisher(tm) : NULL, &ctl, warn, err,
+                           sizeof err) < 0) {
             fprintf(stderr, "fieldbrain: %s\n", err);
             goto out;
         }

@@ -33,6 +33,8 @@ struct control {
     char req[MAX_REQUEST + 1], rep[MAX_REPLY];
     brain *b;
     loop *lp;
+    telemetry *tel;              /* the publisher, or NULL when telemetry is off */
+    telemetry_rates rates;       /* a set's new rates, read by the loop's call (apply_rates) */
     brain_snapshot *snap;        /* made at create (pages untouched until a save) */
     int64_t start_ns;
     void *ctx, *sock;
@@ -57,7 +59,8 @@ static const char *const live_keys[] = {
     "brain.noise_every", "brain.noise_fraction", "brain.noise_std", "brain.momentum_keep",
     "brain.momentum_gain", "brain.activity_every", "brain.activity_threshold",
     "brain.energy_fraction", "brain.energy_std", "brain.motor_gain", "brain.clamp_limit",
-    "brain.init_std", "loop.rate_hz",
+    "brain.init_std", "loop.rate_hz", "telemetry.every", "telemetry.slice_every",
+    "telemetry.slice_axis", "telemetry.slice_index", "telemetry.slice_channel",
 };
 
 /* The reason a key is fixed while the brain runs: by key, then by section. */
@@ -76,7 +79,7 @@ static const char *fixed_reason(const char *key)
         {"brain.validation", "the Vulkan layers load at start"},
         {"loop.", "the loop's thread, clock and timing windows are set up at start"},
         {"link.", "the link's sockets, keys and checks are set up at start"},
-        {"telemetry.", "the publisher binds and sizes its slots at start"},
+        {"telemetry.", "the publisher binds its socket and sets up its keys and slots at start"},
         {"checkpoint.", "the loop's autosave is set up at start (save takes a path)"},
         {"record.", "the input log is opened at start"},
         {"sim.", "it is fieldbrain-sim's setting, not the brain's"},
@@ -180,6 +183,20 @@ static int run_command(control *c, const loop_command *cmd, loop_command_result 
     }
 }
 
+/* The loop's call for a change of telemetry's rates: on the loop's thread,
+ * between two cycles, so the cycle the reply names is the first whose stats
+ * and slice are judged by the new rates. No allocation, no wait. */
+static int apply_rates(void *user, char *err, size_t err_len)
+{
+    control *c = user;
+    return telemetry_set_rates(c->tel, &c->rates, err, err_len);
+}
+
+static bool is_telemetry_key(const char *key)
+{
+    return strncmp(key, "telemetry.", 10) == 0;
+}
+
 static void put_cycles(reply *r, const loop_command_result *res)
 {
     jw_key(&r->w, "cycle");
@@ -249,6 +266,11 @@ static void do_set(control *c, const json_node *n, int id, const char *key, cons
                     key, fixed_reason(key));
         return;
     }
+    if (is_telemetry_key(key) && !c->tel) {
+        reply_error(out, cap, n, id, "%s: telemetry is off (telemetry.enabled is false); restart "
+                    "with it on", key);
+        return;
+    }
     *next = c->cur;
     if (config_set(next, key, text, err, sizeof err) < 0) {
         reply_error(out, cap, n, id, "%s", err);
@@ -268,6 +290,25 @@ static void do_set(control *c, const json_node *n, int id, const char *key, cons
     config_get(next, key, now, sizeof now, err, sizeof err);
     loop_command cmd = {.kind = strcmp(key, "loop.rate_hz") == 0 ? LOOP_CMD_RATE : LOOP_CMD_PARAMS,
                         .params = next->brain, .rate_hz = next->loop.rate_hz};
+    if (is_telemetry_key(key)) {
+        /* The loop reads c->rates when it takes the call, so they may be
+         * written only while no command is pending: one left by a timed-out
+         * request would otherwise apply these. Only this thread submits, so
+         * an idle slot stays idle until the submit below. */
+        loop_command_result stale;
+        if (loop_command_poll(c->lp, &stale) == 0) {
+            reply_error(out, cap, n, id, "the loop is busy with another command");
+            return;
+        }
+        c->rates = (telemetry_rates){.every = next->telemetry.every,
+                                     .slice_every = next->telemetry.slice_every,
+                                     .slice_axis = next->telemetry.slice_axis,
+                                     .slice_index = next->telemetry.slice_index,
+                                     .slice_channel = next->telemetry.slice_channel};
+        cmd.kind = LOOP_CMD_CALL;
+        cmd.call = apply_rates;
+        cmd.call_user = c;
+    }
     snprintf(cmd.key, sizeof cmd.key, "%.*s", LOOP_TEXT - 1, key);
     snprintf(cmd.old_value, sizeof cmd.old_value, "%.*s", LOOP_TEXT - 1, old);
     snprintf(cmd.new_value, sizeof cmd.new_value, "%.*s", LOOP_TEXT - 1, now);
@@ -468,8 +509,8 @@ static void *control_main(void *arg)
     return NULL;
 }
 
-int control_create(const config *cfg, brain *b, loop *lp, control **out, char *warning,
-                   char *err, size_t err_len)
+int control_create(const config *cfg, brain *b, loop *lp, telemetry *tel, control **out,
+                   char *warning, char *err, size_t err_len)
 {
     *out = NULL;
     if (warning)
@@ -480,6 +521,7 @@ int control_create(const config *cfg, brain *b, loop *lp, control **out, char *w
     c->cur = *cfg;
     c->b = b;
     c->lp = lp;
+    c->tel = tel;
     c->start_ns = mono_ns();
     atomic_init(&c->stop, false);
     int rc = CONTROL_OK, zero = 0;

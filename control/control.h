@@ -18,6 +18,7 @@
 #include "brain.h"
 #include "config.h"
 #include "loop.h"
+#include "telemetry.h"
 
 typedef enum {
     CONTROL_OK = 0,
@@ -34,12 +35,14 @@ typedef struct control control;
 
 /* Binds c->control.endpoint and starts the thread. c is copied: it is the
  * running config that get reads and set changes (c->brain as the brain
- * was created, e.g. after --resume). b and lp are borrowed and must outlive
- * it. *warning (CONTROL_WARN_LEN) gets a sentence when the socket is off
- * loopback without CURVE, else "". */
+ * was created, e.g. after --resume). b, lp and tel are borrowed and must
+ * outlive it; tel is the publisher fed from lp's hooks, whose rates set
+ * changes (through the loop, telemetry_set_rates), or NULL when telemetry
+ * is off (then set refuses the telemetry keys). *warning (CONTROL_WARN_LEN)
+ * gets a sentence when the socket is off loopback without CURVE, else "". */
 #define CONTROL_WARN_LEN 512
-int control_create(const config *c, brain *b, loop *lp, control **out, char *warning,
-                   char *err, size_t err_len);
+int control_create(const config *c, brain *b, loop *lp, telemetry *tel, control **out,
+                   char *warning, char *err, size_t err_len);
 
 /* Stops the thread, closes the socket; sets *c to NULL; NULL harmless. */
 void control_destroy(control **c);

@@ -579,6 +579,11 @@ static void take_command(loop *lp, uint64_t at, int64_t t)
                     brain_strerror(r->rc));
         e.kind = LOOP_EVENT_KINDS; /* the save's own event comes when it is written */
         break;
+    case LOOP_CMD_CALL:
+        r->rc = c->call ? c->call(c->call_user, r->err, sizeof r->err)
+                        : fb_fail(r->err, sizeof r->err, LOOP_ERR_PARAM, "a call without a function");
+        e.kind = LOOP_EVENT_PARAM_CHANGED;
+        break;
     default:
         r->rc = fb_fail(r->err, sizeof r->err, LOOP_ERR_PARAM, "unknown command %d", (int)c->kind);
         e.kind = LOOP_EVENT_KINDS;

@@ -159,6 +159,9 @@ typedef enum {
     LOOP_CMD_RESUME,
     LOOP_CMD_RESET,      /* brain_reset: a fresh field from the seed */
     LOOP_CMD_SNAPSHOT,   /* brain_snapshot_take(snapshot) on the loop's thread */
+    LOOP_CMD_CALL,       /* call(call_user, err, err_len) on the loop's thread, for a setting
+                          * the loop's hooks own (telemetry's rates); it must not block or
+                          * allocate; event param_changed (key, values) when it returns 0 */
 } loop_command_kind;
 
 typedef struct {
@@ -166,7 +169,9 @@ typedef struct {
     brain_params params;        /* PARAMS */
     double rate_hz;             /* RATE */
     brain_snapshot *snapshot;   /* SNAPSHOT: the sender's, created for this brain */
-    char key[LOOP_TEXT], old_value[LOOP_TEXT], new_value[LOOP_TEXT]; /* PARAMS, RATE: for the event */
+    int (*call)(void *user, char *err, size_t err_len);  /* CALL: 0 or a negative code */
+    void *call_user;            /* CALL */
+    char key[LOOP_TEXT], old_value[LOOP_TEXT], new_value[LOOP_TEXT]; /* PARAMS, RATE, CALL: for the event */
 } loop_command;
 
 typedef struct {

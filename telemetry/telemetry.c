@@ -137,6 +137,7 @@ static void ring_release(ring *r, uint64_t pos)
 
 typedef struct {
     telemetry_cycle c;             /* motors/lateness_hist pointers unused */
+    uint32_t every;                /* the period it was due by */
     bool has_hist;
     uint64_t hist[TELEMETRY_HIST_BINS];
     float motors[];                /* options.motors */
@@ -155,12 +156,21 @@ struct telemetry {
     bool thread_started;
 
     ring stats, events;
-    uint32_t plane_w, plane_h, slice_index;
+    /* What telemetry_set_rates changes, read by the loop's calls: atomics,
+     * the slice's plane (axis, index, channel) packed into one so that the
+     * loop never sees half of a change. */
+    _Atomic uint32_t every, slice_every;
+    _Atomic uint64_t plane_choice;
     _Atomic int slice_state;
+    /* The slice in the slot: its plane is fixed by the loop at acquire and
+     * read by the telemetry thread once committed (slice_state orders the
+     * two), so a change meanwhile never mislabels a picture. */
+    uint32_t slice_axis, slice_index, plane_w, plane_h;
+    int slice_channel;
     uint64_t slice_cycle;
     bool slice_ok;
     float *slab;                   /* the slice's plane, all channels, filled by the loop */
-    uint64_t slab_count;           /* its floats: plane_w * plane_h * channels */
+    uint64_t slab_cap;             /* its floats: the largest plane of the field, all channels */
     float *plane;                  /* the picture's values, telemetry thread */
     uint8_t *rgb;
     uint8_t lut[768];
@@ -402,7 +412,7 @@ static size_t stats_json(telemetry *t, const cycle_slot *s)
     jw_key(&w, "v"); jw_u64(&w, 1);
     jw_key(&w, "cycle"); jw_u64(&w, c->cycle);
     jw_key(&w, "time_ns"); jw_i64(&w, c->time_ns);
-    jw_key(&w, "every"); jw_u64(&w, t->o.every);
+    jw_key(&w, "every"); jw_u64(&w, s->every);
     jw_key(&w, "rate_hz");
     if (t->prev_time_ns > 0 && c->time_ns > t->prev_time_ns && c->cycle > t->prev_cycle)
         jw_f64(&w, (double)(c->cycle - t->prev_cycle) * 1e9 / (double)(c->time_ns - t->prev_time_ns));
@@ -534,14 +544,16 @@ static void send_slice(telemetry *t)
     const telemetry_options *o = &t->o;
     uint64_t C = o->channels;
     uint64_t k = t->slice_index;
+    uint32_t axis_n = t->slice_axis;
+    int channel = t->slice_channel;
     uint32_t W = t->plane_w, H = t->plane_h;
     float lo = INFINITY, hi = -INFINITY;
     for (uint32_t v = 0; v < H; v++) {
         for (uint32_t u = 0; u < W; u++) {
             const float *p = t->slab + ((size_t)u * H + v) * C;
             float val;
-            if (o->slice_channel >= 0) {
-                val = p[o->slice_channel];
+            if (channel >= 0) {
+                val = p[channel];
             } else {
                 double sum = 0;
                 for (uint64_t c = 0; c < C; c++)
@@ -579,9 +591,9 @@ static void send_slice(telemetry *t)
         return;
     }
     static const char axes[] = "xyz";
-    char hname[2] = {axes[o->slice_axis == 0 ? 1 : 0], 0};
-    char vname[2] = {axes[o->slice_axis == 2 ? 1 : 2], 0};
-    char axis[2] = {axes[o->slice_axis], 0};
+    char hname[2] = {axes[axis_n == 0 ? 1 : 0], 0};
+    char vname[2] = {axes[axis_n == 2 ? 1 : 2], 0};
+    char axis[2] = {axes[axis_n], 0};
     json_writer w;
     jw_init(&w, t->json, STATS_JSON_CAP);
     jw_obj_begin(&w);
@@ -591,7 +603,7 @@ static void send_slice(telemetry *t)
     jw_key(&w, "axis"); jw_str(&w, axis);
     jw_key(&w, "index"); jw_u64(&w, k);
     jw_key(&w, "channel");
-    if (o->slice_channel >= 0) jw_i64(&w, o->slice_channel); else jw_str(&w, "mean");
+    if (channel >= 0) jw_i64(&w, channel); else jw_str(&w, "mean");
     jw_key(&w, "width"); jw_u64(&w, W);
     jw_key(&w, "height"); jw_u64(&w, H);
     jw_key(&w, "horizontal"); jw_str(&w, hname);
@@ -726,23 +738,82 @@ static int telemetry_curve_allow(telemetry *t, const char *path, char *err, size
     return telemetry_err_of_curve(rc);
 }
 
+/* The plane across axis: width along the first other axis, height along
+ * the second (x, y, z order), as brain_read_slab lays it out. */
+static void plane_size(const telemetry_options *o, uint32_t axis, uint32_t *w, uint32_t *h)
+{
+    const uint32_t sizes[3] = {o->size_x, o->size_y, o->size_z};
+    *w = sizes[axis == 0 ? 1 : 0];
+    *h = sizes[axis == 2 ? 1 : 2];
+}
+
+static bool has_shape(const telemetry_options *o)
+{
+    return o->size_x && o->size_y && o->size_z && o->channels;
+}
+
+/* The checks of create and set_rates, against the field shape of o. The
+ * slice's plane is checked whenever there is a shape, so that a later
+ * slice_every > 0 alone can never make a bad plane live. */
+static int rates_check(const telemetry_options *o, const telemetry_rates *r, char *err, size_t err_len)
+{
+    if (r->every < 1)
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.every: must be at least 1");
+    if (!has_shape(o)) {
+        if (r->slice_every > 0)
+            return fb_fail(err, err_len, TELEMETRY_ERR_PARAM,
+                           "telemetry.slice_axis: must be 0, 1 or 2 with a field shape given");
+        return TELEMETRY_OK;
+    }
+    const uint32_t sizes[3] = {o->size_x, o->size_y, o->size_z};
+    if (r->slice_axis > 2)
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM,
+                       "telemetry.slice_axis: %u is not an axis (allowed 0, 1 or 2)", r->slice_axis);
+    if (r->slice_index < -1 || (r->slice_index >= 0 && (uint32_t)r->slice_index >= sizes[r->slice_axis]))
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM,
+                       "telemetry.slice_index: %d is outside the field (allowed -1 to %u along %c)",
+                       r->slice_index, sizes[r->slice_axis] - 1, "xyz"[r->slice_axis]);
+    if (r->slice_channel < -1 || (r->slice_channel >= 0 && (uint32_t)r->slice_channel >= o->channels))
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM,
+                       "telemetry.slice_channel: %d is outside the field (allowed -1 to %u)",
+                       r->slice_channel, o->channels - 1);
+    return TELEMETRY_OK;
+}
+
+/* Axis, index (-1 resolved) and channel in one word: index in bits 0-31,
+ * the axis in 32-33, channel + 1 above (config bounds both far below). */
+static uint64_t plane_pack(const telemetry_options *o, const telemetry_rates *r)
+{
+    const uint32_t sizes[3] = {o->size_x, o->size_y, o->size_z};
+    uint32_t axis = r->slice_axis <= 2 ? r->slice_axis : 2;
+    uint32_t index = r->slice_index >= 0 ? (uint32_t)r->slice_index : sizes[axis] / 2;
+    return (uint64_t)index | (uint64_t)axis << 32 | (uint64_t)(uint32_t)(r->slice_channel + 1) << 34;
+}
+
+static void plane_unpack(uint64_t p, uint32_t *axis, uint32_t *index, int *channel)
+{
+    *index = (uint32_t)p;
+    *axis = (uint32_t)(p >> 32) & 3;
+    *channel = (int)(uint32_t)(p >> 34) - 1;
+}
+
+static void rates_store(telemetry *t, const telemetry_rates *r)
+{
+    atomic_store(&t->every, r->every);
+    atomic_store(&t->slice_every, r->slice_every);
+    atomic_store(&t->plane_choice, plane_pack(&t->o, r));
+}
+
 int telemetry_create(const telemetry_options *o, telemetry **out, char *err, size_t err_len)
 {
     *out = NULL;
-    if (o->every < 1)
-        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.every: must be at least 1");
+    const telemetry_rates rates = {o->every, o->slice_every, o->slice_axis, o->slice_index,
+                                   o->slice_channel};
+    int crc = rates_check(o, &rates, err, err_len);
+    if (crc < 0)
+        return crc;
     if (o->n_bad > TELEMETRY_MAX_BAD)
         return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: more than 16 bad-input reasons");
-    if (o->slice_every > 0) {
-        uint32_t sizes[3] = {o->size_x, o->size_y, o->size_z};
-        if (o->slice_axis > 2 || !o->size_x || !o->size_y || !o->size_z || !o->channels)
-            return fb_fail(err, err_len, TELEMETRY_ERR_PARAM,
-                        "telemetry.slice_axis: must be 0, 1 or 2 with a field shape given");
-        if (o->slice_index >= 0 && (uint32_t)o->slice_index >= sizes[o->slice_axis])
-            return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.slice_index: outside the field");
-        if (o->slice_channel >= 0 && (uint32_t)o->slice_channel >= o->channels)
-            return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.slice_channel: outside the field");
-    }
     if (o->curve_secret_key[0] && (strlen(o->curve_secret_key) != 40 || strlen(o->curve_public_key) != 40))
         return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.curve_secret_key, "
                     "telemetry.curve_public_key: both must be Z85 keys of 40 characters");
@@ -756,6 +827,10 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
     t->o = *o;
     t->wake_fd = -1;
     atomic_init(&t->slice_state, SLICE_FREE);
+    atomic_init(&t->every, 1);
+    atomic_init(&t->slice_every, 0);
+    atomic_init(&t->plane_choice, 0);
+    rates_store(t, &rates);
     int rc = TELEMETRY_ERR_NOMEM;
     size_t stride = (sizeof(cycle_slot) + sizeof(float) * o->motors + 15) & ~(size_t)15;
     if (ring_init(&t->stats, slots, stride) < 0 ||
@@ -765,17 +840,22 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
     t->cached = malloc(STATS_JSON_CAP);
     if (!t->json || !t->cached)
         goto fail_mem;
-    if (o->slice_every > 0) {
-        uint32_t sizes[3] = {o->size_x, o->size_y, o->size_z};
-        t->slice_index = o->slice_index >= 0 ? (uint32_t)o->slice_index : sizes[o->slice_axis] / 2;
-        t->plane_w = sizes[o->slice_axis == 0 ? 1 : 0];
-        t->plane_h = sizes[o->slice_axis == 2 ? 1 : 2];
+    if (has_shape(o)) {
         /* One plane with its channels, what brain_read_slab writes: never
-         * the whole field (680 MB at 96^3 x 192, against 7 MB for a plane). */
-        t->slab_count = (uint64_t)t->plane_w * t->plane_h * o->channels;
-        t->slab = malloc(t->slab_count * sizeof(float));
-        t->plane = malloc((size_t)t->plane_w * t->plane_h * sizeof(float));
-        t->rgb = malloc((size_t)t->plane_w * t->plane_h * 3);
+         * the whole field (680 MB at 96^3 x 192, against 7 MB for a plane).
+         * The largest of the three, and even with slices off, so that
+         * telemetry_set_rates can turn them on or change the axis without
+         * allocating. */
+        uint64_t cells = 0;
+        for (uint32_t axis = 0; axis < 3; axis++) {
+            uint32_t w, h;
+            plane_size(o, axis, &w, &h);
+            cells = (uint64_t)w * h > cells ? (uint64_t)w * h : cells;
+        }
+        t->slab_cap = cells * o->channels;
+        t->slab = malloc(t->slab_cap * sizeof(float));
+        t->plane = malloc((size_t)cells * sizeof(float));
+        t->rgb = malloc((size_t)cells * 3);
         if (!t->slab || !t->plane || !t->rgb)
             goto fail_mem;
     }
@@ -869,9 +949,19 @@ void telemetry_destroy(telemetry **tp)
 
 const char *telemetry_endpoint(const telemetry *t) { return t->bound; }
 
+int telemetry_set_rates(telemetry *t, const telemetry_rates *r, char *err, size_t err_len)
+{
+    int rc = rates_check(&t->o, r, err, err_len);
+    if (rc < 0)
+        return rc;
+    rates_store(t, r);
+    return TELEMETRY_OK;
+}
+
 bool telemetry_push_cycle(telemetry *t, const telemetry_cycle *c)
 {
-    if (c->cycle % t->o.every != 0)
+    uint32_t every = atomic_load_explicit(&t->every, memory_order_relaxed);
+    if (c->cycle % every != 0)
         return false;
     uint64_t pos;
     cycle_slot *s = ring_claim(&t->stats, &pos);
@@ -880,6 +970,7 @@ bool telemetry_push_cycle(telemetry *t, const telemetry_cycle *c)
         return false;
     }
     s->c = *c;
+    s->every = every;
     s->c.motors = NULL;
     s->c.lateness_hist = NULL;
     uint32_t n = c->n_motors < t->o.motors ? c->n_motors : t->o.motors;
@@ -915,12 +1006,52 @@ bool telemetry_push_event(telemetry *t, const telemetry_event *e)
 
 bool telemetry_slice_due(const telemetry *t, uint64_t cycle)
 {
-    return t->o.slice_every > 0 && cycle % t->o.slice_every == 0;
+    telemetry *m = (telemetry *)t; /* atomics are read only */
+    uint32_t every = atomic_load_explicit(&m->slice_every, memory_order_relaxed);
+    return every > 0 && cycle % every == 0;
 }
 
-uint32_t telemetry_slice_axis(const telemetry *t) { return t->o.slice_axis; }
-uint32_t telemetry_slice_index(const telemetry *t) { return t->slice_index; }
-uint64_t telemetry_slice_count(const telemetry *t) { return t->slab_count; }
+/* The plane the loop works with: the acquired slice's while it fills the
+ * slot (only the loop sets FILLING, so the fields are its own then), else
+ * the one the next acquire takes. */
+static void loop_plane(const telemetry *t, uint32_t *axis, uint32_t *index, int *channel)
+{
+    telemetry *m = (telemetry *)t; /* atomics are read only */
+    if (atomic_load(&m->slice_state) == SLICE_FILLING) {
+        *axis = t->slice_axis;
+        *index = t->slice_index;
+        *channel = t->slice_channel;
+        return;
+    }
+    plane_unpack(atomic_load(&m->plane_choice), axis, index, channel);
+}
+
+uint32_t telemetry_slice_axis(const telemetry *t)
+{
+    uint32_t axis, index;
+    int channel;
+    loop_plane(t, &axis, &index, &channel);
+    return axis;
+}
+
+uint32_t telemetry_slice_index(const telemetry *t)
+{
+    uint32_t axis, index;
+    int channel;
+    loop_plane(t, &axis, &index, &channel);
+    return index;
+}
+
+uint64_t telemetry_slice_count(const telemetry *t)
+{
+    if (!t->slab)
+        return 0;
+    uint32_t axis, index, w, h;
+    int channel;
+    loop_plane(t, &axis, &index, &channel);
+    plane_size(&t->o, axis, &w, &h);
+    return (uint64_t)w * h * t->o.channels;
+}
 
 float *telemetry_slice_acquire(telemetry *t)
 {
@@ -929,6 +1060,10 @@ float *telemetry_slice_acquire(telemetry *t)
         atomic_fetch_add_explicit(&t->n_dropped_slices, 1, memory_order_relaxed);
         return NULL;
     }
+    /* The plane is fixed here, once: the read, the picture and its header
+     * all follow this choice even if the rates change before commit. */
+    plane_unpack(atomic_load(&t->plane_choice), &t->slice_axis, &t->slice_index, &t->slice_channel);
+    plane_size(&t->o, t->slice_axis, &t->plane_w, &t->plane_h);
     return t->slab;
 }
 

@@ -7,7 +7,9 @@
  * (telemetry_push_*): no allocation, no lock, no system call other than one
  * non-blocking eventfd write to wake the telemetry thread, which makes the
  * JSON and PNG and owns the socket. A full slot is a counted drop, never a
- * wait. Push calls come from one thread at a time (the loop's).
+ * wait. Push calls come from one thread at a time (the loop's). The rates
+ * and the slice shown may change while it runs (telemetry_set_rates, any
+ * thread); the endpoint, keys and slots are fixed at create.
  */
 #ifndef FIELDBRAIN_TELEMETRY_H
 #define FIELDBRAIN_TELEMETRY_H
@@ -126,6 +128,27 @@ void telemetry_destroy(telemetry **t);
 /* The endpoint actually bound (a "tcp://127.0.0.1:*" becomes its port). */
 const char *telemetry_endpoint(const telemetry *t);
 
+/* What may change while the publisher runs: the fields of telemetry_options
+ * of the same names, with the same meaning and checks. */
+typedef struct {
+    uint32_t every;               /* >= 1 */
+    uint32_t slice_every;         /* 0 = never */
+    uint32_t slice_axis;          /* 0 x, 1 y, 2 z */
+    int slice_index;              /* -1 = middle */
+    int slice_channel;            /* -1 = mean over channels */
+} telemetry_rates;
+
+/* Any thread: checks r against the field shape (slices need one given at
+ * create) and makes it the publisher's, atomically for each of its parts:
+ * the loop's next telemetry_push_cycle judges "due" by the new every, its
+ * next telemetry_slice_due by the new slice_every, and its next
+ * telemetry_slice_acquire takes the new plane. A slice already acquired or
+ * in encoding keeps the plane it was taken with, its header says which.
+ * Nothing is allocated: the slice buffers hold the largest plane of the
+ * field from create. TELEMETRY_ERR_PARAM, with a sentence naming the key
+ * and the allowed range, leaves the rates as they were. */
+int telemetry_set_rates(telemetry *t, const telemetry_rates *r, char *err, size_t err_len);
+
 /* Loop thread: hands the cycle over when cycle % every == 0. Returns true if
  * queued, false if not due or dropped (counted). */
 bool telemetry_push_cycle(telemetry *t, const telemetry_cycle *c);
@@ -141,11 +164,14 @@ bool telemetry_push_event(telemetry *t, const telemetry_event *e);
  * writes it (axis 0: [Y][Z][C], axis 1: [X][Z][C], axis 2: [X][Y][C]), then
  * telemetry_slice_commit (ok = false if the read failed: the slice is
  * skipped and counted as dropped_slices and slice_read_failed). The
- * telemetry thread makes the picture from that plane. */
+ * telemetry thread makes the picture from that plane.
+ * Between acquire and commit, axis, index and count are those of the plane
+ * the acquired slice takes (fixed at acquire, whatever telemetry_set_rates
+ * does meanwhile); otherwise those of the plane the next slice would take. */
 bool telemetry_slice_due(const telemetry *t, uint64_t cycle);
 uint32_t telemetry_slice_axis(const telemetry *t);
 uint32_t telemetry_slice_index(const telemetry *t);   /* -1 resolved to the middle */
-uint64_t telemetry_slice_count(const telemetry *t);   /* 0 when slices are off */
+uint64_t telemetry_slice_count(const telemetry *t);   /* 0 without a field shape */
 float *telemetry_slice_acquire(telemetry *t);
 void telemetry_slice_commit(telemetry *t, uint64_t cycle, bool ok);
 

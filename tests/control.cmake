@@ -2,7 +2,8 @@
 # fieldbrain-ctl over real sockets on 127.0.0.1 (integration). The
 # bit-for-bit test of a change while running is in test_brain_cpu.c and
 # test_brain_vk.c (set_params_live_matches_a_brain_made_with_them).
-foreach(name set_get_status_and_the_event refused_keys_exit_1_with_a_sentence
+foreach(name set_get_status_and_the_event telemetry_rates_and_slice_change_live
+             refused_keys_exit_1_with_a_sentence
              unreachable_endpoint_exits_2_within_the_timeout
              save_writes_a_loadable_checkpoint_and_resume_keeps_the_change
              pause_stops_the_motors_resume_and_reset_step_again curve_allowed_client_only)

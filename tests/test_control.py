@@ -2,7 +2,8 @@
 """test_control.py: the control socket of the real fieldbrain program and the
 fieldbrain-ctl client over real sockets on 127.0.0.1 (io/CONTROL.md): set,
 get and status, refusals, an unreachable brain, save and --resume, pause and
-resume, reset, --json, the telemetry event, CURVE with an allow-list.
+resume, reset, --json, the telemetry event, telemetry's rates and slice
+changed live, CURVE with an allow-list.
 Usage: test_control.py FIELDBRAIN FIELDBRAIN_CTL ROBOT_CLIENT_PY TEST"""
 import json, math, os, signal, socket, subprocess, sys, tempfile, time
 import numpy as np
@@ -111,6 +112,72 @@ def test_set_get_status_and_the_event():
     ctx.destroy(linger=0)
     code, text = b.stop()
     assert code == 0 and 'brain.motor_gain changed from 5 to 50' in text
+
+
+def test_telemetry_rates_and_slice_change_live():
+    b = Brain()
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    for t in (b'stats', b'slice', b'event'):
+        sub.setsockopt(zmq.SUBSCRIBE, t)
+    sub.connect(b.telemetry)
+    time.sleep(0.3)
+
+    def collect(until, want):
+        """Messages by topic until want(got) or the deadline."""
+        got = {'stats': [], 'slice': [], 'event': []}
+        deadline = time.monotonic() + until
+        while time.monotonic() < deadline and not want(got):
+            if sub.poll(100):
+                frames = sub.recv_multipart()
+                got[frames[0].decode()].append((json.loads(frames[1]), frames[2:]))
+        return got
+
+    code, out, err = b.ctl('set', 'telemetry.every', '2', json_out=True)
+    assert code == 0, err
+    r = json.loads(out)
+    assert r['ok'] and r['old'] == '1' and r['value'] == '2' and r['cycle'] > 0, r
+    got = collect(10, lambda g: sum(1 for m, _ in g['stats'] if m['cycle'] >= r['cycle']) >= 10)
+    after = [m for m, _ in got['stats'] if m['cycle'] >= r['cycle']]
+    assert len(after) >= 10, got['stats'][-3:]
+    cycles = [m['cycle'] for m in after]
+    assert all(c % 2 == 0 for c in cycles) and all(m['every'] == 2 for m in after), cycles
+    assert all(b_ - a == 2 for a, b_ in zip(cycles, cycles[1:])), cycles  # no drops at 100 Hz
+    before = [m['cycle'] for m, _ in got['stats'] if m['cycle'] < r['cycle']]
+    assert all(m['every'] == 1 for m, _ in got['stats'] if m['cycle'] < r['cycle']), before
+    # the change is an event like the brain's, from the cycle the reply named
+    ev = [m for m, _ in got['event'] if m['kind'] == 'param_changed']
+    assert ev and ev[0]['detail'] == 'telemetry.every 1 -> 2' and ev[0]['cycle'] == r['cycle'], ev
+    code, out, err = b.ctl('get', 'telemetry.every', json_out=True)
+    g = json.loads(out)
+    assert code == 0 and g['value'] == '2' and g['live'], g
+
+    # slices on (off at start: the slot is there anyway), then across x
+    assert b.ctl('set', 'telemetry.slice_every', '5')[0] == 0
+    code, out, err = b.ctl('set', 'telemetry.slice_axis', '0', json_out=True)
+    assert code == 0, err
+    ra = json.loads(out)
+    got = collect(10, lambda g: sum(1 for m, _ in g['slice'] if m['cycle'] >= ra['cycle']) >= 3)
+    xs = [(m, f) for m, f in got['slice'] if m['cycle'] >= ra['cycle']]
+    assert len(xs) >= 3, [m for m, _ in got['slice']]
+    for m, frames in xs:
+        assert m['axis'] == 'x' and m['index'] == 4 and m['width'] == 8 and m['height'] == 8, m
+        assert m['horizontal'] == 'y' and m['vertical'] == 'z' and m['cycle'] % 5 == 0, m
+        assert frames and frames[0][:8] == b'\x89PNG\r\n\x1a\n', m
+    # slices before the change were z slices, labelled so
+    assert all(m['axis'] == 'z' for m, _ in got['slice'] if m['cycle'] < ra['cycle'])
+
+    # config's checks, and what stays fixed
+    code, out, err = b.ctl('set', 'telemetry.slice_index', '8')
+    assert code == 1 and 'telemetry.slice_index: 8 is outside the field' in one_sentence(err), err
+    code, out, err = b.ctl('set', 'telemetry.every', '0')
+    assert code == 1 and 'telemetry.every' in one_sentence(err), err
+    code, out, err = b.ctl('set', 'telemetry.endpoint', 'tcp://127.0.0.1:1')
+    assert code == 1 and 'cannot change while the brain runs' in one_sentence(err), err
+    code, out, err = b.ctl('get', 'telemetry.slice_index')
+    assert code == 0 and out.strip() == '-1', out
+    ctx.destroy(linger=0)
+    assert b.stop()[0] == 0
 
 
 def test_refused_keys_exit_1_with_a_sentence():

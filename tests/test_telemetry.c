@@ -221,6 +221,51 @@ TEST(stats_only_every_nth_cycle)
     telemetry_destroy(&t);
 }
 
+/* A running publisher takes a new every: the loop's next due check uses
+ * it, and each stats says the period it was due by. A bad one is refused
+ * and changes nothing. */
+TEST(set_rates_changes_the_stats_period_from_the_next_due_cycle)
+{
+    telemetry_options o;
+    options(&o);
+    o.every = 4;
+    telemetry *t = NULL;
+    char err[256];
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    subscriber s = {0};
+    CHECK(sub_open(&s, telemetry_endpoint(t), "stats", 1000) == 0);
+    wait_subscriptions(t, 1);
+    float motors[5] = {0};
+    uint64_t want[16];
+    int n_want = 0, queued = 0;
+    for (uint64_t cy = 1; cy <= 20; cy++) {
+        if (cy == 10) {
+            telemetry_rates r = {.every = 2, .slice_every = 0, .slice_axis = 2, .slice_index = -1,
+                                 .slice_channel = -1};
+            CHECK_MSG(telemetry_set_rates(t, &r, err, sizeof err) == 0, "%s", err);
+            r.every = 0;
+            CHECK_EQ_INT(telemetry_set_rates(t, &r, err, sizeof err), TELEMETRY_ERR_PARAM);
+            CHECK(strstr(err, "telemetry.every") != NULL);
+        }
+        telemetry_cycle c;
+        fill_cycle(&c, cy, motors);
+        bool due = cy < 10 ? cy % 4 == 0 : cy % 2 == 0;
+        CHECK_EQ_INT(telemetry_push_cycle(t, &c), due);
+        if (due)
+            want[n_want++] = cy;
+        queued += due;
+    }
+    CHECK_EQ_INT(queued, 2 + 6); /* 4, 8; then 10, 12, ..., 20 */
+    for (int i = 0; i < n_want; i++) {
+        CHECK_EQ_INT(sub_recv(&s, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+        CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+        CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), want[i]);
+        CHECK_EQ_INT(json_num(nodes, 0, "every", -1), want[i] < 10 ? 4 : 2);
+    }
+    sub_close(&s);
+    telemetry_destroy(&t);
+}
+
 TEST(late_joiner_gets_the_last_stats_at_once_and_nobody_else_a_repeat)
 {
     telemetry_options o;
@@ -443,6 +488,124 @@ TEST(slice_png_decodes_to_the_documented_size_and_range)
     if (*harness_failed_)
         return;
     slice_case(harness_failed_, 1, 4, 0);
+}
+
+/* Receives one slice and checks its header's plane and size. */
+static void expect_slice(int *harness_failed_, subscriber *s, uint64_t cycle, char axis,
+                         uint32_t index, uint32_t w, uint32_t h)
+{
+    static unsigned char png[1 << 16];
+    size_t png_len = 0;
+    CHECK_EQ_INT(sub_recv(s, topic, sizeof topic, body, sizeof body, png, sizeof png, &png_len,
+                          RECV_TIMEOUT_MS), 2);
+    CHECK_MSG(json_parse(body, strlen(body), nodes, 1024) > 0, "%s", body);
+    char str[16];
+    json_str(nodes, 0, "axis", str, sizeof str);
+    CHECK_MSG(str[0] == axis, "%s", body);
+    CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), cycle);
+    CHECK_EQ_INT(json_num(nodes, 0, "index", -1), index);
+    CHECK_EQ_INT(json_num(nodes, 0, "width", -1), w);
+    CHECK_EQ_INT(json_num(nodes, 0, "height", -1), h);
+    int iw, ih, n;
+    unsigned char *img = stbi_load_from_memory(png, (int)png_len, &iw, &ih, &n, 3);
+    CHECK(img != NULL);
+    stbi_image_free(img);
+    CHECK_EQ_INT(iw, w);
+    CHECK_EQ_INT(ih, h);
+}
+
+/* A change of axis on a running publisher: the next slice is the new
+ * plane, of its own size (the slot holds the largest plane from create),
+ * with its header; a slice acquired before the change is read, drawn and
+ * labelled as the plane it was taken with. Slices off at create can be
+ * turned on. Out-of-field planes are refused with the range. */
+TEST(set_rates_changes_the_slice_plane_and_a_slice_in_work_keeps_its_own)
+{
+    enum { X = 6, Y = 5, Z = 4, C = 3 };
+    telemetry_options o;
+    options(&o);
+    o.slice_every = 0;  /* off at start */
+    o.slice_axis = 2;
+    o.size_x = X, o.size_y = Y, o.size_z = Z, o.channels = C;
+    telemetry *t = NULL;
+    char err[256];
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    subscriber s = {0};
+    CHECK(sub_open(&s, telemetry_endpoint(t), "slice", 1000) == 0);
+    wait_subscriptions(t, 1);
+    CHECK(!telemetry_slice_due(t, 10));
+    telemetry_rates r = {.every = 1, .slice_every = 10, .slice_axis = 2, .slice_index = -1,
+                         .slice_channel = -1};
+    CHECK_MSG(telemetry_set_rates(t, &r, err, sizeof err) == 0, "%s", err);
+    CHECK(telemetry_slice_due(t, 10));
+    CHECK_EQ_INT(telemetry_slice_count(t), X * Y * C);
+    float *f = telemetry_slice_acquire(t);
+    CHECK(f != NULL);
+    /* Changed while the z slice is being filled: it stays a z slice. */
+    r.slice_axis = 0;
+    r.slice_index = 1;
+    CHECK_MSG(telemetry_set_rates(t, &r, err, sizeof err) == 0, "%s", err);
+    CHECK_EQ_INT(telemetry_slice_axis(t), 2);
+    CHECK_EQ_INT(telemetry_slice_index(t), Z / 2);
+    CHECK_EQ_INT(telemetry_slice_count(t), X * Y * C);
+    for (uint64_t i = 0; i < (uint64_t)X * Y * C; i++)
+        f[i] = (float)i;
+    telemetry_slice_commit(t, 10, true);
+    expect_slice(harness_failed_, &s, 10, 'z', Z / 2, X, Y);
+    CHECK_EQ_INT(telemetry_flush(t, RECV_TIMEOUT_MS), 0);
+    /* The next one is across x: Y by Z, from the same slot. */
+    CHECK_EQ_INT(telemetry_slice_axis(t), 0);
+    CHECK_EQ_INT(telemetry_slice_index(t), 1);
+    CHECK_EQ_INT(telemetry_slice_count(t), Y * Z * C);
+    f = telemetry_slice_acquire(t);
+    CHECK(f != NULL);
+    for (uint64_t i = 0; i < (uint64_t)Y * Z * C; i++)
+        f[i] = (float)(i % 7);
+    telemetry_slice_commit(t, 20, true);
+    expect_slice(harness_failed_, &s, 20, 'x', 1, Y, Z);
+    CHECK_EQ_INT(telemetry_flush(t, RECV_TIMEOUT_MS), 0);
+    /* y, a channel: X by Z. */
+    r.slice_axis = 1;
+    r.slice_index = -1;
+    r.slice_channel = 2;
+    CHECK_MSG(telemetry_set_rates(t, &r, err, sizeof err) == 0, "%s", err);
+    f = telemetry_slice_acquire(t);
+    CHECK(f != NULL);
+    CHECK_EQ_INT(telemetry_slice_count(t), X * Z * C);
+    for (uint64_t i = 0; i < (uint64_t)X * Z * C; i++)
+        f[i] = (float)i;
+    telemetry_slice_commit(t, 30, true);
+    expect_slice(harness_failed_, &s, 30, 'y', Y / 2, X, Z);
+    CHECK_EQ_INT(json_num(nodes, 0, "channel", -1), 2);
+    /* Refused, with the range, and the plane stays as it was: an index
+     * inside y (5) but not z (4), an axis, a channel. */
+    telemetry_rates bad = r;
+    bad.slice_axis = 2;
+    bad.slice_index = Z;
+    CHECK_EQ_INT(telemetry_set_rates(t, &bad, err, sizeof err), TELEMETRY_ERR_PARAM);
+    CHECK_MSG(strstr(err, "telemetry.slice_index") && strstr(err, "-1 to 3"), "%s", err);
+    bad = r;
+    bad.slice_axis = 3;
+    CHECK_EQ_INT(telemetry_set_rates(t, &bad, err, sizeof err), TELEMETRY_ERR_PARAM);
+    CHECK(strstr(err, "telemetry.slice_axis") != NULL);
+    bad = r;
+    bad.slice_channel = C;
+    CHECK_EQ_INT(telemetry_set_rates(t, &bad, err, sizeof err), TELEMETRY_ERR_PARAM);
+    CHECK(strstr(err, "telemetry.slice_channel") != NULL);
+    CHECK_EQ_INT(telemetry_slice_axis(t), 1);
+    CHECK_EQ_INT(telemetry_slice_index(t), Y / 2);
+    sub_close(&s);
+    telemetry_destroy(&t);
+
+    /* Without a field shape there is no slot: slices cannot be turned on. */
+    options(&o);
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    CHECK_EQ_INT(telemetry_slice_count(t), 0);
+    r = (telemetry_rates){.every = 1, .slice_every = 5, .slice_axis = 2, .slice_index = -1,
+                          .slice_channel = -1};
+    CHECK_EQ_INT(telemetry_set_rates(t, &r, err, sizeof err), TELEMETRY_ERR_PARAM);
+    CHECK(!telemetry_slice_due(t, 5));
+    telemetry_destroy(&t);
 }
 
 /* The picture the publisher makes from the plane brain_read_slab gives must
