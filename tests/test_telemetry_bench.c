@@ -121,7 +121,7 @@ static int run(const brain_params *p, uint32_t cycles, bool on, uint32_t every, 
         step[i] = t1 - t0;
         if (!on)
             continue;
-        /* what telemetry_loop.c's on_cycle does */
+        /* what app/app_telemetry.c's on_cycle does */
         telemetry_cycle c = {.cycle = i + 1, .time_ns = t1, .work_ns = t1 - t0, .gpu_ms = st.gpu_ms,
                              .lateness_hist = hist, .motors = motors, .n_motors = p->motors,
                              .stepped = true, .brain_cycle = st.cycle, .energy = st.energy,
