@@ -132,4 +132,16 @@ uint64_t brain_snapshot_cycle(const brain_snapshot *s);
 int brain_snapshot_save(const brain_snapshot *s, const char *path, char *err, size_t err_len);
 void brain_snapshot_destroy(brain_snapshot **s);
 
+/* Saving without opening a file: the files of checkpoint PATH (both field
+ * files, the sidecar and its spare PATH.json.next, the directory) opened
+ * once, so that a later save needs no new file descriptor even when all are
+ * taken (by idle connections). The same checkpoint as brain_snapshot_save
+ * writes, as atomic: the field goes into the file the sidecar does not name,
+ * the new sidecar replaces the old by rename. Open creates what is missing
+ * (an empty field file is never named by a sidecar). */
+typedef struct brain_ckpt_files brain_ckpt_files;
+int brain_ckpt_files_open(const char *path, brain_ckpt_files **out, char *err, size_t err_len);
+int brain_snapshot_save_held(const brain_snapshot *s, brain_ckpt_files *f, char *err, size_t err_len);
+void brain_ckpt_files_close(brain_ckpt_files **f);
+
 #endif

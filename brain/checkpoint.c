@@ -369,29 +369,29 @@ static uint64_t first_nonfinite(const float *v, uint64_t n)
     return n;
 }
 
-int brain_snapshot_save(const brain_snapshot *s, const char *path, char *err, size_t err_len)
+/* A state that --resume would refuse is never written: the checkpoint
+ * already on disk stays the one to resume from. */
+static int check_finite(const brain_snapshot *s, const char *path, char *err, size_t err_len)
 {
     const brain_params *p = &s->p;
-    char base[CKPT_PATH_MAX - 32], json[CKPT_PATH_MAX], npy[CKPT_PATH_MAX];
-    if (ckpt_base(path, base, sizeof base))
-        return fb_fail(err, err_len, BRAIN_ERR_IO, "checkpoint path '%s' is empty or too long", path);
-    /* A state that --resume would refuse is never written: the checkpoint
-     * already on disk stays the one to resume from. */
     uint64_t bad = first_nonfinite(s->momentum, p->channels);
     if (bad < p->channels)
         return fb_fail(err, err_len, BRAIN_ERR_NONFINITE,
-                          "%s: not written: momentum[%llu] is %g at brain cycle %llu (the previous "
-                          "checkpoint, if any, is kept)", path, (unsigned long long)bad,
-                          (double)s->momentum[bad], (unsigned long long)s->cycle);
+                       "%s: not written: momentum[%llu] is %g at brain cycle %llu (the previous "
+                       "checkpoint, if any, is kept)", path, (unsigned long long)bad,
+                       (double)s->momentum[bad], (unsigned long long)s->cycle);
     bad = first_nonfinite(s->field, s->count);
     if (bad < s->count)
         return fb_fail(err, err_len, BRAIN_ERR_NONFINITE,
-                          "%s: not written: field element %llu is %g at brain cycle %llu (the "
-                          "previous checkpoint, if any, is kept)", path, (unsigned long long)bad,
-                          (double)s->field[bad], (unsigned long long)s->cycle);
-    snprintf(json, sizeof json, "%s.json", base);
+                       "%s: not written: field element %llu is %g at brain cycle %llu (the "
+                       "previous checkpoint, if any, is kept)", path, (unsigned long long)bad,
+                       (double)s->field[bad], (unsigned long long)s->cycle);
+    return BRAIN_OK;
+}
 
-    /* write the field file the current sidecar does not name */
+/* The field file the sidecar `json` does not name: 'b' after an 'a', else 'a'. */
+static char next_generation(const char *json)
+{
     char gen = 'a', *old = NULL, current[CKPT_PATH_MAX];
     size_t old_len;
     if (read_file(json, CKPT_SIDECAR_MAX, &old, &old_len, NULL, 0) == 0) {
@@ -402,26 +402,24 @@ int brain_snapshot_save(const brain_snapshot *s, const char *path, char *err, si
         }
         free(old);
     }
-    snprintf(npy, sizeof npy, "%s.%c.npy", base, gen);
+    return gen;
+}
 
-    char header[256];
-    size_t hlen = npy_header(p, header, sizeof header);
-    size_t data_bytes = s->count * sizeof(float);
-    uint64_t sum = fnv1a64(fnv1a64(FNV_OFFSET, header, hlen), s->field, data_bytes);
-    int rc = write_atomic(npy, header, hlen, s->field, data_bytes, err, err_len);
-    if (rc)
-        return rc;
-
-    char *doc = NULL;
-    size_t doc_len = 0;
-    FILE *f = open_memstream(&doc, &doc_len);
+/* The sidecar's text for s, whose field went to npy (hlen + data bytes,
+ * checksum sum), in memory (*doc, freed by the caller). */
+static int sidecar_text(const brain_snapshot *s, const char *npy, size_t field_bytes, uint64_t sum,
+                        char **doc, size_t *doc_len, char *err, size_t err_len)
+{
+    const brain_params *p = &s->p;
+    *doc = NULL;
+    FILE *f = open_memstream(doc, doc_len);
     if (!f)
         return fb_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
     char npy_copy[CKPT_PATH_MAX];
     snprintf(npy_copy, sizeof npy_copy, "%s", npy);
     fprintf(f, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n", CKPT_FORMAT, CKPT_VERSION);
     fprintf(f, "  \"field_file\": \"%s\",\n", basename(npy_copy));
-    fprintf(f, "  \"field_bytes\": %zu,\n  \"field_fnv1a64\": %llu,\n", hlen + data_bytes,
+    fprintf(f, "  \"field_bytes\": %zu,\n  \"field_fnv1a64\": %llu,\n", field_bytes,
             (unsigned long long)sum);
     fprintf(f, "  \"shape\": [%u, %u, %u, %u],\n", p->size_x, p->size_y, p->size_z, p->channels);
     fprintf(f, "  \"cycle\": %llu,\n", (unsigned long long)s->cycle);
@@ -434,12 +432,186 @@ int brain_snapshot_save(const brain_snapshot *s, const char *path, char *err, si
     json_spots(f, "motor_spots", s->motor_spots, p->motors, true);
     fputs("}\n", f);
     if (fclose(f) != 0) {
-        free(doc);
+        free(*doc);
+        *doc = NULL;
         return fb_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
     }
+    return BRAIN_OK;
+}
+
+int brain_snapshot_save(const brain_snapshot *s, const char *path, char *err, size_t err_len)
+{
+    char base[CKPT_PATH_MAX - 32], json[CKPT_PATH_MAX], npy[CKPT_PATH_MAX];
+    if (ckpt_base(path, base, sizeof base))
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "checkpoint path '%s' is empty or too long", path);
+    int rc = check_finite(s, path, err, err_len);
+    if (rc)
+        return rc;
+    snprintf(json, sizeof json, "%s.json", base);
+    /* write the field file the current sidecar does not name */
+    snprintf(npy, sizeof npy, "%s.%c.npy", base, next_generation(json));
+
+    char header[256];
+    size_t hlen = npy_header(&s->p, header, sizeof header);
+    size_t data_bytes = s->count * sizeof(float);
+    uint64_t sum = fnv1a64(fnv1a64(FNV_OFFSET, header, hlen), s->field, data_bytes);
+    if ((rc = write_atomic(npy, header, hlen, s->field, data_bytes, err, err_len)))
+        return rc;
+    char *doc;
+    size_t doc_len;
+    if ((rc = sidecar_text(s, npy, hlen + data_bytes, sum, &doc, &doc_len, err, err_len)))
+        return rc;
     rc = write_atomic(json, doc, doc_len, NULL, 0, err, err_len);
     free(doc);
     return rc;
+}
+
+/* ---- saving through descriptors held from the start ---- */
+
+/* The files of one checkpoint path, open for as long as a program saves to
+ * it, so that a save needs no new file descriptor (idle connections may have
+ * taken them all): both field files, rewritten in place (only ever the one
+ * the sidecar does not name), the sidecar's spare PATH.json.next (written,
+ * then renamed over PATH.json), the inode that was PATH.json before (kept by
+ * a second name, PATH.json.old, through the rename, then renamed to be the
+ * next spare), and the directory for fsync. link and rename need no
+ * descriptor; PATH.json is a whole sidecar at every moment. */
+struct brain_ckpt_files {
+    char json[CKPT_PATH_MAX], next[CKPT_PATH_MAX + 8], old[CKPT_PATH_MAX + 8];
+    char npy[2][CKPT_PATH_MAX];
+    int fd_npy[2];
+    int gen;              /* the field file the next save writes: 0 = .a.npy, 1 = .b.npy */
+    int fd_spare;         /* PATH.json.next */
+    int fd_other;         /* PATH.json, or PATH.json.old while there is no PATH.json yet */
+    bool other_is_old;
+    int fd_dir;
+};
+
+void brain_ckpt_files_close(brain_ckpt_files **fp)
+{
+    brain_ckpt_files *f = fp ? *fp : NULL;
+    if (!f)
+        return;
+    int *fds[] = {&f->fd_npy[0], &f->fd_npy[1], &f->fd_spare, &f->fd_other, &f->fd_dir};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (*fds[i] >= 0)
+            close(*fds[i]);
+    free(f);
+    *fp = NULL;
+}
+
+int brain_ckpt_files_open(const char *path, brain_ckpt_files **out, char *err, size_t err_len)
+{
+    *out = NULL;
+    char base[CKPT_PATH_MAX - 32];
+    if (ckpt_base(path, base, sizeof base))
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "checkpoint path '%s' is empty or too long", path);
+    brain_ckpt_files *f = calloc(1, sizeof *f);
+    if (!f)
+        return fb_fail(err, err_len, BRAIN_ERR_NOMEM, "out of memory");
+    f->fd_npy[0] = f->fd_npy[1] = f->fd_spare = f->fd_other = f->fd_dir = -1;
+    snprintf(f->json, sizeof f->json, "%s.json", base);
+    snprintf(f->next, sizeof f->next, "%s.json.next", base);
+    snprintf(f->old, sizeof f->old, "%s.json.old", base);
+    snprintf(f->npy[0], sizeof f->npy[0], "%s.a.npy", base);
+    snprintf(f->npy[1], sizeof f->npy[1], "%s.b.npy", base);
+    f->gen = next_generation(f->json) == 'b';
+    const int rw = O_RDWR | O_CREAT | O_CLOEXEC;
+    const char *bad = NULL;
+    for (int g = 0; g < 2 && !bad; g++)
+        if ((f->fd_npy[g] = open(f->npy[g], rw, 0644)) < 0)
+            bad = f->npy[g];
+    if (!bad && (f->fd_spare = open(f->next, rw, 0644)) < 0)
+        bad = f->next;
+    if (!bad) {
+        f->fd_other = open(f->json, O_RDWR | O_CLOEXEC);
+        if (f->fd_other >= 0) {
+            unlink(f->old); /* a leftover of a save cut off between its renames */
+        } else {
+            f->other_is_old = true;
+            if ((f->fd_other = open(f->old, rw, 0644)) < 0)
+                bad = f->old;
+        }
+    }
+    char dir[CKPT_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", f->json);
+    if (!bad && (f->fd_dir = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        bad = "its directory";
+    if (bad) {
+        int e = errno;
+        brain_ckpt_files_close(&f);
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: cannot open %s: %s", path, bad, strerror(e));
+    }
+    *out = f;
+    return BRAIN_OK;
+}
+
+/* data[0..n) and more[0..m) at the start of fd, the rest cut, on disk. */
+static int rewrite(int fd, const void *data, size_t n, const void *more, size_t m)
+{
+    if (lseek(fd, 0, SEEK_SET) != 0 || write_all(fd, data, n) || write_all(fd, more, m) ||
+        ftruncate(fd, (off_t)(n + m)) != 0 || fsync(fd) != 0)
+        return -1;
+    return 0;
+}
+
+/* Whether fd is still the file called name. */
+static bool same_file(int fd, const char *name)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && stat(name, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int brain_snapshot_save_held(const brain_snapshot *s, brain_ckpt_files *f, char *err, size_t err_len)
+{
+    int rc = check_finite(s, f->json, err, err_len);
+    if (rc)
+        return rc;
+    /* Another writer of the same path (brain_snapshot_save: a save asked for
+     * over the control socket) replaces files by rename: then open them
+     * again, which needs descriptors once. */
+    if (!same_file(f->fd_npy[0], f->npy[0]) || !same_file(f->fd_npy[1], f->npy[1]) ||
+        !same_file(f->fd_spare, f->next) || !same_file(f->fd_other, f->other_is_old ? f->old : f->json)) {
+        char path[CKPT_PATH_MAX];
+        snprintf(path, sizeof path, "%s", f->json);
+        brain_ckpt_files *again = NULL;
+        if ((rc = brain_ckpt_files_open(path, &again, err, err_len)))
+            return rc;
+        brain_ckpt_files tmp = *f;
+        *f = *again;
+        *again = tmp;
+        brain_ckpt_files_close(&again);
+    }
+    char header[256];
+    size_t hlen = npy_header(&s->p, header, sizeof header);
+    size_t data_bytes = s->count * sizeof(float);
+    uint64_t sum = fnv1a64(fnv1a64(FNV_OFFSET, header, hlen), s->field, data_bytes);
+    const char *npy = f->npy[f->gen];
+    if (rewrite(f->fd_npy[f->gen], header, hlen, s->field, data_bytes) != 0)
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: write failed: %s", npy, strerror(errno));
+    char *doc;
+    size_t doc_len;
+    if ((rc = sidecar_text(s, npy, hlen + data_bytes, sum, &doc, &doc_len, err, err_len)))
+        return rc;
+    int w = rewrite(f->fd_spare, doc, doc_len, NULL, 0);
+    free(doc);
+    if (w != 0)
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: write failed: %s", f->next, strerror(errno));
+    /* The old sidecar keeps a name (.old) through the rename, then becomes
+     * the next spare. */
+    if (!f->other_is_old && link(f->json, f->old) != 0)
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: cannot link %s: %s", f->json, f->old, strerror(errno));
+    if (rename(f->next, f->json) != 0)
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: rename failed: %s", f->json, strerror(errno));
+    if (rename(f->old, f->next) != 0)
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: rename failed: %s", f->next, strerror(errno));
+    fsync(f->fd_dir);
+    int t = f->fd_spare;
+    f->fd_spare = f->fd_other;
+    f->fd_other = t;
+    f->other_is_old = false;
+    f->gen ^= 1;
+    return BRAIN_OK;
 }
 
 int brain_save(brain *b, const char *path, char *err, size_t err_len)

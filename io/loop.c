@@ -78,6 +78,7 @@ struct loop {
     atomic_uint ring_tail;   /* written by the keeper */
     uint64_t events_dropped;
     brain_snapshot *snap;
+    brain_ckpt_files *ckpt_files;  /* held from the start: saves need no new descriptor */
     atomic_int snap_state;
     char snap_err[256];
     int64_t next_save_ns;
@@ -211,11 +212,21 @@ static void keeper_drain(loop *lp)
     }
 }
 
+/* Through the files held since create when they could be opened (so that
+ * idle connections that took every descriptor cannot stop a save), else by
+ * path. */
+static int save_snapshot(loop *lp, const brain_snapshot *s, char *err, size_t err_len)
+{
+    if (lp->ckpt_files)
+        return brain_snapshot_save_held(s, lp->ckpt_files, err, err_len);
+    return brain_snapshot_save(s, lp->ckpt_path, err, err_len);
+}
+
 static void keeper_save(loop *lp)
 {
     if (atomic_load_explicit(&lp->snap_state, memory_order_acquire) != SNAP_PENDING)
         return;
-    int rc = brain_snapshot_save(lp->snap, lp->ckpt_path, lp->snap_err, sizeof lp->snap_err);
+    int rc = save_snapshot(lp, lp->snap, lp->snap_err, sizeof lp->snap_err);
     if (rc < 0)
         fprintf(stderr, "fieldbrain: autosave failed: %s\n", lp->snap_err);
     atomic_store_explicit(&lp->snap_state, rc < 0 ? SNAP_FAILED : SNAP_DONE, memory_order_release);
@@ -281,6 +292,11 @@ int loop_create(const loop_options *o, const loop_checkpoint_options *ck, brain 
         goto fail;
     if (lp->ckpt_every_ns && brain_snapshot_create(b, &lp->snap) < 0)
         goto fail;
+    /* A path that cannot be opened now is tried again by name at each save,
+     * which then says what is wrong. */
+    if ((lp->ckpt_every_ns || lp->ckpt_on_exit) &&
+        brain_ckpt_files_open(lp->ckpt_path, &lp->ckpt_files, NULL, 0) != 0)
+        lp->ckpt_files = NULL;
     lp->lost = true;  /* no robot yet: zero motors until the first valid message */
     lp->last = (brain_stats){.cycle = brain_get_cycle(b), .energy = NAN, .saturated = NAN,
                              .activity = -1.0f, .gpu_ms = -1.0};
@@ -321,6 +337,7 @@ void loop_destroy(loop **pp)
     if (!lp)
         return;
     keeper_stop(lp);
+    brain_ckpt_files_close(&lp->ckpt_files);
     brain_snapshot_destroy(&lp->snap);
     free(lp->win_scratch);
     free(lp->win_gpu);
@@ -785,7 +802,17 @@ int loop_run(loop *lp, volatile sig_atomic_t *stop)
         char err[256];
         loop_event e = {.kind = LOOP_EVENT_CHECKPOINT_WRITTEN, .cycle = lp->cycle, .time_ns = now_ns(lp),
                         .robot_id = link_robot_id(lp->l), .count = brain_get_cycle(lp->b)};
-        if (brain_save(lp->b, lp->ckpt_path, err, sizeof err) < 0) {
+        int src = LOOP_ERR_NOMEM;
+        brain_snapshot *s = lp->snap;
+        if (!s && brain_snapshot_create(lp->b, &s) != 0)
+            snprintf(err, sizeof err, "out of memory for a checkpoint");
+        else if ((src = brain_snapshot_take(lp->b, s)) != 0)
+            snprintf(err, sizeof err, "reading the field back failed: %s", brain_strerror(src));
+        else
+            src = save_snapshot(lp, s, err, sizeof err);
+        if (s != lp->snap)
+            brain_snapshot_destroy(&s);
+        if (src < 0) {
             fprintf(stderr, "fieldbrain: exit checkpoint failed: %s\n", err);
             e.kind = LOOP_EVENT_CHECKPOINT_FAILED;
             rc = LOOP_ERR_BRAIN;

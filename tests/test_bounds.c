@@ -8,6 +8,7 @@
 #include "brain.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 static brain_backend test_backend(void)
 {
@@ -156,6 +157,50 @@ TEST(a_state_with_a_nan_is_never_saved_over_a_good_checkpoint)
     CHECK(b);
     CHECK_MSG(brain_load(b, path, err, sizeof err) == 0, "%s", err);
     CHECK_EQ_INT(brain_get_cycle(b), 5);
+    brain_destroy(&b);
+    brain_destroy(&a);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
+/* Saves through the files held open (the loop's way, so that a save needs no
+ * new descriptor) write the checkpoint a load reads, alternate the field
+ * files, and go on after another writer replaced the files by name. */
+TEST(held_checkpoint_files_save_what_a_load_reads)
+{
+    brain *a = make_brain(0.3f), *b = make_brain(0.3f);
+    CHECK(a && b);
+    char dir[] = "/tmp/fb_held_XXXXXX", path[64], err[512];
+    CHECK(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/ck", dir);
+    const brain_params *p = brain_get_params(a);
+    float s[64] = {0}, m[16];
+    brain_snapshot *snap = NULL;
+    brain_ckpt_files *held = NULL;
+    CHECK_EQ_INT(brain_snapshot_create(a, &snap), 0);
+    CHECK_MSG(brain_ckpt_files_open(path, &held, err, sizeof err) == 0, "%s", err);
+    for (int round = 1; round <= 4; round++) {
+        for (int t = 0; t < 2; t++)
+            CHECK_EQ_INT(brain_step(a, s, p->sensors, m, NULL), 0);
+        CHECK_EQ_INT(brain_snapshot_take(a, snap), 0);
+        if (round == 3) /* another writer, by name */
+            CHECK_MSG(brain_snapshot_save(snap, path, err, sizeof err) == 0, "%s", err);
+        else
+            CHECK_MSG(brain_snapshot_save_held(snap, held, err, sizeof err) == 0, "%s", err);
+        CHECK_MSG(brain_load(b, path, err, sizeof err) == 0, "round %d: %s", round, err);
+        CHECK_EQ_INT(brain_get_cycle(b), 2 * round);
+    }
+    /* b now steps as a does: the state it loaded is a's. */
+    float ma[16], mb[16];
+    CHECK_EQ_INT(brain_step(a, s, p->sensors, ma, NULL), 0);
+    CHECK_EQ_INT(brain_step(b, s, p->sensors, mb, NULL), 0);
+    CHECK(memcmp(ma, mb, sizeof(float) * p->motors) == 0);
+    char old[96];
+    snprintf(old, sizeof old, "%s.json.old", path);
+    CHECK(access(old, F_OK) != 0);
+    brain_ckpt_files_close(&held);
+    brain_snapshot_destroy(&snap);
     brain_destroy(&b);
     brain_destroy(&a);
     char cmd[128];

@@ -4,7 +4,7 @@ soft limit with many idle TCP connections to its sensor port: it raises the
 soft limit to the hard one at start (and says so), keeps serving a robot
 and keeps writing its autosaves.
 Usage: test_limits.py FIELDBRAIN ROBOT_CLIENT_PY TEST"""
-import math, os, resource, signal, socket, subprocess, sys, tempfile, time
+import json, math, os, resource, signal, socket, subprocess, sys, tempfile, time
 
 FIELDBRAIN, CLIENT = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.dirname(os.path.abspath(CLIENT)))
@@ -64,6 +64,61 @@ def test_idle_connections_under_a_low_soft_limit_starve_nothing():
         assert code == 0
         assert 'raised the soft limit from 64 to the hard limit' in text, text
         assert 'autosave failed' not in text, text
+
+
+def test_connections_that_take_every_descriptor_do_not_stop_the_saves():
+    # Soft and hard limit 64: nothing to raise to. 100 idle connections take
+    # every descriptor the brain has left; the loop runs on, publishing to the
+    # robot that connected first, and the autosaves and the exit checkpoint
+    # go on through the files the loop opened at start.
+    with tempfile.TemporaryDirectory() as tmp:
+        port, motor = free_port(), free_port()
+        cfg = os.path.join(tmp, 'brain.yaml')
+        with open(cfg, 'w') as f:
+            f.write('brain:\n  size: 8\n  channels: 8\n  backend: cpu\n  threads: 1\n'
+                    'loop:\n  mode: fixed_rate\n  rate_hz: 100\n'
+                    'link:\n  sensor_endpoint: "tcp://127.0.0.1:%d"\n  motor_endpoint: "tcp://127.0.0.1:%d"\n'
+                    'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n'
+                    'checkpoint:\n  path: "%s/auto"\n  every_s: 0.2\n  on_exit: true\n' % (port, motor, tmp))
+        err = open(os.path.join(tmp, 'stderr'), 'w+')
+        p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=err,
+                             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
+        idle = []
+        side = os.path.join(tmp, 'auto.json')
+        try:
+            robot = rc.Robot('tcp://127.0.0.1:%d' % port, 'tcp://127.0.0.1:%d' % motor)
+            assert robot.recv(5000) is not None, 'no motor message'
+            for _ in range(100):
+                idle.append(socket.create_connection(('127.0.0.1', port), timeout=5))
+            time.sleep(0.5)  # the brain has accepted what it can
+            seen = set()
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                if os.path.exists(side):
+                    seen.add(json.load(open(side))['cycle'])
+                time.sleep(0.1)
+            assert len(seen) >= 3, 'autosaves stopped: %r' % sorted(seen)
+            # The loop runs on: motor messages keep coming to the robot.
+            first = robot.recv(2000)
+            assert first is not None, 'no motor message with every descriptor taken'
+            later = None
+            for _ in range(50):
+                later = robot.recv(2000)
+            assert later is not None and later['seq'] > first['seq']
+            robot.close()
+        finally:
+            for s in idle:
+                s.close()
+            p.send_signal(signal.SIGTERM)
+            code = p.wait(timeout=30)
+        err.seek(0)
+        text = err.read()
+        sys.stderr.write(text)
+        assert code == 0, text
+        assert 'autosave failed' not in text and 'exit checkpoint failed' not in text, text
+        # The last checkpoint is whole: its field file has the size it says.
+        doc = json.load(open(side))
+        assert os.path.getsize(os.path.join(tmp, doc['field_file'])) == doc['field_bytes']
 
 
 if __name__ == '__main__':
