@@ -138,8 +138,8 @@ TEST(a_state_with_a_nan_is_never_saved_over_a_good_checkpoint)
 {
     brain *a = make_brain(0.3f);
     CHECK(a);
-    char dir[] = "/tmp/fb_bounds_XXXXXX", path[64], err[512];
-    CHECK(mkdtemp(dir));
+    char dir[128], path[160], err[512];
+    CHECK(harness_temp_dir("bounds", dir, sizeof dir) == 0);
     snprintf(path, sizeof path, "%s/ck", dir);
     const brain_params *p = brain_get_params(a);
     float s[64] = {0}, m[16];
@@ -159,9 +159,7 @@ TEST(a_state_with_a_nan_is_never_saved_over_a_good_checkpoint)
     CHECK_EQ_INT(brain_get_cycle(b), 5);
     brain_destroy(&b);
     brain_destroy(&a);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    CHECK(harness_remove_tree(dir) == 0);
 }
 
 /* Saves through the files held open (the loop's way, so that a save needs no
@@ -171,8 +169,8 @@ TEST(held_checkpoint_files_save_what_a_load_reads)
 {
     brain *a = make_brain(0.3f), *b = make_brain(0.3f);
     CHECK(a && b);
-    char dir[] = "/tmp/fb_held_XXXXXX", path[64], err[512];
-    CHECK(mkdtemp(dir));
+    char dir[128], path[160], err[512];
+    CHECK(harness_temp_dir("held", dir, sizeof dir) == 0);
     snprintf(path, sizeof path, "%s/ck", dir);
     const brain_params *p = brain_get_params(a);
     float s[64] = {0}, m[16];
@@ -196,14 +194,12 @@ TEST(held_checkpoint_files_save_what_a_load_reads)
     CHECK_EQ_INT(brain_step(a, s, p->sensors, ma, NULL), 0);
     CHECK_EQ_INT(brain_step(b, s, p->sensors, mb, NULL), 0);
     CHECK(memcmp(ma, mb, sizeof(float) * p->motors) == 0);
-    char old[96];
+    char old[192];
     snprintf(old, sizeof old, "%s.json.old", path);
     CHECK(access(old, F_OK) != 0);
     brain_ckpt_files_close(&held);
     brain_snapshot_destroy(&snap);
     brain_destroy(&b);
     brain_destroy(&a);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    CHECK(harness_remove_tree(dir) == 0);
 }

@@ -13,24 +13,33 @@ import robot_client as rc  # noqa: E402
 from fbtest import free_port  # noqa: E402
 
 
+def start_brain(tmp, limits, on_exit):
+    """fieldbrain on free ports, autosaving every 0.2 s to TMP/auto, under
+    the descriptor limits (soft, hard); returns (process, sensor port, motor
+    port, its stderr file)."""
+    port, motor = free_port(), free_port()
+    cfg = os.path.join(tmp, 'brain.yaml')
+    with open(cfg, 'w') as f:
+        f.write('brain:\n  size: 8\n  channels: 8\n  backend: cpu\n  threads: 1\n'
+                'loop:\n  mode: fixed_rate\n  rate_hz: 100\n'
+                'link:\n  sensor_endpoint: "tcp://127.0.0.1:%d"\n  motor_endpoint: "tcp://127.0.0.1:%d"\n'
+                'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n'
+                'checkpoint:\n  path: "%s/auto"\n  every_s: 0.2\n  on_exit: %s\n'
+                % (port, motor, tmp, 'true' if on_exit else 'false'))
+    err = open(os.path.join(tmp, 'stderr'), 'w+')
+    p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=err,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits))
+    return p, port, motor, err
+
+
 def test_idle_connections_under_a_low_soft_limit_starve_nothing():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 1024:
         print('hard limit %d: nothing to raise to; skipped' % hard)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        port, motor = free_port(), free_port()
-        cfg = os.path.join(tmp, 'brain.yaml')
-        with open(cfg, 'w') as f:
-            f.write('brain:\n  size: 8\n  channels: 8\n  backend: cpu\n  threads: 1\n'
-                    'loop:\n  mode: fixed_rate\n  rate_hz: 100\n'
-                    'link:\n  sensor_endpoint: "tcp://127.0.0.1:%d"\n  motor_endpoint: "tcp://127.0.0.1:%d"\n'
-                    'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n'
-                    'checkpoint:\n  path: "%s/auto"\n  every_s: 0.2\n  on_exit: false\n' % (port, motor, tmp))
-        err = open(os.path.join(tmp, 'stderr'), 'w+')
         # 64 descriptors: 100 idle connections would take them all.
-        p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=err,
-                             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard)))
+        p, port, motor, err = start_brain(tmp, (64, hard), on_exit=False)
         idle = []
         try:
             time.sleep(0.5)
@@ -72,17 +81,7 @@ def test_connections_that_take_every_descriptor_do_not_stop_the_saves():
     # robot that connected first, and the autosaves and the exit checkpoint
     # go on through the files the loop opened at start.
     with tempfile.TemporaryDirectory() as tmp:
-        port, motor = free_port(), free_port()
-        cfg = os.path.join(tmp, 'brain.yaml')
-        with open(cfg, 'w') as f:
-            f.write('brain:\n  size: 8\n  channels: 8\n  backend: cpu\n  threads: 1\n'
-                    'loop:\n  mode: fixed_rate\n  rate_hz: 100\n'
-                    'link:\n  sensor_endpoint: "tcp://127.0.0.1:%d"\n  motor_endpoint: "tcp://127.0.0.1:%d"\n'
-                    'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n'
-                    'checkpoint:\n  path: "%s/auto"\n  every_s: 0.2\n  on_exit: true\n' % (port, motor, tmp))
-        err = open(os.path.join(tmp, 'stderr'), 'w+')
-        p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=err,
-                             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
+        p, port, motor, err = start_brain(tmp, (64, 64), on_exit=True)
         idle = []
         side = os.path.join(tmp, 'auto.json')
         try:
