@@ -144,4 +144,41 @@ int brain_ckpt_files_open(const char *path, brain_ckpt_files **out, char *err, s
 int brain_snapshot_save_held(const brain_snapshot *s, brain_ckpt_files *f, char *err, size_t err_len);
 void brain_ckpt_files_close(brain_ckpt_files **f);
 
+/* ---- Fleets: many brains stepped together ----
+ * n brains of one shape and one set of parameters, each with its own seed
+ * (so its own spots, field and random draws), on one device. Each is a whole
+ * brain: every function above (save, load, reset, set_params, read_slab,
+ * snapshots) takes brain_fleet_brain(f, i), and steps it bit for bit as a
+ * brain made alone by brain_create with that seed. What the fleet adds is
+ * brain_fleet_step: on Vulkan the cycles of every brain stepped go to the
+ * device in one queue submission with one fence wait, and every brain's
+ * motors come back in that one wait; on the CPU the brains are spread over
+ * the worker threads (p->threads), each brain stepped by one thread. A
+ * fleet of one is exactly brain_create's brain (its threads, its device).
+ *
+ * A fleet too large for the device's memory (Vulkan: the device-local
+ * heap; CPU: physical memory) is refused by create with BRAIN_ERR_TOO_BIG
+ * and a sentence giving the bytes it needs and the bytes there are. */
+#define BRAIN_FLEET_MAX 1024
+
+typedef struct brain_fleet brain_fleet;
+
+/* seeds: n seeds (p->seed is not used); 1 <= n <= BRAIN_FLEET_MAX. */
+int brain_fleet_create(const brain_params *p, const uint64_t *seeds, uint32_t n,
+                       brain_fleet **out, char *err, size_t err_len);
+void brain_fleet_destroy(brain_fleet **f);
+uint32_t brain_fleet_size(const brain_fleet *f);
+brain *brain_fleet_brain(brain_fleet *f, uint32_t i);
+
+/* Steps brain i for every i with step[i] true, with sensors[i] (p.sensors
+ * values each); writes its motors to motors[i] (p.motors floats), its stats
+ * to stats[i] (may be NULL) and its result to rc[i]: 0, or the negative
+ * brain_err brain_step would have returned (BRAIN_ERR_NONFINITE: that brain
+ * only is unusable until reset or load; the others stepped). Brains not
+ * stepped are untouched (rc[i] = 0). No allocation. Returns 0, or a
+ * negative brain_err when the call itself could not run (then rc says which
+ * brains failed). */
+int brain_fleet_step(brain_fleet *f, const bool *step, const float *const *sensors,
+                     float *const *motors, brain_stats *stats, int *rc);
+
 #endif
