@@ -875,6 +875,109 @@ static int check_brain(const config *c, const char *name, char *err, size_t err_
     return check_fail(c, name, err, err_len, keys, n, "brain.%s", msg);
 }
 
+/* ---- the fleet ------------------------------------------------------------ */
+
+/* path with "-ID" before a ".json" ending, else at its end; false when it
+ * does not fit. */
+static bool robot_path(char *out, size_t len, const char *path, uint32_t id)
+{
+    size_t n = strlen(path);
+    bool json = n >= 5 && strcmp(path + n - 5, ".json") == 0;
+    int w = json ? snprintf(out, len, "%.*s-%u.json", (int)(n - 5), path, id)
+                 : snprintf(out, len, "%s-%u", path, id);
+    return w >= 0 && (size_t)w < len;
+}
+
+/* The fleet as config_fleet resolves it; false when a path does not fit
+ * (then *bad is the robot's place). */
+static bool fleet_resolve(const config *c, config_fleet_robot *out, uint32_t *n, uint32_t *bad)
+{
+    if (c->robots.count == 0) {
+        out[0] = (config_fleet_robot){.id = c->link.robot_id, .seed = c->brain.seed};
+        snprintf(out[0].checkpoint, CONFIG_STR, "%s", c->checkpoint.path);
+        snprintf(out[0].record, CONFIG_STR, "%s", c->record.path);
+        *n = 1;
+        return true;
+    }
+    *n = c->robots.count;
+    for (uint32_t i = 0; i < c->robots.count; i++) {
+        const config_robot *r = &c->robots.robot[i];
+        config_fleet_robot *o = &out[i];
+        *o = (config_fleet_robot){.id = r->id, .seed = r->has_seed ? r->seed : c->brain.seed + i};
+        bool ok = true;
+        if (r->checkpoint[0])
+            snprintf(o->checkpoint, CONFIG_STR, "%s", r->checkpoint);
+        else if (c->checkpoint.path[0])
+            ok = robot_path(o->checkpoint, CONFIG_STR, c->checkpoint.path, r->id);
+        if (ok && c->record.path[0]) {
+            int w = snprintf(o->record, CONFIG_STR, "%s/robot-%u", c->record.path, r->id);
+            ok = w >= 0 && w < CONFIG_STR;
+        }
+        if (!ok) {
+            *bad = i;
+            return false;
+        }
+    }
+    return true;
+}
+
+uint32_t config_fleet(const config *c, config_fleet_robot *out)
+{
+    uint32_t n = 0, bad = 0;
+    fleet_resolve(c, out, &n, &bad);
+    return n;
+}
+
+/* A failed check of robot i: "name:line:column: what" at its entry in the
+ * file, "name: what" when the list was not read from one. */
+__attribute__((format(printf, 6, 7)))
+static int robot_fail(const config *c, uint32_t i, const char *name, char *err, size_t err_len,
+                      const char *fmt, ...)
+{
+    char what[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (!c->origin.robot_line[i])
+        return fb_fail(err, err_len, CONFIG_ERR_RANGE, "%s: %s", name, what);
+    return fb_fail(err, err_len, CONFIG_ERR_RANGE, "%s:%u:%u: %s", name, c->origin.robot_line[i],
+                   c->origin.robot_column[i], what);
+}
+
+/* Ids and paths each robot's own. */
+static int check_robots(const config *c, const char *name, char *err, size_t err_len)
+{
+    config_fleet_robot *f = malloc(sizeof *f * CONFIG_MAX_ROBOTS);
+    if (!f)
+        return fb_fail(err, err_len, CONFIG_ERR_IO, "%s: out of memory", name);
+    uint32_t n = 0, bad = 0;
+    int rc = CONFIG_OK;
+    if (!fleet_resolve(c, f, &n, &bad))
+        rc = robot_fail(c, bad, name, err, err_len,
+                        "robots[%u]: its checkpoint or input log path (from checkpoint.path, "
+                        "record.path) is longer than %d bytes", bad, CONFIG_STR - 1);
+    for (uint32_t i = 1; rc == CONFIG_OK && i < n; i++)
+        for (uint32_t j = 0; rc == CONFIG_OK && j < i; j++) {
+            if (f[i].id == f[j].id)
+                rc = robot_fail(c, i, name, err, err_len,
+                                "robots[%u].id: %u is also robots[%u]'s (each robot needs its own id)",
+                                i, f[i].id, j);
+            else if (f[i].checkpoint[0] && strcmp(f[i].checkpoint, f[j].checkpoint) == 0)
+                rc = robot_fail(c, i, name, err, err_len,
+                                "robots[%u].checkpoint: '%s' is also robots[%u]'s (each robot "
+                                "needs its own)", i, f[i].checkpoint, j);
+        }
+    for (uint32_t i = 0; rc == CONFIG_OK && i < n; i++)
+        if (c->checkpoint.every_s > 0 && !f[i].checkpoint[0])
+            rc = robot_fail(c, i, name, err, err_len,
+                            "robots[%u]: checkpoint.every_s %g needs a checkpoint for every "
+                            "robot (checkpoint.path, or the robot's checkpoint)", i,
+                            c->checkpoint.every_s);
+    free(f);
+    return rc;
+}
+
 int config_check(const config *c, const char *name, char *err, size_t err_len)
 {
     char msg[512];
@@ -973,6 +1076,8 @@ int config_check(const config *c, const char *name, char *err, size_t err_len)
                           "telemetry.unencrypted: true contradicts %s (choose one)", keys[0]);
     }
 
+    if (c->robots.count > 0)
+        return check_robots(c, name, err, err_len);
     if (c->checkpoint.every_s > 0 && c->checkpoint.path[0] == '\0') {
         static const char *const keys[] = {"checkpoint.every_s", "checkpoint.path"};
         return check_fail(c, name, err, err_len, keys, N_OF(keys),
@@ -1196,6 +1301,114 @@ static int read_section(reader *r, config *c, size_t section, size_t *size_line)
     }
 }
 
+/* ---- the robots list ------------------------------------------------------ */
+
+/* The keys of one entry of robots, stored in c->robots.robot[i]. */
+static const struct {
+    const char *key;
+    key_type type;
+    size_t offset, len;
+    const char *doc;
+} robot_keys[] = {
+    {"id", KEY_U32, offsetof(config_robot, id), 0, "its robot id on the wire"},
+    {"seed", KEY_U64, offsetof(config_robot, seed), 0,
+     "its brain's seed; default brain.seed + its place in the list"},
+    {"checkpoint", KEY_STRING, offsetof(config_robot, checkpoint), CONFIG_STR,
+     "its checkpoint; default checkpoint.path with -ID before .json"},
+};
+#define N_ROBOT_KEYS (sizeof robot_keys / sizeof robot_keys[0])
+
+static config_key robot_key(size_t robot, size_t k)
+{
+    return (config_key){
+        .section = "robots", .key = robot_keys[k].key, .type = robot_keys[k].type,
+        .offset = offsetof(config, robots.robot) + robot * sizeof(config_robot) + robot_keys[k].offset,
+        .len = robot_keys[k].len, .min = 0,
+        .max = robot_keys[k].type == KEY_U32 ? 4294967295.0 : 18446744073709551615.0,
+        .doc = robot_keys[k].doc,
+    };
+}
+
+/* Reads robots' sequence of mappings (the SEQUENCE_START is consumed). */
+static int read_robots(reader *r, config *c)
+{
+    yaml_event_t ev;
+    int rc;
+    for (;;) {
+        if ((rc = next_event(r, &ev)))
+            return rc;
+        yaml_mark_t em = ev.start_mark;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            return 0;
+        }
+        bool mapping = ev.type == YAML_MAPPING_START_EVENT;
+        const char *kind = event_kind(&ev);
+        yaml_event_delete(&ev);
+        if (!mapping)
+            return fb_fail(r->err, r->err_len, CONFIG_ERR_TYPE,
+                           "%s:%zu:%zu: robots: each robot is a mapping (id, seed, checkpoint), "
+                           "got a %s", r->name, em.line + 1, em.column + 1, kind);
+        uint32_t i = c->robots.count;
+        if (i >= CONFIG_MAX_ROBOTS)
+            return fb_fail(r->err, r->err_len, CONFIG_ERR_RANGE,
+                           "%s:%zu:%zu: robots: more than %u robots (a larger fleet is split "
+                           "over several fieldbrain processes)", r->name, em.line + 1,
+                           em.column + 1, CONFIG_MAX_ROBOTS);
+        c->robots.count = i + 1;
+        c->origin.robot_line[i] = (uint32_t)em.line + 1;
+        c->origin.robot_column[i] = (uint32_t)em.column + 1;
+        size_t seen_line[N_ROBOT_KEYS] = {0};
+        for (;;) {
+            if ((rc = next_event(r, &ev)))
+                return rc;
+            if (ev.type == YAML_MAPPING_END_EVENT) {
+                yaml_event_delete(&ev);
+                break;
+            }
+            yaml_mark_t km = ev.start_mark;
+            char key[NAME_MAX_LEN];
+            bool whole = event_name(&ev, key);
+            bool scalar = ev.type == YAML_SCALAR_EVENT;
+            kind = event_kind(&ev);
+            yaml_event_delete(&ev);
+            if (!scalar)
+                return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
+                               "%s:%zu:%zu: robots[%u]: expected a key name, got a %s", r->name,
+                               km.line + 1, km.column + 1, i, kind);
+            size_t k = 0;
+            while (k < N_ROBOT_KEYS && !(whole && strcmp(robot_keys[k].key, key) == 0))
+                k++;
+            if (k == N_ROBOT_KEYS)
+                return fb_fail(r->err, r->err_len, CONFIG_ERR_KEY,
+                               "%s:%zu:%zu: robots[%u].%s: unknown key (allowed id, seed, "
+                               "checkpoint)", r->name, km.line + 1, km.column + 1, i, key);
+            if (seen_line[k])
+                return fb_fail(r->err, r->err_len, CONFIG_ERR_KEY,
+                               "%s:%zu:%zu: robots[%u].%s: duplicate key (first set at line %zu)",
+                               r->name, km.line + 1, km.column + 1, i, key, seen_line[k]);
+            seen_line[k] = km.line + 1;
+            if ((rc = next_event(r, &ev)))
+                return rc;
+            yaml_mark_t vm = ev.start_mark;
+            value v = event_value(&ev);
+            config_key ck = robot_key(i, k);
+            char what[400];
+            rc = set_value(c, &ck, &v, what, sizeof what);
+            yaml_event_delete(&ev);
+            if (rc)
+                return fb_fail(r->err, r->err_len, rc, "%s:%zu:%zu: robots[%u].%s: %s", r->name,
+                               vm.line + 1, vm.column + 1, i, key, what);
+            if (k == 1)
+                c->robots.robot[i].has_seed = true;
+        }
+        if (!seen_line[0])
+            return fb_fail(r->err, r->err_len, CONFIG_ERR_KEY,
+                           "%s:%zu:%zu: robots[%u]: missing id (each robot needs its robot id)",
+                           r->name, em.line + 1, em.column + 1, i);
+    }
+}
+
 static int read_document(reader *r, config *c)
 {
     yaml_event_t ev;
@@ -1212,7 +1425,7 @@ static int read_document(reader *r, config *c)
         yaml_event_delete(&ev);
         return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                     "%s:1:1: the file is empty (expected a mapping of sections: brain, loop, "
-                    "link, telemetry, checkpoint, sim, record, control)", r->name);
+                    "link, telemetry, checkpoint, sim, record, control, robots)", r->name);
     }
     yaml_event_delete(&ev); /* DOCUMENT_START */
 
@@ -1226,7 +1439,7 @@ static int read_document(reader *r, config *c)
             rm.line = rm.column = 0;
         rc = fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                   "%s:%zu:%zu: %s (expected a mapping of sections: brain, loop, link, "
-                  "telemetry, checkpoint, sim, record, control)", r->name, rm.line + 1, rm.column + 1,
+                  "telemetry, checkpoint, sim, record, control, robots)", r->name, rm.line + 1, rm.column + 1,
                   empty ? "the file is empty" :
                   ev.type == YAML_SCALAR_EVENT ? "the file is a single scalar" :
                   ev.type == YAML_SEQUENCE_START_EVENT ? "the file is a sequence" :
@@ -1253,15 +1466,44 @@ static int read_document(reader *r, config *c)
             return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
                         "%s:%zu:%zu: expected a section name, got a %s", r->name,
                         sm.line + 1, sm.column + 1, kind);
+        if (whole && strcmp(name, "robots") == 0) {
+            if (c->origin.robots_line)
+                return fb_fail(r->err, r->err_len, CONFIG_ERR_KEY,
+                               "%s:%zu:%zu: robots: duplicate section (first at line %u)", r->name,
+                               sm.line + 1, sm.column + 1, c->origin.robots_line);
+            c->origin.robots_line = (uint32_t)sm.line + 1;
+            c->origin.robots_column = (uint32_t)sm.column + 1;
+            if ((rc = next_event(r, &ev)))
+                return rc;
+            yaml_mark_t vm = ev.start_mark;
+            value v = event_value(&ev);
+            bool seq = ev.type == YAML_SEQUENCE_START_EVENT;
+            bool empty = ev.type == YAML_SCALAR_EVENT && value_is_null(&v);
+            yaml_event_delete(&ev);
+            if (seq && (rc = read_robots(r, c)))
+                return rc;
+            if (!seq && !empty)
+                return fb_fail(r->err, r->err_len, CONFIG_ERR_TYPE,
+                               "%s:%zu:%zu: robots: expected a list of robots (- id: 1), got a%s %s",
+                               r->name, vm.line + 1, vm.column + 1, v.kind[0] == 'a' ? "n" : "",
+                               v.kind);
+            continue;
+        }
         int s = whole ? section_index(name) : -1;
         if (s < 0) {
-            const char *best = nearest(name, config_sections, N_SECTIONS);
+            static const char *const all_sections[] = {
+                "brain", "loop", "link", "telemetry", "checkpoint", "sim", "record", "control",
+                "robots",
+            };
+            _Static_assert(N_OF(all_sections) == N_SECTIONS + 1, "every section and robots");
+            const char *best = nearest(name, all_sections, N_OF(all_sections));
             char hint[96] = "";
             if (best)
                 snprintf(hint, sizeof hint, " (did you mean %s?)", best);
             else
                 snprintf(hint, sizeof hint,
-                         " (allowed brain, loop, link, telemetry, checkpoint, sim, record)");
+                         " (allowed brain, loop, link, telemetry, checkpoint, sim, record, control, "
+                         "robots)");
             return fb_fail(r->err, r->err_len, CONFIG_ERR_KEY, "%s:%zu:%zu: %s: unknown section%s",
                         r->name, sm.line + 1, sm.column + 1, name, hint);
         }
@@ -1569,6 +1811,22 @@ int config_write_yaml(const config *c, FILE *out)
                 return CONFIG_ERR_IO;
             fprintf(out, "%-36s # %s%s%s%s%s\n", line, k.doc, range[0] ? " (" : "", range,
                     range[0] ? ")" : "", axis && cube ? "; set by size" : "");
+        }
+    }
+    fprintf(out, "\n# the fleet: one brain per robot; [] = one robot, link.robot_id\n");
+    if (c->robots.count == 0)
+        fprintf(out, "robots: []\n");
+    else
+        fprintf(out, "robots:\n");
+    for (uint32_t i = 0; i < c->robots.count; i++) {
+        const config_robot *r = &c->robots.robot[i];
+        fprintf(out, "  - id: %u\n", r->id);
+        if (r->has_seed)
+            fprintf(out, "    seed: %llu\n", (unsigned long long)r->seed);
+        if (r->checkpoint[0]) {
+            fputs("    checkpoint: ", out);
+            write_string(out, r->checkpoint);
+            fputc('\n', out);
         }
     }
     return ferror(out) ? CONFIG_ERR_IO : CONFIG_OK;

@@ -13,6 +13,7 @@
  *   record:    the input log for replays (path, max_mb)
  *   sim:       the bundled MuJoCo robot
  *   control:   the control socket fieldbrain-ctl talks to (enabled, endpoint)
+ *   robots:    the fleet: a list of robots, each {id, seed, checkpoint}
  */
 #ifndef FIELDBRAIN_CONFIG_H
 #define FIELDBRAIN_CONFIG_H
@@ -49,6 +50,18 @@ typedef struct {
     uint32_t order;            /* set later than an entry with a smaller order */
     uint16_t section, index;
 } config_place;
+
+/* The most robots one process serves (a larger fleet is split over
+ * several processes: README, "A fleet"). */
+#define CONFIG_MAX_ROBOTS 256
+
+/* One entry of the robots list. */
+typedef struct {
+    uint32_t id;                     /* its robot id on the wire */
+    uint64_t seed;                   /* valid when has_seed */
+    bool has_seed;                   /* else brain.seed + its place in the list */
+    char checkpoint[CONFIG_STR];     /* "" = from checkpoint.path (config_fleet) */
+} config_robot;
 
 /* More than the number of keys (a test checks that every key fits). */
 #define CONFIG_PLACES 72
@@ -96,6 +109,12 @@ typedef struct {
         char endpoint[CONFIG_STR];   /* ROUTER, brain binds; CURVE as the link */
     } control;
 
+    /* The fleet; count 0 = one robot: link.robot_id with brain.seed. */
+    struct {
+        uint32_t count;
+        config_robot robot[CONFIG_MAX_ROBOTS];
+    } robots;
+
     /* Not a setting: where each key was set (config_default clears it, the
      * loaders and config_set fill it). It comes last so that two configs
      * compare equal as settings over offsetof(config, origin) bytes. */
@@ -103,6 +122,9 @@ typedef struct {
         uint32_t count;            /* entries in at[] */
         uint32_t sets;             /* the order of the last one set */
         config_place at[CONFIG_PLACES];
+        uint32_t robots_line, robots_column;        /* of the robots key; 0: not in the file */
+        uint32_t robot_line[CONFIG_MAX_ROBOTS];     /* of each entry */
+        uint32_t robot_column[CONFIG_MAX_ROBOTS];
     } origin;
 } config;
 
@@ -151,6 +173,26 @@ int config_get(const config *c, const char *key, char *out, size_t out_len, char
  * is wrong [section.key set on the command line]"; when no key that decides
  * it was set at all, "name: key: what is wrong". */
 int config_check(const config *c, const char *name, char *err, size_t err_len);
+
+/* The robots a fieldbrain with config c serves, each with everything
+ * resolved: its id, its seed, the path of its checkpoint and the directory
+ * of its input log. Without a robots list: one robot, link.robot_id, with
+ * brain.seed, checkpoint.path and record.path, exactly as without fleets.
+ * With a list: each entry's id; its seed, or brain.seed plus its place in
+ * the list (0, 1, ...); its checkpoint, or checkpoint.path with "-ID"
+ * before a ".json" ending (else at the end), "" when checkpoint.path is "";
+ * its input log in record.path/robot-ID ("" when record.path is ""). A
+ * list of one robot is resolved as a list (its paths as given). */
+typedef struct {
+    uint32_t id;
+    uint64_t seed;
+    char checkpoint[CONFIG_STR];
+    char record[CONFIG_STR];
+} config_fleet_robot;
+
+/* Fills out[0 .. n) (room for CONFIG_MAX_ROBOTS) and returns n >= 1. A
+ * config that passed config_check resolves without cutting a path. */
+uint32_t config_fleet(const config *c, config_fleet_robot *out);
 
 /* Writes c as YAML with every key, each with its meaning and range as a
  * comment; config_load reads it back to an equal config, except that the

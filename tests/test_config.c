@@ -346,13 +346,90 @@ TEST(unknown_key_is_refused_with_a_suggestion)
     EXPECT_ERROR("brain:\n  quiet: true\n", CONFIG_ERR_KEY, "t.yaml:2:3: brain.quiet: unknown key");
 }
 
+TEST(robots_list_gives_each_robot_its_id_seed_and_paths)
+{
+    static config c;
+    /* Without a list: the one robot of link.robot_id, as without fleets. */
+    EXPECT_OK("brain:\n  seed: 11\nlink:\n  robot_id: 9\ncheckpoint:\n  path: run/b.json\n"
+              "record:\n  path: run/log\n", &c);
+    static config_fleet_robot f[CONFIG_MAX_ROBOTS];
+    CHECK(config_fleet(&c, f) == 1);
+    CHECK(f[0].id == 9 && f[0].seed == 11);
+    CHECK(strcmp(f[0].checkpoint, "run/b.json") == 0 && strcmp(f[0].record, "run/log") == 0);
+
+    EXPECT_OK("brain:\n  seed: 11\ncheckpoint:\n  path: run/b.json\nrecord:\n  path: run/log\n"
+              "robots:\n  - id: 3\n  - {id: 5, seed: 2}\n  - id: 7\n    checkpoint: x/seven\n"
+              "  - id: 8\n", &c);
+    CHECK(config_fleet(&c, f) == 4);
+    CHECK(f[0].id == 3 && f[0].seed == 11 && strcmp(f[0].checkpoint, "run/b-3.json") == 0);
+    CHECK(f[1].id == 5 && f[1].seed == 2 && strcmp(f[1].checkpoint, "run/b-5.json") == 0);
+    CHECK(f[2].id == 7 && f[2].seed == 13 && strcmp(f[2].checkpoint, "x/seven") == 0);
+    CHECK(f[3].id == 8 && f[3].seed == 14 && strcmp(f[3].record, "run/log/robot-8") == 0);
+
+    EXPECT_OK("checkpoint:\n  path: run/plain\nrobots:\n  - id: 1\n", &c);
+    CHECK(config_fleet(&c, f) == 1 && strcmp(f[0].checkpoint, "run/plain-1") == 0 &&
+          f[0].record[0] == '\0');
+    EXPECT_OK("robots: []\n", &c);
+    CHECK(c.robots.count == 0 && config_fleet(&c, f) == 1 && f[0].id == 1);
+
+    /* The list round-trips through the writer. */
+    EXPECT_OK("robots:\n  - {id: 4, seed: 0}\n  - id: 6\n    checkpoint: \"a b.json\"\n", &c);
+    char *text = write_yaml(&c);
+    CHECK(text != NULL);
+    static config back;
+    EXPECT_OK(text, &back);
+    CHECK(SAME_SETTINGS(&c, &back));
+    free(text);
+}
+
+TEST(bad_robots_lists_are_refused_at_their_place)
+{
+    EXPECT_ERROR("robots:\n  - id: 3\n  - id: 3\n", CONFIG_ERR_RANGE,
+                 "t.yaml:3:5: robots[1].id: 3 is also robots[0]'s (each robot needs its own id)");
+    EXPECT_ERROR("robots:\n  - id: 1\n    checkpoint: a.json\n  - id: 2\n    checkpoint: a.json\n",
+                 CONFIG_ERR_RANGE,
+                 "t.yaml:4:5: robots[1].checkpoint: 'a.json' is also robots[0]'s (each robot "
+                 "needs its own)");
+    EXPECT_ERROR("robots:\n  - id: 3\n    sed: 4\n", CONFIG_ERR_KEY,
+                 "t.yaml:3:5: robots[0].sed: unknown key (allowed id, seed, checkpoint)");
+    EXPECT_ERROR("robots:\n  - seed: 4\n", CONFIG_ERR_KEY,
+                 "t.yaml:2:5: robots[0]: missing id (each robot needs its robot id)");
+    EXPECT_ERROR("robots:\n  - id: -1\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:9: robots[0].id: -1 is negative (allowed 0 to 4294967295)");
+    EXPECT_ERROR("robots: 5\n", CONFIG_ERR_TYPE,
+                 "t.yaml:1:9: robots: expected a list of robots (- id: 1), got a scalar");
+    EXPECT_ERROR("robots:\n  - 5\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:5: robots: each robot is a mapping (id, seed, checkpoint), got a scalar");
+    EXPECT_ERROR("robots:\n  - id: 1\n    id: 2\n", CONFIG_ERR_KEY,
+                 "t.yaml:3:5: robots[0].id: duplicate key (first set at line 2)");
+    EXPECT_ERROR("robots: []\nrobots: []\n", CONFIG_ERR_KEY,
+                 "t.yaml:2:1: robots: duplicate section (first at line 1)");
+    EXPECT_ERROR("checkpoint:\n  every_s: 1\nrobots:\n  - id: 3\n", CONFIG_ERR_RANGE,
+                 "t.yaml:4:5: robots[0]: checkpoint.every_s 1 needs a checkpoint for every "
+                 "robot (checkpoint.path, or the robot's checkpoint)");
+    /* One more than a process serves. */
+    size_t cap = 16 * (CONFIG_MAX_ROBOTS + 2);
+    char *yaml = malloc(cap);
+    CHECK(yaml != NULL);
+    size_t n = (size_t)snprintf(yaml, cap, "robots:\n");
+    for (int i = 0; i <= CONFIG_MAX_ROBOTS; i++)
+        n += (size_t)snprintf(yaml + n, cap - n, "  - id: %d\n", i);
+    char want[160];
+    snprintf(want, sizeof want, "t.yaml:%d:5: robots: more than %d robots (a larger fleet is "
+             "split over several fieldbrain processes)", CONFIG_MAX_ROBOTS + 2, CONFIG_MAX_ROBOTS);
+    EXPECT_ERROR(yaml, CONFIG_ERR_RANGE, want);
+    free(yaml);
+}
+
 TEST(unknown_section_is_refused)
 {
     EXPECT_ERROR("loop:\n  cpu: 1\nbrane:\n  decay: 0.5\n", CONFIG_ERR_KEY,
                  "t.yaml:3:1: brane: unknown section (did you mean brain?)");
     EXPECT_ERROR("robot:\n  id: 1\n", CONFIG_ERR_KEY,
-                 "t.yaml:1:1: robot: unknown section (allowed brain, loop, link, telemetry, "
-                 "checkpoint, sim, record)");
+                 "t.yaml:1:1: robot: unknown section (did you mean robots?)");
+    EXPECT_ERROR("wheels:\n  id: 1\n", CONFIG_ERR_KEY,
+                 "t.yaml:1:1: wheels: unknown section (allowed brain, loop, link, telemetry, "
+                 "checkpoint, sim, record, control, robots)");
 }
 
 TEST(wrong_types_are_refused)
@@ -559,7 +636,7 @@ TEST(syntax_error_names_its_place)
                  "t.yaml:2:8: YAML syntax error: invalid leading UTF-8 octet (byte 0xff)");
     EXPECT_ERROR("- brain\n- loop\n", CONFIG_ERR_SYNTAX,
                  "t.yaml:1:1: the file is a sequence (expected a mapping of sections: brain, "
-                 "loop, link, telemetry, checkpoint, sim, record, control)");
+                 "loop, link, telemetry, checkpoint, sim, record, control, robots)");
     EXPECT_ERROR("loop:\n  cpu: 1\n---\nloop:\n  cpu: 2\n", CONFIG_ERR_SYNTAX,
                  "t.yaml:3:1: a second YAML document (a config file holds one)");
 }
@@ -578,7 +655,7 @@ TEST(duplicate_keys_are_refused)
 TEST(empty_file_is_refused)
 {
     const char *want = "t.yaml:1:1: the file is empty (expected a mapping of sections: brain, "
-                       "loop, link, telemetry, checkpoint, sim, record, control)";
+                       "loop, link, telemetry, checkpoint, sim, record, control, robots)";
     EXPECT_ERROR("", CONFIG_ERR_SYNTAX, want);
     EXPECT_ERROR("# only a comment\n\n", CONFIG_ERR_SYNTAX, want);
     EXPECT_ERROR("---\n", CONFIG_ERR_SYNTAX, want);
