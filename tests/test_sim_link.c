@@ -265,6 +265,7 @@ TEST(sim_speaks_the_protocol_and_drops_bad_motor_frames)
     for (int k = 0; k < 6; k++)
         CHECK_MSG(harness_json_num(json, reasons[k]) == sent_bad[k], "%s: %g counted, %d sent", reasons[k],
                   harness_json_num(json, reasons[k]), sent_bad[k]);
+    CHECK_EQ_INT(harness_json_num(json, "robot"), 0); /* every reason is counted, this one too */
     CHECK_EQ_INT(harness_json_num(json, "motor_clamped"), 100);
     CHECK_EQ_INT(harness_json_num(json, "latency_samples"), 50);
     CHECK(harness_json_num(json, "latency_p50_us") > 0);
