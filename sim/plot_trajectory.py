@@ -7,6 +7,9 @@ writes a PNG: the path coloured by time, where the robot was held (safety
 stop), where it bumped into something, the start and the end.
 
     plot_trajectory.py TRAJECTORY.csv OUT.png [--model sim/models/rover.xml] [--title TEXT]
+                       [--label TEXT]
+
+--label names the rover in the default title ("robot 3": a fleet's rover).
 """
 import argparse
 import csv
@@ -92,6 +95,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--model", default=os.path.join(HERE, "models", "rover.xml"))
     ap.add_argument("--title", default="")
+    ap.add_argument("--label", default="", help="the rover's name in the default title (robot 3)")
     args = ap.parse_args()
 
     t = read_trajectory(args.trajectory)
@@ -129,7 +133,8 @@ def main():
     ax.plot(x[-1], y[-1], "s", color="#d62728", ms=8, zorder=7, label="end")
 
     dist = sum(math.hypot(x[i + 1] - x[i], y[i + 1] - y[i]) for i in range(len(x) - 1))
-    ax.set_title(args.title or f"fieldbrain-sim: {time[-1]:.1f} s simulated, {dist:.2f} m driven")
+    who = f"fieldbrain-sim, {args.label}" if args.label else "fieldbrain-sim"
+    ax.set_title(args.title or f"{who}: {time[-1]:.1f} s simulated, {dist:.2f} m driven")
     ax.set_aspect("equal")
     ax.autoscale_view()
     ax.set_xlabel("x (m)")

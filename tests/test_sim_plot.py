@@ -38,6 +38,10 @@ def main():
                 head = f.read(8)
             assert head == b"\x89PNG\r\n\x1a\n", f"{out} is not a PNG"
             assert os.path.getsize(out) > 10000, f"{out} is nearly empty"
+        # A fleet's rover, named in the title.
+        r = subprocess.run(["/usr/bin/python3", plot, moving, moving + "-3.png", "--model", model,
+                            "--label", "robot 3"], cwd=d, capture_output=True, text=True)
+        assert r.returncode == 0 and os.path.getsize(moving + "-3.png") > 10000, r.stderr
         # A broken CSV is a clear error, not a traceback-free success.
         bad = os.path.join(d, "empty.csv")
         open(bad, "w").close()
