@@ -67,6 +67,7 @@ static void count_cycle(const loop_cycle_report *r, void *user)
 }
 
 typedef struct {
+    brain_fleet *fleet;
     brain *b;
     robot_link *l;
     loop *lp;
@@ -82,21 +83,24 @@ static int rig_open(rig *r, double rate_hz)
     p.channels = 8;
     p.backend = BRAIN_BACKEND_CPU;
     p.threads = 1;
-    if (brain_create(&p, &r->b, err, sizeof err) < 0) {
+    const uint64_t seeds[1] = {p.seed};
+    if (brain_fleet_create(&p, seeds, 1, &r->fleet, err, sizeof err) < 0) {
         fprintf(stderr, "brain: %s\n", err);
         return -1;
     }
+    r->b = brain_fleet_brain(r->fleet, 0);
     link_options lo = {.timeout_ms = 500, .max_message_bytes = 65536, .robot_id = 1,
                        .sensor_limit = 1000};
     snprintf(lo.sensor_endpoint, sizeof lo.sensor_endpoint, "tcp://127.0.0.1:*");
     snprintf(lo.motor_endpoint, sizeof lo.motor_endpoint, "tcp://127.0.0.1:*");
-    if (link_create(&lo, p.sensors, p.motors, &r->l, err, sizeof err) < 0) {
+    const uint32_t ids[1] = {1};
+    if (link_create(&lo, ids, 1, p.sensors, p.motors, &r->l, err, sizeof err) < 0) {
         fprintf(stderr, "link: %s\n", err);
         return -1;
     }
     loop_options o = {.mode = LOOP_FIXED_RATE, .rate_hz = rate_hz, .cpu = -1, .stats_window = 100};
     loop_checkpoint_options ck = {.path = ""};
-    if (loop_create(&o, &ck, r->b, r->l, &r->lp, err, sizeof err) < 0) {
+    if (loop_create(&o, &ck, r->fleet, r->l, &r->lp, err, sizeof err) < 0) {
         fprintf(stderr, "loop: %s\n", err);
         return -1;
     }
@@ -107,7 +111,7 @@ static void rig_close(rig *r)
 {
     loop_destroy(&r->lp);
     link_destroy(&r->l);
-    brain_destroy(&r->b);
+    brain_fleet_destroy(&r->fleet);
 }
 
 static void run_on(rig *r, fake_clock *f, tally *t)
@@ -229,7 +233,7 @@ TEST(a_pause_applies_at_the_start_of_the_next_cycle_and_stops_stepping)
     CHECK_EQ_INT(ev.paused, 1);
     CHECK_EQ_INT(ev.paused_cycle, 1);
     loop_status st;
-    loop_get_status(r.lp, &st);
+    loop_get_status(r.lp, 0, &st);
     CHECK(st.paused && st.cycle == 100 && st.rate_hz == 100);
     rig_close(&r);
 }
