@@ -47,7 +47,8 @@ endforeach()
 foreach(name fleet_motors_are_those_of_each_robot_alone_cpu
              fleet_motors_are_those_of_each_robot_alone_vulkan
              fixed_rate_fleet_keeps_each_robots_link_apart
-             checkpoints_and_resume_fleet_continue_each_robot bad_fleets_are_refused_at_start)
+             checkpoints_and_resume_fleet_continue_each_robot bad_fleets_are_refused_at_start
+             two_processes_split_a_fleet)
   add_test(NAME test_fleet.${name}
     COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_fleet.py
             $<TARGET_FILE:fieldbrain> ${PROJECT_SOURCE_DIR}/io/robot_client.py ${name})

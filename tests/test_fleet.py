@@ -238,5 +238,53 @@ def test_bad_fleets_are_refused_at_start():
     assert '--resume %s/b-1.json' % d.name in miss.err.read()
 
 
+def test_two_processes_split_a_fleet():
+    """config/fleet-a.yaml and config/fleet-b.yaml as shipped, on free
+    ports and a small CPU field: robots 1-4 are served by one process, 5-8
+    by the other, each robot at its group's endpoints only."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    d = fbtest.tempfile.TemporaryDirectory()
+    procs, eps = [], {}
+    for name, ids in (('fleet-a', (1, 2, 3, 4)), ('fleet-b', (5, 6, 7, 8))):
+        with open(os.path.join(here, '..', 'config', name + '.yaml')) as f:
+            text = f.read()
+        for port in sorted(set(__import__('re').findall(r'127\.0\.0\.1:(\d+)', text))):
+            text = text.replace('127.0.0.1:%s"' % port, '127.0.0.1:%d"' % fbtest.free_port())
+        text = text.replace('backend: auto', 'backend: cpu\n  threads: 1')
+        text = text.replace('size: 32\n  channels: 64', 'size: 8\n  channels: 16')
+        text = text.replace('"run/', '"%s/' % d.name)
+        os.makedirs(os.path.join(d.name, name))
+        p = fbtest.Program(FIELDBRAIN, text)
+        ep = __import__('re').findall(r'(sensor|motor)_endpoint: "([^"]+)"', text)
+        for rid in ids:
+            eps[rid] = dict(ep)
+        procs.append(p)
+    robots = {rid: rc.Robot(e['sensor'], e['motor'], robot=rid) for rid, e in eps.items()}
+    for rid, r in robots.items():
+        assert r.recv(10000) is not None, 'robot %d: no motors from its group' % rid
+    for i in range(5):
+        for rid, r in robots.items():
+            m = answer(r, r.send(sensors(rid, i)))
+            assert m['robot'] == rid and any(m['values'])
+    # A robot at the other group's endpoints is bad input there.
+    stray = rc.Robot(eps[1]['sensor'], eps[1]['motor'], robot=5)
+    for i in range(3):
+        stray.send(sensors(5, i))
+    time.sleep(0.3)
+    for r in list(robots.values()) + [stray]:
+        r.close()
+    ends = [p.stop() for p in procs]
+    assert [code for code, _ in ends] == [0, 0]
+    texts = [text for _, text in ends]
+    a = fbtest.summary(texts[0])
+    assert a['robot'] == 3, a
+    for text, ids in ((texts[0], (1, 2, 3, 4)), (texts[1], (5, 6, 7, 8))):
+        got = {x['robot']: x for x in robot_summaries(text)}
+        assert sorted(got) == list(ids)
+        assert all(got[k]['received'] >= 5 for k in ids)
+        for k in ids:
+            assert os.path.exists('%s/%s/brain-%d.json' % (d.name, 'fleet-a' if k < 5 else 'fleet-b', k))
+
+
 if __name__ == '__main__':
     globals()['test_' + sys.argv[3]]()
