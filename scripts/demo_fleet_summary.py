@@ -4,7 +4,8 @@ robot, from what the programs wrote as JSON into the demo's folder.
 
 usage: demo_fleet_summary.py OUT RAN_MS
 
-Reads OUT/brain-summary.json (fieldbrain run --summary of a fleet),
+Reads OUT/brain-summary.json (fieldbrain run --summary of a fleet: the
+fleet's totals and one entry per robot in "robots"),
 OUT/sim.json (fieldbrain-sim --summary with a robots list: one entry per
 rover in "rovers") and OUT/recording/events*.jsonl (the brain's events as
 fieldbrain-record kept them); RAN_MS is the wall time of the run, for the
@@ -77,14 +78,18 @@ def main(argv):
     def ms(d, key, scale, digits):
         return "%.*f ms" % (digits, d[key] / scale) if key in d else "?"
 
-    rate = "%.1f" % (brain["cycles"] / (ran_ms / 1e3)) if "cycles" in brain and ran_ms > 0 else "?"
+    # The fleet's ticks: a robot's cycles (every robot gets one a tick; the
+    # top-level count is over all robots).
+    ticks = max((b["cycles"] for b in brains.values() if "cycles" in b), default=brain.get("cycles"))
+    rate = "%.1f" % (ticks / (ran_ms / 1e3)) if ticks is not None and ran_ms > 0 else "?"
     target = "%g" % brain["rate_hz_target"] if "rate_hz_target" in brain else "?"
     print()
     print("demo-fleet summary: one fieldbrain, one fieldbrain-sim, %d robots" % len(rovers))
     if "backend" in brain:
         print("  brain            %s backend, %s (%s)" % (brain["backend"], get(brain, "device"),
                                                        get(brain, "device_reason")))
-    print("  cycles           %s at %s Hz achieved (configured %s)" % (get(brain, "cycles"), rate, target))
+    print("  ticks            %s at %s Hz achieved (configured %s), %s robot cycles in all" % (
+        "?" if ticks is None else ticks, rate, target, get(brain, "cycles")))
     print("  lateness p99     %s   work p99 %s   overruns %s" % (
         ms(brain, "lateness_p99_ns", 1e6, 3), ms(brain, "work_p99_ns", 1e6, 3), get(brain, "overruns")))
     print("  robot  cycles  sensors in  motors in  link losses  driven m  collisions  safety stops"

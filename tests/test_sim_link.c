@@ -651,6 +651,42 @@ TEST(motors_respond_to_the_sensors)
     rig_clean(&r);
 }
 
+TEST(fleet_lockstep_with_the_real_brain_drives_each_rover_as_its_brain_alone_would)
+{
+    /* One fieldbrain serving three robots, one fieldbrain-sim with three
+     * rovers. The first robot of the list has brain.seed and the lone
+     * rover's start, so its drive must be the lone run's, byte for byte
+     * (a fleet's brain answers as a one-robot brain would). */
+    rig r;
+    rig_init(&r);
+    write_config(&r, "fleet.yaml", 1, "lockstep",
+                 "  motor_timeout_ms: 10000\n  duration_s: 6\nrobots:\n  - id: 1\n  - id: 2\n  - id: 3\n");
+    pid_t brain = start_brain("fleet.yaml", "fleet-brain.err");
+    char *argv[] = {FB_SIM_BIN, "--config", "fleet.yaml", "--trajectory", "fleet.csv", "--summary", "fleet.json",
+                    NULL};
+    int sim_status = proc_wait(proc_spawn(argv, NULL, "fleet-sim.err"));
+    CHECK_EQ_INT(sim_status, 0);
+    CHECK_EQ_INT(proc_stop(brain, SIGTERM), 0);
+    char *json = harness_read_file("fleet.json");
+    CHECK(json);
+    for (uint32_t id = 1; id <= 3; id++) {
+        const char *o = rover_json(json, id);
+        CHECK_MSG(o, "no rover %u", id);
+        CHECK_EQ_INT(harness_json_num(o, "ticks"), 300);
+        CHECK_EQ_INT(harness_json_num(o, "lockstep_timeouts"), 0);
+        CHECK_EQ_INT(harness_json_num(o, "motor_bad"), 0);
+        CHECK_EQ_INT(harness_json_num(o, "latency_samples"), 300);
+    }
+    free(json);
+
+    CHECK_EQ_INT(lockstep_run(&r, 1, "", "lone.csv", &json), 0);
+    free(json);
+    CHECK(same_file("fleet-1.csv", "lone.csv"));
+    /* The others: their own seeds and starts, their own drives. */
+    CHECK(!same_file("fleet-2.csv", "fleet-1.csv") && !same_file("fleet-3.csv", "fleet-2.csv"));
+    rig_clean(&r);
+}
+
 TEST(safety_stop_when_the_brain_dies_and_driving_again_after_it_restarts)
 {
     rig r;
