@@ -474,8 +474,7 @@ static int pick_robots(const char *arg, int fleet, const config_fleet_robot *rob
                  "link.robot_id)", arg);
         return -1;
     }
-    static unsigned char picked[CONFIG_MAX_ROBOTS];
-    memset(picked, 0, sizeof picked);
+    unsigned char picked[CONFIG_MAX_ROBOTS] = {0};
     for (const char *p = arg;;) {
         char *end;
         errno = 0;
@@ -737,8 +736,10 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = on_wake;
-    sigaction(SIGUSR1, &sa, NULL);
+    if (fleet) {
+        sa.sa_handler = on_wake;
+        sigaction(SIGUSR1, &sa, NULL);
+    }
 
     const char *model = cfg.sim.model[0] ? cfg.sim.model : "bundled";
     const char *mode = cfg.sim.mode == SIM_LOCKSTEP ? "lockstep" : "realtime";
