@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 /* The one piece of global state: what the signal handler sets. Atomic, as
@@ -579,6 +580,18 @@ static void run_rover(run_state *s)
     s->end_ns = sim_now_ns();
 }
 
+/* Each rover's link holds about ten file descriptors (its ZeroMQ context,
+ * sockets and monitors), so a large fleet outgrows a soft limit of 1024:
+ * raise it to the hard limit. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static void *rover_main(void *arg)
 {
     run_state *s = arg;
@@ -714,6 +727,8 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (fleet)
+        raise_fd_limit();
     int status = 1;
     uint32_t opened = 0;
     run_state *rovers = calloc(n, sizeof *rovers);
@@ -749,10 +764,14 @@ int main(int argc, char **argv)
                 cfg.link.motor_endpoint);
         run_rover(&rovers[0]);
     } else {
-        char ids[1024] = "";
-        for (uint32_t i = 0, len = 0; i < n && len < sizeof ids; i++) {
-            int w = snprintf(ids + len, sizeof ids - len, "%s%u", i ? ", " : "", rovers[i].robot_id);
-            len = w < 0 ? (uint32_t)sizeof ids : len + (uint32_t)w;
+        /* The ids, as many as fit in a line of reasonable length. */
+        char ids[512] = "";
+        for (size_t i = 0, len = 0; i < n; i++) {
+            if (len + 16 > sizeof ids) {
+                snprintf(ids + len, sizeof ids - len, ", ...");
+                break;
+            }
+            len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%u", i ? ", " : "", rovers[i].robot_id);
         }
         fprintf(stderr,
                 "fieldbrain-sim %s: %s rover, %s, %.0f Hz ticks, %u rover%s (robot%s %s), sensors to %s, motors "
