@@ -6,8 +6,9 @@
 # robot its own brain, backend auto), a telemetry recorder, and one
 # fieldbrain-sim with four rovers in real time, all on the same two link
 # endpoints; stops them all cleanly; prints a summary per robot and writes
-# to out/demo-fleet/: arena-ID.png for each robot (the arena from above with
-# its trajectory, from trajectory-ID.csv), the plots of the recording, the
+# to out/demo-fleet/: arena.png (the arena from above with every robot's
+# path), arena-ID.png for each robot (its path coloured by time, where it
+# was held or bumped; from trajectory-ID.csv), the plots of the recording, the
 # logs, the configuration, the exit checkpoints (brain-ID.json + .npy) and
 # the exit summaries (brain-summary.json, sim.json). Works without a display
 # and without a GPU. The programs it runs live in their folders
@@ -108,8 +109,12 @@ if [ "$sim_rc" != 0 ] || [ "$brain_rc" != 0 ]; then
     exit 1
 fi
 
-# Pictures: each robot's arena with its trajectory, and the plots of the
-# recording.
+# Pictures: the arena with every path, each robot's arena with its own, and
+# the plots of the recording.
+csvs=()
+for id in "${ids[@]}"; do csvs+=("$out/trajectory-$id.csv"); done
+"$py" "$root/sim/plot_trajectory.py" "${csvs[@]}" "$out/arena.png" > "$out/arena.log" 2>&1 ||
+    echo "demo-fleet: the arena picture failed (see $out/arena.log)" >&2
 for id in "${ids[@]}"; do
     "$py" "$root/sim/plot_trajectory.py" "$out/trajectory-$id.csv" "$out/arena-$id.png" \
         --label "robot $id of ${#ids[@]}" >> "$out/arena.log" 2>&1 ||

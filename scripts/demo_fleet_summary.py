@@ -111,7 +111,7 @@ def main(argv):
             losses, "%.2f" % r["distance_m"] if "distance_m" in r else "?", get(r, "collisions"),
             get(r, "safety_stops"), e2e))
     pics = sorted(f for f in os.listdir(out) if f.endswith(".png"))
-    arenas = [f for f in pics if f.startswith("arena-")]
+    arenas = [f for f in pics if f.startswith("arena")]
     print("  trajectories     %s" % (", ".join(arenas) or "none"))
     print("  other pictures   %s" % (", ".join(f for f in pics if f not in arenas) or "none"))
     return 0

@@ -141,6 +141,7 @@ def test_fleet_summary_reads_what_the_programs_wrote():
         assert code == 0 and r.returncode == 0, r.stderr
         brain = json.load(open(os.path.join(out, 'brain-summary.json')))
         rovers = json.load(open(os.path.join(out, 'sim.json')))['rovers']
+        open(os.path.join(out, 'arena.png'), 'wb').close()
         open(os.path.join(out, 'arena-5.png'), 'wb').close()
         open(os.path.join(out, 'arena-9.png'), 'wb').close()
         r = subprocess.run(['/usr/bin/python3', os.path.join(SCRIPTS, 'demo_fleet_summary.py'), out, '2000'],
@@ -160,7 +161,7 @@ def test_fleet_summary_reads_what_the_programs_wrote():
             assert row[1:6] == [str(x['cycles']), str(x['received']), str(rover['motor_received']),
                                 str(x['link_losses']), '%.2f' % rover['distance_m']], (row, x, rover)
             assert x['received'] > 0 and rover['motor_received'] > 0, (x, rover)
-        assert 'trajectories     arena-5.png, arena-9.png\n' in r.stdout, r.stdout
+        assert 'trajectories     arena-5.png, arena-9.png, arena.png\n' in r.stdout, r.stdout
     # Nothing written at all: question marks, not a traceback.
     with tempfile.TemporaryDirectory() as empty:
         r = subprocess.run(['/usr/bin/python3', os.path.join(SCRIPTS, 'demo_fleet_summary.py'), empty, '0'],
