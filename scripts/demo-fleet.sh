@@ -16,6 +16,9 @@
 # demo_fleet_summary.py).
 #
 #   scripts/demo-fleet.sh [BUILD_DIR] [SECONDS]
+#
+# DEMO_FLEET_SIZE sets brain.size (default 24: four brains of make demo's
+# 32^3 fall behind 100 Hz on a two-core CPU), DEMO_FLEET_OUT the folder.
 set -euo pipefail
 build=${1:-build}
 seconds=${2:-${DEMO_SECONDS:-30}}
@@ -50,11 +53,13 @@ read -r p_sensor p_motor p_tele p_control < <("$py" "$here/free_ports.py" 4)
     cat <<EOF
 # The fleet demo's configuration (scripts/demo-fleet.sh): the defaults of
 # config/default.yaml with the endpoints of this run, a brain that uses the
-# motors' range, and a robots list: one fieldbrain serves them all, each
-# robot with its own brain (seed brain.seed + its place in the list), and
-# one fieldbrain-sim simulates a rover for each.
+# motors' range, a field of size ${DEMO_FLEET_SIZE:-24} (DEMO_FLEET_SIZE), and a robots
+# list: one fieldbrain serves them all, each robot with its own brain (seed
+# brain.seed + its place in the list), and one fieldbrain-sim simulates a
+# rover for each.
 brain:
   backend: auto
+  size: ${DEMO_FLEET_SIZE:-24}
   motor_gain: ${DEMO_MOTOR_GAIN:-400.0}
 loop:
   mode: fixed_rate
