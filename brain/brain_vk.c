@@ -1,7 +1,8 @@
 /* brain_vk.c: the Vulkan compute backend of the brain (field-brain.md on the
  * GPU). Buffers and pipelines are made once; every cycle variant's command
  * buffer is recorded once at create, and a cycle is one submit of one of them
- * and one fence wait. vk_device.c chooses the device and makes buffers;
+ * and one fence wait (a fleet's step: every brain's in one submit,
+ * fbvk_step_many, on the fbvk_device the brains share). vk_device.c chooses the device and makes buffers;
  * vk_layout.h is the layout the shaders share.
  *
  * brain/README.md is the picture of a cycle: the variants, the passes each
