@@ -278,7 +278,7 @@ static int run(const char *config_path, const char *resume, bool resume_fleet,
     }
     if (cfg.control.enabled) {
         char warn[CONTROL_WARN_LEN];
-        if (control_create(&cfg, b, lp, tm ? app_telemetry_publisher(tm) : NULL, &ctl, warn, err,
+        if (control_create(&cfg, fleet, lp, tm ? app_telemetry_publisher(tm) : NULL, &ctl, warn, err,
                            sizeof err) < 0) {
             fprintf(stderr, "fieldbrain: %s\n", err);
             goto out;
