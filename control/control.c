@@ -576,7 +576,12 @@ static void do_set(control *c, const json_node *n, int id, const targets *t, con
         cmd.call_user = c;
     }
     snprintf(cmd.key, sizeof cmd.key, "%.*s", LOOP_TEXT - 1, key);
-    snprintf(cmd.old_value, sizeof cmd.old_value, "%.*s", LOOP_TEXT - 1, old);
+    /* One event text for every robot: an old value only when it was each one's. */
+    bool same = true;
+    for (uint32_t i = t->first + 1; several && i <= t->last; i++)
+        same = same && strcmp(c->olds[i], c->olds[t->first]) == 0;
+    snprintf(cmd.old_value, sizeof cmd.old_value, "%.*s", LOOP_TEXT - 1,
+             same ? old : "each robot's own");
     snprintf(cmd.new_value, sizeof cmd.new_value, "%.*s", LOOP_TEXT - 1, now);
     loop_command_result res = {0};
     bool taken = false;

@@ -125,7 +125,8 @@ static void print_reply(const char *what, const json_node *n)
                json_num(n, 0, "counters.brain_faults", 0));
         /* A fleet: a line for each robot the reply covers. */
         int by = json_get(n, 0, "by_robot");
-        for (int i = r >= 0 && json_count(n, r) > 1 && by >= 0 ? n[by].child : -1; i >= 0; i = n[i].next) {
+        int first = r >= 0 && json_count(n, r) > 1 && by >= 0 ? n[by].child : -1;
+        for (int i = first; i >= 0; i = n[i].next) {
             int rp = json_get(n, i, "paused"), rl = json_get(n, i, "link_lost");
             printf("robot %.0f: cycle %.0f (brain cycle %.0f)%s%s; received %.0f, published %.0f, "
                    "bad input %.0f, brain faults %.0f\n", json_num(n, i, "robot", 0),
@@ -268,7 +269,8 @@ int main(int argc, char **argv)
     if (ask(endpoint, server_key, public_key, secret_key, timeout_ms, request, reply, sizeof reply) != 0)
         return EXIT_UNREACHED;
     static json_node n[64 + 16 * 256];
-    if (json_parse(reply, strlen(reply), n, (int)(sizeof n / sizeof n[0])) <= 0 || n[0].type != JSON_OBJ) {
+    int max_nodes = (int)(sizeof n / sizeof n[0]);
+    if (json_parse(reply, strlen(reply), n, max_nodes) <= 0 || n[0].type != JSON_OBJ) {
         fprintf(stderr, "fieldbrain-ctl: %s answered with something that is not a control reply\n", endpoint);
         return EXIT_UNREACHED;
     }

@@ -408,6 +408,7 @@ def test_fleet_set_for_one_robot_or_every_robot():
     f.close()
     code, text = b.stop()
     assert code == 0 and 'brain.motor_gain changed from 5 to 0' in text, text
+    assert "brain.motor_gain changed from each robot's own to 7" in text, text
 
 
 def test_fleet_pause_one_robot_stops_only_its_motors():
