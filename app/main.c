@@ -142,16 +142,18 @@ static int run(const char *config_path, const char *resume, const char *summary_
 
     raise_fd_limit();
     int status = 1;
+    brain_fleet *fleet = NULL;  /* one robot's brain, as a fleet of one */
     brain *b = NULL;
     robot_link *l = NULL;
     loop *lp = NULL;
     app_telemetry *tm = NULL;
     app_inlog *il = NULL;
     control *ctl = NULL;
-    if (brain_create(&cfg.brain, &b, err, sizeof err) < 0) {
+    if (brain_fleet_create(&cfg.brain, &cfg.brain.seed, 1, &fleet, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain: brain: %s\n", err);
         goto out;
     }
+    b = brain_fleet_brain(fleet, 0);
     const brain_params *p = brain_get_params(b);
     fprintf(stderr, "fieldbrain: brain %ux%ux%u x %u on %s: %s (%s)\n", p->size_x, p->size_y,
             p->size_z, p->channels, brain_backend_name(brain_get_backend(b)), brain_device_name(b),
@@ -175,7 +177,7 @@ static int run(const char *config_path, const char *resume, const char *summary_
         goto out;
     }
     if (cfg.telemetry.enabled) {
-        if (app_telemetry_attach(&cfg, b, lp, &tm, err, sizeof err) < 0) {
+        if (app_telemetry_attach(&cfg, fleet, lp, &tm, err, sizeof err) < 0) {
             fprintf(stderr, "fieldbrain: %s\n", err);
             goto out;
         }
@@ -234,7 +236,7 @@ out:
     app_telemetry_detach(&tm);  /* unhooks before the loop goes */
     loop_destroy(&lp);
     link_destroy(&l);  /* linger 0: never waits for a peer */
-    brain_destroy(&b);
+    brain_fleet_destroy(&fleet);
     return status;
 }
 

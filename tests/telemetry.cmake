@@ -9,6 +9,7 @@ fb_add_tests(TARGET test_telemetry
 # that neither it nor the timing tests beside it are judged on a machine the
 # other is using up.
 set_tests_properties(test_telemetry.subscription_flood_neither_grows_memory_nor_starves_subscribers
+                     test_telemetry.subscription_flood_with_a_fleet_of_64_robots
   PROPERTIES RUN_SERIAL TRUE)
 
 # End to end: the fieldbrain program with telemetry on, a Python robot,
