@@ -108,12 +108,13 @@ static void on_cycle(const loop_cycle_report *r, void *user)
      * error, or a backend without it) costs a counted, skipped slice and
      * nothing else. Averaging, colouring and PNG happen on the telemetry
      * thread. */
-    if (r->stepped && r->robot_id == telemetry_slice_robot(a->t) &&
-        telemetry_slice_due(a->t, r->cycle)) {
+    /* One robot: its cycles, whatever id the loop gives them. */
+    bool slice_robot = a->n_robots == 1 || r->robot_id == telemetry_slice_robot(a->t);
+    if (r->stepped && slice_robot && telemetry_slice_due(a->t, r->cycle)) {
         /* Only the slice robot's cycles, so a search of at most a fleet's
          * ids on a few cycles of one robot. */
         uint32_t i = 0;
-        while (i < a->n_robots && a->ids[i] != r->robot_id)
+        while (a->n_robots > 1 && i < a->n_robots && a->ids[i] != r->robot_id)
             i++;
         brain *b = i < a->n_robots ? brain_fleet_brain(a->f, i) : NULL;
         float *dst = b ? telemetry_slice_acquire_robot(a->t, r->robot_id) : NULL;

@@ -944,10 +944,11 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* The robot's place in the fleet (any id is the one robot's without a
- * fleet list). No allocation, O(log n): the loop's thread calls it. */
+ * fleet of more than one, so one robot's telemetry takes what it is given
+ * as it always did). No allocation, O(log n): the loop's thread calls it. */
 static bool place_of(const telemetry *t, uint32_t id, uint32_t *place)
 {
-    if (t->o.n_robots == 0) {
+    if (t->o.n_robots <= 1) {
         *place = 0;
         return true;
     }
@@ -965,6 +966,15 @@ static bool place_of(const telemetry *t, uint32_t id, uint32_t *place)
             hi = mid;
     }
     return false;
+}
+
+/* Whether id is a robot of the fleet as given (any id without one). */
+static bool robot_listed(const telemetry *t, uint32_t id)
+{
+    uint32_t place;
+    if (t->o.n_robots == 1)
+        return t->o.robot_ids[0] == id;
+    return place_of(t, id, &place);
 }
 
 /* "no robot of the fleet (robots 1, 2, 3, ...)" for messages. */
@@ -1043,8 +1053,7 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
                          (uint32_t)(t->by_id[i] >> 32));
             goto fail_all;
         }
-    uint32_t slice_place;
-    if (!place_of(t, o->slice_robot, &slice_place)) {
+    if (!robot_listed(t, o->slice_robot)) {
         rc = not_in_fleet(t, "telemetry.slice_robot", o->slice_robot, err, err_len);
         goto fail_all;
     }
@@ -1172,8 +1181,7 @@ int telemetry_set_rates(telemetry *t, const telemetry_rates *r, char *err, size_
 
 int telemetry_set_slice_robot(telemetry *t, uint32_t robot_id, char *err, size_t err_len)
 {
-    uint32_t place;
-    if (!place_of(t, robot_id, &place))
+    if (!robot_listed(t, robot_id))
         return not_in_fleet(t, "telemetry.slice_robot", robot_id, err, err_len);
     atomic_store(&t->slice_robot, robot_id);
     return TELEMETRY_OK;

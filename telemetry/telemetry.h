@@ -67,9 +67,10 @@ typedef struct {
     char curve_secret_key[TELEMETRY_STR];  /* Z85, 40 characters; "" = no CURVE */
     char curve_public_key[TELEMETRY_STR];  /* Z85, the key subscribers need */
     char curve_client_keys[TELEMETRY_STR]; /* allowed subscribers' keys file; "" = any */
-    /* The fleet. 0 robots: one robot, whatever its id, exactly as without
-     * fleets. 1: the same, that robot. More: per-robot topics, and stats of
-     * an id not listed are dropped (counted in dropped_stats). */
+    /* The fleet. 0 or 1 robots: one robot, whatever id its cycles carry,
+     * exactly as without fleets (slice_robot is then checked against the
+     * one id given, if any). More: per-robot topics, and stats of an id not
+     * listed are dropped (counted in dropped_stats). */
     uint32_t n_robots;            /* <= TELEMETRY_MAX_ROBOTS */
     uint32_t robot_ids[TELEMETRY_MAX_ROBOTS]; /* in the fleet's order, each once */
     uint32_t slice_robot;         /* the robot whose field slices show; one of robot_ids */
