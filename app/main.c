@@ -14,6 +14,7 @@
 #include "app_telemetry.h"
 #include "control.h"
 #include "wire.h"
+#include "fail.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -33,7 +34,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: fieldbrain run --config FILE [--resume CHECKPOINT] [--summary FILE]\n"
+            "usage: fieldbrain run --config FILE [--resume CHECKPOINT | --resume-fleet] [--summary FILE]\n"
             "       fieldbrain replay LOG [options]   (fieldbrain replay --help)\n"
             "       fieldbrain --help | --version\n"
             "\n"
@@ -44,12 +45,18 @@ static void usage(FILE *f)
             "checkpoint when checkpoint.on_exit is set, exit status 0.\n"
             "\n"
             "  --config FILE         the YAML configuration (see config/default.yaml)\n"
-            "  --resume CHECKPOINT   continue from a checkpoint (its field shape wins)\n"
+            "  --resume CHECKPOINT   continue from a checkpoint (its field shape wins); one robot\n"
+            "  --resume-fleet        continue every robot from its own checkpoint (the config's\n"
+            "                        robots list and checkpoint.path say where; each must be\n"
+            "                        there; robot 0's shape wins, each keeps its seed and values)\n"
             "  --summary FILE        at exit, also write the summary line to FILE as one\n"
             "                        JSON object: cycles, overruns, skipped_ticks, received,\n"
             "                        skipped, published, brain_errors, bad, bad_by_reason,\n"
             "                        lateness_{p50,p99,max}_ns, work_{p50,p99,max}_ns,\n"
-            "                        device, device_reason, backend, mode, rate_hz_target\n");
+            "                        device, device_reason, backend, mode, rate_hz_target;\n"
+            "                        with several robots also robots: [{robot_id, cycles,\n"
+            "                        brain_cycle, received, skipped, published, brain_errors,\n"
+            "                        link_losses, bad}, ...]\n");
 }
 
 /* Every robot, sim and subscriber connection costs a file descriptor, and so
@@ -89,11 +96,27 @@ static void json_string(FILE *f, const char *s)
 
 /* --summary FILE: what loop_run's summary line says, and what ran it.
  * 0, or -1 with errno set. */
-static int write_summary(const char *path, const loop *lp, const brain *b, const config *cfg)
+static void write_summary_robots(FILE *f, const loop *lp)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
+    fputs(", \"robots\": [", f);
+    for (uint32_t i = 0; i < loop_robot_count(lp); i++) {
+        loop_robot_summary rs;
+        loop_get_robot_summary(lp, i, &rs);
+        fprintf(f,
+                "%s{\"robot_id\": %u, \"cycles\": %llu, \"brain_cycle\": %llu, \"received\": %llu, "
+                "\"skipped\": %llu, \"published\": %llu, \"brain_errors\": %llu, "
+                "\"link_losses\": %llu, \"bad\": %llu}",
+                i ? ", " : "", rs.robot_id, (unsigned long long)rs.cycles,
+                (unsigned long long)rs.brain_cycle, (unsigned long long)rs.link.received,
+                (unsigned long long)rs.link.skipped, (unsigned long long)rs.link.published,
+                (unsigned long long)rs.brain_errors, (unsigned long long)rs.link_losses,
+                (unsigned long long)rs.link.bad_total);
+    }
+    fputc(']', f);
+}
+
+static void write_summary_to(FILE *f, const loop *lp, const brain *b, const config *cfg)
+{
     loop_summary s;
     loop_get_summary(lp, &s);
     fprintf(f,
@@ -115,19 +138,74 @@ static int write_summary(const char *path, const loop *lp, const brain *b, const
     json_string(f, brain_device_name(b));
     fputs(", \"device_reason\": ", f);
     json_string(f, brain_device_reason(b));
-    fprintf(f, ", \"backend\": \"%s\", \"mode\": \"%s\", \"rate_hz_target\": %.17g}\n",
+    fprintf(f, ", \"backend\": \"%s\", \"mode\": \"%s\", \"rate_hz_target\": %.17g",
             brain_backend_name(brain_get_backend(b)),
             cfg->loop.mode == LOOP_LOCKSTEP ? "lockstep" : "fixed_rate",
             cfg->loop.mode == LOOP_LOCKSTEP ? 0.0 : cfg->loop.rate_hz);
+    if (loop_robot_count(lp) > 1)
+        write_summary_robots(f, lp);
+    fputs("}\n", f);
+}
+
+static int write_summary(const char *path, const loop *lp, const brain *b, const config *cfg)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    write_summary_to(f, lp, b, cfg);
     int failed = ferror(f);
     if (fclose(f) != 0 || failed)
         return -1;
     return 0;
 }
 
-static int run(const char *config_path, const char *resume, const char *summary_path)
+/* The fleet's brains: each robot's seed, or with --resume-fleet each
+ * robot's checkpoint (its seed, its values), robot 0's shape for all. */
+static int make_fleet(config *cfg, const config_fleet_robot *robots, uint32_t n, const char *resume,
+                      bool resume_fleet, brain_fleet **f, char *err, size_t err_len)
+{
+    static uint64_t seeds[CONFIG_MAX_ROBOTS];
+    static brain_params saved[CONFIG_MAX_ROBOTS];
+    for (uint32_t i = 0; i < n; i++) {
+        seeds[i] = robots[i].seed;
+        const char *path = resume_fleet ? robots[i].checkpoint : i == 0 ? resume : NULL;
+        if (!path)
+            continue;
+        if (!path[0])
+            return fb_fail(err, err_len, 2, "--resume-fleet: robot %u has no checkpoint (set "
+                           "checkpoint.path or the robot's checkpoint)", robots[i].id);
+        saved[i] = cfg->brain;
+        char why[768];
+        if (brain_checkpoint_params(path, &saved[i], why, sizeof why) < 0)
+            return fb_fail(err, err_len, 2, "--resume %s: %s", path, why);
+        if (i == 0)
+            cfg->brain = saved[0];
+        seeds[i] = saved[i].seed;
+    }
+    char why[768];
+    if (brain_fleet_create(&cfg->brain, seeds, n, f, why, sizeof why) < 0)
+        return fb_fail(err, err_len, 1, "brain: %s", why);
+    for (uint32_t i = 0; i < n; i++) {
+        const char *path = resume_fleet ? robots[i].checkpoint : i == 0 ? resume : NULL;
+        if (!path)
+            continue;
+        brain *b = brain_fleet_brain(*f, i);
+        if ((i > 0 && brain_set_params(b, &saved[i], why, sizeof why) < 0) ||
+            brain_load(b, path, why, sizeof why) < 0)
+            return fb_fail(err, err_len, 1, "--resume %s: %s", path, why);
+        fprintf(stderr, "fieldbrain: resumed %s at brain cycle %llu\n", path,
+                (unsigned long long)brain_get_cycle(b));
+    }
+    return 0;
+}
+
+static int run(const char *config_path, const char *resume, bool resume_fleet,
+               const char *summary_path)
 {
     static config cfg;  /* large: keep it off the stack */
+    static config_fleet_robot robots[CONFIG_MAX_ROBOTS];
+    static uint32_t ids[CONFIG_MAX_ROBOTS];
+    static loop_checkpoint_options ck[CONFIG_MAX_ROBOTS];
     char err[1024];
     if (config_load(config_path, &cfg, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain: %s\n", err);
@@ -135,44 +213,44 @@ static int run(const char *config_path, const char *resume, const char *summary_
     }
     if (config_warnings(&cfg, err, sizeof err) > 0)
         fprintf(stderr, "fieldbrain: warning: %s\n", err);
-    if (resume && brain_checkpoint_params(resume, &cfg.brain, err, sizeof err) < 0) {
-        fprintf(stderr, "fieldbrain: --resume %s: %s\n", resume, err);
+    uint32_t n = config_fleet(&cfg, robots);
+    if (resume && n > 1) {
+        fprintf(stderr, "fieldbrain: --resume CHECKPOINT: the config has %u robots; "
+                "--resume-fleet resumes each from its own checkpoint\n", n);
         return 2;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        ids[i] = robots[i].id;
+        ck[i] = cfg.checkpoint;
+        snprintf(ck[i].path, sizeof ck[i].path, "%s", robots[i].checkpoint);
     }
 
     raise_fd_limit();
     int status = 1;
-    brain_fleet *fleet = NULL;  /* one robot's brain, as a fleet of one */
-    brain *b = NULL;
+    brain_fleet *fleet = NULL;
     robot_link *l = NULL;
     loop *lp = NULL;
     app_telemetry *tm = NULL;
     app_inlog *il = NULL;
     control *ctl = NULL;
-    if (brain_fleet_create(&cfg.brain, &cfg.brain.seed, 1, &fleet, err, sizeof err) < 0) {
-        fprintf(stderr, "fieldbrain: brain: %s\n", err);
+    int frc = make_fleet(&cfg, robots, n, resume, resume_fleet, &fleet, err, sizeof err);
+    if (frc) {
+        fprintf(stderr, "fieldbrain: %s\n", err);
+        status = frc;
         goto out;
     }
-    b = brain_fleet_brain(fleet, 0);
+    brain *b = brain_fleet_brain(fleet, 0);
     const brain_params *p = brain_get_params(b);
     fprintf(stderr, "fieldbrain: brain %ux%ux%u x %u on %s: %s (%s)\n", p->size_x, p->size_y,
             p->size_z, p->channels, brain_backend_name(brain_get_backend(b)), brain_device_name(b),
             brain_device_reason(b));
-    if (resume) {
-        if (brain_load(b, resume, err, sizeof err) < 0) {
-            fprintf(stderr, "fieldbrain: --resume %s: %s\n", resume, err);
-            goto out;
-        }
-        fprintf(stderr, "fieldbrain: resumed %s at brain cycle %llu\n", resume,
-                (unsigned long long)brain_get_cycle(b));
-    }
-    if (link_create(&cfg.link, cfg.brain.sensors, cfg.brain.motors, &l, err, sizeof err) < 0) {
+    if (link_create(&cfg.link, ids, n, cfg.brain.sensors, cfg.brain.motors, &l, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain: %s\n", err);
         goto out;
     }
     if (link_warning(l)[0])
         fprintf(stderr, "fieldbrain: warning: %s\n", link_warning(l));
-    if (loop_create(&cfg.loop, &cfg.checkpoint, b, l, &lp, err, sizeof err) < 0) {
+    if (loop_create(&cfg.loop, ck, fleet, l, &lp, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain: %s\n", err);
         goto out;
     }
@@ -185,6 +263,10 @@ static int run(const char *config_path, const char *resume, const char *summary_
                      (cfg.telemetry.curve_secret_key[0] || cfg.link.curve_secret_key[0]);
         fprintf(stderr, "fieldbrain: telemetry on %s%s\n", telemetry_endpoint(app_telemetry_publisher(tm)),
                 curve ? " (CURVE)" : "");
+    }
+    if (cfg.record.path[0] && n > 1) {
+        fprintf(stderr, "fieldbrain: record.path: input logs of a fleet are not written yet\n");
+        goto out;
     }
     if (cfg.record.path[0]) {
         if (app_inlog_attach(&cfg, b, lp, &il, err, sizeof err) < 0) {
@@ -221,9 +303,15 @@ static int run(const char *config_path, const char *resume, const char *summary_
             brain_device_name(b), cfg.loop.mode == LOOP_LOCKSTEP ? "lockstep" : "fixed_rate");
     if (cfg.loop.mode == LOOP_FIXED_RATE)
         fprintf(stderr, " at %g Hz", cfg.loop.rate_hz);
-    fprintf(stderr, "; robot %u; sensors on %s, motors on %s%s\n", cfg.link.robot_id,
-            cfg.link.sensor_endpoint, cfg.link.motor_endpoint,
-            cfg.link.curve_secret_key[0] ? " (CURVE)" : "");
+    if (n == 1) {
+        fprintf(stderr, "; robot %u", ids[0]);
+    } else {
+        fprintf(stderr, "; %u robots:", n);
+        for (uint32_t i = 0; i < n; i++)
+            fprintf(stderr, "%s %u", i ? "," : "", ids[i]);
+    }
+    fprintf(stderr, "; sensors on %s, motors on %s%s\n", cfg.link.sensor_endpoint,
+            cfg.link.motor_endpoint, cfg.link.curve_secret_key[0] ? " (CURVE)" : "");
 
     status = loop_run(lp, &g_stop) == 0 ? 0 : 1;
     if (summary_path && write_summary(summary_path, lp, b, &cfg) < 0) {
@@ -257,11 +345,14 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *config_path = NULL, *resume = NULL, *summary_path = NULL;
+    bool resume_fleet = false;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             config_path = argv[++i];
         } else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
             resume = argv[++i];
+        } else if (strcmp(argv[i], "--resume-fleet") == 0) {
+            resume_fleet = true;
         } else if (strcmp(argv[i], "--summary") == 0 && i + 1 < argc) {
             summary_path = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0) {
@@ -277,5 +368,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "fieldbrain: run needs --config FILE\n");
         return 2;
     }
-    return run(config_path, resume, summary_path);
+    if (resume && resume_fleet) {
+        fprintf(stderr, "fieldbrain: --resume and --resume-fleet: choose one\n");
+        return 2;
+    }
+    return run(config_path, resume, resume_fleet, summary_path);
 }

@@ -124,7 +124,8 @@ int brain_load(brain *b, const char *path, char *err, size_t err_len);
 
 /* For saving without stalling a control loop: take a host copy of the state
  * (one readback, on the loop's thread), then write it from any thread. A
- * snapshot holds its own buffers, allocated once. */
+ * snapshot holds its own buffers, allocated once, and takes the state of any
+ * brain of the shape it was created for (BRAIN_ERR_MISMATCH otherwise). */
 typedef struct brain_snapshot brain_snapshot;
 int brain_snapshot_create(const brain *b, brain_snapshot **out);
 int brain_snapshot_take(brain *b, brain_snapshot *s);

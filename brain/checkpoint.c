@@ -350,11 +350,19 @@ void brain_snapshot_destroy(brain_snapshot **sp)
 
 int brain_snapshot_take(brain *b, brain_snapshot *s)
 {
+    const brain_params *p = brain_get_params(b);
+    if (brain_field_count(b) != s->count || p->channels != s->p.channels ||
+        p->sensors != s->p.sensors || p->motors != s->p.motors)
+        return BRAIN_ERR_MISMATCH;
     int rc = brain_read_field(b, s->field);
     if (rc == 0)
         rc = brain_read_momentum(b, s->momentum);
     s->cycle = brain_get_cycle(b);
     s->p = *brain_get_params(b); /* as they are now: brain_set_params may have changed them */
+    /* b may be another brain of the snapshot's shape (a fleet's brains
+     * share one): its seed and spots are b's. */
+    memcpy(s->sensor_spots, brain_sensor_spots(b), 3 * sizeof(uint32_t) * s->p.sensors);
+    memcpy(s->motor_spots, brain_motor_spots(b), 3 * sizeof(uint32_t) * s->p.motors);
     return rc;
 }
 

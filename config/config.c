@@ -1262,31 +1262,63 @@ static bool event_name(const yaml_event_t *ev, char *buf)
     return ev->data.scalar.length < NAME_MAX_LEN && strlen(v) == ev->data.scalar.length;
 }
 
+/* The next key of a mapping: *end at the mapping's end, else the key's
+ * name (*whole: all of it, see event_name) and place. A key that is not a
+ * scalar is "file:line:column: <expected>, got a <kind>". */
+static int next_key(reader *r, const char *expected, char *name, bool *whole, yaml_mark_t *mark,
+                    bool *end)
+{
+    yaml_event_t ev;
+    int rc = next_event(r, &ev);
+    if (rc)
+        return rc;
+    *end = ev.type == YAML_MAPPING_END_EVENT;
+    *mark = ev.start_mark;
+    *whole = event_name(&ev, name);
+    bool scalar = ev.type == YAML_SCALAR_EVENT;
+    const char *kind = event_kind(&ev);
+    yaml_event_delete(&ev);
+    if (!*end && !scalar)
+        return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX, "%s:%zu:%zu: %s, got a %s", r->name,
+                       mark->line + 1, mark->column + 1, expected, kind);
+    return 0;
+}
+
+/* The value of key k (named `label` in messages, "brain.decay") into c; a
+ * value it refuses is "file:line:column: label: what is wrong". */
+static int read_value(reader *r, config *c, const config_key *k, const char *label)
+{
+    yaml_event_t ev;
+    int rc = next_event(r, &ev);
+    if (rc)
+        return rc;
+    yaml_mark_t vm = ev.start_mark;
+    value v = event_value(&ev);
+    char what[400];
+    rc = set_value(c, k, &v, what, sizeof what);
+    yaml_event_delete(&ev);
+    if (rc)
+        return fb_fail(r->err, r->err_len, rc, "%s:%zu:%zu: %s: %s", r->name, vm.line + 1,
+                       vm.column + 1, label, what);
+    return 0;
+}
+
 /* Reads one section's mapping (the MAPPING_START is consumed). */
 static int read_section(reader *r, config *c, size_t section, size_t *size_line)
 {
     const char *sname = config_sections[section];
     size_t seen_line[160] = {0};   /* 1-based line where key i was set */
-    yaml_event_t ev;
     int rc;
+    char expected[64];
+    snprintf(expected, sizeof expected, "%s: expected a key name", sname);
     for (;;) {
-        if ((rc = next_event(r, &ev)))
-            return rc;
-        if (ev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&ev);
-            return 0;
-        }
-        yaml_mark_t km = ev.start_mark;
+        yaml_mark_t km;
         char key[NAME_MAX_LEN];
-        bool whole = event_name(&ev, key);
-        if (ev.type != YAML_SCALAR_EVENT) {
-            rc = fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
-                      "%s:%zu:%zu: %s: expected a key name, got a %s", r->name,
-                      km.line + 1, km.column + 1, sname, event_kind(&ev));
-            yaml_event_delete(&ev);
+        bool whole, end;
+        if ((rc = next_key(r, expected, key, &whole, &km, &end)))
             return rc;
-        }
-        yaml_event_delete(&ev);
+        if (end)
+            return 0;
 
         config_key k;
         int idx = whole ? key_find(section, key, &k) : -1;
@@ -1319,16 +1351,10 @@ static int read_section(reader *r, config *c, size_t section, size_t *size_line)
                             size_line[!is_size]);
         }
 
-        if ((rc = next_event(r, &ev)))
+        char label[2 * NAME_MAX_LEN];
+        snprintf(label, sizeof label, "%s.%s", sname, key);
+        if ((rc = read_value(r, c, &k, label)))
             return rc;
-        yaml_mark_t vm = ev.start_mark;
-        value v = event_value(&ev);
-        char what[400];
-        rc = set_value(c, &k, &v, what, sizeof what);
-        yaml_event_delete(&ev);
-        if (rc)
-            return fb_fail(r->err, r->err_len, rc, "%s:%zu:%zu: %s.%s: %s", r->name,
-                        vm.line + 1, vm.column + 1, sname, key, what);
         place_record(c, section, (size_t)idx, (uint32_t)km.line + 1, (uint32_t)km.column + 1);
         /* A mapping or sequence value was refused above, so nothing nested
          * is left to skip. */
@@ -1393,23 +1419,16 @@ static int read_robots(reader *r, config *c)
         c->origin.robot_line[i] = (uint32_t)em.line + 1;
         c->origin.robot_column[i] = (uint32_t)em.column + 1;
         size_t seen_line[N_ROBOT_KEYS] = {0};
+        char expected[64];
+        snprintf(expected, sizeof expected, "robots[%u]: expected a key name", i);
         for (;;) {
-            if ((rc = next_event(r, &ev)))
-                return rc;
-            if (ev.type == YAML_MAPPING_END_EVENT) {
-                yaml_event_delete(&ev);
-                break;
-            }
-            yaml_mark_t km = ev.start_mark;
+            yaml_mark_t km;
             char key[NAME_MAX_LEN];
-            bool whole = event_name(&ev, key);
-            bool scalar = ev.type == YAML_SCALAR_EVENT;
-            kind = event_kind(&ev);
-            yaml_event_delete(&ev);
-            if (!scalar)
-                return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
-                               "%s:%zu:%zu: robots[%u]: expected a key name, got a %s", r->name,
-                               km.line + 1, km.column + 1, i, kind);
+            bool whole, end;
+            if ((rc = next_key(r, expected, key, &whole, &km, &end)))
+                return rc;
+            if (end)
+                break;
             size_t k = 0;
             while (k < N_ROBOT_KEYS && !(whole && strcmp(robot_keys[k].key, key) == 0))
                 k++;
@@ -1422,17 +1441,11 @@ static int read_robots(reader *r, config *c)
                                "%s:%zu:%zu: robots[%u].%s: duplicate key (first set at line %zu)",
                                r->name, km.line + 1, km.column + 1, i, key, seen_line[k]);
             seen_line[k] = km.line + 1;
-            if ((rc = next_event(r, &ev)))
-                return rc;
-            yaml_mark_t vm = ev.start_mark;
-            value v = event_value(&ev);
             config_key ck = robot_key(i, k);
-            char what[400];
-            rc = set_value(c, &ck, &v, what, sizeof what);
-            yaml_event_delete(&ev);
-            if (rc)
-                return fb_fail(r->err, r->err_len, rc, "%s:%zu:%zu: robots[%u].%s: %s", r->name,
-                               vm.line + 1, vm.column + 1, i, key, what);
+            char label[NAME_MAX_LEN + 24];
+            snprintf(label, sizeof label, "robots[%u].%s", i, key);
+            if ((rc = read_value(r, c, &ck, label)))
+                return rc;
             if (k == 1)
                 c->robots.robot[i].has_seed = true;
         }
@@ -1484,22 +1497,13 @@ static int read_document(reader *r, config *c)
     yaml_event_delete(&ev);
 
     for (;;) {
-        if ((rc = next_event(r, &ev)))
-            return rc;
-        if (ev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&ev);
-            break;
-        }
-        yaml_mark_t sm = ev.start_mark;
+        yaml_mark_t sm;
         char name[NAME_MAX_LEN];
-        bool whole = event_name(&ev, name);
-        bool scalar = ev.type == YAML_SCALAR_EVENT;
-        const char *kind = event_kind(&ev);
-        yaml_event_delete(&ev);
-        if (!scalar)
-            return fb_fail(r->err, r->err_len, CONFIG_ERR_SYNTAX,
-                        "%s:%zu:%zu: expected a section name, got a %s", r->name,
-                        sm.line + 1, sm.column + 1, kind);
+        bool whole, end;
+        if ((rc = next_key(r, "expected a section name", name, &whole, &sm, &end)))
+            return rc;
+        if (end)
+            break;
         if (whole && strcmp(name, "robots") == 0) {
             if (c->origin.robots_line)
                 return fb_fail(r->err, r->err_len, CONFIG_ERR_KEY,

@@ -208,7 +208,7 @@ static void put_cycles(reply *r, const loop_command_result *res)
 static void do_status(control *c, const json_node *n, int id, char *out, size_t cap)
 {
     loop_status s;
-    loop_get_status(c->lp, &s);
+    loop_get_status(c->lp, 0, &s);
     reply r;
     reply_begin(&r, out, cap, n, id);
     reply_ok(&r);

@@ -1,7 +1,8 @@
 /* link.c: the ZeroMQ side of the wire protocol. Sockets are set up once
  * (options before bind, linger 0); per tick the sensor socket is drained with
- * ZMQ_DONTWAIT into buffers allocated at creation, and motors go out with
- * ZMQ_DONTWAIT, so neither direction ever blocks the loop.
+ * ZMQ_DONTWAIT into buffers allocated at creation, one vector per robot of
+ * the fleet, and motors go out with ZMQ_DONTWAIT, so neither direction ever
+ * blocks the loop.
  */
 #include "link.h"
 #include "curve.h"
@@ -13,20 +14,38 @@
 #include <string.h>
 #include <zmq.h>
 
+/* A robot id and its place in the fleet, sorted by id for bsearch. */
+typedef struct {
+    uint32_t id, index;
+} link_robot_key;
+
+/* What one robot of the fleet has on the link. */
+typedef struct {
+    uint32_t id;
+    float *newest;           /* its newest valid vector (swapped with the link's scratch) */
+    link_counters counters;  /* its own (with one robot: everything) */
+} link_robot;
+
 struct robot_link {
     void *ctx;
     void *sensor_sock;
     void *motor_sock;
-    uint32_t robot_id;
     uint32_t timeout_ms;
     float sensor_limit;
     uint32_t sensors, motors;
     char warning[2 * IO_STR + 160];
+    uint32_t n_robots;
+    link_robot *robots;
+    link_robot_key *by_id;
     float *scratch;          /* decode target */
-    float *newest;           /* the newest valid vector (swapped with scratch) */
+    /* lockstep: a message for a robot that already had one this call, kept
+     * for the next call (held < 0: none) */
+    int held;
+    float *held_values;
+    link_sensor held_sensor;
     uint8_t *out_buf;        /* encoded motor message */
     size_t out_cap;
-    link_counters counters;
+    link_counters counters;  /* the fleet's totals */
 
     curve_zap *zap;          /* the allow-list of client keys (CURVE only) */
 };
@@ -63,10 +82,18 @@ static int link_err_of_curve(int rc)
     }
 }
 
-int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_link **out,
-                char *err, size_t err_len)
+static int key_cmp(const void *a, const void *b)
+{
+    uint32_t x = ((const link_robot_key *)a)->id, y = ((const link_robot_key *)b)->id;
+    return (x > y) - (x < y);
+}
+
+int link_create(const link_options *o, const uint32_t *robot_ids, uint32_t n_robots,
+                uint32_t sensors, uint32_t motors, robot_link **out, char *err, size_t err_len)
 {
     *out = NULL;
+    if (n_robots < 1 || !robot_ids)
+        return fb_fail(err, err_len, LINK_ERR_PARAM, "link: a link serves at least one robot");
     bool curve = o->curve_secret_key[0] != '\0';
     if (curve && (strlen(o->curve_secret_key) != 40 || strlen(o->curve_public_key) != 40))
         return fb_fail(err, err_len, LINK_ERR_PARAM,
@@ -80,18 +107,39 @@ int link_create(const link_options *o, uint32_t sensors, uint32_t motors, robot_
     robot_link *l = calloc(1, sizeof *l);
     if (!l)
         return fb_fail(err, err_len, LINK_ERR_NOMEM, "link: out of memory");
-    l->robot_id = o->robot_id;
     l->timeout_ms = o->timeout_ms;
     l->sensor_limit = o->sensor_limit;
     l->sensors = sensors;
     l->motors = motors;
+    l->held = -1;
+    l->n_robots = n_robots;
+    l->robots = calloc(n_robots, sizeof *l->robots);
+    l->by_id = calloc(n_robots, sizeof *l->by_id);
     l->scratch = calloc(l->sensors + 1u, sizeof(float));
-    l->newest = calloc(l->sensors + 1u, sizeof(float));
+    l->held_values = calloc(l->sensors + 1u, sizeof(float));
     l->out_cap = wire_message_bytes(l->motors);
     l->out_buf = calloc(1, l->out_cap);
-    l->ctx = zmq_ctx_new();
     int rc = LINK_ERR_NOMEM;
-    if (!l->scratch || !l->newest || !l->out_buf || !l->ctx) {
+    if (!l->robots || !l->by_id || !l->scratch || !l->held_values || !l->out_buf) {
+        fb_fail(err, err_len, rc, "link: out of memory");
+        goto fail;
+    }
+    for (uint32_t i = 0; i < n_robots; i++) {
+        l->robots[i].id = robot_ids[i];
+        l->by_id[i] = (link_robot_key){robot_ids[i], i};
+        if (!(l->robots[i].newest = calloc(l->sensors + 1u, sizeof(float)))) {
+            fb_fail(err, err_len, rc, "link: out of memory");
+            goto fail;
+        }
+    }
+    qsort(l->by_id, n_robots, sizeof *l->by_id, key_cmp);
+    for (uint32_t i = 1; i < n_robots; i++)
+        if (l->by_id[i].id == l->by_id[i - 1].id) {
+            rc = fb_fail(err, err_len, LINK_ERR_PARAM, "link: robot id %u is in the fleet twice",
+                         l->by_id[i].id);
+            goto fail;
+        }
+    if (!(l->ctx = zmq_ctx_new())) {
         fb_fail(err, err_len, rc, "link: out of memory");
         goto fail;
     }
@@ -179,16 +227,36 @@ void link_destroy(robot_link **lp)
     if (l->ctx)
         zmq_ctx_term(l->ctx);
     free(l->out_buf);
-    free(l->newest);
+    for (uint32_t i = 0; l->robots && i < l->n_robots; i++)
+        free(l->robots[i].newest);
+    free(l->held_values);
     free(l->scratch);
+    free(l->by_id);
+    free(l->robots);
     free(l);
     *lp = NULL;
 }
 
-static void count_bad(robot_link *l, int reason)
+int link_robot_index(const robot_link *l, uint32_t robot_id)
+{
+    link_robot_key k = {robot_id, 0};
+    const link_robot_key *f = bsearch(&k, l->by_id, l->n_robots, sizeof k, key_cmp);
+    return f ? (int)f->index : -1;
+}
+
+/* A bad message counts to the fleet and to the robot it names (robot >= 0);
+ * with one robot, to that robot whatever it names, as a one-robot link
+ * always did. */
+static void count_bad(robot_link *l, int robot, int reason)
 {
     l->counters.bad[reason]++;
     l->counters.bad_total++;
+    if (l->n_robots == 1)
+        robot = 0;
+    if (robot >= 0) {
+        l->robots[robot].counters.bad[reason]++;
+        l->robots[robot].counters.bad_total++;
+    }
 }
 
 /* Every |value| <= limit (the values are finite: wire_decode checked). */
@@ -200,9 +268,30 @@ static bool within_limit(const float *v, uint32_t n, float limit)
     return true;
 }
 
+/* Robot i's out takes the vector in *values (swapped with its own buffer). */
+static void deliver(robot_link *l, uint32_t i, float **values, const link_sensor *s,
+                    link_sensor *out)
+{
+    link_robot *r = &l->robots[i];
+    float *t = r->newest;
+    r->newest = *values;
+    *values = t;
+    out[i] = *s;
+    out[i].fresh = true;
+    out[i].values = r->newest;
+}
+
 int link_recv(robot_link *l, bool newest, int64_t now_ns, link_sensor *out)
 {
-    out->fresh = false;
+    int fresh = 0;
+    for (uint32_t i = 0; i < l->n_robots; i++)
+        out[i].fresh = false;
+    if (l->held >= 0) {
+        /* The message the last call kept back: this robot's next. */
+        deliver(l, (uint32_t)l->held, &l->held_values, &l->held_sensor, out);
+        l->held = -1;
+        fresh++;
+    }
     for (;;) {
         zmq_msg_t m;
         zmq_msg_init(&m);
@@ -210,7 +299,7 @@ int link_recv(robot_link *l, bool newest, int64_t now_ns, link_sensor *out)
             int e = zmq_errno();
             zmq_msg_close(&m);
             if (e == EAGAIN || e == EINTR)
-                return LINK_OK;
+                return fresh;
             return LINK_ERR_ZMQ;
         }
         if (zmq_msg_more(&m)) {
@@ -222,45 +311,60 @@ int link_recv(robot_link *l, bool newest, int64_t now_ns, link_sensor *out)
                     break;
             }
             zmq_msg_close(&m);
-            count_bad(l, WIRE_BAD_FRAMES);
+            count_bad(l, -1, WIRE_BAD_FRAMES);
             continue;
         }
         wire_header h;
         int rc = wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), WIRE_KIND_SENSORS, &h,
                              l->scratch, l->sensors);
         zmq_msg_close(&m);
+        /* Whose it is, when the header can be read in this version. */
+        int robot = h.version == WIRE_VERSION ? link_robot_index(l, h.robot_id) : -1;
         if (rc < 0) {
-            count_bad(l, wire_bad_reason_of(rc));
+            count_bad(l, robot, wire_bad_reason_of(rc));
             continue;
         }
         if (h.count != l->sensors) {
-            count_bad(l, WIRE_BAD_LENGTH);
+            count_bad(l, robot, WIRE_BAD_LENGTH);
             continue;
         }
-        if (h.robot_id != l->robot_id) {
-            count_bad(l, WIRE_BAD_ROBOT);
+        if (robot < 0) {
+            count_bad(l, -1, WIRE_BAD_ROBOT);
             continue;
         }
         if (!within_limit(l->scratch, h.count, l->sensor_limit)) {
-            count_bad(l, WIRE_BAD_RANGE);
+            count_bad(l, robot, WIRE_BAD_RANGE);
             continue;
         }
-        if (out->fresh)
-            l->counters.skipped++;
+        link_sensor s = {.fresh = true, .robot_id = h.robot_id, .seq = h.seq,
+                         .time_ns = h.time_ns, .recv_ns = now_ns, .count = h.count};
+        link_robot *r = &l->robots[robot];
         l->counters.received++;
-        float *t = l->newest;
-        l->newest = l->scratch;
-        l->scratch = t;
-        out->fresh = true;
-        out->robot_id = h.robot_id;
-        out->seq = h.seq;
-        out->time_ns = h.time_ns;
-        out->recv_ns = now_ns;
-        out->values = l->newest;
-        out->count = h.count;
-        if (!newest)
-            return LINK_OK;
+        r->counters.received++;
+        if (out[robot].fresh && !newest) {
+            /* Lockstep: one message a robot a call; this one is its next. */
+            float *t = l->held_values;
+            l->held_values = l->scratch;
+            l->scratch = t;
+            l->held_sensor = s;
+            l->held = robot;
+            return fresh;
+        }
+        if (out[robot].fresh) {
+            l->counters.skipped++;
+            r->counters.skipped++;
+        } else {
+            fresh++;
+        }
+        deliver(l, (uint32_t)robot, &l->scratch, &s, out);
+        if (!newest && (uint32_t)fresh == l->n_robots)
+            return fresh;  /* lockstep: every robot has its next message */
     }
+}
+
+bool link_holds_message(const robot_link *l)
+{
+    return l->held >= 0;
 }
 
 int link_wait(robot_link *l, int timeout_ms)
@@ -272,12 +376,15 @@ int link_wait(robot_link *l, int timeout_ms)
     return rc > 0 ? 1 : 0;
 }
 
-int link_publish(robot_link *l, const float *motors, uint8_t flags, uint64_t seq,
+int link_publish(robot_link *l, uint32_t robot, const float *motors, uint8_t flags, uint64_t seq,
                  uint64_t answer_seq, uint64_t answer_time_ns, int64_t now_ns)
 {
+    if (robot >= l->n_robots)
+        return LINK_ERR_PARAM;
+    link_robot *r = &l->robots[robot];
     wire_header h = {
         .version = WIRE_VERSION, .kind = WIRE_KIND_MOTORS, .flags = flags,
-        .robot_id = l->robot_id, .count = l->motors, .seq = seq,
+        .robot_id = r->id, .count = l->motors, .seq = seq,
         .time_ns = (uint64_t)now_ns, .answer_seq = answer_seq,
         .answer_time_ns = answer_time_ns,
     };
@@ -285,13 +392,15 @@ int link_publish(robot_link *l, const float *motors, uint8_t flags, uint64_t seq
     if (wire_encode(&h, motors, l->out_buf, l->out_cap, &len) < 0)
         return LINK_ERR_PARAM;
     uint8_t topic[WIRE_TOPIC_BYTES];
-    wire_topic(l->robot_id, topic);
+    wire_topic(r->id, topic);
     if (zmq_send(l->motor_sock, topic, sizeof topic, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(l->motor_sock, l->out_buf, len, ZMQ_DONTWAIT) < 0) {
         l->counters.publish_failed++;
+        r->counters.publish_failed++;
         return LINK_ERR_ZMQ;
     }
     l->counters.published++;
+    r->counters.published++;
     return LINK_OK;
 }
 
@@ -300,9 +409,19 @@ const link_counters *link_get_counters(const robot_link *l)
     return &l->counters;
 }
 
-uint32_t link_robot_id(const robot_link *l)
+const link_counters *link_robot_counters(const robot_link *l, uint32_t robot)
 {
-    return l->robot_id;
+    return &l->robots[robot < l->n_robots ? robot : 0].counters;
+}
+
+uint32_t link_robot_count(const robot_link *l)
+{
+    return l->n_robots;
+}
+
+uint32_t link_robot_id(const robot_link *l, uint32_t robot)
+{
+    return l->robots[robot < l->n_robots ? robot : 0].id;
 }
 
 uint32_t link_timeout_ms(const robot_link *l)

@@ -3,6 +3,15 @@
  * absolute deadlines, lockstep runs one cycle per sensor message. Timing is
  * kept without allocation; disk and log output happen on a keeper thread.
  *
+ * The loop drives a fleet: robot i of the link (its place, 0 .. n-1) is
+ * brain i of the brain_fleet. Each tick steps the brains together with
+ * brain_fleet_step: fixed_rate steps every robot's brain each tick with
+ * its newest sensors; lockstep steps a robot's brain once per message of
+ * that robot, so a robot that is slow to send never holds up another. Each
+ * robot has its own link state, cycle count (the seq of its motor
+ * messages), faults, pause, checkpoint and events: what it is sent is
+ * exactly what a one-robot loop with its brain would send it.
+ *
  * Telemetry and recorders attach through hooks, called on the loop's
  * thread, so they must not block, allocate much or take locks a slow thread
  * may hold (copy what you need into your own slot and return):
@@ -70,9 +79,11 @@ typedef struct {
                                   measured energy and saturated (NaN before any), activity -1 */
     int64_t sensor_age_ns;     /* now - receipt of the sensor vector used; -1 none */
     uint32_t robot_id;
+    uint32_t robot;            /* its place in the fleet, 0 .. n_robots - 1 */
+    uint32_t n_robots;
     bool link_lost;
     uint64_t answer_seq;
-    link_counters link;        /* received, skipped, bad by reason, published */
+    link_counters link;        /* the robot's own: received, skipped, bad by reason, published */
 } loop_cycle_report;
 
 typedef enum {
@@ -96,6 +107,10 @@ const char *loop_event_name(int kind);
 
 #define LOOP_TEXT 48
 
+/* An event's robot_id is the robot's (LOOP_FLEET_ROBOT: the fleet's, see
+ * below) and its cycle that robot's; a fleet event's cycle is the fleet's
+ * tick (in fixed_rate, every robot's cycle). Start and shutdown come once
+ * for each robot. */
 typedef struct {
     loop_event_kind kind;
     uint64_t cycle;
@@ -112,10 +127,17 @@ typedef void (*loop_event_hook)(const loop_event *e, void *user);
 
 typedef struct loop loop;
 
-/* The loop borrows b and l (both must outlive it) and copies what it needs
- * of o and ck. Starts the keeper thread. */
-int loop_create(const loop_options *o, const loop_checkpoint_options *ck, brain *b, robot_link *l,
-                loop **out, char *err, size_t err_len);
+/* The id of events that are the whole fleet's, not one robot's (overrun
+ * bursts, bad input that names no robot of the fleet) when the fleet has
+ * more than one robot; with one robot they carry its id. */
+#define LOOP_FLEET_ROBOT UINT32_MAX
+
+/* The loop borrows f and l (both must outlive it; the link's robots are the
+ * fleet's brains, in order) and copies what it needs of o and ck: ck[i] is
+ * robot i's checkpoint (every_s and on_exit are ck[0]'s for all). Starts
+ * the keeper thread. */
+int loop_create(const loop_options *o, const loop_checkpoint_options *ck, brain_fleet *f,
+                robot_link *l, loop **out, char *err, size_t err_len);
 void loop_destroy(loop **lp);
 
 /* Where the loop reads the time and how it sleeps: CLOCK_MONOTONIC and
@@ -153,20 +175,30 @@ int loop_run(loop *lp, volatile sig_atomic_t *stop);
  * everything (a whole brain_params; a snapshot it owns), submits, then
  * polls for the result, which names the cycle from which it applies. */
 typedef enum {
-    LOOP_CMD_PARAMS = 1, /* brain_set_params(params); event param_changed (key, values) */
+    LOOP_CMD_PARAMS = 1, /* brain_set_params(params) of one robot's brain (params.seed must be
+                          * its own); event param_changed (key, values) */
+    LOOP_CMD_PARAM,      /* one numeric key (param, value) of brain_param_table set in each
+                          * targeted brain's own parameters; event param_changed */
     LOOP_CMD_RATE,       /* fixed_rate: rate_hz from the next tick; event param_changed */
     LOOP_CMD_PAUSE,      /* no brain step; motors zero flagged stop */
     LOOP_CMD_RESUME,
     LOOP_CMD_RESET,      /* brain_reset: a fresh field from the seed */
-    LOOP_CMD_SNAPSHOT,   /* brain_snapshot_take(snapshot) on the loop's thread */
+    LOOP_CMD_SNAPSHOT,   /* brain_snapshot_take(snapshot) on the loop's thread (one robot) */
     LOOP_CMD_CALL,       /* call(call_user, err, err_len) on the loop's thread, for a setting
                           * the loop's hooks own (telemetry's rates); it must not block or
                           * allocate; event param_changed (key, values) when it returns 0 */
 } loop_command_kind;
 
+/* robot of a command: LOOP_ALL_ROBOTS for every robot (PARAM, PAUSE,
+ * RESUME, RESET); RATE and CALL are the fleet's and ignore it. */
+#define LOOP_ALL_ROBOTS UINT32_MAX
+
 typedef struct {
     loop_command_kind kind;
+    uint32_t robot;             /* its place in the fleet, or LOOP_ALL_ROBOTS */
     brain_params params;        /* PARAMS */
+    const brain_param_info *param; /* PARAM: an entry of brain_param_table */
+    double value;               /* PARAM */
     double rate_hz;             /* RATE */
     brain_snapshot *snapshot;   /* SNAPSHOT: the sender's, created for this brain */
     int (*call)(void *user, char *err, size_t err_len);  /* CALL: 0 or a negative code */
@@ -176,7 +208,8 @@ typedef struct {
 
 typedef struct {
     int rc;                 /* 0, or a negative brain_err or loop_err */
-    uint64_t cycle;         /* the loop cycle whose motors first show it */
+    uint64_t cycle;         /* the cycle whose motors first show it (the robot's; for every
+                               robot or the fleet: robot 0's) */
     uint64_t brain_cycle;   /* the first brain cycle stepped with it (SNAPSHOT: the one saved) */
     char err[256];          /* when rc != 0: one sentence */
 } loop_command_result;
@@ -187,7 +220,8 @@ int loop_command_submit(loop *lp, const loop_command *cmd);
  * 0 while it is pending, LOOP_ERR_PARAM when nothing was submitted. */
 int loop_command_poll(loop *lp, loop_command_result *out);
 
-/* What the loop is doing, readable from any thread (relaxed atomics). */
+/* What the loop is doing for robot `robot`, readable from any thread
+ * (relaxed atomics); overruns and rate_hz are the fleet's. */
 typedef struct {
     uint64_t cycle, brain_cycle;
     uint64_t overruns, brain_faults;
@@ -196,19 +230,40 @@ typedef struct {
     bool paused, link_lost;
     uint32_t robot_id;
 } loop_status;
-void loop_get_status(loop *lp, loop_status *s);
+void loop_get_status(loop *lp, uint32_t robot, loop_status *s);
+
+/* The fleet: how many robots, robot i's id and brain, the place of an id
+ * (-1: not in the fleet). */
+uint32_t loop_robot_count(const loop *lp);
+uint32_t loop_robot_id(const loop *lp, uint32_t robot);
+brain *loop_robot_brain(loop *lp, uint32_t robot);
+int loop_robot_index(const loop *lp, uint32_t robot_id);
 
 /* What loop_run's summary line says, as numbers: after loop_run returns,
  * exactly the numbers of that line; while it runs, the counts so far and
  * the windows of the last completed window. */
 typedef struct {
-    uint64_t cycles;           /* motor messages published by the loop, the stop message too */
+    uint64_t cycles;           /* motor messages published by the loop, the stop messages too
+                                  (of every robot) */
     uint64_t overruns, skipped_ticks;
     uint64_t brain_errors;     /* cycles that failed (each flagged fault, the brain reset) */
-    link_counters link;        /* received, skipped, bad (total and by reason), published */
+    link_counters link;        /* the fleet's: received, skipped, bad (total and by reason),
+                                  published */
     loop_window lateness, work;
 } loop_summary;
 
 void loop_get_summary(const loop *lp, loop_summary *out);
+
+/* Robot `robot`'s part of the summary. */
+typedef struct {
+    uint32_t robot_id;
+    uint64_t cycles;           /* its motor messages, its stop message too */
+    uint64_t brain_cycle;
+    uint64_t brain_errors;
+    uint64_t link_losses;      /* link_lost events */
+    link_counters link;        /* its own */
+} loop_robot_summary;
+
+void loop_get_robot_summary(const loop *lp, uint32_t robot, loop_robot_summary *out);
 
 #endif

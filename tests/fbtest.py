@@ -52,7 +52,8 @@ class Program:
 
 
 def summary(text):
-    """The numbers of the last `fieldbrain: summary:` line of stderr text."""
-    line = [l for l in text.splitlines() if 'summary:' in l]
+    """The numbers of the last `fieldbrain: summary:` line of stderr text
+    (the fleet's, not a robot's `summary: robot ID:` line)."""
+    line = [l for l in text.splitlines() if 'summary:' in l and 'summary: robot ' not in l]
     assert line, 'no summary line'
     return {k: int(v) for k, v in re.findall(r' (\w+)=(-?\d+)', line[-1])}

@@ -42,3 +42,16 @@ foreach(name idle_connections_under_a_low_soft_limit_starve_nothing
             $<TARGET_FILE:fieldbrain> ${PROJECT_SOURCE_DIR}/io/robot_client.py ${name})
   set_tests_properties(test_limits.${name} PROPERTIES LABELS integration TIMEOUT 120)
 endforeach()
+
+# A fleet: one fieldbrain serving several robots (the Vulkan case on lavapipe).
+foreach(name fleet_motors_are_those_of_each_robot_alone_cpu
+             fleet_motors_are_those_of_each_robot_alone_vulkan
+             fixed_rate_fleet_keeps_each_robots_link_apart
+             checkpoints_and_resume_fleet_continue_each_robot bad_fleets_are_refused_at_start
+             two_processes_split_a_fleet)
+  add_test(NAME test_fleet.${name}
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_fleet.py
+            $<TARGET_FILE:fieldbrain> ${PROJECT_SOURCE_DIR}/io/robot_client.py ${name})
+  set_tests_properties(test_fleet.${name} PROPERTIES LABELS integration TIMEOUT 240
+                       ENVIRONMENT "${FB_VULKAN_TEST_ENV}")
+endforeach()

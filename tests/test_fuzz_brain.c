@@ -92,17 +92,20 @@ TEST(a_running_brain_survives_random_and_mutated_frames)
     p.sensor_gain = 1e6f; /* the largest the config accepts */
     p.backend = BRAIN_BACKEND_CPU;
     p.threads = 1;
-    brain *b = NULL;
-    CHECK_MSG(brain_create(&p, &b, err, sizeof err) == 0, "%s", err);
+    brain_fleet *fleet = NULL;
+    const uint64_t seeds[1] = {p.seed};
+    CHECK_MSG(brain_fleet_create(&p, seeds, 1, &fleet, err, sizeof err) == 0, "%s", err);
+    brain *b = brain_fleet_brain(fleet, 0);
     link_options lo = {.timeout_ms = 500, .max_message_bytes = 4096, .robot_id = 1, .sensor_limit = 1000};
     snprintf(lo.sensor_endpoint, sizeof lo.sensor_endpoint, "%s", ep_s);
     snprintf(lo.motor_endpoint, sizeof lo.motor_endpoint, "%s", ep_m);
     robot_link *l = NULL;
-    CHECK_MSG(link_create(&lo, p.sensors, p.motors, &l, err, sizeof err) == 0, "%s", err);
+    const uint32_t ids[1] = {1};
+    CHECK_MSG(link_create(&lo, ids, 1, p.sensors, p.motors, &l, err, sizeof err) == 0, "%s", err);
     loop_options o = {.mode = LOOP_FIXED_RATE, .rate_hz = 1000, .cpu = -1, .stats_window = 100};
     loop_checkpoint_options ck = {.path = ""};
     runner r = {0};
-    CHECK_MSG(loop_create(&o, &ck, b, l, &r.lp, err, sizeof err) == 0, "%s", err);
+    CHECK_MSG(loop_create(&o, &ck, fleet, l, &r.lp, err, sizeof err) == 0, "%s", err);
     watch w = {0};
     CHECK_EQ_INT(loop_add_cycle_hook(r.lp, on_cycle, &w), 0);
     pthread_t t;
@@ -152,7 +155,7 @@ TEST(a_running_brain_survives_random_and_mutated_frames)
     free(f);
     loop_destroy(&r.lp);
     link_destroy(&l);
-    brain_destroy(&b);
+    brain_fleet_destroy(&fleet);
     CHECK(finite);
     CHECK(harness_remove_tree(dir) == 0);
 }

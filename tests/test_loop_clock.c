@@ -49,9 +49,10 @@ typedef struct {
     int nonfinite_motors;
 } tally;
 
+/* user: one tally per robot of the fleet. */
 static void count_cycle(const loop_cycle_report *r, void *user)
 {
-    tally *t = user;
+    tally *t = (tally *)user + r->robot;
     t->cycles++;
     t->stepped += r->stepped;
     t->last_overruns = r->overruns;
@@ -67,12 +68,14 @@ static void count_cycle(const loop_cycle_report *r, void *user)
 }
 
 typedef struct {
+    brain_fleet *fleet;
     brain *b;
     robot_link *l;
     loop *lp;
 } rig;
 
-static int rig_open(rig *r, double rate_hz)
+/* A fleet of n CPU brains (seeds: the default + 0, 1, ...), robots 1 .. n. */
+static int rig_open_fleet(rig *r, double rate_hz, uint32_t n)
 {
     memset(r, 0, sizeof *r);
     char err[512];
@@ -82,32 +85,44 @@ static int rig_open(rig *r, double rate_hz)
     p.channels = 8;
     p.backend = BRAIN_BACKEND_CPU;
     p.threads = 1;
-    if (brain_create(&p, &r->b, err, sizeof err) < 0) {
+    uint64_t seeds[8];
+    uint32_t ids[8];
+    for (uint32_t i = 0; i < n && i < 8; i++) {
+        seeds[i] = p.seed + i;
+        ids[i] = i + 1;
+    }
+    if (brain_fleet_create(&p, seeds, n, &r->fleet, err, sizeof err) < 0) {
         fprintf(stderr, "brain: %s\n", err);
         return -1;
     }
+    r->b = brain_fleet_brain(r->fleet, 0);
     link_options lo = {.timeout_ms = 500, .max_message_bytes = 65536, .robot_id = 1,
                        .sensor_limit = 1000};
     snprintf(lo.sensor_endpoint, sizeof lo.sensor_endpoint, "tcp://127.0.0.1:*");
     snprintf(lo.motor_endpoint, sizeof lo.motor_endpoint, "tcp://127.0.0.1:*");
-    if (link_create(&lo, p.sensors, p.motors, &r->l, err, sizeof err) < 0) {
+    if (link_create(&lo, ids, n, p.sensors, p.motors, &r->l, err, sizeof err) < 0) {
         fprintf(stderr, "link: %s\n", err);
         return -1;
     }
     loop_options o = {.mode = LOOP_FIXED_RATE, .rate_hz = rate_hz, .cpu = -1, .stats_window = 100};
-    loop_checkpoint_options ck = {.path = ""};
-    if (loop_create(&o, &ck, r->b, r->l, &r->lp, err, sizeof err) < 0) {
+    loop_checkpoint_options ck[8] = {{.path = ""}};
+    if (loop_create(&o, ck, r->fleet, r->l, &r->lp, err, sizeof err) < 0) {
         fprintf(stderr, "loop: %s\n", err);
         return -1;
     }
     return 0;
 }
 
+static int rig_open(rig *r, double rate_hz)
+{
+    return rig_open_fleet(r, rate_hz, 1);
+}
+
 static void rig_close(rig *r)
 {
     loop_destroy(&r->lp);
     link_destroy(&r->l);
-    brain_destroy(&r->b);
+    brain_fleet_destroy(&r->fleet);
 }
 
 static void run_on(rig *r, fake_clock *f, tally *t)
@@ -118,6 +133,7 @@ static void run_on(rig *r, fake_clock *f, tally *t)
     loop_set_clock(r->lp, &c);
     loop_add_cycle_hook(r->lp, count_cycle, t);
     loop_run(r->lp, &stop);
+    loop_remove_cycle_hook(r->lp, count_cycle, t);
 }
 
 TEST(fixed_rate_runs_one_cycle_per_period_of_its_clock)
@@ -229,7 +245,7 @@ TEST(a_pause_applies_at_the_start_of_the_next_cycle_and_stops_stepping)
     CHECK_EQ_INT(ev.paused, 1);
     CHECK_EQ_INT(ev.paused_cycle, 1);
     loop_status st;
-    loop_get_status(r.lp, &st);
+    loop_get_status(r.lp, 0, &st);
     CHECK(st.paused && st.cycle == 100 && st.rate_hz == 100);
     rig_close(&r);
 }
@@ -275,3 +291,142 @@ TEST(rate_and_params_change_while_running)
     CHECK_MSG(strstr(res.err, "size"), "%s", res.err);
     rig_close(&r);
 }
+
+/* ---- a fleet ---- */
+
+/* A NaN in brain's field at its first motor's spot: its next cycle's motor
+ * is NaN, as a device fault would make it. 0 or -1. */
+static int poison(brain *b)
+{
+    uint64_t n = brain_field_count(b);
+    float *f = malloc(n * sizeof *f);
+    int rc = f && brain_read_field(b, f) == 0 ? 0 : -1;
+    if (rc == 0) {
+        const uint32_t *ms = brain_motor_spots(b);
+        const brain_params *p = brain_get_params(b);
+        f[(((uint64_t)ms[0] * p->size_y + ms[1]) * p->size_z + ms[2]) * p->channels] = NAN;
+        rc = brain_write_field(b, f) == 0 ? 0 : -1;
+    }
+    free(f);
+    return rc;
+}
+
+/* Whether b's field, momentum and cycle equal those of a brain made alone
+ * with its parameters and stepped `cycles` times with zero sensors. */
+static bool same_as_alone(brain *b, uint64_t cycles)
+{
+    brain *a = NULL;
+    if (brain_create(brain_get_params(b), &a, NULL, 0) != 0)
+        return false;
+    float zeros[64] = {0}, motors[64], ma[64], mb[64];
+    bool same = true;
+    for (uint64_t c = 0; same && c < cycles; c++)
+        same = brain_step(a, zeros, brain_get_params(a)->sensors, motors, NULL) == 0;
+    uint64_t n = brain_field_count(b);
+    float *fa = malloc(n * sizeof *fa), *fb = malloc(n * sizeof *fb);
+    uint32_t ch = brain_get_params(b)->channels;
+    same = same && fa && fb && brain_read_field(a, fa) == 0 && brain_read_field(b, fb) == 0 &&
+           brain_read_momentum(a, ma) == 0 && brain_read_momentum(b, mb) == 0 &&
+           memcmp(fa, fb, n * sizeof *fa) == 0 && memcmp(ma, mb, ch * sizeof *ma) == 0 &&
+           brain_get_cycle(a) == brain_get_cycle(b);
+    free(fb);
+    free(fa);
+    brain_destroy(&a);
+    return same;
+}
+
+/* One robot's failed cycle resets its brain only: the others step on bit
+ * for bit as brains alone. */
+TEST(one_robots_failed_cycle_resets_its_brain_only)
+{
+    rig r;
+    CHECK(rig_open_fleet(&r, 100, 3) == 0);
+    CHECK_EQ_INT(poison(brain_fleet_brain(r.fleet, 1)), 0);
+    fake_clock fc = {.now_ns = 0, .work_ns = 0, .end_ns = 1000 * MS};
+    tally t[3] = {{0}};
+    run_on(&r, &fc, t);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(t[i].cycles, 100);
+        CHECK_EQ_INT(t[i].nonfinite_motors, 0);
+    }
+    CHECK_EQ_INT(t[1].flagged_fault, 1);
+    CHECK_EQ_INT(t[1].faults, 1);
+    CHECK_EQ_INT(t[1].stepped, 99);
+    CHECK_EQ_INT(brain_get_cycle(brain_fleet_brain(r.fleet, 1)), 99);
+    CHECK_EQ_INT(t[0].flagged_fault + t[2].flagged_fault, 0);
+    CHECK_EQ_INT(t[0].stepped, 100);
+    CHECK_EQ_INT(t[2].stepped, 100);
+    CHECK(same_as_alone(brain_fleet_brain(r.fleet, 0), 100));
+    CHECK(same_as_alone(brain_fleet_brain(r.fleet, 2), 100));
+    loop_robot_summary rs;
+    loop_get_robot_summary(r.lp, 1, &rs);
+    CHECK(rs.robot_id == 2 && rs.brain_errors == 1 && rs.cycles == 101);
+    loop_summary s;
+    loop_get_summary(r.lp, &s);
+    CHECK_EQ_INT(s.brain_errors, 1);
+    CHECK_EQ_INT(s.cycles, 303);  /* each robot's 100 and its stop message */
+    rig_close(&r);
+}
+
+/* A command names one robot or every robot; each brain keeps its own
+ * other values and seed. */
+TEST(commands_take_one_robot_or_every_robot)
+{
+    rig r;
+    CHECK(rig_open_fleet(&r, 100, 3) == 0);
+    seen_events ev = {0};
+    CHECK_EQ_INT(loop_add_event_hook(r.lp, see_event, &ev), 0);
+    loop_command c = {.kind = LOOP_CMD_PAUSE, .robot = 1};
+    CHECK_EQ_INT(loop_command_submit(r.lp, &c), 0);
+    fake_clock f = {.now_ns = 0, .work_ns = 0, .end_ns = 500 * MS};
+    tally t[3] = {{0}};
+    run_on(&r, &f, t);
+    loop_command_result res;
+    CHECK_EQ_INT(loop_command_poll(r.lp, &res), 1);
+    CHECK_EQ_INT(res.rc, 0);
+    CHECK(t[0].stepped == 50 && t[1].stepped == 0 && t[2].stepped == 50);
+    CHECK_EQ_INT(ev.paused, 1);
+    loop_status st;
+    loop_get_status(r.lp, 1, &st);
+    CHECK(st.paused && st.robot_id == 2);
+    loop_get_status(r.lp, 0, &st);
+    CHECK(!st.paused && st.robot_id == 1);
+    CHECK_EQ_INT(loop_robot_index(r.lp, 3), 2);
+    CHECK_EQ_INT(loop_robot_index(r.lp, 9), -1);
+
+    /* One key for every robot: each keeps its seed. */
+    size_t nkeys;
+    const brain_param_info *tab = brain_param_table(&nkeys), *gain = NULL;
+    for (size_t k = 0; k < nkeys; k++)
+        if (strcmp(tab[k].key, "motor_gain") == 0)
+            gain = &tab[k];
+    CHECK(gain != NULL);
+    c = (loop_command){.kind = LOOP_CMD_PARAM, .robot = LOOP_ALL_ROBOTS, .param = gain, .value = 3.5};
+    snprintf(c.key, sizeof c.key, "brain.motor_gain");
+    CHECK_EQ_INT(loop_command_submit(r.lp, &c), 0);
+    /* A snapshot of every robot at once is refused. */
+    f.end_ns = f.now_ns + 100 * MS;
+    run_on(&r, &f, t);
+    CHECK_EQ_INT(loop_command_poll(r.lp, &res), 1);
+    CHECK_MSG(res.rc == 0, "%s", res.err);
+    for (uint32_t i = 0; i < 3; i++) {
+        const brain_params *p = brain_get_params(brain_fleet_brain(r.fleet, i));
+        CHECK(p->motor_gain == 3.5f);
+        CHECK_EQ_INT(p->seed, brain_get_params(brain_fleet_brain(r.fleet, 0))->seed + i);
+    }
+    CHECK_EQ_INT(ev.changed, 3);
+    c = (loop_command){.kind = LOOP_CMD_SNAPSHOT, .robot = LOOP_ALL_ROBOTS};
+    CHECK_EQ_INT(loop_command_submit(r.lp, &c), 0);
+    f.end_ns = f.now_ns + 50 * MS;
+    run_on(&r, &f, t);
+    CHECK_EQ_INT(loop_command_poll(r.lp, &res), 1);
+    CHECK(res.rc == LOOP_ERR_PARAM && strstr(res.err, "one robot"));
+    c = (loop_command){.kind = LOOP_CMD_RESET, .robot = 7};
+    CHECK_EQ_INT(loop_command_submit(r.lp, &c), 0);
+    f.end_ns = f.now_ns + 50 * MS;
+    run_on(&r, &f, t);
+    CHECK_EQ_INT(loop_command_poll(r.lp, &res), 1);
+    CHECK(res.rc == LOOP_ERR_PARAM && strstr(res.err, "robots 0 to 2"));
+    rig_close(&r);
+}
+
