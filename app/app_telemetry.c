@@ -10,11 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The loop's robot id of an event of the whole fleet (io/loop.h; here
- * until the loop's fleet serving defines it). */
-#ifndef LOOP_FLEET_ROBOT
-#define LOOP_FLEET_ROBOT UINT32_MAX
-#endif
 _Static_assert(LOOP_FLEET_ROBOT == TELEMETRY_FLEET_ROBOT, "one id for the whole fleet");
 
 struct app_telemetry {
@@ -22,7 +17,6 @@ struct app_telemetry {
     brain_fleet *f;
     loop *lp;
     uint32_t n_robots;
-    uint32_t ids[TELEMETRY_MAX_ROBOTS]; /* robot i's id: brain_fleet_brain(f, i) */
 };
 
 /* The robots' ids as config_fleet resolves them: the list's, or the one
@@ -111,12 +105,9 @@ static void on_cycle(const loop_cycle_report *r, void *user)
     /* One robot: its cycles, whatever id the loop gives them. */
     bool slice_robot = a->n_robots == 1 || r->robot_id == telemetry_slice_robot(a->t);
     if (r->stepped && slice_robot && telemetry_slice_due(a->t, r->cycle)) {
-        /* Only the slice robot's cycles, so a search of at most a fleet's
-         * ids on a few cycles of one robot. */
-        uint32_t i = 0;
-        while (a->n_robots > 1 && i < a->n_robots && a->ids[i] != r->robot_id)
-            i++;
-        brain *b = i < a->n_robots ? brain_fleet_brain(a->f, i) : NULL;
+        /* The report's robot is brain_fleet_brain(f, r->robot): the loop's
+         * order is config_fleet's, the fleet's. */
+        brain *b = brain_fleet_brain(a->f, a->n_robots == 1 ? 0 : r->robot);
         float *dst = b ? telemetry_slice_acquire_robot(a->t, r->robot_id) : NULL;
         if (dst) {
             /* The plane is the one fixed at acquire (the rates may change
@@ -171,7 +162,6 @@ int app_telemetry_attach(const config *c, brain_fleet *f, loop *lp, app_telemetr
         return rc;
     }
     a->n_robots = o->n_robots;
-    memcpy(a->ids, o->robot_ids, sizeof(uint32_t) * o->n_robots);
     int rc = telemetry_create(o, &a->t, err, err_len);
     free(o);
     if (rc < 0) {

@@ -1,13 +1,19 @@
 #!/usr/bin/python3
-"""test_telemetry_fleet.py: the monitor, the recorder and the plots with a
-brain serving several robots: the real publisher fed with a fleet's cycles
+"""test_telemetry_fleet.py: telemetry of a brain serving several robots,
+over real sockets on 127.0.0.1: a real fieldbrain with a robots list (each
+robot's stats every N of its cycles on its own topic, slices of the slice
+robot, shutdown events per robot), and the monitor, the recorder and the
+plots against the real publisher fed with a fleet's cycles
 (tests/telemetry_fleet_source.c: robots 10, 20, 30, ... each with its own
 cycle numbers, energy 0.01 x its place + 1, robot 30's link lost, slices of
-the last robot), over real sockets on 127.0.0.1.
-Usage: test_telemetry_fleet.py SOURCE MONITOR RECORD PLOT TEST"""
+the last robot).
+Usage: test_telemetry_fleet.py SOURCE MONITOR RECORD PLOT FIELDBRAIN TEST"""
 import json, os, re, signal, subprocess, sys, tempfile, time
+import zmq
 
-SOURCE, MONITOR, RECORD, PLOT = sys.argv[1:5]
+SOURCE, MONITOR, RECORD, PLOT, FIELDBRAIN = sys.argv[1:6]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fbtest  # noqa: E402
 
 
 class Source:
@@ -126,6 +132,72 @@ def test_recorder_and_plots_keep_robots_apart():
     del events
 
 
+def test_fieldbrain_fleet_publishes_each_robot_apart():
+    tele = fbtest.endpoint()
+    b = fbtest.Program(FIELDBRAIN, (
+        'brain:\n  size: 8\n  channels: 8\n  backend: cpu\n  threads: 1\n'
+        'loop:\n  mode: fixed_rate\n  rate_hz: 100\n'
+        'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n  timeout_ms: 200\n'
+        'control:\n  enabled: false\ncheckpoint:\n  on_exit: false\n'
+        'telemetry:\n  endpoint: "%s"\n  every: 5\n  slice_every: 10\n  slice_robot: 5\n'
+        'robots:\n  - id: 3\n  - id: 5\n  - id: 9\n') % (fbtest.endpoint(), fbtest.endpoint(), tele))
+    ctx = zmq.Context.instance()
+
+    def sub(*topics):
+        s = ctx.socket(zmq.SUB)
+        s.linger = 0
+        s.connect(tele)
+        for t in topics:
+            s.setsockopt(zmq.SUBSCRIBE, t)
+        return s
+    try:
+        every, nine, slices, events = sub(b'stats'), sub(b'stats/9/'), sub(b'slice'), sub(b'event')
+        seen = {}
+        deadline = time.monotonic() + 20
+        while len(seen) < 3 or min(len(v) for v in seen.values()) < 20:
+            assert time.monotonic() < deadline, {k: len(v) for k, v in seen.items()}
+            assert every.poll(5000), 'no stats'
+            topic, body = every.recv_multipart()
+            m = json.loads(body)
+            assert topic.decode() == 'stats/%d/' % m['robot_id'], topic
+            assert m['n_robots'] == 3 and m['cycle'] % 5 == 0
+            assert m['links'][0]['robot_id'] == m['robot_id']
+            seen.setdefault(m['robot_id'], []).append(m)
+        assert sorted(seen) == [3, 5, 9]
+        for rid, ms in seen.items():
+            cycles = [m['cycle'] for m in ms]
+            drops = ms[-1]['telemetry']['dropped_stats'] - ms[0]['telemetry']['dropped_stats']
+            # every 5 of the robot's own cycles, each of them (bar counted drops)
+            assert (cycles[-1] - cycles[0]) // 5 + 1 - len(cycles) == drops, (rid, cycles, drops)
+            assert ms[-1]['rate_hz'] is not None and 50 < ms[-1]['rate_hz'] < 200, ms[-1]['rate_hz']
+        for _ in range(5):
+            assert nine.poll(5000)
+            topic, body = nine.recv_multipart()
+            assert topic == b'stats/9/' and json.loads(body)['robot_id'] == 9
+        for _ in range(2):
+            assert slices.poll(5000), 'no slice'
+            frames = slices.recv_multipart()
+            head = json.loads(frames[1])
+            assert frames[0] == b'slice/5/' and head['robot_id'] == 5 and head['cycle'] % 10 == 0
+        out = monitor(tele, '--once')
+        assert out.returncode == 0, out.stderr
+        assert 'fleet of 3 robots (3 heard from)' in out.stdout, out.stdout
+        for rid in (3, 5, 9):
+            assert re.search(r'^ +%d +lost +\d+ +[\d.]+ ' % rid, out.stdout, re.M), out.stdout
+    finally:
+        code, _ = b.stop()
+        assert code == 0
+    # once per robot, on its topic, with its id
+    shutdown = {}
+    while events.poll(1000):
+        topic, body = events.recv_multipart()
+        m = json.loads(body)
+        if m['kind'] == 'shutdown':
+            assert topic.decode() == 'event/%d/' % m['robot_id']
+            shutdown[m['robot_id']] = shutdown.get(m['robot_id'], 0) + 1
+    assert shutdown == {3: 1, 5: 1, 9: 1}, shutdown
+
+
 if __name__ == '__main__':
-    globals()['test_' + sys.argv[5]]()
+    globals()['test_' + sys.argv[6]]()
     print('passed')
