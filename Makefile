@@ -1,11 +1,12 @@
-# The front door. `make` builds, `make test` tests, `make demo` shows it running.
+# The front door. `make` builds, `make test` tests, `make demo` shows it running
+# (`make demo-fleet`: one brain process driving four rovers).
 # Every target first installs missing Debian packages (scripts/setup-deps.sh).
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build asan test demo bench clean
+.PHONY: all deps build asan test demo demo-fleet bench clean
 
 all: build
 
@@ -31,6 +32,9 @@ test: build asan
 
 demo: build
 	./scripts/demo.sh $(BUILD)
+
+demo-fleet: build
+	./scripts/demo-fleet.sh $(BUILD)
 
 bench: build
 	$(BUILD)/fieldbrain-bench

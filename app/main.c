@@ -264,21 +264,21 @@ static int run(const char *config_path, const char *resume, bool resume_fleet,
         fprintf(stderr, "fieldbrain: telemetry on %s%s\n", telemetry_endpoint(app_telemetry_publisher(tm)),
                 curve ? " (CURVE)" : "");
     }
-    if (cfg.record.path[0] && n > 1) {
-        fprintf(stderr, "fieldbrain: record.path: input logs of a fleet are not written yet\n");
-        goto out;
-    }
     if (cfg.record.path[0]) {
-        if (app_inlog_attach(&cfg, b, lp, &il, err, sizeof err) < 0) {
+        if (app_inlog_attach(&cfg, fleet, lp, &il, err, sizeof err) < 0) {
             fprintf(stderr, "fieldbrain: %s\n", err);
             goto out;
         }
-        fprintf(stderr, "fieldbrain: input log in %s (at most %u MiB)\n", cfg.record.path,
-                cfg.record.max_mb);
+        if (strcmp(robots[0].record, cfg.record.path) == 0)
+            fprintf(stderr, "fieldbrain: input log in %s (at most %u MiB)\n", cfg.record.path,
+                    cfg.record.max_mb);
+        else
+            fprintf(stderr, "fieldbrain: input logs in %s/robot-ID, one for each robot (at most %u "
+                    "MiB each)\n", cfg.record.path, cfg.record.max_mb);
     }
     if (cfg.control.enabled) {
         char warn[CONTROL_WARN_LEN];
-        if (control_create(&cfg, b, lp, tm ? app_telemetry_publisher(tm) : NULL, &ctl, warn, err,
+        if (control_create(&cfg, fleet, lp, tm ? app_telemetry_publisher(tm) : NULL, &ctl, warn, err,
                            sizeof err) < 0) {
             fprintf(stderr, "fieldbrain: %s\n", err);
             goto out;

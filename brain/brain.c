@@ -36,6 +36,12 @@ static void brain_draw_spots(uint64_t seed, uint32_t stream, uint32_t n,
 
 int brain_create(const brain_params *p, brain **out, char *err, size_t err_len)
 {
+    return brain__create(p, p, NULL, 0, out, err, err_len);
+}
+
+int brain__create(const brain_params *p, const brain_params *backend_p, void *shared, uint32_t fleet_n,
+                  brain **out, char *err, size_t err_len)
+{
     *out = NULL;
     int rc = brain_params_check(p, err, err_len);
     if (rc)
@@ -55,8 +61,12 @@ int brain_create(const brain_params *p, brain **out, char *err, size_t err_len)
     brain_draw_spots(p->seed, RNG_STREAM_SENSOR_SPOTS, p->sensors, p, b->sensor_spots);
     brain_draw_spots(p->seed, RNG_STREAM_MOTOR_SPOTS, p->motors, p, b->motor_spots);
 
+    brain_params bp = *backend_p;
+    bp.device[BRAIN_DEVICE_LEN - 1] = '\0';
     brain_backend_init init = {
-        .p = &b->p,
+        .p = &bp,
+        .shared = shared,
+        .fleet_n = fleet_n,
         .sensor_spots = b->sensor_spots,
         .motor_spots = b->motor_spots,
         .device_name = b->device_name,
@@ -107,6 +117,20 @@ void brain_destroy(brain **bp)
 int brain_step(brain *b, const float *sensors, uint32_t n_sensors,
                float *motors, brain_stats *stats)
 {
+    brain_cycle cyc;
+    brain_stats local;
+    brain_stats *s = stats ? stats : &local;
+    int rc = brain__cycle_begin(b, sensors, n_sensors, &cyc, s);
+    if (rc)
+        return rc;
+    if ((rc = b->ops->step(b->impl, &cyc, motors, s)))
+        return rc;
+    return brain__cycle_end(b, &cyc, motors, s);
+}
+
+int brain__cycle_begin(brain *b, const float *sensors, uint32_t n_sensors, brain_cycle *cyc,
+                       brain_stats *s)
+{
     const brain_params *p = &b->p;
     if (n_sensors > p->sensors || (n_sensors && !sensors))
         return BRAIN_ERR_PARAM;
@@ -117,7 +141,7 @@ int brain_step(brain *b, const float *sensors, uint32_t n_sensors,
         b->sensor_scratch[i] = i < n_sensors ? sensors[i] : 0.0f;
 
     uint64_t t = b->cycle + 1;
-    brain_cycle cyc = {
+    *cyc = (brain_cycle){
         .t = t,
         .sensors = b->sensor_scratch,
         .diffusion = t % p->diffusion_every == 0,
@@ -128,14 +152,16 @@ int brain_step(brain *b, const float *sensors, uint32_t n_sensors,
         .noise_threshold = rng_threshold(p->noise_fraction),
         .energy_threshold = rng_threshold(p->energy_fraction),
     };
-    brain_stats local;
-    brain_stats *s = stats ? stats : &local;
     memset(s, 0, sizeof *s);
     s->activity = -1.0f;
     s->gpu_ms = -1.0;
-    int rc = b->ops->step(b->impl, &cyc, motors, s);
-    if (rc)
-        return rc;
+    return BRAIN_OK;
+}
+
+int brain__cycle_end(brain *b, const brain_cycle *cyc, const float *motors, brain_stats *s)
+{
+    const brain_params *p = &b->p;
+    const uint64_t t = cyc->t;
     for (uint32_t j = 0; j < p->motors; j++)
         if (!isfinite(motors[j]))
             return BRAIN_ERR_NONFINITE;
@@ -143,8 +169,8 @@ int brain_step(brain *b, const float *sensors, uint32_t n_sensors,
         return BRAIN_ERR_NONFINITE;
     b->cycle = t;
     s->cycle = t;
-    s->diffused = cyc.diffusion;
-    s->noised = cyc.noise;
+    s->diffused = cyc->diffusion;
+    s->noised = cyc->noise;
     return BRAIN_OK;
 }
 
@@ -229,6 +255,18 @@ uint64_t brain_field_count(const brain *b)
 }
 
 const brain_params *brain_get_params(const brain *b) { return &b->p; }
+const brain_ops *brain__ops(const brain *b) { return b->ops; }
+void *brain__impl(const brain *b) { return b->impl; }
+
+const char *brain__bytes_text(uint64_t bytes, char *buf, size_t len)
+{
+    const double mib = (double)bytes / (1024.0 * 1024.0);
+    if (mib >= 1024.0)
+        snprintf(buf, len, "%.1f GiB", mib / 1024.0);
+    else
+        snprintf(buf, len, "%.1f MiB", mib);
+    return buf;
+}
 uint64_t brain_get_cycle(const brain *b) { return b->cycle; }
 const uint32_t *brain_sensor_spots(const brain *b) { return b->sensor_spots; }
 const uint32_t *brain_motor_spots(const brain *b) { return b->motor_spots; }

@@ -156,6 +156,11 @@ void brain_ckpt_files_close(brain_ckpt_files **f);
  * motors come back in that one wait; on the CPU the brains are spread over
  * the worker threads (p->threads), each brain stepped by one thread. A
  * fleet of one is exactly brain_create's brain (its threads, its device).
+ * Use a fleet and its brains from one thread at a time (on Vulkan the
+ * brains share one device queue). gpu_ms of a Vulkan fleet step is each
+ * brain's own timestamps; in one submission a brain's start stamp may be
+ * taken while the brain before it still runs, so the sum over the brains
+ * can exceed the step's device time.
  *
  * A fleet too large for the device's memory (Vulkan: the device-local
  * heap; CPU: physical memory) is refused by create with BRAIN_ERR_TOO_BIG

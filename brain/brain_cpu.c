@@ -524,6 +524,30 @@ static size_t cpu_carve_workers(cpu_brain *cb, char *base)
     return at;
 }
 
+/* A fleet of n brains like cb against physical memory, before anything is
+ * allocated: what each brain touches (the field, every worker's arrays, the
+ * motor masks; the lists of picked points are touched only in proportion to
+ * the fractions picked, so they are not counted). */
+static int cpu_fleet_fits(cpu_brain *cb, uint32_t n, const brain_backend_init *init)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0)
+        return BRAIN_OK; /* unknown: the allocations will tell */
+    const uint64_t phys = (uint64_t)pages * (uint64_t)page;
+    const uint64_t one = cb->count * sizeof(float) + cpu_carve_workers(cb, NULL) +
+                         cb->points + (uint64_t)cb->X * cb->Y + (uint64_t)cb->Z * cb->C * sizeof(float);
+    const uint64_t need = one * n;
+    if (need <= phys)
+        return BRAIN_OK;
+    char need_s[32], phys_s[32];
+    return fb_fail(init->err, init->err_len, BRAIN_ERR_TOO_BIG,
+                   "a fleet of %u brains of %u x %u x %u x %u needs %llu bytes (%s) of memory "
+                   "(%llu each), but this machine has %llu bytes (%s) of physical memory",
+                   n, cb->X, cb->Y, cb->Z, cb->C, (unsigned long long)need,
+                   brain__bytes_text(need, need_s, sizeof need_s), (unsigned long long)one,
+                   (unsigned long long)phys, brain__bytes_text(phys, phys_s, sizeof phys_s));
+}
+
 int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void **impl)
 {
     const brain_params *p = init->p;
@@ -545,6 +569,13 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
     cb->count = cb->points * cb->C;
     cb->n_workers = cpu_choose_workers(p, cb->count);
     cb->tile_rows = cpu_choose_tile_rows(cb->Y, (size_t)cb->Z * cb->C);
+    if (init->fleet_n > 0) {
+        int rc = cpu_fleet_fits(cb, init->fleet_n, init);
+        if (rc) {
+            free(cb);
+            return rc;
+        }
+    }
 
     size_t bytes = cb->count * sizeof(float);
     size_t row = (size_t)cb->Z * cb->C, plane = (size_t)cb->Y * row;

@@ -45,6 +45,17 @@ typedef struct {
      * changed and that p is in range) for the next step on; may refuse a
      * value the backend cannot take live, with a sentence. */
     int (*set_params)(void *impl, const brain_params *p, char *err, size_t err_len);
+    /* Optional, for fleets (fleet.c): one cycle of each of n brains of this
+     * backend on one shared device, as n calls of step would run them
+     * (cycs[i], motors[i], stats[i] for impls[i]), with one device
+     * submission and one wait; rc[i] is step's result for brain i. Returns
+     * 0, or a negative brain_err when the submission itself failed (then
+     * every brain in it has rc[i] set). No allocation. */
+    int (*step_many)(void *const *impls, uint32_t n, const brain_cycle *const *cycs,
+                     float *const *motors, brain_stats *const *stats, int *rc);
+    /* Optional: what brains made after this one may share with it (the
+     * Vulkan device context), for brain_backend_init.shared. */
+    void *(*shared)(void *impl);
 } brain_ops;
 
 /* What a backend's create gets and gives back. */
@@ -53,6 +64,9 @@ typedef struct {
     const uint32_t *sensor_spots;   /* p->sensors x 3 */
     const uint32_t *motor_spots;    /* p->motors x 3 */
     bool require_gpu;               /* backend auto: refuse CPU-type devices */
+    void *shared;                   /* a fleet's brain after the first: ops->shared of it */
+    uint32_t fleet_n;               /* the first brain of a fleet of fleet_n: check that
+                                     * all fit in memory before allocating (0: alone) */
     char *device_name;              /* out, BRAIN_DEVICE_LEN */
     char *device_reason;            /* out, 256 */
     char *err;                      /* out */
@@ -61,6 +75,25 @@ typedef struct {
 
 int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void **impl);
 int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void **impl);
+
+/* For fleet.c: a brain made as brain_create makes it, but with backend_p
+ * (p with the backend's own settings changed: threads) given to the
+ * backend, sharing `shared` (NULL: its own device), and for the first brain
+ * of a fleet of fleet_n (else 0) the fleet's memory check. */
+int brain__create(const brain_params *p, const brain_params *backend_p, void *shared, uint32_t fleet_n,
+                  brain **out, char *err, size_t err_len);
+/* brain_step in three parts, for a fleet that steps many brains with one
+ * backend call: begin checks the sensors and prepares cycle t (keys,
+ * thresholds, the padded sensors in the brain's own scratch) and the stats'
+ * defaults; the backend's step or step_many runs it; end checks the result
+ * and counts the cycle. */
+int brain__cycle_begin(brain *b, const float *sensors, uint32_t n_sensors, brain_cycle *cyc,
+                       brain_stats *stats);
+int brain__cycle_end(brain *b, const brain_cycle *cyc, const float *motors, brain_stats *stats);
+const brain_ops *brain__ops(const brain *b);
+void *brain__impl(const brain *b);
+/* "1.5 MiB", "4.0 GiB": bytes for a sentence, into buf. */
+const char *brain__bytes_text(uint64_t bytes, char *buf, size_t len);
 
 /* checkpoint.c: replaces field, momentum and cycle (spots follow from the
  * seed, which the caller has checked). */

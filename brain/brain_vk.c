@@ -1,7 +1,8 @@
 /* brain_vk.c: the Vulkan compute backend of the brain (field-brain.md on the
  * GPU). Buffers and pipelines are made once; every cycle variant's command
  * buffer is recorded once at create, and a cycle is one submit of one of them
- * and one fence wait. vk_device.c chooses the device and makes buffers;
+ * and one fence wait (a fleet's step: every brain's in one submit,
+ * fbvk_step_many, on the fbvk_device the brains share). vk_device.c chooses the device and makes buffers;
  * vk_layout.h is the layout the shaders share.
  *
  * brain/README.md is the picture of a cycle: the variants, the passes each
@@ -104,7 +105,7 @@ static const uint32_t spv_stats_reduce[] =
  * reported an error: a test must not pass over either. */
 static int fbvk_usable(fbvk_brain *vb)
 {
-    if (vb->broken || vb->validation_errors)
+    if (vb->broken || vb->dev->validation_errors)
         return BRAIN_ERR_DEVICE;
     return BRAIN_OK;
 }
@@ -116,7 +117,7 @@ static void fbvk_plan(fbvk_brain *vb)
     const uint32_t C = vb->C;
     /* FB_VK_PLAN=gpu or cpu forces either shape (tests run both on lavapipe). */
     const char *env = getenv("FB_VK_PLAN");
-    bool cpu = vb->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    bool cpu = vb->dev->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     if (env && strcmp(env, "gpu") == 0)
         cpu = false;
     else if (env && strcmp(env, "cpu") == 0)
@@ -213,7 +214,7 @@ static int fbvk_create_pipelines(fbvk_brain *vb)
         .pushConstantRangeCount = 1,
         .pPushConstantRanges = &range,
     };
-    int rc = fbvk__check(vb, vkCreatePipelineLayout(vb->device, &lci, NULL, &vb->layout),
+    int rc = fbvk__check(vb, vkCreatePipelineLayout(vb->dev->device, &lci, NULL, &vb->dev->layout),
                          "vkCreatePipelineLayout");
     if (rc)
         return rc;
@@ -237,7 +238,7 @@ static int fbvk_create_pipelines(fbvk_brain *vb)
             .codeSize = half ? src[i].size16 : src[i].size,
             .pCode = half ? src[i].code16 : src[i].code,
         };
-        if ((rc = fbvk__check(vb, vkCreateShaderModule(vb->device, &mci, NULL, &vb->modules[i]),
+        if ((rc = fbvk__check(vb, vkCreateShaderModule(vb->dev->device, &mci, NULL, &vb->dev->modules[i]),
                               "vkCreateShaderModule")))
             return rc;
         consts[FBVK_SC_DIFFUSE] = src[i].diffuse;
@@ -256,14 +257,14 @@ static int fbvk_create_pipelines(fbvk_brain *vb)
             .stage = {
                 .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
                 .stage = VK_SHADER_STAGE_COMPUTE_BIT,
-                .module = vb->modules[i],
+                .module = vb->dev->modules[i],
                 .pName = "main",
                 .pSpecializationInfo = &si,
             },
-            .layout = vb->layout,
+            .layout = vb->dev->layout,
         };
-        if ((rc = fbvk__check(vb, vkCreateComputePipelines(vb->device, VK_NULL_HANDLE, 1, &pci, NULL,
-                                                           &vb->pipes[i]),
+        if ((rc = fbvk__check(vb, vkCreateComputePipelines(vb->dev->device, VK_NULL_HANDLE, 1, &pci, NULL,
+                                                           &vb->dev->pipes[i]),
                               "vkCreateComputePipelines")))
             return rc;
     }
@@ -294,8 +295,8 @@ static void fbvk_barrier_cc(VkCommandBuffer cmd)
 static void fbvk_dispatch(fbvk_brain *vb, VkCommandBuffer cmd, int pipe, const fbvk_push *push,
                           uint64_t groups)
 {
-    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vb->pipes[pipe]);
-    vkCmdPushConstants(cmd, vb->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof *push, push);
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vb->dev->pipes[pipe]);
+    vkCmdPushConstants(cmd, vb->dev->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof *push, push);
     uint32_t gx = groups < FBVK_GX ? (uint32_t)groups : FBVK_GX;
     uint32_t gy = (uint32_t)((groups + FBVK_GX - 1) / FBVK_GX);
     vkCmdDispatch(cmd, gx, gy, 1);
@@ -305,8 +306,8 @@ static void fbvk_dispatch(fbvk_brain *vb, VkCommandBuffer cmd, int pipe, const f
 static void fbvk_dispatch_indirect(fbvk_brain *vb, VkCommandBuffer cmd, int pipe, const fbvk_push *push,
                                    VkDeviceSize word)
 {
-    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vb->pipes[pipe]);
-    vkCmdPushConstants(cmd, vb->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof *push, push);
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vb->dev->pipes[pipe]);
+    vkCmdPushConstants(cmd, vb->dev->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof *push, push);
     vkCmdDispatchIndirect(cmd, vb->state.buf, word * 4);
 }
 
@@ -428,11 +429,11 @@ static int fbvk_submit_wait(fbvk_brain *vb, VkCommandBuffer cmd)
         .commandBufferCount = 1,
         .pCommandBuffers = &cmd,
     };
-    VkResult r = vkQueueSubmit(vb->queue, 1, &si, vb->fence);
+    VkResult r = vkQueueSubmit(vb->dev->queue, 1, &si, vb->fence);
     if (r == VK_SUCCESS)
-        r = vkWaitForFences(vb->device, 1, &vb->fence, VK_TRUE, FBVK_WAIT_NS);
+        r = vkWaitForFences(vb->dev->device, 1, &vb->fence, VK_TRUE, FBVK_WAIT_NS);
     if (r == VK_SUCCESS)
-        r = vkResetFences(vb->device, 1, &vb->fence);
+        r = vkResetFences(vb->dev->device, 1, &vb->fence);
     if (r != VK_SUCCESS) {
         vb->broken = true;
         return fbvk__check(vb, r, "vkQueueSubmit/vkWaitForFences");
@@ -556,12 +557,12 @@ static int fbvk_transfer(fbvk_brain *vb, const fbvk_buffer *dev, VkDeviceSize of
 static double fbvk_timestamps_ms(fbvk_brain *vb)
 {
     uint64_t ts[2];
-    if (!vb->queries || vkGetQueryPoolResults(vb->device, vb->queries, 0, 2, sizeof ts, ts, sizeof ts[0],
+    if (!vb->queries || vkGetQueryPoolResults(vb->dev->device, vb->queries, 0, 2, sizeof ts, ts, sizeof ts[0],
                                               VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
         return -1.0;
-    uint64_t mask = vb->timestamp_bits >= 64 ? ~0ull : (1ull << vb->timestamp_bits) - 1;
+    uint64_t mask = vb->dev->timestamp_bits >= 64 ? ~0ull : (1ull << vb->dev->timestamp_bits) - 1;
     uint64_t ticks = (ts[1] - ts[0]) & mask;
-    return (double)ticks * vb->props.limits.timestampPeriod / 1e6;
+    return (double)ticks * vb->dev->props.limits.timestampPeriod / 1e6;
 }
 
 static int fbvk_initialise(fbvk_brain *vb, const brain_backend_init *init);
@@ -590,12 +591,9 @@ static bool fbvk_state_finite(void *impl)
     return true;
 }
 
-static int fbvk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stats *stats)
+/* The cycle's inputs into the input block; returns the variant to submit. */
+static int fbvk_write_inputs(fbvk_brain *vb, const brain_cycle *cyc)
 {
-    fbvk_brain *vb = impl;
-    int rc = fbvk_usable(vb);
-    if (rc)
-        return rc;
     fbvk_inputs *in = vb->inputs.map;
     in->flags = (cyc->diffusion ? FBVK_FLAG_DIFFUSE : 0u) | (cyc->noise ? FBVK_FLAG_NOISE : 0u);
     in->noise_key = cyc->noise_key;
@@ -606,10 +604,13 @@ static int fbvk_step(void *impl, const brain_cycle *cyc, float *motors, brain_st
     in->t_hi = (uint32_t)(cyc->t >> 32);
     memcpy(in->sensors, cyc->sensors, sizeof(float) * vb->S);
     fbvk__buffer_flush(vb, &vb->inputs);
+    return fbvk_variant(vb->cur, cyc->diffusion, cyc->noise, cyc->activity);
+}
 
-    int v = fbvk_variant(vb->cur, cyc->diffusion, cyc->noise, cyc->activity);
-    if ((rc = fbvk_submit_wait(vb, vb->cycle_cmd[v])))
-        return rc;
+/* After the cycle's submission came back: the motors, stats and momentum
+ * from the readback buffer. */
+static void fbvk_collect(fbvk_brain *vb, const brain_cycle *cyc, float *motors, brain_stats *stats)
+{
     if (cyc->diffusion)
         vb->cur ^= 1u;
 
@@ -624,8 +625,72 @@ static int fbvk_step(void *impl, const brain_cycle *cyc, float *motors, brain_st
         stats->energized = resu[FBVK_RES_ENERGIZED] != 0;
     }
     stats->gpu_ms = fbvk_timestamps_ms(vb);
+}
+
+static int fbvk_step(void *impl, const brain_cycle *cyc, float *motors, brain_stats *stats)
+{
+    fbvk_brain *vb = impl;
+    int rc = fbvk_usable(vb);
+    if (rc)
+        return rc;
+    int v = fbvk_write_inputs(vb, cyc);
+    if ((rc = fbvk_submit_wait(vb, vb->cycle_cmd[v])))
+        return rc;
+    fbvk_collect(vb, cyc, motors, stats);
     return BRAIN_OK;
 }
+
+/* A fleet's step (brain_ops.step_many): every usable brain's recorded cycle
+ * in one vkQueueSubmit (one VkSubmitInfo, one command buffer per brain, in
+ * the order given) with the device's batch fence, one wait, then each
+ * brain's results from its own readback buffer. The brains' buffers are
+ * disjoint; the barriers each cycle's buffer records are queue-wide, so on
+ * the device the brains run one after another: what the batch saves is a
+ * submission and a wait per brain. Each brain's own timestamps give its
+ * gpu_ms. Allocates nothing (dev->batch has room for every brain). */
+static int fbvk_step_many(void *const *impls, uint32_t n, const brain_cycle *const *cycs,
+                          float *const *motors, brain_stats *const *stats, int *rc)
+{
+    if (n == 0)
+        return BRAIN_OK;
+    fbvk_device *dev = ((fbvk_brain *)impls[0])->dev;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        fbvk_brain *vb = impls[i];
+        vb->pending_variant = -1;
+        rc[i] = vb->dev != dev || k >= dev->batch_cap ? BRAIN_ERR_PARAM : fbvk_usable(vb);
+        if (rc[i])
+            continue;
+        vb->pending_variant = fbvk_write_inputs(vb, cycs[i]);
+        dev->batch[k++] = vb->cycle_cmd[vb->pending_variant];
+    }
+    if (k == 0)
+        return BRAIN_OK;
+    VkSubmitInfo si = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+        .commandBufferCount = k,
+        .pCommandBuffers = dev->batch,
+    };
+    VkResult r = vkQueueSubmit(dev->queue, 1, &si, dev->batch_fence);
+    if (r == VK_SUCCESS)
+        r = vkWaitForFences(dev->device, 1, &dev->batch_fence, VK_TRUE, FBVK_WAIT_NS);
+    if (r == VK_SUCCESS)
+        r = vkResetFences(dev->device, 1, &dev->batch_fence);
+    for (uint32_t i = 0; i < n; i++) {
+        fbvk_brain *vb = impls[i];
+        if (vb->pending_variant < 0)
+            continue;
+        vb->pending_variant = -1;
+        if (r != VK_SUCCESS)
+            vb->broken = true;
+        if ((rc[i] = fbvk_usable(vb)))
+            continue;
+        fbvk_collect(vb, cycs[i], motors[i], stats[i]);
+    }
+    return r == VK_SUCCESS ? BRAIN_OK : BRAIN_ERR_DEVICE;
+}
+
+static void *fbvk_shared(void *impl) { return ((fbvk_brain *)impl)->dev; }
 
 /* Reads `nrun` runs of `run_len` field elements, run r starting at element
  * first + r * stride, into dst as float32, packed, through the staging
@@ -808,27 +873,47 @@ static int fbvk_measure_bandwidth(void *impl, uint64_t bytes, double *bytes_per_
     return BRAIN_OK;
 }
 
+/* One brain less on dev; the last one frees it, in reverse order of
+ * brain_vk_create's fbvk_device_open and fbvk_create_pipelines. */
+static void fbvk_device_release(fbvk_device *dev)
+{
+    if (!dev || --dev->refs > 0)
+        return;
+    if (dev->device) {
+        vkDeviceWaitIdle(dev->device);
+        if (dev->batch_fence)
+            vkDestroyFence(dev->device, dev->batch_fence, NULL);
+        for (int i = FBVK_PIPE_COUNT - 1; i >= 0; i--) {
+            if (dev->pipes[i])
+                vkDestroyPipeline(dev->device, dev->pipes[i], NULL);
+            if (dev->modules[i])
+                vkDestroyShaderModule(dev->device, dev->modules[i], NULL);
+        }
+        if (dev->layout)
+            vkDestroyPipelineLayout(dev->device, dev->layout, NULL);
+        vkDestroyDevice(dev->device, NULL);
+    }
+    if (dev->messenger)
+        dev->destroy_messenger(dev->instance, dev->messenger, NULL);
+    if (dev->instance)
+        vkDestroyInstance(dev->instance, NULL);
+    free(dev->batch);
+    free(dev);
+}
+
 static void fbvk_destroy(void *impl)
 {
     fbvk_brain *vb = impl;
     if (!vb)
         return;
-    if (vb->device) {
-        vkDeviceWaitIdle(vb->device);
+    if (vb->dev && vb->dev->device) {
+        vkDeviceWaitIdle(vb->dev->device);
         if (vb->queries)
-            vkDestroyQueryPool(vb->device, vb->queries, NULL);
+            vkDestroyQueryPool(vb->dev->device, vb->queries, NULL);
         if (vb->fence)
-            vkDestroyFence(vb->device, vb->fence, NULL);
+            vkDestroyFence(vb->dev->device, vb->fence, NULL);
         if (vb->pool)
-            vkDestroyCommandPool(vb->device, vb->pool, NULL);
-        for (int i = FBVK_PIPE_COUNT - 1; i >= 0; i--) {
-            if (vb->pipes[i])
-                vkDestroyPipeline(vb->device, vb->pipes[i], NULL);
-            if (vb->modules[i])
-                vkDestroyShaderModule(vb->device, vb->modules[i], NULL);
-        }
-        if (vb->layout)
-            vkDestroyPipelineLayout(vb->device, vb->layout, NULL);
+            vkDestroyCommandPool(vb->dev->device, vb->pool, NULL);
         fbvk__buffer_destroy(vb, &vb->staging);
         fbvk__buffer_destroy(vb, &vb->readback);
         fbvk__buffer_destroy(vb, &vb->inputs);
@@ -836,12 +921,8 @@ static void fbvk_destroy(void *impl)
         fbvk__buffer_destroy(vb, &vb->state);
         fbvk__buffer_destroy(vb, &vb->field[1]);
         fbvk__buffer_destroy(vb, &vb->field[0]);
-        vkDestroyDevice(vb->device, NULL);
     }
-    if (vb->messenger)
-        vb->destroy_messenger(vb->instance, vb->messenger, NULL);
-    if (vb->instance)
-        vkDestroyInstance(vb->instance, NULL);
+    fbvk_device_release(vb->dev);
     free(vb);
 }
 
@@ -895,9 +976,47 @@ static const brain_ops fbvk_ops = {
     .destroy = fbvk_destroy,
     .measure_bandwidth = fbvk_measure_bandwidth,
     .read_slab = fbvk_read_slab,
+    .step_many = fbvk_step_many,
+    .shared = fbvk_shared,
 };
 
 /* ---- create ---- */
+
+/* The bytes of one brain's buffers as fbvk_create_buffers makes them
+ * (before alignment): a fleet's memory check. */
+static VkDeviceSize fbvk_brain_bytes(const fbvk_brain *vb)
+{
+    const VkDeviceSize field_bytes = vb->count * vb->elem;
+    const VkDeviceSize state = (VkDeviceSize)FBVK_WORD(vb, ST_WORDS) * 4;
+    VkDeviceSize staging = field_bytes < FBVK_STAGING_BYTES ? field_bytes : FBVK_STAGING_BYTES;
+    if (staging < state)
+        staging = state;
+    staging += (VkDeviceSize)FBVK_WORD(vb, MAP_WORDS) * 4;
+    return 2 * field_bytes + state + fbvk_part_words(vb) * 4 + sizeof(fbvk_inputs) +
+           sizeof(float) * vb->S + FBVK_RES_BYTES(vb) + staging;
+}
+
+/* A fleet of n brains like vb: all their buffers against the largest
+ * device-local heap, before the first buffer is made. */
+static int fbvk_fleet_fits(fbvk_brain *vb, uint32_t n)
+{
+    VkDeviceSize heap = 0;
+    for (uint32_t i = 0; i < vb->dev->mem_props.memoryHeapCount; i++)
+        if ((vb->dev->mem_props.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
+            vb->dev->mem_props.memoryHeaps[i].size > heap)
+            heap = vb->dev->mem_props.memoryHeaps[i].size;
+    const VkDeviceSize one = fbvk_brain_bytes(vb), need = one * n;
+    if (need <= heap)
+        return BRAIN_OK;
+    char need_s[32], heap_s[32];
+    return fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
+                   "a fleet of %u brains of %u x %u x %u x %u needs %llu bytes (%s) of buffers "
+                   "(%llu each), but Vulkan device %s has %llu bytes (%s) of device-local memory",
+                   n, vb->X, vb->Y, vb->Z, vb->C, (unsigned long long)need,
+                   brain__bytes_text(need, need_s, sizeof need_s), (unsigned long long)one,
+                   vb->dev->props.deviceName, (unsigned long long)heap,
+                   brain__bytes_text(heap, heap_s, sizeof heap_s));
+}
 
 static int fbvk_create_buffers(fbvk_brain *vb)
 {
@@ -910,17 +1029,17 @@ static int fbvk_create_buffers(fbvk_brain *vb)
     int rc;
     /* Both fields in one device-local heap at most: say so before trying. */
     VkDeviceSize heap = 0;
-    for (uint32_t i = 0; i < vb->mem_props.memoryHeapCount; i++)
-        if ((vb->mem_props.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
-            vb->mem_props.memoryHeaps[i].size > heap)
-            heap = vb->mem_props.memoryHeaps[i].size;
-    if (2 * field_bytes > heap || (vb->max_allocation && field_bytes > vb->max_allocation))
+    for (uint32_t i = 0; i < vb->dev->mem_props.memoryHeapCount; i++)
+        if ((vb->dev->mem_props.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
+            vb->dev->mem_props.memoryHeaps[i].size > heap)
+            heap = vb->dev->mem_props.memoryHeaps[i].size;
+    if (2 * field_bytes > heap || (vb->dev->max_allocation && field_bytes > vb->dev->max_allocation))
         return fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
                           "the field (%u x %u x %u x %u %s) needs 2 x %.1f MB (two copies for "
                           "diffusion), but Vulkan device %s has %.1f MB of device memory and "
                           "allows %.1f MB per allocation",
                           vb->X, vb->Y, vb->Z, vb->C, type, (double)field_bytes / 1e6,
-                          vb->props.deviceName, (double)heap / 1e6, (double)vb->max_allocation / 1e6);
+                          vb->dev->props.deviceName, (double)heap / 1e6, (double)vb->dev->max_allocation / 1e6);
     for (int i = 0; i < 2; i++) {
         snprintf(what, sizeof what, "field (%u x %u x %u x %u %s, buffer %d of 2)", vb->X, vb->Y,
                  vb->Z, vb->C, type, i + 1);
@@ -953,9 +1072,9 @@ static int fbvk_create_commands(fbvk_brain *vb)
     VkCommandPoolCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
         .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
-        .queueFamilyIndex = vb->queue_family,
+        .queueFamilyIndex = vb->dev->queue_family,
     };
-    int rc = fbvk__check(vb, vkCreateCommandPool(vb->device, &pci, NULL, &vb->pool), "vkCreateCommandPool");
+    int rc = fbvk__check(vb, vkCreateCommandPool(vb->dev->device, &pci, NULL, &vb->pool), "vkCreateCommandPool");
     if (rc)
         return rc;
     VkCommandBuffer cmds[FBVK_VARIANTS + 1];
@@ -965,20 +1084,20 @@ static int fbvk_create_commands(fbvk_brain *vb)
         .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
         .commandBufferCount = FBVK_VARIANTS + 1,
     };
-    if ((rc = fbvk__check(vb, vkAllocateCommandBuffers(vb->device, &ai, cmds), "vkAllocateCommandBuffers")))
+    if ((rc = fbvk__check(vb, vkAllocateCommandBuffers(vb->dev->device, &ai, cmds), "vkAllocateCommandBuffers")))
         return rc;
     memcpy(vb->cycle_cmd, cmds, sizeof vb->cycle_cmd);
     vb->util_cmd = cmds[FBVK_VARIANTS];
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    if ((rc = fbvk__check(vb, vkCreateFence(vb->device, &fci, NULL, &vb->fence), "vkCreateFence")))
+    if ((rc = fbvk__check(vb, vkCreateFence(vb->dev->device, &fci, NULL, &vb->fence), "vkCreateFence")))
         return rc;
-    if (vb->timestamp_bits > 0 && vb->props.limits.timestampPeriod > 0.0f) {
+    if (vb->dev->timestamp_bits > 0 && vb->dev->props.limits.timestampPeriod > 0.0f) {
         VkQueryPoolCreateInfo qci = {
             .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
             .queryType = VK_QUERY_TYPE_TIMESTAMP,
             .queryCount = 2,
         };
-        if ((rc = fbvk__check(vb, vkCreateQueryPool(vb->device, &qci, NULL, &vb->queries),
+        if ((rc = fbvk__check(vb, vkCreateQueryPool(vb->dev->device, &qci, NULL, &vb->queries),
                               "vkCreateQueryPool")))
             return rc;
     }
@@ -1085,30 +1204,67 @@ int brain_vk_create(const brain_backend_init *init, const brain_ops **ops, void 
      * too large to be exact (infinite for d = 0): dense cycles alone then. */
     env = getenv("FB_VK_DENSE");
     vb->lazy = !(env && strcmp(env, "1") == 0) && p->decay >= 0.5f;
-    int rc = fbvk__create_instance(vb, validation);
-    if (!rc)
-        rc = fbvk__choose_device(vb, p->device, init->require_gpu, init->device_name, init->device_reason);
-    if (!rc) {
-        fbvk_plan(vb); /* the device type shapes the passes */
-        rc = fbvk__create_device(vb);
+    int rc = BRAIN_OK;
+    fbvk_device *shared = init->shared;
+    if (shared) {
+        /* A fleet's next brain: the first one's device and pipelines. */
+        vb->dev = shared;
+        shared->refs++;
+        fbvk_plan(vb);
+        snprintf(init->device_name, BRAIN_DEVICE_LEN, "%s", shared->device_name);
+        snprintf(init->device_reason, 256, "%s", shared->device_reason);
+    } else {
+        vb->dev = calloc(1, sizeof *vb->dev);
+        if (!vb->dev) {
+            free(vb);
+            return fb_fail(init->err, init->err_len, BRAIN_ERR_NOMEM, "out of memory");
+        }
+        vb->dev->refs = 1;
+        rc = fbvk__create_instance(vb, validation);
+        if (!rc)
+            rc = fbvk__choose_device(vb, p->device, init->require_gpu, init->device_name,
+                                     init->device_reason);
+        if (!rc) {
+            fbvk_plan(vb); /* the device type shapes the passes */
+            rc = fbvk__create_device(vb);
+        }
+        if (!rc && vb->dev->props.limits.maxComputeWorkGroupCount[1] <
+                       (uint32_t)(((vb->count + FBVK_INIT_WG - 1) / FBVK_INIT_WG + FBVK_GX - 1) / FBVK_GX))
+            rc = fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
+                            "the field needs more workgroups than Vulkan device %s can dispatch",
+                            vb->dev->props.deviceName);
+        if (!rc) {
+            VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+            rc = fbvk__check(vb, vkCreateFence(vb->dev->device, &fci, NULL, &vb->dev->batch_fence),
+                             "vkCreateFence");
+        }
+        if (!rc) {
+            snprintf(vb->dev->device_name, BRAIN_DEVICE_LEN, "%s", init->device_name);
+            snprintf(vb->dev->device_reason, 256, "%s", init->device_reason);
+        }
     }
-    if (!rc && vb->props.limits.maxComputeWorkGroupCount[1] <
-                   (uint32_t)(((vb->count + FBVK_INIT_WG - 1) / FBVK_INIT_WG + FBVK_GX - 1) / FBVK_GX))
-        rc = fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
-                        "the field needs more workgroups than Vulkan device %s can dispatch",
-                        vb->props.deviceName);
+    /* Room in the fleet's batch for this brain too (at create, never per cycle). */
+    if (!rc && vb->dev->batch_cap < vb->dev->refs) {
+        VkCommandBuffer *grown = realloc(vb->dev->batch, sizeof *grown * vb->dev->refs);
+        if (!grown)
+            rc = fb_fail(vb->err, vb->err_len, BRAIN_ERR_NOMEM, "out of memory");
+        else
+            vb->dev->batch = grown, vb->dev->batch_cap = vb->dev->refs;
+    }
+    if (!rc && init->fleet_n > 0)
+        rc = fbvk_fleet_fits(vb, init->fleet_n);
     if (!rc)
         rc = fbvk_create_buffers(vb);
-    if (!rc)
+    if (!rc && !shared)
         rc = fbvk_create_pipelines(vb);
     if (!rc)
         rc = fbvk_create_commands(vb);
     if (!rc)
         rc = fbvk_initialise(vb, init);
-    if (!rc && vb->validation_errors)
+    if (!rc && vb->dev->validation_errors)
         rc = fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                         "Vulkan: the validation layer reported %u error(s) while creating the brain",
-                        vb->validation_errors);
+                        vb->dev->validation_errors);
     if (rc) {
         fbvk_destroy(vb);
         return rc;

@@ -1,5 +1,5 @@
-/* vk_device.c: the Vulkan instance and device of the brain: the validation
- * layer and its error counter, the choice of physical device (discrete,
+/* vk_device.c: the Vulkan instance and device of the brain (or of the
+ * brains of a fleet: fbvk_device): the validation layer and its error counter, the choice of physical device (discrete,
  * integrated, virtual, then CPU, or the one p->device forces), the compute
  * queue, and buffers with their memory. */
 #include "vk_internal.h"
@@ -53,9 +53,9 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL fbvk_debug_cb(VkDebugUtilsMessageSeverityF
                                                     void *user)
 {
     (void)type;
-    fbvk_brain *vb = user;
+    fbvk_device *dev = user;
     if (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) {
-        vb->validation_errors++;
+        dev->validation_errors++;
         fprintf(stderr, "fieldbrain: Vulkan validation error: %s\n", data->pMessage);
     } else if (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT) {
         fprintf(stderr, "fieldbrain: Vulkan validation warning: %s\n", data->pMessage);
@@ -100,7 +100,7 @@ int fbvk__create_instance(fbvk_brain *vb, bool validation)
                        VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
                        VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
         .pfnUserCallback = fbvk_debug_cb,
-        .pUserData = vb,
+        .pUserData = vb->dev,
     };
     /* Synchronization validation too: it is what proves the barriers. */
     VkValidationFeatureEnableEXT enables[] = {
@@ -122,24 +122,24 @@ int fbvk__create_instance(fbvk_brain *vb, bool validation)
         .enabledExtensionCount = validation ? 2 : 0,
         .ppEnabledExtensionNames = exts,
     };
-    VkResult r = vkCreateInstance(&ci, NULL, &vb->instance);
+    VkResult r = vkCreateInstance(&ci, NULL, &vb->dev->instance);
     if (r != VK_SUCCESS) {
-        vb->instance = VK_NULL_HANDLE;
+        vb->dev->instance = VK_NULL_HANDLE;
         return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan: no usable Vulkan loader or driver (vkCreateInstance: %s)",
                           fbvk__result_name(r));
     }
     if (validation) {
         PFN_vkCreateDebugUtilsMessengerEXT create_messenger =
-            (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(vb->instance,
+            (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(vb->dev->instance,
                                                                       "vkCreateDebugUtilsMessengerEXT");
-        vb->destroy_messenger =
-            (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(vb->instance,
+        vb->dev->destroy_messenger =
+            (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(vb->dev->instance,
                                                                        "vkDestroyDebugUtilsMessengerEXT");
-        if (!create_messenger || !vb->destroy_messenger)
+        if (!create_messenger || !vb->dev->destroy_messenger)
             return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                               "Vulkan: the validation layer gives no VK_EXT_debug_utils");
-        int rc = fbvk__check(vb, create_messenger(vb->instance, &dbg, NULL, &vb->messenger),
+        int rc = fbvk__check(vb, create_messenger(vb->dev->instance, &dbg, NULL, &vb->dev->messenger),
                              "vkCreateDebugUtilsMessengerEXT");
         if (rc)
             return rc;
@@ -182,7 +182,7 @@ int fbvk__choose_device(fbvk_brain *vb, const char *want, bool require_gpu,
                         char *device_name, char *device_reason)
 {
     uint32_t n = 0;
-    VkResult r = vkEnumeratePhysicalDevices(vb->instance, &n, NULL);
+    VkResult r = vkEnumeratePhysicalDevices(vb->dev->instance, &n, NULL);
     if (r != VK_SUCCESS || n == 0)
         return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan: no Vulkan devices found (is a driver installed? lavapipe: "
@@ -195,7 +195,7 @@ int fbvk__choose_device(fbvk_brain *vb, const char *want, bool require_gpu,
         return fb_fail(vb->err, vb->err_len, BRAIN_ERR_NOMEM, "out of memory");
     }
     int rc = BRAIN_OK;
-    r = vkEnumeratePhysicalDevices(vb->instance, &n, devs);
+    r = vkEnumeratePhysicalDevices(vb->dev->instance, &n, devs);
     if (r != VK_SUCCESS && r != VK_INCOMPLETE) {
         rc = fbvk__check(vb, r, "vkEnumeratePhysicalDevices");
         goto out;
@@ -245,8 +245,8 @@ int fbvk__choose_device(fbvk_brain *vb, const char *want, bool require_gpu,
         snprintf(device_reason, 256, "%s, %s of %u device%s", fbvk_type_name(props[pick].deviceType),
                  same > 1 ? "first" : "best", n, n > 1 ? "s" : "");
     }
-    vb->phys = devs[pick];
-    vb->props = props[pick];
+    vb->dev->phys = devs[pick];
+    vb->dev->props = props[pick];
     /* deviceName holds up to 255 characters; the brain keeps the first 127. */
     size_t len = strnlen(props[pick].deviceName, BRAIN_DEVICE_LEN - 1);
     memcpy(device_name, props[pick].deviceName, len);
@@ -259,7 +259,7 @@ out:
 
 int fbvk__create_device(fbvk_brain *vb)
 {
-    const VkPhysicalDeviceProperties *pp = &vb->props;
+    const VkPhysicalDeviceProperties *pp = &vb->dev->props;
     if (VK_API_VERSION_MAJOR(pp->apiVersion) == 1 && VK_API_VERSION_MINOR(pp->apiVersion) < 2)
         return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan device %s supports Vulkan %u.%u; the brain needs 1.2",
@@ -269,7 +269,7 @@ int fbvk__create_device(fbvk_brain *vb)
     VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
                                             .pNext = &f11};
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
-    vkGetPhysicalDeviceFeatures2(vb->phys, &f2);
+    vkGetPhysicalDeviceFeatures2(vb->dev->phys, &f2);
     if (!f12.bufferDeviceAddress || !f2.features.shaderInt64)
         return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan device %s lacks %s, which the brain's shaders need", pp->deviceName,
@@ -282,11 +282,11 @@ int fbvk__create_device(fbvk_brain *vb)
 
     /* A compute-only family when there is one (it may run beside graphics). */
     uint32_t nf = 0;
-    vkGetPhysicalDeviceQueueFamilyProperties(vb->phys, &nf, NULL);
+    vkGetPhysicalDeviceQueueFamilyProperties(vb->dev->phys, &nf, NULL);
     VkQueueFamilyProperties *fam = calloc(nf ? nf : 1, sizeof *fam);
     if (!fam)
         return fb_fail(vb->err, vb->err_len, BRAIN_ERR_NOMEM, "out of memory");
-    vkGetPhysicalDeviceQueueFamilyProperties(vb->phys, &nf, fam);
+    vkGetPhysicalDeviceQueueFamilyProperties(vb->dev->phys, &nf, fam);
     uint32_t pick = nf;
     for (uint32_t i = 0; i < nf; i++) {
         if (!(fam[i].queueFlags & VK_QUEUE_COMPUTE_BIT) || fam[i].queueCount == 0)
@@ -300,14 +300,14 @@ int fbvk__create_device(fbvk_brain *vb)
         return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan device %s has no compute queue", pp->deviceName);
     }
-    vb->queue_family = pick;
-    vb->timestamp_bits = fam[pick].timestampValidBits;
+    vb->dev->queue_family = pick;
+    vb->dev->timestamp_bits = fam[pick].timestampValidBits;
     free(fam);
 
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qci = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
-        .queueFamilyIndex = vb->queue_family,
+        .queueFamilyIndex = vb->dev->queue_family,
         .queueCount = 1,
         .pQueuePriorities = &prio,
     };
@@ -331,17 +331,17 @@ int fbvk__create_device(fbvk_brain *vb)
         .queueCreateInfoCount = 1,
         .pQueueCreateInfos = &qci,
     };
-    int rc = fbvk__check(vb, vkCreateDevice(vb->phys, &dci, NULL, &vb->device), "vkCreateDevice");
+    int rc = fbvk__check(vb, vkCreateDevice(vb->dev->phys, &dci, NULL, &vb->dev->device), "vkCreateDevice");
     if (rc)
         return rc;
-    vkGetDeviceQueue(vb->device, vb->queue_family, 0, &vb->queue);
-    vkGetPhysicalDeviceMemoryProperties(vb->phys, &vb->mem_props);
+    vkGetDeviceQueue(vb->dev->device, vb->dev->queue_family, 0, &vb->dev->queue);
+    vkGetPhysicalDeviceMemoryProperties(vb->dev->phys, &vb->dev->mem_props);
 
     VkPhysicalDeviceMaintenance3Properties m3 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
-    vkGetPhysicalDeviceProperties2(vb->phys, &p2);
-    vb->max_allocation = m3.maxMemoryAllocationSize;
+    vkGetPhysicalDeviceProperties2(vb->dev->phys, &p2);
+    vb->dev->max_allocation = m3.maxMemoryAllocationSize;
     return BRAIN_OK;
 }
 
@@ -351,8 +351,8 @@ static int fbvk_memory_type(const fbvk_brain *vb, uint32_t type_bits, VkMemoryPr
                             VkMemoryPropertyFlags want)
 {
     int fallback = -1;
-    for (uint32_t i = 0; i < vb->mem_props.memoryTypeCount; i++) {
-        VkMemoryPropertyFlags f = vb->mem_props.memoryTypes[i].propertyFlags;
+    for (uint32_t i = 0; i < vb->dev->mem_props.memoryTypeCount; i++) {
+        VkMemoryPropertyFlags f = vb->dev->mem_props.memoryTypes[i].propertyFlags;
         if (!(type_bits & (1u << i)) || (f & need) != need)
             continue;
         if ((f & want) == want)
@@ -375,32 +375,32 @@ int fbvk__buffer_create(fbvk_brain *vb, fbvk_buffer *b, VkDeviceSize size, VkMem
                  VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT,
         .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
     };
-    VkResult cr = vkCreateBuffer(vb->device, &bci, NULL, &b->buf);
+    VkResult cr = vkCreateBuffer(vb->dev->device, &bci, NULL, &b->buf);
     if (cr == VK_ERROR_OUT_OF_DEVICE_MEMORY) {
         b->buf = VK_NULL_HANDLE;
         return fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
                           "the %s needs %.1f MB, more than Vulkan device %s accepts in one buffer",
-                          what, (double)size / 1e6, vb->props.deviceName);
+                          what, (double)size / 1e6, vb->dev->props.deviceName);
     }
     int rc = fbvk__check(vb, cr, what);
     if (rc)
         return rc;
     b->size = size;
     VkMemoryRequirements req;
-    vkGetBufferMemoryRequirements(vb->device, b->buf, &req);
+    vkGetBufferMemoryRequirements(vb->dev->device, b->buf, &req);
     int type = fbvk_memory_type(vb, req.memoryTypeBits, need, want);
     if (type < 0)
         return fb_fail(vb->err, vb->err_len, BRAIN_ERR_DEVICE,
                           "Vulkan device %s has no suitable memory type for the %s",
-                          vb->props.deviceName, what);
-    VkMemoryType mt = vb->mem_props.memoryTypes[type];
-    VkDeviceSize heap = vb->mem_props.memoryHeaps[mt.heapIndex].size;
-    if (req.size > heap || (vb->max_allocation && req.size > vb->max_allocation))
+                          vb->dev->props.deviceName, what);
+    VkMemoryType mt = vb->dev->mem_props.memoryTypes[type];
+    VkDeviceSize heap = vb->dev->mem_props.memoryHeaps[mt.heapIndex].size;
+    if (req.size > heap || (vb->dev->max_allocation && req.size > vb->dev->max_allocation))
         return fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
                           "the %s needs %.1f MB, but Vulkan device %s allows %.1f MB per allocation "
                           "and has %.1f MB in that memory heap",
-                          what, (double)req.size / 1e6, vb->props.deviceName,
-                          (double)vb->max_allocation / 1e6, (double)heap / 1e6);
+                          what, (double)req.size / 1e6, vb->dev->props.deviceName,
+                          (double)vb->dev->max_allocation / 1e6, (double)heap / 1e6);
     VkMemoryAllocateFlagsInfo flags = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO,
         .flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT,
@@ -411,34 +411,34 @@ int fbvk__buffer_create(fbvk_brain *vb, fbvk_buffer *b, VkDeviceSize size, VkMem
         .allocationSize = req.size,
         .memoryTypeIndex = (uint32_t)type,
     };
-    VkResult r = vkAllocateMemory(vb->device, &mai, NULL, &b->mem);
+    VkResult r = vkAllocateMemory(vb->dev->device, &mai, NULL, &b->mem);
     if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) {
         b->mem = VK_NULL_HANDLE;
         return fb_fail(vb->err, vb->err_len, BRAIN_ERR_TOO_BIG,
                           "the %s needs %.1f MB, and Vulkan device %s could not allocate it "
                           "(%.1f MB in that heap, shared with everything else on the device)",
-                          what, (double)req.size / 1e6, vb->props.deviceName, (double)heap / 1e6);
+                          what, (double)req.size / 1e6, vb->dev->props.deviceName, (double)heap / 1e6);
     }
     if ((rc = fbvk__check(vb, r, what)))
         return rc;
-    if ((rc = fbvk__check(vb, vkBindBufferMemory(vb->device, b->buf, b->mem, 0), what)))
+    if ((rc = fbvk__check(vb, vkBindBufferMemory(vb->dev->device, b->buf, b->mem, 0), what)))
         return rc;
     VkBufferDeviceAddressInfo ai = {.sType = VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO, .buffer = b->buf};
-    b->addr = vkGetBufferDeviceAddress(vb->device, &ai);
+    b->addr = vkGetBufferDeviceAddress(vb->dev->device, &ai);
     b->coherent = (mt.propertyFlags & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT) != 0;
     if (need & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)
-        return fbvk__check(vb, vkMapMemory(vb->device, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map), what);
+        return fbvk__check(vb, vkMapMemory(vb->dev->device, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map), what);
     return BRAIN_OK;
 }
 
 void fbvk__buffer_destroy(fbvk_brain *vb, fbvk_buffer *b)
 {
     if (b->map)
-        vkUnmapMemory(vb->device, b->mem);
+        vkUnmapMemory(vb->dev->device, b->mem);
     if (b->buf)
-        vkDestroyBuffer(vb->device, b->buf, NULL);
+        vkDestroyBuffer(vb->dev->device, b->buf, NULL);
     if (b->mem)
-        vkFreeMemory(vb->device, b->mem, NULL);
+        vkFreeMemory(vb->dev->device, b->mem, NULL);
     memset(b, 0, sizeof *b);
 }
 
@@ -453,7 +453,7 @@ void fbvk__buffer_invalidate(fbvk_brain *vb, const fbvk_buffer *b)
         .offset = 0,
         .size = VK_WHOLE_SIZE,
     };
-    vkInvalidateMappedMemoryRanges(vb->device, 1, &range);
+    vkInvalidateMappedMemoryRanges(vb->dev->device, 1, &range);
 }
 
 void fbvk__buffer_flush(fbvk_brain *vb, const fbvk_buffer *b)
@@ -466,5 +466,5 @@ void fbvk__buffer_flush(fbvk_brain *vb, const fbvk_buffer *b)
         .offset = 0,
         .size = VK_WHOLE_SIZE,
     };
-    vkFlushMappedMemoryRanges(vb->device, 1, &range);
+    vkFlushMappedMemoryRanges(vb->dev->device, 1, &range);
 }

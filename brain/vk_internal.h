@@ -45,6 +45,38 @@ enum {
 /* Command buffer variants: which field is current, diffusion, noise, activity. */
 #define FBVK_VARIANTS 16
 
+/* What the brains on one device share: the instance, its validation
+ * messenger and error count, the device and its queue, and (since the brains
+ * sharing it have one shape and so one set of specialization constants) the
+ * pipelines. A brain made alone owns one; the brains of a Vulkan fleet share
+ * the first one's, counted by refs (the last brain destroyed frees it). */
+typedef struct {
+    uint32_t refs;
+    VkInstance instance;
+    VkDebugUtilsMessengerEXT messenger;
+    PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger;
+    uint32_t validation_errors;  /* counted by the messenger's callback */
+    VkPhysicalDevice phys;
+    VkPhysicalDeviceProperties props;
+    VkPhysicalDeviceMemoryProperties mem_props;
+    VkDeviceSize max_allocation;
+    VkDevice device;
+    uint32_t queue_family;
+    uint32_t timestamp_bits;
+    VkQueue queue;
+    char device_name[BRAIN_DEVICE_LEN], device_reason[256];
+
+    VkPipelineLayout layout;
+    VkShaderModule modules[FBVK_PIPE_COUNT];
+    VkPipeline pipes[FBVK_PIPE_COUNT];
+
+    /* A fleet's step: the command buffers of one submission (room for every
+     * brain sharing the device, grown as each joins) and its fence. */
+    VkCommandBuffer *batch;
+    uint32_t batch_cap;
+    VkFence batch_fence;
+} fbvk_device;
+
 typedef struct {
     brain_params p;
     uint32_t X, Y, Z, C, S, MO;
@@ -59,18 +91,7 @@ typedef struct {
     uint32_t dz, bpt;            /* diffusion bricks: heights, bricks per lane */
     uint32_t nnb;                /* noise_sum.comp workgroups */
 
-    VkInstance instance;
-    VkDebugUtilsMessengerEXT messenger;
-    PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger;
-    uint32_t validation_errors;  /* counted by the messenger's callback */
-    VkPhysicalDevice phys;
-    VkPhysicalDeviceProperties props;
-    VkPhysicalDeviceMemoryProperties mem_props;
-    VkDeviceSize max_allocation;
-    VkDevice device;
-    uint32_t queue_family;
-    uint32_t timestamp_bits;
-    VkQueue queue;
+    fbvk_device *dev;            /* owned (refs 1) or shared with a fleet */
 
     fbvk_buffer field[2];          /* ping-pong: diffusion writes the other one */
     fbvk_buffer state;             /* results, momentum, spots (device-local) */
@@ -82,16 +103,14 @@ typedef struct {
     bool lazy;                   /* record lazy-capable cycles (brain/README.md) */
     const uint32_t *sensor_spots, *motor_spots; /* brain.c's, for reset */
 
-    VkPipelineLayout layout;
-    VkShaderModule modules[FBVK_PIPE_COUNT];
-    VkPipeline pipes[FBVK_PIPE_COUNT];
     VkCommandPool pool;
     VkCommandBuffer cycle_cmd[FBVK_VARIANTS];
     VkCommandBuffer util_cmd;
-    VkFence fence;
+    VkFence fence;               /* this brain's own submits (brain_step, utility work) */
     VkQueryPool queries;
     uint32_t cur;                /* which field holds the brain's state */
     bool broken;                 /* a submit or wait failed: the device is gone */
+    int pending_variant;         /* fleet step: the variant submitted, -1 if none */
 } fbvk_brain;
 
 const char *fbvk__result_name(VkResult r);

@@ -6,7 +6,9 @@
  * config/'s own checks, hands the change to the loop (loop_command_submit),
  * which applies it at the start of a cycle, and replies with the cycle it
  * applies from. A save is taken by the loop and written here, and replied to
- * once it is on disk. With the link's CURVE keys set the socket is a CURVE
+ * once it is on disk. A request may name one robot of the fleet by its id;
+ * without one it is for every robot (io/CONTROL.md, "A fleet"). With the
+ * link's CURVE keys set the socket is a CURVE
  * server with the same keys, and with the link's allow-list, the same
  * clients: a stranger gets nothing back.
  */
@@ -34,14 +36,17 @@ typedef enum {
 typedef struct control control;
 
 /* Binds c->control.endpoint and starts the thread. c is copied: it is the
- * running config that get reads and set changes (c->brain as the brain
- * was created, e.g. after --resume). b, lp and tel are borrowed and must
- * outlive it; tel is the publisher fed from lp's hooks, whose rates set
+ * running config that get reads and set changes (c->brain as robot 0's
+ * brain was created, e.g. after --resume; config_fleet(c) names the robots
+ * and their checkpoints). Each robot's brain values (its seed, and its own
+ * after --resume-fleet) are read from its brain here, before the loop runs.
+ * f (the loop's fleet), lp and tel are borrowed and must outlive it; tel
+ * is the publisher fed from lp's hooks, whose rates set
  * changes (through the loop, telemetry_set_rates), or NULL when telemetry
  * is off (then set refuses the telemetry keys). *warning (CONTROL_WARN_LEN)
  * gets a sentence when the socket is off loopback without CURVE, else "". */
 #define CONTROL_WARN_LEN 512
-int control_create(const config *c, brain *b, loop *lp, telemetry *tel, control **out,
+int control_create(const config *c, brain_fleet *f, loop *lp, telemetry *tel, control **out,
                    char *warning, char *err, size_t err_len);
 
 /* Stops the thread, closes the socket; sets *c to NULL; NULL harmless. */

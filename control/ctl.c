@@ -21,7 +21,7 @@ static void usage(FILE *f)
             "usage: fieldbrain-ctl [options] REQUEST [ARGS]\n"
             "\n"
             "Requests (io/CONTROL.md):\n"
-            "  status             cycle, rate, device, robots, uptime, counters\n"
+            "  status             cycle, rate, device, robots, uptime, counters (each robot's)\n"
             "  get KEY            the running value of a config key (brain.motor_gain)\n"
             "  set KEY VALUE      change a key that can change while running\n"
             "  save [PATH]        a checkpoint now (checkpoint.path when no PATH)\n"
@@ -36,7 +36,8 @@ static void usage(FILE *f)
             "  --keys FILE        the three keys from a file, as fieldbrain-monitor takes them\n"
             "                     (server-key, public-key, secret-key lines: telemetry/README.md);\n"
             "                     keeps the secret key out of the process list\n"
-            "  --robot ID         the robot the request is for\n"
+            "  --robot ID         the robot of the fleet the request is for (default: every\n"
+            "                     robot; get of a brain key: their value when they agree)\n"
             "  --timeout-ms MS    give up waiting after this long (default 3000)\n"
             "  --json             print the reply as it came (one JSON line)\n"
             "\n"
@@ -122,6 +123,18 @@ static void print_reply(const char *what, const json_node *n)
                json_num(n, 0, "counters.received", 0), json_num(n, 0, "counters.published", 0),
                json_num(n, 0, "counters.bad_input", 0), json_num(n, 0, "counters.overruns", 0),
                json_num(n, 0, "counters.brain_faults", 0));
+        /* A fleet: a line for each robot the reply covers. */
+        int by = json_get(n, 0, "by_robot");
+        int first = r >= 0 && json_count(n, r) > 1 && by >= 0 ? n[by].child : -1;
+        for (int i = first; i >= 0; i = n[i].next) {
+            int rp = json_get(n, i, "paused"), rl = json_get(n, i, "link_lost");
+            printf("robot %.0f: cycle %.0f (brain cycle %.0f)%s%s; received %.0f, published %.0f, "
+                   "bad input %.0f, brain faults %.0f\n", json_num(n, i, "robot", 0),
+                   json_num(n, i, "cycle", 0), json_num(n, i, "brain_cycle", 0),
+                   rp >= 0 && n[rp].num ? ", paused" : "", rl >= 0 && n[rl].num ? ", link lost" : "",
+                   json_num(n, i, "counters.received", 0), json_num(n, i, "counters.published", 0),
+                   json_num(n, i, "counters.bad_input", 0), json_num(n, i, "counters.brain_faults", 0));
+        }
     } else if (strcmp(what, "get") == 0) {
         json_str(n, 0, "value", a, sizeof a);
         printf("%s\n", a);
@@ -136,8 +149,16 @@ static void print_reply(const char *what, const json_node *n)
         if (a[0])
             fprintf(stderr, "fieldbrain-ctl: warning: %s\n", a);
     } else if (strcmp(what, "save") == 0) {
-        json_str(n, 0, "path", a, sizeof a);
-        printf("saved %s (brain cycle %.0f)\n", a, json_num(n, 0, "brain_cycle", 0));
+        int by = json_get(n, 0, "by_robot");
+        if (by < 0) {
+            json_str(n, 0, "path", a, sizeof a);
+            printf("saved %s (brain cycle %.0f)\n", a, json_num(n, 0, "brain_cycle", 0));
+        }
+        for (int i = by >= 0 ? n[by].child : -1; i >= 0; i = n[i].next) {
+            json_str(n, i, "path", a, sizeof a);
+            printf("saved %s (robot %.0f, brain cycle %.0f)\n", a, json_num(n, i, "robot", 0),
+                   json_num(n, i, "brain_cycle", 0));
+        }
     } else {
         printf("%s from cycle %.0f (brain cycle %.0f)\n",
                strcmp(what, "pause") == 0 ? "paused" : strcmp(what, "resume") == 0 ? "resumed" : "reset",
@@ -244,11 +265,12 @@ int main(int argc, char **argv)
         return EXIT_UNREACHED;
     }
 
-    static char reply[8192];
+    static char reply[1 << 18];  /* a status of every robot of the largest fleet */
     if (ask(endpoint, server_key, public_key, secret_key, timeout_ms, request, reply, sizeof reply) != 0)
         return EXIT_UNREACHED;
-    static json_node n[128];
-    if (json_parse(reply, strlen(reply), n, 128) <= 0 || n[0].type != JSON_OBJ) {
+    static json_node n[64 + 16 * 256];
+    int max_nodes = (int)(sizeof n / sizeof n[0]);
+    if (json_parse(reply, strlen(reply), n, max_nodes) <= 0 || n[0].type != JSON_OBJ) {
         fprintf(stderr, "fieldbrain-ctl: %s answered with something that is not a control reply\n", endpoint);
         return EXIT_UNREACHED;
     }

@@ -7,11 +7,19 @@ writes a PNG: the path coloured by time, where the robot was held (safety
 stop), where it bumped into something, the start and the end.
 
     plot_trajectory.py TRAJECTORY.csv OUT.png [--model sim/models/rover.xml] [--title TEXT]
+                       [--label TEXT]
+    plot_trajectory.py TRAJECTORY.csv TRAJECTORY.csv... OUT.png [--model ...] [--title TEXT]
+
+--label names the rover in the default title ("robot 3": a fleet's rover).
+With several trajectories (a fleet's, fieldbrain-sim's NAME-ID.csv) all go
+into one picture, each path in its own colour with its start and end, named
+"robot ID" after the ID in its file name (else by the file name).
 """
 import argparse
 import csv
 import math
 import os
+import re
 import sys
 import xml.etree.ElementTree as ET
 
@@ -88,15 +96,37 @@ def read_trajectory(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("trajectory")
-    ap.add_argument("out")
+    ap.add_argument("paths", nargs="+", metavar="PATH", help="TRAJECTORY.csv (one or more), then OUT.png")
     ap.add_argument("--model", default=os.path.join(HERE, "models", "rover.xml"))
     ap.add_argument("--title", default="")
+    ap.add_argument("--label", default="", help="the rover's name in the default title (robot 3)")
     args = ap.parse_args()
-
-    t = read_trajectory(args.trajectory)
+    if len(args.paths) < 2:
+        ap.error("want at least one TRAJECTORY.csv and OUT.png")
+    args.out = args.paths[-1]
+    trajectories = [read_trajectory(p) for p in args.paths[:-1]]
     fig, ax = plt.subplots(figsize=(7.5, 7.5), dpi=120)
-    for kind, s in arena(args.model):
+    draw_arena(ax, args.model)
+    if len(trajectories) == 1:
+        draw_one(fig, ax, trajectories[0], args)
+    else:
+        draw_several(ax, trajectories, args)
+    ax.set_aspect("equal")
+    ax.autoscale_view()
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(args.out)
+    print(f"plot_trajectory: wrote {args.out}")
+
+
+def path_length(x, y):
+    return sum(math.hypot(x[i + 1] - x[i], y[i + 1] - y[i]) for i in range(len(x) - 1))
+
+
+def draw_arena(ax, model):
+    for kind, s in arena(model):
         if kind == "plane":
             ax.add_patch(Rectangle((s["x"] - s["size"][0], s["y"] - s["size"][1]), 2 * s["size"][0],
                                    2 * s["size"][1], color="#f2f0e8", zorder=0))
@@ -107,6 +137,9 @@ def main():
         elif kind in ("cylinder", "sphere", "capsule"):
             ax.add_patch(Circle((s["x"], s["y"]), s["size"][0], color="#5b6d99", zorder=2))
 
+
+def draw_one(fig, ax, t, args):
+    """One path coloured by time, with where it was held and bumped."""
     x, y, time = t["x"], t["y"], t["time_s"]
     pts = list(zip(x, y))
     segs = [[pts[i], pts[i + 1]] for i in range(len(pts) - 1)]
@@ -128,16 +161,30 @@ def main():
                 xytext=(x[0], y[0]), arrowprops=dict(arrowstyle="->", color="#2ca02c", lw=2), zorder=7)
     ax.plot(x[-1], y[-1], "s", color="#d62728", ms=8, zorder=7, label="end")
 
-    dist = sum(math.hypot(x[i + 1] - x[i], y[i + 1] - y[i]) for i in range(len(x) - 1))
-    ax.set_title(args.title or f"fieldbrain-sim: {time[-1]:.1f} s simulated, {dist:.2f} m driven")
-    ax.set_aspect("equal")
-    ax.autoscale_view()
-    ax.set_xlabel("x (m)")
-    ax.set_ylabel("y (m)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=4, fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(args.out)
-    print(f"plot_trajectory: wrote {args.out}")
+    dist = path_length(x, y)
+    who = f"fieldbrain-sim, {args.label}" if args.label else "fieldbrain-sim"
+    ax.set_title(args.title or f"{who}: {time[-1]:.1f} s simulated, {dist:.2f} m driven")
+
+
+def draw_several(ax, trajectories, args):
+    """Each path in its own colour: a start dot with its heading, an end square."""
+    colours = plt.get_cmap("tab10").colors
+    total, longest = 0.0, 0.0
+    for k, (path, t) in enumerate(zip(args.paths[:-1], trajectories)):
+        m = re.search(r"-(\d+)\.[^./]*$", os.path.basename(path))
+        name = f"robot {m.group(1)}" if m else os.path.basename(path)
+        c = colours[k % len(colours)]
+        x, y = t["x"], t["y"]
+        dist = path_length(x, y)
+        total += dist
+        longest = max(longest, t["time_s"][-1])
+        ax.plot(x, y, color=c, lw=2.0, zorder=4, label=f"{name}: {dist:.2f} m")
+        ax.plot(x[0], y[0], "o", color=c, ms=8, zorder=7)
+        ax.annotate("", xy=(x[0] + 0.2 * math.cos(t["yaw"][0]), y[0] + 0.2 * math.sin(t["yaw"][0])),
+                    xytext=(x[0], y[0]), arrowprops=dict(arrowstyle="->", color=c, lw=2), zorder=7)
+        ax.plot(x[-1], y[-1], "s", color=c, ms=7, zorder=7, markeredgecolor="black")
+    ax.set_title(args.title or f"fieldbrain-sim, {len(trajectories)} rovers: {longest:.1f} s simulated, "
+                 f"{total:.2f} m driven in all (start: dot and arrow, end: square)", fontsize=10)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ struct sim_link {
     int push_up, sub_up;        /* finished handshakes minus disconnects */
     uint32_t robot_id, motors;
     char sensor_endpoint[256], motor_endpoint[256];
+    char label[32];             /* after "fieldbrain-sim: " in log lines */
     uint8_t topic[WIRE_TOPIC_BYTES];
     uint8_t out[WIRE_HEADER_BYTES + 4 * 64];
     uint8_t in[RECV_BYTES];
@@ -66,7 +67,7 @@ static int monitor(void *ctx, void *sock, const char *name, void **pair)
 }
 
 int sim_link_new(const char *sensor_endpoint, const char *motor_endpoint, uint32_t robot_id,
-                 uint32_t motors, sim_link **out, char *err, size_t err_len)
+                 uint32_t motors, const char *label, sim_link **out, char *err, size_t err_len)
 {
     *out = NULL;
     if (motors == 0 || motors > 64) {
@@ -82,6 +83,7 @@ int sim_link_new(const char *sensor_endpoint, const char *motor_endpoint, uint32
     l->motors = motors;
     snprintf(l->sensor_endpoint, sizeof l->sensor_endpoint, "%s", sensor_endpoint);
     snprintf(l->motor_endpoint, sizeof l->motor_endpoint, "%s", motor_endpoint);
+    snprintf(l->label, sizeof l->label, "%s", label ? label : "");
     wire_topic(robot_id, l->topic);
     const char *what = "context";
     if (!(l->ctx = zmq_ctx_new()))
@@ -164,7 +166,7 @@ static void drop(sim_link *l, int reason)
     /* Logged at most once a second per reason, with the count since. */
     uint64_t now = sim_now_ns();
     if (l->log_ns[reason] == 0 || now - l->log_ns[reason] >= LOG_INTERVAL_NS) {
-        fprintf(stderr, "fieldbrain-sim: dropped %llu bad motor frame(s) from %s: %s\n",
+        fprintf(stderr, "fieldbrain-sim: %sdropped %llu bad motor frame(s) from %s: %s\n", l->label,
                 (unsigned long long)l->pending[reason], l->motor_endpoint, wire_bad_name(reason));
         l->pending[reason] = 0;
         l->log_ns[reason] = now;
@@ -246,12 +248,12 @@ static void read_monitor(sim_link *l, void *pair, int *up, const char *what, con
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             (*up)++;
             l->stats.connects++;
-            fprintf(stderr, "fieldbrain-sim: %s connected to %s\n", what, endpoint);
+            fprintf(stderr, "fieldbrain-sim: %s%s connected to %s\n", l->label, what, endpoint);
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             if (*up > 0)
                 (*up)--;
             l->stats.disconnects++;
-            fprintf(stderr, "fieldbrain-sim: %s lost %s (reconnecting)\n", what, endpoint);
+            fprintf(stderr, "fieldbrain-sim: %s%s lost %s (reconnecting)\n", l->label, what, endpoint);
         }
     }
 }

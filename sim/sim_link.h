@@ -34,9 +34,11 @@ typedef enum {
 
 /* Connects both sockets (ZeroMQ retries in the background until a brain
  * binds, and reconnects after it restarts). motors is the motor count a
- * motor message must carry. On error writes a sentence to err. */
+ * motor message must carry; label goes after "fieldbrain-sim: " in the
+ * link's log lines ("" for none, "robot 3: " in a fleet). On error writes
+ * a sentence to err. */
 int sim_link_new(const char *sensor_endpoint, const char *motor_endpoint, uint32_t robot_id,
-                 uint32_t motors, sim_link **out, char *err, size_t err_len);
+                 uint32_t motors, const char *label, sim_link **out, char *err, size_t err_len);
 void sim_link_destroy(sim_link **link);
 
 /* Sends one sensor message without blocking; false (counted as unsent) when

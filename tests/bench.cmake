@@ -17,3 +17,7 @@ add_test(NAME bench.compare_f32 COMMAND fieldbrain-compare --sizes 6x5x4x7 --cyc
 add_test(NAME bench.compare_f16 COMMAND fieldbrain-compare --sizes 8x12 --cycles 30 --precision f16)
 set_tests_properties(bench.compare_f32 bench.compare_f16 PROPERTIES LABELS vulkan TIMEOUT 120
                      ENVIRONMENT "${FB_VULKAN_TEST_ENV}")
+# --brains: the fleet beside brains alone, at a tiny size (no timing asserted).
+add_test(NAME bench.fleet_smoke COMMAND bash -o pipefail -c
+  "$<TARGET_FILE:fieldbrain-bench> --backend cpu --sizes 8x8 --brains 3 --cycles 10 --warmup 1 --threads 2 --json | /usr/bin/python3 -c 'import json, sys; rows = [json.loads(l) for l in sys.stdin]; assert len(rows) == 1 and rows[0][\"brains\"] == 3 and rows[0][\"fleet_tick_ms\"][\"median\"] > 0 and rows[0][\"alone_round_ms\"][\"median\"] > 0, rows'")
+set_tests_properties(bench.fleet_smoke PROPERTIES LABELS unit TIMEOUT 60)

@@ -5,3 +5,6 @@ fb_add_tests(TARGET test_brain_vk SOURCES test_brain_vk.c LIBS fb_brain LABELS v
 # Bounds and faults (tests/test_bounds.c) on the Vulkan backend too.
 fb_add_tests(TARGET test_bounds_vk SOURCES test_bounds.c LIBS fb_brain LABELS vulkan
              ENV ${FB_VULKAN_TEST_ENV} FB_TEST_VULKAN=1 TIMEOUT 300)
+# Fleets on the Vulkan backend: one device, one submission per fleet step.
+fb_add_tests(TARGET test_brain_fleet_vk SOURCES test_brain_fleet.c LIBS fb_brain LABELS vulkan
+             ENV ${FB_VULKAN_TEST_ENV} FB_TEST_VULKAN=1 TIMEOUT 300)

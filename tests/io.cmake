@@ -25,7 +25,8 @@ foreach(name replay_is_bit_identical_and_the_log_holds_the_motors_sent reader_in
              fixed_rate_with_a_lost_link_replays_bit_for_bit demo_sized_recording_replays_bit_for_bit
              live_changes_and_resets_replay_bit_for_bit
              segments_rotate_and_from_starts_at_a_later_checkpoint what_if_writes_both_series
-             cut_corrupt_foreign_and_other_version_logs replay_on_the_other_backend_is_within_tolerance)
+             cut_corrupt_foreign_and_other_version_logs replay_on_the_other_backend_is_within_tolerance
+             fleet_each_robots_log_replays_bit_for_bit)
   add_test(NAME test_replay.${name}
     COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_replay.py
             $<TARGET_FILE:fieldbrain> ${PROJECT_SOURCE_DIR}/io/robot_client.py

@@ -3,9 +3,11 @@
 fieldbrain-ctl client over real sockets on 127.0.0.1 (io/CONTROL.md): set,
 get and status, refusals, an unreachable brain, save and --resume, pause and
 resume, reset, --json, the telemetry event, telemetry's rates and slice
-changed live, CURVE with an allow-list.
+changed live, CURVE with an allow-list; with a fleet of three robots: set,
+get, pause and save for one robot or every robot, --resume-fleet, and an
+unknown robot refused.
 Usage: test_control.py FIELDBRAIN FIELDBRAIN_CTL ROBOT_CLIENT_PY TEST"""
-import json, math, os, signal, socket, subprocess, sys, tempfile, time
+import atexit, json, math, os, signal, socket, subprocess, sys, tempfile, time
 import numpy as np
 import zmq
 
@@ -24,11 +26,12 @@ class Brain:
     """A fieldbrain process with a small CPU field, telemetry and control on
     fresh ports."""
 
-    def __init__(self, link_extra='', resume=None, mode='fixed_rate'):
+    def __init__(self, link_extra='', resume=None, mode='fixed_rate', robots=(), ckpt=None,
+                 extra_args=()):
         self.dir = tempfile.TemporaryDirectory()
         ep = lambda: 'tcp://127.0.0.1:%d' % free_port()  # noqa: E731
         self.sensor, self.motor, self.telemetry, self.control = ep(), ep(), ep(), ep()
-        self.ckpt = os.path.join(self.dir.name, 'ckpt')
+        self.ckpt = ckpt or os.path.join(self.dir.name, 'ckpt')
         cfg = os.path.join(self.dir.name, 'brain.yaml')
         with open(cfg, 'w') as f:
             f.write('brain:\n  size: 8\n  channels: 16\n  backend: cpu\n  threads: 1\n'
@@ -39,9 +42,13 @@ class Brain:
                     'control:\n  endpoint: "%s"\n'
                     % (mode, self.sensor, self.motor, link_extra, self.telemetry, self.ckpt,
                        self.control))
+            if robots:
+                f.write('robots:\n' + ''.join('  - id: %d\n' % r for r in robots))
         self.err = open(os.path.join(self.dir.name, 'stderr'), 'w+')
         args = [FIELDBRAIN, 'run', '--config', cfg] + (['--resume', resume] if resume else [])
+        args += list(extra_args)
         self.p = subprocess.Popen(args, stderr=self.err)
+        atexit.register(self.p.kill)  # a failed assertion leaves no brain running
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # the banner: every socket is bound
             self.err.seek(0)
@@ -302,6 +309,189 @@ def test_curve_allowed_client_only():
     # the secret key is never shown
     code, out, err = b.ctl('get', 'link.curve_secret_key', extra=good)
     assert code == 0 and server_sec.decode() not in out
+    assert b.stop()[0] == 0
+
+
+# ---- a fleet of three robots ----
+
+FLEET = (1, 2, 3)
+
+
+class Fleet:
+    """The Python robots of a lockstep fleet, each answered on its own."""
+
+    def __init__(self, b):
+        self.robots = {r: rc.Robot(b.sensor, b.motor, robot=r) for r in FLEET}
+        for r in self.robots.values():
+            assert r.recv(3000) is not None  # the lockstep heartbeat: subscribed
+        self.i = 0
+
+    def answer(self, robot):
+        """Sends robot one vector; its motor message answering it."""
+        r = self.robots[robot]
+        self.i += 1
+        seq = r.send([math.sin(0.1 * self.i + k) for k in range(16)])
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            m = r.recv(100)
+            if m is not None and m['answer_seq'] == seq:
+                assert m['robot'] == robot, m
+                return m
+        raise AssertionError('no answer for robot %d' % robot)
+
+    def step(self, n=3):
+        """n answers for each robot: {robot: the last motor message}."""
+        last = {}
+        for _ in range(n):
+            for robot in FLEET:
+                last[robot] = self.answer(robot)
+        return last
+
+    def close(self):
+        for r in self.robots.values():
+            r.close()
+
+
+def test_fleet_set_for_one_robot_or_every_robot():
+    b = Brain(mode='lockstep', robots=FLEET)
+    f = Fleet(b)
+    before = f.step()
+    assert all(any(v != 0 for v in m['values']) for m in before.values())
+    # one robot: only its brain changes (motor_gain 0: its motors are tanh(0) = 0)
+    code, out, err = b.ctl('set', 'brain.motor_gain', '0', json_out=True, extra=['--robot', '2'])
+    assert code == 0, err
+    r = json.loads(out)
+    assert r['old'] == '5' and r['value'] == '0' and 'by_robot' not in r, r
+    after = f.step()
+    assert all(v == 0 for v in after[2]['values']) and not after[2]['flags'] & rc.STOP, after[2]
+    assert after[2]['seq'] == r['cycle'] + 2, (after[2], r)  # three answers from r's cycle on
+    for robot in (1, 3):
+        assert any(v != 0 for v in after[robot]['values']), after[robot]
+    assert b.ctl('get', 'brain.motor_gain', extra=['--robot', '2'])[1].strip() == '0'
+    assert b.ctl('get', 'brain.motor_gain', extra=['--robot', '3'])[1].strip() == '5'
+    # without a robot, get refuses a value the robots do not share, naming each
+    code, out, err = b.ctl('get', 'brain.motor_gain')
+    assert code == 1 and 'robot 1: 5, robot 2: 0, robot 3: 5' in one_sentence(err), err
+    code, out, err = b.ctl('get', 'brain.seed')
+    assert code == 1 and 'differ' in one_sentence(err), err
+    seeds = [b.ctl('get', 'brain.seed', extra=['--robot', str(robot)])[1].strip() for robot in FLEET]
+    assert len(set(seeds)) == 3, seeds
+    # every robot: each keeps its own seed and its other values
+    assert b.ctl('set', 'brain.decay', '0.99', extra=['--robot', '3'])[0] == 0
+    code, out, err = b.ctl('set', 'brain.motor_gain', '7', json_out=True)
+    assert code == 0, err
+    r = json.loads(out)
+    assert r['old'] == '5' and r['value'] == '7', r
+    assert [(e['robot'], e['old']) for e in r['by_robot']] == [(1, '5'), (2, '0'), (3, '5')], r
+    assert b.ctl('get', 'brain.motor_gain')[1].strip() == '7'
+    assert [b.ctl('get', 'brain.seed', extra=['--robot', str(robot)])[1].strip()
+            for robot in FLEET] == seeds
+    assert b.ctl('get', 'brain.decay', extra=['--robot', '3'])[1].strip() == '0.99'
+    assert b.ctl('get', 'brain.decay', extra=['--robot', '1'])[1].strip() == '0.995'
+    after = f.step()
+    assert all(any(v != 0 for v in m['values']) for m in after.values())
+    # checked against each robot as the config file is; the fleet's keys take no robot
+    code, out, err = b.ctl('set', 'brain.decay', '3')
+    assert code == 1 and one_sentence(err) == \
+        'fieldbrain-ctl: brain.decay: 3 is out of range (allowed 0 to 1)', err
+    code, out, err = b.ctl('set', 'telemetry.every', '2', extra=['--robot', '2'])
+    assert code == 1 and "the whole fleet's" in one_sentence(err), err
+    assert b.ctl('set', 'telemetry.every', '2')[0] == 0
+    # status: robot 1 where a one-robot brain has it, every robot in by_robot
+    code, out, err = b.ctl('status', json_out=True)
+    s = json.loads(out)
+    assert s['robots'] == [1, 2, 3] and [e['robot'] for e in s['by_robot']] == [1, 2, 3], s
+    assert s['cycle'] == s['by_robot'][0]['cycle'] == after[1]['seq'], (s, after[1])
+    assert [e['counters']['received'] for e in s['by_robot']] == [9, 9, 9], s
+    code, out, err = b.ctl('status')
+    assert code == 0 and 'robots 1 2 3' in out and 'robot 3: cycle %d' % after[3]['seq'] in out, out
+    f.close()
+    code, text = b.stop()
+    assert code == 0 and 'brain.motor_gain changed from 5 to 0' in text, text
+    assert "brain.motor_gain changed from each robot's own to 7" in text, text
+
+
+def test_fleet_pause_one_robot_stops_only_its_motors():
+    b = Brain(mode='lockstep', robots=FLEET)
+    f = Fleet(b)
+    f.step(2)
+    code, out, err = b.ctl('pause', json_out=True, extra=['--robot', '2'])
+    assert code == 0 and json.loads(out)['ok'], err
+    s = json.loads(b.ctl('status', json_out=True)[1])
+    assert [e['paused'] for e in s['by_robot']] == [False, True, False] and not s['paused'], s
+    s2 = json.loads(b.ctl('status', json_out=True, extra=['--robot', '2'])[1])
+    assert s2['paused'] and [e['robot'] for e in s2['by_robot']] == [2], s2
+    last = f.step()
+    assert last[2]['flags'] & rc.STOP and all(v == 0 for v in last[2]['values']), last[2]
+    for robot in (1, 3):
+        assert not last[robot]['flags'] & rc.STOP and any(v != 0 for v in last[robot]['values'])
+    after = json.loads(b.ctl('status', json_out=True)[1])
+    assert after['by_robot'][1]['brain_cycle'] == s['by_robot'][1]['brain_cycle']  # it did not step
+    assert after['by_robot'][0]['brain_cycle'] == s['by_robot'][0]['brain_cycle'] + 3
+    assert b.ctl('resume', extra=['--robot', '2'])[0] == 0
+    last = f.step(1)
+    assert not last[2]['flags'] & rc.STOP and any(v != 0 for v in last[2]['values'])
+    # without a robot: every robot
+    assert b.ctl('pause')[0] == 0
+    last = f.step(1)
+    assert all(m['flags'] & rc.STOP for m in last.values()), last
+    assert b.ctl('resume')[0] == 0
+    assert b.ctl('reset')[0] == 0
+    last = f.step(1)
+    assert not any(m['flags'] & rc.STOP for m in last.values()), last
+    f.close()
+    code, text = b.stop()
+    assert code == 0 and text.count('event reset') == 3, text
+
+
+def test_fleet_save_by_robot_and_for_all_and_resume_fleet():
+    b = Brain(mode='lockstep', robots=FLEET)
+    f = Fleet(b)
+    f.step(2)
+    assert b.ctl('set', 'brain.motor_gain', '9', extra=['--robot', '3'])[0] == 0
+    f.step(2)
+    # one robot, to the path given
+    one = os.path.join(b.dir.name, 'two')
+    code, out, err = b.ctl('save', one, json_out=True, extra=['--robot', '2'])
+    assert code == 0, err
+    r = json.loads(out)
+    assert r['path'] == one and 'by_robot' not in r and json.load(open(one + '.json'))['cycle'] == 4
+    # every robot, to PATH with -ID before .json
+    code, out, err = b.ctl('save', os.path.join(b.dir.name, 'all.json'), json_out=True)
+    assert code == 0, err
+    r = json.loads(out)
+    paths = [e['path'] for e in r['by_robot']]
+    assert paths == [os.path.join(b.dir.name, 'all-%d.json' % robot) for robot in FLEET], r
+    assert r['path'] == paths[0] and all(os.path.exists(p) for p in paths)
+    # every robot, each to its own checkpoint (checkpoint.path with -ID): what --resume-fleet reads
+    code, out, err = b.ctl('save')
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines == ['saved %s-%d (robot %d, brain cycle 4)' % (b.ckpt, robot, robot) for robot in FLEET], out
+    seeds = [json.load(open('%s-%d.json' % (b.ckpt, robot)))['params']['seed']
+             for robot in FLEET]
+    assert len(set(seeds)) == 3, seeds
+    f.close()
+    assert b.stop()[0] == 0
+    c = Brain(mode='lockstep', robots=FLEET, ckpt=b.ckpt, extra_args=['--resume-fleet'])
+    assert c.ctl('get', 'brain.motor_gain', extra=['--robot', '3'])[1].strip() == '9'
+    assert c.ctl('get', 'brain.motor_gain', extra=['--robot', '1'])[1].strip() == '5'
+    assert [c.ctl('get', 'brain.seed', extra=['--robot', str(robot)])[1].strip()
+            for robot in FLEET] == [str(s) for s in seeds]
+    s = json.loads(c.ctl('status', json_out=True)[1])
+    assert [e['brain_cycle'] for e in s['by_robot']] == [4, 4, 4], s
+    code, text = c.stop()
+    assert code == 0 and 'resumed %s-3 at brain cycle 4' % b.ckpt in text, text
+
+
+def test_fleet_unknown_robot_is_refused_naming_the_robots():
+    b = Brain(robots=FLEET)
+    for what in (['status'], ['get', 'brain.motor_gain'], ['set', 'brain.motor_gain', '1'], ['pause']):
+        code, out, err = b.ctl(*what, extra=['--robot', '9'])
+        assert code == 1 and one_sentence(err) == \
+            'fieldbrain-ctl: robot: 9 is not a robot of this brain (its robots: 1, 2, 3)', err
+    assert not json.loads(b.ctl('status', json_out=True)[1])['paused']
+    assert b.ctl('get', 'brain.motor_gain')[1].strip() == '5'
     assert b.stop()[0] == 0
 
 

@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """test_demo_tools.py: the programs make demo runs, each on its own:
 fieldbrain-plot's slice sheet, scripts/free_ports.py, and
-scripts/demo_summary.py on the --summary JSON of a real fieldbrain run.
+scripts/demo_summary.py on the --summary JSON of a real fieldbrain run;
+and what make demo-fleet runs: scripts/demo_fleet_summary.py on the
+summaries of a real fleet (one fieldbrain, one fieldbrain-sim, two robots;
+fieldbrain-sim beside FIELDBRAIN in the build folder).
 Usage: test_demo_tools.py FIELDBRAIN PLOT SCRIPTS_DIR TEST"""
 import json, os, signal, socket, subprocess, sys, tempfile, time
 
@@ -113,6 +116,58 @@ def test_summary_reads_what_the_programs_wrote():
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
         assert 'cycles           ? at ? Hz achieved (configured ?)' in r.stdout, r.stdout
+
+
+def test_fleet_summary_reads_what_the_programs_wrote():
+    sim = os.path.join(os.path.dirname(os.path.abspath(FIELDBRAIN)), 'fieldbrain-sim')
+    with tempfile.TemporaryDirectory() as out:
+        cfg = os.path.join(out, 'fleet.yaml')
+        with open(cfg, 'w') as f:
+            f.write('brain:\n  size: 8\n  channels: 16\n  backend: cpu\n  threads: 1\n  motor_gain: 20\n'
+                    'loop:\n  mode: fixed_rate\n  rate_hz: 50\n'
+                    'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n'
+                    'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n'
+                    'sim:\n  mode: realtime\n  sensor_hz: 50\n  duration_s: 1\n'
+                    'robots:\n  - id: 5\n  - id: 9\n' % (fbtest.endpoint(), fbtest.endpoint()))
+        err = open(os.path.join(out, 'brain.err'), 'w')
+        b = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg, '--summary',
+                              os.path.join(out, 'brain-summary.json')], stderr=err)
+        try:
+            r = subprocess.run([sim, '--config', cfg, '--summary', os.path.join(out, 'sim.json')], cwd=out,
+                               capture_output=True, text=True, timeout=60)
+        finally:
+            b.send_signal(signal.SIGINT)
+            code = b.wait(timeout=60)
+        assert code == 0 and r.returncode == 0, r.stderr
+        brain = json.load(open(os.path.join(out, 'brain-summary.json')))
+        rovers = json.load(open(os.path.join(out, 'sim.json')))['rovers']
+        open(os.path.join(out, 'arena.png'), 'wb').close()
+        open(os.path.join(out, 'arena-5.png'), 'wb').close()
+        open(os.path.join(out, 'arena-9.png'), 'wb').close()
+        r = subprocess.run(['/usr/bin/python3', os.path.join(SCRIPTS, 'demo_fleet_summary.py'), out, '2000'],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        sys.stderr.write(r.stdout)
+        assert '2 robots' in r.stdout and 'brain            cpu backend, cpu' in r.stdout, r.stdout
+        ticks = max(x['cycles'] for x in brain['robots'])
+        assert 'ticks            %d at %.1f Hz achieved (configured 50), %d robot cycles in all' % (
+            ticks, ticks / 2.0, brain['cycles']) in r.stdout, r.stdout
+        lines = {int(line.split()[0]): line.split() for line in r.stdout.splitlines()
+                 if line.split() and line.split()[0].isdigit()}
+        assert sorted(lines) == [5, 9], r.stdout
+        for x, rover in zip(brain['robots'], rovers):
+            assert x['robot_id'] == rover['robot_id']
+            row = lines[x['robot_id']]
+            assert row[1:6] == [str(x['cycles']), str(x['received']), str(rover['motor_received']),
+                                str(x['link_losses']), '%.2f' % rover['distance_m']], (row, x, rover)
+            assert x['received'] > 0 and rover['motor_received'] > 0, (x, rover)
+        assert 'trajectories     arena-5.png, arena-9.png, arena.png\n' in r.stdout, r.stdout
+    # Nothing written at all: question marks, not a traceback.
+    with tempfile.TemporaryDirectory() as empty:
+        r = subprocess.run(['/usr/bin/python3', os.path.join(SCRIPTS, 'demo_fleet_summary.py'), empty, '0'],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert 'ticks            ? at ? Hz achieved (configured ?)' in r.stdout, r.stdout
 
 
 if __name__ == '__main__':

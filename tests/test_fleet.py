@@ -229,8 +229,18 @@ def test_bad_fleets_are_refused_at_start():
     assert res.p.wait(timeout=30) == 2
     res.err.seek(0)
     assert '--resume-fleet resumes each from its own checkpoint' in res.err.read()
-    # --resume-fleet with a robot whose checkpoint is not there.
+    # A fleet far larger than any machine's memory: refused before a byte
+    # of it is allocated, with what it needs and what there is.
     d = fbtest.tempfile.TemporaryDirectory()
+    text = brain_yaml('cpu').replace('size: 8\n  channels: 16', 'size: 256\n  channels: 128')
+    with open(d.name + '/big.yaml', 'w') as f:
+        f.write(text + 'robots:\n' + ''.join('  - id: %d\n' % i for i in range(256)))
+    out = fbtest.subprocess.run([FIELDBRAIN, 'run', '--config', d.name + '/big.yaml'],
+                                capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stderr
+    assert 'a fleet of 256 brains of 256 x 256 x 256 x 128 needs' in out.stderr, out.stderr
+    assert 'bytes' in out.stderr and 'but this machine has' in out.stderr, out.stderr
+    # --resume-fleet with a robot whose checkpoint is not there.
     miss = Brain('cpu', robots=GOOD, extra='checkpoint:\n  path: "%s/b.json"\n' % d.name,
                  args=('--resume-fleet',))
     assert miss.p.wait(timeout=30) == 2

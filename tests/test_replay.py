@@ -2,7 +2,8 @@
 """test_replay.py: the input log and `fieldbrain replay` with the real
 program: a lockstep brain fed by the Python robot over real sockets records
 its log, the replay steps it again bit for bit; segments, --from, --until,
-a what-if with --out, the numpy reader of inlog/FORMAT.md, and bad logs.
+a what-if with --out, the numpy reader of inlog/FORMAT.md, and bad logs; a
+fleet of three robots, each robot's log replayed on its own.
 Usage: test_replay.py FIELDBRAIN ROBOT_CLIENT_PY FORMAT_MD READ_INLOG_PY TEST"""
 import math, os, shutil, signal, struct, subprocess, sys, tempfile, time
 import numpy as np
@@ -208,6 +209,79 @@ def test_replay_on_the_other_backend_is_within_tolerance():
         log, _ = record(tmp, 60)
         code, out, _ = replay(log, '--backend', 'vulkan', '--device', 'llvmpipe')
         assert code == 0 and 'within the cross-backend tolerance' in out, out
+
+
+
+def test_fleet_each_robots_log_replays_bit_for_bit():
+    # Three robots, each with its own log in record.path/robot-ID fed only its
+    # own cycles and events: a change for robot 2 starts a segment in its log
+    # alone, a reset of every robot is flagged in each.
+    ctl = os.path.join(os.path.dirname(FIELDBRAIN), 'fieldbrain-ctl')
+    fleet = (1, 2, 3)
+    cycles = 150
+    with tempfile.TemporaryDirectory() as tmp:
+        log = os.path.join(tmp, 'log')
+        sensor, motor, control = ('tcp://127.0.0.1:%d' % free_port() for _ in range(3))
+        cfg = os.path.join(tmp, 'brain.yaml')
+        with open(cfg, 'w') as f:
+            f.write('brain:\n  size: 8\n  channels: 8\n  backend: cpu\n  threads: 1\n'
+                    'loop:\n  mode: lockstep\n'
+                    'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n'
+                    'telemetry:\n  enabled: false\ncontrol:\n  endpoint: "%s"\n'
+                    'record:\n  path: "%s"\n  max_mb: 64\n'
+                    'robots:\n  - id: 1\n  - id: 2\n  - id: 3\n' % (sensor, motor, control, log))
+        err = open(os.path.join(tmp, 'stderr'), 'w+')
+        p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=err)
+        robots = {r: rc.Robot(sensor, motor, robot=r) for r in fleet}
+        got = {r: {} for r in fleet}
+
+        def ask(*what):
+            r = subprocess.run([ctl, '--endpoint', control] + list(what), capture_output=True,
+                               text=True, timeout=30)
+            assert r.returncode == 0, r.stdout + r.stderr
+        try:
+            for robot in robots.values():
+                assert robot.recv(5000) is not None, 'no link_lost heartbeat'
+            for i in range(cycles):
+                if i == 50:
+                    ask('--robot', '2', 'set', 'brain.motor_gain', '20')
+                if i == 100:
+                    ask('reset')
+                for r, robot in robots.items():
+                    seq = robot.send([math.sin(0.05 * i + k + r) for k in range(SENSORS)])
+                    m = robot.recv(3000)
+                    while m is not None and m['answer_seq'] < seq:
+                        m = robot.recv(3000)
+                    assert m is not None and m['answer_seq'] == seq, 'no answer to %d' % seq
+                    got[r][m['seq']] = m['values']
+        finally:
+            for robot in robots.values():
+                robot.close()
+            p.send_signal(signal.SIGTERM)
+            assert p.wait(timeout=30) == 0
+        err.seek(0)
+        text = err.read()
+        assert 'input logs in %s/robot-ID' % log in text, text
+        assert sorted(os.listdir(log)) == ['robot-1', 'robot-2', 'robot-3'], os.listdir(log)
+        motors = {}
+        for r in fleet:
+            d = os.path.join(log, 'robot-%d' % r)
+            segs = sorted(f for f in os.listdir(d) if f.endswith('.fbin'))
+            assert len(segs) == (2 if r == 2 else 1), (r, segs)
+            recs = []
+            for seg in segs:
+                header, rec = read_inlog.read_segment(os.path.join(d, seg))
+                assert header['robot_id'] == r, header
+                recs.append(rec)
+            rec = np.concatenate(recs)
+            stepped = rec[(rec['flags'] & 1) == 1]
+            assert len(stepped) == cycles and ((rec['flags'] & 8) == 8).sum() == 1, r
+            for x in stepped:
+                assert np.array_equal(x['motors'], np.array(got[r][int(x['cycle'])], dtype=np.float32))
+            motors[r] = stepped['motors']
+            code, out, _ = replay(d)
+            assert code == 0 and 'bit-identical' in out and '%d cycles stepped' % cycles in out, out
+        assert not np.array_equal(motors[1], motors[3])  # each robot its own brain
 
 
 if __name__ == '__main__':

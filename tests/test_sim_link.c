@@ -3,7 +3,9 @@
  * io/PROTOCOL.md, bad motor frames dropped and counted, NaN never reaching a
  * motor), and against the real fieldbrain program (lockstep runs that are
  * clean and repeatable, the safety stop when the brain dies and driving
- * again after it restarts, realtime, SIGTERM, bad configs).
+ * again after it restarts, realtime, SIGTERM, bad configs); and a fleet of
+ * rovers against a fake brain (each with its own id and only its own
+ * motors, none held up by another whose answers stop).
  */
 #include "harness.h"
 #include "proc.h"
@@ -12,6 +14,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -265,6 +268,7 @@ TEST(sim_speaks_the_protocol_and_drops_bad_motor_frames)
     for (int k = 0; k < 6; k++)
         CHECK_MSG(harness_json_num(json, reasons[k]) == sent_bad[k], "%s: %g counted, %d sent", reasons[k],
                   harness_json_num(json, reasons[k]), sent_bad[k]);
+    CHECK_EQ_INT(harness_json_num(json, "robot"), 0); /* every reason is counted, this one too */
     CHECK_EQ_INT(harness_json_num(json, "motor_clamped"), 100);
     CHECK_EQ_INT(harness_json_num(json, "latency_samples"), 50);
     CHECK(harness_json_num(json, "latency_p50_us") > 0);
@@ -288,6 +292,260 @@ TEST(sim_speaks_the_protocol_and_drops_bad_motor_frames)
     /* Left wheel faster than the right: it drove and turned right. */
     CHECK(t.row[t.n - 1][T_SPEED] > 0.1);
     free(t.row);
+    rig_clean(&r);
+}
+
+/* ---- a fleet: several rovers against a fake brain written here ---- */
+
+/* One motor message for robot id, its topic first. */
+static void fleet_publish(fake_brain *b, uint32_t topic_id, uint32_t robot_id, uint8_t flags, uint64_t seq,
+                          const wire_header *answers, const float *values)
+{
+    uint8_t topic[WIRE_TOPIC_BYTES], out[512];
+    wire_header h = {.version = WIRE_VERSION, .kind = WIRE_KIND_MOTORS, .flags = flags, .robot_id = robot_id,
+                     .count = MOTORS, .seq = seq, .time_ns = (uint64_t)harness_now_ns(),
+                     .answer_seq = answers ? answers->seq : 0, .answer_time_ns = answers ? answers->time_ns : 0};
+    size_t len = 0;
+    if (wire_encode(&h, values, out, sizeof out, &len) != WIRE_OK)
+        abort();
+    wire_topic(topic_id, topic);
+    zmq_send(b->pub, topic, sizeof topic, ZMQ_SNDMORE);
+    zmq_send(b->pub, out, len, 0);
+}
+
+/* The next sensor message within timeout_ms: 1 (decoded into *h), 0 none. */
+static int fleet_recv(fake_brain *b, int timeout_ms, wire_header *h)
+{
+    zmq_pollitem_t it = {.socket = b->pull, .events = ZMQ_POLLIN};
+    if (zmq_poll(&it, 1, timeout_ms) <= 0)
+        return 0;
+    uint8_t in[512];
+    float s[SENSORS];
+    int n = zmq_recv(b->pull, in, sizeof in, 0);
+    return n > 0 && wire_decode(in, (size_t)n, WIRE_KIND_SENSORS, h, s, SENSORS) == WIRE_OK;
+}
+
+/* The rover object of robot id in a fleet summary (its keys come after),
+ * or NULL. */
+static const char *rover_json(const char *json, uint32_t id)
+{
+    char key[48];
+    snprintf(key, sizeof key, "{\"robot_id\": %u,", id);
+    return json ? strstr(json, key) : NULL;
+}
+
+/* A rover's wheel command from the fake brain: its own, told apart by id. */
+static float own_wheel(uint32_t id)
+{
+    return 0.05f * (float)id;
+}
+
+TEST(fleet_rovers_each_send_their_own_id_and_get_only_their_own_motors)
+{
+    rig r;
+    rig_init(&r);
+    /* Four robots in the list, three of them simulated here. */
+    write_config(&r, "fleet.yaml", 1, "lockstep",
+                 "  motor_timeout_ms: 10000\n  duration_s: 1\nrobots:\n  - id: 3\n  - id: 5\n  - id: 8\n"
+                 "  - id: 13\n");
+    fake_brain b;
+    fake_init(&b, &r);
+    char *argv[] = {FB_SIM_BIN, "--config", "fleet.yaml", "--robots", "8,3,5", "--trajectory", "run/traj.csv",
+                    "--json", NULL};
+    CHECK(mkdir("run", 0755) == 0);
+    pid_t sim = proc_spawn(argv, "summary.json", "sim.err");
+
+    const uint32_t ids[3] = {3, 5, 8};
+    uint64_t next_seq[3] = {1, 1, 1}, seq = 0;
+    int mismatched[3] = {0}, others = 0, status = -1;
+    float zero[MOTORS] = {0}, wrong[MOTORS] = {0.77f, 0.77f, 0.77f, 0.77f, 0.77f};
+    double end = harness_now_s() + PROC_HANG_GUARD_S;
+    while (harness_now_s() < end) {
+        if (waitpid(sim, &status, WNOHANG) == sim)
+            break;
+        wire_header sh;
+        if (!fleet_recv(&b, 100, &sh)) {
+            /* A lockstep brain says link_lost every 100 ms to each robot
+             * with no sensors yet: here to every robot of the list. */
+            for (int i = 0; i < 3; i++)
+                fleet_publish(&b, ids[i], ids[i], WIRE_FLAG_LINK_LOST, ++seq, NULL, zero);
+            fleet_publish(&b, 13, 13, WIRE_FLAG_LINK_LOST, ++seq, NULL, zero);
+            continue;
+        }
+        int k = sh.robot_id == 3 ? 0 : sh.robot_id == 5 ? 1 : sh.robot_id == 8 ? 2 : -1;
+        if (k < 0) {
+            others++;
+            continue;
+        }
+        /* Each rover's own sequence, in order, none lost. */
+        CHECK_MSG(sh.seq == next_seq[k], "robot %u: seq %llu, want %llu", sh.robot_id,
+                  (unsigned long long)sh.seq, (unsigned long long)next_seq[k]);
+        next_seq[k]++;
+        /* Around its answer: motors for robot 13 (not simulated here) and
+         * for the next rover on its topic; and on its own topic a message
+         * that says it is for another robot (dropped: reason robot). None
+         * may move it. */
+        fleet_publish(&b, 13, 13, 0, ++seq, &sh, wrong);
+        fleet_publish(&b, sh.robot_id, ids[(k + 1) % 3], 0, ++seq, &sh, wrong);
+        mismatched[k]++;
+        float own[MOTORS] = {own_wheel(sh.robot_id), own_wheel(sh.robot_id), 0, 0, 0};
+        fleet_publish(&b, sh.robot_id, sh.robot_id, 0, ++seq, &sh, own);
+        fleet_publish(&b, ids[(k + 1) % 3], 13, 0, ++seq, &sh, wrong);
+        mismatched[(k + 1) % 3]++;
+    }
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "sim status %d", status);
+    fake_close(&b);
+    CHECK_EQ_INT(others, 0); /* robot 13 is not simulated: it never spoke */
+    for (int k = 0; k < 3; k++)
+        CHECK_MSG(next_seq[k] == 51, "robot %u sent %llu sensor messages", ids[k],
+                  (unsigned long long)(next_seq[k] - 1));
+
+    char *json = harness_read_file("summary.json");
+    CHECK(json);
+    CHECK_EQ_INT(harness_json_num(json, "robots"), 3);
+    CHECK(strstr(json, "\"rovers\": [{\"robot_id\": 3,"));
+    for (int k = 0; k < 3; k++) {
+        const char *o = rover_json(json, ids[k]);
+        CHECK_MSG(o, "no rover %u in the summary", ids[k]);
+        CHECK_EQ_INT(harness_json_num(o, "ticks"), 50);
+        CHECK_EQ_INT(harness_json_num(o, "lockstep_timeouts"), 0);
+        CHECK_EQ_INT(harness_json_num(o, "sensor_sent"), 50);
+        /* Dropped as for another robot: the one before each answer on its
+         * topic, and those after another rover's answers that came before
+         * it ended (it may run ahead of the others). */
+        double bad = harness_json_num(o, "motor_bad");
+        CHECK_MSG(bad >= 50 && bad <= mismatched[k], "robot %u: %g bad of %d", ids[k], bad, mismatched[k]);
+        CHECK_EQ_INT(harness_json_num(o, "robot"), bad);
+        CHECK_EQ_INT(harness_json_num(o, "latency_samples"), 50);
+    }
+    free(json);
+
+    /* A trajectory per rover, "-ID" before the extension; each drove with
+     * its own motors alone, from its own start: the model's for the first
+     * of the list, the others turned about the centre by 90 degrees each
+     * (four robots in the list). */
+    CHECK(access("run/traj.csv", F_OK) != 0 && access("run/traj-13.csv", F_OK) != 0);
+    const double start[3][2] = {{0.9, 0.0}, {0.0, 0.9}, {-0.9, 0.0}};
+    for (int k = 0; k < 3; k++) {
+        char path[64];
+        snprintf(path, sizeof path, "run/traj-%u.csv", ids[k]);
+        traj t;
+        CHECK_EQ_INT(traj_read(path, &t), 0);
+        CHECK_EQ_INT(t.n, 51);
+        CHECK_NEAR(t.row[0][T_X], start[k][0], 1e-6);
+        CHECK_NEAR(t.row[0][T_Y], start[k][1], 1e-6);
+        for (int i = 1; i < t.n; i++) {
+            CHECK_NEAR(t.row[i][T_CMD0 + 0], own_wheel(ids[k]), 1e-6);
+            CHECK_NEAR(t.row[i][T_CMD0 + 1], own_wheel(ids[k]), 1e-6);
+            CHECK_EQ_INT(t.row[i][T_HOLDING], 0);
+        }
+        free(t.row);
+    }
+    rig_clean(&r);
+}
+
+TEST(fleet_lockstep_a_rover_whose_answers_stop_holds_up_no_other)
+{
+    rig r;
+    rig_init(&r);
+    /* 2 s at 50 Hz: 100 ticks. A tick without an answer waits 300 ms, so
+     * a rover held up by robot 2 would need half a minute. */
+    write_config(&r, "fleet.yaml", 1, "lockstep",
+                 "  motor_timeout_ms: 300\n  duration_s: 2\nrobots:\n  - id: 1\n  - id: 2\n  - id: 3\n");
+    fake_brain b;
+    fake_init(&b, &r);
+    char *argv[] = {FB_SIM_BIN, "--config", "fleet.yaml", "--json", NULL};
+    pid_t sim = proc_spawn(argv, "summary.json", "sim.err");
+
+    uint64_t answered[4] = {0}, seq = 0;
+    float zero[MOTORS] = {0}, drive[MOTORS] = {0.3f, 0.3f, 0, 0, 0};
+    double end = harness_now_s() + PROC_HANG_GUARD_S;
+    while (harness_now_s() < end && (answered[1] < 100 || answered[3] < 100)) {
+        wire_header sh;
+        if (!fleet_recv(&b, 100, &sh)) {
+            for (uint32_t id = 1; id <= 3; id++)
+                if (answered[id] == 0)
+                    fleet_publish(&b, id, id, WIRE_FLAG_LINK_LOST, ++seq, NULL, zero);
+            continue;
+        }
+        if (sh.robot_id < 1 || sh.robot_id > 3 || (sh.robot_id == 2 && answered[2] == 10))
+            continue; /* robot 2's brain goes quiet after ten answers */
+        fleet_publish(&b, sh.robot_id, sh.robot_id, 0, ++seq, &sh, drive);
+        answered[sh.robot_id]++;
+    }
+    CHECK(answered[1] == 100 && answered[3] == 100);
+    CHECK(wait_for_text("sim.err", "robot 2: safety stop"));
+    harness_sleep_s(0.2); /* rovers 1 and 3 take their last step and end */
+    double t0 = harness_now_s();
+    CHECK_EQ_INT(proc_stop(sim, SIGTERM), 0); /* robot 2 is still waiting: SIGTERM must end its wait */
+    CHECK_MSG(harness_now_s() - t0 < 1.0, "SIGTERM took %.2f s", harness_now_s() - t0);
+    fake_close(&b);
+
+    char *json = harness_read_file("summary.json");
+    CHECK(json);
+    for (uint32_t id = 1; id <= 3; id += 2) {
+        const char *o = rover_json(json, id);
+        CHECK(o);
+        CHECK_EQ_INT(harness_json_num(o, "ticks"), 100);
+        CHECK_EQ_INT(harness_json_num(o, "lockstep_timeouts"), 0);
+        CHECK_EQ_INT(harness_json_num(o, "safety_stops"), 0);
+    }
+    const char *o = rover_json(json, 2);
+    CHECK(o);
+    double ticks = harness_json_num(o, "ticks");
+    CHECK_MSG(ticks >= 10 && ticks < 50, "robot 2: %g ticks", ticks);
+    CHECK(harness_json_num(o, "lockstep_timeouts") >= 1);
+    CHECK_EQ_INT(harness_json_num(o, "safety_stops"), 1);
+    free(json);
+    rig_clean(&r);
+}
+
+TEST(fleet_realtime_every_rover_sends_at_the_sensor_rate)
+{
+    rig r;
+    rig_init(&r);
+    write_config(&r, "fleet.yaml", 1, "realtime",
+                 "  motor_timeout_ms: 1000\n  duration_s: 1\nrobots:\n  - id: 4\n  - id: 9\n");
+    fake_brain b;
+    fake_init(&b, &r);
+    char *argv[] = {FB_SIM_BIN, "--config", "fleet.yaml", "--summary", "summary.json", NULL};
+    pid_t sim = proc_spawn(argv, "summary.txt", "sim.err");
+    uint64_t got[2] = {0}, seq = 0;
+    int status = -1;
+    float drive[MOTORS] = {0.2f, 0.2f, 0, 0, 0};
+    double end = harness_now_s() + PROC_HANG_GUARD_S;
+    while (harness_now_s() < end) {
+        if (waitpid(sim, &status, WNOHANG) == sim)
+            break;
+        wire_header sh;
+        if (!fleet_recv(&b, 50, &sh))
+            continue;
+        CHECK(sh.robot_id == 4 || sh.robot_id == 9);
+        got[sh.robot_id == 9]++;
+        fleet_publish(&b, sh.robot_id, sh.robot_id, 0, ++seq, &sh, drive);
+    }
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "sim status %d", status);
+    fake_close(&b);
+    char *json = harness_read_file("summary.json");
+    CHECK(json);
+    CHECK(strstr(json, "\"mode\": \"realtime\", \"robots\": 2,"));
+    const uint32_t ids[2] = {4, 9};
+    for (int k = 0; k < 2; k++) {
+        const char *o = rover_json(json, ids[k]);
+        CHECK(o);
+        /* 1 s at 50 Hz, each rover on its own clock: 50 ticks, each one
+         * sensor message (a few unsent before the connection is up). */
+        CHECK_EQ_INT(harness_json_num(o, "ticks"), 50);
+        CHECK_EQ_INT(harness_json_num(o, "sensor_sent") + harness_json_num(o, "sensor_unsent"), 50);
+        CHECK_MSG(got[k] >= 40 && (double)got[k] <= harness_json_num(o, "sensor_sent"),
+                  "robot %u: %llu sensor messages came", ids[k], (unsigned long long)got[k]);
+        CHECK(harness_json_num(o, "motor_received") > 0);
+        CHECK_EQ_INT(harness_json_num(o, "motor_bad"), 0);
+    }
+    free(json);
+    /* The text summary: a block per rover, each naming its robot. */
+    CHECK(harness_file_has("summary.txt", "fieldbrain-sim summary (realtime), robot 4"));
+    CHECK(harness_file_has("summary.txt", "fieldbrain-sim summary (realtime), robot 9"));
     rig_clean(&r);
 }
 
@@ -390,6 +648,42 @@ TEST(motors_respond_to_the_sensors)
     CHECK_MSG(differ, "the same motors for other sensors");
     free(home.row);
     free(moved.row);
+    rig_clean(&r);
+}
+
+TEST(fleet_lockstep_with_the_real_brain_drives_each_rover_as_its_brain_alone_would)
+{
+    /* One fieldbrain serving three robots, one fieldbrain-sim with three
+     * rovers. The first robot of the list has brain.seed and the lone
+     * rover's start, so its drive must be the lone run's, byte for byte
+     * (a fleet's brain answers as a one-robot brain would). */
+    rig r;
+    rig_init(&r);
+    write_config(&r, "fleet.yaml", 1, "lockstep",
+                 "  motor_timeout_ms: 10000\n  duration_s: 6\nrobots:\n  - id: 1\n  - id: 2\n  - id: 3\n");
+    pid_t brain = start_brain("fleet.yaml", "fleet-brain.err");
+    char *argv[] = {FB_SIM_BIN, "--config", "fleet.yaml", "--trajectory", "fleet.csv", "--summary", "fleet.json",
+                    NULL};
+    int sim_status = proc_wait(proc_spawn(argv, NULL, "fleet-sim.err"));
+    CHECK_EQ_INT(sim_status, 0);
+    CHECK_EQ_INT(proc_stop(brain, SIGTERM), 0);
+    char *json = harness_read_file("fleet.json");
+    CHECK(json);
+    for (uint32_t id = 1; id <= 3; id++) {
+        const char *o = rover_json(json, id);
+        CHECK_MSG(o, "no rover %u", id);
+        CHECK_EQ_INT(harness_json_num(o, "ticks"), 300);
+        CHECK_EQ_INT(harness_json_num(o, "lockstep_timeouts"), 0);
+        CHECK_EQ_INT(harness_json_num(o, "motor_bad"), 0);
+        CHECK_EQ_INT(harness_json_num(o, "latency_samples"), 300);
+    }
+    free(json);
+
+    CHECK_EQ_INT(lockstep_run(&r, 1, "", "lone.csv", &json), 0);
+    free(json);
+    CHECK(same_file("fleet-1.csv", "lone.csv"));
+    /* The others: their own seeds and starts, their own drives. */
+    CHECK(!same_file("fleet-2.csv", "fleet-1.csv") && !same_file("fleet-3.csv", "fleet-2.csv"));
     rig_clean(&r);
 }
 
@@ -502,6 +796,7 @@ TEST(bad_configs_and_options_are_clear_errors)
     rig r;
     rig_init(&r);
     write_config(&r, "ok.yaml", 1, "realtime", "  duration_s: 0.1\n");
+    write_config(&r, "fleet.yaml", 1, "realtime", "  duration_s: 0.1\nrobots:\n  - id: 1\n  - id: 2\n");
     struct {
         char *args[8];
         const char *says;
@@ -512,6 +807,10 @@ TEST(bad_configs_and_options_are_clear_errors)
         {{FB_SIM_BIN, "--config", "ok.yaml", "--model", "missing.xml", NULL}, "missing.xml"},
         {{FB_SIM_BIN, "--config", "no-such.yaml", NULL}, "no-such.yaml"},
         {{FB_SIM_BIN, "--config", "ok.yaml", "--bogus", NULL}, "--bogus"},
+        {{FB_SIM_BIN, "--config", "ok.yaml", "--robots", "1", NULL}, "no robots list"},
+        {{FB_SIM_BIN, "--config", "fleet.yaml", "--robots", "2,7", NULL}, "robot 7 is not in"},
+        {{FB_SIM_BIN, "--config", "fleet.yaml", "--robots", "2,2", NULL}, "robot 2 is given twice"},
+        {{FB_SIM_BIN, "--config", "fleet.yaml", "--robots", "2,", NULL}, "--robots 2,"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         unlink("err.txt");

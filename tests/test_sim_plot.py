@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """test_sim_plot.py: sim/plot_trajectory.py draws a real fieldbrain-sim
-trajectory over the arena of the real model into a PNG.
+trajectory over the arena of the real model into a PNG, and several (a
+fleet's) into one.
 
     test_sim_plot.py FIELDBRAIN_SIM PLOT_SCRIPT MODEL
 """
@@ -38,6 +39,22 @@ def main():
                 head = f.read(8)
             assert head == b"\x89PNG\r\n\x1a\n", f"{out} is not a PNG"
             assert os.path.getsize(out) > 10000, f"{out} is nearly empty"
+        # A fleet's paths in one picture.
+        fleet = [os.path.join(d, "traj-%d.csv" % i) for i in (3, 5)]
+        for i, name in enumerate(fleet):
+            with open(moving) as src, open(name, "w") as dst:
+                dst.write(src.readline())
+                for line in src:
+                    v = line.split(",")
+                    v[2] = "%.6f" % (float(v[2]) + 0.5 * i)
+                    dst.write(",".join(v))
+        r = subprocess.run(["/usr/bin/python3", plot, *fleet, os.path.join(d, "fleet.png"), "--model", model],
+                           cwd=d, capture_output=True, text=True)
+        assert r.returncode == 0 and os.path.getsize(os.path.join(d, "fleet.png")) > 10000, r.stderr
+        # A fleet's rover, named in the title.
+        r = subprocess.run(["/usr/bin/python3", plot, moving, moving + "-3.png", "--model", model,
+                            "--label", "robot 3"], cwd=d, capture_output=True, text=True)
+        assert r.returncode == 0 and os.path.getsize(moving + "-3.png") > 10000, r.stderr
         # A broken CSV is a clear error, not a traceback-free success.
         bad = os.path.join(d, "empty.csv")
         open(bad, "w").close()

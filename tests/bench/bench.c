@@ -131,6 +131,9 @@ static void usage(FILE *f)
           "  --warmup N        cycles before measuring (default 30)\n"
           "  --threads N       CPU backend threads (default: one per core)\n"
           "  --precision P     f32 or f16 (the field stored in half precision; Vulkan only)\n"
+          "  --brains N        fleets instead: a fleet of N brains (one brain_fleet_step per\n"
+          "                    tick) beside N brains alone stepped one after another and one\n"
+          "                    brain's cycle alone (see below)\n"
           "  --json            one JSON object per line instead of the table\n"
           "  --help\n"
           "Times are per brain_step (one cycle, submit to motors on the host). GB/s counts\n"
@@ -140,7 +143,14 @@ static void usage(FILE *f)
           "plain cycle's median (1.0: at the floor). gpu_med is the device time of a cycle\n"
           "(timestamps), ovh_med the rest of it: submit, fence wait and readback.\n"
           "peak_MiB is the process's peak resident memory over that size's run (Linux VmHWM,\n"
-          "reset before each size): the field, the backend's buffers, the probe.\n",
+          "reset before each size): the field, the backend's buffers, the probe.\n"
+          "With --brains N: tick_ms is one brain_fleet_step of all N (median, p99) and\n"
+          "fleet_c/s the brain-cycles per second; round_ms is N brains alone stepped one\n"
+          "after another with brain_step (N submissions on Vulkan; the CPU's default\n"
+          "threads each) and alone_c/s theirs; one_ms is one brain's cycle alone and\n"
+          "x_one = tick / (N x one_ms); bytes is what a dense cycle of all N moves, bytes_ms\n"
+          "the time the measured copy bandwidth needs for it and x_bytes = tick / bytes_ms;\n"
+          "mk_fleet and mk_alone are the ms brain_fleet_create and N brain_create took.\n",
           f);
 }
 
@@ -150,6 +160,7 @@ typedef struct {
     uint32_t cycles, warmup, threads;
     brain_precision precision;
     bool json;
+    uint32_t brains;     /* --brains: 0, or the fleet mode with this many */
 } bench_options;
 
 static int bench_one(const bench_options *o, brain_backend backend, bench_size sz)
@@ -267,6 +278,152 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
     return rc;
 }
 
+/* --brains N: for one size and backend, side by side (a) a fleet of N
+ * brains, one brain_fleet_step of all N per tick; (b) N brains made alone,
+ * stepped one after another with brain_step (a round: N submissions on
+ * Vulkan); (c) one brain's cycle alone. The seeds are 1..N; the sensors
+ * change every tick as in bench_one. */
+static int bench_fleet(const bench_options *o, brain_backend backend, bench_size sz, uint32_t nb)
+{
+    brain_params p;
+    brain_params_default(&p);
+    p.size_x = sz.x;
+    p.size_y = sz.y;
+    p.size_z = sz.z;
+    p.channels = sz.c;
+    p.backend = backend;
+    p.threads = o->threads;
+    p.precision = o->precision;
+    if (o->device)
+        snprintf(p.device, sizeof p.device, "%s", o->device);
+    const uint32_t n = o->cycles, S = p.sensors, MO = p.motors;
+    uint64_t *seeds = calloc(nb, sizeof *seeds);
+    float *sens = calloc((size_t)nb * S, sizeof *sens), *mot = calloc((size_t)nb * MO, sizeof *mot);
+    const float **sp = calloc(nb, sizeof *sp);
+    float **mp = calloc(nb, sizeof *mp);
+    bool *step = calloc(nb, sizeof *step);
+    int *rcs = calloc(nb, sizeof *rcs);
+    brain_stats *st = calloc(nb, sizeof *st);
+    brain **alone = calloc(nb, sizeof *alone);
+    double *tick = calloc(n, sizeof *tick), *round = calloc(n, sizeof *round), *one = calloc(n, sizeof *one);
+    brain_fleet *f = NULL;
+    char err[512], device[BRAIN_DEVICE_LEN] = "";
+    int rc = BRAIN_ERR_NOMEM;
+    double copy_bw = NAN, make_fleet_ms = NAN, make_alone_ms = NAN;
+    if (!seeds || !sens || !mot || !sp || !mp || !step || !rcs || !st || !alone || !tick || !round || !one) {
+        fprintf(stderr, "fieldbrain-bench: out of memory\n");
+        goto out;
+    }
+    for (uint32_t i = 0; i < nb; i++) {
+        seeds[i] = i + 1;
+        sp[i] = sens + (size_t)i * S;
+        mp[i] = mot + (size_t)i * MO;
+        step[i] = true;
+    }
+    /* (a) the fleet */
+    double t_make = now_ms();
+    rc = brain_fleet_create(&p, seeds, nb, &f, err, sizeof err);
+    make_fleet_ms = now_ms() - t_make;
+    if (rc) {
+        fprintf(stderr, "fieldbrain-bench: %s fleet of %u x %ux%ux%u x %u: %s\n", brain_backend_name(backend), nb,
+                sz.x, sz.y, sz.z, sz.c, err);
+        goto out;
+    }
+    brain *b0 = brain_fleet_brain(f, 0);
+    snprintf(device, sizeof device, "%s", brain_device_name(b0));
+    const brain_backend used = brain_get_backend(b0);
+    const uint64_t count = brain_field_count(b0);
+    if (brain_measure_bandwidth(b0, (uint64_t)(4.0 * count), &copy_bw) != 0)
+        copy_bw = NAN;
+    for (uint32_t k = 0; k < o->warmup + n && rc == 0; k++) {
+        for (uint32_t i = 0; i < nb; i++)
+            for (uint32_t s = 0; s < S; s++)
+                sens[(size_t)i * S + s] = sinf(0.05f * (float)k + (float)s + (float)i);
+        double t0 = now_ms();
+        rc = brain_fleet_step(f, step, sp, mp, st, rcs);
+        double dt = now_ms() - t0;
+        for (uint32_t i = 0; i < nb && rc == 0; i++)
+            rc = rcs[i];
+        if (k >= o->warmup)
+            tick[k - o->warmup] = dt;
+    }
+    brain_fleet_destroy(&f);
+    if (rc) {
+        fprintf(stderr, "fieldbrain-bench: fleet step failed: %s\n", brain_strerror(rc));
+        goto out;
+    }
+    /* (b) N brains alone, one after another; (c) the first of them alone */
+    t_make = now_ms();
+    for (uint32_t i = 0; i < nb && rc == 0; i++) {
+        brain_params q = p;
+        q.seed = seeds[i];
+        if ((rc = brain_create(&q, &alone[i], err, sizeof err)))
+            fprintf(stderr, "fieldbrain-bench: brain %u alone: %s\n", i, err);
+    }
+    make_alone_ms = now_ms() - t_make;
+    for (uint32_t k = 0; k < o->warmup + n && rc == 0; k++) {
+        double t0 = now_ms();
+        for (uint32_t i = 0; i < nb && rc == 0; i++)
+            rc = brain_step(alone[i], sp[i], S, mp[i], NULL);
+        if (k >= o->warmup)
+            round[k - o->warmup] = now_ms() - t0;
+    }
+    for (uint32_t k = 0; k < o->warmup + n && rc == 0; k++) {
+        double t0 = now_ms();
+        rc = brain_step(alone[0], sp[0], S, mp[0], NULL);
+        if (k >= o->warmup)
+            one[k - o->warmup] = now_ms() - t0;
+    }
+    if (rc) {
+        fprintf(stderr, "fieldbrain-bench: step failed: %s\n", brain_strerror(rc));
+        goto out;
+    }
+    bench_summary a = summarize(tick, n), r = summarize(round, n), c1 = summarize(one, n);
+    const double bytes = (o->precision == BRAIN_PRECISION_F16 ? 4.0 : 8.0) * (double)count * nb;
+    const double bytes_ms = bytes / copy_bw * 1e3;
+    const double fleet_cps = nb * 1e3 / a.median, alone_cps = nb * 1e3 / r.median;
+    if (o->json) {
+        char line[2048];
+        snprintf(line, sizeof line,
+                 "{\"backend\": \"%s\", \"device\": \"%s\", \"size\": [%u, %u, %u, %u], \"brains\": %u, "
+                 "\"cycles\": %u, \"warmup\": %u, "
+                 "\"fleet_tick_ms\": {\"median\": %.4f, \"p99\": %.4f, \"mean\": %.4f}, "
+                 "\"fleet_brain_cycles_per_s\": %.1f, \"create_fleet_ms\": %.1f, \"create_alone_ms\": %.1f, "
+                 "\"alone_round_ms\": {\"median\": %.4f, \"p99\": %.4f, \"mean\": %.4f}, "
+                 "\"alone_brain_cycles_per_s\": %.1f, \"one_cycle_ms\": {\"median\": %.4f, \"p99\": %.4f}, "
+                 "\"tick_over_n_cycles\": %.3f, \"bytes_per_tick\": %.0f, \"copy_gbps\": %.2f, "
+                 "\"bytes_ms\": %.4f, \"tick_over_bytes_ms\": %.3f}\n",
+                 brain_backend_name(used), device, sz.x, sz.y, sz.z, sz.c, nb, n, o->warmup, a.median, a.p99,
+                 a.mean, fleet_cps, make_fleet_ms, make_alone_ms, r.median, r.p99, r.mean, alone_cps, c1.median,
+                 c1.p99, a.median / (nb * c1.median), bytes, copy_bw / 1e9, bytes_ms, a.median / bytes_ms);
+        print_json_line(line);
+    } else {
+        printf("%-7s %-28.28s %4ux%4ux%4u x %4u %5u  %9.3f %9.3f %10.0f  %9.3f %9.3f %10.0f  %8.4f %6.2f  "
+               "%11.0f %8.2f %8.3f %6.2f  %8.0f %8.0f\n",
+               brain_backend_name(used), device, sz.x, sz.y, sz.z, sz.c, nb, a.median, a.p99, fleet_cps,
+               r.median, r.p99, alone_cps, c1.median, a.median / (nb * c1.median), bytes, copy_bw / 1e9,
+               bytes_ms, a.median / bytes_ms, make_fleet_ms, make_alone_ms);
+    }
+    fflush(stdout);
+out:
+    for (uint32_t i = 0; alone && i < nb; i++)
+        brain_destroy(&alone[i]);
+    brain_fleet_destroy(&f);
+    free(one);
+    free(round);
+    free(tick);
+    free(alone);
+    free(st);
+    free(rcs);
+    free(step);
+    free(mp);
+    free(sp);
+    free(mot);
+    free(sens);
+    free(seeds);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     bench_options o = {.backend = "all", .cycles = 300, .warmup = 30};
@@ -277,6 +434,7 @@ int main(int argc, char **argv)
         {"warmup", required_argument, NULL, 'w'},  {"threads", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
         {"precision", required_argument, NULL, 'p'},
+        {"brains", required_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -290,6 +448,13 @@ int main(int argc, char **argv)
         case 'w': o.warmup = (uint32_t)strtoul(optarg, &end, 10); break;
         case 't': o.threads = (uint32_t)strtoul(optarg, &end, 10); break;
         case 'j': o.json = true; break;
+        case 'N':
+            o.brains = (uint32_t)strtoul(optarg, &end, 10);
+            if (!(end && *end) && (o.brains < 1 || o.brains > BRAIN_FLEET_MAX)) {
+                fprintf(stderr, "fieldbrain-bench: --brains must be between 1 and %u\n", BRAIN_FLEET_MAX);
+                return 2;
+            }
+            break;
         case 'p':
             if (strcmp(optarg, "f32") == 0)
                 o.precision = BRAIN_PRECISION_F32;
@@ -335,14 +500,19 @@ int main(int argc, char **argv)
         n_sizes++;
     }
 
-    if (!o.json)
+    if (!o.json && o.brains)
+        printf("%-7s %-28s %-22s %5s  %9s %9s %10s  %9s %9s %10s  %8s %6s  %11s %8s %8s %6s  %8s %8s\n",
+               "backend", "device", "size", "N", "tick_ms", "tick_p99", "fleet_c/s", "round_ms", "round_p99",
+               "alone_c/s", "one_ms", "x_one", "bytes", "copyGB/s", "bytes_ms", "x_bytes", "mk_fleet", "mk_alone");
+    else if (!o.json)
         printf("%-7s %-28s %-22s  %8s %8s %8s  %8s %8s  %8s %8s  %7s %7s  %5s  %8s\n", "backend", "device", "size",
                "med_ms", "p99_ms", "mean_ms", "plain", "diffuse", "gpu_med", "ovh_med", "GB/s", "copyGB/s",
                "floor", "peak_MiB");
     int failures = 0;
     for (int bi = 0; bi < n_backends; bi++)
         for (int si = 0; si < n_sizes; si++)
-            if (bench_one(&o, backends[bi], list[si]) != 0) {
+            if ((o.brains ? bench_fleet(&o, backends[bi], list[si], o.brains)
+                          : bench_one(&o, backends[bi], list[si])) != 0) {
                 failures++;
                 /* a backend that cannot start at all is not tried at other sizes */
                 if (strcmp(o.backend, "all") == 0 && backends[bi] == BRAIN_BACKEND_VULKAN)
