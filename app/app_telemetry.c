@@ -10,11 +10,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(LOOP_FLEET_ROBOT == TELEMETRY_FLEET_ROBOT, "one id for the whole fleet");
+
 struct app_telemetry {
     telemetry *t;
-    brain *b;
+    brain_fleet *f;
     loop *lp;
+    uint32_t n_robots;
 };
+
+/* The robots' ids as config_fleet resolves them: the list's, or the one
+ * robot link.robot_id. */
+static uint32_t fleet_ids(const config *c, uint32_t *ids)
+{
+    if (c->robots.count == 0) {
+        ids[0] = c->link.robot_id;
+        return 1;
+    }
+    uint32_t n = c->robots.count < TELEMETRY_MAX_ROBOTS ? c->robots.count : TELEMETRY_MAX_ROBOTS;
+    for (uint32_t i = 0; i < n; i++)
+        ids[i] = c->robots.robot[i].id;
+    return n;
+}
 
 void app_telemetry_options(const config *c, const brain *b, telemetry_options *o)
 {
@@ -47,6 +64,9 @@ void app_telemetry_options(const config *c, const brain *b, telemetry_options *o
                  c->telemetry.curve_client_keys[0] ? c->telemetry.curve_client_keys
                                                    : c->link.curve_client_keys);
     }
+    o->n_robots = fleet_ids(c, o->robot_ids);
+    o->slice_robot = c->telemetry.slice_robot >= 0 ? (uint32_t)c->telemetry.slice_robot
+                                                   : o->robot_ids[0];
     o->n_bad = WIRE_BAD_REASONS < TELEMETRY_MAX_BAD ? WIRE_BAD_REASONS : TELEMETRY_MAX_BAD;
     for (uint32_t i = 0; i < o->n_bad; i++)
         snprintf(o->bad_names[i], TELEMETRY_NAME, "%s", wire_bad_name((int)i));
@@ -82,15 +102,20 @@ static void on_cycle(const loop_cycle_report *r, void *user)
      * error, or a backend without it) costs a counted, skipped slice and
      * nothing else. Averaging, colouring and PNG happen on the telemetry
      * thread. */
-    if (r->stepped && telemetry_slice_due(a->t, r->cycle)) {
-        float *dst = telemetry_slice_acquire(a->t);
+    /* One robot: its cycles, whatever id the loop gives them. */
+    bool slice_robot = a->n_robots == 1 || r->robot_id == telemetry_slice_robot(a->t);
+    if (r->stepped && slice_robot && telemetry_slice_due(a->t, r->cycle)) {
+        /* The report's robot is brain_fleet_brain(f, r->robot): the loop's
+         * order is config_fleet's, the fleet's. */
+        brain *b = brain_fleet_brain(a->f, a->n_robots == 1 ? 0 : r->robot);
+        float *dst = b ? telemetry_slice_acquire_robot(a->t, r->robot_id) : NULL;
         if (dst) {
             /* The plane is the one fixed at acquire (the rates may change
              * from the control socket at any time); the brain writes that
              * axis's plane count, which must be the slice's. */
             uint32_t axis = telemetry_slice_axis(a->t);
-            int rc = brain_slab_count(a->b, axis) == telemetry_slice_count(a->t)
-                         ? brain_read_slab(a->b, axis, telemetry_slice_index(a->t), dst)
+            int rc = brain_slab_count(b, axis) == telemetry_slice_count(a->t)
+                         ? brain_read_slab(b, axis, telemetry_slice_index(a->t), dst)
                          : BRAIN_ERR_PARAM;
             telemetry_slice_commit(a->t, r->cycle, rc == 0);
         }
@@ -100,7 +125,9 @@ static void on_cycle(const loop_cycle_report *r, void *user)
 static void on_event(const loop_event *e, void *user)
 {
     app_telemetry *a = user;
-    telemetry_event ev = {.cycle = e->cycle, .time_ns = e->time_ns, .robot_id = e->robot_id,
+    telemetry_event ev = {.cycle = e->cycle, .time_ns = e->time_ns,
+                          .robot_id = e->robot_id == LOOP_FLEET_ROBOT ? TELEMETRY_FLEET_ROBOT
+                                                                      : e->robot_id,
                           .count = e->count};
     snprintf(ev.kind, sizeof ev.kind, "%s", loop_event_name(e->kind));
     if (e->kind == LOOP_EVENT_BAD_INPUT_BURST)
@@ -113,16 +140,30 @@ static void on_event(const loop_event *e, void *user)
     telemetry_push_event(a->t, &ev);
 }
 
-int app_telemetry_attach(const config *c, brain *b, loop *lp, app_telemetry **out,
+int app_telemetry_attach(const config *c, brain_fleet *f, loop *lp, app_telemetry **out,
                          char *err, size_t err_len)
 {
     *out = NULL;
     app_telemetry *a = calloc(1, sizeof *a);
-    if (!a)
+    telemetry_options *o = malloc(sizeof *o);  /* 4 KiB of robot ids: not on the stack */
+    if (!a || !o) {
+        free(o);
+        free(a);
         return fb_fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory");
-    telemetry_options o;
-    app_telemetry_options(c, b, &o);
-    int rc = telemetry_create(&o, &a->t, err, err_len);
+    }
+    brain *b = brain_fleet_brain(f, 0);
+    app_telemetry_options(c, b, o);
+    if (o->n_robots != brain_fleet_size(f)) {
+        int rc = fb_fail(err, err_len, TELEMETRY_ERR_PARAM,
+                         "telemetry: the config names %u robots but the fleet has %u brains",
+                         o->n_robots, brain_fleet_size(f));
+        free(o);
+        free(a);
+        return rc;
+    }
+    a->n_robots = o->n_robots;
+    int rc = telemetry_create(o, &a->t, err, err_len);
+    free(o);
     if (rc < 0) {
         free(a);
         return rc;
@@ -140,7 +181,7 @@ int app_telemetry_attach(const config *c, brain *b, loop *lp, app_telemetry **ou
         free(a);
         return rc;
     }
-    a->b = b;
+    a->f = f;
     a->lp = lp;
     if (loop_add_event_hook(lp, on_event, a) || loop_add_cycle_hook(lp, on_cycle, a)) {
         loop_remove_event_hook(lp, on_event, a);

@@ -255,7 +255,7 @@ static int run(const char *config_path, const char *resume, bool resume_fleet,
         goto out;
     }
     if (cfg.telemetry.enabled) {
-        if (app_telemetry_attach(&cfg, b, lp, &tm, err, sizeof err) < 0) {
+        if (app_telemetry_attach(&cfg, fleet, lp, &tm, err, sizeof err) < 0) {
             fprintf(stderr, "fieldbrain: %s\n", err);
             goto out;
         }

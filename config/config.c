@@ -20,6 +20,7 @@ typedef enum {
     KEY_U32,      /* uint32_t */
     KEY_U64,      /* uint64_t */
     KEY_INT,      /* int */
+    KEY_I64,      /* int64_t */
     KEY_FLOAT,    /* float */
     KEY_DOUBLE,   /* double */
     KEY_STRING,   /* char[len]; may be empty */
@@ -124,6 +125,8 @@ static const config_key config_keys[] = {
           "where along slice_axis; -1: the middle"),
     K_NUM("telemetry", "slice_channel", KEY_INT, telemetry.slice_channel, -1, 4095,
           "which channel; -1: the mean over channels"),
+    K_NUM("telemetry", "slice_robot", KEY_I64, telemetry.slice_robot, -1, 4294967295.0,
+          "the robot (its id) whose field the slices show; -1: the fleet's first"),
     K_STR("telemetry", "curve_secret_key", KEY_CURVE, telemetry.curve_secret_key,
           "telemetry's own CURVE secret key (Z85); empty: link.curve_secret_key"),
     K_STR("telemetry", "curve_public_key", KEY_CURVE, telemetry.curve_public_key,
@@ -494,6 +497,7 @@ static const char *type_wanted(const config_key *k)
     case KEY_U32:
     case KEY_U64:
     case KEY_INT:
+    case KEY_I64:
     case KEY_SIZE: return "an integer";
     case KEY_FLOAT:
     case KEY_DOUBLE: return "a number";
@@ -541,6 +545,7 @@ static int set_value(config *c, const config_key *k, const value *v, char *err, 
     case KEY_U32:
     case KEY_U64:
     case KEY_INT:
+    case KEY_I64:
     case KEY_SIZE:
     case KEY_FLOAT:
     case KEY_DOUBLE: {
@@ -617,7 +622,10 @@ static int set_value(config *c, const config_key *k, const value *v, char *err, 
                         v->text, range);
         if ((double)s < k->min || (double)s > k->max)
             return fb_fail(err, err_len, CONFIG_ERR_RANGE, "%s is out of range (%s)", v->text, range);
-        *(int *)(void *)field = (int)s;
+        if (k->type == KEY_I64)
+            *(int64_t *)(void *)field = s;
+        else
+            *(int *)(void *)field = (int)s;
         return 0;
     }
 
@@ -701,6 +709,7 @@ void config_default(config *c)
     c->telemetry.slice_axis = 2;
     c->telemetry.slice_index = -1;
     c->telemetry.slice_channel = -1;
+    c->telemetry.slice_robot = -1;       /* the fleet's first robot */
     c->telemetry.unencrypted = false;  /* CURVE keys "": the link's */
 
     c->checkpoint.every_s = 0;
@@ -1076,6 +1085,31 @@ int config_check(const config *c, const char *name, char *err, size_t err_len)
                           "telemetry.unencrypted: true contradicts %s (choose one)", keys[0]);
     }
 
+    if (c->telemetry.slice_robot >= 0) {
+        /* The ids config_fleet resolves: the list's, or link.robot_id. */
+        uint32_t want = (uint32_t)c->telemetry.slice_robot;
+        bool found = c->robots.count == 0 && c->link.robot_id == want;
+        for (uint32_t i = 0; i < c->robots.count && !found; i++)
+            found = c->robots.robot[i].id == want;
+        if (!found) {
+            static const char *const keys[] = {"telemetry.slice_robot"};
+            char ids[96] = "";
+            if (c->robots.count == 0)
+                snprintf(ids, sizeof ids, "link.robot_id %u", c->link.robot_id);
+            for (uint32_t i = 0, used = 0; i < c->robots.count && used + 16 < sizeof ids; i++) {
+                int n = snprintf(ids + used, sizeof ids - used, "%s%u", i ? ", " : "robots ",
+                                 c->robots.robot[i].id);
+                used += n > 0 ? (uint32_t)n : 0;
+                if (i == 5 && c->robots.count > 6) {
+                    snprintf(ids + used, sizeof ids - used, ", ...");
+                    break;
+                }
+            }
+            return check_fail(c, name, err, err_len, keys, N_OF(keys),
+                              "telemetry.slice_robot: %lld is no robot of the fleet (%s; -1: the "
+                              "first)", (long long)c->telemetry.slice_robot, ids);
+        }
+    }
     if (c->robots.count > 0)
         return check_robots(c, name, err, err_len);
     if (c->checkpoint.every_s > 0 && c->checkpoint.path[0] == '\0') {
@@ -1679,6 +1713,7 @@ int config_get(const config *c, const char *key, char *out, size_t out_len, char
     case KEY_SIZE: snprintf(out, out_len, "%u", *(const uint32_t *)(const void *)field); break;
     case KEY_U64: snprintf(out, out_len, "%llu", (unsigned long long)*(const uint64_t *)(const void *)field); break;
     case KEY_INT: snprintf(out, out_len, "%d", *(const int *)(const void *)field); break;
+    case KEY_I64: snprintf(out, out_len, "%lld", (long long)*(const int64_t *)(const void *)field); break;
     case KEY_FLOAT: fmt_exact(out, out_len, *(const float *)(const void *)field, true); break;
     case KEY_DOUBLE: fmt_exact(out, out_len, *(const double *)(const void *)field, false); break;
     case KEY_ENUM: {
@@ -1774,6 +1809,10 @@ int config_write_yaml(const config *c, FILE *out)
                 break;
             case KEY_INT:
                 fprintf(lf, "%d", *(const int *)(const void *)field);
+                fmt_range(range, sizeof range, &k);
+                break;
+            case KEY_I64:
+                fprintf(lf, "%lld", (long long)*(const int64_t *)(const void *)field);
                 fmt_range(range, sizeof range, &k);
                 break;
             case KEY_FLOAT:

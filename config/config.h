@@ -8,7 +8,7 @@
  *   brain:     the field (field-brain.md), backend, device, seed, threads
  *   loop:      mode, rate_hz, realtime, cpu, stats_window
  *   link:      endpoints, timeout_ms, max_message_bytes, robot_id, curve keys
- *   telemetry: endpoint, every, slice_every, slice axis/index/channel, curve keys
+ *   telemetry: endpoint, every, slice_every, slice axis/index/channel/robot, curve keys
  *   checkpoint: path, every_s, on_exit
  *   record:    the input log for replays (path, max_mb)
  *   sim:       the bundled MuJoCo robot
@@ -80,6 +80,7 @@ typedef struct {
         uint32_t slice_axis;         /* 0 = x, 1 = y, 2 = z */
         int slice_index;             /* -1 = the middle */
         int slice_channel;           /* -1 = mean over channels */
+        int64_t slice_robot;         /* the robot id whose field slices show; -1 = the fleet's first */
         /* CURVE: each "" takes the link's (so telemetry is encrypted, with
          * the link's server key and allow-list, whenever the link is). */
         char curve_secret_key[CONFIG_STR];  /* Z85; "" = link.curve_secret_key */

@@ -1,7 +1,9 @@
 /* monitor.c: fieldbrain-monitor, a live terminal view of a running brain's
  * telemetry (rate, timing, overruns, energy trend, motors, links, bad input,
  * recent events). Redraws in place with plain ANSI (works in tmux); --once
- * prints one snapshot, --json passes the messages through for jq.
+ * prints one snapshot, --json passes the messages through for jq. A brain
+ * serving a fleet gets a table, one line per robot; --robot ID shows one
+ * robot in detail.
  */
 #include <errno.h>
 #include <locale.h>
@@ -26,6 +28,8 @@
 #define MAX_EVENTS 5
 #define MAX_CHANGES 5
 #define MAX_NODES 4096
+#define MAX_ROBOTS 1024          /* lines of the fleet table (TELEMETRY_MAX_ROBOTS) */
+#define TABLE_MOTORS 4           /* motors shown per robot in the table */
 
 static volatile sig_atomic_t g_stop;
 
@@ -34,6 +38,16 @@ static void on_signal(int sig)
     (void)sig;
     g_stop = 1;
 }
+
+/* One robot's line of the fleet table. */
+typedef struct {
+    uint32_t id;
+    bool link_up;
+    double cycle, rate_hz, energy;   /* rate, energy: NAN unknown */
+    float motors[TABLE_MOTORS];
+    int n_motors;                    /* all of them; TABLE_MOTORS at most shown */
+    double seen_s;                   /* monotonic seconds of its last stats */
+} robot_line;
 
 typedef struct {
     bool have_stats;
@@ -48,6 +62,12 @@ typedef struct {
     int n_changes;
     uint64_t messages;
     double last_msg_s;      /* monotonic seconds */
+    /* The fleet: one line per robot seen, by id; the fleet's size as the
+     * stats say (n_robots; 1 from a brain without fleets). */
+    robot_line robots[MAX_ROBOTS];
+    int n_robots_seen;
+    uint32_t fleet_size;
+    bool fleet_events;      /* the events list shows whose each is */
 } view;
 
 static double now_s(void)
@@ -61,11 +81,18 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: fieldbrain-monitor [ENDPOINT] [--once] [--json] [--timeout SECONDS]\n"
-            "                          [--keys FILE]\n"
+            "                          [--robot ID] [--keys FILE]\n"
             "\n"
             "Shows what a running fieldbrain is doing, from its telemetry socket\n"
             "(telemetry.endpoint, default " DEFAULT_ENDPOINT ").\n"
-            "  --once        print one snapshot and exit (1 if nothing arrives in time)\n"
+            "A brain with one robot: that robot in detail. A brain serving a fleet:\n"
+            "one line per robot (id, link, cycle, cycles per second, energy, the\n"
+            "first motors) and the fleet's latest events.\n"
+            "  --robot ID    only robot ID, in detail (its stats, its events and the\n"
+            "                fleet's); with --json, only its messages\n"
+            "  --once        print one snapshot and exit (1 if nothing arrives in time);\n"
+            "                the fleet table once every robot has been heard from, or\n"
+            "                at --timeout with those that were\n"
             "  --json        print each message as one JSON line (stats, event, slice\n"
             "                headers) for jq; with --once, the first stats only\n"
             "  --timeout S   --once: how long to wait (default 5); live: after how long\n"
@@ -126,6 +153,71 @@ static void line(screen *s, const char *fmt, ...)
         s->len += (size_t)m < s->cap - s->len ? (size_t)m : s->cap - s->len - 1;
 }
 
+static void render_events(const view *v, screen *s)
+{
+    if (v->n_changes) {
+        line(s, "changes:");
+        for (int i = 0; i < v->n_changes; i++)
+            line(s, "  %s", v->changes[i]);
+    }
+    line(s, "events%s", v->n_events ? ":" : "     (none yet)");
+    for (int i = 0; i < v->n_events; i++)
+        line(s, "  %s", v->events[i]);
+}
+
+/* The fleet at a glance: the fleet's timing from the latest stats (the
+ * same for every robot of a tick), then one line per robot. */
+static void render_fleet(const view *v, const char *endpoint, double timeout_s, screen *s, bool utf8)
+{
+    static json_node nodes[MAX_NODES];
+    double now = now_s(), idle = now - v->last_msg_s;
+    if (json_parse(v->stats, v->stats_len, nodes, MAX_NODES) <= 0) {
+        line(s, "fieldbrain-monitor: the last stats message was not JSON");
+        return;
+    }
+    const json_node *n = nodes;
+    char dev[128], backend[32], a[32], b[32];
+    json_str(n, 0, "device", dev, sizeof dev);
+    json_str(n, 0, "backend", backend, sizeof backend);
+    line(s, "fieldbrain-monitor  %s  fleet of %u robots (%d heard from)  %s (%s)", endpoint,
+         v->fleet_size, v->n_robots_seen, dev, backend);
+    if (idle > timeout_s)
+        line(s, "!! nothing received for %.0f s: the brain may have stopped or its telemetry is blocked", idle);
+    else
+        line(s, "%s", "");
+    double target = json_num(n, 0, "rate_hz_target", 0);
+    fmt_ns(a, sizeof a, json_num(n, 0, "work.p99_ns", -1));
+    fmt_ns(b, sizeof b, json_num(n, 0, "lateness.p99_ns", -1));
+    char tgt[48];
+    snprintf(tgt, sizeof tgt, target > 0 ? "%g Hz configured" : "lockstep", target);
+    line(s, "fleet      %s  work p99 %s  lateness p99 %s  overruns %.0f", tgt, a, b,
+         json_num(n, 0, "overruns", 0));
+    line(s, "%s", "");
+    line(s, "%10s  %-5s %12s %10s %-11s %s", "robot", "link", "cycle", "cycles/s", "energy", "motors");
+    for (int i = 0; i < v->n_robots_seen; i++) {
+        const robot_line *r = &v->robots[i];
+        char rate[24] = "-", energy[24] = "-", motors[96] = "";
+        if (!isnan(r->rate_hz))
+            snprintf(rate, sizeof rate, "%.1f", r->rate_hz);
+        if (!isnan(r->energy))
+            snprintf(energy, sizeof energy, "%.5g", r->energy);
+        size_t used = 0;
+        for (int k = 0; k < r->n_motors && k < TABLE_MOTORS; k++)
+            used += (size_t)snprintf(motors + used, sizeof motors - used, "%s%+.2f", k ? " " : "",
+                                     r->motors[k]);
+        if (r->n_motors > TABLE_MOTORS)
+            snprintf(motors + used, sizeof motors - used, " %s(%d)", utf8 ? "\xe2\x80\xa6" : "...",
+                     r->n_motors);
+        /* A robot whose stats stopped while others' go on. */
+        const char *link = now - r->seen_s > timeout_s ? "quiet" : r->link_up ? "up" : "lost";
+        line(s, "%10u  %-5s %12.0f %10s %-11s %s", r->id, link, r->cycle, rate, energy, motors);
+    }
+    line(s, "%s", "");
+    render_events(v, s);
+}
+
+static uint32_t message_robot(const json_node *n, bool *fleet);
+
 static void render(const view *v, const char *endpoint, double timeout_s, screen *s, bool utf8)
 {
     static json_node nodes[MAX_NODES];
@@ -145,7 +237,13 @@ static void render(const view *v, const char *endpoint, double timeout_s, screen
     char dev[128], backend[32], a[32], b[32], c[32], d[32];
     json_str(n, 0, "device", dev, sizeof dev);
     json_str(n, 0, "backend", backend, sizeof backend);
-    line(s, "fieldbrain-monitor  %s  cycle %.0f  %s (%s)", endpoint, json_num(n, 0, "cycle", 0), dev, backend);
+    char who[48] = "";
+    if (v->fleet_size > 1) {
+        bool fleet;
+        snprintf(who, sizeof who, "  robot %u of %u", message_robot(n, &fleet), v->fleet_size);
+    }
+    line(s, "fieldbrain-monitor  %s%s  cycle %.0f  %s (%s)", endpoint, who, json_num(n, 0, "cycle", 0),
+         dev, backend);
     if (idle > timeout_s)
         line(s, "!! nothing received for %.0f s: the brain may have stopped or its telemetry is blocked", idle);
     else
@@ -234,14 +332,81 @@ static void render(const view *v, const char *endpoint, double timeout_s, screen
     line(s, "telemetry  dropped stats %.0f events %.0f slices %.0f (plane read failed %.0f)",
          json_num(n, 0, "telemetry.dropped_stats", 0), json_num(n, 0, "telemetry.dropped_events", 0),
          json_num(n, 0, "telemetry.dropped_slices", 0), json_num(n, 0, "telemetry.slice_read_failed", 0));
-    if (v->n_changes) {
-        line(s, "changes:");
-        for (int i = 0; i < v->n_changes; i++)
-            line(s, "  %s", v->changes[i]);
+    render_events(v, s);
+}
+
+/* The robot a message is about: its robot_id (null: the whole fleet's,
+ * *fleet set), else for stats of a brain before fleets its first link's. */
+static uint32_t message_robot(const json_node *n, bool *fleet)
+{
+    *fleet = false;
+    int at = json_get(n, 0, "robot_id");
+    if (at >= 0 && n[at].type == JSON_NULL) {
+        *fleet = true;
+        return 0;
     }
-    line(s, "events%s", v->n_events ? ":" : "     (none yet)");
-    for (int i = 0; i < v->n_events; i++)
-        line(s, "  %s", v->events[i]);
+    if (at >= 0 && n[at].type == JSON_NUM)
+        return (uint32_t)n[at].num;
+    int links = json_get(n, 0, "links");
+    return links >= 0 && n[links].child >= 0 ? (uint32_t)json_num(n, n[links].child, "robot_id", 0) : 0;
+}
+
+/* Whether a message passes --robot: that robot's, or (events) the fleet's. */
+static bool robot_wanted(const char *json, size_t len, bool has_filter, uint32_t want)
+{
+    static json_node nodes[MAX_NODES];
+    if (!has_filter)
+        return true;
+    if (json_parse(json, len, nodes, MAX_NODES) <= 0)
+        return false;
+    bool fleet;
+    uint32_t id = message_robot(nodes, &fleet);
+    return fleet || id == want;
+}
+
+/* The robot's line of the table, made (in id order) when it is new; NULL
+ * when the table is full. */
+static robot_line *robot_line_of(view *v, uint32_t id)
+{
+    int i = 0;
+    while (i < v->n_robots_seen && v->robots[i].id < id)
+        i++;
+    if (i < v->n_robots_seen && v->robots[i].id == id)
+        return &v->robots[i];
+    if (v->n_robots_seen == MAX_ROBOTS)
+        return NULL;
+    memmove(&v->robots[i + 1], &v->robots[i], sizeof v->robots[0] * (size_t)(v->n_robots_seen - i));
+    v->n_robots_seen++;
+    memset(&v->robots[i], 0, sizeof v->robots[i]);
+    v->robots[i].id = id;
+    return &v->robots[i];
+}
+
+static void take_robot_line(view *v, const json_node *n)
+{
+    bool fleet;
+    robot_line *r = robot_line_of(v, message_robot(n, &fleet));
+    double size = json_num(n, 0, "n_robots", 1);
+    v->fleet_size = size >= 1 ? (uint32_t)size : 1;
+    if (!r)
+        return;
+    int links = json_get(n, 0, "links");
+    char state[16] = "";
+    if (links >= 0 && n[links].child >= 0)
+        json_str(n, n[links].child, "state", state, sizeof state);
+    r->link_up = strcmp(state, "up") == 0;
+    r->cycle = json_num(n, 0, "cycle", 0);
+    r->rate_hz = json_num(n, 0, "rate_hz", NAN);
+    double energy = json_num(n, 0, "energy", NAN);
+    r->energy = isnan(energy) ? r->energy : energy; /* keep the last measured */
+    if (r->seen_s == 0 && isnan(energy))
+        r->energy = NAN;
+    int m = json_get(n, 0, "motors");
+    r->n_motors = m >= 0 ? json_count(n, m) : 0;
+    int k = 0;
+    for (int i = m >= 0 ? n[m].child : -1; i >= 0 && k < TABLE_MOTORS; i = n[i].next, k++)
+        r->motors[k] = n[i].type == JSON_NUM ? (float)n[i].num : 0;
+    r->seen_s = now_s();
 }
 
 static void take_event(view *v, const char *json, size_t len)
@@ -267,8 +432,15 @@ static void take_event(view *v, const char *json, size_t len)
         memmove(v->events[0], v->events[1], sizeof v->events[0] * (MAX_EVENTS - 1));
         v->n_events--;
     }
-    snprintf(v->events[v->n_events++], sizeof v->events[0], "cycle %-8.0f %-18s robot %.0f%s%s count %.0f",
-             json_num(nodes, 0, "cycle", 0), kind, json_num(nodes, 0, "robot_id", 0), reason[0] ? " " : "",
+    bool fleet;
+    uint32_t id = message_robot(nodes, &fleet);
+    char who[24];
+    if (fleet)
+        snprintf(who, sizeof who, "fleet");
+    else
+        snprintf(who, sizeof who, "robot %u", id);
+    snprintf(v->events[v->n_events++], sizeof v->events[0], "cycle %-8.0f %-18s %s%s%s count %.0f",
+             json_num(nodes, 0, "cycle", 0), kind, who, reason[0] ? " " : "",
              reason, json_num(nodes, 0, "count", 0));
 }
 
@@ -280,6 +452,7 @@ static void take_stats(view *v, const char *json, size_t len)
     memcpy(v->stats, json, len);
     v->stats_len = len;
     v->have_stats = true;
+    take_robot_line(v, nodes);
     /* energy is null on cycles that did not measure it (the Vulkan
      * backend's lazy cycles): the trend and the display keep the last
      * measured value rather than dipping to zero. */
@@ -294,14 +467,51 @@ static void take_stats(view *v, const char *json, size_t len)
     v->trend[v->trend_n++] = (float)energy;
 }
 
+/* Whether topic is of family fam: fam itself (one robot) or fam/ID/ (a
+ * fleet, README.md "Fleets"). */
+static bool of_family(const char *topic, const char *fam)
+{
+    size_t fl = strlen(fam);
+    return strncmp(topic, fam, fl) == 0 && (topic[fl] == '\0' || topic[fl] == '/');
+}
+
+/* The fleet table once the stats say the brain serves more than one robot
+ * (or more than one was heard from); one robot in detail otherwise, and
+ * always with --robot. */
+static bool fleet_view(const view *v, bool has_filter)
+{
+    return !has_filter && (v->fleet_size > 1 || v->n_robots_seen > 1);
+}
+
+static void render_view(const view *v, const char *endpoint, double timeout_s, screen *s, bool utf8,
+                        bool has_filter)
+{
+    if (v->have_stats && fleet_view(v, has_filter))
+        render_fleet(v, endpoint, timeout_s, s, utf8);
+    else
+        render(v, endpoint, timeout_s, s, utf8);
+}
+
 int main(int argc, char **argv)
 {
     const char *endpoint = DEFAULT_ENDPOINT;
     const char *keys_path = NULL;
-    bool once = false, as_json = false;
+    bool once = false, as_json = false, has_filter = false;
+    uint32_t want_robot = 0;
     double timeout_s = -1;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--once") == 0) {
+        if (strcmp(argv[i], "--robot") == 0 && i + 1 < argc) {
+            char *end;
+            errno = 0;
+            unsigned long long id = strtoull(argv[++i], &end, 10);
+            if (*end || end == argv[i] || argv[i][0] == '-' || errno || id > UINT32_MAX) {
+                fprintf(stderr, "fieldbrain-monitor: --robot: '%s' is not a robot id (0 to %u)\n",
+                        argv[i], UINT32_MAX);
+                return 2;
+            }
+            want_robot = (uint32_t)id;
+            has_filter = true;
+        } else if (strcmp(argv[i], "--once") == 0) {
             once = true;
         } else if (strcmp(argv[i], "--json") == 0) {
             as_json = true;
@@ -366,7 +576,7 @@ int main(int argc, char **argv)
 
     static view v;
     static char frame[1 << 20];
-    static char out[1 << 16];
+    static char out[1 << 18];  /* room for a table of MAX_ROBOTS lines */
     bool tty = isatty(STDOUT_FILENO) && !once;
     bool utf8 = utf8_terminal();
     double start = now_s(), last_draw = 0;
@@ -380,7 +590,7 @@ int main(int argc, char **argv)
         if (rc < 0 && zmq_errno() != EINTR)
             break;
         while (rc > 0) {
-            char topic[16];
+            char topic[32];
             int tn = zmq_recv(sub, topic, sizeof topic - 1, ZMQ_DONTWAIT);
             if (tn < 0)
                 break;
@@ -400,8 +610,10 @@ int main(int argc, char **argv)
             }
             v.messages++;
             v.last_msg_s = now_s();
+            if (!robot_wanted(frame, (size_t)fn, has_filter, want_robot))
+                continue;
             if (as_json) {
-                if (!once || strcmp(topic, "stats") == 0) {
+                if (!once || of_family(topic, "stats")) {
                     fwrite(frame, 1, (size_t)fn, stdout);
                     fputc('\n', stdout);
                     fflush(stdout);
@@ -410,18 +622,35 @@ int main(int argc, char **argv)
                 }
                 continue;
             }
-            if (strcmp(topic, "stats") == 0)
+            if (of_family(topic, "stats"))
                 take_stats(&v, frame, (size_t)fn);
-            else if (strcmp(topic, "event") == 0)
+            else if (of_family(topic, "event"))
                 take_event(&v, frame, (size_t)fn);
-            if (once && v.have_stats) {
+            /* One robot: at its first stats. A fleet: once every robot has
+             * been heard from (or at the timeout, below). */
+            if (once && v.have_stats &&
+                (!fleet_view(&v, has_filter) || (uint32_t)v.n_robots_seen >= v.fleet_size)) {
                 screen s = {out, sizeof out, 0, false};
-                render(&v, endpoint, timeout_s, &s, utf8);
+                render_view(&v, endpoint, timeout_s, &s, utf8, has_filter);
                 fwrite(out, 1, s.len, stdout);
                 goto done;
             }
         }
         double t = now_s();
+        if (once && t - start > timeout_s && v.have_stats && !as_json) {
+            /* A fleet some of whose robots never spoke: what there is. */
+            screen s = {out, sizeof out, 0, false};
+            render_view(&v, endpoint, timeout_s, &s, utf8, has_filter);
+            fwrite(out, 1, s.len, stdout);
+            break;
+        }
+        if (once && t - start > timeout_s && has_filter && v.messages > 0) {
+            fprintf(stderr, "fieldbrain-monitor: nothing from robot %u in %g s (other robots' "
+                            "messages came: is it a robot of this brain's fleet?)\n",
+                    want_robot, timeout_s);
+            status = 1;
+            break;
+        }
         if (once && t - start > timeout_s) {
             fprintf(stderr, "fieldbrain-monitor: nothing received from %s in %g s: is fieldbrain running "
                             "with telemetry.enabled and this telemetry.endpoint?%s\n", endpoint, timeout_s,
@@ -432,7 +661,7 @@ int main(int argc, char **argv)
         }
         if (!as_json && !once && t - last_draw >= (tty ? 0.25 : 1.0)) {
             screen s = {out, sizeof out, 0, tty};
-            render(&v, endpoint, timeout_s, &s, utf8);
+            render_view(&v, endpoint, timeout_s, &s, utf8, has_filter);
             if (tty)
                 fputs("\x1b[H", stdout); /* home, then overwrite line by line */
             fwrite(out, 1, s.len, stdout);

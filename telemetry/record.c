@@ -1,7 +1,8 @@
 /* record.c: fieldbrain-record, writes a brain's telemetry to a folder for
  * later study: stats.jsonl, events.jsonl, slices.jsonl (headers) and one PNG
  * per slice. Bounded in size (older data rotated or deleted) and stopped
- * cleanly by SIGINT or SIGTERM.
+ * cleanly by SIGINT or SIGTERM. A fleet's robots share the files: each line
+ * says whose it is (robot_id), and slice files carry the robot's id.
  */
 #include <errno.h>
 #include <signal.h>
@@ -36,7 +37,9 @@ static void usage(FILE *f)
             "  stats.jsonl    one stats message a line (stats.1.jsonl: the part before)\n"
             "  events.jsonl   one event a line (events.1.jsonl: the part before)\n"
             "  slices.jsonl   one slice header a line, with the PNG's \"file\" name\n"
-            "  slice-CYCLE.png\n"
+            "  slice-CYCLE.png (a fleet's: slice-ID-CYCLE.png, ID the robot's)\n"
+            "A brain serving a fleet: every robot's messages in the same files, each\n"
+            "line with its robot_id (fieldbrain-plot draws each robot apart).\n"
             "Bounded: at most N MiB (default 256) in all; the oldest stats and events\n"
             "are rotated away and the oldest slices deleted. SIGINT or SIGTERM stops it\n"
             "cleanly; --duration stops it after that many seconds.\n"
@@ -55,6 +58,14 @@ typedef struct {
     uint64_t bytes, cap;   /* this file; rotated at cap */
     uint64_t lines;
 } jsonl;
+
+/* Whether topic is of family fam: fam itself (one robot) or fam/ID/ (a
+ * fleet, README.md "Fleets"). */
+static bool of_family(const char *topic, const char *fam)
+{
+    size_t fl = strlen(fam);
+    return strncmp(topic, fam, fl) == 0 && (topic[fl] == '\0' || topic[fl] == '/');
+}
 
 static int jsonl_open(jsonl *j, const char *dir, const char *name, uint64_t cap)
 {
@@ -209,7 +220,7 @@ int main(int argc, char **argv)
             last_flush = now;
         }
         while (rc > 0) {
-            char topic[16];
+            char topic[32];
             int tn = zmq_recv(sub, topic, sizeof topic - 1, ZMQ_DONTWAIT);
             if (tn < 0)
                 break;
@@ -238,13 +249,19 @@ int main(int argc, char **argv)
             }
             frame[fn] = '\0';
             int werr = 0;
-            if (strcmp(topic, "stats") == 0) {
+            if (of_family(topic, "stats")) {
                 werr = jsonl_write(&stats, frame, (size_t)fn);
-            } else if (strcmp(topic, "event") == 0) {
+            } else if (of_family(topic, "event")) {
                 werr = jsonl_write(&events, frame, (size_t)fn);
-            } else if (strcmp(topic, "slice") == 0 && pn > 0 && pn <= (int)sizeof png) {
+            } else if (of_family(topic, "slice") && pn > 0 && pn <= (int)sizeof png) {
                 slice_file sf;
-                snprintf(sf.name, sizeof sf.name, "slice-%09.0f.png", json_num(nodes, 0, "cycle", 0));
+                /* A fleet's robots have cycle numbers of their own: the
+                 * robot's id keeps two robots' slices of one cycle apart. */
+                if (strcmp(topic, "slice") == 0)
+                    snprintf(sf.name, sizeof sf.name, "slice-%09.0f.png", json_num(nodes, 0, "cycle", 0));
+                else
+                    snprintf(sf.name, sizeof sf.name, "slice-%.0f-%09.0f.png",
+                             json_num(nodes, 0, "robot_id", 0), json_num(nodes, 0, "cycle", 0));
                 sf.bytes = (uint64_t)pn;
                 char path[4200];
                 /* make room first: the oldest slices go */

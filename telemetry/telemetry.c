@@ -32,8 +32,15 @@
 #define ZMQ_XPUB_MANUAL_LAST_VALUE 98
 #endif
 
+/* The topic families. With one robot a message's topic is the family's
+ * name alone; in a fleet (more than one robot) it is NAME/ID/ for the
+ * robot it is about, or event/fleet/ for an event of the whole fleet. The
+ * closing slash keeps one robot's subscription (stats/7/) from matching
+ * another's (stats/70/): ZeroMQ matches prefixes. */
 static const char *const topics[] = {"stats", "event", "slice"};
 #define N_TOPICS 3
+#define FLEET_TOPIC "fleet/"
+#define TOPIC_CAP 32
 /* Matches no subscription we ever add (they are all topic names): sent after
  * subscriptions that got no cached value, so the next real message is not
  * targeted at one pipe. */
@@ -138,6 +145,7 @@ static void ring_release(ring *r, uint64_t pos)
 typedef struct {
     telemetry_cycle c;             /* motors/lateness_hist pointers unused */
     uint32_t every;                /* the period it was due by */
+    uint32_t place;                /* its robot's place in the fleet */
     bool has_hist;
     uint64_t hist[TELEMETRY_HIST_BINS];
     float motors[];                /* options.motors */
@@ -175,12 +183,27 @@ struct telemetry {
     uint8_t *rgb;
     uint8_t lut[768];
 
+    /* The fleet, fixed at create: each robot's place in o.robot_ids found
+     * by its id (by_id: id << 32 | place, sorted), and its "ID/" for
+     * topics and subscriptions. */
+    uint32_t n_places;             /* max(o.n_robots, 1) */
+    bool fleet;                    /* more than one robot: per-robot topics */
+    uint64_t *by_id;
+    char (*id_topic)[16];
+    _Atomic uint32_t slice_robot;  /* the robot the next slice shows */
+    uint32_t slice_robot_id;       /* the robot of the slice in the slot */
+
     /* telemetry thread only */
     char *json;
-    size_t cached_len;             /* last stats JSON, for newcomers */
-    char *cached;
-    uint64_t prev_cycle;
-    int64_t prev_time_ns;
+    struct robot_state {
+        size_t cached_len;         /* its last stats JSON (in cached), for newcomers; 0 none */
+        uint64_t cached_order;     /* when it was cached (1, 2, ...), to find the newest */
+        uint64_t prev_cycle;       /* its previous stats, for rate_hz */
+        int64_t prev_time_ns;
+    } *robots;                     /* n_places */
+    char *cached;                  /* n_places x STATS_JSON_CAP */
+    uint64_t cache_order;
+    int64_t newest;                /* the place cached last; -1 none */
     unsigned char *png;
     size_t png_len, png_cap;
     bool read_failure_told;        /* the first failed plane read was logged */
@@ -319,13 +342,90 @@ static bool last_value_allowed(telemetry *t)
     return true;
 }
 
+/* The topic of place's messages in family fam (topics[fam]). */
+static void topic_of(const telemetry *t, int fam, uint32_t place, char out[TOPIC_CAP])
+{
+    if (t->fleet)
+        snprintf(out, TOPIC_CAP, "%s/%s", topics[fam], t->id_topic[place]);
+    else
+        snprintf(out, TOPIC_CAP, "%s", topics[fam]);
+}
+
+/* The newest cached stats among the robots whose "ID/" starts with q (all
+ * when ql is 0): its place, or -1 when none of them has stats yet. *count
+ * gets how many robots match, *exact whether q is one whole "ID/". */
+static int64_t robots_matching(const telemetry *t, const char *q, size_t ql, uint32_t *count,
+                               bool *exact)
+{
+    int64_t best = -1;
+    *count = 0;
+    *exact = false;
+    if (ql == 0) {
+        *count = t->n_places;
+        return t->newest;
+    }
+    for (uint32_t p = 0; p < t->n_places; p++) {
+        size_t il = strlen(t->id_topic[p]);
+        if (ql > il || memcmp(q, t->id_topic[p], ql) != 0)
+            continue;
+        (*count)++;
+        *exact = *exact || ql == il;
+        if (t->robots[p].cached_len > 0 &&
+            (best < 0 || t->robots[p].cached_order > t->robots[best].cached_order))
+            best = p;
+    }
+    return best;
+}
+
+static void set_subscription(telemetry *t, bool subscribe, const char *topic, size_t len)
+{
+    zmq_setsockopt(t->pub, subscribe ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, topic, len);
+}
+
+/* A fleet subscription longer than a family's name: prefix is fam + "/" +
+ * q. Subscribes (or unsubscribes) what matches the fleet's topics and
+ * nothing else, so that a peer's entries stay bounded by the topics there
+ * are: "fam/" itself for the whole family, one robot's whole topic, the
+ * fleet's events, or a partial id as given when it starts some robot's.
+ * Returns the place whose cached stats answer it (-1: none). */
+static int64_t fleet_subscription(telemetry *t, bool subscribe, int fam, const char *prefix,
+                                  size_t plen)
+{
+    size_t fl = strlen(topics[fam]);
+    const char *q = prefix + fl + 1;
+    size_t ql = plen - fl - 1;
+    if (fam == 1 && ql <= strlen(FLEET_TOPIC) && memcmp(q, FLEET_TOPIC, ql) == 0 && ql > 0) {
+        set_subscription(t, subscribe, prefix, plen); /* event/fleet/ or a start of it */
+        return -1;
+    }
+    uint32_t count;
+    bool exact;
+    int64_t lv = robots_matching(t, q, ql, &count, &exact);
+    if (count == 0)
+        return -1;
+    set_subscription(t, subscribe, prefix, plen);
+    return fam == 0 ? lv : -1;
+}
+
+/* Sends place's cached stats, on its topic, as a last-value copy. */
+static void send_last_value(telemetry *t, int64_t place)
+{
+    char topic[TOPIC_CAP];
+    topic_of(t, 0, (uint32_t)place, topic);
+    send_msg(t, topic, t->cached + (size_t)place * STATS_JSON_CAP, t->robots[place].cached_len,
+             NULL, 0, NULL);
+    atomic_fetch_add(&t->n_last_value, 1);
+}
+
 /* A (un)subscription from a subscriber. Targeted mode: we keep the
  * subscriptions ourselves, as whole topic names (libzmq keeps a set of
  * peers per topic, so a repeated subscription adds nothing), and the
  * cached stats go to the newcomer alone because libzmq aims the first send
  * after a receive at the pipe that asked. A subscription not answered with
  * a copy leaves that aim set (t->aimed); subscriptions_unaim clears it
- * before anything else is sent. Returns false when nothing was waiting. */
+ * before anything else is sent. Only one copy can be aimed: a subscription
+ * that matches several robots' stats gets the newest of them. Returns
+ * false when nothing was waiting. */
 static bool handle_subscription(telemetry *t)
 {
     char buf[256];
@@ -340,29 +440,33 @@ static bool handle_subscription(telemetry *t)
     bool subscribe = buf[0] == 1;
     const char *prefix = buf + 1;
     size_t plen = len - 1;
-    bool wants_stats = false;
+    int64_t lv = -1;  /* the robot whose cached stats answer it */
     if (subscribe)
         atomic_fetch_add(&t->n_subscriptions, 1);
-    if (t->lvc_targeted) {
-        for (int i = 0; i < N_TOPICS; i++) {
-            if (!prefix_of(prefix, plen, topics[i]))
-                continue;
-            zmq_setsockopt(t->pub, subscribe ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE,
-                           topics[i], strlen(topics[i]));
-            if (i == 0 && subscribe)
-                wants_stats = true;
+    for (int i = 0; i < N_TOPICS; i++) {
+        size_t fl = strlen(topics[i]);
+        if (prefix_of(prefix, plen, topics[i])) {
+            if (t->lvc_targeted)
+                set_subscription(t, subscribe, topics[i], fl);
+            if (i == 0)
+                lv = t->newest;
+        } else if (t->fleet && plen > fl && memcmp(prefix, topics[i], fl) == 0 &&
+                   prefix[fl] == '/') {
+            if (t->lvc_targeted) {
+                int64_t p = fleet_subscription(t, subscribe, i, prefix, plen);
+                lv = p >= 0 ? p : lv;
+            } else if (i == 0) {
+                uint32_t count;
+                bool exact;
+                lv = robots_matching(t, prefix + fl + 1, plen - fl - 1, &count, &exact);
+            }
         }
-        if (wants_stats && t->cached_len > 0 && last_value_allowed(t)) {
-            send_msg(t, "stats", t->cached, t->cached_len, NULL, 0, NULL);
-            atomic_fetch_add(&t->n_last_value, 1);
-            t->aimed = false;
-        }
-    } else if (subscribe && prefix_of(prefix, plen, "stats") && t->cached_len > 0 &&
-               last_value_allowed(t)) {
-        /* Without targeting, everybody subscribed gets the repeat: the
-         * cycle number tells them (README.md). */
-        send_msg(t, "stats", t->cached, t->cached_len, NULL, 0, NULL);
-        atomic_fetch_add(&t->n_last_value, 1);
+    }
+    if (subscribe && lv >= 0 && last_value_allowed(t)) {
+        /* Without targeting, everybody subscribed to its topic gets the
+         * repeat: the cycle number tells them (README.md). */
+        send_last_value(t, lv);
+        t->aimed = false;
     }
     return true;
 }
@@ -405,17 +509,21 @@ static void window_json(json_writer *w, const char *key, const telemetry_window 
 static size_t stats_json(telemetry *t, const cycle_slot *s)
 {
     const telemetry_cycle *c = &s->c;
+    struct robot_state *rs = &t->robots[s->place];
     json_writer w;
     jw_init(&w, t->json, STATS_JSON_CAP);
     jw_obj_begin(&w);
     jw_key(&w, "type"); jw_str(&w, "stats");
     jw_key(&w, "v"); jw_u64(&w, 1);
+    jw_key(&w, "robot_id"); jw_u64(&w, c->robot_id);
+    jw_key(&w, "n_robots"); jw_u64(&w, t->n_places);
     jw_key(&w, "cycle"); jw_u64(&w, c->cycle);
     jw_key(&w, "time_ns"); jw_i64(&w, c->time_ns);
     jw_key(&w, "every"); jw_u64(&w, s->every);
     jw_key(&w, "rate_hz");
-    if (t->prev_time_ns > 0 && c->time_ns > t->prev_time_ns && c->cycle > t->prev_cycle)
-        jw_f64(&w, (double)(c->cycle - t->prev_cycle) * 1e9 / (double)(c->time_ns - t->prev_time_ns));
+    /* This robot's cycles per second: from its own previous stats. */
+    if (rs->prev_time_ns > 0 && c->time_ns > rs->prev_time_ns && c->cycle > rs->prev_cycle)
+        jw_f64(&w, (double)(c->cycle - rs->prev_cycle) * 1e9 / (double)(c->time_ns - rs->prev_time_ns));
     else
         jw_null(&w);
     jw_key(&w, "rate_hz_target"); jw_f64(&w, t->o.rate_hz);
@@ -491,8 +599,8 @@ static size_t stats_json(telemetry *t, const cycle_slot *s)
     jw_key(&w, "last_value_limited"); jw_u64(&w, atomic_load(&t->n_last_value_limited));
     jw_obj_end(&w);
     jw_obj_end(&w);
-    t->prev_cycle = c->cycle;
-    t->prev_time_ns = c->time_ns;
+    rs->prev_cycle = c->cycle;
+    rs->prev_time_ns = c->time_ns;
     return w.overflow ? 0 : w.len;
 }
 
@@ -506,12 +614,24 @@ static void send_event(telemetry *t, const telemetry_event *e)
     jw_key(&w, "kind"); jw_str(&w, e->kind);
     jw_key(&w, "cycle"); jw_u64(&w, e->cycle);
     jw_key(&w, "time_ns"); jw_i64(&w, e->time_ns);
-    jw_key(&w, "robot_id"); jw_u64(&w, e->robot_id);
+    /* In a fleet, an event of no one robot (an overrun burst, bad input
+     * naming no robot of the fleet) has no id: null. With one robot every
+     * id is that robot's, UINT32_MAX included. */
+    bool whole_fleet = t->fleet && e->robot_id == TELEMETRY_FLEET_ROBOT;
+    jw_key(&w, "robot_id");
+    if (whole_fleet) jw_null(&w); else jw_u64(&w, e->robot_id);
     jw_key(&w, "reason"); jw_str(&w, e->reason);
     jw_key(&w, "count"); jw_u64(&w, e->count);
     jw_key(&w, "detail"); jw_str(&w, e->detail);
     jw_obj_end(&w);
-    send_msg(t, "event", t->json, w.len, NULL, 0, &t->n_sent_events);
+    char topic[TOPIC_CAP];
+    if (!t->fleet)
+        snprintf(topic, sizeof topic, "event");
+    else if (whole_fleet)
+        snprintf(topic, sizeof topic, "event/" FLEET_TOPIC);
+    else
+        snprintf(topic, sizeof topic, "event/%u/", e->robot_id);
+    send_msg(t, topic, t->json, w.len, NULL, 0, &t->n_sent_events);
 }
 
 static void png_write(void *ctx, void *data, int size)
@@ -599,6 +719,7 @@ static void send_slice(telemetry *t)
     jw_obj_begin(&w);
     jw_key(&w, "type"); jw_str(&w, "slice");
     jw_key(&w, "v"); jw_u64(&w, 1);
+    jw_key(&w, "robot_id"); jw_u64(&w, t->slice_robot_id);
     jw_key(&w, "cycle"); jw_u64(&w, t->slice_cycle);
     jw_key(&w, "axis"); jw_str(&w, axis);
     jw_key(&w, "index"); jw_u64(&w, k);
@@ -613,7 +734,12 @@ static void send_slice(telemetry *t)
     jw_key(&w, "colormap"); jw_str(&w, TELEMETRY_COLORMAP_NAME);
     jw_key(&w, "format"); jw_str(&w, "png");
     jw_obj_end(&w);
-    send_msg(t, "slice", t->json, w.len, t->png, t->png_len, &t->n_sent_slices);
+    char topic[TOPIC_CAP];
+    if (t->fleet)
+        snprintf(topic, sizeof topic, "slice/%u/", t->slice_robot_id);
+    else
+        snprintf(topic, sizeof topic, "slice");
+    send_msg(t, topic, t->json, w.len, t->png, t->png_len, &t->n_sent_slices);
 }
 
 static int drain(telemetry *t)
@@ -630,11 +756,18 @@ static int drain(telemetry *t)
     cycle_slot *s;
     while ((s = ring_peek(&t->stats, &pos)) != NULL) {
         size_t len = stats_json(t, s);
+        uint32_t place = s->place;
         ring_release(&t->stats, pos);
         if (len > 0) {
-            memcpy(t->cached, t->json, len);
-            t->cached_len = len;
-            send_msg(t, "stats", t->cached, len, NULL, 0, &t->n_sent_stats);
+            /* The robot's last value, for newcomers. */
+            char *cached = t->cached + (size_t)place * STATS_JSON_CAP;
+            memcpy(cached, t->json, len);
+            t->robots[place].cached_len = len;
+            t->robots[place].cached_order = ++t->cache_order;
+            t->newest = place;
+            char topic[TOPIC_CAP];
+            topic_of(t, 0, place, topic);
+            send_msg(t, topic, cached, len, NULL, 0, &t->n_sent_stats);
         } else {
             atomic_fetch_add(&t->n_send_failed, 1);
         }
@@ -804,6 +937,63 @@ static void rates_store(telemetry *t, const telemetry_rates *r)
     atomic_store(&t->plane_choice, plane_pack(&t->o, r));
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The robot's place in the fleet (any id is the one robot's without a
+ * fleet of more than one, so one robot's telemetry takes what it is given
+ * as it always did). No allocation, O(log n): the loop's thread calls it. */
+static bool place_of(const telemetry *t, uint32_t id, uint32_t *place)
+{
+    if (t->o.n_robots <= 1) {
+        *place = 0;
+        return true;
+    }
+    uint32_t lo = 0, hi = t->n_places;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        uint32_t mid_id = (uint32_t)(t->by_id[mid] >> 32);
+        if (mid_id == id) {
+            *place = (uint32_t)t->by_id[mid];
+            return true;
+        }
+        if (mid_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+/* Whether id is a robot of the fleet as given (any id without one). */
+static bool robot_listed(const telemetry *t, uint32_t id)
+{
+    uint32_t place;
+    if (t->o.n_robots == 1)
+        return t->o.robot_ids[0] == id;
+    return place_of(t, id, &place);
+}
+
+/* "no robot of the fleet (robots 1, 2, 3, ...)" for messages. */
+static int not_in_fleet(const telemetry *t, const char *key, uint32_t id, char *err, size_t err_len)
+{
+    char list[160] = "";
+    size_t used = 0;
+    for (uint32_t i = 0; i < t->o.n_robots && used + 16 < sizeof list; i++) {
+        int n = snprintf(list + used, sizeof list - used, "%s%u", i ? ", " : "", t->o.robot_ids[i]);
+        used += n > 0 ? (size_t)n : 0;
+        if (i == 7 && t->o.n_robots > 8) {
+            snprintf(list + used, sizeof list - used, ", ... %u in all", t->o.n_robots);
+            break;
+        }
+    }
+    return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "%s: %u is not a robot of the fleet (robots %s)",
+                   key, id, list);
+}
+
 int telemetry_create(const telemetry_options *o, telemetry **out, char *err, size_t err_len)
 {
     *out = NULL;
@@ -817,7 +1007,13 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
     if (o->curve_secret_key[0] && (strlen(o->curve_secret_key) != 40 || strlen(o->curve_public_key) != 40))
         return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry.curve_secret_key, "
                     "telemetry.curve_public_key: both must be Z85 keys of 40 characters");
-    uint32_t slots = o->queue_slots ? o->queue_slots : 256;
+    if (o->n_robots > TELEMETRY_MAX_ROBOTS)
+        return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: %u robots (at most %u)",
+                       o->n_robots, TELEMETRY_MAX_ROBOTS);
+    /* A fleet's robots each push their own stats: room for a few each. */
+    uint32_t slots = o->queue_slots;
+    if (slots == 0)
+        for (slots = 256; slots < 4 * o->n_robots; slots *= 2) {}
     if (slots < 2 || (slots & (slots - 1)) != 0)
         return fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: queue_slots must be a power of two");
 
@@ -836,10 +1032,32 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
     if (ring_init(&t->stats, slots, stride) < 0 ||
         ring_init(&t->events, slots, sizeof(telemetry_event)))
         goto fail_mem;
+    t->n_places = o->n_robots > 0 ? o->n_robots : 1;
+    t->fleet = o->n_robots > 1;
+    t->newest = -1;
     t->json = malloc(STATS_JSON_CAP);
-    t->cached = malloc(STATS_JSON_CAP);
-    if (!t->json || !t->cached)
+    t->cached = malloc((size_t)t->n_places * STATS_JSON_CAP);
+    t->robots = calloc(t->n_places, sizeof *t->robots);
+    t->by_id = calloc(t->n_places, sizeof *t->by_id);
+    t->id_topic = calloc(t->n_places, sizeof *t->id_topic);
+    if (!t->json || !t->cached || !t->robots || !t->by_id || !t->id_topic)
         goto fail_mem;
+    for (uint32_t i = 0; i < o->n_robots; i++) {
+        t->by_id[i] = (uint64_t)o->robot_ids[i] << 32 | i;
+        snprintf(t->id_topic[i], sizeof t->id_topic[i], "%u/", o->robot_ids[i]);
+    }
+    qsort(t->by_id, o->n_robots, sizeof *t->by_id, cmp_u64);
+    for (uint32_t i = 1; i < o->n_robots; i++)
+        if (t->by_id[i] >> 32 == t->by_id[i - 1] >> 32) {
+            rc = fb_fail(err, err_len, TELEMETRY_ERR_PARAM, "telemetry: robot %u is in the fleet twice",
+                         (uint32_t)(t->by_id[i] >> 32));
+            goto fail_all;
+        }
+    if (!robot_listed(t, o->slice_robot)) {
+        rc = not_in_fleet(t, "telemetry.slice_robot", o->slice_robot, err, err_len);
+        goto fail_all;
+    }
+    atomic_init(&t->slice_robot, o->slice_robot);
     if (has_shape(o)) {
         /* One plane with its channels, what brain_read_slab writes: never
          * the whole field (680 MB at 96^3 x 192, against 7 MB for a plane).
@@ -939,6 +1157,9 @@ void telemetry_destroy(telemetry **tp)
     free(t->rgb);
     free(t->plane);
     free(t->slab);
+    free(t->id_topic);
+    free(t->by_id);
+    free(t->robots);
     free(t->cached);
     free(t->json);
     ring_free(&t->events);
@@ -958,19 +1179,29 @@ int telemetry_set_rates(telemetry *t, const telemetry_rates *r, char *err, size_
     return TELEMETRY_OK;
 }
 
+int telemetry_set_slice_robot(telemetry *t, uint32_t robot_id, char *err, size_t err_len)
+{
+    if (!robot_listed(t, robot_id))
+        return not_in_fleet(t, "telemetry.slice_robot", robot_id, err, err_len);
+    atomic_store(&t->slice_robot, robot_id);
+    return TELEMETRY_OK;
+}
+
 bool telemetry_push_cycle(telemetry *t, const telemetry_cycle *c)
 {
     uint32_t every = atomic_load_explicit(&t->every, memory_order_relaxed);
     if (c->cycle % every != 0)
         return false;
+    uint32_t place;
     uint64_t pos;
-    cycle_slot *s = ring_claim(&t->stats, &pos);
+    cycle_slot *s = place_of(t, c->robot_id, &place) ? ring_claim(&t->stats, &pos) : NULL;
     if (!s) {
         atomic_fetch_add_explicit(&t->n_dropped_stats, 1, memory_order_relaxed);
         return false;
     }
     s->c = *c;
     s->every = every;
+    s->place = place;
     s->c.motors = NULL;
     s->c.lateness_hist = NULL;
     uint32_t n = c->n_motors < t->o.motors ? c->n_motors : t->o.motors;
@@ -1053,7 +1284,18 @@ uint64_t telemetry_slice_count(const telemetry *t)
     return (uint64_t)w * h * t->o.channels;
 }
 
+uint32_t telemetry_slice_robot(const telemetry *t)
+{
+    telemetry *m = (telemetry *)t; /* atomics are read only */
+    return atomic_load_explicit(&m->slice_robot, memory_order_relaxed);
+}
+
 float *telemetry_slice_acquire(telemetry *t)
+{
+    return telemetry_slice_acquire_robot(t, telemetry_slice_robot(t));
+}
+
+float *telemetry_slice_acquire_robot(telemetry *t, uint32_t robot_id)
 {
     int expect = SLICE_FREE;
     if (!t->slab || !atomic_compare_exchange_strong(&t->slice_state, &expect, SLICE_FILLING)) {
@@ -1064,6 +1306,7 @@ float *telemetry_slice_acquire(telemetry *t)
      * all follow this choice even if the rates change before commit. */
     plane_unpack(atomic_load(&t->plane_choice), &t->slice_axis, &t->slice_index, &t->slice_channel);
     plane_size(&t->o, t->slice_axis, &t->plane_w, &t->plane_h);
+    t->slice_robot_id = robot_id;
     return t->slab;
 }
 

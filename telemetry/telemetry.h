@@ -8,8 +8,15 @@
  * non-blocking eventfd write to wake the telemetry thread, which makes the
  * JSON and PNG and owns the socket. A full slot is a counted drop, never a
  * wait. Push calls come from one thread at a time (the loop's). The rates
- * and the slice shown may change while it runs (telemetry_set_rates, any
- * thread); the endpoint, keys and slots are fixed at create.
+ * and the slice shown may change while it runs (telemetry_set_rates and
+ * telemetry_set_slice_robot, any thread); the endpoint, keys, fleet and
+ * slots are fixed at create.
+ *
+ * Fleets: one publisher serves every robot of a fleet. Each robot's stats
+ * come by its own cycle numbers (every N of ITS cycles) and its own rate;
+ * with more than one robot each message goes out on a topic of its robot
+ * ("stats/ID/", "event/ID/", "slice/ID/"; events of the whole fleet on
+ * "event/fleet/"), with one exactly as without fleets (README.md).
  */
 #ifndef FIELDBRAIN_TELEMETRY_H
 #define FIELDBRAIN_TELEMETRY_H
@@ -32,6 +39,10 @@ const char *telemetry_strerror(int err);
 #define TELEMETRY_NAME 32
 #define TELEMETRY_MAX_BAD 16     /* bad-input reasons */
 #define TELEMETRY_HIST_BINS 40   /* log2 lateness histogram */
+#define TELEMETRY_MAX_ROBOTS 1024 /* robots of one fleet (BRAIN_FLEET_MAX) */
+/* telemetry_event.robot_id of an event of the whole fleet (no robot of it):
+ * written as JSON null when the fleet has more than one robot. */
+#define TELEMETRY_FLEET_ROBOT UINT32_MAX
 
 typedef struct {
     char endpoint[TELEMETRY_STR]; /* bound XPUB, e.g. tcp://127.0.0.1:5557 */
@@ -47,7 +58,8 @@ typedef struct {
     char backend[TELEMETRY_NAME]; /* "cpu", "vulkan" */
     uint32_t n_bad;               /* bad-input reasons, <= TELEMETRY_MAX_BAD */
     char bad_names[TELEMETRY_MAX_BAD][TELEMETRY_NAME];
-    uint32_t queue_slots;         /* stats and event slots each; 0 = 256 */
+    uint32_t queue_slots;         /* stats and event slots each; 0 = 256, or 4 per
+                                   * robot when that is more (a power of two) */
     int sndhwm;                   /* per-subscriber send queue (messages); 0 = 1000 */
     /* CURVE (curve/curve.h): with a secret key the XPUB is a CURVE server,
      * and only subscribers that know the public key get a connection; with
@@ -55,10 +67,18 @@ typedef struct {
     char curve_secret_key[TELEMETRY_STR];  /* Z85, 40 characters; "" = no CURVE */
     char curve_public_key[TELEMETRY_STR];  /* Z85, the key subscribers need */
     char curve_client_keys[TELEMETRY_STR]; /* allowed subscribers' keys file; "" = any */
+    /* The fleet. 0 or 1 robots: one robot, whatever id its cycles carry,
+     * exactly as without fleets (slice_robot is then checked against the
+     * one id given, if any). More: per-robot topics, and stats of an id not
+     * listed are dropped (counted in dropped_stats). */
+    uint32_t n_robots;            /* <= TELEMETRY_MAX_ROBOTS */
+    uint32_t robot_ids[TELEMETRY_MAX_ROBOTS]; /* in the fleet's order, each once */
+    uint32_t slice_robot;         /* the robot whose field slices show; one of robot_ids */
 } telemetry_options;
 
 /* every = 10, slice every 100 on the middle z plane, mean over channels,
- * endpoint tcp://127.0.0.1:5557; the field shape and motors are left 0. */
+ * endpoint tcp://127.0.0.1:5557; the field shape and motors are left 0, and
+ * the fleet empty (one robot). */
 void telemetry_options_default(telemetry_options *o);
 
 typedef struct {
@@ -84,7 +104,7 @@ typedef struct {
     float energy, saturated, activity;
     bool diffused, noised, energized;
     int64_t sensor_age_ns;      /* -1: no sensor vector yet */
-    uint32_t robot_id;
+    uint32_t robot_id;          /* whose cycle: its stats are rate-limited by its own cycle */
     bool link_lost;
     uint64_t answer_seq;        /* sensor sequence number the motors answer */
     uint64_t received, skipped, bad_total, published, publish_failed;
@@ -95,7 +115,7 @@ typedef struct {
     char kind[TELEMETRY_NAME];  /* "start", "link_lost", ... (README.md) */
     uint64_t cycle;
     int64_t time_ns;
-    uint32_t robot_id;
+    uint32_t robot_id;          /* TELEMETRY_FLEET_ROBOT: the whole fleet's */
     char reason[TELEMETRY_NAME];/* bad-input reason or "" */
     uint64_t count;
     char detail[TELEMETRY_STR]; /* free text for people, may be "" */
@@ -149,15 +169,26 @@ typedef struct {
  * and the allowed range, leaves the rates as they were. */
 int telemetry_set_rates(telemetry *t, const telemetry_rates *r, char *err, size_t err_len);
 
-/* Loop thread: hands the cycle over when cycle % every == 0. Returns true if
- * queued, false if not due or dropped (counted). */
+/* Any thread (the control socket's telemetry.slice_robot, through the
+ * loop's LOOP_CMD_CALL): from the next slice acquired on, slices show the
+ * field of robot robot_id. A slice already acquired keeps its robot, its
+ * header says which. TELEMETRY_ERR_PARAM, with a sentence, when robot_id is
+ * no robot of the fleet (options.robot_ids; any id with n_robots 0); the
+ * slice robot is then as it was. No allocation. */
+int telemetry_set_slice_robot(telemetry *t, uint32_t robot_id, char *err, size_t err_len);
+
+/* Loop thread: hands the cycle over when cycle % every == 0, cycle being
+ * that robot's own (c->robot_id). Returns true if queued, false if not due
+ * or dropped (counted). */
 bool telemetry_push_cycle(telemetry *t, const telemetry_cycle *c);
 
 /* Loop thread: hands an event over. false: dropped (counted). */
 bool telemetry_push_event(telemetry *t, const telemetry_event *e);
 
-/* Loop thread, slices: when telemetry_slice_due(cycle), take the buffer with
- * telemetry_slice_acquire (NULL: the previous slice is still being encoded;
+/* Loop thread, slices: on a cycle of robot telemetry_slice_robot when
+ * telemetry_slice_due(cycle) (that robot's cycle), take the buffer with
+ * telemetry_slice_acquire_robot(t, that robot) (or telemetry_slice_acquire:
+ * for telemetry_slice_robot) (NULL: the previous slice is still being encoded;
  * counted as a drop, skip the read), fill it with the one plane the slice
  * shows, all channels, telemetry_slice_count float32 laid out as
  * brain_read_slab(b, telemetry_slice_axis, telemetry_slice_index, dst)
@@ -167,12 +198,15 @@ bool telemetry_push_event(telemetry *t, const telemetry_event *e);
  * telemetry thread makes the picture from that plane.
  * Between acquire and commit, axis, index and count are those of the plane
  * the acquired slice takes (fixed at acquire, whatever telemetry_set_rates
- * does meanwhile); otherwise those of the plane the next slice would take. */
+ * does meanwhile); otherwise those of the plane the next slice would take.
+ * telemetry_slice_robot is the robot the next slice shows. */
 bool telemetry_slice_due(const telemetry *t, uint64_t cycle);
 uint32_t telemetry_slice_axis(const telemetry *t);
 uint32_t telemetry_slice_index(const telemetry *t);   /* -1 resolved to the middle */
 uint64_t telemetry_slice_count(const telemetry *t);   /* 0 without a field shape */
+uint32_t telemetry_slice_robot(const telemetry *t);
 float *telemetry_slice_acquire(telemetry *t);
+float *telemetry_slice_acquire_robot(telemetry *t, uint32_t robot_id);
 void telemetry_slice_commit(telemetry *t, uint64_t cycle, bool ok);
 
 /* A snapshot of the counters (any thread). */

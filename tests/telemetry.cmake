@@ -9,6 +9,7 @@ fb_add_tests(TARGET test_telemetry
 # that neither it nor the timing tests beside it are judged on a machine the
 # other is using up.
 set_tests_properties(test_telemetry.subscription_flood_neither_grows_memory_nor_starves_subscribers
+                     test_telemetry.subscription_flood_with_a_fleet_of_64_robots
   PROPERTIES RUN_SERIAL TRUE)
 
 # End to end: the fieldbrain program with telemetry on, a Python robot,
@@ -36,6 +37,22 @@ foreach(name without_keys_nothing_arrives allowed_key_gets_stats key_not_on_the_
             $<TARGET_FILE:fieldbrain-record> ${PROJECT_SOURCE_DIR}/io/robot_client.py
             ${PROJECT_SOURCE_DIR}/telemetry/README.md ${name})
   set_tests_properties(test_telemetry_curve.${name} PROPERTIES LABELS integration TIMEOUT 120)
+endforeach()
+
+# A stand-in for a fieldbrain serving a fleet (the real publisher fed with
+# several robots' cycles, each with energy and motors of its own), for the
+# fleet tests of the monitor, the recorder and the plots; and a real
+# fieldbrain with a robots list.
+add_executable(telemetry-fleet-source ${CMAKE_CURRENT_LIST_DIR}/telemetry_fleet_source.c)
+target_link_libraries(telemetry-fleet-source PRIVATE fb_telemetry m)
+foreach(name monitor_shows_a_fleet_and_one_robot_in_detail recorder_and_plots_keep_robots_apart
+             fieldbrain_fleet_publishes_each_robot_apart)
+  add_test(NAME test_telemetry_fleet.${name}
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_telemetry_fleet.py
+            $<TARGET_FILE:telemetry-fleet-source> $<TARGET_FILE:fieldbrain-monitor>
+            $<TARGET_FILE:fieldbrain-record> ${CMAKE_BINARY_DIR}/fieldbrain-plot
+            $<TARGET_FILE:fieldbrain> ${name})
+  set_tests_properties(test_telemetry_fleet.${name} PROPERTIES LABELS integration TIMEOUT 120)
 endforeach()
 
 # fieldbrain-telemetry-bench: telemetry's cost on the loop, on against off.

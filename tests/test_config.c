@@ -82,6 +82,7 @@ TEST(defaults_are_the_documented_ones)
     CHECK_EQ_INT(c.telemetry.slice_axis, 2);
     CHECK_EQ_INT(c.telemetry.slice_index, -1);
     CHECK_EQ_INT(c.telemetry.slice_channel, -1);
+    CHECK_EQ_INT(c.telemetry.slice_robot, -1);
     CHECK(c.checkpoint.path[0] == '\0');
     CHECK_NEAR(c.checkpoint.every_s, 0, 0);
     CHECK(c.checkpoint.on_exit);
@@ -172,7 +173,7 @@ TEST(default_yaml_documents_every_key)
     brain_param_table(&n_brain);
     /* The brain table, five more brain keys, and 5 + 9 + 11 + 3 + 6 + 2 + 2 in
      * loop, link, telemetry, checkpoint, sim, record, control. */
-    CHECK_EQ_INT(keys, (int)n_brain + 5 + 38);
+    CHECK_EQ_INT(keys, (int)n_brain + 5 + 39);
 }
 
 TEST(every_shipped_config_loads)
@@ -380,6 +381,38 @@ TEST(robots_list_gives_each_robot_its_id_seed_and_paths)
     EXPECT_OK(text, &back);
     CHECK(SAME_SETTINGS(&c, &back));
     free(text);
+}
+
+/* telemetry.slice_robot names a robot of the fleet by its id, -1 (the
+ * default) the first; any other id is refused at its place. */
+TEST(slice_robot_is_a_robot_of_the_fleet)
+{
+    config c;
+    char got[32], err[256];
+    EXPECT_OK("link:\n  robot_id: 4\n", &c);
+    CHECK_EQ_INT(c.telemetry.slice_robot, -1);
+    EXPECT_OK("link:\n  robot_id: 4\ntelemetry:\n  slice_robot: 4\n", &c);
+    CHECK_EQ_INT(c.telemetry.slice_robot, 4);
+    EXPECT_OK("robots:\n  - id: 3\n  - id: 4294967295\ntelemetry:\n  slice_robot: 4294967295\n", &c);
+    CHECK(c.telemetry.slice_robot == 4294967295LL);
+    CHECK_EQ_INT(config_get(&c, "telemetry.slice_robot", got, sizeof got, err, sizeof err), 0);
+    CHECK_MSG(strcmp(got, "4294967295") == 0, "%s", got);
+    EXPECT_ERROR("telemetry:\n  slice_robot: 2\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:3: telemetry.slice_robot: 2 is no robot of the fleet (link.robot_id 1; "
+                 "-1: the first)");
+    EXPECT_ERROR("robots:\n  - id: 3\n  - id: 5\ntelemetry:\n  slice_robot: 4\n", CONFIG_ERR_RANGE,
+                 "t.yaml:5:3: telemetry.slice_robot: 4 is no robot of the fleet (robots 3, 5; "
+                 "-1: the first)");
+    EXPECT_ERROR("telemetry:\n  slice_robot: -2\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:16: telemetry.slice_robot: -2 is out of range (allowed -1 to 4294967295)");
+    EXPECT_ERROR("telemetry:\n  slice_robot: 4294967296\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:16: telemetry.slice_robot: 4294967296 is out of range (allowed -1 to "
+                 "4294967295)");
+    config_default(&c);
+    CHECK_EQ_INT(config_set(&c, "telemetry.slice_robot", "1", err, sizeof err), 0);
+    CHECK_EQ_INT(config_check(&c, "x", err, sizeof err), 0);
+    CHECK_EQ_INT(config_set(&c, "telemetry.slice_robot", "9", err, sizeof err), 0);
+    CHECK_EQ_INT(config_check(&c, "x", err, sizeof err), CONFIG_ERR_RANGE);
 }
 
 TEST(bad_robots_lists_are_refused_at_their_place)
@@ -864,7 +897,7 @@ TEST(every_key_has_a_place)
     }
     size_t n_brain;
     brain_param_table(&n_brain);
-    CHECK_EQ_INT(c.origin.count, n_brain + 5 + 38);  /* as default_yaml_documents_every_key */
+    CHECK_EQ_INT(c.origin.count, n_brain + 5 + 39);  /* as default_yaml_documents_every_key */
     for (uint32_t i = 0; i < c.origin.count; i++)
         CHECK_EQ_INT(c.origin.at[i].line == 0, i >= c.origin.count - 3);
 }

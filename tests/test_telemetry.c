@@ -896,11 +896,16 @@ static long rss_kib(void)
 
 #define FLOOD_S 3
 
+#define FLOOD_FLEET 64
+#define FLOOD_FIRST_ID 100
+
 /* The flooding client, in a child process so that its own queues do not
  * count in our RSS: an XSUB with a huge send queue that subscribes to
- * "stats" as fast as it can for FLOOD_S seconds and never reads. It gets
- * the endpoint through fd and starts a fresh ZeroMQ context after fork. */
-static void flooder(int fd)
+ * "stats" as fast as it can for FLOOD_S seconds and never reads; against a
+ * fleet, to every robot's topic, to parts of ids and to robots there are
+ * not, in turn. It gets the endpoint through fd and starts a fresh ZeroMQ
+ * context after fork. */
+static void flooder(int fd, bool fleet)
 {
     char ep[TELEMETRY_STR] = {0};
     ssize_t n = read(fd, ep, sizeof ep - 1);
@@ -914,15 +919,27 @@ static void flooder(int fd)
     if (zmq_connect(x, ep) != 0)
         _exit(3);
     int64_t end = now_ns() + (int64_t)FLOOD_S * 1000000000;
+    uint32_t k = 0;
     while (now_ns() < end)
-        for (int i = 0; i < 1000; i++)
-            zmq_send(x, "\x01stats", 6, ZMQ_DONTWAIT);
+        for (int i = 0; i < 1000; i++, k++) {
+            if (!fleet) {
+                zmq_send(x, "\x01stats", 6, ZMQ_DONTWAIT);
+                continue;
+            }
+            char sub[40];
+            uint32_t id = FLOOD_FIRST_ID + k % (2 * FLOOD_FLEET); /* half not of the fleet */
+            int len = k % 4 == 3 ? snprintf(sub, sizeof sub, "\x01stats/%u", id / 10)
+                                 : snprintf(sub, sizeof sub, "\x01stats/%u/", id);
+            zmq_send(x, sub, (size_t)len, ZMQ_DONTWAIT);
+        }
     zmq_close(x);
     zmq_ctx_term(ctx);
     _exit(0);
 }
 
-TEST(subscription_flood_neither_grows_memory_nor_starves_subscribers)
+/* One robot, or a fleet of FLOOD_FLEET whose robots each run their
+ * cycles, the honest subscriber counting each robot's. */
+static void flood_case(int *harness_failed_, bool fleet)
 {
     int fds[2];
     CHECK(pipe(fds) == 0);
@@ -931,12 +948,19 @@ TEST(subscription_flood_neither_grows_memory_nor_starves_subscribers)
     CHECK(child >= 0);
     if (child == 0) {
         close(fds[1]);
-        flooder(fds[0]);
+        flooder(fds[0], fleet);
     }
     close(fds[0]);
     telemetry_options o;
     options(&o);
-    o.every = 10; /* 100 Hz loop: 10 stats a second */
+    uint32_t n_robots = fleet ? FLOOD_FLEET : 1;
+    if (fleet) {
+        o.n_robots = FLOOD_FLEET;
+        for (uint32_t i = 0; i < FLOOD_FLEET; i++)
+            o.robot_ids[i] = FLOOD_FIRST_ID + i;
+        o.slice_robot = FLOOD_FIRST_ID;
+    }
+    o.every = 10; /* 100 Hz loop: 10 stats a second (of each robot) */
     telemetry *t = NULL;
     int64_t created = now_ns();
     char err[256];
@@ -951,14 +975,18 @@ TEST(subscription_flood_neither_grows_memory_nor_starves_subscribers)
     /* Cycles at 100 Hz for FLOOD_S seconds; the honest subscriber counts
      * the new stats it gets. RSS is taken once the flood is under way. */
     float motors[5] = {0};
-    uint64_t cy = 0, got = 0, last = 0;
+    uint64_t cy = 0, got = 0, last[FLOOD_FLEET] = {0};
     long rss_start = -1, rss_peak = -1;
     int64_t t0 = now_ns(), next = t0;
     while (now_ns() - t0 < (int64_t)FLOOD_S * 1000000000) {
-        telemetry_cycle c;
-        fill_cycle(&c, ++cy, motors);
-        c.time_ns = now_ns();
-        telemetry_push_cycle(t, &c);
+        cy++;
+        for (uint32_t r = 0; r < n_robots; r++) {
+            telemetry_cycle c;
+            fill_cycle(&c, cy, motors);
+            c.time_ns = now_ns();
+            c.robot_id = fleet ? FLOOD_FIRST_ID + r : c.robot_id;
+            telemetry_push_cycle(t, &c);
+        }
         next += 10000000;
         int64_t wait;
         while ((wait = next - now_ns()) > 0) {
@@ -967,9 +995,11 @@ TEST(subscription_flood_neither_grows_memory_nor_starves_subscribers)
                 continue;
             CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
             uint64_t seen = (uint64_t)json_num(nodes, 0, "cycle", 0);
-            if (seen > last) {
+            uint32_t place = fleet ? (uint32_t)json_num(nodes, 0, "robot_id", 0) - FLOOD_FIRST_ID : 0;
+            CHECK(place < n_robots);
+            if (seen > last[place]) {
                 got++;
-                last = seen;
+                last[place] = seen;
             }
         }
         long r = rss_kib();
@@ -985,10 +1015,10 @@ TEST(subscription_flood_neither_grows_memory_nor_starves_subscribers)
     telemetry_counters tc;
     telemetry_get_counters(t, &tc);
     double lifetime_s = (double)(now_ns() - created) / 1e9;
-    uint64_t expected = cy / o.every;
-    fprintf(stderr, "flood: %llu of %llu stats received, %llu subscriptions seen, "
+    uint64_t expected = cy / o.every * n_robots;
+    fprintf(stderr, "flood (%u robots): %llu of %llu stats received, %llu subscriptions seen, "
                     "%llu last values sent, RSS %ld -> peak %ld KiB\n",
-            (unsigned long long)got, (unsigned long long)expected,
+            n_robots, (unsigned long long)got, (unsigned long long)expected,
             (unsigned long long)tc.subscriptions, (unsigned long long)tc.last_value_sent,
             rss_start, rss_peak);
     /* The flood really happened (a few thousand at the very least). */
@@ -1009,6 +1039,326 @@ TEST(subscription_flood_neither_grows_memory_nor_starves_subscribers)
     CHECK(rss_start > 0);
     CHECK_MSG(rss_peak - rss_start < 20 * 1024, "RSS grew %ld KiB", rss_peak - rss_start);
 #endif
+    sub_close(&s);
+    telemetry_destroy(&t);
+}
+
+TEST(subscription_flood_neither_grows_memory_nor_starves_subscribers)
+{
+    flood_case(harness_failed_, false);
+}
+
+/* The same bounds with 64 robots, their stats, their per-robot topics and
+ * their last values: the flood subscribes to every robot's topic (and to
+ * robots there are not) and the honest subscriber still gets each robot's
+ * stats. */
+TEST(subscription_flood_with_a_fleet_of_64_robots)
+{
+    flood_case(harness_failed_, true);
+}
+
+/* ---- fleets: one publisher, many robots ---- */
+
+/* A fleet of n robots with ids first, first + step, ... */
+static void fleet_options(telemetry_options *o, uint32_t n, const uint32_t *ids)
+{
+    options(o);
+    o->n_robots = n;
+    for (uint32_t i = 0; i < n; i++)
+        o->robot_ids[i] = ids[i];
+    o->slice_robot = ids[0];
+}
+
+/* Receives messages until a quiet spell, counting them by robot_id (the
+ * body's) into got[place]; checks each arrived on its robot's topic and
+ * writes how many came to *total_out. */
+static void recv_fleet(int *harness_failed_, subscriber *s, const char *family, uint32_t n,
+                       const uint32_t *ids, uint64_t *last_cycle, int *got, int quiet_ms,
+                       int *total_out)
+{
+    int total = 0;
+    *total_out = 0;
+    while (sub_recv(s, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, quiet_ms) == 1) {
+        CHECK_MSG(json_parse(body, strlen(body), nodes, 1024) > 0, "%s", body);
+        int id_at = json_get(nodes, 0, "robot_id");
+        CHECK(id_at >= 0);
+        char want[48];
+        if (nodes[id_at].type == JSON_NULL) {
+            snprintf(want, sizeof want, "%s/fleet/", family);
+            CHECK_MSG(strcmp(topic, want) == 0, "%s on %s", body, topic);
+            *total_out = ++total;
+            continue;
+        }
+        uint32_t id = (uint32_t)nodes[id_at].num;
+        snprintf(want, sizeof want, "%s/%u/", family, id);
+        CHECK_MSG(strcmp(topic, want) == 0, "robot %u on %s", id, topic);
+        uint32_t p = 0;
+        while (p < n && ids[p] != id)
+            p++;
+        CHECK_MSG(p < n, "robot %u is not of the fleet", id);
+        if (last_cycle) {
+            uint64_t cy = (uint64_t)json_num(nodes, 0, "cycle", 0);
+            CHECK_MSG(cy > last_cycle[p], "robot %u: cycle %llu after %llu", id,
+                      (unsigned long long)cy, (unsigned long long)last_cycle[p]);
+            last_cycle[p] = cy;
+        }
+        got[p]++;
+        *total_out = ++total;
+    }
+}
+
+/* Each robot's stats come every `every` of ITS OWN cycles, whatever the
+ * others do: robots whose cycle counts run apart (one started later, one
+ * skips ahead) each get exactly their due cycles, on their own topic, with
+ * their id, the fleet's size and their own rate. */
+TEST(fleet_stats_come_every_n_cycles_of_each_robot)
+{
+    const uint32_t ids[3] = {2, 20, 30};
+    telemetry_options o;
+    fleet_options(&o, 3, ids);
+    o.every = 4;
+    telemetry *t = NULL;
+    char err[256];
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    subscriber s = {0};
+    CHECK(sub_open(&s, telemetry_endpoint(t), "stats", 1000) == 0);
+    wait_subscriptions(t, 1);
+    float motors[5] = {0.5f, 0, 0, 0, 0};
+    /* Robot 2 at 100 Hz from cycle 1, robot 20 from cycle 103 (it joined
+     * later), robot 30 at 50 Hz: cycles of its own, 2 per 20 ms. */
+    int due[3] = {0};
+    for (uint64_t tick = 1; tick <= 40; tick++) {
+        uint64_t cycles[3] = {tick, tick + 102, tick};
+        for (uint32_t r = 0; r < 3; r++) {
+            if (r == 2 && tick % 2)
+                continue;
+            telemetry_cycle c;
+            fill_cycle(&c, r == 2 ? tick / 2 : cycles[r], motors);
+            c.robot_id = ids[r];
+            c.time_ns = (int64_t)tick * 10000000;
+            c.energy = (float)r;
+            bool is_due = c.cycle % 4 == 0;
+            CHECK(telemetry_push_cycle(t, &c) == is_due);
+            due[r] += is_due;
+        }
+    }
+    /* A robot that is not of the fleet: dropped, counted. */
+    telemetry_cycle stranger;
+    fill_cycle(&stranger, 8, motors);
+    stranger.robot_id = 7;
+    CHECK(!telemetry_push_cycle(t, &stranger));
+    CHECK_EQ_INT(telemetry_flush(t, RECV_TIMEOUT_MS), 0);
+    uint64_t last[3] = {0};
+    int got[3] = {0};
+    int total;
+    recv_fleet(harness_failed_, &s, "stats", 3, ids, last, got, 300, &total);
+    CHECK_EQ_INT(due[0], 10);
+    CHECK_EQ_INT(due[1], 10);
+    CHECK_EQ_INT(due[2], 5);
+    for (int r = 0; r < 3; r++)
+        CHECK_MSG(got[r] == due[r], "robot %u: %d stats, %d due", ids[r], got[r], due[r]);
+    CHECK_EQ_INT(last[0], 40);
+    CHECK_EQ_INT(last[1], 140);
+    CHECK_EQ_INT(last[2], 20);
+    telemetry_counters tc;
+    telemetry_get_counters(t, &tc);
+    CHECK_EQ_INT(tc.pushed_stats, 25);
+    CHECK_EQ_INT(tc.dropped_stats, 1);
+    /* The last one of robot 30 (rate from its own previous: 4 cycles in 80 ms). */
+    subscriber late = {0};
+    CHECK(sub_open(&late, telemetry_endpoint(t), "stats/30/", 1000) == 0);
+    CHECK_EQ_INT(sub_recv(&late, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+    CHECK_MSG(strcmp(topic, "stats/30/") == 0, "%s", topic);
+    CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+    CHECK_EQ_INT(json_num(nodes, 0, "robot_id", -1), 30);
+    CHECK_EQ_INT(json_num(nodes, 0, "n_robots", -1), 3);
+    CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), 20);
+    CHECK_NEAR(json_num(nodes, 0, "energy", -1), 2, 0);
+    CHECK_NEAR(json_num(nodes, 0, "rate_hz", -1), 50, 1e-6);
+    CHECK_EQ_INT(json_num(nodes, nodes[json_get(nodes, 0, "links")].child, "robot_id", -1), 30);
+    sub_close(&late);
+    sub_close(&s);
+    telemetry_destroy(&t);
+}
+
+/* A subscriber to one robot's topic gets that robot's stats alone: robot
+ * 2's topic, stats/2/, does not match robot 20's; the family's topic gets
+ * them all; a newcomer to one robot gets that robot's last stats at once,
+ * one to the whole family the newest of any. */
+TEST(fleet_subscriber_of_one_robot_gets_that_robot_alone)
+{
+    const uint32_t ids[3] = {2, 20, 30};
+    telemetry_options o;
+    fleet_options(&o, 3, ids);
+    telemetry *t = NULL;
+    char err[256];
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    subscriber one = {0}, partial = {0}, all = {0};
+    CHECK(sub_open(&one, telemetry_endpoint(t), "stats/2/", 1000) == 0);
+    CHECK(sub_open(&partial, telemetry_endpoint(t), "stats/", 1000) == 0);
+    CHECK(sub_open(&all, telemetry_endpoint(t), "", 1000) == 0);
+    wait_subscriptions(t, 3);
+    float motors[5] = {0};
+    for (uint64_t cy = 1; cy <= 3; cy++)
+        for (uint32_t r = 0; r < 3; r++) {
+            telemetry_cycle c;
+            fill_cycle(&c, cy, motors);
+            c.robot_id = ids[r];
+            CHECK(telemetry_push_cycle(t, &c));
+        }
+    CHECK_EQ_INT(telemetry_flush(t, RECV_TIMEOUT_MS), 0);
+    int got_one[3] = {0}, got_partial[3] = {0}, got_all[3] = {0};
+    int total;
+    recv_fleet(harness_failed_, &one, "stats", 3, ids, NULL, got_one, 300, &total);
+    recv_fleet(harness_failed_, &partial, "stats", 3, ids, NULL, got_partial, 100, &total);
+    recv_fleet(harness_failed_, &all, "stats", 3, ids, NULL, got_all, 100, &total);
+    CHECK(got_one[0] == 3 && got_one[1] == 0 && got_one[2] == 0);
+    for (int r = 0; r < 3; r++)
+        CHECK(got_partial[r] == 3 && got_all[r] == 3);
+    /* Newcomers: robot 20's last stats, and the newest of all (robot 30's,
+     * pushed last). A robot not of the fleet, or a topic of none, gets
+     * nothing and takes nobody's copy. */
+    subscriber r20 = {0}, fam = {0}, none = {0};
+    CHECK(sub_open(&none, telemetry_endpoint(t), "stats/7/", 1000) == 0);
+    wait_subscriptions(t, 4);
+    CHECK(sub_open(&r20, telemetry_endpoint(t), "stats/20/", 1000) == 0);
+    CHECK_EQ_INT(sub_recv(&r20, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+    CHECK(strcmp(topic, "stats/20/") == 0);
+    CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+    CHECK_EQ_INT(json_num(nodes, 0, "robot_id", -1), 20);
+    CHECK_EQ_INT(json_num(nodes, 0, "cycle", -1), 3);
+    CHECK(sub_open(&fam, telemetry_endpoint(t), "stats", 1000) == 0);
+    CHECK_EQ_INT(sub_recv(&fam, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+    CHECK(strcmp(topic, "stats/30/") == 0);
+    CHECK_EQ_INT(sub_recv(&none, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, 200), 0);
+    /* The copies went to the newcomers alone. */
+    CHECK_EQ_INT(sub_recv(&one, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, 200), 0);
+    CHECK_EQ_INT(sub_recv(&all, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, 100), 0);
+    sub_close(&none);
+    sub_close(&fam);
+    sub_close(&r20);
+    sub_close(&all);
+    sub_close(&partial);
+    sub_close(&one);
+    telemetry_destroy(&t);
+}
+
+/* Events carry their robot's id and go out on its topic; an event of the
+ * whole fleet carries null, on event/fleet/. With one robot, topics and
+ * ids are as without fleets, UINT32_MAX an id like any other. */
+TEST(fleet_events_name_their_robot_or_null)
+{
+    const uint32_t ids[2] = {5, 6};
+    telemetry_options o;
+    fleet_options(&o, 2, ids);
+    telemetry *t = NULL;
+    char err[256];
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    subscriber all = {0}, six = {0}, fleet = {0};
+    CHECK(sub_open(&all, telemetry_endpoint(t), "event", 1000) == 0);
+    CHECK(sub_open(&six, telemetry_endpoint(t), "event/6/", 1000) == 0);
+    CHECK(sub_open(&fleet, telemetry_endpoint(t), "event/fleet/", 1000) == 0);
+    wait_subscriptions(t, 3);
+    telemetry_event lost = {.kind = "link_lost", .cycle = 9, .robot_id = 6};
+    telemetry_event burst = {.kind = "overrun_burst", .cycle = 9, .robot_id = TELEMETRY_FLEET_ROBOT,
+                             .count = 3};
+    telemetry_event start = {.kind = "start", .cycle = 0, .robot_id = 5};
+    CHECK(telemetry_push_event(t, &start));
+    CHECK(telemetry_push_event(t, &lost));
+    CHECK(telemetry_push_event(t, &burst));
+    int got_all[2] = {0}, got_six[2] = {0}, got_fleet[2] = {0};
+    int total;
+    recv_fleet(harness_failed_, &all, "event", 2, ids, NULL, got_all, 300, &total);
+    CHECK_EQ_INT(total, 3);
+    CHECK(got_all[0] == 1 && got_all[1] == 1);
+    recv_fleet(harness_failed_, &six, "event", 2, ids, NULL, got_six, 100, &total);
+    CHECK_EQ_INT(total, 1);
+    CHECK(got_six[1] == 1);
+    recv_fleet(harness_failed_, &fleet, "event", 2, ids, NULL, got_fleet, 100, &total);
+    CHECK_EQ_INT(total, 1);
+    CHECK(got_fleet[0] == 0 && got_fleet[1] == 0);
+    sub_close(&fleet);
+    sub_close(&six);
+    sub_close(&all);
+    telemetry_destroy(&t);
+
+    const uint32_t max_id[1] = {UINT32_MAX};
+    fleet_options(&o, 1, max_id);
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    CHECK(sub_open(&all, telemetry_endpoint(t), "", 1000) == 0);
+    wait_subscriptions(t, 1);
+    burst.robot_id = UINT32_MAX;
+    CHECK(telemetry_push_event(t, &burst));
+    telemetry_cycle c;
+    float motors[5] = {0};
+    fill_cycle(&c, 1, motors);
+    c.robot_id = UINT32_MAX;
+    CHECK(telemetry_push_cycle(t, &c));
+    CHECK_EQ_INT(sub_recv(&all, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+    CHECK(strcmp(topic, "event") == 0);
+    CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+    CHECK_NEAR(json_num(nodes, 0, "robot_id", -1), 4294967295.0, 0);
+    CHECK_EQ_INT(sub_recv(&all, topic, sizeof topic, body, sizeof body, NULL, 0, NULL, RECV_TIMEOUT_MS), 1);
+    CHECK(strcmp(topic, "stats") == 0);
+    CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+    CHECK_EQ_INT(json_num(nodes, 0, "n_robots", -1), 1);
+    sub_close(&all);
+    telemetry_destroy(&t);
+}
+
+/* The slice robot: from options.slice_robot, changed live by
+ * telemetry_set_slice_robot (refused for an id not of the fleet, which
+ * create refuses too); a slice says whose field it shows, on its topic. */
+TEST(fleet_slices_show_the_slice_robot_which_can_change)
+{
+    const uint32_t ids[3] = {2, 20, 30};
+    telemetry_options o;
+    fleet_options(&o, 3, ids);
+    o.slice_every = 10;
+    o.size_x = 4, o.size_y = 4, o.size_z = 4, o.channels = 2;
+    o.slice_robot = 9;
+    telemetry *t = NULL;
+    char err[256];
+    CHECK_EQ_INT(telemetry_create(&o, &t, err, sizeof err), TELEMETRY_ERR_PARAM);
+    CHECK_MSG(strstr(err, "telemetry.slice_robot: 9 is not a robot of the fleet (robots 2, 20, 30)"),
+              "%s", err);
+    o.slice_robot = 20;
+    o.robot_ids[2] = 2;
+    CHECK_EQ_INT(telemetry_create(&o, &t, err, sizeof err), TELEMETRY_ERR_PARAM);
+    CHECK_MSG(strstr(err, "robot 2 is in the fleet twice"), "%s", err);
+    o.robot_ids[2] = 30;
+    CHECK_MSG(telemetry_create(&o, &t, err, sizeof err) == 0, "%s", err);
+    CHECK_EQ_INT(telemetry_slice_robot(t), 20);
+    subscriber s = {0};
+    CHECK(sub_open(&s, telemetry_endpoint(t), "slice", 1000) == 0);
+    wait_subscriptions(t, 1);
+    float *f = telemetry_slice_acquire_robot(t, 20);
+    CHECK(f != NULL);
+    memset(f, 0, sizeof(float) * telemetry_slice_count(t));
+    /* A change while a slice is in the slot: that slice keeps its robot. */
+    CHECK_EQ_INT(telemetry_set_slice_robot(t, 7, err, sizeof err), TELEMETRY_ERR_PARAM);
+    CHECK_MSG(strstr(err, "7 is not a robot of the fleet"), "%s", err);
+    CHECK_EQ_INT(telemetry_slice_robot(t), 20);
+    CHECK_EQ_INT(telemetry_set_slice_robot(t, 30, err, sizeof err), 0);
+    CHECK_EQ_INT(telemetry_slice_robot(t), 30);
+    telemetry_slice_commit(t, 10, true);
+    static unsigned char png[1 << 16];
+    size_t png_len = 0;
+    CHECK_EQ_INT(sub_recv(&s, topic, sizeof topic, body, sizeof body, png, sizeof png, &png_len,
+                          RECV_TIMEOUT_MS), 2);
+    CHECK_MSG(strcmp(topic, "slice/20/") == 0, "%s", topic);
+    CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+    CHECK_EQ_INT(json_num(nodes, 0, "robot_id", -1), 20);
+    CHECK_EQ_INT(telemetry_flush(t, RECV_TIMEOUT_MS), 0);
+    f = telemetry_slice_acquire(t); /* the slice robot's */
+    CHECK(f != NULL);
+    memset(f, 0, sizeof(float) * telemetry_slice_count(t));
+    telemetry_slice_commit(t, 20, true);
+    CHECK_EQ_INT(sub_recv(&s, topic, sizeof topic, body, sizeof body, png, sizeof png, &png_len,
+                          RECV_TIMEOUT_MS), 2);
+    CHECK_MSG(strcmp(topic, "slice/30/") == 0, "%s", topic);
+    CHECK(json_parse(body, strlen(body), nodes, 1024) > 0);
+    CHECK_EQ_INT(json_num(nodes, 0, "robot_id", -1), 30);
     sub_close(&s);
     telemetry_destroy(&t);
 }

@@ -95,7 +95,7 @@ class Feeder:
         self.t.join()
 
 
-DOCUMENTED = ['type', 'v', 'cycle', 'time_ns', 'every', 'rate_hz', 'rate_hz_target', 'lateness_ns',
+DOCUMENTED = ['type', 'v', 'robot_id', 'n_robots', 'cycle', 'time_ns', 'every', 'rate_hz', 'rate_hz_target', 'lateness_ns',
               'work_ns', 'gpu_ms', 'lateness', 'work', 'overruns', 'skipped_ticks', 'stepped',
               'brain_cycle', 'energy', 'saturated', 'activity', 'steps', 'motors', 'sensor_age_ns',
               'links', 'input', 'device', 'backend', 'telemetry']
@@ -119,6 +119,7 @@ def test_stats_fields_and_cycle_numbers():
         assert set(first['input']['bad']) == {'truncated', 'magic', 'version', 'kind', 'trailing',
                                               'length', 'nonfinite', 'robot', 'frames', 'range'}
         assert first['links'][0]['robot_id'] == 1
+        assert first['robot_id'] == 1 and first['n_robots'] == 1  # one robot: README "Fleets"
         prev, gaps, n = first, 0, 0
         while n < 200:
             msg = next_stats(sub)
@@ -191,12 +192,14 @@ def png_size_and_pixels(data):
 
 
 def test_slice_png_has_the_documented_size():
-    b = Brain(slice_every=10, extra='  slice_axis: 1\n  slice_index: 3\n  slice_channel: 2\n')
+    b = Brain(slice_every=10, extra='  slice_axis: 1\n  slice_index: 3\n  slice_channel: 2\n'
+                                    '  slice_robot: 1\n')
     try:
         sub = b.subscriber(b'slice')
         topic, head, rest = recv(sub)
         assert topic == 'slice' and len(rest) == 1
         assert head['axis'] == 'y' and head['index'] == 3 and head['channel'] == 2
+        assert head['robot_id'] == 1
         assert head['cycle'] % 10 == 0
         assert head['width'] == SIZE and head['height'] == SIZE  # x by z
         assert head['horizontal'] == 'x' and head['vertical'] == 'z'
