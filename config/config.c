@@ -1384,7 +1384,8 @@ static config_key robot_key(size_t robot, size_t k)
         .section = "robots", .key = robot_keys[k].key, .type = robot_keys[k].type,
         .offset = offsetof(config, robots.robot) + robot * sizeof(config_robot) + robot_keys[k].offset,
         .len = robot_keys[k].len, .min = 0,
-        .max = robot_keys[k].type == KEY_U32 ? 4294967295.0 : 18446744073709551615.0,
+        /* 4294967295 names the whole fleet in events (LOOP_FLEET_ROBOT). */
+        .max = robot_keys[k].type == KEY_U32 ? 4294967294.0 : 18446744073709551615.0,
         .doc = robot_keys[k].doc,
     };
 }

@@ -48,6 +48,7 @@ struct control {
     uint64_t *saved, *saved_brain; /* n: a save's cycles, by robot */
     telemetry *tel;              /* the publisher, or NULL when telemetry is off */
     telemetry_rates rates;       /* a set's new rates, read by the loop's call (apply_rates) */
+    uint32_t slice_robot;        /* a set's slice robot, read by the loop's call (apply_slice_robot) */
     brain_snapshot *snap;        /* made at create (pages untouched until a save) */
     int64_t start_ns;
     void *ctx, *sock;
@@ -74,6 +75,7 @@ static const char *const live_keys[] = {
     "brain.energy_fraction", "brain.energy_std", "brain.motor_gain", "brain.clamp_limit",
     "brain.init_std", "loop.rate_hz", "telemetry.every", "telemetry.slice_every",
     "telemetry.slice_axis", "telemetry.slice_index", "telemetry.slice_channel",
+    "telemetry.slice_robot",
 };
 
 /* The reason a key is fixed while the brain runs: by key, then by section. */
@@ -209,6 +211,13 @@ static int apply_rates(void *user, char *err, size_t err_len)
 {
     control *c = user;
     return telemetry_set_rates(c->tel, &c->rates, err, err_len);
+}
+
+/* The same for telemetry.slice_robot. */
+static int apply_slice_robot(void *user, char *err, size_t err_len)
+{
+    control *c = user;
+    return telemetry_set_slice_robot(c->tel, c->slice_robot, err, err_len);
 }
 
 static bool is_telemetry_key(const char *key)
@@ -574,6 +583,12 @@ static void do_set(control *c, const json_node *n, int id, const targets *t, con
         cmd.kind = LOOP_CMD_CALL;
         cmd.call = apply_rates;
         cmd.call_user = c;
+        if (strcmp(key, "telemetry.slice_robot") == 0) {
+            /* -1: the fleet's first robot, as at start. */
+            int64_t want = next->telemetry.slice_robot;
+            c->slice_robot = want < 0 ? loop_robot_id(c->lp, 0) : (uint32_t)want;
+            cmd.call = apply_slice_robot;
+        }
     }
     snprintf(cmd.key, sizeof cmd.key, "%.*s", LOOP_TEXT - 1, key);
     /* One event text for every robot: an old value only when it was each one's. */

@@ -9,7 +9,7 @@ foreach(name set_get_status_and_the_event telemetry_rates_and_slice_change_live
              pause_stops_the_motors_resume_and_reset_step_again curve_allowed_client_only
              fleet_set_for_one_robot_or_every_robot fleet_pause_one_robot_stops_only_its_motors
              fleet_save_by_robot_and_for_all_and_resume_fleet
-             fleet_unknown_robot_is_refused_naming_the_robots)
+             fleet_unknown_robot_is_refused_naming_the_robots fleet_slice_robot_changes_live)
   add_test(NAME test_control.${name}
     COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_control.py
             $<TARGET_FILE:fieldbrain> $<TARGET_FILE:fieldbrain-ctl>

@@ -428,7 +428,9 @@ TEST(bad_robots_lists_are_refused_at_their_place)
     EXPECT_ERROR("robots:\n  - seed: 4\n", CONFIG_ERR_KEY,
                  "t.yaml:2:5: robots[0]: missing id (each robot needs its robot id)");
     EXPECT_ERROR("robots:\n  - id: -1\n", CONFIG_ERR_TYPE,
-                 "t.yaml:2:9: robots[0].id: -1 is negative (allowed 0 to 4294967295)");
+                 "t.yaml:2:9: robots[0].id: -1 is negative (allowed 0 to 4294967294)");
+    EXPECT_ERROR("robots:\n  - id: 4294967295\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:9: robots[0].id: 4294967295 is out of range (allowed 0 to 4294967294)");
     EXPECT_ERROR("robots: 5\n", CONFIG_ERR_TYPE,
                  "t.yaml:1:9: robots: expected a list of robots (- id: 1), got a scalar");
     EXPECT_ERROR("robots:\n  - 5\n", CONFIG_ERR_TYPE,

@@ -484,6 +484,37 @@ def test_fleet_save_by_robot_and_for_all_and_resume_fleet():
     assert code == 0 and 'resumed %s-3 at brain cycle 4' % b.ckpt in text, text
 
 
+def test_fleet_slice_robot_changes_live():
+    b = Brain(robots=FLEET)
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b'slice')
+    sub.connect(b.telemetry)
+    time.sleep(0.3)
+    assert b.ctl('set', 'telemetry.slice_every', '5')[0] == 0
+    code, out, err = b.ctl('set', 'telemetry.slice_robot', str(FLEET[1]), json_out=True)
+    assert code == 0, err
+    r = json.loads(out)
+    got = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and sum(1 for t, m in got if m['cycle'] >= r['cycle']) < 3:
+        if sub.poll(100):
+            frames = sub.recv_multipart()
+            got.append((frames[0].decode(), json.loads(frames[1])))
+    after = [(t, m) for t, m in got if m['cycle'] >= r['cycle']]
+    assert len(after) >= 3, got
+    assert all(m['robot_id'] == FLEET[1] and t == 'slice/%d/' % FLEET[1] for t, m in after), after
+    # no robot of the fleet: refused, the slices stay where they are
+    code, out, err = b.ctl('set', 'telemetry.slice_robot', '99')
+    assert code == 1 and '99' in err, err
+    code, out, err = b.ctl('get', 'telemetry.slice_robot')
+    assert code == 0 and out.strip().endswith(str(FLEET[1])), out
+    sub.close()
+    ctx.destroy(linger=0)
+    code, _ = b.stop()
+    assert code == 0
+
+
 def test_fleet_unknown_robot_is_refused_naming_the_robots():
     b = Brain(robots=FLEET)
     for what in (['status'], ['get', 'brain.motor_gain'], ['set', 'brain.motor_gain', '1'], ['pause']):
