@@ -393,10 +393,12 @@ TEST(slice_robot_is_a_robot_of_the_fleet)
     CHECK_EQ_INT(c.telemetry.slice_robot, -1);
     EXPECT_OK("link:\n  robot_id: 4\ntelemetry:\n  slice_robot: 4\n", &c);
     CHECK_EQ_INT(c.telemetry.slice_robot, 4);
-    EXPECT_OK("robots:\n  - id: 3\n  - id: 4294967295\ntelemetry:\n  slice_robot: 4294967295\n", &c);
+    EXPECT_OK("link:\n  robot_id: 4294967295\ntelemetry:\n  slice_robot: 4294967295\n", &c);
     CHECK(c.telemetry.slice_robot == 4294967295LL);
     CHECK_EQ_INT(config_get(&c, "telemetry.slice_robot", got, sizeof got, err, sizeof err), 0);
     CHECK_MSG(strcmp(got, "4294967295") == 0, "%s", got);
+    EXPECT_OK("robots:\n  - id: 3\n  - id: 4294967294\ntelemetry:\n  slice_robot: 4294967294\n", &c);
+    CHECK(c.telemetry.slice_robot == 4294967294LL);
     EXPECT_ERROR("telemetry:\n  slice_robot: 2\n", CONFIG_ERR_RANGE,
                  "t.yaml:2:3: telemetry.slice_robot: 2 is no robot of the fleet (link.robot_id 1; "
                  "-1: the first)");
