@@ -153,6 +153,7 @@ int app_telemetry_attach(const config *c, brain_fleet *f, loop *lp, app_telemetr
     }
     brain *b = brain_fleet_brain(f, 0);
     app_telemetry_options(c, b, o);
+    snprintf(o->device, sizeof o->device, "%s", brain_fleet_device_name(f));
     if (o->n_robots != brain_fleet_size(f)) {
         int rc = fb_fail(err, err_len, TELEMETRY_ERR_PARAM,
                          "telemetry: the config names %u robots but the fleet has %u brains",

@@ -115,7 +115,7 @@ static void write_summary_robots(FILE *f, const loop *lp)
     fputc(']', f);
 }
 
-static void write_summary_to(FILE *f, const loop *lp, const brain *b, const config *cfg)
+static void write_summary_to(FILE *f, const loop *lp, brain_fleet *fleet, const config *cfg)
 {
     loop_summary s;
     loop_get_summary(lp, &s);
@@ -135,7 +135,8 @@ static void write_summary_to(FILE *f, const loop *lp, const brain *b, const conf
             "\"work_p50_ns\": %lld, \"work_p99_ns\": %lld, \"work_max_ns\": %lld, \"device\": ",
             (long long)s.lateness.p50_ns, (long long)s.lateness.p99_ns, (long long)s.lateness.max_ns,
             (long long)s.work.p50_ns, (long long)s.work.p99_ns, (long long)s.work.max_ns);
-    json_string(f, brain_device_name(b));
+    const brain *b = brain_fleet_brain(fleet, 0);
+    json_string(f, brain_fleet_device_name(fleet));
     fputs(", \"device_reason\": ", f);
     json_string(f, brain_device_reason(b));
     fprintf(f, ", \"backend\": \"%s\", \"mode\": \"%s\", \"rate_hz_target\": %.17g",
@@ -147,12 +148,12 @@ static void write_summary_to(FILE *f, const loop *lp, const brain *b, const conf
     fputs("}\n", f);
 }
 
-static int write_summary(const char *path, const loop *lp, const brain *b, const config *cfg)
+static int write_summary(const char *path, const loop *lp, brain_fleet *fleet, const config *cfg)
 {
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
-    write_summary_to(f, lp, b, cfg);
+    write_summary_to(f, lp, fleet, cfg);
     int failed = ferror(f);
     if (fclose(f) != 0 || failed)
         return -1;
@@ -242,7 +243,7 @@ static int run(const char *config_path, const char *resume, bool resume_fleet,
     brain *b = brain_fleet_brain(fleet, 0);
     const brain_params *p = brain_get_params(b);
     fprintf(stderr, "fieldbrain: brain %ux%ux%u x %u on %s: %s (%s)\n", p->size_x, p->size_y,
-            p->size_z, p->channels, brain_backend_name(brain_get_backend(b)), brain_device_name(b),
+            p->size_z, p->channels, brain_backend_name(brain_get_backend(b)), brain_fleet_device_name(fleet),
             brain_device_reason(b));
     if (link_create(&cfg.link, ids, n, cfg.brain.sensors, cfg.brain.motors, &l, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain: %s\n", err);
@@ -300,7 +301,7 @@ static int run(const char *config_path, const char *resume, bool resume_fleet,
     fprintf(stderr,
             "fieldbrain %s: %ux%ux%u x %u field, %u sensors, %u motors on %s; %s",
             FB_VERSION, p->size_x, p->size_y, p->size_z, p->channels, p->sensors, p->motors,
-            brain_device_name(b), cfg.loop.mode == LOOP_LOCKSTEP ? "lockstep" : "fixed_rate");
+            brain_fleet_device_name(fleet), cfg.loop.mode == LOOP_LOCKSTEP ? "lockstep" : "fixed_rate");
     if (cfg.loop.mode == LOOP_FIXED_RATE)
         fprintf(stderr, " at %g Hz", cfg.loop.rate_hz);
     if (n == 1) {
@@ -314,7 +315,7 @@ static int run(const char *config_path, const char *resume, bool resume_fleet,
             cfg.link.motor_endpoint, cfg.link.curve_secret_key[0] ? " (CURVE)" : "");
 
     status = loop_run(lp, &g_stop) == 0 ? 0 : 1;
-    if (summary_path && write_summary(summary_path, lp, b, &cfg) < 0) {
+    if (summary_path && write_summary(summary_path, lp, fleet, &cfg) < 0) {
         fprintf(stderr, "fieldbrain: --summary %s: %s\n", summary_path, strerror(errno));
         status = 1;
     }

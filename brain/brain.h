@@ -174,6 +174,9 @@ int brain_fleet_create(const brain_params *p, const uint64_t *seeds, uint32_t n,
                        brain_fleet **out, char *err, size_t err_len);
 void brain_fleet_destroy(brain_fleet **f);
 uint32_t brain_fleet_size(const brain_fleet *f);
+/* What the fleet runs on, for people: a CPU fleet of several brains "cpu: 2
+ * workers for 64 one-thread brains", else its first brain's device name. */
+const char *brain_fleet_device_name(const brain_fleet *f);
 brain *brain_fleet_brain(brain_fleet *f, uint32_t i);
 
 /* Steps brain i for every i with step[i] true, with sensors[i] (p.sensors

@@ -9,6 +9,7 @@
 #include "cpu_pool.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@ struct brain_fleet {
     const brain_ops *ops;        /* brain 0's: every brain's */
     bool batched;                /* Vulkan (step_many) with more than one brain */
     bool pooled;                 /* CPU with more than one brain: the pool below */
+    char device[BRAIN_DEVICE_LEN];  /* brain_fleet_device_name */
 
     /* A step's scratch, n of each, made at create (a step allocates nothing). */
     uint32_t *todo;              /* the brains stepped, in index order */
@@ -127,6 +129,11 @@ int brain_fleet_create(const brain_params *p, const uint64_t *seeds, uint32_t n,
         brain_fleet_destroy(&f);
         return fb_fail(err, err_len, BRAIN_ERR_NOMEM, "could not start fleet worker thread %u", failed);
     }
+    if (f->pooled)
+        snprintf(f->device, sizeof f->device, "cpu: %u worker%s for %u one-thread brains",
+                 fleet_workers(p, n), fleet_workers(p, n) == 1 ? "" : "s", n);
+    else
+        snprintf(f->device, sizeof f->device, "%s", brain_device_name(f->brains[0]));
     *out = f;
     return BRAIN_OK;
 }
@@ -151,6 +158,8 @@ void brain_fleet_destroy(brain_fleet **fp)
     free(f);
     *fp = NULL;
 }
+
+const char *brain_fleet_device_name(const brain_fleet *f) { return f->device; }
 
 uint32_t brain_fleet_size(const brain_fleet *f) { return f->n; }
 brain *brain_fleet_brain(brain_fleet *f, uint32_t i) { return i < f->n ? f->brains[i] : NULL; }
