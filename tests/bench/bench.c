@@ -330,7 +330,7 @@ static int bench_fleet(const bench_options *o, brain_backend backend, bench_size
         goto out;
     }
     brain *b0 = brain_fleet_brain(f, 0);
-    snprintf(device, sizeof device, "%s", brain_device_name(b0));
+    snprintf(device, sizeof device, "%s", brain_fleet_device_name(f));
     const brain_backend used = brain_get_backend(b0);
     const uint64_t count = brain_field_count(b0);
     if (brain_measure_bandwidth(b0, (uint64_t)(4.0 * count), &copy_bw) != 0)
