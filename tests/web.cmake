@@ -7,6 +7,7 @@ find_program(FB_NODE node REQUIRED)
 find_program(FB_CHROMIUM chromium REQUIRED)
 
 foreach(name advertise_subscribe_typed_messages slice_is_a_compressed_png unsubscribe_stops_messages
+             a_fleet_shows_every_robot
              stalled_viewer_does_not_hold_up_others malformed_clients_get_a_close brain_gone_and_back)
   add_test(NAME test_web.${name}
     COMMAND ${FB_NODE} ${CMAKE_CURRENT_LIST_DIR}/web/test_web_protocol.mjs ${CMAKE_BINARY_DIR} ${name})

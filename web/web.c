@@ -66,6 +66,22 @@ typedef struct {
     uint32_t motors_ch, link_ch;
 } web_robot;
 
+/* The newest stats of one robot, waiting for its turn under --max-hz (a
+ * fleet's robots each have one: their stats come on topics of their own,
+ * telemetry/README.md; robot_id -1 stands for a brain's whose stats name no
+ * robot). */
+typedef struct {
+    double robot_id;
+    double last_cycle;
+    bool have_cycle;
+    bool pending;
+    uint64_t since_sent;         /* brain stats taken since the last forwarded */
+    double sent_s;
+    char json[WEB_STATS_MAX];
+    size_t len;
+    uint64_t time_ns;
+} web_stats;
+
 typedef struct web_app web_app;
 
 typedef struct {
@@ -117,14 +133,10 @@ struct web_app {
     double last_msg_s, last_source_s;
     uint64_t n_msgs, n_stats, n_events, n_slices, events_dropped, refused_clients;
     uint64_t viewer_drops;       /* data messages slow viewers lost, all together */
-    double last_cycle;
-    bool have_cycle;
-    double stats_sent_s, slice_sent_s, event_bucket, event_bucket_s;
-    uint64_t since_sent;         /* brain stats taken since the last forwarded */
-    bool stats_pending, slice_pending;
-    char stats_json[WEB_STATS_MAX];
-    size_t stats_len;
-    uint64_t stats_time_ns;
+    web_stats stats[WEB_MAX_ROBOTS];
+    int n_stats_slots;
+    double slice_sent_s, event_bucket, event_bucket_s;
+    bool slice_pending;
     char slice_head[4096];
     size_t slice_head_len;
     unsigned char *slice_png;
@@ -512,6 +524,13 @@ static void advertise_text(web_app *app, int from, sbuf *s)
 
 /* The robot's pair of channels, advertised to every viewer the first time
  * the robot shows up; NULL once WEB_MAX_ROBOTS are known. */
+/* A brain that (re)starts counts its cycles from 1 again. */
+static void stats_restart(web_app *app)
+{
+    for (int i = 0; i < app->n_stats_slots; i++)
+        app->stats[i].have_cycle = false;
+}
+
 static web_robot *robot_get(web_app *app, double robot_id)
 {
     for (int i = 0; i < app->n_robots; i++)
@@ -577,18 +596,19 @@ static void set_reachable(web_app *app, bool up, double now)
         if (!s.overflow)
             broadcast_ctrl(app, s.p, s.len);
         /* A brain that comes back may have restarted: its cycles start over. */
-        app->have_cycle = false;
+        stats_restart(app);
     }
     send_source(app, now);
 }
 
-/* Turns the latest brain stats into the stats, motors and link channels. */
-static void forward_stats(web_app *app)
+/* Turns a robot's latest brain stats into the stats, motors and link
+ * channels. */
+static void forward_stats(web_app *app, web_stats *st)
 {
     json_node *n = app->nodes;
-    if (json_parse(app->stats_json, app->stats_len, n, WEB_NODES) <= 0 || n[0].type != JSON_OBJ)
+    if (json_parse(st->json, st->len, n, WEB_NODES) <= 0 || n[0].type != JSON_OBJ)
         return;
-    uint64_t t = app->stats_time_ns;
+    uint64_t t = st->time_ns;
     double cycle = json_num(n, 0, "cycle", 0), time_ns = json_num(n, 0, "time_ns", 0);
 
     sbuf s = {app->scratch, sizeof app->scratch, 0, false};
@@ -606,7 +626,7 @@ static void forward_stats(web_app *app)
         sb_put(&s, "\":", 2);
         sb_node(&s, n, c);
     }
-    sb_fmt(&s, "%s\"decimated\":%llu}", first ? "" : ",", (unsigned long long)app->since_sent);
+    sb_fmt(&s, "%s\"decimated\":%llu}", first ? "" : ",", (unsigned long long)st->since_sent);
     publish_json(app, CH_STATS, t, &s);
 
     /* One robot per brain for now: the top-level motors are that robot's. A
@@ -651,26 +671,37 @@ static void forward_stats(web_app *app)
         sb_cat(&s, "}");
         publish_json(app, r->link_ch, t, &s);
     }
-    app->since_sent = 0;
+    st->since_sent = 0;
 }
 
 static void take_stats(web_app *app, const char *json, size_t len)
 {
     json_node *n = app->nodes;
-    if (len >= sizeof app->stats_json || json_parse(json, len, n, WEB_NODES) <= 0 || n[0].type != JSON_OBJ)
+    if (len >= WEB_STATS_MAX || json_parse(json, len, n, WEB_NODES) <= 0 || n[0].type != JSON_OBJ)
         return;
-    double cycle = json_num(n, 0, "cycle", -1);
+    double cycle = json_num(n, 0, "cycle", -1), id = json_num(n, 0, "robot_id", -1);
+    web_stats *st = NULL;
+    for (int i = 0; i < app->n_stats_slots && !st; i++)
+        if (app->stats[i].robot_id == id)
+            st = &app->stats[i];
+    if (!st) {
+        if (app->n_stats_slots == WEB_MAX_ROBOTS)
+            return;  /* the robots past the first WEB_MAX_ROBOTS are not shown */
+        st = &app->stats[app->n_stats_slots++];
+        st->robot_id = id;
+        st->have_cycle = false;
+    }
     /* The last-value cache may repeat a stats already seen (telemetry/README.md). */
-    if (app->have_cycle && cycle <= app->last_cycle && cycle > app->last_cycle / 2)
+    if (st->have_cycle && cycle <= st->last_cycle && cycle > st->last_cycle / 2)
         return;
-    app->last_cycle = cycle;
-    app->have_cycle = true;
+    st->last_cycle = cycle;
+    st->have_cycle = true;
     app->n_stats++;
-    app->since_sent++;
-    memcpy(app->stats_json, json, len);
-    app->stats_len = len;
-    app->stats_time_ns = real_ns();
-    app->stats_pending = true;
+    st->since_sent++;
+    memcpy(st->json, json, len);
+    st->len = len;
+    st->time_ns = real_ns();
+    st->pending = true;
 }
 
 static void take_event(web_app *app, const char *json, size_t len, double now)
@@ -681,7 +712,7 @@ static void take_event(web_app *app, const char *json, size_t len, double now)
     char kind[32];
     json_str(n, 0, "kind", kind, sizeof kind);
     if (strcmp(kind, "start") == 0)
-        app->have_cycle = false;  /* a new brain: cycles start over */
+        stats_restart(app);  /* a new brain: cycles start over */
     app->event_bucket += (now - app->event_bucket_s) * WEB_EVENTS_PER_S;
     if (app->event_bucket > WEB_EVENTS_PER_S)
         app->event_bucket = WEB_EVENTS_PER_S;
@@ -785,11 +816,14 @@ static void drain_telemetry(web_app *app, double now)
         size_t tl = zmq_msg_size(&f[0]);
         const char *json = zmq_msg_data(&f[1]);
         size_t jl = zmq_msg_size(&f[1]);
-        if (tl == 5 && memcmp(topic, "stats", 5) == 0)
+        /* One robot: "stats"; a fleet: "stats/ID/" (telemetry/README.md);
+         * the body says which robot either way. */
+        bool kind5 = tl == 5 || (tl > 5 && topic[5] == '/');
+        if (kind5 && memcmp(topic, "stats", 5) == 0)
             take_stats(app, json, jl);
-        else if (tl == 5 && memcmp(topic, "event", 5) == 0)
+        else if (kind5 && memcmp(topic, "event", 5) == 0)
             take_event(app, json, jl, now);
-        else if (tl == 5 && memcmp(topic, "slice", 5) == 0 && parts == 3)
+        else if (kind5 && memcmp(topic, "slice", 5) == 0 && parts == 3)
             take_slice(app, json, jl, zmq_msg_data(&f[2]), zmq_msg_size(&f[2]));
     }
     for (int k = 0; k < 3; k++)
@@ -801,10 +835,13 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     web_app *app = lws_container_of(sul, web_app, tick);
     double now = mono_s();
     drain_telemetry(app, now);
-    if (app->stats_pending && now - app->stats_sent_s >= 1.0 / app->cfg->max_hz) {
-        forward_stats(app);
-        app->stats_pending = false;
-        app->stats_sent_s = now;
+    for (int i = 0; i < app->n_stats_slots; i++) {
+        web_stats *st = &app->stats[i];
+        if (st->pending && now - st->sent_s >= 1.0 / app->cfg->max_hz) {
+            forward_stats(app, st);
+            st->pending = false;
+            st->sent_s = now;
+        }
     }
     if (app->slice_pending && now - app->slice_sent_s >= 1.0 / app->cfg->slice_hz) {
         forward_slice(app);

@@ -101,7 +101,8 @@ export class Brain {
       `  motor_endpoint: "tcp://127.0.0.1:${this.ports.motor}"\n  timeout_ms: 500\n` +
       `telemetry:\n  enabled: true\n  endpoint: "${this.tele}"\n  every: ${o.every}\n  slice_every: ${o.sliceEvery}\n` +
       `checkpoint:\n  on_exit: false\ncontrol:\n  enabled: false\n` +
-      `sim:\n  mode: realtime\n  sensor_hz: 100\n  duration_s: 0\n`);
+      `sim:\n  mode: realtime\n  sensor_hz: 100\n  duration_s: 0\n` +
+      (o.robots ? "robots:\n" + o.robots.map((id) => `  - id: ${id}\n`).join("") : ""));
     this.proc = track(spawn(path.join(this.build, "fieldbrain"), ["run", "--config", this.config],
                             { stdio: ["ignore", "ignore", "pipe"] }), "brain", this.dir);
     return this;

@@ -41,6 +41,22 @@ function closeCode(buf) {
 }
 
 const tests = {
+  // A fleet: its stats come on per-robot topics (stats/ID/); each robot
+  // gets its own motors and link channels.
+  async a_fleet_shows_every_robot() {
+    await withBrainAndWeb({ every: 1, robots: [1, 2, 3] }, ["--max-hz", "10"], async (brain, web) => {
+      const topics = [1, 2, 3].flatMap((id) => ["/fieldbrain/robot/" + id + "/motors", "/fieldbrain/robot/" + id + "/link"]);
+      const v = await new Viewer(web.ws).ready([STATS, ...topics]);
+      for (const t of topics) v.subscribe(t);
+      await until(() => topics.every((t) => v.messages(t).length >= 2), 15000, "motors and link of every robot");
+      for (const id of [1, 2, 3]) {
+        const m = v.messages("/fieldbrain/robot/" + id + "/motors").at(-1).msg;
+        assert(m.robot_id === id && m.motors.length === 5, "robot " + id + "'s own motors");
+      }
+      v.close();
+    });
+  },
+
   async advertise_subscribe_typed_messages() {
     await withBrainAndWeb({ every: 1 }, ["--max-hz", "10"], async (brain, web) => {
       const v = await new Viewer(web.ws).ready([STATS, MOTORS, LINK, SLICE, SOURCE]);
