@@ -28,26 +28,8 @@ py=/usr/bin/python3
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
-for prog in fieldbrain fieldbrain-sim fieldbrain-record fieldbrain-plot; do
-    [ -x "$build/$prog" ] || { echo "demo-fleet: $build/$prog is missing (run make)" >&2; exit 1; }
-done
-build=$(cd "$build" && pwd)
-
-rm -rf "$out"
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Four free TCP ports on loopback, so the demo never collides with a brain
-# already running on the default ports.
-read -r p_sensor p_motor p_tele p_control < <("$py" "$here/free_ports.py" 4)
+. "$here/demo_lib.sh"
+demo_start demo-fleet "$out" fieldbrain fieldbrain-sim fieldbrain-record fieldbrain-plot
 
 {
     cat <<EOF

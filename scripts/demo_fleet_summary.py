@@ -13,33 +13,11 @@ rate achieved. Per robot: the brain's cycles, the sensor messages the brain
 received from it and the motor messages its rover received, its link
 losses, and what the rover did. What is missing prints as "?".
 """
-import json
 import os
 import sys
 
-
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
-
-def events(rec):
-    """The recorded events, the rotated part first; a cut line is skipped."""
-    out = []
-    for name in ("events.1.jsonl", "events.jsonl"):
-        path = os.path.join(rec, name)
-        if not os.path.exists(path):
-            continue
-        with open(path) as f:
-            for line in f:
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass
-    return out
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from demo_summary import events, load  # noqa: E402
 
 
 def robot_id(entry):

@@ -1,0 +1,31 @@
+# demo_lib.sh: what scripts/demo.sh and scripts/demo-fleet.sh share, sourced
+# by both (they set build, py and here first).
+#
+# demo_start NAME DIR PROGRAM...: checks that each program is built in
+# $build (then absolute), makes DIR afresh as $out (absolute), a scratch
+# folder $work, an empty list pids of the processes started (each is sent
+# SIGTERM at exit, then $work goes), and four free TCP ports on loopback,
+# $p_sensor $p_motor $p_tele $p_control, so a demo never collides with a
+# brain already running on the default ports.
+demo_start() {
+    local name=$1 dir=$2 prog
+    shift 2
+    for prog in "$@"; do
+        [ -x "$build/$prog" ] || { echo "$name: $build/$prog is missing (run make)" >&2; exit 1; }
+    done
+    build=$(cd "$build" && pwd)
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    out=$(cd "$dir" && pwd)
+    work=$(mktemp -d)
+    pids=()
+    trap demo_cleanup EXIT
+    read -r p_sensor p_motor p_tele p_control < <("$py" "$here/free_ports.py" 4)
+}
+
+demo_cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
