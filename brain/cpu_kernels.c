@@ -46,6 +46,37 @@ CPU_HOT static void cpu_add3(size_t n, const float *restrict lo, const float *re
         out[i] = (lo[i] + mid[i]) + hi[i];
 }
 
+/* The z sums of row y+1 into hi (as cpu_zsum_row) and, in the same loop,
+ * out = (lo + mid) + hi: row y's (y, z) box sums, added in the order of
+ * cpu_add3. One loop over the row instead of two: hi is not loaded again
+ * after its store, and the loads of the field overlap the y sums. */
+CPU_HOT static void cpu_zsum_add3(size_t Z, size_t C, const float *restrict in, const float *restrict lo,
+                                  const float *restrict mid, float *restrict hi, float *restrict out)
+{
+    if (Z == 1) {
+        for (size_t c = 0; c < C; c++) {
+            hi[c] = in[c];
+            out[c] = (lo[c] + mid[c]) + in[c];
+        }
+        return;
+    }
+    for (size_t c = 0; c < C; c++) {
+        float h = in[c] + in[C + c];
+        hi[c] = h;
+        out[c] = (lo[c] + mid[c]) + h;
+    }
+    for (size_t i = C; i < (Z - 1) * C; i++) {
+        float h = (in[i - C] + in[i]) + in[i + C];
+        hi[i] = h;
+        out[i] = (lo[i] + mid[i]) + h;
+    }
+    for (size_t i = (Z - 1) * C; i < Z * C; i++) {
+        float h = in[i - C] + in[i];
+        hi[i] = h;
+        out[i] = (lo[i] + mid[i]) + h;
+    }
+}
+
 /* Rows [ya, yb) of the 3x3 (y, z) box sum of plane x of the field, into out
  * (yb - ya rows). halo_in: the z sums of row ya-1 when ya > 0 (that row may be
  * overwritten already; NULL: read it from the field); halo_out (if not NULL)
@@ -70,10 +101,11 @@ static void cpu_box_rows(const cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_
     for (uint32_t y = ya; y < yb; y++) {
         hi = cb->zero_row;
         if (y + 1 < cb->Y) {
-            cpu_zsum_row(cb->Z, cb->C, plane + (y + 1) * row, CPU_ZSLOT(y + 1));
             hi = CPU_ZSLOT(y + 1);
+            cpu_zsum_add3(cb->Z, cb->C, plane + (y + 1) * row, lo, mid, CPU_ZSLOT(y + 1), out + (y - ya) * row);
+        } else {
+            cpu_add3(row, lo, mid, hi, out + (y - ya) * row);
         }
-        cpu_add3(row, lo, mid, hi, out + (y - ya) * row);
         lo = mid;
         mid = hi;
     }
@@ -594,7 +626,8 @@ CPU_HOT static void cpu_row_into(size_t C, double nxy, const float *restrict rs,
  * of the draws list (see "Activity in the same pass"); on one whose outcome
  * is known (cb->measure_act) the row is written with any energy picked, and
  * |F| after step 5 summed. */
-static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, const float *const *box_rows)
+static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, const float *const *box_rows,
+                         const float *ahead)
 {
     const brain_params *p = &cb->p;
     const uint32_t Z = cb->Z, C = cb->C;
@@ -638,6 +671,10 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
              * the hardware's prefetch alone leaves the cores waiting) */
             for (size_t o = 0; !box_rows && o < 4 * (size_t)C; o += 16)
                 __builtin_prefetch(f + 16 * (size_t)C + o, 1);
+            /* with diffusion: the field rows the next box sums read (see
+             * cpu__job_pass), as many bytes as this step writes */
+            for (size_t o = 0; ahead && o < 4 * (size_t)C; o += 16)
+                __builtin_prefetch(ahead + (size_t)z * C + o, 0, 3);
             const float *b0 = NULL, *b1 = NULL, *b2 = NULL;
             if (box_rows) {
                 b0 = box_rows[0] + (size_t)z * C;
@@ -743,7 +780,10 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
  * planes would not); the z sums of each plane's last row of a tile are kept
  * in w->halo for the next tile, whose first box sums need that row as it was;
  * the planes next to the slab, which other threads write, were summed by
- * cpu__job_prepare. */
+ * cpu__job_prepare. While it writes plane x, the pass asks for the rows of
+ * the field that the next box sums will read (plane x+2, or the next tile's
+ * first planes): those are the cycle's first reads of them from memory, and
+ * the sweep's arithmetic hides them where the box sums alone would wait. */
 void cpu__job_pass(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
 {
     const uint32_t Y = cb->Y, C = cb->C;
@@ -764,7 +804,7 @@ void cpu__job_pass(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
     if (!cb->cyc->diffusion) {
         for (uint32_t x = x0; x < x1; x++)
             for (uint32_t y = 0; y < Y; y++)
-                cpu_pass_row(cb, w, x, y, NULL);
+                cpu_pass_row(cb, w, x, y, NULL, NULL);
         return;
     }
     const uint32_t T = cb->tile_rows;
@@ -786,11 +826,21 @@ void cpu__job_pass(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
             } else if (x + 1 < cb->X) {
                 after = w->edge_hi + (size_t)ya * row;
             }
+            /* the plane and tile whose box sums come next after this
+             * sweep: x + 2, or wrapping into the next tile */
+            uint32_t ax = x + 2, aya = ya;
+            if (ax >= x1) {
+                ax = x0 + (ax - x1);
+                aya = yb;
+            }
+            const bool pf = ax < x1 && aya < Y;
             for (uint32_t y = ya; y < yb; y++) {
                 const size_t at = (size_t)(y - ya) * row;
                 const float *box_rows[3] = {before ? before + at : cb->zero_row, here + at,
                                             after ? after + at : cb->zero_row};
-                cpu_pass_row(cb, w, x, y, box_rows);
+                const uint32_t ay = aya + (y - ya);
+                const float *ahead = pf && ay < Y ? cb->field + ((size_t)ax * Y + ay) * row : NULL;
+                cpu_pass_row(cb, w, x, y, box_rows, ahead);
             }
         }
     }
