@@ -201,6 +201,8 @@ static int fleet_step_batched(brain_fleet *f, const bool *step, const float *con
         f->stat_ptrs[k] = s;
         k++;
     }
+    if (k == 0)
+        return BRAIN_OK;  /* nothing to submit (a lockstep tick of link states only) */
     int ret = f->ops->step_many(f->impls, k, f->cyc_ptrs, f->motor_ptrs, f->stat_ptrs, f->rcs);
     for (uint32_t j = 0; j < k; j++) {
         uint32_t i = f->todo[j];
@@ -224,6 +226,8 @@ int brain_fleet_step(brain_fleet *f, const bool *step, const float *const *senso
         for (uint32_t i = 0; i < f->n; i++)
             if (step[i])
                 f->todo[f->n_todo++] = i;
+        if (f->n_todo == 0)
+            return BRAIN_OK;  /* no worker to wake */
         f->sensors = sensors;
         f->motors = motors;
         f->stats = stats;
