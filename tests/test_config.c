@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include "config.h"
+#include "config_text.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,23 +18,6 @@
 #ifndef FB_CONFIG_DATA
 #error "FB_CONFIG_DATA must name tests/data/config/"
 #endif
-
-/* Writes c with config_write_yaml into a new string (free it). */
-static char *write_yaml(const config *c)
-{
-    char *out = NULL;
-    size_t out_len = 0;
-    FILE *f = open_memstream(&out, &out_len);
-    if (!f)
-        return NULL;
-    int rc = config_write_yaml(c, f);
-    fclose(f);
-    if (rc) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
 
 /* Two configs hold the same settings (where each key was set is no setting). */
 #define SAME_SETTINGS(a, b) (memcmp((a), (b), offsetof(config, origin)) == 0)
@@ -115,7 +99,7 @@ TEST(default_yaml_documents_every_key)
 {
     config c;
     config_default(&c);
-    char *all = write_yaml(&c);
+    char *all = config_text(&c);
     CHECK(all);
     char *doc = harness_read_file(FB_CONFIG_DIR "/default.yaml");
     CHECK(doc);
@@ -375,7 +359,7 @@ TEST(robots_list_gives_each_robot_its_id_seed_and_paths)
 
     /* The list round-trips through the writer. */
     EXPECT_OK("robots:\n  - {id: 4, seed: 0}\n  - id: 6\n    checkpoint: \"a b.json\"\n", &c);
-    char *text = write_yaml(&c);
+    char *text = config_text(&c);
     CHECK(text != NULL);
     static config back;
     EXPECT_OK(text, &back);
@@ -648,7 +632,7 @@ TEST(bad_curve_key_is_refused_without_echoing_it)
     snprintf(yaml, sizeof yaml, "link:\n  curve_public_key: '%s'\n  curve_secret_key: '%s'\n",
              pub, sec);
     EXPECT_OK(yaml, &c);
-    char *out = write_yaml(&c);
+    char *out = config_text(&c);
     CHECK(out);
     bool leaked = strstr(out, sec) != NULL;
     bool has_public = strstr(out, pub) != NULL;
@@ -889,7 +873,7 @@ TEST(every_key_has_a_place)
 {
     config c;
     config_default(&c);
-    char *all = write_yaml(&c); /* a cube: size set, size_x/y/z commented */
+    char *all = config_text(&c); /* a cube: size set, size_x/y/z commented */
     CHECK(all);
     char err[1024];
     int rc = config_load_string(all, "all.yaml", &c, err, sizeof err);
@@ -964,7 +948,7 @@ TEST(written_yaml_reads_back_equal)
             EXPECT_OK(inputs[i], &a);
         else
             config_default(&a);
-        char *out = write_yaml(&a);
+        char *out = config_text(&a);
         CHECK(out);
         int rc = config_load_string(out, "shown.yaml", &b, err, sizeof err);
         free(out);
@@ -1146,7 +1130,7 @@ TEST(strings_must_be_utf8)
  * same text again. Returns false (with a message) if not. */
 static bool shows_back_equal(const config *a, const char *what)
 {
-    char *out = write_yaml(a);
+    char *out = config_text(a);
     if (!out) {
         fprintf(stderr, "%s: cannot write\n", what);
         return false;
@@ -1160,7 +1144,7 @@ static bool shows_back_equal(const config *a, const char *what)
     else if (!SAME_SETTINGS(a, &b))
         fprintf(stderr, "%s: show's output loads to another config\n", what);
     else {
-        char *again = write_yaml(&b);
+        char *again = config_text(&b);
         same = again && strcmp(out, again) == 0;
         if (!same)
             fprintf(stderr, "%s: show's output shows differently\n", what);

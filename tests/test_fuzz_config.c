@@ -7,6 +7,7 @@
  * No crash, and under ASan no bad access and no leak.
  */
 #include "config.h"
+#include "config_text.h"
 #include "harness.h"
 
 #include <dirent.h>
@@ -131,22 +132,6 @@ static void mutate(uint64_t *s, doc *d)
     }
 }
 
-static char *write_yaml(const config *c)
-{
-    char *out = NULL;
-    size_t out_len = 0;
-    FILE *f = open_memstream(&out, &out_len);
-    if (!f)
-        return NULL;
-    int rc = config_write_yaml(c, f);
-    fclose(f);
-    if (rc) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
 TEST(mutated_shipped_configs_load_or_are_refused_with_a_located_reason)
 {
     char *names[FUZZ_MAX_FILES];
@@ -203,7 +188,7 @@ TEST(mutated_shipped_configs_load_or_are_refused_with_a_located_reason)
                 /* What loads must show and load again as the same config
                  * (the CURVE secret key is never shown: skip those). */
                 if (c.link.curve_secret_key[0] == '\0') {
-                    char *out = write_yaml(&c);
+                    char *out = config_text(&c);
                     config back;
                     char berr[1024] = "";
                     int brc = out ? config_load_string(out, "shown.yaml", &back, berr, sizeof berr) : -1;
