@@ -6,6 +6,19 @@
 #include "brain.h"
 #include "fail.h"
 
+/* FNV-1a, 64 bits, of n bytes, going on from h (start from BRAIN_FNV_OFFSET):
+ * the checkpoints' checksum of the field, and the tests' hash of results. */
+#define BRAIN_FNV_OFFSET 0xcbf29ce484222325ULL
+static inline uint64_t brain__fnv1a64(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
 /* Everything a backend needs to run cycle t, prepared by brain.c on the host
  * so both backends draw from the same keys and thresholds. */
 typedef struct {

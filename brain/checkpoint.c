@@ -37,16 +37,6 @@ struct brain_snapshot {
 
 /* ---- small helpers ---- */
 
-static uint64_t fnv1a64(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-#define FNV_OFFSET 0xcbf29ce484222325ULL
 
 /* PATH without a trailing ".json". */
 static int ckpt_base(const char *path, char *base, size_t len)
@@ -462,7 +452,7 @@ int brain_snapshot_save(const brain_snapshot *s, const char *path, char *err, si
     char header[256];
     size_t hlen = npy_header(&s->p, header, sizeof header);
     size_t data_bytes = s->count * sizeof(float);
-    uint64_t sum = fnv1a64(fnv1a64(FNV_OFFSET, header, hlen), s->field, data_bytes);
+    uint64_t sum = brain__fnv1a64(brain__fnv1a64(BRAIN_FNV_OFFSET, header, hlen), s->field, data_bytes);
     if ((rc = write_atomic(npy, header, hlen, s->field, data_bytes, err, err_len)))
         return rc;
     char *doc;
@@ -593,7 +583,7 @@ int brain_snapshot_save_held(const brain_snapshot *s, brain_ckpt_files *f, char 
     char header[256];
     size_t hlen = npy_header(&s->p, header, sizeof header);
     size_t data_bytes = s->count * sizeof(float);
-    uint64_t sum = fnv1a64(fnv1a64(FNV_OFFSET, header, hlen), s->field, data_bytes);
+    uint64_t sum = brain__fnv1a64(brain__fnv1a64(BRAIN_FNV_OFFSET, header, hlen), s->field, data_bytes);
     const char *npy = f->npy[f->gen];
     if (rewrite(f->fd_npy[f->gen], header, hlen, s->field, data_bytes) != 0)
         return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: write failed: %s", npy, strerror(errno));
@@ -750,7 +740,7 @@ int brain_load(brain *b, const char *path, char *err, size_t err_len)
                         npy, npy_len, (unsigned long long)field_bytes);
         goto out;
     }
-    if (fnv1a64(FNV_OFFSET, npy_data, npy_len) != sum) {
+    if (brain__fnv1a64(BRAIN_FNV_OFFSET, npy_data, npy_len) != sum) {
         rc = fb_fail(err, err_len, BRAIN_ERR_FORMAT, "%s: corrupt: checksum does not match the sidecar", npy);
         goto out;
     }
