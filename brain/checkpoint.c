@@ -37,7 +37,6 @@ struct brain_snapshot {
 
 /* ---- small helpers ---- */
 
-
 /* PATH without a trailing ".json". */
 static int ckpt_base(const char *path, char *base, size_t len)
 {
