@@ -482,9 +482,8 @@ static uint32_t cpu_choose_tile_rows(uint32_t Y, size_t row)
  * field at once, its prefetches among them, and with 4 KB pages each region
  * leaves its page, and the TLB's reach, every 4 KB: 2 MB pages took 4-17 %
  * off plain cycles at 64^3 x 64, less off diffusion ones (BENCHMARKS.md,
- * which also says why). Blocks under 2 MB
- * stay on small pages (a fleet of small brains does not round each up).
- * Freed with free(). */
+ * which also says why). Blocks under 2 MB stay on small pages (a fleet of
+ * small brains does not round each up). Freed with free(). */
 #define CPU_HUGE_PAGE ((size_t)2 << 20)
 static void *cpu_alloc_big(size_t bytes)
 {
