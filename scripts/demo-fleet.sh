@@ -43,28 +43,9 @@ brain:
   backend: auto
   size: ${DEMO_FLEET_SIZE:-24}
   motor_gain: ${DEMO_MOTOR_GAIN:-400.0}
-loop:
-  mode: fixed_rate
-  rate_hz: 100
-link:
-  sensor_endpoint: tcp://127.0.0.1:$p_sensor
-  motor_endpoint: tcp://127.0.0.1:$p_motor
-telemetry:
-  endpoint: tcp://127.0.0.1:$p_tele
-  every: 5
-  slice_every: 400
-checkpoint:
-  path: $out/brain
-  on_exit: true
-control:
-  endpoint: tcp://127.0.0.1:$p_control
-sim:
-  mode: realtime
-  sensor_hz: 100
-  duration_s: $seconds
-  trajectory: $out/trajectory.csv
-robots:
 EOF
+    demo_yaml_common
+    echo "robots:"
     for id in "${ids[@]}"; do echo "  - id: $id"; done
 } > "$out/demo-fleet.yaml"
 

@@ -31,29 +31,10 @@ cat > "$out/demo.yaml" <<EOF
 brain:
   backend: auto
   motor_gain: ${DEMO_MOTOR_GAIN:-400.0}
-loop:
-  mode: fixed_rate
-  rate_hz: 100
-link:
-  sensor_endpoint: tcp://127.0.0.1:$p_sensor
-  motor_endpoint: tcp://127.0.0.1:$p_motor
-telemetry:
-  endpoint: tcp://127.0.0.1:$p_tele
-  every: 5
-  slice_every: 400
-checkpoint:
-  path: $out/brain
-  on_exit: true
-control:
-  endpoint: tcp://127.0.0.1:$p_control
 record:
   path: $out/log
-sim:
-  mode: realtime
-  sensor_hz: 100
-  duration_s: $seconds
-  trajectory: $out/trajectory.csv
 EOF
+demo_yaml_common >> "$out/demo.yaml"
 
 echo "demo: brain, recorder and rover for ${seconds} s; output in $out"
 start_ns=$(date +%s%N)

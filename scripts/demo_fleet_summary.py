@@ -17,7 +17,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from demo_summary import events, load  # noqa: E402
+from demo_summary import arguments, events, load  # noqa: E402
 
 
 def robot_id(entry):
@@ -37,10 +37,10 @@ def by_robot(entries):
 
 
 def main(argv):
-    if len(argv) != 3 or argv[1] in ("-h", "--help"):
-        print(__doc__.strip(), file=sys.stdout if len(argv) > 1 else sys.stderr)
-        return 0 if len(argv) > 1 and argv[1] in ("-h", "--help") else 2
-    out, ran_ms = argv[1], int(argv[2])
+    args = arguments(argv, __doc__)
+    if isinstance(args, int):
+        return args
+    out, ran_ms = args
     brain = load(os.path.join(out, "brain-summary.json"))
     sim = load(os.path.join(out, "sim.json"))
     rovers = by_robot(sim.get("rovers"))

@@ -29,3 +29,31 @@ demo_cleanup() {
     wait 2>/dev/null || true
     rm -rf "$work"
 }
+
+# demo_yaml_common: the configuration sections both demos share, on stdout:
+# the loop at 100 Hz, this run's endpoints (from demo_start), telemetry,
+# checkpoints into $out on exit, and the simulation for $seconds in real time.
+demo_yaml_common() {
+    cat <<EOF
+loop:
+  mode: fixed_rate
+  rate_hz: 100
+link:
+  sensor_endpoint: tcp://127.0.0.1:$p_sensor
+  motor_endpoint: tcp://127.0.0.1:$p_motor
+telemetry:
+  endpoint: tcp://127.0.0.1:$p_tele
+  every: 5
+  slice_every: 400
+checkpoint:
+  path: $out/brain
+  on_exit: true
+control:
+  endpoint: tcp://127.0.0.1:$p_control
+sim:
+  mode: realtime
+  sensor_hz: 100
+  duration_s: $seconds
+  trajectory: $out/trajectory.csv
+EOF
+}

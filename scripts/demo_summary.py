@@ -39,11 +39,20 @@ def events(rec):
     return out
 
 
-def main(argv):
+def arguments(argv, doc):
+    """(out, ran_ms) from the command line OUT RAN_MS, or the exit status
+    after printing doc (0 for -h/--help, 2 for a wrong line)."""
     if len(argv) != 3 or argv[1] in ("-h", "--help"):
-        print(__doc__.strip(), file=sys.stdout if len(argv) > 1 else sys.stderr)
+        print(doc.strip(), file=sys.stdout if len(argv) > 1 else sys.stderr)
         return 0 if len(argv) > 1 and argv[1] in ("-h", "--help") else 2
-    out, ran_ms = argv[1], int(argv[2])
+    return argv[1], int(argv[2])
+
+
+def main(argv):
+    args = arguments(argv, __doc__)
+    if isinstance(args, int):
+        return args
+    out, ran_ms = args
     brain = load(os.path.join(out, "brain-summary.json"))
     sim = load(os.path.join(out, "sim.json"))
     lost = sum(1 for e in events(os.path.join(out, "recording")) if e.get("kind") == "link_lost")

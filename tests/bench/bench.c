@@ -163,7 +163,9 @@ typedef struct {
     uint32_t brains;     /* --brains: 0, or the fleet mode with this many */
 } bench_options;
 
-static int bench_one(const bench_options *o, brain_backend backend, bench_size sz)
+/* The default parameters with the options' size, backend, threads,
+ * precision and device. */
+static brain_params bench_params(const bench_options *o, brain_backend backend, bench_size sz)
 {
     brain_params p;
     brain_params_default(&p);
@@ -176,6 +178,12 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
     p.precision = o->precision;
     if (o->device)
         snprintf(p.device, sizeof p.device, "%s", o->device);
+    return p;
+}
+
+static int bench_one(const bench_options *o, brain_backend backend, bench_size sz)
+{
+    brain_params p = bench_params(o, backend, sz);
     brain *b;
     char err[512];
     peak_rss_reset();
@@ -285,17 +293,7 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
  * change every tick as in bench_one. */
 static int bench_fleet(const bench_options *o, brain_backend backend, bench_size sz, uint32_t nb)
 {
-    brain_params p;
-    brain_params_default(&p);
-    p.size_x = sz.x;
-    p.size_y = sz.y;
-    p.size_z = sz.z;
-    p.channels = sz.c;
-    p.backend = backend;
-    p.threads = o->threads;
-    p.precision = o->precision;
-    if (o->device)
-        snprintf(p.device, sizeof p.device, "%s", o->device);
+    brain_params p = bench_params(o, backend, sz);
     const uint32_t n = o->cycles, S = p.sensors, MO = p.motors;
     uint64_t *seeds = calloc(nb, sizeof *seeds);
     float *sens = calloc((size_t)nb * S, sizeof *sens), *mot = calloc((size_t)nb * MO, sizeof *mot);
