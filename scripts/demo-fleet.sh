@@ -50,14 +50,7 @@ EOF
 } > "$out/demo-fleet.yaml"
 
 echo "demo-fleet: one brain for ${#ids[@]} robots, recorder and ${#ids[@]} rovers for ${seconds} s; output in $out"
-start_ns=$(date +%s%N)
-"$build/fieldbrain" run --config "$out/demo-fleet.yaml" --summary "$out/brain-summary.json" \
-    > "$out/brain.log" 2>&1 &
-brain_pid=$!
-pids+=("$brain_pid")
-"$build/fieldbrain-record" "tcp://127.0.0.1:$p_tele" "$out/recording" > "$out/record.log" 2>&1 &
-record_pid=$!
-pids+=("$record_pid")
+demo_run_brain "$out/demo-fleet.yaml"
 
 # One sim process, a rover per robot of the list, for sim.duration_s of
 # simulated time in real time; then it exits.

@@ -37,14 +37,7 @@ EOF
 demo_yaml_common >> "$out/demo.yaml"
 
 echo "demo: brain, recorder and rover for ${seconds} s; output in $out"
-start_ns=$(date +%s%N)
-"$build/fieldbrain" run --config "$out/demo.yaml" --summary "$out/brain-summary.json" \
-    > "$out/brain.log" 2>&1 &
-brain_pid=$!
-pids+=("$brain_pid")
-"$build/fieldbrain-record" "tcp://127.0.0.1:$p_tele" "$out/recording" > "$out/record.log" 2>&1 &
-record_pid=$!
-pids+=("$record_pid")
+demo_run_brain "$out/demo.yaml"
 
 # fieldbrain-web on the demo's telemetry, and a screenshot of its page in
 # headless chromium once the rover has been driving for a while (with the

@@ -57,3 +57,17 @@ sim:
   trajectory: $out/trajectory.csv
 EOF
 }
+
+# demo_run_brain CONFIG: starts fieldbrain on CONFIG (its --summary into
+# $out/brain-summary.json, its output into $out/brain.log) and
+# fieldbrain-record on its telemetry (into $out/recording), in the
+# background; sets start_ns, brain_pid and record_pid.
+demo_run_brain() {
+    start_ns=$(date +%s%N)
+    "$build/fieldbrain" run --config "$1" --summary "$out/brain-summary.json" > "$out/brain.log" 2>&1 &
+    brain_pid=$!
+    pids+=("$brain_pid")
+    "$build/fieldbrain-record" "tcp://127.0.0.1:$p_tele" "$out/recording" > "$out/record.log" 2>&1 &
+    record_pid=$!
+    pids+=("$record_pid")
+}
