@@ -650,11 +650,19 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
         w->row_sat_e = 0;
     }
     const cpu_consts k = {p->decay, cb->keep_in, cb->keep_box, p->clamp_limit};
+    /* The runs between picks go through cpu_sweep4, 4 points at once, where
+     * 4 points are at most 1 KB (64 channels), and point by point above:
+     * cpu_sweep4's 4 streams C floats apart (16 with the box sums) are more
+     * than the cores' prefetch follows once they are that far apart, and at
+     * 192 channels a plain cycle ran 1.5x faster point by point, at 32
+     * channels 1.8x slower (BENCHMARKS.md). The additions are the same, in
+     * the same order, either way. */
+    const uint32_t step = C <= 64 ? 4 : 1;
     for (uint32_t z = 0; z < Z; z++) {
         const uint32_t noise_point = cpu_next_pick(&w->noise, next_noise);
         const uint32_t energy_point = cpu_next_pick(&w->energy, next_energy);
-        /* the points up to the next one with noise, energy or a motor, 4 at a
-         * time (both picks lie at or after this point) */
+        /* the points up to the next one with noise, energy or a motor, in
+         * steps of `step` points (both picks lie at or after this point) */
         uint32_t end = z;
         if (has_motor) {
             while (end < Z && point0 + end != noise_point && point0 + end != energy_point &&
@@ -664,16 +672,16 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
             const uint64_t pick = noise_point < energy_point ? noise_point : energy_point;
             end = pick - point0 < Z ? (uint32_t)(pick - point0) : Z;
         }
-        for (; z + 4 <= end; z += 4) {
+        for (; z + step <= end; z += step) {
             float *f = row + (size_t)z * C;
             /* without diffusion nothing has read the field ahead of the
              * pass: ask for the points 16 on (a 4 KB lead at 64 channels;
              * the hardware's prefetch alone leaves the cores waiting) */
-            for (size_t o = 0; !box_rows && o < 4 * (size_t)C; o += 16)
+            for (size_t o = 0; !box_rows && o < step * (size_t)C; o += 16)
                 __builtin_prefetch(f + 16 * (size_t)C + o, 1);
             /* with diffusion: the field rows the next box sums read (see
              * cpu__job_pass), as many bytes as this step writes */
-            for (size_t o = 0; ahead && o < 4 * (size_t)C; o += 16)
+            for (size_t o = 0; ahead && o < step * (size_t)C; o += 16)
                 __builtin_prefetch(ahead + (size_t)z * C + o, 0, 3);
             const float *b0 = NULL, *b1 = NULL, *b2 = NULL;
             if (box_rows) {
@@ -681,7 +689,12 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
                 b1 = box_rows[1] + (size_t)z * C;
                 b2 = box_rows[2] + (size_t)z * C;
             }
-            if (act) {
+            if (step == 1 && act) {
+                w->row_sat += cpu_sweep1_act(spec, k, C, f, b0, b1, b2, NULL, NULL, cb->offset, w->row_sum,
+                                             w->row_abs, w->row_act, w->row_sum_e, w->row_abs_e, &w->row_sat_e);
+            } else if (step == 1) {
+                w->row_sat += cpu_sweep1(k, C, f, b0, b1, b2, NULL, cb->offset, w->row_sum, w->row_abs);
+            } else if (act) {
                 uint32_t sat = cpu_sweep4_act(spec, k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, cb->offset,
                                               w->row_sum, w->row_abs, w->row_act, w->row_sum_e, w->row_abs_e);
                 w->row_sat += sat;
