@@ -4,6 +4,8 @@
  */
 #include "sim_link.h"
 
+#include "fail.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,15 +72,11 @@ int sim_link_new(const char *sensor_endpoint, const char *motor_endpoint, uint32
                  uint32_t motors, const char *label, sim_link **out, char *err, size_t err_len)
 {
     *out = NULL;
-    if (motors == 0 || motors > 64) {
-        snprintf(err, err_len, "motor count %u: must be 1 to 64", motors);
-        return -1;
-    }
+    if (motors == 0 || motors > 64)
+        return fb_fail(err, err_len, -1, "motor count %u: must be 1 to 64", motors);
     sim_link *l = calloc(1, sizeof *l);
-    if (!l) {
-        snprintf(err, err_len, "out of memory");
-        return -1;
-    }
+    if (!l)
+        return fb_fail(err, err_len, -1, "out of memory");
     l->robot_id = robot_id;
     l->motors = motors;
     snprintf(l->sensor_endpoint, sizeof l->sensor_endpoint, "%s", sensor_endpoint);
@@ -108,10 +106,11 @@ int sim_link_new(const char *sensor_endpoint, const char *motor_endpoint, uint32
         goto fail;
     *out = l;
     return 0;
-fail:
-    snprintf(err, err_len, "%s (%s, %s): %s", what, sensor_endpoint, motor_endpoint, zmq_strerror(zmq_errno()));
+fail:;
+    int rc = fb_fail(err, err_len, -1, "%s (%s, %s): %s", what, sensor_endpoint, motor_endpoint,
+                     zmq_strerror(zmq_errno()));
     sim_link_destroy(&l);
-    return -1;
+    return rc;
 }
 
 void sim_link_destroy(sim_link **pl)

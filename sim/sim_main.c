@@ -6,6 +6,7 @@
  * so a rover that waits for its brain never holds up another.
  */
 #include "config.h"
+#include "fail.h"
 #include "sim.h"
 #include "sim_link.h"
 
@@ -470,31 +471,23 @@ static int pick_robots(const char *arg, int fleet, const config_fleet_robot *rob
             place[(*n)++] = i;
         return 0;
     }
-    if (!fleet) {
-        snprintf(err, err_len, "--robots %s: the config has no robots list (without one the rover is "
-                 "link.robot_id)", arg);
-        return -1;
-    }
+    if (!fleet)
+        return fb_fail(err, err_len, -1,
+                       "--robots %s: the config has no robots list (without one the rover is link.robot_id)", arg);
     unsigned char picked[CONFIG_MAX_ROBOTS] = {0};
     for (const char *p = arg;;) {
         char *end;
         errno = 0;
         unsigned long long id = strtoull(p, &end, 10);
-        if (end == p || *p == '-' || *p == '+' || errno || id > UINT32_MAX || (*end && *end != ',')) {
-            snprintf(err, err_len, "--robots %s: want robot ids (0 to 4294967295) separated by commas", arg);
-            return -1;
-        }
+        if (end == p || *p == '-' || *p == '+' || errno || id > UINT32_MAX || (*end && *end != ','))
+            return fb_fail(err, err_len, -1, "--robots %s: want robot ids (0 to 4294967295) separated by commas", arg);
         uint32_t i = 0;
         while (i < listed && robots[i].id != id)
             i++;
-        if (i == listed) {
-            snprintf(err, err_len, "--robots %s: robot %llu is not in the config's robots list", arg, id);
-            return -1;
-        }
-        if (picked[i]) {
-            snprintf(err, err_len, "--robots %s: robot %llu is given twice", arg, id);
-            return -1;
-        }
+        if (i == listed)
+            return fb_fail(err, err_len, -1, "--robots %s: robot %llu is not in the config's robots list", arg, id);
+        if (picked[i])
+            return fb_fail(err, err_len, -1, "--robots %s: robot %llu is given twice", arg, id);
         picked[i] = 1;
         if (!*end)
             break;
@@ -532,20 +525,14 @@ static int rover_open(run_state *s, const config *cfg, uint32_t id, uint32_t pla
         return -1;
     if (!cfg->sim.trajectory[0])
         return 0;
-    if (fleet && rover_path(cfg->sim.trajectory, id, s->traj_path, sizeof s->traj_path) < 0) {
-        snprintf(err, err_len, "sim.trajectory: %s: too long with \"-%u\" added", cfg->sim.trajectory, id);
-        return -1;
-    }
+    if (fleet && rover_path(cfg->sim.trajectory, id, s->traj_path, sizeof s->traj_path) < 0)
+        return fb_fail(err, err_len, -1, "sim.trajectory: %s: too long with \"-%u\" added", cfg->sim.trajectory, id);
     if (!fleet)
         snprintf(s->traj_path, sizeof s->traj_path, "%s", cfg->sim.trajectory);
-    if (!(s->traj = calloc(1, sizeof *s->traj))) {
-        snprintf(err, err_len, "out of memory for the trajectory");
-        return -1;
-    }
-    if (!(s->traj->f = fopen(s->traj_path, "w"))) {
-        snprintf(err, err_len, "sim.trajectory: %s: %s", s->traj_path, strerror(errno));
-        return -1;
-    }
+    if (!(s->traj = calloc(1, sizeof *s->traj)))
+        return fb_fail(err, err_len, -1, "out of memory for the trajectory");
+    if (!(s->traj->f = fopen(s->traj_path, "w")))
+        return fb_fail(err, err_len, -1, "sim.trajectory: %s: %s", s->traj_path, strerror(errno));
     fprintf(s->traj->f, "time_s,x,y,yaw,speed,wheel_left,wheel_right,steer,pan,tilt,bump_front,bump_rear,holding\n");
     traj_add(s->traj, s->world, 1);
     return 0;
@@ -615,9 +602,8 @@ static int run_fleet(run_state *rovers, uint32_t n, char *err, size_t err_len)
     for (uint32_t i = 0; i < n && rc == 0; i++) {
         int e = pthread_create(&rovers[i].thread, NULL, rover_main, &rovers[i]);
         if (e) {
-            snprintf(err, err_len, "robot %u: cannot start its thread: %s", rovers[i].robot_id, strerror(e));
+            rc = fb_fail(err, err_len, -1, "robot %u: cannot start its thread: %s", rovers[i].robot_id, strerror(e));
             atomic_store(&g_stop, 1);
-            rc = -1;
         } else {
             rovers[i].started = 1;
         }

@@ -6,6 +6,8 @@
 #include "sim.h"
 #include "sim_internal.h"
 
+#include "fail.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,49 +73,48 @@ const char *sim_motor_name(int i)
     return i >= 0 && i < SIM_MOTORS ? motor_names[i] : NULL;
 }
 
-static mjModel *load_bundled(char *err, size_t err_len)
+static int load_bundled(mjModel **out, char *err, size_t err_len)
 {
     /* mjVFS holds 2000 file names inline (megabytes): heap, never stack. */
     mjVFS *vfs = calloc(1, sizeof *vfs);
-    if (!vfs) {
-        snprintf(err, err_len, "out of memory for the model");
-        return NULL;
-    }
+    if (!vfs)
+        return fb_fail(err, err_len, SIM_ERR_NOMEM, "out of memory for the model");
     mj_defaultVFS(vfs);
-    mjModel *m = NULL;
+    int rc = SIM_OK;
     if (mj_makeEmptyFileVFS(vfs, "rover.xml", (int)sim_rover_xml_len) != 0) {
-        snprintf(err, err_len, "bundled rover: cannot make its in-memory file");
+        rc = fb_fail(err, err_len, SIM_ERR_MODEL, "bundled rover: cannot make its in-memory file");
         goto out_vfs;
     }
     int idx = mj_findFileVFS(vfs, "rover.xml");
     memcpy(vfs->filedata[idx], sim_rover_xml, sim_rover_xml_len);
     char merr[512] = "";
-    m = mj_loadXML("rover.xml", vfs, merr, sizeof merr);
-    if (!m)
-        snprintf(err, err_len, "bundled rover: %s", merr);
+    *out = mj_loadXML("rover.xml", vfs, merr, sizeof merr);
+    if (!*out)
+        rc = fb_fail(err, err_len, SIM_ERR_MODEL, "bundled rover: %s", merr);
     mj_deleteVFS(vfs);
 out_vfs:
     free(vfs);
-    return m;
+    return rc;
 }
 
-static int find(const mjModel *m, int type, const char *name, const char *what, char *err, size_t err_len)
+/* The id of the model's part `name` of kind `type` into *id. */
+static int find(const mjModel *m, int type, const char *name, const char *what, int *id, char *err,
+                size_t err_len)
 {
-    int id = mj_name2id(m, type, name);
-    if (id < 0)
-        snprintf(err, err_len, "model has no %s named '%s' (see sim/SENSORS.md)", what, name);
-    return id;
+    *id = mj_name2id(m, type, name);
+    if (*id < 0)
+        return fb_fail(err, err_len, SIM_ERR_SHAPE, "model has no %s named '%s' (see sim/SENSORS.md)", what, name);
+    return SIM_OK;
 }
 
 static int find_sensor(const mjModel *m, const char *name, int type, int dim, int *adr, char *err, size_t err_len)
 {
-    int id = find(m, mjOBJ_SENSOR, name, "sensor", err, err_len);
-    if (id < 0)
-        return SIM_ERR_SHAPE;
-    if (m->sensor_type[id] != type || m->sensor_dim[id] != dim) {
-        snprintf(err, err_len, "model sensor '%s' has the wrong type or size (see sim/SENSORS.md)", name);
-        return SIM_ERR_SHAPE;
-    }
+    int id, rc = find(m, mjOBJ_SENSOR, name, "sensor", &id, err, err_len);
+    if (rc)
+        return rc;
+    if (m->sensor_type[id] != type || m->sensor_dim[id] != dim)
+        return fb_fail(err, err_len, SIM_ERR_SHAPE, "model sensor '%s' has the wrong type or size (see sim/SENSORS.md)",
+                       name);
     *adr = m->sensor_adr[id];
     return SIM_OK;
 }
@@ -121,35 +122,32 @@ static int find_sensor(const mjModel *m, const char *name, int type, int dim, in
 static int bind_parts(sim_world *w, char *err, size_t err_len)
 {
     const mjModel *m = w->m;
-    if ((w->chassis = find(m, mjOBJ_BODY, "chassis", "body", err, err_len)) < 0)
-        return SIM_ERR_SHAPE;
+    int rc;
+    if ((rc = find(m, mjOBJ_BODY, "chassis", "body", &w->chassis, err, err_len)))
+        return rc;
     int root = m->body_jntadr[w->chassis];
-    if (root < 0 || m->jnt_type[root] != mjJNT_FREE) {
-        snprintf(err, err_len, "model body 'chassis' must have a free joint first");
-        return SIM_ERR_SHAPE;
-    }
+    if (root < 0 || m->jnt_type[root] != mjJNT_FREE)
+        return fb_fail(err, err_len, SIM_ERR_SHAPE, "model body 'chassis' must have a free joint first");
     w->root_qpos = m->jnt_qposadr[root];
     w->root_dof = m->jnt_dofadr[root];
     for (int i = 0; i < SIM_MOTORS; i++) {
-        int a = find(m, mjOBJ_ACTUATOR, motor_names[i], "actuator", err, err_len);
-        if (a < 0)
-            return SIM_ERR_SHAPE;
+        int a;
+        if ((rc = find(m, mjOBJ_ACTUATOR, motor_names[i], "actuator", &a, err, err_len)))
+            return rc;
         /* Servos hold by their joint's position, so every motor drives one
          * joint and has a finite control range. */
         if (m->actuator_trntype[a] != mjTRN_JOINT || !m->actuator_ctrllimited[a] ||
-            !(m->actuator_ctrlrange[2 * a] < m->actuator_ctrlrange[2 * a + 1])) {
-            snprintf(err, err_len, "model actuator '%s' must drive a joint and have a ctrlrange", motor_names[i]);
-            return SIM_ERR_SHAPE;
-        }
+            !(m->actuator_ctrlrange[2 * a] < m->actuator_ctrlrange[2 * a + 1]))
+            return fb_fail(err, err_len, SIM_ERR_SHAPE, "model actuator '%s' must drive a joint and have a ctrlrange",
+                           motor_names[i]);
         w->actuator[i] = a;
     }
     for (int i = 0; i < SIM_RANGES; i++)
-        if ((w->range_site[i] = find(m, mjOBJ_SITE, range_sites[i], "site", err, err_len)) < 0)
-            return SIM_ERR_SHAPE;
+        if ((rc = find(m, mjOBJ_SITE, range_sites[i], "site", &w->range_site[i], err, err_len)))
+            return rc;
     for (int i = 0; i < SIM_FLOORS; i++)
-        if ((w->floor_site[i] = find(m, mjOBJ_SITE, floor_sites[i], "site", err, err_len)) < 0)
-            return SIM_ERR_SHAPE;
-    int rc;
+        if ((rc = find(m, mjOBJ_SITE, floor_sites[i], "site", &w->floor_site[i], err, err_len)))
+            return rc;
     if ((rc = find_sensor(m, "wheel_left_speed", mjSENS_JOINTVEL, 1, &w->adr_wheel[0], err, err_len)) ||
         (rc = find_sensor(m, "wheel_right_speed", mjSENS_JOINTVEL, 1, &w->adr_wheel[1], err, err_len)) ||
         (rc = find_sensor(m, "gyro", mjSENS_GYRO, 3, &w->adr_gyro, err, err_len)) ||
@@ -163,32 +161,26 @@ static int bind_parts(sim_world *w, char *err, size_t err_len)
 int sim_world_new(const char *model_path, double tick_s, sim_world **out, char *err, size_t err_len)
 {
     *out = NULL;
-    if (!(tick_s > 0 && tick_s <= 1.0)) {
-        snprintf(err, err_len, "tick of %g s: must be in (0, 1]", tick_s);
-        return SIM_ERR_ARG;
-    }
+    if (!(tick_s > 0 && tick_s <= 1.0))
+        return fb_fail(err, err_len, SIM_ERR_ARG, "tick of %g s: must be in (0, 1]", tick_s);
     sim_world *w = calloc(1, sizeof *w);
-    if (!w) {
-        snprintf(err, err_len, "out of memory");
-        return SIM_ERR_NOMEM;
-    }
-    int rc = SIM_ERR_MODEL;
+    if (!w)
+        return fb_fail(err, err_len, SIM_ERR_NOMEM, "out of memory");
+    int rc;
     if (!model_path || !model_path[0]) {
-        w->m = load_bundled(err, err_len);
+        rc = load_bundled(&w->m, err, err_len);
     } else {
         char merr[512] = "";
         w->m = mj_loadXML(model_path, NULL, merr, sizeof merr);
-        if (!w->m)
-            snprintf(err, err_len, "%s: %s", model_path, merr);
+        rc = w->m ? SIM_OK : fb_fail(err, err_len, SIM_ERR_MODEL, "%s: %s", model_path, merr);
     }
-    if (!w->m)
+    if (rc)
         goto fail;
     if ((rc = bind_parts(w, err, err_len)) != SIM_OK)
         goto fail;
     w->d = mj_makeData(w->m);
     if (!w->d) {
-        snprintf(err, err_len, "out of memory for the simulation data");
-        rc = SIM_ERR_NOMEM;
+        rc = fb_fail(err, err_len, SIM_ERR_NOMEM, "out of memory for the simulation data");
         goto fail;
     }
     double steps = round(tick_s / w->m->opt.timestep);
