@@ -211,7 +211,7 @@ static inline __attribute__((always_inline)) void cpu_normal_block(uint32_t h, u
 /* out[c] = scale * rng_normal(key, point, c) for c < C, bit for bit. The
  * clone is this loop, with cpu_normal_block inlined: one call per point
  * instead of one per 16 draws (through the clones' indirect call, with the
- * draws' long chains cut at each): 10-25 % off the draws, 14 % off a
+ * draws' long chains cut at each): about a fifth off the draws, 14 % off a
  * brain's initial field (BENCHMARKS.md). */
 CPU_HOT static void cpu_normals(uint32_t key, uint32_t point, uint32_t C, float scale, float *out)
 {
