@@ -86,6 +86,35 @@ static bench_summary summarize(double *v, uint32_t n)
     return s;
 }
 
+/* The kinds of cycle, by which optional steps ran: diffusion 4, activity 2,
+ * noise 1 (so 0 is a plain cycle); their names for kinds_ms. */
+#define BENCH_KINDS 8
+static const char *const bench_kind_names[BENCH_KINDS] = {
+    "plain", "noise", "activity", "activity+noise",
+    "diffusion", "diffusion+noise", "diffusion+activity", "diffusion+activity+noise",
+};
+
+static uint32_t bench_kind(const brain_stats *st)
+{
+    return (st->diffused ? 4u : 0u) + (st->activity >= 0 ? 2u : 0u) + (st->noised ? 1u : 0u);
+}
+
+/* kinds_ms: {"name": {"median": ms, "n": cycles}, ...} for each kind that
+ * ran, from the n-wide rows of by_kind (sorted in place). */
+static void bench_kinds_json(double *by_kind, const uint32_t *n_kind, uint32_t n, char *out, size_t out_len)
+{
+    size_t at = (size_t)snprintf(out, out_len, "{");
+    for (uint32_t k = 0; k < BENCH_KINDS && at < out_len; k++) {
+        if (!n_kind[k])
+            continue;
+        bench_summary s = summarize(by_kind + (size_t)k * n, n_kind[k]);
+        at += (size_t)snprintf(out + at, out_len - at, "%s\"%s\": {\"median\": %.4f, \"n\": %u}", at > 1 ? ", " : "",
+                               bench_kind_names[k], s.median, s.n);
+    }
+    if (at < out_len)
+        snprintf(out + at, out_len - at, "}");
+}
+
 /* Prints line with every non-finite value (": nan", ": -inf", ...) as null,
  * since JSON has no NaN; a missing figure (no GPU timestamps) is null. */
 static void print_json_line(const char *line)
@@ -144,6 +173,8 @@ static void usage(FILE *f)
           "(timestamps), ovh_med the rest of it: submit, fence wait and readback.\n"
           "peak_MiB is the process's peak resident memory over that size's run (Linux VmHWM,\n"
           "reset before each size): the field, the backend's buffers, the probe.\n"
+          "--json also gives kinds_ms: the median and count of each kind of cycle, by which\n"
+          "optional steps ran (plain, noise, activity, diffusion and their combinations).\n"
           "With --brains N: tick_ms is one brain_fleet_step of all N (median, p99) and\n"
           "fleet_c/s the brain-cycles per second; round_ms is N brains alone stepped one\n"
           "after another with brain_step (N submissions on Vulkan; the CPU's default\n"
@@ -204,8 +235,19 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
     double *plain = calloc(n, sizeof *plain), *diff = calloc(n, sizeof *diff);
     double *plain_gpu = calloc(n, sizeof *plain_gpu), *diff_gpu = calloc(n, sizeof *diff_gpu);
     double *overhead = calloc(n, sizeof *overhead); /* wall - GPU time: submit, wait, readback */
-    if (!wall || !gpu || !plain || !diff || !plain_gpu || !diff_gpu || !overhead) {
+    /* each kind of cycle apart: by_kind + i * n, i = bench_kind(stats) */
+    double *by_kind = calloc((size_t)BENCH_KINDS * n, sizeof *by_kind);
+    uint32_t n_kind[BENCH_KINDS] = {0};
+    if (!wall || !gpu || !plain || !diff || !plain_gpu || !diff_gpu || !overhead || !by_kind) {
         fprintf(stderr, "fieldbrain-bench: out of memory\n");
+        free(by_kind);
+        free(overhead);
+        free(diff_gpu);
+        free(plain_gpu);
+        free(diff);
+        free(plain);
+        free(gpu);
+        free(wall);
         brain_destroy(&b);
         return BRAIN_ERR_NOMEM;
     }
@@ -227,6 +269,8 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
             plain[n_plain++] = dt;
         if (st.diffused)
             diff[n_diff++] = dt;
+        const uint32_t kind = bench_kind(&st);
+        by_kind[(size_t)kind * n + n_kind[kind]++] = dt;
         if (st.gpu_ms >= 0) {
             overhead[n_gpu] = dt - st.gpu_ms;
             gpu[n_gpu++] = st.gpu_ms;
@@ -248,7 +292,9 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
         double floor_ms = floor_bytes / copy_bw * 1e3;
         double peak_mib = peak_rss_mib();
         if (o->json) {
-            char line[2048];
+            char kinds[1024];
+            bench_kinds_json(by_kind, n_kind, n, kinds, sizeof kinds);
+            char line[4096];
             snprintf(line, sizeof line, "{\"backend\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"size\": [%u, %u, %u, %u], "
                    "\"elements\": %llu, \"cycles\": %u, \"warmup\": %u, "
                    "\"wall_ms\": {\"median\": %.4f, \"p99\": %.4f, \"mean\": %.4f}, "
@@ -258,13 +304,13 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
                    "\"diffusion_ms\": {\"median\": %.4f, \"p99\": %.4f, \"n\": %u, \"gpu_median\": %.4f}, "
                    "\"bytes_per_cycle\": %.0f, \"gbps_mean\": %.2f, \"gbps_plain\": %.2f, "
                    "\"copy_gbps\": %.2f, \"floor_ms\": %.4f, \"fraction_of_floor_plain\": %.3f, "
-                   "\"fraction_of_floor_mean\": %.3f, \"peak_rss_mib\": %.1f}\n",
+                   "\"fraction_of_floor_mean\": %.3f, \"peak_rss_mib\": %.1f, \"kinds_ms\": %s}\n",
                    brain_backend_name(brain_get_backend(b)), brain_device_name(b),
                    o->precision == BRAIN_PRECISION_F16 ? "f16" : "f32", sz.x, sz.y, sz.z, sz.c,
                    (unsigned long long)count, n, o->warmup, all.median, all.p99, all.mean, g.median, g.p99,
                    g.mean, g.n, ov.median, ov.p99, pl.median, pl.p99, pl.n, plg.median, df.median, df.p99, df.n, dfg.median,
                    floor_bytes, gbps, plain_gbps, copy_bw / 1e9, floor_ms, floor_ms / pl.median,
-                   floor_ms / all.mean, peak_mib);
+                   floor_ms / all.mean, peak_mib, kinds);
             print_json_line(line);
         } else {
             printf("%-7s %-28.28s %4ux%4ux%4u x %4u  %8.3f %8.3f %8.3f  %8.3f %8.3f  %8.3f %8.3f  %7.1f %7.1f  %5.2f  %8.1f\n",
@@ -275,6 +321,7 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
         }
         fflush(stdout);
     }
+    free(by_kind);
     free(overhead);
     free(diff_gpu);
     free(plain_gpu);
