@@ -151,7 +151,8 @@ static void cpu_measure_sums(cpu_brain *cb, cpu_worker *w, uint32_t x0, uint32_t
  * scalar); floorf(q + 0.5) as a truncation (the argument is in [0.5, 4.5));
  * and sqrt outside the loop through _mm_sqrt_ps, because sqrtf sets errno and
  * so cannot be vectorised without -fno-math-errno. */
-static inline __attribute__((always_inline)) void cpu_normal_block(uint32_t h, uint32_t c0, float scale, float *restrict out)
+static inline __attribute__((always_inline)) void cpu_normal_block(uint32_t h, uint32_t c0, float scale,
+                                                                    float *restrict out)
 {
     float rad[CPU_NORMAL_BLOCK], cosine[CPU_NORMAL_BLOCK];
     for (uint32_t i = 0; i < CPU_NORMAL_BLOCK; i++) {
