@@ -240,16 +240,8 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
     uint32_t n_kind[BENCH_KINDS] = {0};
     if (!wall || !gpu || !plain || !diff || !plain_gpu || !diff_gpu || !overhead || !by_kind) {
         fprintf(stderr, "fieldbrain-bench: out of memory\n");
-        free(by_kind);
-        free(overhead);
-        free(diff_gpu);
-        free(plain_gpu);
-        free(diff);
-        free(plain);
-        free(gpu);
-        free(wall);
-        brain_destroy(&b);
-        return BRAIN_ERR_NOMEM;
+        rc = BRAIN_ERR_NOMEM;
+        goto out;
     }
     float sensors[64], motors[64];
     uint32_t n_gpu = 0, n_plain = 0, n_diff = 0, n_plain_gpu = 0, n_diff_gpu = 0;
@@ -321,6 +313,7 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
         }
         fflush(stdout);
     }
+out:
     free(by_kind);
     free(overhead);
     free(diff_gpu);
