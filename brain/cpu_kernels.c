@@ -386,10 +386,10 @@ CPU_HOT static void cpu_abs_add1(size_t C, const float *restrict g, float *restr
  * in integers (CPU_HOT). restrict on parameters: the 4 points, the box sums
  * (box0/1/2, NULL: no diffusion; 4 points each), the offset and the row sums
  * never overlap. size_t indices: wrapping ones cannot be vectorised. */
-CPU_HOT static uint32_t cpu_sweep4(cpu_consts k, size_t C, float *restrict f0, float *restrict f1,
-                                   float *restrict f2, float *restrict f3, const float *restrict box0,
-                                   const float *restrict box1, const float *restrict box2,
-                                   const float *restrict off, float *restrict rs, float *restrict ra)
+static inline __attribute__((always_inline)) uint32_t
+cpu_sweep4(cpu_consts k, size_t C, float *restrict f0, float *restrict f1, float *restrict f2, float *restrict f3,
+           const float *restrict box0, const float *restrict box1, const float *restrict box2,
+           const float *restrict off, float *restrict rs, float *restrict ra)
 {
     const float d = k.decay, ka = k.keep_in, kb = k.keep_box, lim = k.lim;
     uint32_t sat = 0;
@@ -479,11 +479,11 @@ cpu_sweep4_act_body(bool diffuse, bool both, cpu_consts k, size_t C, float *rest
 
 /* (the body once for each case, so that no loop tests for diffusion or both
  * outcomes; rs_e and ra_e are not touched unless both) */
-CPU_HOT static uint32_t cpu_sweep4_act(bool both, cpu_consts k, size_t C, float *restrict f0, float *restrict f1,
-                                       float *restrict f2, float *restrict f3, const float *restrict box0,
-                                       const float *restrict box1, const float *restrict box2,
-                                       const float *restrict off, float *restrict rs, float *restrict ra,
-                                       float *restrict act, float *restrict rs_e, float *restrict ra_e)
+static inline __attribute__((always_inline)) uint32_t
+cpu_sweep4_act(bool both, cpu_consts k, size_t C, float *restrict f0, float *restrict f1, float *restrict f2,
+               float *restrict f3, const float *restrict box0, const float *restrict box1,
+               const float *restrict box2, const float *restrict off, float *restrict rs, float *restrict ra,
+               float *restrict act, float *restrict rs_e, float *restrict ra_e)
 {
     if (box0 && both)
         return cpu_sweep4_act_body(true, true, k, C, f0, f1, f2, f3, box0, box1, box2, off, rs, ra, act, rs_e, ra_e);
@@ -542,11 +542,13 @@ cpu_sweep1_body(bool diffuse, bool act_sum, bool spec, cpu_consts k, size_t C, f
     return sat;
 }
 
-/* (the body once for each kind of point, so that no loop tests what it is) */
-CPU_HOT static uint32_t cpu_sweep1(cpu_consts k, size_t C, float *restrict f, const float *restrict box0,
-                                   const float *restrict box1, const float *restrict box2,
-                                   const float *restrict noise, const float *restrict off, float *restrict rs,
-                                   float *restrict ra)
+/* (the body once for each kind of point, so that no loop tests what it is;
+ * inlined into cpu_sweep_span, and called through cpu_sweep1 for a point
+ * on its own) */
+static inline __attribute__((always_inline)) uint32_t
+cpu_sweep1_point(cpu_consts k, size_t C, float *restrict f, const float *restrict box0,
+                 const float *restrict box1, const float *restrict box2, const float *restrict noise,
+                 const float *restrict off, float *restrict rs, float *restrict ra)
 {
     if (box0) {
         if (noise)
@@ -562,12 +564,11 @@ CPU_HOT static uint32_t cpu_sweep1(cpu_consts k, size_t C, float *restrict f, co
                            NULL);
 }
 
-CPU_HOT static uint32_t cpu_sweep1_act(bool spec, cpu_consts k, size_t C, float *restrict f, const float *restrict box0,
-                                       const float *restrict box1, const float *restrict box2,
-                                       const float *restrict noise, float *restrict energy,
-                                       const float *restrict off, float *restrict rs, float *restrict ra,
-                                       float *restrict act, float *restrict rs_e, float *restrict ra_e,
-                                       uint32_t *sat_e)
+static inline __attribute__((always_inline)) uint32_t
+cpu_sweep1_act_point(bool spec, cpu_consts k, size_t C, float *restrict f, const float *restrict box0,
+                     const float *restrict box1, const float *restrict box2, const float *restrict noise,
+                     float *restrict energy, const float *restrict off, float *restrict rs, float *restrict ra,
+                     float *restrict act, float *restrict rs_e, float *restrict ra_e, uint32_t *sat_e)
 {
 #define CPU_SWEEP1_ACT(diffuse, nz, en)                                                                          \
     (spec ? cpu_sweep1_body(diffuse, true, true, k, C, f, box0, box1, box2, nz, en, off, rs, ra, act, rs_e, ra_e,   \
@@ -583,6 +584,75 @@ CPU_HOT static uint32_t cpu_sweep1_act(bool spec, cpu_consts k, size_t C, float 
         return energy ? CPU_SWEEP1_ACT(false, noise, energy) : CPU_SWEEP1_ACT(false, noise, NULL);
     return energy ? CPU_SWEEP1_ACT(false, NULL, energy) : CPU_SWEEP1_ACT(false, NULL, NULL);
 #undef CPU_SWEEP1_ACT
+}
+
+CPU_HOT static uint32_t cpu_sweep1(cpu_consts k, size_t C, float *restrict f, const float *restrict box0,
+                                   const float *restrict box1, const float *restrict box2,
+                                   const float *restrict noise, const float *restrict off, float *restrict rs,
+                                   float *restrict ra)
+{
+    return cpu_sweep1_point(k, C, f, box0, box1, box2, noise, off, rs, ra);
+}
+
+CPU_HOT static uint32_t cpu_sweep1_act(bool spec, cpu_consts k, size_t C, float *restrict f, const float *restrict box0,
+                                       const float *restrict box1, const float *restrict box2,
+                                       const float *restrict noise, float *restrict energy,
+                                       const float *restrict off, float *restrict rs, float *restrict ra,
+                                       float *restrict act, float *restrict rs_e, float *restrict ra_e,
+                                       uint32_t *sat_e)
+{
+    return cpu_sweep1_act_point(spec, k, C, f, box0, box1, box2, noise, energy, off, rs, ra, act, rs_e, ra_e, sat_e);
+}
+
+/* A run of a row's points that neither noise, energy nor a motor has (see
+ * cpu_pass_row). */
+typedef struct {
+    cpu_consts k;
+    size_t C;
+    uint32_t step, steps;             /* `steps` steps of `step` points: 4 (cpu_sweep4) or 1 (cpu_sweep1) */
+    float *f;                         /* the run's first point */
+    const float *box0, *box1, *box2;  /* the box sums at f's offset (NULL: no diffusion) */
+    const float *off;                 /* the momentum offset */
+    float *rs, *ra;                   /* the row's sums */
+    float *act;                       /* activity cycles: the row's sum of |F| after step 5 (else NULL) */
+    float *rs_e, *ra_e;               /* with both outcomes: the row's sums with energy (else NULL) */
+    const float *ahead;               /* diffusion: the field rows the next box sums read, at f's offset */
+} cpu_span;
+
+/* The run in one call, its steps' arithmetic inlined (a call through the
+ * clones' resolver for every 4 points cost more than the points themselves
+ * below 64 channels: BENCHMARKS.md); returns the elements at the clamp. */
+CPU_HOT static uint32_t cpu_sweep_span(const cpu_span *s)
+{
+    const size_t C = s->C, width = (size_t)s->step * C;
+    const bool diffuse = s->box0 != NULL, both = s->rs_e != NULL;
+    uint32_t sat = 0, sat_e = 0; /* sat_e: the same as sat in a run; the caller counts it */
+    for (uint32_t i = 0; i < s->steps; i++) {
+        const size_t at = (size_t)i * width;
+        float *f = s->f + at;
+        /* without diffusion nothing has read the field ahead of the pass:
+         * ask for the points 16 on (a 4 KB lead at 64 channels; the
+         * hardware's prefetch alone leaves the cores waiting) */
+        for (size_t o = 0; !diffuse && o < width; o += 16)
+            __builtin_prefetch(f + 16 * C + o, 1);
+        /* with diffusion: the field rows the next box sums read (see
+         * cpu__job_pass), as many bytes as this step writes */
+        for (size_t o = 0; s->ahead && o < width; o += 16)
+            __builtin_prefetch(s->ahead + at + o, 0, 3);
+        const float *b0 = diffuse ? s->box0 + at : NULL, *b1 = diffuse ? s->box1 + at : NULL,
+                    *b2 = diffuse ? s->box2 + at : NULL;
+        if (s->step == 1 && s->act)
+            sat += cpu_sweep1_act_point(both, s->k, C, f, b0, b1, b2, NULL, NULL, s->off, s->rs, s->ra, s->act,
+                                        s->rs_e, s->ra_e, &sat_e);
+        else if (s->step == 1)
+            sat += cpu_sweep1_point(s->k, C, f, b0, b1, b2, NULL, s->off, s->rs, s->ra);
+        else if (s->act)
+            sat += cpu_sweep4_act(both, s->k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, s->off, s->rs, s->ra,
+                                  s->act, s->rs_e, s->ra_e);
+        else
+            sat += cpu_sweep4(s->k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, s->off, s->rs, s->ra);
+    }
+    return sat;
 }
 
 /* rs += v, ra += |v|: a clamped point into a row's sums. */
@@ -700,37 +770,21 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
             const uint64_t pick = noise_point < energy_point ? noise_point : energy_point;
             end = pick - point0 < Z ? (uint32_t)(pick - point0) : Z;
         }
-        for (; z + step <= end; z += step) {
-            float *f = row + (size_t)z * C;
-            /* without diffusion nothing has read the field ahead of the
-             * pass: ask for the points 16 on (a 4 KB lead at 64 channels;
-             * the hardware's prefetch alone leaves the cores waiting) */
-            for (size_t o = 0; !box_rows && o < step * (size_t)C; o += 16)
-                __builtin_prefetch(f + 16 * (size_t)C + o, 1);
-            /* with diffusion: the field rows the next box sums read (see
-             * cpu__job_pass), as many bytes as this step writes */
-            for (size_t o = 0; ahead && o < step * (size_t)C; o += 16)
-                __builtin_prefetch(ahead + (size_t)z * C + o, 0, 3);
-            const float *b0 = NULL, *b1 = NULL, *b2 = NULL;
-            if (box_rows) {
-                b0 = box_rows[0] + (size_t)z * C;
-                b1 = box_rows[1] + (size_t)z * C;
-                b2 = box_rows[2] + (size_t)z * C;
-            }
-            if (step == 1 && act) {
-                w->row_sat += cpu_sweep1_act(spec, k, C, f, b0, b1, b2, NULL, NULL, cb->offset, w->row_sum,
-                                             w->row_abs, w->row_act, w->row_sum_e, w->row_abs_e, &w->row_sat_e);
-            } else if (step == 1) {
-                w->row_sat += cpu_sweep1(k, C, f, b0, b1, b2, NULL, cb->offset, w->row_sum, w->row_abs);
-            } else if (act) {
-                uint32_t sat = cpu_sweep4_act(spec, k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, cb->offset,
-                                              w->row_sum, w->row_abs, w->row_act, w->row_sum_e, w->row_abs_e);
-                w->row_sat += sat;
-                w->row_sat_e += sat;
-            } else {
-                w->row_sat += cpu_sweep4(k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, cb->offset,
-                                         w->row_sum, w->row_abs);
-            }
+        if (z + step <= end) {
+            const uint32_t steps = (end - z) / step;
+            const size_t at = (size_t)z * C;
+            const cpu_span span = {
+                .k = k, .C = C, .step = step, .steps = steps, .f = row + at,
+                .box0 = box_rows ? box_rows[0] + at : NULL, .box1 = box_rows ? box_rows[1] + at : NULL,
+                .box2 = box_rows ? box_rows[2] + at : NULL, .off = cb->offset, .rs = w->row_sum, .ra = w->row_abs,
+                .act = act ? w->row_act : NULL, .rs_e = spec ? w->row_sum_e : NULL, .ra_e = spec ? w->row_abs_e : NULL,
+                .ahead = ahead ? ahead + at : NULL,
+            };
+            const uint32_t sat = cpu_sweep_span(&span);
+            w->row_sat += sat;
+            if (spec)
+                w->row_sat_e += sat; /* energy adds nothing in a run */
+            z += steps * step;
         }
         if (z == Z)
             break;
