@@ -609,7 +609,8 @@ CPU_HOT static uint32_t cpu_sweep1_act(bool spec, cpu_consts k, size_t C, float 
 typedef struct {
     cpu_consts k;
     size_t C;
-    uint32_t step, steps;             /* `steps` steps of `step` points: 4 (cpu_sweep4) or 1 (cpu_sweep1) */
+    uint32_t step, steps;             /* `steps` steps of `step` points: 4 (cpu_sweep4) or 1 (cpu_sweep1), */
+    uint32_t rest;                    /* then `rest` points one at a time */
     float *f;                         /* the run's first point */
     const float *box0, *box1, *box2;  /* the box sums at f's offset (NULL: no diffusion) */
     const float *off;                 /* the momentum offset */
@@ -624,11 +625,13 @@ typedef struct {
  * below 64 channels: BENCHMARKS.md); returns the elements at the clamp. */
 CPU_HOT static uint32_t cpu_sweep_span(const cpu_span *s)
 {
-    const size_t C = s->C, width = (size_t)s->step * C;
+    const size_t C = s->C;
     const bool diffuse = s->box0 != NULL, both = s->rs_e != NULL;
     uint32_t sat = 0, sat_e = 0; /* sat_e: the same as sat in a run; the caller counts it */
-    for (uint32_t i = 0; i < s->steps; i++) {
-        const size_t at = (size_t)i * width;
+    size_t at = 0; /* the step's offset from the run's first point */
+    for (uint32_t i = 0; i < s->steps + s->rest; i++) {
+        const uint32_t step = i < s->steps ? s->step : 1;
+        const size_t width = (size_t)step * C;
         float *f = s->f + at;
         /* without diffusion nothing has read the field ahead of the pass:
          * ask for the points 16 on (a 4 KB lead at 64 channels; the
@@ -641,16 +644,17 @@ CPU_HOT static uint32_t cpu_sweep_span(const cpu_span *s)
             __builtin_prefetch(s->ahead + at + o, 0, 3);
         const float *b0 = diffuse ? s->box0 + at : NULL, *b1 = diffuse ? s->box1 + at : NULL,
                     *b2 = diffuse ? s->box2 + at : NULL;
-        if (s->step == 1 && s->act)
+        if (step == 1 && s->act)
             sat += cpu_sweep1_act_point(both, s->k, C, f, b0, b1, b2, NULL, NULL, s->off, s->rs, s->ra, s->act,
                                         s->rs_e, s->ra_e, &sat_e);
-        else if (s->step == 1)
+        else if (step == 1)
             sat += cpu_sweep1_point(s->k, C, f, b0, b1, b2, NULL, s->off, s->rs, s->ra);
         else if (s->act)
             sat += cpu_sweep4_act(both, s->k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, s->off, s->rs, s->ra,
                                   s->act, s->rs_e, s->ra_e);
         else
             sat += cpu_sweep4(s->k, C, f, f + C, f + 2 * C, f + 3 * C, b0, b1, b2, s->off, s->rs, s->ra);
+        at += width;
     }
     return sat;
 }
@@ -770,11 +774,11 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
             const uint64_t pick = noise_point < energy_point ? noise_point : energy_point;
             end = pick - point0 < Z ? (uint32_t)(pick - point0) : Z;
         }
-        if (z + step <= end) {
-            const uint32_t steps = (end - z) / step;
+        if (z < end) {
+            const uint32_t steps = (end - z) / step, rest = (end - z) % step;
             const size_t at = (size_t)z * C;
             const cpu_span span = {
-                .k = k, .C = C, .step = step, .steps = steps, .f = row + at,
+                .k = k, .C = C, .step = step, .steps = steps, .rest = rest, .f = row + at,
                 .box0 = box_rows ? box_rows[0] + at : NULL, .box1 = box_rows ? box_rows[1] + at : NULL,
                 .box2 = box_rows ? box_rows[2] + at : NULL, .off = cb->offset, .rs = w->row_sum, .ra = w->row_abs,
                 .act = act ? w->row_act : NULL, .rs_e = spec ? w->row_sum_e : NULL, .ra_e = spec ? w->row_abs_e : NULL,
@@ -784,12 +788,11 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
             w->row_sat += sat;
             if (spec)
                 w->row_sat_e += sat; /* energy adds nothing in a run */
-            z += steps * step;
+            z = end;
         }
         if (z == Z)
             break;
-        /* one point at a time: the rest of a run, or a point with noise,
-         * energy or a motor */
+        /* one point at a time: a point with noise, energy or a motor */
         const uint32_t here = point0 + z;
         float *f = row + (size_t)z * C;
         const float *b0 = NULL, *b1 = NULL, *b2 = NULL, *noise = NULL;
