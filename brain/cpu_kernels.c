@@ -494,8 +494,8 @@ cpu_sweep4_act(bool both, cpu_consts k, size_t C, float *restrict f0, float *res
     return cpu_sweep4_act_body(false, false, k, C, f0, f1, f2, f3, NULL, NULL, NULL, off, rs, ra, act, NULL, NULL);
 }
 
-/* cpu_sweep4 and cpu_sweep4_act on one point, for the points of a row
- * between runs of 4 and the points noise or energy picked (not motors): the
+/* cpu_sweep4 and cpu_sweep4_act on one point, for the points of a run
+ * one at a time and the points noise or energy picked (not motors): the
  * arithmetic of cpu_advance1 (noise added after steps 2-3, then the offset),
  * of cpu_clamp1 and, on an activity cycle (act), of cpu_abs_add1 and of step
  * 6 as cpu_pass_row does it, element for element in the same order, without
