@@ -562,12 +562,14 @@ TEST(checkpoint_after_energy_resumes_bit_for_bit)
  * outcomes (brain_cpu.c, cpu_energy_due). Writing the field back makes the
  * backend forget those bounds, so it keeps both outcomes on that cycle: both
  * ways must give the same field, motors and stats bit for bit, with energy
- * always due (threshold 100) and never (threshold 1e-4). */
+ * always due (threshold 100) and never (threshold 1e-4), with 10 channels
+ * (runs swept 4 points at a time) and 96 (one at a time). */
 TEST(activity_known_before_the_pass_matches_both_outcomes)
 {
-    const float thresholds[2] = {100.0f, 1e-4f};
-    for (int i = 0; i < 2; i++) {
-        brain_params p = covering_params(9, 7, 5, 10);
+    const float thresholds[4] = {100.0f, 1e-4f, 100.0f, 1e-4f};
+    const uint32_t channels[4] = {10, 10, 96, 96};
+    for (int i = 0; i < 4; i++) {
+        brain_params p = covering_params(9, 7, 5, channels[i]);
         p.activity_threshold = thresholds[i];
         p.threads = 2;
         brain *a, *b;
@@ -594,12 +596,12 @@ TEST(activity_known_before_the_pass_matches_both_outcomes)
         }
         CHECK(brain_read_field(a, fa) == 0);
         CHECK(brain_read_field(b, fb) == 0);
-        CHECK_MSG(same, "threshold %g: motors or stats differ", (double)thresholds[i]);
-        CHECK_MSG(memcmp(fa, fb, count * sizeof(float)) == 0, "threshold %g: the fields differ",
-                  (double)thresholds[i]);
+        CHECK_MSG(same, "threshold %g, %u channels: motors or stats differ", (double)thresholds[i], channels[i]);
+        CHECK_MSG(memcmp(fa, fb, count * sizeof(float)) == 0, "threshold %g, %u channels: the fields differ",
+                  (double)thresholds[i], channels[i]);
         CHECK(activity == 12);
-        CHECK_MSG(energized == (i == 0 ? 12 : 0), "threshold %g: energized %d of 12", (double)thresholds[i],
-                  energized);
+        CHECK_MSG(energized == (thresholds[i] > 1.0f ? 12 : 0), "threshold %g: energized %d of 12",
+                  (double)thresholds[i], energized);
         free(fb);
         free(fa);
         brain_destroy(&b);
