@@ -621,8 +621,8 @@ typedef struct {
 } cpu_span;
 
 /* The run in one call, its steps' arithmetic inlined (a call through the
- * clones' resolver for every 4 points cost more than the points themselves
- * below 64 channels: BENCHMARKS.md); returns the elements at the clamp. */
+ * clones' resolver for every 4 points cost about a tenth of a plain cycle
+ * at 16 and 64 channels: BENCHMARKS.md); returns the elements at the clamp. */
 CPU_HOT static uint32_t cpu_sweep_span(const cpu_span *s)
 {
     const size_t C = s->C;
@@ -752,13 +752,14 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
         w->row_sat_e = 0;
     }
     const cpu_consts k = {p->decay, cb->keep_in, cb->keep_box, p->clamp_limit};
-    /* The runs between picks go through cpu_sweep4, 4 points at once, where
-     * 4 points are at most 1 KB (64 channels), and point by point above:
-     * cpu_sweep4's 4 streams C floats apart (16 with the box sums) are more
-     * than the cores' prefetch follows once they are that far apart, and at
-     * 192 channels a plain cycle ran 1.5x faster point by point, at 32
-     * channels 1.8x slower (BENCHMARKS.md). The additions are the same, in
-     * the same order, either way. */
+    /* The runs between picks go through cpu_sweep_span: cpu_sweep4's
+     * arithmetic, 4 points at once, where 4 points are at most 1 KB (64
+     * channels), and cpu_sweep1's, point by point, above: cpu_sweep4's 4
+     * streams C floats apart (16 with the box sums) are more than the cores'
+     * prefetch follows once they are that far apart, and at 192 channels a
+     * plain cycle ran 1.5x faster point by point, at 32 channels 1.8x slower
+     * (BENCHMARKS.md). The additions are the same, in the same order, either
+     * way. */
     const uint32_t step = C <= 64 ? 4 : 1;
     for (uint32_t z = 0; z < Z; z++) {
         const uint32_t noise_point = cpu_next_pick(&w->noise, next_noise);
