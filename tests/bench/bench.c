@@ -232,19 +232,20 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
 
     uint32_t n = o->cycles;
     double *wall = calloc(n, sizeof *wall), *gpu = calloc(n, sizeof *gpu);
-    double *plain = calloc(n, sizeof *plain), *diff = calloc(n, sizeof *diff);
+    double *diff = calloc(n, sizeof *diff);
     double *plain_gpu = calloc(n, sizeof *plain_gpu), *diff_gpu = calloc(n, sizeof *diff_gpu);
     double *overhead = calloc(n, sizeof *overhead); /* wall - GPU time: submit, wait, readback */
-    /* each kind of cycle apart: by_kind + i * n, i = bench_kind(stats) */
+    /* each kind of cycle apart: by_kind + i * n, i = bench_kind(stats);
+     * row 0 holds the plain cycles */
     double *by_kind = calloc((size_t)BENCH_KINDS * n, sizeof *by_kind);
     uint32_t n_kind[BENCH_KINDS] = {0};
-    if (!wall || !gpu || !plain || !diff || !plain_gpu || !diff_gpu || !overhead || !by_kind) {
+    if (!wall || !gpu || !diff || !plain_gpu || !diff_gpu || !overhead || !by_kind) {
         fprintf(stderr, "fieldbrain-bench: out of memory\n");
         rc = BRAIN_ERR_NOMEM;
         goto out;
     }
     float sensors[64], motors[64];
-    uint32_t n_gpu = 0, n_plain = 0, n_diff = 0, n_plain_gpu = 0, n_diff_gpu = 0;
+    uint32_t n_gpu = 0, n_diff = 0, n_plain_gpu = 0, n_diff_gpu = 0;
     for (uint32_t k = 0; k < o->warmup + n && rc == 0; k++) {
         for (uint32_t i = 0; i < p.sensors; i++)
             sensors[i] = sinf(0.05f * (float)k + (float)i);
@@ -256,13 +257,11 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
             continue;
         uint32_t i = k - o->warmup;
         wall[i] = dt;
-        bool is_plain = !st.diffused && !st.noised && st.activity < 0;
-        if (is_plain)
-            plain[n_plain++] = dt;
+        const uint32_t kind = bench_kind(&st);
+        const bool is_plain = kind == 0;
+        by_kind[(size_t)kind * n + n_kind[kind]++] = dt;
         if (st.diffused)
             diff[n_diff++] = dt;
-        const uint32_t kind = bench_kind(&st);
-        by_kind[(size_t)kind * n + n_kind[kind]++] = dt;
         if (st.gpu_ms >= 0) {
             overhead[n_gpu] = dt - st.gpu_ms;
             gpu[n_gpu++] = st.gpu_ms;
@@ -276,7 +275,7 @@ static int bench_one(const bench_options *o, brain_backend backend, bench_size s
         fprintf(stderr, "fieldbrain-bench: step failed: %s\n", brain_strerror(rc));
     } else {
         bench_summary all = summarize(wall, n), g = summarize(gpu, n_gpu);
-        bench_summary pl = summarize(plain, n_plain), df = summarize(diff, n_diff);
+        bench_summary pl = summarize(by_kind, n_kind[0]), df = summarize(diff, n_diff);
         bench_summary plg = summarize(plain_gpu, n_plain_gpu), dfg = summarize(diff_gpu, n_diff_gpu);
         bench_summary ov = summarize(overhead, n_gpu);
         double gbps = floor_bytes / (all.mean * 1e-3) / 1e9;
@@ -319,7 +318,6 @@ out:
     free(diff_gpu);
     free(plain_gpu);
     free(diff);
-    free(plain);
     free(gpu);
     free(wall);
     brain_destroy(&b);
