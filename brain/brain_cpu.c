@@ -14,6 +14,7 @@
  * is cpu_kernels.c, the threads that run them cpu_pool.c.
  */
 #include "cpu_internal.h"
+#include "rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -87,6 +88,22 @@
  * in the same order, so bit for bit the same floats (a test checks), about
  * 10 times faster than one at a time.
  *
+ * ---- Energy drawn ahead ----
+ *
+ * An activity cycle that may add energy draws it for a twentieth of the
+ * points (energy_fraction), C draws each: at 96^3 x 192 more than a tenth of
+ * the dearest cycle of the schedule, which also diffuses. The picks and draws
+ * depend only on the seed, the cycle and two parameters, so the cycles before
+ * it that neither diffuse nor measure the activity (the cheapest) make them:
+ * each makes its share after its pass, 1 / (such cycles left) of what is
+ * left of each slab, into the energy lists, and the activity cycle draws only
+ * what is missing. Where the key, threshold or std of the cycle differ from
+ * what was made (parameters set live, a brain loaded or reset), it draws
+ * everything itself; where the last activity cycle knew that energy was not
+ * due, nothing is drawn ahead (the activity changes slowly, and draws that
+ * are not due would only cost). The same picks and draws either way, so bit
+ * for bit the same.
+ *
  * Diffusion runs in place: each x-plane's 3x3 (y, z) box sums are computed
  * one plane ahead of the writes, and the planes next to a thread's slab
  * before any thread writes (a separate job, so a barrier lies between).
@@ -118,6 +135,47 @@ static void cpu_run(cpu_brain *cb, cpu_job job)
 {
     cb->job = job;
     cpu__pool_run(&cb->pool, cpu_run_slab, cb);
+}
+
+/* Nothing drawn ahead (see "Energy drawn ahead"). */
+static void cpu_ahead_reset(cpu_brain *cb)
+{
+    cb->ahead.valid = false;
+    for (uint32_t w = 0; w < cb->n_workers; w++) {
+        uint32_t x0, x1;
+        cpu_slab(cb, w, &x0, &x1);
+        cb->workers[w].ahead_x = x0;
+        cb->workers[w].ahead_n = 0;
+    }
+}
+
+/* Whether this cycle's pass makes a share of the next activity cycle's
+ * energy (cb->ahead_now), and, on an activity cycle, whether what was made
+ * is for it. */
+static void cpu_ahead_plan(cpu_brain *cb, const brain_cycle *cyc)
+{
+    const brain_params *p = &cb->p;
+    const uint64_t t = cyc->t, every = p->activity_every, d = p->diffusion_every;
+    cb->ahead_now = false;
+    uint64_t next = t;
+    uint32_t key = cyc->energy_key;
+    if (!cyc->activity) {
+        next = (t / every + 1) * every;
+        key = rng_key(p->seed, next, RNG_STREAM_ENERGY);
+    }
+    const uint32_t threshold = rng_threshold(p->energy_fraction);
+    if (cb->ahead.valid && (cb->ahead.key != key || cb->ahead.threshold != threshold || cb->ahead.sd != p->energy_std))
+        cpu_ahead_reset(cb);
+    if (cyc->activity || cyc->diffusion || cb->ahead_idle || next <= t)
+        return;
+    /* the cycles of [t, next) that do not diffuse: this one and those after it */
+    const uint64_t left = (next - t) - ((next - 1) / d - (t - 1) / d);
+    cb->ahead.valid = true;
+    cb->ahead.key = key;
+    cb->ahead.threshold = threshold;
+    cb->ahead.sd = p->energy_std;
+    cb->ahead.cycles_left = left < UINT32_MAX ? (uint32_t)left : UINT32_MAX;
+    cb->ahead_now = true;
 }
 
 /* S and W of the whole field from the workers' slabs, in worker order. */
@@ -197,6 +255,7 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
     /* step 4's picks and the box sums next to each slab */
     for (uint32_t w = 0; w < n_workers; w++)
         cb->workers[w].noise.n = cb->workers[w].energy.n = 0;
+    cpu_ahead_plan(cb, cyc);
     cb->prep_noise = cyc->noise;
     cb->prep_energy = false;
     cb->prep_planes = cyc->diffusion;
@@ -217,9 +276,22 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
     /* step 6's picks and draws, unless it is known not to be due */
     const int due = cyc->activity ? cpu_energy_due(cb, injected) : 0;
     if (cyc->activity && due != 0) {
+        bool made = true; /* all of it, ahead */
+        for (uint32_t w = 0; w < n_workers; w++) {
+            uint32_t x0, x1;
+            cpu_slab(cb, w, &x0, &x1);
+            made = made && cb->workers[w].ahead_x == x1;
+            cb->workers[w].energy.n = cb->workers[w].ahead_n;
+        }
         cb->prep_noise = cb->prep_planes = false;
         cb->prep_energy = true;
-        cpu_run(cb, cpu__job_prepare);
+        if (!made)
+            cpu_run(cb, cpu__job_prepare);
+    }
+    if (cyc->activity) {
+        /* the lists are this cycle's now (the pass may overwrite the draws) */
+        cpu_ahead_reset(cb);
+        cb->ahead_idle = due == 0;
     }
 
     /* 2-5, 7 (motors) and 8 (clamp); on an activity cycle 6, or both of its
@@ -301,6 +373,8 @@ static int cpu_reset(void *impl)
     memset(cb->offset, 0, cb->C * sizeof(float));
     cb->abs_known = false;
     cb->abs_total = 0.0;
+    cpu_ahead_reset(cb);
+    cb->ahead_idle = false;
     cpu_run(cb, cpu__job_init);
     cpu_run(cb, cpu__job_measure);
     cpu_gather_sums(cb);
@@ -627,6 +701,7 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
     ok = ok && cb->worker_mem;
     if (ok)
         cpu_carve_workers(cb, cb->worker_mem);
+    cpu_ahead_reset(cb);
     for (uint32_t i = 0; ok && i < cb->n_workers; i++) {
         cpu_worker *w = &cb->workers[i];
         uint32_t x0, x1;

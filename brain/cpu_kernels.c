@@ -304,9 +304,14 @@ void cpu__job_prepare(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
         cpu_pick_sparse(cb, x0 * YZ, x1 * YZ, cyc->noise_key, cyc->noise_threshold, cb->p.noise_std, &w->noise,
                         w->noise_sum, &w->noise_abs);
     }
-    if (cb->prep_energy)
-        cpu_pick_sparse(cb, x0 * YZ, x1 * YZ, cyc->energy_key, cyc->energy_threshold, cb->p.energy_std,
-                        &w->energy, NULL, NULL);
+    if (cb->prep_energy) {
+        /* after those made ahead (none unless cb->ahead matched this cycle) */
+        cpu_sparse rest = {.points = w->energy.points + w->ahead_n,
+                           .draws = w->energy.draws + (size_t)w->ahead_n * cb->C};
+        cpu_pick_sparse(cb, w->ahead_x * YZ, x1 * YZ, cyc->energy_key, cyc->energy_threshold, cb->p.energy_std,
+                        &rest, NULL, NULL);
+        w->energy.n = w->ahead_n + rest.n;
+    }
     if (x0 == x1)
         return;
     if (cb->prep_planes) {
@@ -872,6 +877,22 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
     w->sat_count_e += w->row_sat_e;
 }
 
+/* This cycle's share of the next activity cycle's energy picks and draws
+ * (cb->ahead, brain_cpu.c "Energy drawn ahead"): 1 / cycles_left of the
+ * slab's planes not yet made, rounded up, after those made already (so the
+ * list stays in point order). */
+static void cpu_energy_ahead(cpu_brain *cb, cpu_worker *w, uint32_t x1)
+{
+    const uint32_t YZ = cb->Y * cb->Z, left = x1 - w->ahead_x;
+    const uint32_t planes = (left + cb->ahead.cycles_left - 1) / cb->ahead.cycles_left;
+    cpu_sparse share = {.points = w->energy.points + w->ahead_n,
+                        .draws = w->energy.draws + (size_t)w->ahead_n * cb->C};
+    cpu_pick_sparse(cb, w->ahead_x * YZ, (w->ahead_x + planes) * YZ, cb->ahead.key, cb->ahead.threshold,
+                    cb->ahead.sd, &share, NULL, NULL);
+    w->ahead_x += planes;
+    w->ahead_n += share.n;
+}
+
 /* The pass over one slab. Diffusion runs in place, in tiles of tile_rows
  * rows of y across the slab: for each x the (y, z) box sums of the tile's rows
  * of plane x+1 are computed before plane x is written (three planes' worth in
@@ -904,6 +925,8 @@ void cpu__job_pass(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
         for (uint32_t x = x0; x < x1; x++)
             for (uint32_t y = 0; y < Y; y++)
                 cpu_pass_row(cb, w, x, y, NULL, NULL);
+        if (cb->ahead_now)
+            cpu_energy_ahead(cb, w, x1);
         return;
     }
     const uint32_t T = cb->tile_rows;

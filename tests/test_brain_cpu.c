@@ -836,6 +836,83 @@ TEST(set_params_live_matches_a_brain_made_with_them)
     brain_destroy(&b);
 }
 
+/* ---- step 6's energy drawn ahead (brain_cpu.c, "Energy drawn ahead") ---- */
+
+/* The cycles before an activity cycle that neither diffuse nor measure make
+ * its energy picks and draws a share at a time, on each slab: on the default
+ * schedule of cycles (5, 3, 10), two threads and slabs of 3 and 4 planes
+ * (more cycles than planes, so some shares are empty), energized every time,
+ * the field and the motors stay the reference's. */
+TEST(matches_spec_with_energy_drawn_ahead)
+{
+    brain_params p = covering_params(7, 6, 5, 12);
+    p.diffusion_every = 5;
+    p.noise_every = 3;
+    p.activity_every = 10;
+    CHECK(compare_with_ref(p, 2, 31, 16) == 0);
+    p.activity_every = 40; /* more cycles ahead than a slab has planes */
+    CHECK(compare_with_ref(p, 2, 41, 16) == 0);
+}
+
+/* A brain that drew part of the next activity cycle's energy ahead and is
+ * then set live to another energy_std and energy_fraction (so what it drew
+ * is stale), and one that is not (so it keeps what it drew), each against a
+ * brain loaded from a checkpoint at that cycle, which draws from there on
+ * only: the same motors and field, bit for bit, with energy added at the
+ * activity cycle. */
+static void run_energized(brain *b, int from, int n, float *motors, int *energized)
+{
+    float s[16];
+    for (int k = from; k < from + n; k++) {
+        brain_stats st;
+        sensors_for((uint64_t)k, 16, s);
+        brain_step(b, s, 16, motors + 5 * (k - from), &st);
+        *energized += st.energized;
+    }
+}
+
+TEST(energy_drawn_ahead_matches_a_brain_that_draws_it_later)
+{
+    char *dir = temp_dir(), path[128], err[512];
+    CHECK(dir);
+    snprintf(path, sizeof path, "%s/ckpt-ahead", dir);
+    brain_params p = small_params(9, 7, 5, 10);
+    p.threads = 2;
+    p.activity_threshold = 100.0f; /* energy due at every activity cycle */
+    p.energy_fraction = 0.3f;
+    for (int stale = 0; stale < 2; stale++) {
+        brain *a, *b;
+        CHECK(brain_create(&p, &a, NULL, 0) == 0);
+        float m1[5 * 30], m2[5 * 30];
+        int ea = 0, eb = 0;
+        run_energized(a, 0, 23, m1, &ea); /* cycles 21-23 drew for cycle 30 */
+        CHECK_MSG(brain_save(a, path, err, sizeof err) == 0, "%s", err);
+        brain_params q = p;
+        if (stale) {
+            q.energy_std = 0.2f;
+            q.energy_fraction = 0.1f;
+            CHECK_MSG(brain_set_params(a, &q, err, sizeof err) == 0, "%s", err);
+        }
+        ea = 0;
+        run_energized(a, 23, 30, m1, &ea);
+        CHECK(brain_create(&q, &b, NULL, 0) == 0);
+        CHECK_MSG(brain_load(b, path, err, sizeof err) == 0, "%s", err);
+        run_energized(b, 23, 30, m2, &eb);
+        CHECK_MSG(ea == 3 && eb == 3, "energized %d and %d times, 3 wanted", ea, eb);
+        CHECK(memcmp(m1, m2, sizeof m1) == 0);
+        uint64_t n = brain_field_count(a);
+        float *fa = malloc(n * sizeof(float)), *fb = malloc(n * sizeof(float));
+        CHECK(fa && fb);
+        brain_read_field(a, fa);
+        brain_read_field(b, fb);
+        CHECK_MSG(memcmp(fa, fb, n * sizeof(float)) == 0, "fields differ (stale %d)", stale);
+        free(fa);
+        free(fb);
+        brain_destroy(&a);
+        brain_destroy(&b);
+    }
+}
+
 /* What was fixed at create is refused with a sentence naming it; a value out
  * of range with its range; nothing changes either way. */
 TEST(set_params_refuses_shape_seed_and_out_of_range)
