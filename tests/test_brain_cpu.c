@@ -489,13 +489,23 @@ static char *temp_dir(void)
     return mkdtemp(dir);
 }
 
-static void run_cycles(brain *b, int from, int n, float *motors)
+/* Cycles from..from+n-1, their motors into motors; energized (if not NULL)
+ * counts the cycles that added energy. */
+static void run_cycles_counting(brain *b, int from, int n, float *motors, int *energized)
 {
     float s[16];
     for (int k = from; k < from + n; k++) {
+        brain_stats st;
         sensors_for((uint64_t)k, 16, s);
-        brain_step(b, s, 16, motors + 5 * (k - from), NULL);
+        brain_step(b, s, 16, motors + 5 * (k - from), &st);
+        if (energized)
+            *energized += st.energized;
     }
+}
+
+static void run_cycles(brain *b, int from, int n, float *motors)
+{
+    run_cycles_counting(b, from, n, motors, NULL);
 }
 
 TEST(checkpoint_resume_gives_the_same_motors)
@@ -860,17 +870,6 @@ TEST(matches_spec_with_energy_drawn_ahead)
  * brain loaded from a checkpoint at that cycle, which draws from there on
  * only: the same motors and field, bit for bit, with energy added at the
  * activity cycle. */
-static void run_energized(brain *b, int from, int n, float *motors, int *energized)
-{
-    float s[16];
-    for (int k = from; k < from + n; k++) {
-        brain_stats st;
-        sensors_for((uint64_t)k, 16, s);
-        brain_step(b, s, 16, motors + 5 * (k - from), &st);
-        *energized += st.energized;
-    }
-}
-
 TEST(energy_drawn_ahead_matches_a_brain_that_draws_it_later)
 {
     char *dir = temp_dir(), path[128], err[512];
@@ -885,7 +884,7 @@ TEST(energy_drawn_ahead_matches_a_brain_that_draws_it_later)
         CHECK(brain_create(&p, &a, NULL, 0) == 0);
         float m1[5 * 30], m2[5 * 30];
         int ea = 0, eb = 0;
-        run_energized(a, 0, 23, m1, &ea); /* cycles 21-23 drew for cycle 30 */
+        run_cycles_counting(a, 0, 23, m1, &ea); /* cycles 21-23 drew for cycle 30 */
         CHECK_MSG(brain_save(a, path, err, sizeof err) == 0, "%s", err);
         brain_params q = p;
         if (stale) {
@@ -894,10 +893,10 @@ TEST(energy_drawn_ahead_matches_a_brain_that_draws_it_later)
             CHECK_MSG(brain_set_params(a, &q, err, sizeof err) == 0, "%s", err);
         }
         ea = 0;
-        run_energized(a, 23, 30, m1, &ea);
+        run_cycles_counting(a, 23, 30, m1, &ea);
         CHECK(brain_create(&q, &b, NULL, 0) == 0);
         CHECK_MSG(brain_load(b, path, err, sizeof err) == 0, "%s", err);
-        run_energized(b, 23, 30, m2, &eb);
+        run_cycles_counting(b, 23, 30, m2, &eb);
         CHECK_MSG(ea == 3 && eb == 3, "energized %d and %d times, 3 wanted", ea, eb);
         CHECK(memcmp(m1, m2, sizeof m1) == 0);
         uint64_t n = brain_field_count(a);
