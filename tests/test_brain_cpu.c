@@ -852,7 +852,8 @@ TEST(set_params_live_matches_a_brain_made_with_them)
  * its energy picks and draws a share at a time, on each slab: on the default
  * schedule of cycles (5, 3, 10), two threads and slabs of 3 and 4 planes
  * (more cycles than planes, so some shares are empty), energized every time,
- * the field and the motors stay the reference's. */
+ * the field and the motors stay the reference's; and with shares of several
+ * planes. */
 TEST(matches_spec_with_energy_drawn_ahead)
 {
     brain_params p = covering_params(7, 6, 5, 12);
@@ -862,6 +863,12 @@ TEST(matches_spec_with_energy_drawn_ahead)
     CHECK(compare_with_ref(p, 2, 31, 16) == 0);
     p.activity_every = 40; /* more cycles ahead than a slab has planes */
     CHECK(compare_with_ref(p, 2, 41, 16) == 0);
+    /* fewer: shares of 3, 3 and 2 planes of slabs of 8 */
+    p = covering_params(16, 4, 3, 8);
+    p.diffusion_every = 5;
+    p.noise_every = 3;
+    p.activity_every = 4;
+    CHECK(compare_with_ref(p, 2, 13, 16) == 0);
 }
 
 /* A brain that drew part of the next activity cycle's energy ahead and is
