@@ -5,6 +5,7 @@ stderr kept in a file. Tests import it from their own folder:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import fbtest
 """
+import itertools
 import os
 import re
 import signal
@@ -14,8 +15,39 @@ import sys
 import tempfile
 
 
+# The lowest port free_port hands out: above the well-known ones and those the
+# configs name by default (5555-5558). As tests/proc.c does for the C tests.
+PORT_FIRST = 20000
+_picks = itertools.count()  # this process's picks so far
+
+
+def _ephemeral_range():
+    """The kernel's range for the local ports of outgoing connections."""
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            lo, hi = (int(v) for v in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago, outside the
+    kernel's range for outgoing connections: a port the kernel picks (port 0)
+    lies inside it, and a connection opened before the program binds it (the
+    tests run side by side) may take it as its local port. Each process walks
+    the ports from its own start in steps of a prime (tests/proc.c)."""
+    lo, hi = _ephemeral_range()
+    first, last = (PORT_FIRST, lo - 1) if lo - 1 - PORT_FIRST >= 1000 else \
+        (hi + 1, 65535) if 65535 - (hi + 1) >= 1000 else (0, 0)
+    for _ in range(200 if first else 0):
+        port = first + (os.getpid() * 2654435761 + next(_picks) * 7919) % (last - first + 1)
+        with socket.socket() as s:
+            try:
+                s.bind(('127.0.0.1', port))
+                return port
+            except OSError:
+                continue
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]

@@ -3,20 +3,76 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* The kernel's range for the local ports of outgoing connections, from
+ * /proc (Linux's default when it cannot be read). */
+static void proc_ephemeral_range(int *lo, int *hi)
+{
+    *lo = 32768;
+    *hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (!f)
+        return;
+    int a, b;
+    if (fscanf(f, "%d %d", &a, &b) == 2 && a > 0 && a <= b && b <= 65535) {
+        *lo = a;
+        *hi = b;
+    }
+    fclose(f);
+}
+
+static bool proc_port_bindable(int port)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0)
+        return false;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = bind(s, (struct sockaddr *)&a, sizeof a) == 0;
+    close(s);
+    return ok;
+}
+
+/* A port handed out here is bound only later, by another process. One the
+ * kernel picks (port 0) lies in its range for outgoing connections, and any
+ * connection opened meanwhile (the tests run side by side, some with many)
+ * may take it as its local port: the program then cannot bind ("Address
+ * already in use"). So the port comes from below that range (or above it),
+ * where the kernel hands out none; each process walks it from its own start
+ * in steps of a prime, so one process never gets a port twice, and two
+ * processes only by chance. */
 int proc_free_port(void)
 {
+    static unsigned calls; /* this process's picks so far */
+    int lo, hi, first = PROC_PORT_FIRST, last;
+    proc_ephemeral_range(&lo, &hi);
+    if (lo - 1 - first >= 1000) {
+        last = lo - 1;
+    } else if (65535 - (hi + 1) >= 1000) {
+        first = hi + 1;
+        last = 65535;
+    } else {
+        first = last = 0; /* no room outside it: the kernel's pick */
+    }
+    const unsigned span = (unsigned)(last - first + 1);
+    for (unsigned i = 0; first && i < 200; i++) {
+        const unsigned k = ((unsigned)getpid() * 2654435761u + (calls++) * 7919u) % span;
+        if (proc_port_bindable(first + (int)k))
+            return first + (int)k;
+    }
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
     if (s < 0)
         return -1;
-    /* Port 0: the kernel picks one; closed again, it stays free a while. */
     int port = bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
                        getsockname(s, (struct sockaddr *)&a, &len) == 0
                    ? ntohs(a.sin_port)

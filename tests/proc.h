@@ -11,7 +11,12 @@
 /* Only a guard against a hung process, never a measure of behaviour. */
 #define PROC_HANG_GUARD_S 60
 
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
+/* The lowest port proc_free_port hands out: above the well-known ones and
+ * those the configs name by default (5555-5558). */
+#define PROC_PORT_FIRST 20000
+
+/* A TCP port on 127.0.0.1 that was free a moment ago, outside the kernel's
+ * range for outgoing connections (proc.c says why). */
 int proc_free_port(void);
 /* "tcp://127.0.0.1:PORT" on a free port, into ep[cap]. */
 void proc_free_endpoint(char *ep, size_t cap);

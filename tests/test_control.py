@@ -7,19 +7,15 @@ changed live, CURVE with an allow-list; with a fleet of three robots: set,
 get, pause and save for one robot or every robot, --resume-fleet, and an
 unknown robot refused.
 Usage: test_control.py FIELDBRAIN FIELDBRAIN_CTL ROBOT_CLIENT_PY TEST"""
-import atexit, json, math, os, signal, socket, subprocess, sys, tempfile, time
+import atexit, json, math, os, signal, subprocess, sys, tempfile, time
 import numpy as np
 import zmq
 
 FIELDBRAIN, CTL, CLIENT = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path.insert(0, os.path.dirname(os.path.abspath(CLIENT)))
 import robot_client as rc  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fbtest import free_port  # noqa: E402
 
 
 class Brain:

@@ -4,21 +4,17 @@ over real sockets on 127.0.0.1: stats fields and cycle numbers, link-loss
 events, slice PNGs, the monitor, the recorder and plots, an idle subscriber,
 and the Python example of telemetry/README.md.
 Usage: test_telemetry.py FIELDBRAIN MONITOR RECORD PLOT ROBOT_CLIENT_PY README TEST"""
-import json, os, re, signal, socket, struct, subprocess, sys, tempfile, threading, time, zlib
+import json, os, re, signal, struct, subprocess, sys, tempfile, threading, time, zlib
 import zmq
 
 FIELDBRAIN, MONITOR, RECORD, PLOT, CLIENT, README = sys.argv[1:7]
 sys.path.insert(0, os.path.dirname(os.path.abspath(CLIENT)))
 import robot_client as rc  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fbtest import free_port  # noqa: E402
 
 SENSORS, MOTORS, SIZE, CHANNELS = 16, 5, 8, 16
 TIMEOUT_S = 20  # how long to wait for something that must come
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 class Brain:

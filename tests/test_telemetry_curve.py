@@ -6,22 +6,18 @@ the list, gets nothing; one with an allowed key gets stats; the monitor and
 the recorder connect with --keys. Telemetry's own keys, and the explicit
 telemetry.unencrypted, are tested too.
 Usage: test_telemetry_curve.py FIELDBRAIN MONITOR RECORD ROBOT_CLIENT_PY README TEST"""
-import json, os, re, signal, socket, subprocess, sys, tempfile, threading, time
+import json, os, re, signal, subprocess, sys, tempfile, threading, time
 import zmq
 
 FIELDBRAIN, MONITOR, RECORD, CLIENT, README = sys.argv[1:6]
 sys.path.insert(0, os.path.dirname(os.path.abspath(CLIENT)))
 import robot_client as rc  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fbtest import free_port  # noqa: E402
 
 SENSORS = 16
 TIMEOUT_S = 20   # how long to wait for something that must come
 NOTHING_S = 3    # how long a stranger is watched for getting nothing
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def keypair():

@@ -37,7 +37,46 @@ export async function until(pred, timeoutMs, what) {
   }
 }
 
+// A port on 127.0.0.1 that was free a moment ago, outside the kernel's range
+// for outgoing connections: one the kernel picks (port 0) lies inside it, and
+// a connection opened before the program binds it (the tests run side by
+// side) may take it as its local port. From PORT_FIRST (above the configs'
+// defaults, 5555-5558) up to that range, each process walking the ports from
+// its own start in steps of a prime, as tests/proc.c does.
+const PORT_FIRST = 20000;
+let picks = 0; // this process's picks so far
+
+function ephemeralRange() {
+  try {
+    const [lo, hi] = fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (lo > 0 && lo <= hi) return [lo, hi];
+  } catch {
+    // not Linux: its default
+  }
+  return [32768, 60999];
+}
+
+async function bindable(port) {
+  const s = net.createServer();
+  const ok = await new Promise((resolve) => {
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => resolve(true));
+  });
+  if (ok) {
+    s.close();
+    await once(s, "close");
+  }
+  return ok;
+}
+
 export async function freePort() {
+  const [lo, hi] = ephemeralRange();
+  let first = PORT_FIRST, last = lo - 1;
+  if (last - first < 1000) [first, last] = 65535 - (hi + 1) >= 1000 ? [hi + 1, 65535] : [0, 0];
+  for (let i = 0; first && i < 200; i++) {
+    const port = first + Number((BigInt(process.pid) * 2654435761n + BigInt(picks++) * 7919n) % BigInt(last - first + 1));
+    if (await bindable(port)) return port;
+  }
   const s = net.createServer();
   s.listen(0, "127.0.0.1");
   await once(s, "listening");
