@@ -88,20 +88,22 @@
  * in the same order, so bit for bit the same floats (a test checks), about
  * 10 times faster than one at a time.
  *
- * ---- Energy drawn ahead ----
+ * ---- Sparse draws ahead ----
  *
- * An activity cycle that may add energy draws it for a twentieth of the
- * points (energy_fraction), C draws each: at 96^3 x 192 more than a tenth of
- * the dearest cycle of the schedule, which also diffuses. The picks and draws
- * depend only on the seed, the cycle and two parameters, so the cycles before
- * it that neither diffuse nor measure the activity (the cheapest) make them:
- * each makes its share after its pass, 1 / (such cycles left) of what is
- * left of each slab, into the energy lists, and the activity cycle draws only
- * what is missing. Where the key, threshold or std of the cycle differ from
- * what was made (parameters set live, a brain loaded or reset), it draws
- * everything itself; where the last activity cycle knew that energy was not
- * due, nothing is drawn ahead (the activity changes slowly, and draws that
- * are not due would only cost). The same picks and draws either way, so bit
+ * A noise cycle draws C normals for a hundredth of the points (noise_fraction)
+ * and an activity cycle that may add energy for a twentieth
+ * (energy_fraction): at 96^3 x 192 about a tenth of the dearest cycles of the
+ * schedule, which also diffuse. The picks and draws depend only on the seed,
+ * the cycle and two parameters, so the cycles before one that neither
+ * diffuse nor measure the activity (the cheapest) make them: each makes its
+ * share after its pass, 1 / (such cycles left before it) of what is left of
+ * each slab, into the step's lists (the noise's sums per channel with them,
+ * added in the same order), and the cycle of the step draws only what is
+ * missing. Where the key, threshold or std of that cycle differ from what was
+ * made (parameters set live, a brain loaded or reset), it draws everything
+ * itself; where the last activity cycle knew that energy was not due, no
+ * energy is drawn ahead (the activity changes slowly, and draws that are not
+ * due would only cost). The same picks, draws and sums either way, so bit
  * for bit the same.
  *
  * Diffusion runs in place: each x-plane's 3x3 (y, z) box sums are computed
@@ -137,45 +139,107 @@ static void cpu_run(cpu_brain *cb, cpu_job job)
     cpu__pool_run(&cb->pool, cpu_run_slab, cb);
 }
 
-/* Nothing drawn ahead (see "Energy drawn ahead"). */
-static void cpu_ahead_reset(cpu_brain *cb)
+/* Nothing made ahead for sparse step s (see "Sparse draws ahead"). */
+static void cpu_ahead_reset(cpu_brain *cb, int s)
 {
-    cb->ahead.valid = false;
+    cb->ahead[s].valid = false;
+    cb->ahead[s].now = false;
     for (uint32_t w = 0; w < cb->n_workers; w++) {
+        cpu_worker *wk = &cb->workers[w];
         uint32_t x0, x1;
         cpu_slab(cb, w, &x0, &x1);
-        cb->workers[w].ahead_x = x0;
-        cb->workers[w].ahead_n = 0;
+        wk->ahead_x[s] = x0;
+        wk->ahead_n[s] = 0;
+        if (s == CPU_NOISE) {
+            memset(wk->noise_sum, 0, cb->C * sizeof(double));
+            wk->noise_abs = 0.0;
+        }
     }
 }
 
-/* Whether this cycle's pass makes a share of the next activity cycle's
- * energy (cb->ahead_now), and, on an activity cycle, whether what was made
- * is for it. */
+/* Whether sparse step s runs on cycle t, and what it draws with then. */
+static bool cpu_sparse_due(const brain_params *p, int s, uint64_t t)
+{
+    return t % (s == CPU_NOISE ? p->noise_every : p->activity_every) == 0;
+}
+
+static cpu_ahead cpu_sparse_for(const brain_params *p, int s, uint64_t t)
+{
+    if (s == CPU_NOISE)
+        return (cpu_ahead){.key = rng_key(p->seed, t, RNG_STREAM_NOISE),
+                           .threshold = rng_threshold(p->noise_fraction), .sd = p->noise_std};
+    return (cpu_ahead){.key = rng_key(p->seed, t, RNG_STREAM_ENERGY),
+                       .threshold = rng_threshold(p->energy_fraction), .sd = p->energy_std};
+}
+
+/* The next cycle after t on which step s runs (t itself when none fits in
+ * 64 bits). */
+static uint64_t cpu_sparse_next(const brain_params *p, int s, uint64_t t)
+{
+    const uint64_t every = s == CPU_NOISE ? p->noise_every : p->activity_every, next = (t / every + 1) * every;
+    return next > t ? next : t;
+}
+
+/* At the start of cycle t: what was made ahead for each step is kept only if
+ * it was made for the step's cycle due next (this one, where it runs) with
+ * its key, threshold and std as they are now. */
+static void cpu_ahead_check(cpu_brain *cb, uint64_t t)
+{
+    for (int s = 0; s < CPU_SPARSE_STEPS; s++) {
+        const cpu_ahead *a = &cb->ahead[s];
+        if (!a->valid)
+            continue;
+        const cpu_ahead want = cpu_sparse_for(&cb->p, s, cpu_sparse_due(&cb->p, s, t) ? t : cpu_sparse_next(&cb->p, s, t));
+        if (a->key != want.key || a->threshold != want.threshold || a->sd != want.sd)
+            cpu_ahead_reset(cb, s);
+    }
+}
+
+/* Whether all of step s's picks of this cycle were made ahead; sets each
+ * list's count to what was. */
+static bool cpu_ahead_take(cpu_brain *cb, int s)
+{
+    bool made = true;
+    for (uint32_t w = 0; w < cb->n_workers; w++) {
+        cpu_worker *wk = &cb->workers[w];
+        uint32_t x0, x1;
+        cpu_slab(cb, w, &x0, &x1);
+        made = made && wk->ahead_x[s] == x1;
+        (s == CPU_NOISE ? &wk->noise : &wk->energy)->n = wk->ahead_n[s];
+    }
+    return made;
+}
+
+/* Before the pass of cycle t, once what the cycle drew is used (the noise's
+ * sums by step 5, the energy's lists by the pass and after it): the steps
+ * that ran start afresh, and on a cycle that neither diffuses nor measures
+ * the activity, the pass makes a share of each step's next cycle. */
 static void cpu_ahead_plan(cpu_brain *cb, const brain_cycle *cyc)
 {
     const brain_params *p = &cb->p;
-    const uint64_t t = cyc->t, every = p->activity_every, d = p->diffusion_every;
-    cb->ahead_now = false;
-    uint64_t next = t;
-    uint32_t key = cyc->energy_key;
-    if (!cyc->activity) {
-        next = (t / every + 1) * every;
-        key = rng_key(p->seed, next, RNG_STREAM_ENERGY);
+    const uint64_t t = cyc->t;
+    for (int s = 0; s < CPU_SPARSE_STEPS; s++) {
+        if (cpu_sparse_due(p, s, t))
+            cpu_ahead_reset(cb, s);
+        cb->ahead[s].now = false;
+        const uint64_t next = cpu_sparse_next(p, s, t);
+        if (cyc->diffusion || cyc->activity || next == t || (s == CPU_ENERGY && cb->energy_idle))
+            continue;
+        /* the cycles of [t, next) that neither diffuse nor measure: this one
+         * and those after it (a cycle that does both is counted twice, so
+         * the shares may end before next, never after) */
+        const uint64_t d = p->diffusion_every, a = p->activity_every;
+        const uint64_t busy = ((next - 1) / d - (t - 1) / d) + (s == CPU_NOISE ? (next - 1) / a - (t - 1) / a : 0);
+        const uint64_t left = next - t > busy ? next - t - busy : 1;
+        const cpu_ahead want = cpu_sparse_for(p, s, next);
+        if (cb->ahead[s].valid && (cb->ahead[s].key != want.key || cb->ahead[s].threshold != want.threshold ||
+                                   cb->ahead[s].sd != want.sd))
+            cpu_ahead_reset(cb, s);
+        cb->ahead[s] = want;
+        cb->ahead[s].valid = true;
+        cb->ahead[s].cycles_left = left < UINT32_MAX ? (uint32_t)left : UINT32_MAX;
+        cb->ahead[s].now = true;
     }
-    const uint32_t threshold = rng_threshold(p->energy_fraction);
-    if (cb->ahead.valid && (cb->ahead.key != key || cb->ahead.threshold != threshold || cb->ahead.sd != p->energy_std))
-        cpu_ahead_reset(cb);
-    if (cyc->activity || cyc->diffusion || cb->ahead_idle || next <= t)
-        return;
-    /* the cycles of [t, next) that do not diffuse: this one and those after it */
-    const uint64_t left = (next - t) - ((next - 1) / d - (t - 1) / d);
-    cb->ahead.valid = true;
-    cb->ahead.key = key;
-    cb->ahead.threshold = threshold;
-    cb->ahead.sd = p->energy_std;
-    cb->ahead.cycles_left = left < UINT32_MAX ? (uint32_t)left : UINT32_MAX;
-    cb->ahead_now = true;
 }
 
 /* S and W of the whole field from the workers' slabs, in worker order. */
@@ -252,14 +316,14 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
         cb->wsum[i % C] += (double)weight * add;
     }
 
-    /* step 4's picks and the box sums next to each slab */
+    /* step 4's picks (those not made ahead) and the box sums next to each slab */
     for (uint32_t w = 0; w < n_workers; w++)
         cb->workers[w].noise.n = cb->workers[w].energy.n = 0;
-    cpu_ahead_plan(cb, cyc);
-    cb->prep_noise = cyc->noise;
+    cpu_ahead_check(cb, cyc->t);
+    cb->prep_noise = cyc->noise && !cpu_ahead_take(cb, CPU_NOISE);
     cb->prep_energy = false;
     cb->prep_planes = cyc->diffusion;
-    if (cyc->noise || cyc->diffusion)
+    if (cb->prep_noise || cyc->diffusion)
         cpu_run(cb, cpu__job_prepare);
 
     /* 5. momentum, from the channel sums after 2-4 predicted as above */
@@ -275,24 +339,14 @@ static int cpu_step(void *impl, const brain_cycle *cyc, float *motors, brain_sta
 
     /* step 6's picks and draws, unless it is known not to be due */
     const int due = cyc->activity ? cpu_energy_due(cb, injected) : 0;
-    if (cyc->activity && due != 0) {
-        bool made = true; /* all of it, ahead */
-        for (uint32_t w = 0; w < n_workers; w++) {
-            uint32_t x0, x1;
-            cpu_slab(cb, w, &x0, &x1);
-            made = made && cb->workers[w].ahead_x == x1;
-            cb->workers[w].energy.n = cb->workers[w].ahead_n;
-        }
+    if (cyc->activity && due != 0 && !cpu_ahead_take(cb, CPU_ENERGY)) {
         cb->prep_noise = cb->prep_planes = false;
         cb->prep_energy = true;
-        if (!made)
-            cpu_run(cb, cpu__job_prepare);
+        cpu_run(cb, cpu__job_prepare);
     }
-    if (cyc->activity) {
-        /* the lists are this cycle's now (the pass may overwrite the draws) */
-        cpu_ahead_reset(cb);
-        cb->ahead_idle = due == 0;
-    }
+    if (cyc->activity)
+        cb->energy_idle = due == 0;
+    cpu_ahead_plan(cb, cyc);
 
     /* 2-5, 7 (motors) and 8 (clamp); on an activity cycle 6, or both of its
      * outcomes when it cannot be known before the pass */
@@ -373,8 +427,9 @@ static int cpu_reset(void *impl)
     memset(cb->offset, 0, cb->C * sizeof(float));
     cb->abs_known = false;
     cb->abs_total = 0.0;
-    cpu_ahead_reset(cb);
-    cb->ahead_idle = false;
+    for (int s = 0; s < CPU_SPARSE_STEPS; s++)
+        cpu_ahead_reset(cb, s);
+    cb->energy_idle = false;
     cpu_run(cb, cpu__job_init);
     cpu_run(cb, cpu__job_measure);
     cpu_gather_sums(cb);
@@ -699,9 +754,11 @@ int brain_cpu_create(const brain_backend_init *init, const brain_ops **ops, void
     size_t worker_bytes = cpu_carve_workers(cb, NULL);
     cb->worker_mem = ok ? cpu_alloc_big(worker_bytes) : NULL;
     ok = ok && cb->worker_mem;
-    if (ok)
+    if (ok) {
         cpu_carve_workers(cb, cb->worker_mem);
-    cpu_ahead_reset(cb);
+        for (int s = 0; s < CPU_SPARSE_STEPS; s++)
+            cpu_ahead_reset(cb, s);
+    }
     for (uint32_t i = 0; ok && i < cb->n_workers; i++) {
         cpu_worker *w = &cb->workers[i];
         uint32_t x0, x1;

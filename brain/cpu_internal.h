@@ -13,6 +13,20 @@
 
 #define CPU_NO_POINT UINT32_MAX
 
+/* The sparse steps, whose picks and draws may be made ahead of their cycle
+ * (brain_cpu.c, "Sparse draws ahead"). */
+enum { CPU_NOISE, CPU_ENERGY, CPU_SPARSE_STEPS };
+
+/* What is made ahead for one sparse step's next cycle: for the key,
+ * threshold and std below when valid. */
+typedef struct {
+    bool valid;
+    uint32_t key, threshold;
+    float sd;
+    uint32_t cycles_left;  /* this cycle's share: 1 / cycles_left of what is left */
+    bool now;              /* this cycle's pass makes its share (cpu__job_pass) */
+} cpu_ahead;
+
 typedef struct cpu_brain cpu_brain;
 /* One worker's share of a job: the x-slab [x0, x1) (see cpu_run). */
 typedef void (*cpu_job)(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1);
@@ -42,9 +56,10 @@ typedef struct {
     uint32_t row_sat, row_sat_e;  /* elements at the clamp in the row */
     float *scratch, *scratch_e;   /* C: one point before the clamp (with energy) */
     cpu_sparse noise, energy;  /* picked in this slab this cycle */
-    /* step 6's picks and draws made ahead (cb->ahead): those of the planes
-     * [x0, ahead_x) of the slab, the first ahead_n entries of energy */
-    uint32_t ahead_x, ahead_n;
+    /* what is made ahead of step s's next cycle (cb->ahead[s]): the picks of
+     * the planes [x0, ahead_x[s]) of the slab, the first ahead_n[s] entries
+     * of noise (with their sums in noise_sum and noise_abs) or energy */
+    uint32_t ahead_x[CPU_SPARSE_STEPS], ahead_n[CPU_SPARSE_STEPS];
     /* diffusion (see cpu__job_pass): the (y, z) box sums of the planes next to
      * the slab, of 3 planes of a tile in turn, the z sums of each plane's row
      * before the tile, and 3 rows of z sums. Every array of a worker lies in
@@ -79,18 +94,8 @@ struct cpu_brain {
     bool abs_known;        /* abs_total is the sum of |F| of the field as it is */
     double abs_total;
     bool prep_noise, prep_energy, prep_planes;  /* what cpu__job_prepare does */
-    /* Step 6's picks and draws of the next activity cycle, made a share at a
-     * time on the cycles before it that neither diffuse nor measure the
-     * activity (brain_cpu.c, "Energy drawn ahead"): for the key, threshold
-     * and std below when valid; each worker's ahead_x, ahead_n say how far. */
-    struct {
-        bool valid;
-        uint32_t key, threshold;
-        float sd;
-        uint32_t cycles_left;  /* this cycle's share: 1 / cycles_left of what is left */
-    } ahead;
-    bool ahead_now;        /* this cycle's pass makes its share (cpu__job_pass) */
-    bool ahead_idle;       /* the last activity cycle knew energy was not due: none drawn ahead */
+    cpu_ahead ahead[CPU_SPARSE_STEPS];  /* see "Sparse draws ahead" */
+    bool energy_idle;      /* the last activity cycle knew energy was not due: none drawn ahead */
     float keep_in, keep_box;  /* step 3 as F' = keep_in F + keep_box B27 */
 
     /* the workers: x-slabs of the field, worker 0 on the caller's thread */

@@ -283,6 +283,21 @@ static void cpu_pick_sparse(const cpu_brain *cb, uint32_t first, uint32_t end, u
     }
 }
 
+/* Step s's picks and draws (key, threshold, sd) of the planes
+ * [ahead_x[s], x_end) of a worker's slab, after those made already, so the
+ * list stays in point order; the noise's sums go on from where they are. */
+static void cpu_sparse_more(cpu_brain *cb, cpu_worker *w, int s, uint32_t x_end, uint32_t key, uint32_t threshold,
+                            float sd)
+{
+    const uint32_t YZ = cb->Y * cb->Z;
+    cpu_sparse *list = s == CPU_NOISE ? &w->noise : &w->energy;
+    cpu_sparse more = {.points = list->points + w->ahead_n[s], .draws = list->draws + (size_t)w->ahead_n[s] * cb->C};
+    cpu_pick_sparse(cb, w->ahead_x[s] * YZ, x_end * YZ, key, threshold, sd, &more,
+                    s == CPU_NOISE ? w->noise_sum : NULL, s == CPU_NOISE ? &w->noise_abs : NULL);
+    w->ahead_x[s] = x_end;
+    w->ahead_n[s] += more.n;
+}
+
 void cpu__job_measure(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
 {
     cpu_worker *w = &cb->workers[worker];
@@ -297,20 +312,14 @@ void cpu__job_prepare(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
 {
     cpu_worker *w = &cb->workers[worker];
     const brain_cycle *cyc = cb->cyc;
-    const uint32_t YZ = cb->Y * cb->Z;
+    /* after what was made ahead (none unless it was for this cycle) */
     if (cb->prep_noise) {
-        memset(w->noise_sum, 0, cb->C * sizeof(double));
-        w->noise_abs = 0.0;
-        cpu_pick_sparse(cb, x0 * YZ, x1 * YZ, cyc->noise_key, cyc->noise_threshold, cb->p.noise_std, &w->noise,
-                        w->noise_sum, &w->noise_abs);
+        cpu_sparse_more(cb, w, CPU_NOISE, x1, cyc->noise_key, cyc->noise_threshold, cb->p.noise_std);
+        w->noise.n = w->ahead_n[CPU_NOISE];
     }
     if (cb->prep_energy) {
-        /* after those made ahead (none unless cb->ahead matched this cycle) */
-        cpu_sparse rest = {.points = w->energy.points + w->ahead_n,
-                           .draws = w->energy.draws + (size_t)w->ahead_n * cb->C};
-        cpu_pick_sparse(cb, w->ahead_x * YZ, x1 * YZ, cyc->energy_key, cyc->energy_threshold, cb->p.energy_std,
-                        &rest, NULL, NULL);
-        w->energy.n = w->ahead_n + rest.n;
+        cpu_sparse_more(cb, w, CPU_ENERGY, x1, cyc->energy_key, cyc->energy_threshold, cb->p.energy_std);
+        w->energy.n = w->ahead_n[CPU_ENERGY];
     }
     if (x0 == x1)
         return;
@@ -877,20 +886,18 @@ static void cpu_pass_row(cpu_brain *cb, cpu_worker *w, uint32_t x, uint32_t y, c
     w->sat_count_e += w->row_sat_e;
 }
 
-/* This cycle's share of the next activity cycle's energy picks and draws
- * (cb->ahead, brain_cpu.c "Energy drawn ahead"): 1 / cycles_left of the
- * slab's planes not yet made, rounded up, after those made already (so the
- * list stays in point order). */
-static void cpu_energy_ahead(cpu_brain *cb, cpu_worker *w, uint32_t x1)
+/* This cycle's share of each sparse step's next cycle (cb->ahead,
+ * brain_cpu.c "Sparse draws ahead"): 1 / cycles_left of the slab's planes
+ * not yet made, rounded up. */
+static void cpu_sparse_ahead(cpu_brain *cb, cpu_worker *w, uint32_t x1)
 {
-    const uint32_t YZ = cb->Y * cb->Z, left = x1 - w->ahead_x;
-    const uint32_t planes = (left + cb->ahead.cycles_left - 1) / cb->ahead.cycles_left;
-    cpu_sparse share = {.points = w->energy.points + w->ahead_n,
-                        .draws = w->energy.draws + (size_t)w->ahead_n * cb->C};
-    cpu_pick_sparse(cb, w->ahead_x * YZ, (w->ahead_x + planes) * YZ, cb->ahead.key, cb->ahead.threshold,
-                    cb->ahead.sd, &share, NULL, NULL);
-    w->ahead_x += planes;
-    w->ahead_n += share.n;
+    for (int s = 0; s < CPU_SPARSE_STEPS; s++) {
+        const cpu_ahead *a = &cb->ahead[s];
+        if (!a->now)
+            continue;
+        const uint32_t left = x1 - w->ahead_x[s], planes = (left + a->cycles_left - 1) / a->cycles_left;
+        cpu_sparse_more(cb, w, s, w->ahead_x[s] + planes, a->key, a->threshold, a->sd);
+    }
 }
 
 /* The pass over one slab. Diffusion runs in place, in tiles of tile_rows
@@ -925,8 +932,7 @@ void cpu__job_pass(cpu_brain *cb, uint32_t worker, uint32_t x0, uint32_t x1)
         for (uint32_t x = x0; x < x1; x++)
             for (uint32_t y = 0; y < Y; y++)
                 cpu_pass_row(cb, w, x, y, NULL, NULL);
-        if (cb->ahead_now)
-            cpu_energy_ahead(cb, w, x1);
+        cpu_sparse_ahead(cb, w, x1);
         return;
     }
     const uint32_t T = cb->tile_rows;

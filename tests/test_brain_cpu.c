@@ -846,15 +846,15 @@ TEST(set_params_live_matches_a_brain_made_with_them)
     brain_destroy(&b);
 }
 
-/* ---- step 6's energy drawn ahead (brain_cpu.c, "Energy drawn ahead") ---- */
+/* ---- sparse draws ahead (brain_cpu.c, "Sparse draws ahead") ---- */
 
-/* The cycles before an activity cycle that neither diffuse nor measure make
- * its energy picks and draws a share at a time, on each slab: on the default
- * schedule of cycles (5, 3, 10), two threads and slabs of 3 and 4 planes
- * (more cycles than planes, so some shares are empty), energized every time,
- * the field and the motors stay the reference's; and with shares of several
- * planes. */
-TEST(matches_spec_with_energy_drawn_ahead)
+/* The cycles before a noise or activity cycle that neither diffuse nor
+ * measure make its picks and draws a share at a time, on each slab: on the
+ * default schedule of cycles (5, 3, 10), two threads and slabs of 3 and 4
+ * planes (more cycles than planes, so some shares are empty), energized every
+ * time, the field and the motors stay the reference's; and with shares of
+ * several planes. */
+TEST(matches_spec_with_sparse_draws_ahead)
 {
     brain_params p = covering_params(7, 6, 5, 12);
     p.diffusion_every = 5;
@@ -871,13 +871,13 @@ TEST(matches_spec_with_energy_drawn_ahead)
     CHECK(compare_with_ref(p, 2, 13, 16) == 0);
 }
 
-/* A brain that drew part of the next activity cycle's energy ahead and is
- * then set live to another energy_std and energy_fraction (so what it drew
+/* A brain that drew part of the next noise and activity cycles' draws ahead
+ * and is then set live to another std and fraction of both (so what it drew
  * is stale), and one that is not (so it keeps what it drew), each against a
  * brain loaded from a checkpoint at that cycle, which draws from there on
  * only: the same motors and field, bit for bit, with energy added at the
- * activity cycle. */
-TEST(energy_drawn_ahead_matches_a_brain_that_draws_it_later)
+ * activity cycles. */
+TEST(sparse_draws_ahead_match_a_brain_that_draws_them_later)
 {
     char *dir = temp_dir(), path[128], err[512];
     CHECK(dir);
@@ -891,12 +891,14 @@ TEST(energy_drawn_ahead_matches_a_brain_that_draws_it_later)
         CHECK(brain_create(&p, &a, NULL, 0) == 0);
         float m1[5 * 30], m2[5 * 30];
         int ea = 0, eb = 0;
-        run_cycles_counting(a, 0, 23, m1, &ea); /* cycles 21-23 drew for cycle 30 */
+        run_cycles_counting(a, 0, 23, m1, &ea); /* cycles 21-23 drew for 30, 23 for 24 */
         CHECK_MSG(brain_save(a, path, err, sizeof err) == 0, "%s", err);
         brain_params q = p;
         if (stale) {
             q.energy_std = 0.2f;
             q.energy_fraction = 0.1f;
+            q.noise_std = 0.1f;
+            q.noise_fraction = 0.05f;
             CHECK_MSG(brain_set_params(a, &q, err, sizeof err) == 0, "%s", err);
         }
         ea = 0;
