@@ -895,7 +895,8 @@ static void cpu_sparse_ahead(cpu_brain *cb, cpu_worker *w, uint32_t x1)
         const cpu_ahead *a = &cb->ahead[s];
         if (!a->now)
             continue;
-        const uint32_t left = x1 - w->ahead_x[s], planes = (left + a->cycles_left - 1) / a->cycles_left;
+        const uint64_t left = x1 - w->ahead_x[s];
+        const uint32_t planes = (uint32_t)((left + a->cycles_left - 1) / a->cycles_left);
         cpu_sparse_more(cb, w, s, w->ahead_x[s] + planes, a->key, a->threshold, a->sd);
     }
 }
