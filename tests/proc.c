@@ -47,8 +47,9 @@ static bool proc_port_bindable(int port)
  * may take it as its local port: the program then cannot bind ("Address
  * already in use"). So the port comes from below that range (or above it),
  * where the kernel hands out none; each process walks it from its own start
- * in steps of a prime, so one process never gets a port twice, and two
- * processes only by chance. */
+ * in steps of a prime (coprime to the range's size unless that is a multiple
+ * of it), so one process does not get a port twice within a range's worth of
+ * picks, and two processes only by chance. */
 int proc_free_port(void)
 {
     static unsigned calls; /* this process's picks so far */
