@@ -21,6 +21,11 @@
 #include <zmq.h>
 
 #define MAX_REQUEST 4096
+/* What the socket takes at all: a longer request than MAX_REQUEST still gets
+ * its refusal up to here; above it ZeroMQ drops the connection (the peer's
+ * memory is not ours to spend). io/CONTROL.md says both. */
+#define MAX_WIRE_REQUEST (64 * 1024)
+#define CONTROL_ID_MAX 127       /* the bytes of a string id, echoed whole */
 #define MAX_REPLY 4096           /* with one robot; each robot of a fleet adds ROBOT_REPLY */
 #define ROBOT_REPLY 512          /* a robot's entry of status or save, with room to spare */
 #define COMMAND_TIMEOUT_MS 5000
@@ -136,7 +141,7 @@ static void reply_begin(reply *r, char *buf, size_t cap, const json_node *n, int
     } else if (n[id].type == JSON_NUM) {
         jw_f64(&r->w, n[id].num);
     } else if (n[id].type == JSON_STR) {
-        char s[128];
+        char s[CONTROL_ID_MAX + 1];
         json_str(n, 0, "id", s, sizeof s);
         jw_str(&r->w, s);
     } else {
@@ -245,6 +250,18 @@ typedef struct {
 static bool is_brain_key(const char *key)
 {
     return strncmp(key, "brain.", 6) == 0;
+}
+
+/* Whether set may change key in this brain now: a live key, and not a
+ * telemetry key with telemetry off nor the rate of a loop in lockstep (get's
+ * "live" says the same as set does). */
+static bool live_here(const control *c, const char *key)
+{
+    if (!is_live(key))
+        return false;
+    if (is_telemetry_key(key) && !c->tel)
+        return false;
+    return !(strcmp(key, "loop.rate_hz") == 0 && c->cur.loop.mode == LOOP_LOCKSTEP);
 }
 
 /* The entry of brain_param_table for "brain.KEY", or NULL. */
@@ -447,7 +464,7 @@ static void do_get(control *c, const json_node *n, int id, const targets *t, con
     reply_ok(&r);
     jw_key(&r.w, "key"); jw_str(&r.w, key);
     jw_key(&r.w, "value"); jw_str(&r.w, value);
-    jw_key(&r.w, "live"); jw_bool(&r.w, is_live(key));
+    jw_key(&r.w, "live"); jw_bool(&r.w, live_here(c, key));
     reply_end(&r);
 }
 
@@ -732,6 +749,15 @@ static void do_simple(control *c, const json_node *n, int id, const targets *t,
     reply_end(&r);
 }
 
+/* The string field of the request into out (cap bytes, "" when absent or
+ * not a string): false when it does not fit or holds a NUL, which would cut
+ * it (a path cut short is another path). */
+static bool string_fits(const json_node *n, const char *field, char *out, size_t cap)
+{
+    const size_t len = json_str(n, 0, field, out, cap);
+    return len < cap && len == strlen(out);
+}
+
 void control_handle(control *c, const char *request, size_t len, char *out, size_t cap)
 {
     json_node *n = c->nodes;
@@ -745,27 +771,55 @@ void control_handle(control *c, const char *request, size_t len, char *out, size
         return;
     }
     int id = json_get(n, 0, "id");
+    char text[CONFIG_STR];
+    if (id >= 0 && n[id].type != JSON_STR && n[id].type != JSON_NUM && n[id].type != JSON_NULL) {
+        reply_error(out, cap, NULL, -1, "id: must be a string, a number or null");
+        return;
+    }
+    if (id >= 0 && n[id].type == JSON_STR && !string_fits(n, "id", text, CONTROL_ID_MAX + 1)) {
+        reply_error(out, cap, NULL, -1, "id: a string of at most %d bytes without NUL", CONTROL_ID_MAX);
+        return;
+    }
     int v = json_get(n, 0, "v");
     if (v < 0 || n[v].type != JSON_NUM || n[v].num != CONTROL_VERSION) {
         reply_error(out, cap, n, id, "v: this brain speaks control protocol version %d",
                     CONTROL_VERSION);
         return;
     }
+    /* the optional fields' types, before any is read */
+    static const struct { const char *field, *types; json_type a, b, c; } typed[] = {
+        {"robot", "a number (a robot's id)", JSON_NUM, JSON_NUM, JSON_NUM},
+        {"request", "a string", JSON_STR, JSON_STR, JSON_STR},
+        {"key", "a string (section.key)", JSON_STR, JSON_STR, JSON_STR},
+        {"path", "a string", JSON_STR, JSON_STR, JSON_STR},
+        {"value", "a string, a number or a boolean", JSON_STR, JSON_NUM, JSON_BOOL},
+    };
+    for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++) {
+        int at = json_get(n, 0, typed[i].field);
+        if (at >= 0 && n[at].type != typed[i].a && n[at].type != typed[i].b && n[at].type != typed[i].c) {
+            reply_error(out, cap, n, id, "%s: must be %s", typed[i].field, typed[i].types);
+            return;
+        }
+    }
     targets t;
     if (!parse_robot(c, n, id, &t, out, cap))
         return;
     char what[32], key[128], value[CONFIG_STR], path[CONFIG_STR];
-    json_str(n, 0, "request", what, sizeof what);
-    json_str(n, 0, "key", key, sizeof key);
-    json_str(n, 0, "path", path, sizeof path);
+    static const char *const strings[] = {"request", "key", "path", "value"};
+    char *const into[] = {what, key, path, value};
+    const size_t room[] = {sizeof what, sizeof key, sizeof path, sizeof value};
+    for (size_t i = 0; i < 4; i++) {
+        if (!string_fits(n, strings[i], into[i], room[i])) {
+            reply_error(out, cap, n, id, "%s: a string of at most %zu bytes without NUL", strings[i],
+                        room[i] - 1);
+            return;
+        }
+    }
     int vi = json_get(n, 0, "value");
-    value[0] = '\0';
     if (vi >= 0 && n[vi].type == JSON_NUM)
         snprintf(value, sizeof value, "%.17g", n[vi].num);
     else if (vi >= 0 && n[vi].type == JSON_BOOL)
         snprintf(value, sizeof value, "%s", n[vi].num != 0 ? "true" : "false");
-    else
-        json_str(n, 0, "value", value, sizeof value);
 
     if (strcmp(what, "status") == 0) {
         do_status(c, n, id, &t, out, cap);
@@ -805,7 +859,7 @@ static void serve_one(control *c, char *req, char *rep)
         return;
     }
     bool delimited = false, first = true, too_long = false;
-    size_t len = 0;
+    size_t len = 0, frames = 0;
     int more = zmq_msg_more(&id);
     while (more) {
         zmq_msg_t m;
@@ -817,6 +871,8 @@ static void serve_one(control *c, char *req, char *rep)
         size_t sz = zmq_msg_size(&m);
         if (first && sz == 0) {
             delimited = true;
+        } else if (++frames > 1) {
+            /* a second frame: refused below, whatever its size */
         } else if (sz > MAX_REQUEST) {
             too_long = true;
             len = sz;
@@ -828,7 +884,9 @@ static void serve_one(control *c, char *req, char *rep)
         more = zmq_msg_more(&m);
         zmq_msg_close(&m);
     }
-    if (too_long)
+    if (frames > 1)
+        reply_error(rep, c->rep_cap, NULL, -1, "request: %zu frames (a request is one frame)", frames);
+    else if (too_long)
         reply_error(rep, c->rep_cap, NULL, -1, "request: %zu bytes is too long (allowed up to %d)",
                     len, MAX_REQUEST);
     else
@@ -916,8 +974,7 @@ int control_create(const config *cfg, brain_fleet *f, loop *lp, telemetry *tel, 
         }
     }
     c->sock = zmq_socket(c->ctx, ZMQ_ROUTER);
-    int maxmsg = MAX_REQUEST + 64;
-    int64_t maxsize = maxmsg;
+    int64_t maxsize = MAX_WIRE_REQUEST;
     if (!c->sock || zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero) ||
         zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize)) {
         rc = fb_fail(err, err_len, CONTROL_ERR_PARAM, "control: cannot set up the socket: %s",

@@ -7,6 +7,9 @@
 #include "curve.h"
 #include "json.h"
 
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +169,21 @@ static void print_reply(const char *what, const json_node *n)
     }
 }
 
+/* text as a decimal whole number in [lo, hi], all of it (no sign, no
+ * spaces, nothing after). */
+static bool whole_number(const char *text, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+    if (text[0] < '0' || text[0] > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     const char *endpoint = "tcp://127.0.0.1:5558", *server_key = NULL, *public_key = NULL,
@@ -202,9 +220,21 @@ int main(int argc, char **argv)
             public_key = keys.public_key;
             secret_key = keys.secret_key;
         } else if (strcmp(a, "--timeout-ms") == 0 && has) {
-            timeout_ms = atoi(argv[++i]);
+            unsigned long v;
+            if (!whole_number(argv[++i], 1, INT32_MAX, &v)) {
+                fprintf(stderr, "fieldbrain-ctl: --timeout-ms: '%s' is not a whole number of ms from 1 "
+                        "to %d\n", argv[i], INT32_MAX);
+                return EXIT_UNREACHED;
+            }
+            timeout_ms = (int)v;
         } else if (strcmp(a, "--robot") == 0 && has) {
-            robot = atol(argv[++i]);
+            unsigned long v;
+            if (!whole_number(argv[++i], 0, UINT32_MAX, &v)) {
+                fprintf(stderr, "fieldbrain-ctl: --robot: '%s' is not a robot id (a whole number from "
+                        "0 to %u)\n", argv[i], UINT32_MAX);
+                return EXIT_UNREACHED;
+            }
+            robot = (long)v;
         } else if (a[0] == '-' && a[1] == '-') {
             fprintf(stderr, "fieldbrain-ctl: unknown or incomplete option '%s'\n", a);
             return EXIT_UNREACHED;
@@ -233,8 +263,6 @@ int main(int argc, char **argv)
                 k == 1 ? "a key" : k == 2 ? "a key and a value" : k == 3 ? "at most a path" : "no arguments");
         return EXIT_UNREACHED;
     }
-    if (timeout_ms <= 0)
-        timeout_ms = 3000;
     if ((public_key != NULL) != (secret_key != NULL)) {
         fprintf(stderr, "fieldbrain-ctl: --public-key and --secret-key go together\n");
         return EXIT_UNREACHED;

@@ -353,34 +353,93 @@ double json_num(const json_node *n, int obj, const char *path, double def)
     return n[i].num;
 }
 
-void json_str(const json_node *n, int obj, const char *path, char *out, size_t out_len)
+/* The value of 4 hex digits at s, or -1. */
+static long hex4(const char *s)
 {
-    if (out_len == 0)
-        return;
-    out[0] = '\0';
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Appends byte c at *o when it fits (out_len - 1 bytes and the NUL). */
+static void put_byte(char *out, size_t out_len, size_t *o, char c)
+{
+    if (*o + 1 < out_len)
+        out[*o] = c;
+    (*o)++;
+}
+
+/* Code point cp as UTF-8 at *o. */
+static void put_utf8(char *out, size_t out_len, size_t *o, unsigned long cp)
+{
+    if (cp < 0x80) {
+        put_byte(out, out_len, o, (char)cp);
+    } else if (cp < 0x800) {
+        put_byte(out, out_len, o, (char)(0xC0 | (cp >> 6)));
+        put_byte(out, out_len, o, (char)(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+        put_byte(out, out_len, o, (char)(0xE0 | (cp >> 12)));
+        put_byte(out, out_len, o, (char)(0x80 | ((cp >> 6) & 0x3F)));
+        put_byte(out, out_len, o, (char)(0x80 | (cp & 0x3F)));
+    } else {
+        put_byte(out, out_len, o, (char)(0xF0 | (cp >> 18)));
+        put_byte(out, out_len, o, (char)(0x80 | ((cp >> 12) & 0x3F)));
+        put_byte(out, out_len, o, (char)(0x80 | ((cp >> 6) & 0x3F)));
+        put_byte(out, out_len, o, (char)(0x80 | (cp & 0x3F)));
+    }
+}
+
+size_t json_str(const json_node *n, int obj, const char *path, char *out, size_t out_len)
+{
+    if (out_len)
+        out[0] = '\0';
     int i = json_path(n, obj, path);
     if (i < 0 || n[i].type != JSON_STR)
-        return;
+        return 0;
+    const char *s = n[i].str;
+    const size_t len = n[i].str_len;
     size_t o = 0;
-    for (size_t k = 0; k < n[i].str_len && o + 1 < out_len; k++) {
-        char c = n[i].str[k];
-        if (c == '\\' && k + 1 < n[i].str_len) {
-            char e = n[i].str[++k];
-            if (e == 'n')
-                c = '\n';
-            else if (e == 't')
-                c = '\t';
-            else if (e == 'u' && k + 4 < n[i].str_len) {
-                char hex[5] = {n[i].str[k + 1], n[i].str[k + 2], n[i].str[k + 3], n[i].str[k + 4], 0};
-                long v = strtol(hex, NULL, 16);
-                c = v < 0x80 ? (char)v : '?';
-                k += 4;
-            } else
-                c = e;
+    for (size_t k = 0; k < len; k++) {
+        char c = s[k];
+        if (c != '\\' || k + 1 >= len) {
+            put_byte(out, out_len, &o, c);
+            continue;
         }
-        out[o++] = c;
+        char e = s[++k];
+        long cp = e == 'u' && k + 4 < len ? hex4(s + k + 1) : -1;
+        if (e != 'u') {
+            put_byte(out, out_len, &o, e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r'
+                                       : e == 'b' ? '\b' : e == 'f' ? '\f' : e);
+            continue;
+        }
+        if (cp < 0) {
+            put_byte(out, out_len, &o, '?');
+            continue;
+        }
+        k += 4;
+        if (cp >= 0xD800 && cp < 0xDC00 && k + 6 < len && s[k + 1] == '\\' && s[k + 2] == 'u') {
+            /* a surrogate pair: one code point above U+FFFF */
+            long lo = hex4(s + k + 3);
+            if (lo >= 0xDC00 && lo < 0xE000) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                k += 6;
+            }
+        }
+        if (cp >= 0xD800 && cp < 0xE000)
+            put_byte(out, out_len, &o, '?'); /* a lone surrogate stands for nothing */
+        else
+            put_utf8(out, out_len, &o, (unsigned long)cp);
     }
-    out[o] = '\0';
+    if (out_len)
+        out[o < out_len ? o : out_len - 1] = '\0';
+    return o;
 }
 
 int json_count(const json_node *n, int node)

@@ -57,8 +57,12 @@ int json_get(const json_node *n, int obj, const char *key);
 int json_path(const json_node *n, int obj, const char *path);
 /* The number at path, or def when missing or not a number. */
 double json_num(const json_node *n, int obj, const char *path, double def);
-/* Copies the string at path (escapes decoded) into out; "" when missing. */
-void json_str(const json_node *n, int obj, const char *path, char *out, size_t out_len);
+/* Copies the string at path into out, its escapes decoded (\uXXXX as
+ * UTF-8, a pair of surrogates as one code point); "" when missing or not a
+ * string. Returns the decoded length in bytes, as snprintf does: out_len or
+ * more means it was cut; more than strlen(out) below that means a \u0000
+ * inside. */
+size_t json_str(const json_node *n, int obj, const char *path, char *out, size_t out_len);
 /* Children of an array or object node, in order: i = n[a].child; i >= 0; i = n[i].next */
 int json_count(const json_node *n, int node);
 

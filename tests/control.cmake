@@ -3,7 +3,9 @@
 # bit-for-bit test of a change while running is in test_brain_cpu.c and
 # test_brain_vk.c (set_params_live_matches_a_brain_made_with_them).
 foreach(name set_get_status_and_the_event telemetry_rates_and_slice_change_live
-             refused_keys_exit_1_with_a_sentence
+             refused_keys_exit_1_with_a_sentence malformed_requests_are_refused_and_nothing_changes
+             live_follows_what_set_takes_with_telemetry_off_and_in_lockstep
+             ctl_refuses_a_bad_robot_or_timeout_with_exit_2
              unreachable_endpoint_exits_2_within_the_timeout
              save_writes_a_loadable_checkpoint_and_resume_keeps_the_change
              pause_stops_the_motors_resume_and_reset_step_again curve_allowed_client_only

@@ -23,7 +23,7 @@ class Brain:
     fresh ports."""
 
     def __init__(self, link_extra='', resume=None, mode='fixed_rate', robots=(), ckpt=None,
-                 extra_args=()):
+                 extra_args=(), telemetry=True):
         self.dir = tempfile.TemporaryDirectory()
         ep = lambda: 'tcp://127.0.0.1:%d' % free_port()  # noqa: E731
         self.sensor, self.motor, self.telemetry, self.control = ep(), ep(), ep(), ep()
@@ -33,11 +33,11 @@ class Brain:
             f.write('brain:\n  size: 8\n  channels: 16\n  backend: cpu\n  threads: 1\n'
                     'loop:\n  mode: %s\n  rate_hz: 100\n  stats_window: 100\n'
                     'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n%s'
-                    'telemetry:\n  endpoint: "%s"\n  every: 1\n  slice_every: 0\n'
+                    'telemetry:\n  enabled: %s\n  endpoint: "%s"\n  every: 1\n  slice_every: 0\n'
                     'checkpoint:\n  path: "%s"\n  on_exit: false\n'
                     'control:\n  endpoint: "%s"\n'
-                    % (mode, self.sensor, self.motor, link_extra, self.telemetry, self.ckpt,
-                       self.control))
+                    % (mode, self.sensor, self.motor, link_extra, str(telemetry).lower(),
+                       self.telemetry, self.ckpt, self.control))
             if robots:
                 f.write('robots:\n' + ''.join('  - id: %d\n' % r for r in robots))
         self.err = open(os.path.join(self.dir.name, 'stderr'), 'w+')
@@ -204,6 +204,100 @@ def test_refused_keys_exit_1_with_a_sentence():
     # nothing changed by the refusals
     code, out, err = b.ctl('get', 'brain.decay')
     assert out.strip() == '0.995'
+    assert b.stop()[0] == 0
+
+
+def test_malformed_requests_are_refused_and_nothing_changes():
+    b = Brain()
+    ctx = zmq.Context()
+
+    def req_socket():
+        s = ctx.socket(zmq.REQ)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.RCVTIMEO, 3000)
+        s.connect(b.control)
+        return s
+
+    req = req_socket()
+
+    def ask(body):
+        req.send(body if isinstance(body, bytes) else json.dumps(body).encode())
+        return json.loads(req.recv())
+
+    def refused(body, sentence, rid=None):
+        r = ask(body)
+        assert r['ok'] is False and r['error'] == sentence and r['id'] == rid, (body, r)
+
+    # too long (up to what the socket takes at all), and two frames
+    refused(b'{' + b' ' * 4999, 'request: 5000 bytes is too long (allowed up to 4096)')
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.setsockopt(zmq.RCVTIMEO, 3000)
+    dealer.connect(b.control)
+    dealer.send_multipart([b'{"v":1,"request":"status"}', b'{}'])
+    r = json.loads(dealer.recv())
+    assert r['error'] == 'request: 2 frames (a request is one frame)', r
+    # over 65536 bytes: ZeroMQ drops the connection, no reply at all
+    big = req_socket()
+    big.send(b' ' * 70000)
+    try:
+        big.recv()
+        raise AssertionError('a reply to 70000 bytes')
+    except zmq.Again:
+        pass
+    big.close()
+    # fields of the wrong type, with NULs, too long
+    refused({'v': 1, 'id': {'a': 1}, 'request': 'status'}, 'id: must be a string, a number or null')
+    refused({'v': 1, 'id': True, 'request': 'status'}, 'id: must be a string, a number or null')
+    refused({'v': 1, 'id': 'x' * 128, 'request': 'status'},
+            'id: a string of at most 127 bytes without NUL')
+    assert ask({'v': 1, 'id': 'x' * 127, 'request': 'status'})['id'] == 'x' * 127
+    refused({'v': 1, 'id': 3, 'request': 'save', 'path': 5}, 'path: must be a string', 3)
+    refused({'v': 1, 'id': 3, 'request': 'status', 'robot': '1'},
+            "robot: must be a number (a robot's id)", 3)
+    refused({'v': 1, 'request': 'set', 'key': 'brain.motor_gain', 'value': {'x': 1}},
+            'value: must be a string, a number or a boolean')
+    refused({'v': 1, 'request': 'set', 'key': 'brain.motor_gain\u0000x', 'value': '50'},
+            'key: a string of at most 127 bytes without NUL')
+    refused({'v': 1, 'request': 'set', 'key': 'brain.motor_gain', 'value': '5' + '0' * 255},
+            'value: a string of at most 255 bytes without NUL')
+    long_path = os.path.join(b.dir.name, 'p' * 300)
+    refused({'v': 1, 'request': 'save', 'path': long_path}, 'path: a string of at most 255 bytes without NUL')
+    refused({'v': 1, 'request': 'save', 'path': b.ckpt + '\u0000.x'},
+            'path: a string of at most 255 bytes without NUL')
+    assert not os.path.exists(long_path[:255] + '.json')
+    assert ask({'v': 1, 'request': 'get', 'key': 'brain.motor_gain'})['value'] == '5'
+    # escapes decoded as JSON writes them: json.dumps sends \u00e9 for é
+    path = os.path.join(b.dir.name, 'caf\u00e9-\U0001F916')
+    r = ask({'v': 1, 'request': 'save', 'path': path})
+    assert r['ok'] and r['path'] == path, r
+    assert os.path.exists(path + '.json'), os.listdir(b.dir.name)
+    # live: what set may change in this brain now
+    assert ask({'v': 1, 'request': 'get', 'key': 'telemetry.every'})['live'] is True
+    assert ask({'v': 1, 'request': 'get', 'key': 'loop.rate_hz'})['live'] is True
+    assert ask({'v': 1, 'request': 'get', 'key': 'brain.size'})['live'] is False
+    req.close()
+    dealer.close()
+    ctx.destroy(linger=0)
+    assert b.stop()[0] == 0
+
+
+def test_live_follows_what_set_takes_with_telemetry_off_and_in_lockstep():
+    for brain, key in ((Brain(telemetry=False), 'telemetry.every'), (Brain(mode='lockstep'), 'loop.rate_hz')):
+        code, out, err = brain.ctl('get', key, json_out=True)
+        assert code == 0 and json.loads(out)['live'] is False, out
+        code, out, err = brain.ctl('set', key, '4')
+        assert code == 1 and key in one_sentence(err), err
+        assert brain.stop()[0] == 0
+
+
+def test_ctl_refuses_a_bad_robot_or_timeout_with_exit_2():
+    b = Brain()
+    for extra in (['--robot', 'abc'], ['--robot', '1x'], ['--robot', '-1'], ['--robot', '4294967296'],
+                  ['--timeout-ms', '0'], ['--timeout-ms', '12ms']):
+        code, out, err = b.ctl('status', extra=extra)
+        assert code == 2 and extra[0] in one_sentence(err), (extra, code, err)
+    assert b.ctl('status', extra=['--robot', '1'])[0] == 0
     assert b.stop()[0] == 0
 
 
