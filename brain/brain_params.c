@@ -159,13 +159,16 @@ int brain_params_check_bounds(const brain_params *p, double sensor_limit, double
     if (bound)
         *bound = worst;
     /* A sum of every element must stay far from FLT_MAX (3.4e38). */
-    if (!(worst * elements <= 1e37) || !(fabs((double)p->motor_gain) * worst <= 1e37))
+    const double most = fmin(1e37 / elements, 1e37 / fmax(fabs((double)p->motor_gain), 1.0));
+    if (!(worst <= most))
         return fb_fail(err, err_len, BRAIN_ERR_PARAM,
                        "sensor_gain, clamp_limit, momentum_gain: with sensor values up to "
-                       "+-%g (link.sensor_limit) a cycle could reach |F| = %.3g, and sums over "
-                       "the %.0f elements would overflow float32 (keep clamp_limit + sensors * "
-                       "|sensor_gain| * sensor_limit under %.3g)",
-                       sensor_limit, worst, elements, 1e37 / elements / (1.0 + fabs((double)p->momentum_gain)));
+                       "+-%g (link.sensor_limit) a cycle could reach |F| = %.3g ((max(clamp_limit, "
+                       "%g init_std) + sensors * |sensor_gain| * sensor_limit + %g noise_std) * "
+                       "(1 + |momentum_gain|) + %g energy_std), and sums over the %.0f elements "
+                       "would overflow float32: that bound must stay under %.3g (1e37 / the "
+                       "elements, and / |motor_gain|)",
+                       sensor_limit, worst, z, z, z, elements, most);
     if (p->precision == BRAIN_PRECISION_F16 && !(worst <= 65504.0))
         return fb_fail(err, err_len, BRAIN_ERR_PARAM,
                        "precision: f16 holds at most 65504, but with sensor values up to +-%g "

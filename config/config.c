@@ -4,6 +4,8 @@
  * "file:line:column: section.key: what is wrong (allowed range)". */
 #include "config.h"
 #include "fail.h"
+#include "inlog_budget.h"
+#include "wire.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1109,6 +1111,25 @@ int config_check(const config *c, const char *name, char *err, size_t err_len)
                               "telemetry.slice_robot: %lld is no robot of the fleet (%s; -1: the "
                               "first)", (long long)c->telemetry.slice_robot, ids);
         }
+    }
+    const size_t frame = wire_message_bytes(c->brain.sensors);
+    if (c->link.max_message_bytes < frame) {
+        static const char *const keys[] = {"link.max_message_bytes", "brain.sensors"};
+        return check_fail(c, name, err, err_len, keys, N_OF(keys),
+                          "link.max_message_bytes: %u is less than one sensor message of this brain "
+                          "(48 + 4 x brain.sensors = %zu bytes): every message would be dropped",
+                          c->link.max_message_bytes, frame);
+    }
+    const uint64_t elements =
+        (uint64_t)c->brain.size_x * c->brain.size_y * c->brain.size_z * c->brain.channels;
+    const uint64_t budget = inlog_min_budget_bytes(elements);
+    if (c->record.path[0] && ((uint64_t)c->record.max_mb << 20) < budget) {
+        static const char *const keys[] = {"record.max_mb", "record.path"};
+        return check_fail(c, name, err, err_len, keys, N_OF(keys),
+                          "record.max_mb: %u MiB cannot hold a few segments of this brain (each "
+                          "starts with a %.1f MiB checkpoint): allowed at least %llu",
+                          c->record.max_mb, (double)inlog_checkpoint_bytes(elements) / (1 << 20),
+                          (unsigned long long)((budget + (1u << 20) - 1) >> 20));
     }
     if (c->robots.count > 0)
         return check_robots(c, name, err, err_len);

@@ -5,6 +5,7 @@
  * a roll request, all atomics.
  */
 #include "inlog.h"
+#include "inlog_budget.h"
 #include "inlog_internal.h"
 #include "fail.h"
 
@@ -293,8 +294,8 @@ int inlog_writer_create(const inlog_options *o, const brain *b, inlog_writer **o
 {
     *out = NULL;
     const brain_params *p = brain_get_params(b);
-    uint64_t ckpt = brain_field_count(b) * 4 + 65536;
-    uint64_t need = 4 * ckpt + (256u << 10);
+    uint64_t ckpt = inlog_checkpoint_bytes(brain_field_count(b));
+    uint64_t need = inlog_min_budget_bytes(brain_field_count(b));
     if (o->max_bytes < need)
         return fb_fail(err, err_len, INLOG_ERR_PARAM,
                        "record.max_mb: %llu MiB cannot hold a few segments of this brain (each "

@@ -838,6 +838,26 @@ TEST(checks_between_keys)
                  "t.yaml:2:3: checkpoint.every_s: 60 needs checkpoint.path (it is not set)");
     EXPECT_ERROR("checkpoint:\n  every_s: 60\n  path: ''\n", CONFIG_ERR_RANGE,
                  "t.yaml:3:3: checkpoint.every_s: 60 needs checkpoint.path (it is empty)");
+
+    /* What fieldbrain run would refuse at start is refused here, at its
+     * place: a sensor message the link could never take, an input log
+     * budget that cannot hold a few of its segments (32^3 x 64: 8.1 MiB
+     * each, 33 MiB at least; without a path no log, no check). */
+    EXPECT_ERROR("link:\n  max_message_bytes: 111\n", CONFIG_ERR_RANGE,
+                 "t.yaml:2:3: link.max_message_bytes: 111 is less than one sensor message of this "
+                 "brain (48 + 4 x brain.sensors = 112 bytes): every message would be dropped");
+    EXPECT_OK("link:\n  max_message_bytes: 112\n", &c);
+    EXPECT_ERROR("link:\n  max_message_bytes: 100\nbrain:\n  sensors: 14\n", CONFIG_ERR_RANGE,
+                 "t.yaml:4:3: link.max_message_bytes: 100 is less than one sensor message of this "
+                 "brain (48 + 4 x brain.sensors = 104 bytes): every message would be dropped");
+    EXPECT_ERROR("record:\n  path: /tmp/log\n  max_mb: 32\n", CONFIG_ERR_RANGE,
+                 "t.yaml:3:3: record.max_mb: 32 MiB cannot hold a few segments of this brain (each "
+                 "starts with a 8.1 MiB checkpoint): allowed at least 33");
+    EXPECT_OK("record:\n  path: /tmp/log\n  max_mb: 33\n", &c);
+    EXPECT_OK("record:\n  max_mb: 1\n", &c);
+    EXPECT_ERROR("record:\n  max_mb: 40\n  path: /tmp/log\nbrain:\n  size: 40\n", CONFIG_ERR_RANGE,
+                 "t.yaml:3:3: record.max_mb: 40 MiB cannot hold a few segments of this brain (each "
+                 "starts with a 15.7 MiB checkpoint): allowed at least 63");
 }
 
 /* config_check on a config built in code: a key the file set keeps its
