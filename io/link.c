@@ -303,7 +303,13 @@ int link_recv(robot_link *l, bool newest, int64_t now_ns, link_sensor *out)
             return LINK_ERR_ZMQ;
         }
         if (zmq_msg_more(&m)) {
-            /* Swallow the rest of a multipart message: one bad message. */
+            /* Swallow the rest of a multipart message: one bad message,
+             * whose it is read from its first frame's header (as for one
+             * frame: magic and version right, a robot of the fleet). */
+            wire_header h;
+            int whose = wire_decode_header(zmq_msg_data(&m), zmq_msg_size(&m), &h) == WIRE_OK
+                            ? link_robot_index(l, h.robot_id)
+                            : -1;
             while (zmq_msg_more(&m)) {
                 zmq_msg_close(&m);
                 zmq_msg_init(&m);
@@ -311,7 +317,7 @@ int link_recv(robot_link *l, bool newest, int64_t now_ns, link_sensor *out)
                     break;
             }
             zmq_msg_close(&m);
-            count_bad(l, -1, WIRE_BAD_FRAMES);
+            count_bad(l, whose, WIRE_BAD_FRAMES);
             continue;
         }
         wire_header h;

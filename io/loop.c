@@ -196,11 +196,8 @@ static void print_event(const loop *lp, const loop_event *e)
     robot_label(lp, e->robot_id, who, sizeof who);
     switch (e->kind) {
     case LOOP_EVENT_BAD_INPUT_BURST: {
-        int i = e->robot_id == LOOP_FLEET_ROBOT ? -1 : link_robot_index(lp->l, e->robot_id);
-        const link_counters *c = i < 0 ? link_get_counters(lp->l) : link_robot_counters(lp->l, (uint32_t)i);
         fprintf(stderr, "fieldbrain: warning: dropped %llu bad sensor message(s)%s: %s (%llu so far)\n",
-                (unsigned long long)e->count, who, wire_bad_name(e->reason),
-                (unsigned long long)c->bad[e->reason]);
+                (unsigned long long)e->count, who, wire_bad_name(e->reason), (unsigned long long)e->total);
         break;
     }
     case LOOP_EVENT_BRAIN_FAULT:
@@ -264,6 +261,16 @@ static void emit_fleet(loop *lp, loop_event_kind kind, int reason, uint64_t coun
     }
     loop_event e = {.kind = kind, .cycle = lp->ticks, .time_ns = t, .robot_id = LOOP_FLEET_ROBOT,
                     .reason = reason, .count = count};
+    emit_event(lp, &e);
+}
+
+/* A bad_input_burst of robot r (NULL: of the input that named no robot of
+ * the fleet): count since the last, total from the start. */
+static void emit_bad(loop *lp, loop_robot *r, int reason, uint64_t count, uint64_t total, int64_t t)
+{
+    loop_event e = {.kind = LOOP_EVENT_BAD_INPUT_BURST, .cycle = r ? r->cycle : lp->ticks, .time_ns = t,
+                    .robot_id = r ? r->id : LOOP_FLEET_ROBOT, .reason = reason, .count = count,
+                    .total = total};
     emit_event(lp, &e);
 }
 
@@ -568,17 +575,20 @@ static void record_timing(loop *lp, int64_t lateness, int64_t work, int64_t gpu)
 }
 
 /* Bursts of bad input (each robot's, and the fleet's that named no robot)
- * and overruns: at most one event a second each. */
-static void check_bursts(loop *lp, int64_t t)
+ * and overruns: at most one event a second each, or (last: at shutdown)
+ * whatever came since the last event, so that the last second's drops are
+ * logged too. */
+static void check_bursts(loop *lp, int64_t t, bool last)
 {
+    const int64_t gap = last ? 0 : NS_PER_S;
     for (uint32_t i = 0; i < lp->n; i++) {
         loop_robot *r = &lp->robots[i];
         const link_counters *lc = link_robot_counters(lp->l, i);
         if (lc->bad_total == 0)
             continue;
         for (int k = 0; k < WIRE_BAD_REASONS; k++)
-            if (lc->bad[k] > r->bad_at_emit[k] && t - r->bad_emit_ns[k] >= NS_PER_S) {
-                emit(lp, r, LOOP_EVENT_BAD_INPUT_BURST, k, lc->bad[k] - r->bad_at_emit[k], t);
+            if (lc->bad[k] > r->bad_at_emit[k] && t - r->bad_emit_ns[k] >= gap) {
+                emit_bad(lp, r, k, lc->bad[k] - r->bad_at_emit[k], lc->bad[k], t);
                 r->bad_at_emit[k] = lc->bad[k];
                 r->bad_emit_ns[k] = t;
             }
@@ -590,14 +600,14 @@ static void check_bursts(loop *lp, int64_t t)
             for (uint32_t i = 0; i < lp->n && fc->bad[k]; i++)
                 named += link_robot_counters(lp->l, i)->bad[k];
             uint64_t unnamed = fc->bad[k] - named;
-            if (unnamed > lp->bad_at_emit[k] && t - lp->bad_emit_ns[k] >= NS_PER_S) {
-                emit_fleet(lp, LOOP_EVENT_BAD_INPUT_BURST, k, unnamed - lp->bad_at_emit[k], t);
+            if (unnamed > lp->bad_at_emit[k] && t - lp->bad_emit_ns[k] >= gap) {
+                emit_bad(lp, NULL, k, unnamed - lp->bad_at_emit[k], unnamed, t);
                 lp->bad_at_emit[k] = unnamed;
                 lp->bad_emit_ns[k] = t;
             }
         }
     }
-    if (lp->overruns > lp->overrun_at_emit && t - lp->overrun_emit_ns >= NS_PER_S) {
+    if (lp->overruns > lp->overrun_at_emit && t - lp->overrun_emit_ns >= gap) {
         emit_fleet(lp, LOOP_EVENT_OVERRUN_BURST, 0, lp->overruns - lp->overrun_at_emit, t);
         lp->overrun_at_emit = lp->overruns;
         lp->overrun_emit_ns = t;
@@ -948,7 +958,7 @@ static void tick(loop *lp, int64_t wake, int64_t lateness)
         lp->robots[i].due = false;
     }
     atomic_store_explicit(&lp->st_overruns, lp->overruns, memory_order_relaxed);
-    check_bursts(lp, end);
+    check_bursts(lp, end, false);
     check_autosave(lp, end);
 }
 
@@ -1037,7 +1047,7 @@ static void run_lockstep(loop *lp, volatile sig_atomic_t *stop)
             continue;
         }
         take_command(lp, t);  /* no cycle now: from the next one */
-        check_bursts(lp, t);
+        check_bursts(lp, t, false);
         check_autosave(lp, t);
         int64_t wait_ms = wait_ns / 1000000 + 1;
         if (!link_holds_message(lp->l))
@@ -1088,6 +1098,7 @@ int loop_run(loop *lp, volatile sig_atomic_t *stop)
 
     /* Shutdown: the cycle in progress has finished. */
     int64_t t = now_ns(lp);
+    check_bursts(lp, t, true);
     for (uint32_t i = 0; i < lp->n; i++) {
         loop_robot *r = &lp->robots[i];
         r->cycle++;

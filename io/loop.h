@@ -118,6 +118,7 @@ typedef struct {
     uint32_t robot_id;
     int reason;
     uint64_t count;
+    uint64_t total;  /* bad_input_burst: the reason's count from the start, count included */
     /* param_changed: the key ("brain.motor_gain") and its values as text */
     char key[LOOP_TEXT], old_value[LOOP_TEXT], new_value[LOOP_TEXT];
 } loop_event;

@@ -89,3 +89,18 @@ def summary(text):
     line = [l for l in text.splitlines() if 'summary:' in l and 'summary: robot ' not in l]
     assert line, 'no summary line'
     return {k: int(v) for k, v in re.findall(r' (\w+)=(-?\d+)', line[-1])}
+
+
+def bad_input_logged(text):
+    """The bad-input log lines of stderr text (io/PROTOCOL.md, "Bad input"),
+    checked line by line: each line's total is the last one's plus its
+    count. Returns {(who, reason): last total}, who '' with one robot, else
+    'robot ID' or 'fleet'."""
+    last = {}
+    pattern = (r'fieldbrain: warning: dropped (\d+) bad sensor message\(s\)(?: \((robot \d+|fleet)\))?: '
+               r'(\w+) \((\d+) so far\)')
+    for n, who, reason, total in re.findall(pattern, text):
+        key = (who, reason)
+        assert int(total) == last.get(key, 0) + int(n), (key, n, total, last.get(key))
+        last[key] = int(total)
+    return last

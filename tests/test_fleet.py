@@ -108,6 +108,8 @@ def fleet_answers_equal_alone(backend):
             bad[2] = float('nan')
             garbage.send(rc.encode(rc.SENSORS, rid, 10 ** 6 + i, bad))      # names rid, bad
             garbage.send(rc.encode(rc.SENSORS, rid, 10 ** 6 + i, bad[:4]))  # wrong length
+            garbage.send_multipart([rc.encode(rc.SENSORS, rid, 10 ** 6 + i, sensors(rid, i)),
+                                    b'more'])                                # frames, names rid
         # Robot 2 stalls for a while now and then: the others go on.
         if i % 10 == 5:
             time.sleep(0.3)
@@ -123,10 +125,16 @@ def fleet_answers_equal_alone(backend):
     for rid in GOOD:
         assert s[rid]['received'] == n, s[rid]
         # The messages that named it but were bad count to it.
-        assert s[rid]['bad'] == 2 * n, s[rid]
+        assert s[rid]['bad'] == 3 * n, s[rid]
     assert s[ROGUE]['received'] > 0
     total = fbtest.summary(text)
     assert total['robot'] > 0 and total['magic'] + total['truncated'] > 0, total
+    assert total['frames'] == len(GOOD) * n, total
+    # The robots' and the fleet's log lines add up to the fleet's counts.
+    logged = fbtest.bad_input_logged(text)
+    for reason in ('frames', 'nonfinite', 'length', 'robot', 'magic', 'truncated'):
+        assert sum(t for (_, r), t in logged.items() if r == reason) == total[reason], (reason, logged)
+    assert logged[('robot %d' % GOOD[0], 'frames')] == n, logged
     for rid in GOOD:
         want = alone(backend, rid, n)
         diff = [i for i in range(n) if want[i] != got[rid][i]]
