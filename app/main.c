@@ -1,7 +1,7 @@
 /* main.c: the fieldbrain program, which composes the parts: reads the config
  * (config/), creates the brain (brain/) or resumes one from a checkpoint,
  * binds the link and makes the control loop (io/), attaches telemetry
- * (app_telemetry.c), runs until SIGINT or SIGTERM, then shuts down cleanly
+ * (app_telemetry.c), runs until SIGINT, SIGTERM or SIGHUP, then shuts down cleanly
  * (with the loop's summary as JSON for --summary FILE) and exits 0. The
  * libraries print nothing; this file prints what they say.
  */
@@ -41,8 +41,10 @@ static void usage(FILE *f)
             "Runs the field brain as a robot controller: sensors come in on\n"
             "link.sensor_endpoint (ZeroMQ PULL), motors go out on link.motor_endpoint\n"
             "(PUB, robot id as topic); the wire format is io/PROTOCOL.md.\n"
-            "SIGINT or SIGTERM stops it: zero motors flagged stop, the exit\n"
-            "checkpoint when checkpoint.on_exit is set, exit status 0.\n"
+            "SIGINT, SIGTERM or SIGHUP stops it: zero motors flagged stop, the exit\n"
+            "checkpoint when checkpoint.on_exit is set, exit status 0. Exit status 1:\n"
+            "it could not start, or could not write the exit checkpoint or --summary;\n"
+            "2: a bad command line or config, or a --resume checkpoint it cannot read.\n"
             "\n"
             "  --config FILE         the YAML configuration (see config/default.yaml)\n"
             "  --resume CHECKPOINT   continue from a checkpoint (its field shape wins); one robot\n"
@@ -296,6 +298,7 @@ static int run(const char *config_path, const char *resume, bool resume_fleet,
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);  /* a closed terminal stops the robot as cleanly */
     signal(SIGPIPE, SIG_IGN);
 
     fprintf(stderr,

@@ -1,10 +1,13 @@
 /* ping.c: fieldbrain-ping, a robot that measures end-to-end latency: it sends
  * sensor messages at a fixed rate and, for each motor message that answers
- * one for the first time, takes now - answer_time_ns (its own clock, echoed
- * by the brain). Prints p50, p99 and max.
+ * one of its own for the first time (the seq and time it sent, echoed),
+ * takes now - answer_time_ns (its own clock). Prints p50, p99 and max.
  */
 #include "wire.h"
 
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +35,26 @@ static void usage(FILE *f)
                "latency from send to the motor message that answers each (p50, p99, max).\n");
 }
 
+/* text as a decimal whole number up to most, all of it. */
+static bool whole_number(const char *text, unsigned long most, unsigned *out)
+{
+    if (text[0] < '0' || text[0] > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || *end || v > most)
+        return false;
+    *out = (unsigned)v;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     const char *sensor_ep = "tcp://127.0.0.1:5555", *motor_ep = "tcp://127.0.0.1:5556";
     unsigned robot = 1, sensors = 16, count = 1000;
     double rate = 100;
+    char *end;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0) {
@@ -48,14 +66,19 @@ int main(int argc, char **argv)
             return 2;
         }
         i++;
+        bool ok = true;
         if (strcmp(a, "--sensor") == 0) sensor_ep = v;
         else if (strcmp(a, "--motor") == 0) motor_ep = v;
-        else if (strcmp(a, "--robot") == 0) robot = (unsigned)strtoul(v, NULL, 10);
-        else if (strcmp(a, "--sensors") == 0) sensors = (unsigned)strtoul(v, NULL, 10);
-        else if (strcmp(a, "--rate") == 0) rate = strtod(v, NULL);
-        else if (strcmp(a, "--count") == 0) count = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--robot") == 0) ok = whole_number(v, UINT32_MAX, &robot);
+        else if (strcmp(a, "--sensors") == 0) ok = whole_number(v, 65536, &sensors);
+        else if (strcmp(a, "--rate") == 0) ok = *v && (rate = strtod(v, &end), !*end);
+        else if (strcmp(a, "--count") == 0) ok = whole_number(v, 100000000, &count);
         else {
             usage(stderr);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "fieldbrain-ping: %s: '%s' is not a number it takes\n", a, v);
             return 2;
         }
     }
@@ -79,8 +102,9 @@ int main(int argc, char **argv)
     uint8_t *out = malloc(cap), in[65536];
     float *values = calloc(sensors + 1u, sizeof(float));
     int64_t *lat = calloc(count, sizeof(int64_t));
+    uint64_t *sent_ns = calloc(count, sizeof(uint64_t));  /* the time_ns of each seq sent */
     float motors[4096];
-    if (!out || !values || !lat)
+    if (!out || !values || !lat || !sent_ns)
         return 1;
 
     /* Wait for a first motor message: the subscription is live (PROTOCOL.md). */
@@ -106,6 +130,7 @@ int main(int argc, char **argv)
             size_t len;
             wire_encode(&h, values, out, cap, &len);
             zmq_send(push, out, len, 0);
+            sent_ns[sent] = h.time_ns;
             sent++;
             next += period;
             if (sent == count)
@@ -125,7 +150,11 @@ int main(int argc, char **argv)
         wire_header h;
         if (n < 0 || wire_decode(in, (size_t)n, WIRE_KIND_MOTORS, &h, motors, 4096) < 0)
             continue;
-        if (h.answer_seq > last_answered && h.answer_time_ns) {
+        /* An answer to one of ours: its seq and time as we sent them (the
+         * brain answers whoever sent last; another client's seq may match
+         * ours, its time does not), each seq counted once. */
+        if (h.answer_seq > last_answered && h.answer_seq <= sent &&
+            h.answer_time_ns == sent_ns[h.answer_seq - 1]) {
             last_answered = h.answer_seq;
             lat[got++] = r - (int64_t)h.answer_time_ns;
         }
@@ -134,7 +163,8 @@ int main(int argc, char **argv)
     zmq_close(sub);
     zmq_ctx_term(ctx);
     if (got == 0) {
-        fprintf(stderr, "fieldbrain-ping: no answers\n");
+        fprintf(stderr, "fieldbrain-ping: no answers to its %u messages (do --robot and --sensors "
+                "match the brain's link.robot_id and brain.sensors? it logs what it drops)\n", sent);
         return 1;
     }
     qsort(lat, got, sizeof lat[0], cmp_i64);
@@ -142,6 +172,7 @@ int main(int argc, char **argv)
     printf("fieldbrain-ping: %u sent at %g Hz, %u answered; latency us: p50 %.1f p99 %.1f max %.1f\n",
            sent, rate, got, lat[got / 2] / 1e3, lat[k99 < got ? k99 : got - 1] / 1e3, lat[got - 1] / 1e3);
     free(lat);
+    free(sent_ns);
     free(values);
     free(out);
     return 0;

@@ -3,7 +3,7 @@
 127.0.0.1: the Python robot client, link loss and recovery, a garbage flood
 beside a good client, CURVE, the non-loopback warning.
 Usage: test_link.py FIELDBRAIN ROBOT_CLIENT_PY TEST"""
-import math, os, signal, subprocess, sys, tempfile, time
+import math, os, re, signal, subprocess, sys, tempfile, time
 import zmq
 
 FIELDBRAIN, CLIENT = sys.argv[1], sys.argv[2]
@@ -159,6 +159,86 @@ def test_garbage_flood_is_counted_and_good_client_served():
     # (the last second's drops are logged at the stop).
     logged = fbtest.bad_input_logged(text)
     assert {r: t for (_, r), t in logged.items()} == {k: v for k, v in want.items() if v}, logged
+
+
+def test_stop_signals_stop_cleanly_and_start_failures_exit_1_or_2():
+    """SIGINT, SIGTERM and SIGHUP stop it the same way: zero motors flagged
+    stop, the summary, exit 0 (README, "Stopping fieldbrain run"). A port
+    in use exits 1, a bad config 2."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        b = Brain()
+        r = b.robot()
+        assert r.recv(5000) is not None  # the loop runs: past the banner
+        code, text = b.stop(sig)
+        assert code == 0 and 'summary: cycles=' in text, (sig, code, text)
+        deadline, last = time.monotonic() + 5, None
+        while time.monotonic() < deadline:
+            m = r.recv(200)
+            if m is None:
+                break
+            last = m
+        assert last is not None and last['flags'] & rc.STOP and last['values'] == (0.0,) * 5, (sig, last)
+        r.close()
+    # a sensor endpoint another socket holds: cannot start
+    ctx = zmq.Context()
+    port = free_port()
+    holder = ctx.socket(zmq.PULL)
+    holder.linger = 0
+    holder.bind('tcp://127.0.0.1:%d' % port)
+    d = tempfile.TemporaryDirectory()
+    cfg = os.path.join(d.name, 'b.yaml')
+    with open(cfg, 'w') as f:
+        f.write('brain:\n  size: 8\n  channels: 16\n  backend: cpu\nlink:\n'
+                '  sensor_endpoint: "tcp://127.0.0.1:%d"\n  motor_endpoint: "%s"\n'
+                'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n' % (port, fbtest.endpoint()))
+    out = subprocess.run([FIELDBRAIN, 'run', '--config', cfg], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and 'link.sensor_endpoint' in out.stderr, out.stderr
+    holder.close()
+    ctx.destroy(linger=0)
+    with open(cfg, 'w') as f:
+        f.write('brain:\n  decay: 3\n')
+    out = subprocess.run([FIELDBRAIN, 'run', '--config', cfg], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and 'b.yaml:2:10: brain.decay: 3 is out of range' in out.stderr, out.stderr
+    out = subprocess.run([FIELDBRAIN, 'run', '--config', cfg, '--frobnicate'], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+
+
+def test_ping_counts_only_the_answers_to_its_own_messages():
+    ping = os.path.join(os.path.dirname(FIELDBRAIN), 'fieldbrain-ping')
+    b = Brain()
+    r = b.robot()
+    assert r.recv(5000) is not None
+    args = [ping, '--sensor', b.sensor, '--motor', b.motor, '--rate', '20', '--count', '20']
+    out = subprocess.run(args + ['--sensors', str(SENSORS)], capture_output=True, text=True, timeout=60)
+    # (a brain at 100 Hz answers the newest message of a tick: two sent
+    # within one tick, as a late scheduler may, are one answer)
+    answered = re.search(r'20 sent at 20 Hz, (\d+) answered', out.stdout)
+    assert out.returncode == 0 and answered and 15 <= int(answered.group(1)) <= 20, (out.stdout, out.stderr)
+    # Its messages all dropped (4 sensors to a brain of 16) while another
+    # client with the same seq numbers is answered: none of those is its.
+    import threading
+    done = threading.Event()
+
+    def other():
+        i = 0
+        while not done.is_set():
+            r.send(sensors(i))
+            i += 1
+            time.sleep(0.005)
+    t = threading.Thread(target=other)
+    t.start()
+    out = subprocess.run(args + ['--sensors', '4'], capture_output=True, text=True, timeout=60)
+    done.set()
+    t.join()
+    assert out.returncode == 1 and 'no answers to its 20 messages' in out.stderr, (out.stdout, out.stderr)
+    for bad in (['--count', '2x'], ['--robot', '-1'], ['--sensors', '70000'], ['--rate', 'fast']):
+        out = subprocess.run(args + bad, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2 and bad[0] in out.stderr, (bad, out.stderr)
+    r.close()
+    code, text = b.stop()
+    assert code == 0
+    assert fbtest.summary(text)['length'] == 20
 
 
 def test_curve_right_key_only():
