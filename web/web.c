@@ -36,7 +36,7 @@
 #define WEB_MAX_PNG (8u << 20)
 #define WEB_TICK_US 10000
 #define WEB_DRAIN_PER_TICK 4000      /* telemetry messages read per tick at most */
-#define WEB_EVENTS_PER_S 20.0        /* events forwarded per second, burst as many */
+#define WEB_EVENTS_PER_S 20.0        /* events forwarded per second after a burst of as many */
 #define WEB_CLIENT_MSGS_PER_S 20.0   /* client messages per second, burst 50 */
 #define WEB_CLIENT_BURST 50.0
 #define WEB_STATS_MAX 65536
@@ -430,11 +430,13 @@ static const char SCHEMA_STATS[] =
     "{\"type\":\"object\",\"title\":\"fieldbrain.Stats\",\"description\":\"A brain's cycle stats "
     "(telemetry/README.md, stats), without motors and links (their own channels); decimated: the "
     "brain stats this one stands for\",\"properties\":{"
+    "\"robot_id\":{\"type\":\"integer\"},\"n_robots\":{\"type\":\"integer\"},"
     "\"cycle\":{\"type\":\"integer\"},\"time_ns\":{\"type\":\"integer\"},\"every\":{\"type\":\"integer\"},"
     "\"rate_hz\":{\"type\":[\"number\",\"null\"]},\"rate_hz_target\":{\"type\":\"number\"},"
     "\"lateness_ns\":{\"type\":\"number\"},\"work_ns\":{\"type\":\"number\"},\"gpu_ms\":{\"type\":[\"number\",\"null\"]},"
     "\"lateness\":{\"$ref\":\"#/$defs/window\"},\"work\":{\"$ref\":\"#/$defs/window\"},"
     "\"overruns\":{\"type\":\"integer\"},\"skipped_ticks\":{\"type\":\"integer\"},\"stepped\":{\"type\":\"boolean\"},"
+    "\"fault\":{\"type\":\"boolean\"},\"brain_faults\":{\"type\":\"integer\"},"
     "\"brain_cycle\":{\"type\":\"integer\"},\"energy\":{\"type\":[\"number\",\"null\"]},"
     "\"saturated\":{\"type\":[\"number\",\"null\"]},\"activity\":{\"type\":[\"number\",\"null\"]},"
     "\"steps\":{\"type\":\"object\",\"properties\":{\"diffusion\":{\"type\":\"boolean\"},"
@@ -449,8 +451,9 @@ static const char SCHEMA_EVENT[] =
     "{\"type\":\"object\",\"title\":\"fieldbrain.Event\",\"description\":\"telemetry/README.md, event\","
     "\"properties\":{\"type\":{\"type\":\"string\"},\"v\":{\"type\":\"integer\"},\"kind\":{\"type\":\"string\","
     "\"enum\":[\"start\",\"shutdown\",\"link_lost\",\"link_restored\",\"overrun_burst\",\"bad_input_burst\","
-    "\"checkpoint_written\",\"checkpoint_failed\"]},\"cycle\":{\"type\":\"integer\"},\"time_ns\":{\"type\":\"integer\"},"
-    "\"robot_id\":{\"type\":\"integer\"},\"reason\":{\"type\":\"string\"},\"count\":{\"type\":\"integer\"},"
+    "\"brain_fault\",\"checkpoint_written\",\"checkpoint_failed\",\"param_changed\",\"paused\",\"resumed\","
+    "\"reset\"]},\"cycle\":{\"type\":\"integer\"},\"time_ns\":{\"type\":\"integer\"},"
+    "\"robot_id\":{\"type\":[\"integer\",\"null\"]},\"reason\":{\"type\":\"string\"},\"count\":{\"type\":\"integer\"},"
     "\"detail\":{\"type\":\"string\"}}}";
 
 /* foxglove.CompressedImage in its JSON form: bytes as base64. */
@@ -937,12 +940,16 @@ static bool client_message(web_client *c)
             uint32_t id;
             if (!as_u32(n, i, &id))
                 return false;
-            for (int k = 0; k < c->n_subs; k++) {
-                if (c->subs[k].id == id) {
-                    c->subs[k] = c->subs[--c->n_subs];
-                    break;
-                }
+            int k = 0;
+            while (k < c->n_subs && c->subs[k].id != id)
+                k++;
+            if (k == c->n_subs) {
+                char why[96];
+                snprintf(why, sizeof why, "no subscription %u", id);
+                client_status(c, 1, why);
+                continue;
             }
+            c->subs[k] = c->subs[--c->n_subs];
         }
         return true;
     }
@@ -1029,7 +1036,7 @@ static int on_foxglove(struct lws *wsi, enum lws_callback_reasons reason, void *
             return close_now(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "no binary messages are accepted");
         if (lws_is_first_fragment(wsi))
             c->rx_len = 0;
-        if (c->rx_len + len + lws_remaining_packet_payload(wsi) >= WEB_RX_MAX)
+        if (c->rx_len + len + lws_remaining_packet_payload(wsi) > WEB_RX_MAX)
             return close_now(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
         memcpy(c->rx + c->rx_len, in, len);
         c->rx_len += len;

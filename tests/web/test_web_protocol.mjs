@@ -93,6 +93,18 @@ const tests = {
       assert(m.robot_id === 1 && m.motors.length === 5 && m.motors.every((x) => x >= -1 && x <= 1), "five motors in range");
       const l = v.messages(LINK).at(-1).msg;
       assert(l.robot_id === 1 && (l.state === "up" || l.state === "lost") && "answer_seq" in l, "the link state");
+      // Every field a message carries is in its channel's schema.
+      for (const [topic, msg] of [[STATS, s], [MOTORS, m], [LINK, l]]) {
+        const props = JSON.parse(v.channels.get(topic).schema).properties;
+        for (const key of Object.keys(msg))
+          assert(key in props, topic + ": " + key + " is in the advertised schema");
+      }
+      const ev = JSON.parse(v.channels.get("/fieldbrain/events").schema).properties;
+      for (const kind of ["start", "shutdown", "link_lost", "link_restored", "overrun_burst", "bad_input_burst",
+                          "brain_fault", "checkpoint_written", "checkpoint_failed", "param_changed", "paused",
+                          "resumed", "reset"])
+        assert(ev.kind.enum.includes(kind), "the event schema lists " + kind);
+      assert(ev.robot_id.type.includes("null"), "a fleet's event has robot_id null");
       v.close();
     });
   },
@@ -130,6 +142,9 @@ const tests = {
       v.subscribe(STATS);
       await until(() => v.messages(STATS).length > n, 10000, "stats again");
       await until(() => v.status.some((s) => /no channel 9999/.test(s.message)), 5000, "a status for the unknown channel");
+      v.client.unsubscribe(777);
+      await until(() => v.status.some((s) => /no subscription 777/.test(s.message)), 5000,
+                  "a status for an unknown subscription id");
       assert(v.closed === null, "still open");
       v.close();
     });
@@ -186,9 +201,25 @@ const tests = {
         ["bad subscribe", (s) => s.send('{"op":"subscribe","subscriptions":[{"id":-1,"channelId":"x"}]}'), 1007],
         ["binary", (s) => s.send(Buffer.from([1, 2, 3, 4])), 1003],
         ["oversized", (s) => s.send("x".repeat(100000)), 1009],
+        ["16385 bytes", (s) => s.send('{"op":"unsubscribe","subscriptionIds":[]}'.padEnd(16385, " ")), 1009],
         ["oversized in fragments", (s) => { for (let i = 0; i < 17; i++) s.send("y".repeat(1000), { fin: false }); }, 1009],
         ["flood", (s) => { for (let i = 0; i < 51; i++) s.send('{"op":"unsubscribe","subscriptionIds":[]}'); }, 1008],
       ];
+      {
+        // 16384 bytes, the most it takes: an answer, not a close
+        const s16 = new WebSocket(web.ws, ["foxglove.websocket.v1"]);
+        s16.on("error", () => {});
+        const ops = [];
+        await new Promise((r) => s16.on("open", r));
+        s16.on("message", (d, binary) => { if (!binary) ops.push(JSON.parse(d.toString())); });
+        let closed = null;
+        s16.on("close", (code) => { closed = code; });
+        s16.send('{"op":"unsubscribe","subscriptionIds":[5]}'.padEnd(16384, " "));
+        await until(() => ops.some((m) => m.op === "status" && /no subscription 5/.test(m.message)), 5000,
+                    "an answer to 16384 bytes");
+        assert(closed === null, "16384 bytes are taken (closed with " + closed + ")");
+        s16.close();
+      }
       for (const [what, send, want] of cases) {
         const { code, extra } = await closeOf(send);
         assert(code === want, what + ": closed with " + want + " (got " + code + ")");
