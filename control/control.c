@@ -703,7 +703,13 @@ static void do_save(control *c, const json_node *n, int id, const targets *t, co
             reply_error(out, cap, n, id, "%s%s", robot, res.err);
             return;
         }
-        if (brain_snapshot_save(c->snap, c->paths[i], err, sizeof err) < 0) {
+        const bool saved = brain_snapshot_save(c->snap, c->paths[i], err, sizeof err) == 0;
+        /* The outcome as an event, as an autosave's (the reply says it too) */
+        loop_command note = {.kind = LOOP_CMD_SAVED, .robot = i, .saved_ok = saved,
+                             .saved_cycle = res.brain_cycle};
+        loop_command_result ignored;
+        run_command(c, &note, &ignored, NULL);
+        if (!saved) {
             reply_error(out, cap, n, id, "%ssave: %s", robot, err);
             return;
         }

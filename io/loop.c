@@ -756,6 +756,8 @@ static int command_on_robot(loop *lp, loop_robot *rb, const loop_command *c, loo
         if (rc)
             fb_fail(r->err, sizeof r->err, rc, "reset: %s", brain_strerror(rc));
         return rc;
+    case LOOP_CMD_SAVED:
+        return 0;
     case LOOP_CMD_SNAPSHOT:
         rc = c->snapshot ? brain_snapshot_take(rb->b, c->snapshot) : LOOP_ERR_PARAM;
         r->brain_cycle = brain_get_cycle(rb->b);
@@ -782,7 +784,8 @@ static void take_command(loop *lp, int64_t t)
     bool all = !fleet && c->robot == LOOP_ALL_ROBOTS;
     uint32_t first = fleet || all ? 0 : c->robot;
     *r = (loop_command_result){0};
-    if (first >= lp->n || (all && (c->kind == LOOP_CMD_SNAPSHOT || c->kind == LOOP_CMD_PARAMS))) {
+    if (first >= lp->n || (all && (c->kind == LOOP_CMD_SNAPSHOT || c->kind == LOOP_CMD_PARAMS ||
+                                   c->kind == LOOP_CMD_SAVED))) {
         r->rc = fb_fail(r->err, sizeof r->err, LOOP_ERR_PARAM,
                         all ? "this command takes one robot, not every robot"
                             : "robot %u: the fleet has robots 0 to %u", first, lp->n - 1);
@@ -815,6 +818,8 @@ static void take_command(loop *lp, int64_t t)
                c->kind == LOOP_CMD_RESUME ? LOOP_EVENT_RESUMED :
                c->kind == LOOP_CMD_RESET ? LOOP_EVENT_RESET :
                c->kind == LOOP_CMD_SNAPSHOT ? LOOP_EVENT_KINDS /* its event comes when written */ :
+               c->kind == LOOP_CMD_SAVED ? (c->saved_ok ? LOOP_EVENT_CHECKPOINT_WRITTEN
+                                                        : LOOP_EVENT_CHECKPOINT_FAILED) :
                LOOP_EVENT_PARAM_CHANGED;
     }
     if (r->rc == 0 && kind != LOOP_EVENT_KINDS) {
@@ -822,8 +827,12 @@ static void take_command(loop *lp, int64_t t)
         uint32_t last = fleet || all ? lp->n - 1 : first;
         for (uint32_t i = first; i <= last; i++) {
             loop_robot *rb = &lp->robots[i];
-            loop_event e = {.kind = kind, .cycle = rb->cycle + 1, .time_ns = t, .robot_id = rb->id,
-                            .count = kind == LOOP_EVENT_RESET ? brain_get_cycle(rb->b) : 0};
+            /* a reset's count: the first brain cycle stepped from the fresh
+             * field (the reply's brain_cycle); a save's: the cycle saved */
+            uint64_t count = kind == LOOP_EVENT_RESET ? brain_get_cycle(rb->b) + 1
+                           : c->kind == LOOP_CMD_SAVED ? c->saved_cycle : 0;
+            loop_event e = {.kind = kind, .cycle = c->kind == LOOP_CMD_SAVED ? rb->cycle : rb->cycle + 1,
+                            .time_ns = t, .robot_id = rb->id, .count = count};
             memcpy(e.key, c->key, sizeof e.key);
             memcpy(e.old_value, c->old_value, sizeof e.old_value);
             memcpy(e.new_value, c->new_value, sizeof e.new_value);

@@ -188,6 +188,9 @@ typedef enum {
     LOOP_CMD_CALL,       /* call(call_user, err, err_len) on the loop's thread, for a setting
                           * the loop's hooks own (telemetry's rates); it must not block or
                           * allocate; event param_changed (key, values) when it returns 0 */
+    LOOP_CMD_SAVED,      /* the sender wrote a SNAPSHOT of one robot to disk (saved_ok) or
+                          * failed to: event checkpoint_written (count: saved_cycle) or
+                          * checkpoint_failed, as an autosave's */
 } loop_command_kind;
 
 /* robot of a command: LOOP_ALL_ROBOTS for every robot (PARAM, PAUSE,
@@ -204,6 +207,8 @@ typedef struct {
     brain_snapshot *snapshot;   /* SNAPSHOT: the sender's, created for this brain */
     int (*call)(void *user, char *err, size_t err_len);  /* CALL: 0 or a negative code */
     void *call_user;            /* CALL */
+    bool saved_ok;              /* SAVED */
+    uint64_t saved_cycle;       /* SAVED: the brain cycle of the snapshot */
     char key[LOOP_TEXT], old_value[LOOP_TEXT], new_value[LOOP_TEXT]; /* PARAMS, RATE, CALL: for the event */
 } loop_command;
 

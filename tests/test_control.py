@@ -312,8 +312,25 @@ def test_unreachable_endpoint_exits_2_within_the_timeout():
     assert out.returncode == 2
 
 
+def events_of(sub, kind, n, timeout_s=5):
+    """The next n telemetry events of kind from sub."""
+    got, deadline = [], time.monotonic() + timeout_s
+    while len(got) < n and time.monotonic() < deadline:
+        if sub.poll(100):
+            e = json.loads(sub.recv_multipart()[1])
+            if e['kind'] == kind:
+                got.append(e)
+    assert len(got) == n, (kind, got)
+    return got
+
+
 def test_save_writes_a_loadable_checkpoint_and_resume_keeps_the_change():
     b = Brain()
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b'event')
+    sub.connect(b.telemetry)
+    time.sleep(0.3)
     assert b.ctl('set', 'brain.motor_gain', '42')[0] == 0
     path = os.path.join(b.dir.name, 'saved')
     code, out, err = b.ctl('save', path, json_out=True)
@@ -324,9 +341,22 @@ def test_save_writes_a_loadable_checkpoint_and_resume_keeps_the_change():
     field = np.load(os.path.join(b.dir.name, side['field_file']))
     assert field.shape == (8, 8, 8, 16) and np.isfinite(field).all()
     assert side['cycle'] == r['brain_cycle']
+    # the save is an event as an autosave is, naming the cycle saved
+    assert events_of(sub, 'checkpoint_written', 1)[0]['count'] == r['brain_cycle']
     code, out, err = b.ctl('save')  # to checkpoint.path
     assert code == 0 and out.startswith('saved ' + b.ckpt), out
-    assert b.stop()[0] == 0
+    events_of(sub, 'checkpoint_written', 1)
+    # a path it cannot write: refused, and the event says it failed
+    code, out, err = b.ctl('save', os.path.join(b.dir.name, 'no', 'such', 'dir', 'x'))
+    assert code == 1, (out, err)
+    events_of(sub, 'checkpoint_failed', 1)
+    # a reset's event names the first brain cycle of the fresh field, as its reply does
+    code, out, err = b.ctl('reset', json_out=True)
+    assert code == 0, err
+    assert events_of(sub, 'reset', 1)[0]['count'] == json.loads(out)['brain_cycle']
+    ctx.destroy(linger=0)
+    code, text = b.stop()
+    assert code == 0 and text.count('event checkpoint_written') == 2, text
     c = Brain(resume=path)
     code, out, err = c.ctl('get', 'brain.motor_gain')
     assert code == 0 and out.strip() == '42', (out, err)
