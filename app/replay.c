@@ -111,6 +111,9 @@ static int parse_args(int argc, char **argv, replay_args *a)
     }
     if (!a->log)
         return fprintf(stderr, "fieldbrain replay: which log? (fieldbrain replay LOG)\n"), -1;
+    if (a->from > a->until)
+        return fprintf(stderr, "fieldbrain replay: --from %llu is after --until %llu\n",
+                       (unsigned long long)a->from, (unsigned long long)a->until), -1;
     if (a->backend && strcmp(a->backend, "cpu") != 0 && strcmp(a->backend, "vulkan") != 0)
         return fprintf(stderr, "fieldbrain replay: --backend: '%s' is not one of cpu, vulkan\n", a->backend), -1;
     return 0;
@@ -357,6 +360,14 @@ int app_replay_main(int argc, char **argv)
         inlog_reader_close(&r);
         return 2;
     }
+    const uint64_t records = inlog_reader_records(r, nseg - 1);
+    const uint64_t last = inlog_reader_first_cycle(r, nseg - 1) + records - 1;
+    if (a.from && (records == 0 || a.from > last)) {
+        fprintf(stderr, "fieldbrain replay: --from %llu: the log ends at loop cycle %llu\n",
+                (unsigned long long)a.from, (unsigned long long)(records ? last : inlog_reader_first_cycle(r, nseg - 1) - 1));
+        inlog_reader_close(&r);
+        return 2;
+    }
     bool what_if = a.n_sets > 0, same = false;
     brain *b = NULL;
     int status = make_brain(&a, r, seg, &same, &b);
@@ -400,7 +411,7 @@ int app_replay_main(int argc, char **argv)
             if ((status = enter_segment(&a, r, g, b, gap)))
                 break;
         }
-        inlog_entry e;
+        inlog_entry e = {0};
         int got;
         while ((got = inlog_reader_next(r, &e, err, sizeof err)) > 0) {
             if (e.cycle > a.until)
@@ -460,12 +471,25 @@ int app_replay_main(int argc, char **argv)
         if (got < 0) {
             fprintf(stderr, "fieldbrain replay: %s\n", err);
             status = 2;
+        } else if (got == 0 && inlog_reader_cut_bytes(r)) {
+            fprintf(stderr, "fieldbrain replay: %s ends %zu bytes into a record (cut off, as a kill "
+                    "leaves a log): read up to its last whole record\n", inlog_reader_path(r, g),
+                    inlog_reader_cut_bytes(r));
         }
         if (e.cycle > a.until)
             break;
     }
     double wall = now_s() - t0;
     double span = (double)(t_last - t_first) / 1e9;
+    if (status == 0 && !first_cycle) {
+        /* nothing compared is no agreement */
+        char upto[32] = " on";
+        if (a.until != UINT64_MAX)
+            snprintf(upto, sizeof upto, " to %llu", (unsigned long long)a.until);
+        fprintf(stderr, "fieldbrain replay: %s holds no loop cycle from %llu%s: nothing to check\n",
+                a.log, (unsigned long long)a.from, upto);
+        status = 2;
+    }
     if (status != 2) {
         fprintf(stdout, "replay: %llu cycles stepped (loop cycles %llu to %llu, %llu faults reset) in %.3f s: "
                 "%.0f cycles/s", (unsigned long long)stepped, (unsigned long long)first_cycle,

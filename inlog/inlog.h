@@ -141,14 +141,21 @@ uint32_t inlog_reader_motors(const inlog_reader *r);
 /* The header's backend and device of segment i. */
 const char *inlog_reader_backend(const inlog_reader *r, uint32_t i);
 const char *inlog_reader_device(const inlog_reader *r, uint32_t i);
-/* The first loop cycle of segment i, and its start checkpoint's path. */
+/* The first loop cycle of segment i, its start checkpoint's path and its
+ * own (NNNNNN.fbin). */
 uint64_t inlog_reader_first_cycle(const inlog_reader *r, uint32_t i);
 const char *inlog_reader_start(const inlog_reader *r, uint32_t i);
+const char *inlog_reader_path(const inlog_reader *r, uint32_t i);
+/* The whole records of segment i when the log was opened. */
+uint64_t inlog_reader_records(const inlog_reader *r, uint32_t i);
 
 /* Reads segment i record by record: 1 with *e filled (valid until the next
  * call), 0 at the end (a cut-off last record ends it), negative on a
  * corrupt record (checksum, sizes) with a sentence. */
 int inlog_reader_seek(inlog_reader *r, uint32_t i, char *err, size_t err_len);
 int inlog_reader_next(inlog_reader *r, inlog_entry *e, char *err, size_t err_len);
+/* Once inlog_reader_next has returned 0: the bytes of a record cut off at
+ * the segment's end (0: it ended on a whole record). */
+size_t inlog_reader_cut_bytes(const inlog_reader *r);
 
 #endif

@@ -183,8 +183,42 @@ def test_cut_corrupt_foreign_and_other_version_logs():
 
         # Cut mid-record (as a kill -9 may leave it): replays its whole records.
         cut = variant('cut', data[:header_bytes + 50 * record_bytes + record_bytes // 2])
-        code, out, _ = replay(cut)
-        assert code == 0 and 'bit-identical' in out, out
+        code, out, err = replay(cut)
+        assert code == 0 and 'bit-identical' in out and 'loop cycles 1 to 50' in out, out
+        assert '000001.fbin ends %d bytes into a record' % (record_bytes // 2) in err, err
+        # A damaged header JSON, a start or first cycle it does not own, a
+        # record of another cycle (checksum made to match): corrupt.
+        def rewritten(at, text):
+            b = bytearray(data)
+            b[at:at + len(text)] = text
+            return bytes(b)
+        js = data[64:header_bytes]
+        for name, content, want in (
+                ('json', rewritten(64, b'XX'), 'its JSON is damaged near byte 64'),
+                ('start', rewritten(64 + js.index(b'000001.start'), b'000009'),
+                 'names another start checkpoint'),
+                ('first', rewritten(64 + js.index(b'"first_cycle": 1') + 15, b'7'),
+                 'names another first cycle')):
+            code, _, err = replay(variant(name, content))
+            assert code == 2 and 'corrupt header' in err and want in err, (name, err)
+        moved = bytearray(data)
+        at = header_bytes + 20 * record_bytes
+        struct.pack_into('<Q', moved, at, 10 ** 6)
+        struct.pack_into('<I', moved, at + 36, 0)
+        check = 2166136261
+        for byte in moved[at:at + record_bytes]:
+            check = ((check ^ byte) * 16777619) & 0xffffffff
+        struct.pack_into('<I', moved, at + 36, check)
+        code, _, err = replay(variant('moved', bytes(moved)))
+        assert code == 2 and 'loop cycle 1000000 where 21 is due' in err, err
+        # nothing in range, a range backwards: nothing checked is no pass
+        code, _, err = replay(log, '--from', '900')
+        last = (len(data) - header_bytes) // record_bytes  # from cycle 1, heartbeats included
+        assert code == 2 and '--from 900: the log ends at loop cycle %d' % last in err, err
+        code, _, err = replay(cut, '--from', '51')
+        assert code == 2 and '--from 51: the log ends at loop cycle 50' in err, err
+        code, _, err = replay(log, '--from', '90', '--until', '10')
+        assert code == 2 and '--from 90 is after --until 10' in err, err
         bad = bytearray(data)
         bad[header_bytes + 10 * record_bytes + 60] ^= 0x40
         code, _, err = replay(variant('corrupt', bytes(bad)))
