@@ -184,6 +184,17 @@ static bool whole_number(const char *text, unsigned long lo, unsigned long hi, u
     return true;
 }
 
+/* The value of option opt as whole_number reads it: true, or false with
+ * the sentence printed. */
+static bool option_number(const char *opt, const char *text, unsigned long lo, unsigned long hi,
+                          unsigned long *out)
+{
+    if (whole_number(text, lo, hi, out))
+        return true;
+    fprintf(stderr, "fieldbrain-ctl: %s: '%s' is not a whole number from %lu to %lu\n", opt, text, lo, hi);
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     const char *endpoint = "tcp://127.0.0.1:5558", *server_key = NULL, *public_key = NULL,
@@ -221,19 +232,13 @@ int main(int argc, char **argv)
             secret_key = keys.secret_key;
         } else if (strcmp(a, "--timeout-ms") == 0 && has) {
             unsigned long v;
-            if (!whole_number(argv[++i], 1, INT32_MAX, &v)) {
-                fprintf(stderr, "fieldbrain-ctl: --timeout-ms: '%s' is not a whole number of ms from 1 "
-                        "to %d\n", argv[i], INT32_MAX);
+            if (!option_number(a, argv[++i], 1, INT32_MAX, &v))
                 return EXIT_UNREACHED;
-            }
             timeout_ms = (int)v;
         } else if (strcmp(a, "--robot") == 0 && has) {
             unsigned long v;
-            if (!whole_number(argv[++i], 0, UINT32_MAX, &v)) {
-                fprintf(stderr, "fieldbrain-ctl: --robot: '%s' is not a robot id (a whole number from "
-                        "0 to %u)\n", argv[i], UINT32_MAX);
+            if (!option_number(a, argv[++i], 0, UINT32_MAX, &v))
                 return EXIT_UNREACHED;
-            }
             robot = (long)v;
         } else if (a[0] == '-' && a[1] == '-') {
             fprintf(stderr, "fieldbrain-ctl: unknown or incomplete option '%s'\n", a);
