@@ -190,7 +190,14 @@ static int run_command(control *c, const loop_command *cmd, loop_command_result 
     loop_command_poll(c->lp, &stale); /* a result no one waited for any more */
     if (loop_command_submit(c->lp, cmd) != LOOP_OK)
         return fb_fail(res->err, sizeof res->err, LOOP_ERR_BUSY, "the loop is busy with another command");
-    int64_t until = mono_ns() + COMMAND_TIMEOUT_MS * 1000000LL;
+    /* The loop takes a command between two cycles: give a slow rate two of
+     * its periods. */
+    int64_t wait_ns = COMMAND_TIMEOUT_MS * 1000000LL;
+    if (c->cur.loop.mode == LOOP_FIXED_RATE && c->cur.loop.rate_hz > 0) {
+        const int64_t two = (int64_t)(2e9 / c->cur.loop.rate_hz) + 100000000LL;
+        wait_ns = two > wait_ns ? two : wait_ns;
+    }
+    const int64_t until = mono_ns() + wait_ns;
     for (;;) {
         int rc = loop_command_poll(c->lp, res);
         if (rc == 1) {
@@ -198,12 +205,12 @@ static int run_command(control *c, const loop_command *cmd, loop_command_result 
                 *taken = true;
             return res->rc;
         }
-        if (mono_ns() > until || atomic_load(&c->stop)) {
-            /* Leave it to the loop; the next submit says busy until it is taken. */
+        if ((mono_ns() > until || atomic_load(&c->stop)) && loop_command_withdraw(c->lp))
+            /* taken back before the loop saw it: it is never applied */
             return fb_fail(res->err, sizeof res->err, LOOP_ERR_BUSY,
-                           "the loop did not take the command within %d ms (is it running?)",
-                           COMMAND_TIMEOUT_MS);
-        }
+                           "the loop did not take the command within %lld ms (is it running?); "
+                           "nothing changed", (long long)(wait_ns / 1000000));
+        /* not yet, or the loop has it now: its result comes at once */
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }

@@ -132,7 +132,9 @@ struct loop {
     _Atomic int64_t st_period_ns;
 };
 
-enum { CMD_IDLE = 0, CMD_SUBMITTED, CMD_DONE };
+/* IDLE -> SUBMITTED (the sender) -> TAKEN (the loop, by exchange, so that a
+ * sender that gave up can take it back first) -> DONE -> IDLE (the sender). */
+enum { CMD_IDLE = 0, CMD_SUBMITTED, CMD_TAKEN, CMD_DONE };
 
 const char *loop_strerror(int err)
 {
@@ -684,6 +686,13 @@ int loop_command_submit(loop *lp, const loop_command *cmd)
     return LOOP_OK;
 }
 
+int loop_command_withdraw(loop *lp)
+{
+    int expected = CMD_SUBMITTED;
+    return atomic_compare_exchange_strong_explicit(&lp->cmd_state, &expected, CMD_IDLE,
+                                                   memory_order_acq_rel, memory_order_acquire);
+}
+
 int loop_command_poll(loop *lp, loop_command_result *out)
 {
     int st = atomic_load_explicit(&lp->cmd_state, memory_order_acquire);
@@ -776,7 +785,9 @@ static int command_on_robot(loop *lp, loop_robot *rb, const loop_command *c, loo
  * waits. Each robot's event names the cycle of its next motor message. */
 static void take_command(loop *lp, int64_t t)
 {
-    if (atomic_load_explicit(&lp->cmd_state, memory_order_acquire) != CMD_SUBMITTED)
+    int expected = CMD_SUBMITTED;
+    if (!atomic_compare_exchange_strong_explicit(&lp->cmd_state, &expected, CMD_TAKEN,
+                                                 memory_order_acq_rel, memory_order_relaxed))
         return;
     const loop_command *c = &lp->cmd;
     loop_command_result *r = &lp->cmd_result;

@@ -225,6 +225,10 @@ int loop_command_submit(loop *lp, const loop_command *cmd);
 /* 1 and the result once the loop has applied it (the slot is free again),
  * 0 while it is pending, LOOP_ERR_PARAM when nothing was submitted. */
 int loop_command_poll(loop *lp, loop_command_result *out);
+/* Takes a submitted command back before the loop has taken it: 1 when it
+ * was (it will never be applied, the slot is free), 0 when the loop has it
+ * already (poll for its result). */
+int loop_command_withdraw(loop *lp);
 
 /* What the loop is doing for robot `robot`, readable from any thread
  * (relaxed atomics); overruns and rate_hz are the fleet's. */

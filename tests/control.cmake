@@ -5,7 +5,7 @@
 foreach(name set_get_status_and_the_event telemetry_rates_and_slice_change_live
              refused_keys_exit_1_with_a_sentence malformed_requests_are_refused_and_nothing_changes
              live_follows_what_set_takes_with_telemetry_off_and_in_lockstep
-             ctl_refuses_a_bad_robot_or_timeout_with_exit_2
+             ctl_refuses_a_bad_robot_or_timeout_with_exit_2 a_slow_loop_takes_a_change_at_its_next_cycle
              unreachable_endpoint_exits_2_within_the_timeout
              save_writes_a_loadable_checkpoint_and_resume_keeps_the_change
              pause_stops_the_motors_resume_and_reset_step_again curve_allowed_client_only

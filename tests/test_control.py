@@ -23,7 +23,7 @@ class Brain:
     fresh ports."""
 
     def __init__(self, link_extra='', resume=None, mode='fixed_rate', robots=(), ckpt=None,
-                 extra_args=(), telemetry=True):
+                 extra_args=(), telemetry=True, rate_hz=100):
         self.dir = tempfile.TemporaryDirectory()
         ep = lambda: 'tcp://127.0.0.1:%d' % free_port()  # noqa: E731
         self.sensor, self.motor, self.telemetry, self.control = ep(), ep(), ep(), ep()
@@ -31,12 +31,12 @@ class Brain:
         cfg = os.path.join(self.dir.name, 'brain.yaml')
         with open(cfg, 'w') as f:
             f.write('brain:\n  size: 8\n  channels: 16\n  backend: cpu\n  threads: 1\n'
-                    'loop:\n  mode: %s\n  rate_hz: 100\n  stats_window: 100\n'
+                    'loop:\n  mode: %s\n  rate_hz: %g\n  stats_window: 100\n'
                     'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n%s'
                     'telemetry:\n  enabled: %s\n  endpoint: "%s"\n  every: 1\n  slice_every: 0\n'
                     'checkpoint:\n  path: "%s"\n  on_exit: false\n'
                     'control:\n  endpoint: "%s"\n'
-                    % (mode, self.sensor, self.motor, link_extra, str(telemetry).lower(),
+                    % (mode, rate_hz, self.sensor, self.motor, link_extra, str(telemetry).lower(),
                        self.telemetry, self.ckpt, self.control))
             if robots:
                 f.write('robots:\n' + ''.join('  - id: %d\n' % r for r in robots))
@@ -289,6 +289,18 @@ def test_live_follows_what_set_takes_with_telemetry_off_and_in_lockstep():
         code, out, err = brain.ctl('set', key, '4')
         assert code == 1 and key in one_sentence(err), err
         assert brain.stop()[0] == 0
+
+
+def test_a_slow_loop_takes_a_change_at_its_next_cycle():
+    """At 0.15 Hz a cycle comes every 6.7 s, more than the 5 s a request
+    waits at least: it waits two periods, and what it says is what holds."""
+    b = Brain(rate_hz=0.15)
+    t0 = time.monotonic()
+    code, out, err = b.ctl('set', 'brain.motor_gain', '7', timeout_ms=30000)
+    assert code == 0 and 'brain.motor_gain: 5 -> 7' in out, (code, out, err)
+    assert time.monotonic() - t0 < 20
+    assert b.ctl('get', 'brain.motor_gain')[1].strip() == '7'
+    assert b.stop()[0] == 0
 
 
 def test_ctl_refuses_a_bad_robot_or_timeout_with_exit_2():

@@ -250,6 +250,35 @@ TEST(a_pause_applies_at_the_start_of_the_next_cycle_and_stops_stepping)
     rig_close(&r);
 }
 
+/* A command taken back before the loop took it is never applied, and frees
+ * the slot; one the loop has taken cannot be taken back. */
+TEST(a_withdrawn_command_is_never_applied)
+{
+    rig r;
+    CHECK(rig_open(&r, 100) == 0);
+    seen_events ev = {0};
+    CHECK_EQ_INT(loop_add_event_hook(r.lp, see_event, &ev), 0);
+    loop_command c = {.kind = LOOP_CMD_PAUSE};
+    loop_command_result res;
+    CHECK_EQ_INT(loop_command_withdraw(r.lp), 0); /* nothing to take back */
+    CHECK_EQ_INT(loop_command_submit(r.lp, &c), 0);
+    CHECK_EQ_INT(loop_command_withdraw(r.lp), 1);
+    CHECK_EQ_INT(loop_command_poll(r.lp, &res), LOOP_ERR_PARAM); /* the slot is free */
+    fake_clock f = {.now_ns = 0, .work_ns = 0, .end_ns = 200 * MS};
+    tally t = {0};
+    run_on(&r, &f, &t);
+    CHECK_EQ_INT(t.stepped, 20);
+    CHECK_EQ_INT(ev.paused, 0);
+    /* taken and done: too late to take back, its result waits */
+    CHECK_EQ_INT(loop_command_submit(r.lp, &c), 0);
+    f = (fake_clock){.now_ns = 0, .work_ns = 0, .end_ns = 100 * MS};
+    run_on(&r, &f, &t);
+    CHECK_EQ_INT(loop_command_withdraw(r.lp), 0);
+    CHECK_EQ_INT(loop_command_poll(r.lp, &res), 1);
+    CHECK_EQ_INT(ev.paused, 1);
+    rig_close(&r);
+}
+
 /* A rate set live gives its cycles per second from the next tick; new
  * parameters reach the brain, with their event. */
 TEST(rate_and_params_change_while_running)
