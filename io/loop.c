@@ -327,7 +327,8 @@ static void *keeper_main(void *arg)
     return NULL;
 }
 
-static int robot_init(loop *lp, loop_robot *r, uint32_t i, const loop_checkpoint_options *ck)
+static int robot_init(loop *lp, loop_robot *r, uint32_t i, const loop_checkpoint_options *ck, char *err,
+                      size_t err_len)
 {
     r->id = link_robot_id(lp->l, i);
     r->b = brain_fleet_brain(lp->fleet, i);
@@ -336,12 +337,17 @@ static int robot_init(loop *lp, loop_robot *r, uint32_t i, const loop_checkpoint
     r->held = calloc(nz, sizeof(float));
     r->motors = calloc(nz, sizeof(float));
     if (!r->held || !r->motors)
-        return LOOP_ERR_NOMEM;
-    /* A path that cannot be opened now is tried again by name at each save,
-     * which then says what is wrong. */
+        return fb_fail(err, err_len, LOOP_ERR_NOMEM, "loop: out of memory");
+    /* A path that cannot be opened at start (no such directory, no right
+     * to write there) would fail every save of the run: refused now. */
+    char why[512];
     if (r->ckpt_path[0] && (lp->ckpt_every_ns || lp->ckpt_on_exit) &&
-        brain_ckpt_files_open(r->ckpt_path, &r->ckpt_files, NULL, 0) != 0)
-        r->ckpt_files = NULL;
+        brain_ckpt_files_open(r->ckpt_path, &r->ckpt_files, why, sizeof why) != 0) {
+        char who[32] = "";
+        if (lp->n > 1)
+            snprintf(who, sizeof who, " (robot %u)", r->id);
+        return fb_fail(err, err_len, LOOP_ERR_PARAM, "checkpoint.path%s: %s", who, why);
+    }
     r->lost = true;  /* no robot yet: zero motors until the first valid message */
     r->last = (brain_stats){.cycle = brain_get_cycle(r->b), .energy = NAN, .saturated = NAN,
                             .activity = -1.0f, .gpu_ms = -1.0};
@@ -408,8 +414,11 @@ int loop_create(const loop_options *o, const loop_checkpoint_options *ck, brain_
         goto fail;
     bool any_ckpt = false;
     for (uint32_t i = 0; i < lp->n; i++) {
-        if (robot_init(lp, &lp->robots[i], i, &ck[i]) != LOOP_OK)
-            goto fail;
+        int irc = robot_init(lp, &lp->robots[i], i, &ck[i], err, err_len);
+        if (irc != LOOP_OK) {
+            rc = irc;
+            goto fail_said;
+        }
         any_ckpt = any_ckpt || lp->robots[i].ckpt_path[0];
     }
     if (!any_ckpt)
@@ -432,6 +441,7 @@ int loop_create(const loop_options *o, const loop_checkpoint_options *ck, brain_
 fail:
     if (rc == LOOP_ERR_NOMEM)
         fb_fail(err, err_len, rc, "loop: out of memory");
+fail_said:
     loop_destroy(&lp);
     return rc;
 }

@@ -195,6 +195,14 @@ def test_stop_signals_stop_cleanly_and_start_failures_exit_1_or_2():
     assert out.returncode == 1 and 'link.sensor_endpoint' in out.stderr, out.stderr
     holder.close()
     ctx.destroy(linger=0)
+    # a checkpoint directory that is not there: every save would fail
+    with open(cfg, 'w') as f:
+        f.write('brain:\n  size: 8\n  channels: 16\n  backend: cpu\nlink:\n'
+                '  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n'
+                'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n'
+                'checkpoint:\n  path: "%s/no/such/dir/ck"\n' % (fbtest.endpoint(), fbtest.endpoint(), d.name))
+    out = subprocess.run([FIELDBRAIN, 'run', '--config', cfg], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and 'checkpoint.path: ' in out.stderr and 'No such file' in out.stderr, out.stderr
     with open(cfg, 'w') as f:
         f.write('brain:\n  decay: 3\n')
     out = subprocess.run([FIELDBRAIN, 'run', '--config', cfg], capture_output=True, text=True, timeout=60)
