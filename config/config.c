@@ -659,7 +659,7 @@ static int set_value(config *c, const config_key *k, const value *v, char *err, 
                         bad + 1, (unsigned)(unsigned char)s[bad]);
         if (n >= k->len)
             return fb_fail(err, err_len, CONFIG_ERR_RANGE,
-                        "is %zu characters long (allowed up to %zu)", n, k->len - 1);
+                        "is %zu bytes long (allowed up to %zu)", n, k->len - 1);
         if (k->type == KEY_ENDPOINT && !endpoint_ok(s))
             return fb_fail(err, err_len, CONFIG_ERR_RANGE,
                         "'%s' is not a ZeroMQ endpoint (allowed tcp://HOST:PORT, "
@@ -667,8 +667,8 @@ static int set_value(config *c, const config_key *k, const value *v, char *err, 
         /* Never echo a key: a secret one would land in logs. */
         if (k->type == KEY_CURVE && n && !z85_ok(s))
             return fb_fail(err, err_len, CONFIG_ERR_RANGE,
-                        "not a CURVE key: %zu characters (allowed empty or exactly 40 "
-                        "Z85 characters)", n);
+                        "not a CURVE key: %zu characters%s (allowed empty or exactly 40 "
+                        "Z85 characters)", n, n == 40 ? ", not all of them Z85 digits" : "");
         /* Zero the whole buffer, so that equal configs compare equal. */
         memset(field, 0, k->len);
         memcpy(field, s, n);
@@ -1223,8 +1223,26 @@ static void text_place(const char *text, size_t offset, size_t *line, size_t *co
  * error: problem (context)". */
 static int next_event(reader *r, yaml_event_t *ev)
 {
-    if (yaml_parser_parse(&r->parser, ev))
-        return 0;
+    if (yaml_parser_parse(&r->parser, ev)) {
+        /* Tags would make a value other than it reads (!!int 8 a string to
+         * a reader that goes by style): none is taken, so none misleads. */
+        const yaml_char_t *tag = ev->type == YAML_SCALAR_EVENT           ? ev->data.scalar.tag
+                               : ev->type == YAML_MAPPING_START_EVENT  ? ev->data.mapping_start.tag
+                               : ev->type == YAML_SEQUENCE_START_EVENT ? ev->data.sequence_start.tag
+                                                                       : NULL;
+        if (!tag)
+            return 0;
+        static const char core[] = "tag:yaml.org,2002:";
+        const char *t = (const char *)tag;
+        const bool short_form = strncmp(t, core, sizeof core - 1) == 0;
+        yaml_mark_t m = ev->start_mark;
+        int rc = fb_fail(r->err, r->err_len, CONFIG_ERR_TYPE,
+                         "%s:%zu:%zu: the YAML tag %s%.64s is not read: write the value alone "
+                         "(quotes make a string)", r->name, m.line + 1, m.column + 1,
+                         short_form ? "!!" : "", short_form ? t + sizeof core - 1 : t);
+        yaml_event_delete(ev);
+        return rc;
+    }
     const yaml_parser_t *p = &r->parser;
     if (p->error == YAML_MEMORY_ERROR)
         return fb_fail(r->err, r->err_len, CONFIG_ERR_IO, "%s: out of memory", r->name);
@@ -1694,6 +1712,19 @@ int config_set(config *c, const char *key, const char *text, char *err, size_t e
     int s, idx = key_lookup(key, &s, &k, err, err_len);
     if (idx < 0)
         return idx;
+    /* the text as a plain scalar of the file reads: without the spaces
+     * around it */
+    char trimmed[2 * CONFIG_STR];
+    size_t n = strlen(text);
+    while (n && (*text == ' ' || *text == '\t'))
+        text++, n--;
+    while (n && (text[n - 1] == ' ' || text[n - 1] == '\t'))
+        n--;
+    if (n < sizeof trimmed) {
+        memcpy(trimmed, text, n);
+        trimmed[n] = '\0';
+        text = trimmed;
+    }
     value v = {.text = text, .length = strlen(text), .plain = true, .str_ok = true,
                .kind = "scalar"};
     char what[400];

@@ -151,8 +151,9 @@ int config_load_string(const char *yaml, const char *name, config *c, char *err,
 int config_warnings(const config *c, char *warn, size_t warn_len);
 
 /* Sets one key ("section.key", e.g. "brain.backend") from text as it would be
- * written in the file, with the same type and range checks (command-line
- * overrides; strings must be valid UTF-8). On error writes "section.key:
+ * written in the file unquoted (the spaces and tabs around it dropped), with
+ * the same type and range checks (command-line overrides; strings must be
+ * valid UTF-8). On error writes "section.key:
  * what is wrong (allowed range)". The key counts as set on the command line
  * in config_check's messages. Run config_check after the last one. */
 int config_set(config *c, const char *key, const char *value, char *err, size_t err_len);

@@ -13,7 +13,8 @@ static void usage(FILE *out)
             "       fieldbrain-config show [FILE]  print every key as FILE resolves it (no FILE: the defaults)\n"
             "       fieldbrain-config --help\n"
             "\n"
-            "FILE is YAML with the sections brain, loop, link, telemetry, checkpoint, sim;\n"
+            "FILE is YAML with the sections brain, loop, link, telemetry, checkpoint, sim,\n"
+            "record, control and the robots list;\n"
             "config/default.yaml documents every key. Errors read\n"
             "  FILE:LINE:COLUMN: SECTION.KEY: what is wrong (allowed range)\n"
             "Exit status: 0 valid, 1 invalid, 2 usage.\n");

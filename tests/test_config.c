@@ -455,6 +455,16 @@ TEST(unknown_section_is_refused)
 
 TEST(wrong_types_are_refused)
 {
+    /* tags, which would make a value other than it reads, anywhere */
+    EXPECT_ERROR("brain:\n  size: !!int 8\n", CONFIG_ERR_TYPE,
+                 "t.yaml:2:9: the YAML tag !!int is not read: write the value alone (quotes make "
+                 "a string)");
+    EXPECT_ERROR("brain: !!map\n  size: 8\n", CONFIG_ERR_TYPE,
+                 "t.yaml:1:8: the YAML tag !!map is not read: write the value alone (quotes make "
+                 "a string)");
+    EXPECT_ERROR("robots: !mine\n  - id: 3\n", CONFIG_ERR_TYPE,
+                 "t.yaml:1:9: the YAML tag !mine is not read: write the value alone (quotes make "
+                 "a string)");
     EXPECT_ERROR("loop:\n  rate_hz: \"100\"\n", CONFIG_ERR_TYPE,
                  "t.yaml:2:12: loop.rate_hz: expected a number, got the string '100' "
                  "(allowed 0.1 to 100000)");
@@ -519,7 +529,7 @@ TEST(out_of_range_values_are_refused)
     char long_path[400] = "checkpoint:\n  path: ";
     memset(long_path + strlen(long_path), 'a', 300);
     EXPECT_ERROR(long_path, CONFIG_ERR_RANGE,
-                 "t.yaml:2:9: checkpoint.path: is 300 characters long (allowed up to 255)");
+                 "t.yaml:2:9: checkpoint.path: is 300 bytes long (allowed up to 255)");
 }
 
 TEST(bad_enum_is_refused)
@@ -610,8 +620,8 @@ TEST(bad_curve_key_is_refused_without_echoing_it)
                  "(allowed empty or exactly 40 Z85 characters)");
     snprintf(yaml, sizeof yaml, "link:\n  curve_public_key: '~%.39s'\n", pub);
     EXPECT_ERROR(yaml, CONFIG_ERR_RANGE,
-                 "t.yaml:2:21: link.curve_public_key: not a CURVE key: 40 characters "
-                 "(allowed empty or exactly 40 Z85 characters)");
+                 "t.yaml:2:21: link.curve_public_key: not a CURVE key: 40 characters, not all of "
+                 "them Z85 digits (allowed empty or exactly 40 Z85 characters)");
 
     /* Half a pair, or client keys with no CURVE, is a mistake. */
     /* Each points at the key that is set. */
@@ -992,6 +1002,11 @@ TEST(config_set_checks_like_the_file)
     CHECK_EQ_INT(config_set(&c, "brain.size", "48", err, sizeof err), 0);
     CHECK(c.brain.size_x == 48 && c.brain.size_y == 48 && c.brain.size_z == 48);
     CHECK_EQ_INT(config_set(&c, "checkpoint.path", "", err, sizeof err), 0);
+    /* as an unquoted value of the file: the spaces around it are not part of it */
+    CHECK_EQ_INT(config_set(&c, "brain.decay", " 0.5\t ", err, sizeof err), 0);
+    CHECK(c.brain.decay == 0.5f);
+    CHECK_EQ_INT(config_set(&c, "checkpoint.path", "  run/ck ", err, sizeof err), 0);
+    CHECK(strcmp(c.checkpoint.path, "run/ck") == 0);
     CHECK_EQ_INT(config_set(&c, "brain.decay", "2", err, sizeof err), CONFIG_ERR_RANGE);
     CHECK_MSG(strcmp(err, "brain.decay: 2 is out of range (allowed 0 to 1)") == 0, "%s", err);
     CHECK_EQ_INT(config_set(&c, "brain.decy", "0.5", err, sizeof err), CONFIG_ERR_KEY);
