@@ -251,8 +251,6 @@ static int run(const char *config_path, const char *resume, bool resume_fleet,
         fprintf(stderr, "fieldbrain: %s\n", err);
         goto out;
     }
-    if (link_warning(l)[0])
-        fprintf(stderr, "fieldbrain: warning: %s\n", link_warning(l));
     if (loop_create(&cfg.loop, ck, fleet, l, &lp, err, sizeof err) < 0) {
         fprintf(stderr, "fieldbrain: %s\n", err);
         goto out;
@@ -280,14 +278,11 @@ static int run(const char *config_path, const char *resume, bool resume_fleet,
                     "MiB each)\n", cfg.record.path, cfg.record.max_mb);
     }
     if (cfg.control.enabled) {
-        char warn[CONTROL_WARN_LEN];
-        if (control_create(&cfg, fleet, lp, tm ? app_telemetry_publisher(tm) : NULL, &ctl, warn, err,
+        if (control_create(&cfg, fleet, lp, tm ? app_telemetry_publisher(tm) : NULL, &ctl, err,
                            sizeof err) < 0) {
             fprintf(stderr, "fieldbrain: %s\n", err);
             goto out;
         }
-        if (warn[0])
-            fprintf(stderr, "fieldbrain: warning: %s\n", warn);
         fprintf(stderr, "fieldbrain: control on %s%s\n", control_endpoint(ctl),
                 cfg.link.curve_secret_key[0] ? " (CURVE)" : "");
     }

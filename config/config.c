@@ -1150,7 +1150,7 @@ int config_warnings(const config *c, char *warn, size_t warn_len)
     char line[512];
     if (warn && warn_len)
         warn[0] = '\0';
-    for (int w = 0; w < 4; w++) {
+    for (int w = 0; w < 6; w++) {
         bool on = false;
         if (w == 0) {
             char why[400];
@@ -1175,6 +1175,22 @@ int config_warnings(const config *c, char *warn, size_t warn_len)
                      "telemetry.unencrypted: true: telemetry (motors, link state, the field) "
                      "goes out on %s without CURVE, to anyone who reaches it",
                      c->telemetry.endpoint);
+        } else if (w == 4 && !c->link.curve_secret_key[0]) {
+            /* the link's endpoints off this machine without CURVE (the first) */
+            const bool sensor_off = !io_endpoint_is_local(c->link.sensor_endpoint);
+            on = sensor_off || !io_endpoint_is_local(c->link.motor_endpoint);
+            if (on)
+                snprintf(line, sizeof line,
+                         "link.%s_endpoint: %s is not a loopback address and CURVE is off: anyone "
+                         "who reaches it can drive the robot (set link.curve_secret_key)",
+                         sensor_off ? "sensor" : "motor",
+                         sensor_off ? c->link.sensor_endpoint : c->link.motor_endpoint);
+        } else if (w == 5 && c->control.enabled && !c->link.curve_secret_key[0] &&
+                   !io_endpoint_is_local(c->control.endpoint)) {
+            on = true;
+            snprintf(line, sizeof line,
+                     "control.endpoint: %s is not on loopback and the link has no CURVE keys: "
+                     "anyone who reaches it can change the brain", c->control.endpoint);
         }
         if (!on)
             continue;

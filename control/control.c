@@ -927,11 +927,9 @@ static void *control_main(void *arg)
 }
 
 int control_create(const config *cfg, brain_fleet *f, loop *lp, telemetry *tel, control **out,
-                   char *warning, char *err, size_t err_len)
+                   char *err, size_t err_len)
 {
     *out = NULL;
-    if (warning)
-        warning[0] = '\0';
     control *c = calloc(1, sizeof *c);
     if (!c)
         return fb_fail(err, err_len, CONTROL_ERR_NOMEM, "control: out of memory");
@@ -1012,10 +1010,6 @@ int control_create(const config *cfg, brain_fleet *f, loop *lp, telemetry *tel, 
         goto fail;
     }
     c->running = true;
-    if (warning && !curve && !link_endpoint_is_local(cfg->control.endpoint))
-        snprintf(warning, CONTROL_WARN_LEN,
-                 "control.endpoint: %s is not on loopback and the link has no CURVE keys: anyone "
-                 "who reaches it can change the brain", cfg->control.endpoint);
     *out = c;
     return CONTROL_OK;
 fail:

@@ -43,11 +43,10 @@ typedef struct control control;
  * f (the loop's fleet), lp and tel are borrowed and must outlive it; tel
  * is the publisher fed from lp's hooks, whose rates set
  * changes (through the loop, telemetry_set_rates), or NULL when telemetry
- * is off (then set refuses the telemetry keys). *warning (CONTROL_WARN_LEN)
- * gets a sentence when the socket is off loopback without CURVE, else "". */
-#define CONTROL_WARN_LEN 512
+ * is off (then set refuses the telemetry keys). A socket off loopback
+ * without CURVE is config_warnings' to say. */
 int control_create(const config *c, brain_fleet *f, loop *lp, telemetry *tel, control **out,
-                   char *warning, char *err, size_t err_len);
+                   char *err, size_t err_len);
 
 /* Stops the thread, closes the socket; sets *c to NULL; NULL harmless. */
 void control_destroy(control **c);

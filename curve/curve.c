@@ -250,6 +250,18 @@ int curve_client_read(const char *path, curve_client *out, char *err, size_t err
     return rc;
 }
 
+int curve_pair_check(const char *secret_z85, const char *public_z85, const char *what_secret,
+                     const char *what_public, char *err, size_t err_len)
+{
+    char derived[CURVE_Z85_CHARS + 1];
+    if (strlen(secret_z85) != CURVE_Z85_CHARS || zmq_curve_public(derived, secret_z85) != 0)
+        return fb_fail(err, err_len, CURVE_ERR_PARAM, "%s: not a Z85 key (40 characters)", what_secret);
+    if (strcmp(derived, public_z85) != 0)
+        return fb_fail(err, err_len, CURVE_ERR_PARAM, "%s: is not the public key of %s", what_public,
+                       what_secret);
+    return CURVE_OK;
+}
+
 int curve_client_setup(void *sock, const curve_client *c, char *err, size_t err_len)
 {
     if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, c->server_key, CURVE_Z85_CHARS) ||

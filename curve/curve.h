@@ -62,6 +62,13 @@ void curve_zap_stop(curve_zap **z);
 int curve_server_setup(void *sock, const char *secret_z85, const char *what, char *err,
                        size_t err_len);
 
+/* Whether public_z85 is the public key of secret_z85 (both 40 Z85
+ * characters): 0, or CURVE_ERR_PARAM with "what_public: is not the public
+ * key of what_secret" (no key in the sentence). A server that publishes
+ * another public key than its secret's can never be reached. */
+int curve_pair_check(const char *secret_z85, const char *public_z85, const char *what_secret,
+                     const char *what_public, char *err, size_t err_len);
+
 /* A connecting program's keys: the brain's public key and its own pair, each
  * 40 Z85 characters and terminated. */
 typedef struct {

@@ -9,8 +9,21 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #define IO_STR 256   /* endpoints, key strings, paths */
+
+/* Whether an endpoint stays on this machine: 127.0.0.0/8, localhost, ::1,
+ * or a transport that never leaves it (ipc, inproc). Plain text, here so
+ * that config/ warns about the same endpoints the link binds. */
+static inline bool io_endpoint_is_local(const char *ep)
+{
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0;
+    const char *host = ep + 6;
+    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 ||
+           strncmp(host, "[::1]:", 6) == 0;
+}
 
 typedef struct {
     char sensor_endpoint[IO_STR];   /* brain binds PULL; robots connect and send */

@@ -33,7 +33,6 @@ struct robot_link {
     uint32_t timeout_ms;
     float sensor_limit;
     uint32_t sensors, motors;
-    char warning[2 * IO_STR + 160];
     uint32_t n_robots;
     link_robot *robots;
     link_robot_key *by_id;
@@ -60,15 +59,6 @@ const char *link_strerror(int err)
     case LINK_ERR_IO: return "could not read a file";
     default: return "unknown link error";
     }
-}
-
-bool link_endpoint_is_local(const char *ep)
-{
-    if (strncmp(ep, "tcp://", 6) != 0)
-        return strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0;
-    const char *host = ep + 6;
-    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 ||
-           strncmp(host, "[::1]:", 6) == 0;
 }
 
 /* curve/'s codes in the link's own enum (the sentence is curve/'s). */
@@ -179,7 +169,10 @@ int link_create(const link_options *o, const uint32_t *robot_ids, uint32_t n_rob
         goto fail;
     }
     if (curve) {
-        int crc = curve_server_setup(l->sensor_sock, o->curve_secret_key, "link.curve_secret_key",
+        int crc = curve_pair_check(o->curve_secret_key, o->curve_public_key, "link.curve_secret_key",
+                                   "link.curve_public_key", err, err_len);
+        if (crc == CURVE_OK)
+            crc = curve_server_setup(l->sensor_sock, o->curve_secret_key, "link.curve_secret_key",
                                      err, err_len);
         if (crc == CURVE_OK)
             crc = curve_server_setup(l->motor_sock, o->curve_secret_key, "link.curve_secret_key",
@@ -198,14 +191,6 @@ int link_create(const link_options *o, const uint32_t *robot_ids, uint32_t n_rob
         fb_fail(err, err_len, rc, "link.motor_endpoint: cannot bind %s: %s",
                 o->motor_endpoint, zmq_strerror(zmq_errno()));
         goto fail;
-    }
-    if (!curve) {
-        const char *eps[2] = {o->sensor_endpoint, o->motor_endpoint};
-        for (int i = 0; i < 2 && !l->warning[0]; i++)
-            if (!link_endpoint_is_local(eps[i]))
-                snprintf(l->warning, sizeof l->warning,
-                         "%s is not a loopback address and CURVE is off: anyone who reaches it "
-                         "can drive the robot (set link.curve_secret_key)", eps[i]);
     }
     *out = l;
     return LINK_OK;
@@ -435,7 +420,3 @@ uint32_t link_timeout_ms(const robot_link *l)
     return l->timeout_ms;
 }
 
-const char *link_warning(const robot_link *l)
-{
-    return l->warning;
-}

@@ -59,8 +59,8 @@ typedef struct robot_link robot_link;
 
 /* Binds both sockets of o for a fleet of n_robots robots (robot_ids, each
  * its own; o->robot_id is not used) whose brains have `sensors` sensors and
- * `motors` motors. Prints nothing: a setting that works but is risky (a
- * non-loopback address without CURVE) is a warning, link_warning. */
+ * `motors` motors. Prints nothing (a setting that works but is risky, a
+ * non-loopback address without CURVE, is config_warnings' to say). */
 int link_create(const link_options *o, const uint32_t *robot_ids, uint32_t n_robots,
                 uint32_t sensors, uint32_t motors, robot_link **out, char *err, size_t err_len);
 void link_destroy(robot_link **l);
@@ -98,12 +98,5 @@ uint32_t link_robot_id(const robot_link *l, uint32_t robot);
 int link_robot_index(const robot_link *l, uint32_t robot_id);
 /* link.timeout_ms: how long without a valid sensor message is a lost link. */
 uint32_t link_timeout_ms(const robot_link *l);
-/* A sentence for the program to print when the settings work but are risky
- * (an endpoint off this machine without CURVE); "" when there is none. */
-const char *link_warning(const robot_link *l);
-
-/* Whether an endpoint stays on this machine: 127.0.0.0/8, localhost, ::1,
- * or a transport that never leaves it (ipc, inproc). */
-bool link_endpoint_is_local(const char *ep);
 
 #endif

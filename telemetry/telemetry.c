@@ -1103,8 +1103,14 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
         goto fail_all;
     }
     if (o->curve_secret_key[0]) {
-        rc = telemetry_err_of_curve(curve_server_setup(t->pub, o->curve_secret_key,
-                                                       "telemetry.curve_secret_key", err, err_len));
+        rc = o->curve_public_key[0]
+                 ? telemetry_err_of_curve(curve_pair_check(o->curve_secret_key, o->curve_public_key,
+                                                           "telemetry.curve_secret_key",
+                                                           "telemetry.curve_public_key", err, err_len))
+                 : 0;
+        if (rc == 0)
+            rc = telemetry_err_of_curve(curve_server_setup(t->pub, o->curve_secret_key,
+                                                           "telemetry.curve_secret_key", err, err_len));
         if (rc < 0)
             goto fail_all;
     }

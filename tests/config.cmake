@@ -91,3 +91,11 @@ rc=$?
 [ "$rc" -eq 2 ] || { echo "unknown command: exit status $rc, want 2"; exit 1; }]=]
     sh $<TARGET_FILE:fieldbrain-config>)
 set_tests_properties(config_tool.usage_errors PROPERTIES LABELS unit TIMEOUT 60)
+
+# What check reads on this machine besides the file (config_tool.c).
+fb_config_tool_bad(localhost_endpoint ${FB_CONFIG_DATA_DIR}/localhost_endpoint.yaml
+  "link.sensor_endpoint: tcp://localhost:6001: ZeroMQ binds '*', an address or an interface name, and 'localhost' is none of these")
+fb_config_tool_bad(missing_allow_list ${FB_CONFIG_DATA_DIR}/missing_allow_list.yaml
+  "link.curve_client_keys: cannot open no-such-allow-list.keys")
+fb_config_tool_bad(curve_pair_mismatch ${FB_CONFIG_DATA_DIR}/curve_pair_mismatch.yaml
+  "link.curve_public_key: is not the public key of link.curve_secret_key")

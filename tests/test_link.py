@@ -300,6 +300,18 @@ def test_non_loopback_without_curve_warns():
     p.wait(timeout=30)
     assert p.returncode == 0, err
     assert 'not a loopback address and CURVE is off' in err, err
+    assert err.count('not a loopback address') == 1, err
+    # fieldbrain-config check says the same, and the control socket's too
+    tool = os.path.join(os.path.dirname(FIELDBRAIN), 'fieldbrain-config')
+    out = subprocess.run([tool, 'check', cfg], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and 'warning: link.sensor_endpoint: tcp://0.0.0.0:' in out.stderr, out.stderr
+    with open(cfg, 'a') as f:
+        f.write('control:\n  enabled: true\n  endpoint: "tcp://0.0.0.0:%d"\n' % free_port())
+    text = open(cfg).read().replace('control:\n  enabled: false\n', '')
+    with open(cfg, 'w') as f:
+        f.write(text)
+    out = subprocess.run([tool, 'check', cfg], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and 'warning: control.endpoint: tcp://0.0.0.0:' in out.stderr, out.stderr
 
 
 if __name__ == '__main__':
