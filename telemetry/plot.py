@@ -17,6 +17,8 @@ per robot in energy.png (energy above, saturated below), one panel per robot
 in motors.png (the first 16 robots), and the timing plots from the first
 robot's stats (the timing is the fleet's tick, the same for every robot).
 Uses matplotlib (Debian's python3-matplotlib), without a display.
+Exit status: 0 done, 1 DIR missing or holding fewer than 2 stats lines, or
+OUTDIR that cannot be made, 2 a bad command line.
 """
 import json
 import os
@@ -105,20 +107,22 @@ def fleet_plots(rows, by_robot, save, src):
 
 
 def slice_heads(dirname, last=6):
-    """The headers of slices.jsonl whose PNG is still there (the recorder
+    """The headers of slices.1.jsonl and slices.jsonl (the part before a
+    rotation, then the current one) whose PNG is still there (the recorder
     deletes the oldest), the last `last` of them."""
-    path = os.path.join(dirname, "slices.jsonl")
-    if not os.path.exists(path):
-        return []
     heads = []
-    with open(path) as f:
-        for line in f:
-            try:
-                h = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a blank line, or one cut by a crash
-            if os.path.exists(os.path.join(dirname, h["file"])):
-                heads.append(h)
+    for name in ("slices.1.jsonl", "slices.jsonl"):
+        path = os.path.join(dirname, name)
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                try:
+                    h = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a blank line, or one cut by a crash
+                if isinstance(h, dict) and "file" in h and os.path.exists(os.path.join(dirname, h["file"])):
+                    heads.append(h)
     return heads[-last:]
 
 
@@ -142,16 +146,26 @@ def slice_sheet(dirname, heads, fleet=False):
 
 
 def main(argv):
-    if len(argv) < 2 or argv[1] in ("-h", "--help"):
+    if len(argv) >= 2 and argv[1] in ("-h", "--help"):
         print(__doc__.strip())
-        return 0 if len(argv) >= 2 else 2
+        return 0
+    if len(argv) < 2 or len(argv) > 3 or any(a.startswith("-") for a in argv[1:]):
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
     src = argv[1]
     out = argv[2] if len(argv) > 2 else os.path.join(src, "plots")
+    if not os.path.isdir(src):
+        print(f"fieldbrain-plot: {src}: no such directory (a fieldbrain-record DIR)", file=sys.stderr)
+        return 1
     rows = load(src)
     if len(rows) < 2:
         print(f"fieldbrain-plot: {src} holds {len(rows)} stats lines; need at least 2", file=sys.stderr)
         return 1
-    os.makedirs(out, exist_ok=True)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        print(f"fieldbrain-plot: {out}: cannot make it: {e.strerror}", file=sys.stderr)
+        return 1
     by_robot = {}
     for r in rows:
         by_robot.setdefault(robot_of(r), []).append(r)

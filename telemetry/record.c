@@ -4,6 +4,7 @@
  * cleanly by SIGINT or SIGTERM. A fleet's robots share the files: each line
  * says whose it is (robot_id), and slice files carry the robot's id.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -40,8 +41,9 @@ static void usage(FILE *f)
             "  slice-CYCLE.png (a fleet's: slice-ID-CYCLE.png, ID the robot's)\n"
             "A brain serving a fleet: every robot's messages in the same files, each\n"
             "line with its robot_id (fieldbrain-plot draws each robot apart).\n"
-            "Bounded: at most N MiB (default 256) in all; the oldest stats and events\n"
-            "are rotated away and the oldest slices deleted. SIGINT or SIGTERM stops it\n"
+            "Bounded: at most N MiB (default 256) in all; the oldest stats, events and\n"
+            "slice headers are rotated away, and the oldest slices deleted with them.\n"
+            "DIR must not hold a recording already. SIGINT, SIGTERM or SIGHUP stops it\n"
             "cleanly; --duration stops it after that many seconds.\n"
             "  --keys FILE   connect with CURVE, for a brain whose telemetry is encrypted\n"
             "                (link.curve_secret_key or telemetry.curve_secret_key set).\n"
@@ -57,6 +59,7 @@ typedef struct {
     FILE *f;
     uint64_t bytes, cap;   /* this file; rotated at cap */
     uint64_t lines;
+    uint64_t gen;          /* rotations so far: the current file's generation */
 } jsonl;
 
 /* Whether topic is of family fam: fam itself (one robot) or fam/ID/ (a
@@ -84,6 +87,7 @@ static int jsonl_write(jsonl *j, const char *text, size_t len)
         rename(j->path, j->old);
         j->f = fopen(j->path, "w");
         j->bytes = 0;
+        j->gen++;
         if (!j->f)
             return -1;
     }
@@ -95,9 +99,37 @@ static int jsonl_write(jsonl *j, const char *text, size_t len)
 }
 
 typedef struct {
-    char name[64];
+    char name[80];
     uint64_t bytes;
+    uint64_t gen;   /* the generation of slices.jsonl that holds its header */
 } slice_file;
+
+/* Whether dir holds a recording already (what this program writes there):
+ * two recordings in one directory would read as one. */
+static const char *recording_in(const char *dir)
+{
+    static const char *const names[] = {"stats.jsonl", "stats.1.jsonl", "events.jsonl", "events.1.jsonl",
+                                        "slices.jsonl", "slices.1.jsonl"};
+    static char found[64];
+    char path[4200];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (access(path, F_OK) == 0) {
+            snprintf(found, sizeof found, "%s", names[i]);
+            return found;
+        }
+    }
+    DIR *d = opendir(dir);
+    const char *hit = NULL;
+    for (struct dirent *e; d && !hit && (e = readdir(d));)
+        if (strncmp(e->d_name, "slice-", 6) == 0 && strstr(e->d_name, ".png")) {
+            snprintf(found, sizeof found, "%.63s", e->d_name);
+            hit = found;
+        }
+    if (d)
+        closedir(d);
+    return hit;
+}
 
 int main(int argc, char **argv)
 {
@@ -105,6 +137,12 @@ int main(int argc, char **argv)
     const char *keys_path = NULL;
     double max_mb = 256, duration = 0;
     for (int i = 1; i < argc; i++) {
+        const bool takes = strcmp(argv[i], "--max-mb") == 0 || strcmp(argv[i], "--duration") == 0 ||
+                           strcmp(argv[i], "--keys") == 0;
+        if (takes && i + 1 == argc) {
+            fprintf(stderr, "fieldbrain-record: %s needs a value\n", argv[i]);
+            return 2;
+        }
         if ((strcmp(argv[i], "--max-mb") == 0 || strcmp(argv[i], "--duration") == 0) && i + 1 < argc) {
             char *end;
             double v = strtod(argv[i + 1], &end);
@@ -149,6 +187,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "fieldbrain-record: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
+    const char *already = recording_in(dir);
+    if (already) {
+        fprintf(stderr, "fieldbrain-record: %s holds a recording already (%s): give a new or empty "
+                "directory (two recordings in one would read as one)\n", dir, already);
+        return 2;
+    }
     uint64_t budget = (uint64_t)(max_mb * 1024 * 1024);
     /* Shares of the budget: each JSONL stream may hold two files of its cap. */
     uint64_t stats_cap = budget * 20 / 100, events_cap = budget * 4 / 100;
@@ -179,6 +223,7 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 
     void *ctx = zmq_ctx_new();
     void *sub = zmq_socket(ctx, ZMQ_SUB);
@@ -264,6 +309,15 @@ int main(int argc, char **argv)
                              json_num(nodes, 0, "robot_id", 0), json_num(nodes, 0, "cycle", 0));
                 sf.bytes = (uint64_t)pn;
                 char path[4200];
+                /* a brain that restarted numbers its cycles again: its
+                 * slice of a cycle seen before gets a name of its own */
+                snprintf(path, sizeof path, "%s/%s", dir, sf.name);
+                char base[80];
+                snprintf(base, sizeof base, "%.*s", (int)(strlen(sf.name) - 4), sf.name);
+                for (unsigned k = 1; access(path, F_OK) == 0 && k < 1000; k++) {
+                    snprintf(sf.name, sizeof sf.name, "%.70s.%u.png", base, k);
+                    snprintf(path, sizeof path, "%s/%s", dir, sf.name);
+                }
                 /* make room first: the oldest slices go */
                 while (ring_n > 0 && (slice_bytes + sf.bytes > slices_cap || ring_n == ring_cap)) {
                     slice_file *old = &ring[ring_head];
@@ -287,6 +341,18 @@ int main(int argc, char **argv)
                     int ln = snprintf(line, sizeof line, "{\"file\":\"%s\",%s", sf.name, frame + 1);
                     if (ln > 0 && ln < (int)sizeof line)
                         werr = jsonl_write(&slices, line, (size_t)ln);
+                    ring[(ring_head + ring_n - 1) % ring_cap].gen = slices.gen;
+                    /* a rotation dropped the headers of the generation
+                     * before last: their slices go with them */
+                    while (ring_n > 0 && ring[ring_head].gen + 1 < slices.gen) {
+                        slice_file *old = &ring[ring_head];
+                        snprintf(path, sizeof path, "%s/%s", dir, old->name);
+                        unlink(path);
+                        slice_bytes -= old->bytes;
+                        ring_head = (ring_head + 1) % ring_cap;
+                        ring_n--;
+                        n_deleted++;
+                    }
                 }
             } else {
                 n_bad++;
@@ -302,6 +368,9 @@ int main(int argc, char **argv)
     fclose(stats.f);
     fclose(events.f);
     fclose(slices.f);
+    if (stats.lines + events.lines + n_png + n_bad == 0)
+        fprintf(stderr, "fieldbrain-record: warning: nothing came from %s (is the brain running there, "
+                "with telemetry on? under CURVE, is this key on its allow-list?)\n", endpoint);
     fprintf(stderr,
             "fieldbrain-record: stopped; %llu stats, %llu events, %llu slices recorded in %s "
             "(%llu old slices deleted to stay within %g MiB, %llu unreadable messages)\n",

@@ -299,6 +299,19 @@ def test_recorder_stays_within_its_budget():
         assert deleted > 0, err
         total = sum(os.path.getsize(os.path.join(rec_dir, f)) for f in os.listdir(rec_dir))
         assert total <= 0.05 * 1024 * 1024, total
+        # every slice on disk has its header (headers rotate; their slices go with them)
+        heads = set()
+        for name in ('slices.1.jsonl', 'slices.jsonl'):
+            path = os.path.join(rec_dir, name)
+            if os.path.exists(path):
+                heads |= {json.loads(line)['file'] for line in open(path) if line.strip()}
+        pngs = {f for f in os.listdir(rec_dir) if f.endswith('.png')}
+        assert pngs and pngs <= heads, sorted(pngs - heads)[:5]
+        # the same directory again: refused, the recording kept
+        again = subprocess.run([RECORD, b.tele, rec_dir, '--duration', '1'], capture_output=True, text=True,
+                               timeout=30)
+        assert again.returncode == 2 and 'holds a recording already' in again.stderr, again.stderr
+        assert {f for f in os.listdir(rec_dir) if f.endswith('.png')} == pngs
     finally:
         assert b.stop() == 0
 
