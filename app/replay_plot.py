@@ -2,7 +2,9 @@
 """fieldbrain-replay-plot DIR: plots of what `fieldbrain replay --out DIR`
 wrote: motors.png (each motor, recorded against replayed or what-if),
 energy.png, and difference.png (|replayed - recorded| over the cycles).
-Needs Debian's python3-numpy and python3-matplotlib (/usr/bin/python3)."""
+Needs Debian's python3-numpy and python3-matplotlib (/usr/bin/python3).
+`fieldbrain replay --out DIR` runs it by itself. Exit status 0, 1 when DIR
+holds no replay output, 2 for a bad command line."""
 import glob
 import os
 import sys
@@ -55,6 +57,14 @@ def main(d):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
+    if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        sys.exit(0)
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
+        print(__doc__.strip(), file=sys.stderr)
+        sys.exit(2)
+    if not os.path.exists(os.path.join(sys.argv[1], "cycles.npy")):
+        print(f"fieldbrain-replay-plot: {sys.argv[1]} holds no cycles.npy "
+              "(the --out DIR of fieldbrain replay)", file=sys.stderr)
+        sys.exit(1)
     main(sys.argv[1])

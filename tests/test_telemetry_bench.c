@@ -181,26 +181,37 @@ int main(int argc, char **argv)
     brain_params_default(&p);
     p.backend = BRAIN_BACKEND_CPU;
     uint32_t cycles = 2000, every = 1, slice_every = 100;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        unsigned long v = strtoul(argv[i + 1], NULL, 10);
-        if (strcmp(argv[i], "--size") == 0)
-            p.size_x = p.size_y = p.size_z = (uint32_t)v;
-        else if (strcmp(argv[i], "--channels") == 0)
-            p.channels = (uint32_t)v;
-        else if (strcmp(argv[i], "--cycles") == 0)
-            cycles = (uint32_t)v;
-        else if (strcmp(argv[i], "--every") == 0)
-            every = (uint32_t)v;
-        else if (strcmp(argv[i], "--slice-every") == 0)
-            slice_every = (uint32_t)v;
-        else if (strcmp(argv[i], "--threads") == 0)
-            p.threads = (uint32_t)v;
-        else {
-            fprintf(stderr, "usage: %s [--size S] [--channels C] [--cycles N] [--every N] "
-                            "[--slice-every N] [--threads T]\n", argv[0]);
+    static const char usage[] = "usage: %s [--size S] [--channels C] [--cycles N] [--every N] "
+                                "[--slice-every N] [--threads T]\n"
+                                "Telemetry's cost on the loop: the same cycles with it off, then on.\n";
+    static const char *const names[] = {"--size", "--channels", "--cycles", "--every", "--slice-every",
+                                        "--threads"};
+    uint32_t size = 32, channels = p.channels, threads = 0;
+    uint32_t *into[] = {&size, &channels, &cycles, &every, &slice_every, &threads};
+    static const uint32_t lo[] = {1, 1, 1, 1, 0, 0}, hi[] = {512, 4096, 10000000, 1000000, 1000000, 1024};
+    for (int i = 1; i < argc; i += 2) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf(usage, argv[0]);
+            return 0;
+        }
+        size_t k = 0;
+        while (k < 6 && strcmp(argv[i], names[k]) != 0)
+            k++;
+        char *end = NULL;
+        unsigned long v = k < 6 && i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9'
+                              ? strtoul(argv[i + 1], &end, 10)
+                              : 0;
+        if (k == 6 || !end || *end || v < lo[k] || v > hi[k]) {
+            fprintf(stderr, usage, argv[0]);
+            if (k < 6)
+                fprintf(stderr, "%s: %s takes a whole number from %u to %u\n", argv[0], names[k], lo[k], hi[k]);
             return 2;
         }
+        *into[k] = (uint32_t)v;
     }
+    p.size_x = p.size_y = p.size_z = size;
+    p.channels = channels;
+    p.threads = threads;
     if (run(&p, cycles, false, every, slice_every) != 0 || run(&p, cycles, true, every, slice_every) != 0)
         return 1;
     return 0;

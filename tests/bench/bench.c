@@ -9,6 +9,7 @@
  * (creation, probe and cycles). Links brain/ only: it needs nothing but the Vulkan loader at
  * run time, so it can be copied to a GPU machine.
  */
+#include "bench_args.h"
 #include "brain.h"
 
 #include <getopt.h>
@@ -137,17 +138,11 @@ static void print_json_line(const char *line)
 /* "64x128" is 64^3 x 128; "96x80x40x32" is 96x80x40 x 32. */
 static int parse_size(const char *text, bench_size *out)
 {
-    unsigned a, b, c, d;
-    char tail;
-    if (sscanf(text, "%ux%ux%ux%u%c", &a, &b, &c, &d, &tail) == 4) {
-        *out = (bench_size){a, b, c, d};
-        return 0;
-    }
-    if (sscanf(text, "%ux%u%c", &a, &b, &tail) == 2) {
-        *out = (bench_size){a, a, a, b};
-        return 0;
-    }
-    return -1;
+    uint32_t d[4];
+    if (!bench_size_parse(text, d))
+        return -1;
+    *out = (bench_size){d[0], d[1], d[2], d[3]};
+    return 0;
 }
 
 static void usage(FILE *f)
@@ -156,9 +151,10 @@ static void usage(FILE *f)
           "  --sizes LIST      comma-separated sizes: SxC (S^3 x C) or XxYxZxC (default 32x64,64x64)\n"
           "  --backend NAME    cpu, vulkan or all (default all: cpu, then vulkan if it works)\n"
           "  --device NAME     Vulkan device: index or name substring (default: best)\n"
-          "  --cycles N        measured cycles (default 300)\n"
-          "  --warmup N        cycles before measuring (default 30)\n"
-          "  --threads N       CPU backend threads (default: one per core)\n"
+          "  --cycles N        measured cycles, 10 to 1000000 (default 300)\n"
+          "  --warmup N        cycles before measuring, 0 to 1000000 (default 30)\n"
+          "  --threads N       CPU backend threads, 0 to 1024 (default 0: as brain.threads 0,\n"
+          "                    one per core and fewer for a small field)\n"
           "  --precision P     f32 or f16 (the field stored in half precision; Vulkan only)\n"
           "  --brains N        fleets instead: a fleet of N brains (one brain_fleet_step per\n"
           "                    tick) beside N brains alone stepped one after another and one\n"
@@ -475,22 +471,16 @@ int main(int argc, char **argv)
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        char *end = NULL;
+        bool ok = true;
         switch (ch) {
         case 's': sizes = optarg; break;
         case 'b': o.backend = optarg; break;
         case 'd': o.device = optarg; break;
-        case 'n': o.cycles = (uint32_t)strtoul(optarg, &end, 10); break;
-        case 'w': o.warmup = (uint32_t)strtoul(optarg, &end, 10); break;
-        case 't': o.threads = (uint32_t)strtoul(optarg, &end, 10); break;
+        case 'n': ok = bench_whole(optarg, 10, 1000000, &o.cycles); break;
+        case 'w': ok = bench_whole(optarg, 0, 1000000, &o.warmup); break;
+        case 't': ok = bench_whole(optarg, 0, 1024, &o.threads); break;
         case 'j': o.json = true; break;
-        case 'N':
-            o.brains = (uint32_t)strtoul(optarg, &end, 10);
-            if (!(end && *end) && (o.brains < 1 || o.brains > BRAIN_FLEET_MAX)) {
-                fprintf(stderr, "fieldbrain-bench: --brains must be between 1 and %u\n", BRAIN_FLEET_MAX);
-                return 2;
-            }
-            break;
+        case 'N': ok = bench_whole(optarg, 1, BRAIN_FLEET_MAX, &o.brains); break;
         case 'p':
             if (strcmp(optarg, "f32") == 0)
                 o.precision = BRAIN_PRECISION_F32;
@@ -504,13 +494,16 @@ int main(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
-        if (end && *end) {
-            fprintf(stderr, "fieldbrain-bench: '%s' is not a number\n", optarg);
+        if (!ok) {
+            fprintf(stderr, "fieldbrain-bench: '%s' is not a whole number in the option's range (--cycles "
+                    "10 to 1000000, --warmup 0 to 1000000, --threads 0 to 1024, --brains 1 to %u)\n", optarg,
+                    BRAIN_FLEET_MAX);
             return 2;
         }
     }
-    if (o.cycles < 10 || o.cycles > 1000000) {
-        fprintf(stderr, "fieldbrain-bench: --cycles must be between 10 and 1000000\n");
+    if (optind < argc) {
+        fprintf(stderr, "fieldbrain-bench: unexpected argument '%s' (every option has its --name)\n",
+                argv[optind]);
         return 2;
     }
     brain_backend backends[2];

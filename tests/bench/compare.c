@@ -15,6 +15,7 @@
  * Links brain/ only, like fieldbrain-bench, so it can be copied to a GPU
  * machine.
  */
+#include "bench_args.h"
 #include "brain.h"
 
 #include <getopt.h>
@@ -90,17 +91,11 @@ static void random_field(float *f, uint64_t n, uint64_t seed)
 /* "64x128" is 64^3 x 128; "96x80x40x32" is 96x80x40 x 32. */
 static int parse_size(const char *text, compare_size *out)
 {
-    unsigned a, b, c, d;
-    char tail;
-    if (sscanf(text, "%ux%ux%ux%u%c", &a, &b, &c, &d, &tail) == 4) {
-        *out = (compare_size){a, b, c, d};
-        return 0;
-    }
-    if (sscanf(text, "%ux%u%c", &a, &b, &tail) == 2) {
-        *out = (compare_size){a, a, a, b};
-        return 0;
-    }
-    return -1;
+    uint32_t d[4];
+    if (!bench_size_parse(text, d))
+        return -1;
+    *out = (compare_size){d[0], d[1], d[2], d[3]};
+    return 0;
 }
 
 /* The two brains of a check and the host copies of their fields. */
@@ -373,7 +368,8 @@ static void usage(FILE *f)
           "  --precision P     f32 or f16: how the Vulkan brain stores the field (default f32)\n"
           "  --cycles N        cycles of the motor run (default 200; 0: no run)\n"
           "  --device NAME     Vulkan device: index or name substring (default: best)\n"
-          "  --threads N       CPU backend threads (default: one per core)\n"
+          "  --threads N       CPU backend threads, 0 to 1024 (default 0: as brain.threads 0,\n"
+          "                    one per core and fewer for a small field)\n"
           "  --help\n"
           "For each size: one cycle of each kind (plain, diffusion, noise, activity with\n"
           "energy, busy with the clamp binding) from the same random field on the Vulkan\n"
@@ -395,12 +391,12 @@ int main(int argc, char **argv)
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        char *end = NULL;
+        bool ok = true;
         switch (ch) {
         case 's': sizes = optarg; break;
         case 'd': o.device = optarg; break;
-        case 'n': o.cycles = (uint32_t)strtoul(optarg, &end, 10); break;
-        case 't': o.threads = (uint32_t)strtoul(optarg, &end, 10); break;
+        case 'n': ok = bench_whole(optarg, 0, 1000000, &o.cycles); break;
+        case 't': ok = bench_whole(optarg, 0, 1024, &o.threads); break;
         case 'p':
             if (strcmp(optarg, "f32") == 0)
                 o.precision = BRAIN_PRECISION_F32;
@@ -414,13 +410,15 @@ int main(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
-        if (end && *end) {
-            fprintf(stderr, "fieldbrain-compare: '%s' is not a number\n", optarg);
+        if (!ok) {
+            fprintf(stderr, "fieldbrain-compare: '%s' is not a whole number in the option's range "
+                    "(--cycles 0 to 1000000, --threads 0 to 1024)\n", optarg);
             return 2;
         }
     }
-    if (o.cycles > 1000000) {
-        fprintf(stderr, "fieldbrain-compare: --cycles must be between 0 and 1000000\n");
+    if (optind < argc) {
+        fprintf(stderr, "fieldbrain-compare: unexpected argument '%s' (every option has its --name)\n",
+                argv[optind]);
         return 2;
     }
     compare_size list[32];

@@ -27,6 +27,7 @@ brain: {size: 8, channels: 16, backend: cpu, threads: 1}
 loop: {mode: $mode, rate_hz: $rate}
 link: {sensor_endpoint: "tcp://127.0.0.1:$ps", motor_endpoint: "tcp://127.0.0.1:$pm"}
 telemetry: {enabled: false, endpoint: "tcp://127.0.0.1:$pt"}
+control: {enabled: false}
 YAML
     "$build/fieldbrain" run --config "$work/b.yaml" 2> "$work/brain.log" &
     local pid=$!
