@@ -706,6 +706,23 @@ int main(int argc, char **argv)
                 cfg.brain.sensors, cfg.brain.motors, SIM_SENSORS, SIM_MOTORS, MAX_VALUES);
         return 2;
     }
+    /* the config's warnings about the sim's own keys, after the flags
+     * (--mode lockstep against a fixed_rate brain's file, say); the rest
+     * are the brain's to print */
+    char warn[2048];
+    if (config_warnings(&cfg, warn, sizeof warn) > 0)
+        for (char *line = strtok(warn, "\n"); line; line = strtok(NULL, "\n"))
+            if (strncmp(line, "sim.", 4) == 0)
+                fprintf(stderr, "fieldbrain-sim: warning: %s\n", line);
+    /* a summary file that cannot be written is found now, not after the run */
+    if (summary_path) {
+        FILE *probe = fopen(summary_path, "a");
+        if (!probe) {
+            fprintf(stderr, "fieldbrain-sim: --summary %s: %s\n", summary_path, strerror(errno));
+            return 1;
+        }
+        fclose(probe);
+    }
     int fleet = cfg.robots.count > 0;
     uint32_t listed = config_fleet(&cfg, robots), n = 0;
     if (pick_robots(robots_arg, fleet, robots, listed, place, &n, err, sizeof err) < 0) {
@@ -737,6 +754,7 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     if (fleet) {
         sa.sa_handler = on_wake;
         sigaction(SIGUSR1, &sa, NULL);
