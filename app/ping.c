@@ -3,6 +3,7 @@
  * one of its own for the first time (the seq and time it sent, echoed),
  * takes now - answer_time_ns (its own clock). Prints p50, p99 and max.
  */
+#include "whole.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -38,15 +39,11 @@ static void usage(FILE *f)
                "answered or the brain sends nothing, 2 for a bad option or endpoint.\n");
 }
 
-/* text as a decimal whole number up to most, all of it. */
+/* text as a whole number up to most (fb_whole) into *out. */
 static bool whole_number(const char *text, unsigned long most, unsigned *out)
 {
-    if (text[0] < '0' || text[0] > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno || *end || v > most)
+    unsigned long v;
+    if (!fb_whole(text, 0, most, &v))
         return false;
     *out = (unsigned)v;
     return true;

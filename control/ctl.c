@@ -6,8 +6,8 @@
 #include "control.h"
 #include "curve.h"
 #include "json.h"
+#include "whole.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -169,27 +169,12 @@ static void print_reply(const char *what, const json_node *n)
     }
 }
 
-/* text as a decimal whole number in [lo, hi], all of it (no sign, no
- * spaces, nothing after). */
-static bool whole_number(const char *text, unsigned long lo, unsigned long hi, unsigned long *out)
-{
-    if (text[0] < '0' || text[0] > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* The value of option opt as whole_number reads it: true, or false with
+/* The value of option opt as fb_whole reads it: true, or false with
  * the sentence printed. */
 static bool option_number(const char *opt, const char *text, unsigned long lo, unsigned long hi,
                           unsigned long *out)
 {
-    if (whole_number(text, lo, hi, out))
+    if (fb_whole(text, lo, hi, out))
         return true;
     fprintf(stderr, "fieldbrain-ctl: %s: '%s' is not a whole number from %lu to %lu\n", opt, text, lo, hi);
     return false;

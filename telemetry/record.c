@@ -104,6 +104,26 @@ typedef struct {
     uint64_t gen;   /* the generation of slices.jsonl that holds its header */
 } slice_file;
 
+/* The slices on disk, oldest first: a ring of their names and sizes. */
+typedef struct {
+    slice_file *at;
+    size_t cap, head, n;
+    uint64_t bytes, deleted;
+} slice_ring;
+
+/* Deletes the oldest slice from dir and the ring (n > 0). */
+static void drop_oldest(slice_ring *r, const char *dir)
+{
+    const slice_file *old = &r->at[r->head];
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, old->name);
+    unlink(path);
+    r->bytes -= old->bytes;
+    r->head = (r->head + 1) % r->cap;
+    r->n--;
+    r->deleted++;
+}
+
 /* Whether dir holds a recording already (what this program writes there):
  * two recordings in one directory would read as one. */
 static const char *recording_in(const char *dir)
@@ -205,17 +225,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "fieldbrain-record: cannot write in %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    size_t ring_cap = 65536, ring_head = 0, ring_n = 0;
-    slice_file *ring = calloc(ring_cap, sizeof *ring);
+    slice_ring kept = {.cap = 65536};
+    kept.at = calloc(kept.cap, sizeof *kept.at);
     static char frame[1 << 20];
     static char line[1 << 20];
     static unsigned char png[1 << 24];
     static json_node nodes[512];
-    if (!ring) {
+    if (!kept.at) {
         fprintf(stderr, "fieldbrain-record: out of memory\n");
         return 1;
     }
-    uint64_t slice_bytes = 0, n_png = 0, n_deleted = 0, n_bad = 0;
+    uint64_t n_png = 0, n_bad = 0;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -319,40 +339,25 @@ int main(int argc, char **argv)
                     snprintf(path, sizeof path, "%s/%s", dir, sf.name);
                 }
                 /* make room first: the oldest slices go */
-                while (ring_n > 0 && (slice_bytes + sf.bytes > slices_cap || ring_n == ring_cap)) {
-                    slice_file *old = &ring[ring_head];
-                    snprintf(path, sizeof path, "%s/%s", dir, old->name);
-                    unlink(path);
-                    slice_bytes -= old->bytes;
-                    ring_head = (ring_head + 1) % ring_cap;
-                    ring_n--;
-                    n_deleted++;
-                }
+                while (kept.n > 0 && (kept.bytes + sf.bytes > slices_cap || kept.n == kept.cap))
+                    drop_oldest(&kept, dir);
                 snprintf(path, sizeof path, "%s/%s", dir, sf.name);
                 FILE *f = fopen(path, "wb");
                 if (!f || fwrite(png, 1, (size_t)pn, f) != (size_t)pn || fclose(f) != 0) {
                     werr = -1;
                 } else {
-                    ring[(ring_head + ring_n) % ring_cap] = sf;
-                    ring_n++;
-                    slice_bytes += sf.bytes;
+                    kept.at[(kept.head + kept.n++) % kept.cap] = sf;
+                    kept.bytes += sf.bytes;
                     n_png++;
                     /* the header with the file name added as its first key */
                     int ln = snprintf(line, sizeof line, "{\"file\":\"%s\",%s", sf.name, frame + 1);
                     if (ln > 0 && ln < (int)sizeof line)
                         werr = jsonl_write(&slices, line, (size_t)ln);
-                    ring[(ring_head + ring_n - 1) % ring_cap].gen = slices.gen;
+                    kept.at[(kept.head + kept.n - 1) % kept.cap].gen = slices.gen;
                     /* a rotation dropped the headers of the generation
                      * before last: their slices go with them */
-                    while (ring_n > 0 && ring[ring_head].gen + 1 < slices.gen) {
-                        slice_file *old = &ring[ring_head];
-                        snprintf(path, sizeof path, "%s/%s", dir, old->name);
-                        unlink(path);
-                        slice_bytes -= old->bytes;
-                        ring_head = (ring_head + 1) % ring_cap;
-                        ring_n--;
-                        n_deleted++;
-                    }
+                    while (kept.n > 0 && kept.at[kept.head].gen + 1 < slices.gen)
+                        drop_oldest(&kept, dir);
                 }
             } else {
                 n_bad++;
@@ -375,8 +380,8 @@ int main(int argc, char **argv)
             "fieldbrain-record: stopped; %llu stats, %llu events, %llu slices recorded in %s "
             "(%llu old slices deleted to stay within %g MiB, %llu unreadable messages)\n",
             (unsigned long long)stats.lines, (unsigned long long)events.lines, (unsigned long long)n_png, dir,
-            (unsigned long long)n_deleted, max_mb, (unsigned long long)n_bad);
-    free(ring);
+            (unsigned long long)kept.deleted, max_mb, (unsigned long long)n_bad);
+    free(kept.at);
     zmq_close(sub);
     zmq_ctx_term(ctx);
     return status;

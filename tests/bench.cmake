@@ -1,6 +1,6 @@
 # fieldbrain-bench: links brain/ only (Vulkan loader + libm at run time).
 add_executable(fieldbrain-bench bench/bench.c)
-target_link_libraries(fieldbrain-bench PRIVATE fb_brain)
+target_link_libraries(fieldbrain-bench PRIVATE fb_brain fb_base)
 set_target_properties(fieldbrain-bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 # The benchmark must keep running: a smoke run of a few cycles (no timing asserted).
 add_test(NAME bench.smoke COMMAND bash -o pipefail -c
@@ -11,7 +11,7 @@ set_tests_properties(bench.smoke PROPERTIES LABELS unit TIMEOUT 60)
 # (tests/bench/device-check.sh runs it at 96^3 x 192 on a GPU). Here a small
 # run on lavapipe with the validation layer on, f32 and f16.
 add_executable(fieldbrain-compare bench/compare.c)
-target_link_libraries(fieldbrain-compare PRIVATE fb_brain)
+target_link_libraries(fieldbrain-compare PRIVATE fb_brain fb_base)
 set_target_properties(fieldbrain-compare PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 add_test(NAME bench.compare_f32 COMMAND fieldbrain-compare --sizes 6x5x4x7 --cycles 30)
 add_test(NAME bench.compare_f16 COMMAND fieldbrain-compare --sizes 8x12 --cycles 30 --precision f16)

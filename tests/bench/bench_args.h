@@ -5,20 +5,17 @@
 #ifndef FIELDBRAIN_BENCH_ARGS_H
 #define FIELDBRAIN_BENCH_ARGS_H
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdlib.h>
 
-/* text as a whole number in [lo, hi] into *out; false when it is not one. */
+#include "whole.h"
+
+/* text as a whole number in [lo, hi] into *out (fb_whole); false when it
+ * is not one. */
 static inline bool bench_whole(const char *text, uint32_t lo, uint32_t hi, uint32_t *out)
 {
-    if (text[0] < '0' || text[0] > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno || *end || v < lo || v > hi)
+    unsigned long v;
+    if (!fb_whole(text, lo, hi, &v))
         return false;
     *out = (uint32_t)v;
     return true;
