@@ -536,8 +536,10 @@ int brain_ckpt_files_open(const char *path, brain_ckpt_files **out, char *err, s
         bad = "its directory";
     if (bad) {
         int e = errno;
+        char what[CKPT_PATH_MAX + 16];
+        snprintf(what, sizeof what, "%s", bad); /* bad may point into f */
         brain_ckpt_files_close(&f);
-        return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: cannot open %s: %s", path, bad, strerror(e));
+        return fb_fail(err, err_len, BRAIN_ERR_IO, "%s: cannot open %s: %s", path, what, strerror(e));
     }
     *out = f;
     return BRAIN_OK;

@@ -162,6 +162,21 @@ TEST(a_state_with_a_nan_is_never_saved_over_a_good_checkpoint)
     CHECK(harness_remove_tree(dir) == 0);
 }
 
+/* Files that cannot be held open (no such directory) are refused with the
+ * file that failed and why, and nothing is left open. */
+TEST(held_checkpoint_files_of_a_missing_directory_are_refused)
+{
+    char dir[128], path[200], err[512] = "";
+    CHECK(harness_temp_dir("heldmiss", dir, sizeof dir) == 0);
+    snprintf(path, sizeof path, "%s/no/such/ck", dir);
+    brain_ckpt_files *held = NULL;
+    CHECK_EQ_INT(brain_ckpt_files_open(path, &held, err, sizeof err), BRAIN_ERR_IO);
+    CHECK(held == NULL);
+    char want[512];
+    snprintf(want, sizeof want, "%s: cannot open %s.a.npy: No such file or directory", path, path);
+    CHECK_MSG(strcmp(err, want) == 0, "%s", err);
+}
+
 /* Saves through the files held open (the loop's way, so that a save needs no
  * new descriptor) write the checkpoint a load reads, alternate the field
  * files, and go on after another writer replaced the files by name. */
