@@ -218,7 +218,9 @@ static void render_fleet(const view *v, const char *endpoint, double timeout_s, 
 
 static uint32_t message_robot(const json_node *n, bool *fleet);
 
-static void render(const view *v, const char *endpoint, double timeout_s, screen *s, bool utf8)
+/* One robot in detail; one_of (--robot) names it in the header even when
+ * the brain serves it alone. */
+static void render(const view *v, const char *endpoint, double timeout_s, screen *s, bool utf8, bool one_of)
 {
     static json_node nodes[MAX_NODES];
     double idle = now_s() - v->last_msg_s;
@@ -238,7 +240,7 @@ static void render(const view *v, const char *endpoint, double timeout_s, screen
     json_str(n, 0, "device", dev, sizeof dev);
     json_str(n, 0, "backend", backend, sizeof backend);
     char who[48] = "";
-    if (v->fleet_size > 1) {
+    if (v->fleet_size > 1 || one_of) {
         bool fleet;
         snprintf(who, sizeof who, "  robot %u of %u", message_robot(n, &fleet), v->fleet_size);
     }
@@ -489,7 +491,7 @@ static void render_view(const view *v, const char *endpoint, double timeout_s, s
     if (v->have_stats && fleet_view(v, has_filter))
         render_fleet(v, endpoint, timeout_s, s, utf8);
     else
-        render(v, endpoint, timeout_s, s, utf8);
+        render(v, endpoint, timeout_s, s, utf8, has_filter);
 }
 
 int main(int argc, char **argv)

@@ -228,6 +228,10 @@ def test_monitor_once_and_json():
                         r'robot 1 +link up', r'bad \d+: truncated \d+', r'dropped stats \d+',
                         r'plane read failed 0']:
             assert re.search(pattern, text), 'no %r in:\n%s' % (pattern, text)
+        assert ' of ' not in text.splitlines()[0], text  # no robot in the header without --robot
+        out = subprocess.run([MONITOR, b.tele, '--once', '--robot', '1'], capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0 and 'robot 1 of 1' in out.stdout.splitlines()[0], out.stdout
         out = subprocess.run([MONITOR, b.tele, '--once', '--json'], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         lines = out.stdout.strip().splitlines()
