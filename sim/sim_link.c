@@ -118,6 +118,12 @@ void sim_link_destroy(sim_link **pl)
     if (!pl || !*pl)
         return;
     sim_link *l = *pl;
+    /* the drops since the last line of each reason, so that the lines add
+     * up to the summary's counts */
+    for (int r = 0; r < WIRE_BAD_REASONS; r++)
+        if (l->pending[r])
+            fprintf(stderr, "fieldbrain-sim: %sdropped %llu bad motor frame(s) from %s: %s\n", l->label,
+                    (unsigned long long)l->pending[r], l->motor_endpoint, wire_bad_name(r));
     /* monitor pairs first, then the sockets they watch, then the context */
     void **socks[] = {&l->push_mon, &l->sub_mon, &l->sub, &l->push};
     for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)

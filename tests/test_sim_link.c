@@ -275,6 +275,24 @@ TEST(sim_speaks_the_protocol_and_drops_bad_motor_frames)
     CHECK(harness_json_num(json, "motor_received") >= 51); /* the answers and at least one link_lost */
     free(json);
     CHECK(harness_file_has("sim.err", "dropped"));
+    /* the log lines add up to the counts (the last second's at the exit) */
+    char *err = harness_read_file("sim.err");
+    CHECK(err);
+    int logged[6] = {0};
+    for (const char *at = err; (at = strstr(at, "dropped ")) != NULL; at++) {
+        unsigned long n = strtoul(at + 8, NULL, 10);
+        const char *colon = strchr(at, '\n');
+        for (int k = 0; k < 6; k++) {
+            char tail[32];
+            snprintf(tail, sizeof tail, ": %s\n", reasons[k]);
+            const char *hit = strstr(at, tail);
+            if (hit && (!colon || hit < colon))
+                logged[k] += (int)n;
+        }
+    }
+    free(err);
+    for (int k = 0; k < 6; k++)
+        CHECK_MSG(logged[k] == sent_bad[k], "%s: %d logged, %d sent", reasons[k], logged[k], sent_bad[k]);
 
     traj t;
     CHECK_EQ_INT(traj_read("traj.csv", &t), 0);
