@@ -1930,14 +1930,30 @@ int config_write_yaml(const config *c, FILE *out)
         fprintf(out, "robots: []\n");
     else
         fprintf(out, "robots:\n");
+    /* what each robot resolves to (config_fleet), as comments where the
+     * entry leaves it to the defaults */
+    static config_fleet_robot resolved[CONFIG_MAX_ROBOTS];
+    config_fleet(c, resolved);
     for (uint32_t i = 0; i < c->robots.count; i++) {
         const config_robot *r = &c->robots.robot[i];
+        const config_fleet_robot *f = &resolved[i];
         fprintf(out, "  - id: %u\n", r->id);
         if (r->has_seed)
             fprintf(out, "    seed: %llu\n", (unsigned long long)r->seed);
+        else
+            fprintf(out, "    # seed: %llu (brain.seed plus its place)\n", (unsigned long long)f->seed);
         if (r->checkpoint[0]) {
             fputs("    checkpoint: ", out);
             write_string(out, r->checkpoint);
+            fputc('\n', out);
+        } else if (f->checkpoint[0]) {
+            fputs("    # checkpoint: ", out);
+            write_string(out, f->checkpoint);
+            fputs(" (from checkpoint.path)\n", out);
+        }
+        if (f->record[0]) {
+            fputs("    # its input log: ", out);
+            write_string(out, f->record);
             fputc('\n', out);
         }
     }

@@ -985,6 +985,22 @@ TEST(written_yaml_reads_back_equal)
         CHECK_MSG(rc == 0, "%s", err);
         CHECK(SAME_SETTINGS(&a, &b));
     }
+    /* a fleet: what each robot resolves to, as comments, and it reads back */
+    config f, g;
+    char ferr[512];
+    EXPECT_OK("brain:\n  seed: 10\ncheckpoint:\n  path: run/b.json\nrecord:\n  path: logs\n"
+              "robots:\n  - id: 3\n  - id: 5\n    seed: 99\n", &f);
+    char *shown = config_text(&f);
+    CHECK(shown);
+    const bool has = strstr(shown, "  - id: 3\n    # seed: 10 (brain.seed plus its place)\n"
+                                   "    # checkpoint: \"run/b-3.json\" (from checkpoint.path)\n"
+                                   "    # its input log: \"logs/robot-3\"\n") != NULL &&
+                     strstr(shown, "  - id: 5\n    seed: 99\n") != NULL;
+    const int back = config_load_string(shown, "shown.yaml", &g, ferr, sizeof ferr);
+    free(shown);
+    CHECK(has);
+    CHECK_MSG(back == 0, "%s", ferr);
+    CHECK(SAME_SETTINGS(&f, &g));
     config c;
     EXPECT_OK(inputs[1], &c);
     CHECK(strcmp(c.brain.device, "Quoted \"name\" \\ x") == 0);
