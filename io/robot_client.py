@@ -26,7 +26,8 @@ class Robot:
             s.linger = 0
             if curve:  # (brain public key, our public key, our secret key), Z85
                 s.curve_serverkey, s.curve_publickey, s.curve_secretkey = curve
-        self.push.sndhwm = 10; self.sub.setsockopt(zmq.SUBSCRIBE, struct.pack('<I', robot))
+        self.push.sndhwm, self.push.sndtimeo = 10, 1000  # send: zmq.Again after 1 s unsent
+        self.sub.setsockopt(zmq.SUBSCRIBE, struct.pack('<I', robot))
         self.push.connect(sensor_ep); self.sub.connect(motor_ep)
 
     def recv(self, timeout_ms=2000):
