@@ -163,9 +163,12 @@ static int write_summary(const char *path, const loop *lp, brain_fleet *fleet, c
 }
 
 /* The fleet's brains: each robot's seed, or with --resume-fleet each
- * robot's checkpoint (its seed, its values), robot 0's shape for all. */
-static int make_fleet(config *cfg, const config_fleet_robot *robots, uint32_t n, const char *resume,
-                      bool resume_fleet, brain_fleet **f, char *err, size_t err_len)
+ * robot's checkpoint (its seed, its values; every robot of one shape). A
+ * checkpoint's brain replaces the config's (this machine's threads kept)
+ * and must pass the config's checks. 0, or 2 (a checkpoint that cannot be
+ * read or does not fit) or 1 (the brain cannot be made) with err. */
+static int make_fleet(config *cfg, const char *config_path, const config_fleet_robot *robots, uint32_t n,
+                      const char *resume, bool resume_fleet, brain_fleet **f, char *err, size_t err_len)
 {
     static uint64_t seeds[CONFIG_MAX_ROBOTS];
     static brain_params saved[CONFIG_MAX_ROBOTS];
@@ -179,10 +182,27 @@ static int make_fleet(config *cfg, const config_fleet_robot *robots, uint32_t n,
                            "checkpoint.path or the robot's checkpoint)", robots[i].id);
         saved[i] = cfg->brain;
         char why[768];
+        const char *opt = resume_fleet ? "--resume-fleet" : "--resume";
         if (brain_checkpoint_params(path, &saved[i], why, sizeof why) < 0)
-            return fb_fail(err, err_len, 2, "--resume %s: %s", path, why);
-        if (i == 0)
+            return fb_fail(err, err_len, 2, "%s %s: %s", opt, path, why);
+        if (i > 0 && (saved[i].size_x != saved[0].size_x || saved[i].size_y != saved[0].size_y ||
+                      saved[i].size_z != saved[0].size_z || saved[i].channels != saved[0].channels ||
+                      saved[i].sensors != saved[0].sensors || saved[i].motors != saved[0].motors))
+            return fb_fail(err, err_len, 2,
+                           "%s: robot %u's checkpoint %s holds a %ux%ux%u x %u brain with %u sensors "
+                           "and %u motors, the first robot's %ux%ux%u x %u with %u and %u: the brains "
+                           "of a fleet have one shape", opt, robots[i].id, path, saved[i].size_x,
+                           saved[i].size_y, saved[i].size_z, saved[i].channels, saved[i].sensors,
+                           saved[i].motors, saved[0].size_x, saved[0].size_y, saved[0].size_z,
+                           saved[0].channels, saved[0].sensors, saved[0].motors);
+        if (i == 0) {
+            /* The checkpoint's brain in the config: its checks between keys
+             * (message size, overflow bound, slices) hold for it too. */
             cfg->brain = saved[0];
+            if (config_check(cfg, config_path, why, sizeof why) < 0)
+                return fb_fail(err, err_len, 2, "%s %s: the checkpoint's brain does not fit the "
+                               "config: %s", opt, path, why);
+        }
         seeds[i] = saved[i].seed;
     }
     char why[768];
@@ -193,9 +213,15 @@ static int make_fleet(config *cfg, const config_fleet_robot *robots, uint32_t n,
         if (!path)
             continue;
         brain *b = brain_fleet_brain(*f, i);
-        if ((i > 0 && brain_set_params(b, &saved[i], why, sizeof why) < 0) ||
-            brain_load(b, path, why, sizeof why) < 0)
-            return fb_fail(err, err_len, 1, "--resume %s: %s", path, why);
+        int lrc = i > 0 ? brain_set_params(b, &saved[i], why, sizeof why) : 0;
+        if (lrc == 0)
+            lrc = brain_load(b, path, why, sizeof why);
+        if (lrc < 0)
+            /* a file that cannot be read or is not this brain's: 2 */
+            return fb_fail(err, err_len,
+                           lrc == BRAIN_ERR_IO || lrc == BRAIN_ERR_FORMAT || lrc == BRAIN_ERR_MISMATCH ||
+                                   lrc == BRAIN_ERR_PARAM ? 2 : 1,
+                           "%s %s: %s", resume_fleet ? "--resume-fleet" : "--resume", path, why);
         fprintf(stderr, "fieldbrain: resumed %s at brain cycle %llu\n", path,
                 (unsigned long long)brain_get_cycle(b));
     }
@@ -236,7 +262,7 @@ static int run(const char *config_path, const char *resume, bool resume_fleet,
     app_telemetry *tm = NULL;
     app_inlog *il = NULL;
     control *ctl = NULL;
-    int frc = make_fleet(&cfg, robots, n, resume, resume_fleet, &fleet, err, sizeof err);
+    int frc = make_fleet(&cfg, config_path, robots, n, resume, resume_fleet, &fleet, err, sizeof err);
     if (frc) {
         fprintf(stderr, "fieldbrain: %s\n", err);
         status = frc;

@@ -650,6 +650,7 @@ int brain_checkpoint_params(const char *path, brain_params *p, char *err, size_t
     brain_params q = *p;
     rc = sidecar_params(doc, json, &q, err, err_len);
     free(doc);
+    q.threads = p->threads; /* this machine's, like the backend and device */
     if (rc == 0)
         *p = q;
     return rc;

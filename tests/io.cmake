@@ -14,6 +14,7 @@ foreach(name robot_client_script_answers link_loss_and_recovery
              garbage_flood_is_counted_and_good_client_served curve_right_key_only
              stop_signals_stop_cleanly_and_start_failures_exit_1_or_2
              ping_counts_only_the_answers_to_its_own_messages
+             resume_refuses_a_checkpoint_it_cannot_read_or_that_does_not_fit
              non_loopback_without_curve_warns)
   add_test(NAME test_link.${name}
     COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_link.py

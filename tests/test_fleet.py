@@ -253,7 +253,7 @@ def test_bad_fleets_are_refused_at_start():
                  args=('--resume-fleet',))
     assert miss.p.wait(timeout=30) == 2
     miss.err.seek(0)
-    assert '--resume %s/b-1.json' % d.name in miss.err.read()
+    assert '--resume-fleet %s/b-1.json' % d.name in miss.err.read()
 
 
 def test_two_processes_split_a_fleet():

@@ -3,7 +3,7 @@
 127.0.0.1: the Python robot client, link loss and recovery, a garbage flood
 beside a good client, CURVE, the non-loopback warning.
 Usage: test_link.py FIELDBRAIN ROBOT_CLIENT_PY TEST"""
-import math, os, re, signal, subprocess, sys, tempfile, time
+import json, math, os, re, signal, subprocess, sys, tempfile, time
 import zmq
 
 FIELDBRAIN, CLIENT = sys.argv[1], sys.argv[2]
@@ -210,6 +210,40 @@ def test_stop_signals_stop_cleanly_and_start_failures_exit_1_or_2():
     out = subprocess.run([FIELDBRAIN, 'run', '--config', cfg, '--frobnicate'], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 2, out.stderr
+
+
+def test_resume_refuses_a_checkpoint_it_cannot_read_or_that_does_not_fit():
+    """--resume: a checkpoint whose brain breaks the config's checks (16
+    sensors where link.max_message_bytes holds 8) and a field file cut
+    short both exit 2 with the reason."""
+    d = tempfile.TemporaryDirectory()
+    ck = os.path.join(d.name, 'ck')
+    b = Brain(extra='checkpoint:\n  path: "%s"\n  on_exit: true\n' % ck)
+    r = b.robot()
+    assert r.recv(5000) is not None
+    r.close()
+    assert b.stop()[0] == 0
+    side = json.load(open(ck + '.json'))
+    assert side['params']['sensors'] == SENSORS
+
+    def resume(brain_extra='', link_extra=''):
+        cfg = os.path.join(d.name, 'r.yaml')
+        with open(cfg, 'w') as f:
+            f.write('brain:\n  size: 8\n  channels: 16\n  backend: cpu\n%s'
+                    'link:\n  sensor_endpoint: "%s"\n  motor_endpoint: "%s"\n%s'
+                    'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n'
+                    % (brain_extra, fbtest.endpoint(), fbtest.endpoint(), link_extra))
+        return subprocess.run([FIELDBRAIN, 'run', '--config', cfg, '--resume', ck], capture_output=True,
+                              text=True, timeout=60)
+    out = resume('  sensors: 8\n', '  max_message_bytes: 80\n')
+    assert out.returncode == 2 and "the checkpoint's brain does not fit the config" in out.stderr and \
+        'link.max_message_bytes: 80 is less than one sensor message' in out.stderr, out.stderr
+    npy = os.path.join(d.name, side['field_file'])
+    data = open(npy, 'rb').read()
+    with open(npy, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    out = resume()
+    assert out.returncode == 2 and 'truncated' in out.stderr, out.stderr
 
 
 def test_ping_counts_only_the_answers_to_its_own_messages():
