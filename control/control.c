@@ -763,12 +763,29 @@ static void do_simple(control *c, const json_node *n, int id, const targets *t,
 }
 
 /* The string field of the request into out (cap bytes, "" when absent or
- * not a string): false when it does not fit or holds a NUL, which would cut
- * it (a path cut short is another path). */
+ * not a string): false when it does not fit, holds a NUL, which would cut
+ * it (a path cut short is another path), or is not UTF-8. */
+/* Whether s is well-formed UTF-8 (what a reply echoes must be, or the
+ * client's JSON reader fails on the reply). */
+static bool utf8_ok(const unsigned char *s)
+{
+    while (*s) {
+        int n = *s < 0x80 ? 0 : (*s & 0xE0) == 0xC0 && *s >= 0xC2 ? 1 : (*s & 0xF0) == 0xE0 ? 2
+              : (*s & 0xF8) == 0xF0 && *s <= 0xF4 ? 3 : -1;
+        if (n < 0)
+            return false;
+        for (int i = 1; i <= n; i++)
+            if ((s[i] & 0xC0) != 0x80)
+                return false;
+        s += n + 1;
+    }
+    return true;
+}
+
 static bool string_fits(const json_node *n, const char *field, char *out, size_t cap)
 {
     const size_t len = json_str(n, 0, field, out, cap);
-    return len < cap && len == strlen(out);
+    return len < cap && len == strlen(out) && utf8_ok((const unsigned char *)out);
 }
 
 void control_handle(control *c, const char *request, size_t len, char *out, size_t cap)
@@ -790,7 +807,7 @@ void control_handle(control *c, const char *request, size_t len, char *out, size
         return;
     }
     if (id >= 0 && n[id].type == JSON_STR && !string_fits(n, "id", text, CONTROL_ID_MAX + 1)) {
-        reply_error(out, cap, NULL, -1, "id: a string of at most %d bytes without NUL", CONTROL_ID_MAX);
+        reply_error(out, cap, NULL, -1, "id: a UTF-8 string of at most %d bytes without NUL", CONTROL_ID_MAX);
         return;
     }
     int v = json_get(n, 0, "v");
@@ -823,7 +840,7 @@ void control_handle(control *c, const char *request, size_t len, char *out, size
     const size_t room[] = {sizeof what, sizeof key, sizeof path, sizeof value};
     for (size_t i = 0; i < 4; i++) {
         if (!string_fits(n, strings[i], into[i], room[i])) {
-            reply_error(out, cap, n, id, "%s: a string of at most %zu bytes without NUL", strings[i],
+            reply_error(out, cap, n, id, "%s: a UTF-8 string of at most %zu bytes without NUL", strings[i],
                         room[i] - 1);
             return;
         }

@@ -250,21 +250,23 @@ def test_malformed_requests_are_refused_and_nothing_changes():
     refused({'v': 1, 'id': {'a': 1}, 'request': 'status'}, 'id: must be a string, a number or null')
     refused({'v': 1, 'id': True, 'request': 'status'}, 'id: must be a string, a number or null')
     refused({'v': 1, 'id': 'x' * 128, 'request': 'status'},
-            'id: a string of at most 127 bytes without NUL')
+            'id: a UTF-8 string of at most 127 bytes without NUL')
     assert ask({'v': 1, 'id': 'x' * 127, 'request': 'status'})['id'] == 'x' * 127
+    refused(b'{"v": 1, "id": "\xff\xfe", "request": "status"}',
+            'id: a UTF-8 string of at most 127 bytes without NUL')  # echoed, it would break the reply
     refused({'v': 1, 'id': 3, 'request': 'save', 'path': 5}, 'path: must be a string', 3)
     refused({'v': 1, 'id': 3, 'request': 'status', 'robot': '1'},
             "robot: must be a number (a robot's id)", 3)
     refused({'v': 1, 'request': 'set', 'key': 'brain.motor_gain', 'value': {'x': 1}},
             'value: must be a string, a number or a boolean')
     refused({'v': 1, 'request': 'set', 'key': 'brain.motor_gain\u0000x', 'value': '50'},
-            'key: a string of at most 127 bytes without NUL')
+            'key: a UTF-8 string of at most 127 bytes without NUL')
     refused({'v': 1, 'request': 'set', 'key': 'brain.motor_gain', 'value': '5' + '0' * 255},
-            'value: a string of at most 255 bytes without NUL')
+            'value: a UTF-8 string of at most 255 bytes without NUL')
     long_path = os.path.join(b.dir.name, 'p' * 300)
-    refused({'v': 1, 'request': 'save', 'path': long_path}, 'path: a string of at most 255 bytes without NUL')
+    refused({'v': 1, 'request': 'save', 'path': long_path}, 'path: a UTF-8 string of at most 255 bytes without NUL')
     refused({'v': 1, 'request': 'save', 'path': b.ckpt + '\u0000.x'},
-            'path: a string of at most 255 bytes without NUL')
+            'path: a UTF-8 string of at most 255 bytes without NUL')
     assert not os.path.exists(long_path[:255] + '.json')
     assert ask({'v': 1, 'request': 'get', 'key': 'brain.motor_gain'})['value'] == '5'
     # escapes decoded as JSON writes them: json.dumps sends \u00e9 for é
