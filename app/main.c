@@ -50,7 +50,7 @@ static void usage(FILE *f)
             "  --resume CHECKPOINT   continue from a checkpoint (its field shape wins); one robot\n"
             "  --resume-fleet        continue every robot from its own checkpoint (the config's\n"
             "                        robots list and checkpoint.path say where; each must be\n"
-            "                        there; robot 0's shape wins, each keeps its seed and values)\n"
+            "                        there; the first robot's shape for all, each keeps its seed and values)\n"
             "  --summary FILE        at exit, also write the summary line to FILE as one\n"
             "                        JSON object: cycles, overruns, skipped_ticks, received,\n"
             "                        skipped, published, brain_errors, bad, bad_by_reason,\n"

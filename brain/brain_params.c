@@ -183,18 +183,27 @@ bool brain_params_unstable(const brain_params *p, char *warn, size_t warn_len)
     double growth = (double)p->decay * (1.0 + (double)p->momentum_gain);
     if (growth < 1.0)
         return false;
-    /* The channel means grow by about `growth - 1 + small` a cycle once the
-     * momentum has built up; from init_std-sized means to the clamp. */
-    double rate = growth - 1.0;
-    double cycles = rate > 0 ? log((double)p->clamp_limit / fmax((double)p->init_std, 1e-6)) / log1p(rate)
-                             : INFINITY;
+    /* A channel mean m and its momentum M step together (field-brain.md,
+     * Stability): M' = k M + (1-k) d m, m' = d m + g M', the matrix
+     * [[d (1 + g (1-k)), g k], [(1-k) d, k]]; its larger eigenvalue is the
+     * growth a cycle once the momentum has built up. The means start near
+     * init_std / sqrt(points) (the mean of that many draws) and saturate
+     * at the clamp. */
+    const double d = p->decay, g = p->momentum_gain, k = p->momentum_keep;
+    const double a = d * (1.0 + g * (1.0 - k)), b = g * k, c = (1.0 - k) * d;
+    const double tr = a + k, det = a * k - b * c, disc = tr * tr - 4.0 * det;
+    const double lambda = disc >= 0 ? 0.5 * (tr + sqrt(disc)) : growth;
+    const double rate = lambda - 1.0;
+    const double points = (double)p->size_x * p->size_y * p->size_z;
+    const double start = fmax((double)p->init_std / sqrt(fmax(points, 1.0)), 1e-12);
+    double cycles = rate > 0 ? log((double)p->clamp_limit / start) / log1p(rate) : INFINITY;
     if (warn && warn_len) {
         if (isfinite(cycles))
             snprintf(warn, warn_len,
                      "decay * (1 + momentum_gain) = %.4f >= 1: the channel means grow "
-                     "without bound and the field will saturate at +-%g by about cycle %.0f "
-                     "(lower momentum_gain or decay)",
-                     growth, (double)p->clamp_limit, cycles);
+                     "without bound (about %.2g %% a cycle) and the field will saturate at +-%g "
+                     "by about cycle %.0f (lower momentum_gain or decay)",
+                     growth, 100.0 * rate, (double)p->clamp_limit, cycles);
         else
             snprintf(warn, warn_len,
                      "decay * (1 + momentum_gain) = 1: the channel means never decay "
