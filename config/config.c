@@ -1932,8 +1932,11 @@ int config_write_yaml(const config *c, FILE *out)
         fprintf(out, "robots:\n");
     /* what each robot resolves to (config_fleet), as comments where the
      * entry leaves it to the defaults */
-    static config_fleet_robot resolved[CONFIG_MAX_ROBOTS];
-    config_fleet(c, resolved);
+    config_fleet_robot *resolved = c->robots.count ? calloc(CONFIG_MAX_ROBOTS, sizeof *resolved) : NULL;
+    if (c->robots.count && !resolved)
+        return CONFIG_ERR_IO;
+    if (resolved)
+        config_fleet(c, resolved);
     for (uint32_t i = 0; i < c->robots.count; i++) {
         const config_robot *r = &c->robots.robot[i];
         const config_fleet_robot *f = &resolved[i];
@@ -1957,5 +1960,6 @@ int config_write_yaml(const config *c, FILE *out)
             fputc('\n', out);
         }
     }
+    free(resolved);
     return ferror(out) ? CONFIG_ERR_IO : CONFIG_OK;
 }

@@ -30,21 +30,26 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def load(dirname):
-    rows = []
-    for name in ("stats.1.jsonl", "stats.jsonl"):
+def jsonl_objects(dirname, stem):
+    """The JSON objects of DIR/STEM.1.jsonl then DIR/STEM.jsonl (the part
+    before a rotation, then the current one), in file order; blank lines and
+    a line cut by a crash are skipped."""
+    for name in (stem + ".1.jsonl", stem + ".jsonl"):
         path = os.path.join(dirname, name)
         if not os.path.exists(path):
             continue
         with open(path) as f:
             for line in f:
-                line = line.strip()
-                if not line:
-                    continue
                 try:
-                    rows.append(json.loads(line))
+                    obj = json.loads(line)
                 except json.JSONDecodeError:
-                    pass  # a line cut by a crash: skip it
+                    continue
+                if isinstance(obj, dict):
+                    yield obj
+
+
+def load(dirname):
+    rows = [r for r in jsonl_objects(dirname, "stats") if "cycle" in r]
     rows.sort(key=lambda r: r["cycle"])
     return rows
 
@@ -107,22 +112,10 @@ def fleet_plots(rows, by_robot, save, src):
 
 
 def slice_heads(dirname, last=6):
-    """The headers of slices.1.jsonl and slices.jsonl (the part before a
-    rotation, then the current one) whose PNG is still there (the recorder
-    deletes the oldest), the last `last` of them."""
-    heads = []
-    for name in ("slices.1.jsonl", "slices.jsonl"):
-        path = os.path.join(dirname, name)
-        if not os.path.exists(path):
-            continue
-        with open(path) as f:
-            for line in f:
-                try:
-                    h = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a blank line, or one cut by a crash
-                if isinstance(h, dict) and "file" in h and os.path.exists(os.path.join(dirname, h["file"])):
-                    heads.append(h)
+    """The slice headers (slices.1.jsonl, then slices.jsonl) whose PNG is
+    still there (the recorder deletes the oldest), the last `last` of them."""
+    heads = [h for h in jsonl_objects(dirname, "slices")
+             if "file" in h and os.path.exists(os.path.join(dirname, h["file"]))]
     return heads[-last:]
 
 

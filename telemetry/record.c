@@ -125,26 +125,26 @@ static void drop_oldest(slice_ring *r, const char *dir)
 }
 
 /* Whether dir holds a recording already (what this program writes there):
- * two recordings in one directory would read as one. */
-static const char *recording_in(const char *dir)
+ * two recordings in one directory would read as one. The first file found
+ * goes to found (cap bytes). */
+static bool recording_in(const char *dir, char *found, size_t cap)
 {
     static const char *const names[] = {"stats.jsonl", "stats.1.jsonl", "events.jsonl", "events.1.jsonl",
                                         "slices.jsonl", "slices.1.jsonl"};
-    static char found[64];
     char path[4200];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         if (access(path, F_OK) == 0) {
-            snprintf(found, sizeof found, "%s", names[i]);
-            return found;
+            snprintf(found, cap, "%s", names[i]);
+            return true;
         }
     }
     DIR *d = opendir(dir);
-    const char *hit = NULL;
+    bool hit = false;
     for (struct dirent *e; d && !hit && (e = readdir(d));)
         if (strncmp(e->d_name, "slice-", 6) == 0 && strstr(e->d_name, ".png")) {
-            snprintf(found, sizeof found, "%.63s", e->d_name);
-            hit = found;
+            snprintf(found, cap, "%.63s", e->d_name);
+            hit = true;
         }
     if (d)
         closedir(d);
@@ -207,8 +207,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "fieldbrain-record: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    const char *already = recording_in(dir);
-    if (already) {
+    char already[64];
+    if (recording_in(dir, already, sizeof already)) {
         fprintf(stderr, "fieldbrain-record: %s holds a recording already (%s): give a new or empty "
                 "directory (two recordings in one would read as one)\n", dir, already);
         return 2;
