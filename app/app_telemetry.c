@@ -91,7 +91,7 @@ static void on_cycle(const loop_cycle_report *r, void *user)
         .robot_id = r->robot_id, .link_lost = r->link_lost, .answer_seq = r->answer_seq,
         .received = r->link.received, .skipped = r->link.skipped,
         .bad_total = r->link.bad_total, .published = r->link.published,
-        .publish_failed = r->link.publish_failed,
+        .publish_failed = r->link.publish_failed, .peers_cut = r->link.peers_cut,
     };
     _Static_assert(WIRE_BAD_REASONS <= TELEMETRY_MAX_BAD, "bad-input reasons fit telemetry");
     _Static_assert(LOOP_HIST_BINS == TELEMETRY_HIST_BINS, "histogram bins agree");
@@ -135,6 +135,8 @@ static void on_event(const loop_event *e, void *user)
     else if (e->kind == LOOP_EVENT_BRAIN_FAULT)
         snprintf(ev.reason, sizeof ev.reason, "%s",
                  e->reason == BRAIN_ERR_NONFINITE ? "nonfinite" : "device");
+    else if (e->kind == LOOP_EVENT_PEERS_CUT)
+        snprintf(ev.reason, sizeof ev.reason, "motor");
     else if (e->kind == LOOP_EVENT_PARAM_CHANGED)
         snprintf(ev.detail, sizeof ev.detail, "%s %s -> %s", e->key, e->old_value, e->new_value);
     telemetry_push_event(a->t, &ev);

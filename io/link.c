@@ -7,6 +7,7 @@
 #include "link.h"
 #include "curve.h"
 #include "fail.h"
+#include "guard.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ struct robot_link {
     link_counters counters;  /* the fleet's totals */
 
     curve_zap *zap;          /* the allow-list of client keys (CURVE only) */
+    peer_guard *motor_guard; /* the motor socket's TCP peers held to a budget */
 };
 
 const char *link_strerror(int err)
@@ -60,6 +62,12 @@ const char *link_strerror(int err)
     default: return "unknown link error";
     }
 }
+
+/* A robot sends the motor socket one subscription (its 4-byte id); nothing
+ * larger than a handshake's command frames is let in, and little is read
+ * ahead of the thread that publishes, which handles the subscriptions. */
+#define LINK_MOTOR_RCVHWM 16
+#define LINK_MOTOR_MAXMSG 1024
 
 /* curve/'s codes in the link's own enum (the sentence is curve/'s). */
 static int link_err_of_curve(int rc)
@@ -164,7 +172,9 @@ int link_create(const link_options *o, const uint32_t *robot_ids, uint32_t n_rob
     if (zmq_setsockopt(l->sensor_sock, ZMQ_LINGER, &zero, sizeof zero) ||
         zmq_setsockopt(l->motor_sock, ZMQ_LINGER, &zero, sizeof zero) ||
         zmq_setsockopt(l->sensor_sock, ZMQ_RCVHWM, &hwm, sizeof hwm) ||
-        zmq_setsockopt(l->sensor_sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize)) {
+        zmq_setsockopt(l->sensor_sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize) ||
+        zmq_setsockopt(l->motor_sock, ZMQ_RCVHWM, &(int){LINK_MOTOR_RCVHWM}, sizeof(int)) ||
+        zmq_setsockopt(l->motor_sock, ZMQ_MAXMSGSIZE, &(int64_t){LINK_MOTOR_MAXMSG}, sizeof(int64_t))) {
         fb_fail(err, err_len, rc, "link: cannot set socket options: %s", zmq_strerror(zmq_errno()));
         goto fail;
     }
@@ -182,6 +192,8 @@ int link_create(const link_options *o, const uint32_t *robot_ids, uint32_t n_rob
             goto fail;
         }
     }
+    if (peer_guard_start(l->ctx, l->motor_sock, "link.motor_endpoint", &l->motor_guard, err, err_len) < 0)
+        goto fail;
     if (zmq_bind(l->sensor_sock, o->sensor_endpoint)) {
         fb_fail(err, err_len, rc, "link.sensor_endpoint: cannot bind %s: %s",
                 o->sensor_endpoint, zmq_strerror(zmq_errno()));
@@ -206,6 +218,7 @@ void link_destroy(robot_link **lp)
         return;
     if (l->sensor_sock)
         zmq_close(l->sensor_sock);
+    peer_guard_stop(&l->motor_guard, l->motor_sock);  /* before the socket it watches */
     if (l->motor_sock)
         zmq_close(l->motor_sock);
     curve_zap_stop(&l->zap);  /* after the sockets it answers for, before the context */
@@ -269,6 +282,10 @@ static void deliver(robot_link *l, uint32_t i, float **values, const link_sensor
 int link_recv(robot_link *l, bool newest, int64_t now_ns, link_sensor *out)
 {
     int fresh = 0;
+    /* the socket's count, in the fleet's counters and each robot's */
+    l->counters.peers_cut = peer_guard_cut(l->motor_guard);
+    for (uint32_t i = 0; i < l->n_robots; i++)
+        l->robots[i].counters.peers_cut = l->counters.peers_cut;
     for (uint32_t i = 0; i < l->n_robots; i++)
         out[i].fresh = false;
     if (l->held >= 0) {

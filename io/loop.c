@@ -102,6 +102,8 @@ struct loop {
     uint64_t bad_at_emit[WIRE_BAD_REASONS];   /* bad input that named no robot */
     int64_t overrun_emit_ns;
     uint64_t overrun_at_emit;
+    int64_t cut_emit_ns;
+    uint64_t cut_at_emit;                     /* motor connections cut */
 
     struct { loop_cycle_hook fn; void *user; } cycle_hooks[LOOP_MAX_HOOKS];
     struct { loop_event_hook fn; void *user; } event_hooks[LOOP_MAX_HOOKS];
@@ -155,7 +157,7 @@ const char *loop_event_name(int kind)
     static const char *names[LOOP_EVENT_KINDS] = {
         "start", "shutdown", "link_lost", "link_restored", "overrun_burst",
         "bad_input_burst", "checkpoint_written", "checkpoint_failed", "brain_fault",
-        "param_changed", "paused", "resumed", "reset",
+        "param_changed", "paused", "resumed", "reset", "peers_cut",
     };
     return kind >= 0 && kind < LOOP_EVENT_KINDS ? names[kind] : "unknown";
 }
@@ -212,6 +214,11 @@ static void print_event(const loop *lp, const loop_event *e)
     case LOOP_EVENT_OVERRUN_BURST:
         fprintf(stderr, "fieldbrain: warning: %llu overrun(s) at cycle %llu: work ran past the deadline, ticks skipped\n",
                 (unsigned long long)e->count, (unsigned long long)e->cycle);
+        break;
+    case LOOP_EVENT_PEERS_CUT:
+        fprintf(stderr, "fieldbrain: warning: cut %llu motor connection(s) that sent more than a "
+                "subscriber may (%llu so far; io/PROTOCOL.md, Security)\n",
+                (unsigned long long)e->count, (unsigned long long)e->total);
         break;
     case LOOP_EVENT_PARAM_CHANGED:
         fprintf(stderr, "fieldbrain: %s changed from %s to %s at cycle %llu%s\n", e->key, e->old_value,
@@ -618,6 +625,14 @@ static void check_bursts(loop *lp, int64_t t, bool last)
                 lp->bad_emit_ns[k] = t;
             }
         }
+    }
+    if (fc->peers_cut > lp->cut_at_emit && t - lp->cut_emit_ns >= gap) {
+        loop_event e = {.kind = LOOP_EVENT_PEERS_CUT, .cycle = lp->n == 1 ? lp->robots[0].cycle : lp->ticks,
+                        .time_ns = t, .robot_id = lp->n == 1 ? lp->robots[0].id : LOOP_FLEET_ROBOT,
+                        .count = fc->peers_cut - lp->cut_at_emit, .total = fc->peers_cut};
+        emit_event(lp, &e);
+        lp->cut_at_emit = fc->peers_cut;
+        lp->cut_emit_ns = t;
     }
     if (lp->overruns > lp->overrun_at_emit && t - lp->overrun_emit_ns >= gap) {
         emit_fleet(lp, LOOP_EVENT_OVERRUN_BURST, 0, lp->overruns - lp->overrun_at_emit, t);
@@ -1163,13 +1178,14 @@ int loop_run(loop *lp, volatile sig_atomic_t *stop)
     fprintf(stderr,
             "fieldbrain: summary: cycles=%llu overruns=%llu skipped_ticks=%llu received=%llu "
             "skipped=%llu published=%llu brain_errors=%llu bad=%llu%s "
-            "lateness_ns p50=%lld p99=%lld max=%lld work_ns p50=%lld p99=%lld max=%lld\n",
+            "lateness_ns p50=%lld p99=%lld max=%lld work_ns p50=%lld p99=%lld max=%lld peers_cut=%llu\n",
             (unsigned long long)s.cycles, (unsigned long long)s.overruns,
             (unsigned long long)s.skipped_ticks, (unsigned long long)s.link.received,
             (unsigned long long)s.link.skipped, (unsigned long long)s.link.published,
             (unsigned long long)s.brain_errors, (unsigned long long)s.link.bad_total, bad,
             (long long)s.lateness.p50_ns, (long long)s.lateness.p99_ns, (long long)s.lateness.max_ns,
-            (long long)s.work.p50_ns, (long long)s.work.p99_ns, (long long)s.work.max_ns);
+            (long long)s.work.p50_ns, (long long)s.work.p99_ns, (long long)s.work.max_ns,
+            (unsigned long long)s.link.peers_cut);
     for (uint32_t i = 0; lp->n > 1 && i < lp->n; i++) {
         loop_robot_summary rs;
         loop_get_robot_summary(lp, i, &rs);

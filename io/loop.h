@@ -100,6 +100,8 @@ typedef enum {
     LOOP_EVENT_PAUSED,            /* the brain stopped stepping (motors zero flagged stop) */
     LOOP_EVENT_RESUMED,
     LOOP_EVENT_RESET,             /* a fresh field from the seed; count = the brain cycle */
+    LOOP_EVENT_PEERS_CUT,         /* motor connections cut over their byte budget: count
+                                   * since the last such event, total from the start */
     LOOP_EVENT_KINDS
 } loop_event_kind;
 

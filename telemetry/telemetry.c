@@ -5,6 +5,7 @@
  */
 #include "telemetry.h"
 #include "fail.h"
+#include "guard.h"
 
 #include <errno.h>
 #include <math.h>
@@ -59,6 +60,9 @@ static const char sentinel[] = "-";
  * subscribers send a handful of subscriptions each. */
 #define SUB_BUDGET 256
 #define SUB_RCVHWM 16
+/* A subscription is a topic (at most TOPIC_CAP bytes that mean anything
+ * here); nothing larger than a handshake's command frames is let in. */
+#define SUB_MAXMSG 1024
 #define LV_PER_WINDOW 20
 #define LV_WINDOW_NS 100000000
 #define SLICE_FREE 0
@@ -156,6 +160,7 @@ struct telemetry {
     char bound[TELEMETRY_STR];
     void *ctx, *pub;
     curve_zap *zap;                /* the subscribers' allow-list, or NULL */
+    peer_guard *guard;             /* the subscribers' TCP connections held to a budget */
     bool lvc_targeted;             /* ZMQ_XPUB_MANUAL_LAST_VALUE works */
     int wake_fd;
     _Atomic bool wake_pending;
@@ -578,6 +583,7 @@ static size_t stats_json(telemetry *t, const cycle_slot *s)
     jw_obj_end(&w);
     jw_key(&w, "published"); jw_u64(&w, c->published);
     jw_key(&w, "publish_failed"); jw_u64(&w, c->publish_failed);
+    jw_key(&w, "peers_cut"); jw_u64(&w, c->peers_cut);
     jw_obj_end(&w);
     if (s->has_hist) {
         jw_key(&w, "lateness_hist_log2");
@@ -597,6 +603,7 @@ static size_t stats_json(telemetry *t, const cycle_slot *s)
     jw_key(&w, "send_failed"); jw_u64(&w, atomic_load(&t->n_send_failed));
     jw_key(&w, "subscriptions_deferred"); jw_u64(&w, atomic_load(&t->n_subscriptions_deferred));
     jw_key(&w, "last_value_limited"); jw_u64(&w, atomic_load(&t->n_last_value_limited));
+    jw_key(&w, "peers_cut"); jw_u64(&w, peer_guard_cut(t->guard));
     jw_obj_end(&w);
     jw_obj_end(&w);
     rs->prev_cycle = c->cycle;
@@ -1098,7 +1105,8 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
     int zero = 0, one = 1, hwm = o->sndhwm > 0 ? o->sndhwm : 1000;
     if (!t->pub || zmq_setsockopt(t->pub, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
         zmq_setsockopt(t->pub, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0 ||
-        zmq_setsockopt(t->pub, ZMQ_RCVHWM, &(int){SUB_RCVHWM}, sizeof(int)) < 0) {
+        zmq_setsockopt(t->pub, ZMQ_RCVHWM, &(int){SUB_RCVHWM}, sizeof(int)) < 0 ||
+        zmq_setsockopt(t->pub, ZMQ_MAXMSGSIZE, &(int64_t){SUB_MAXMSG}, sizeof(int64_t)) < 0) {
         rc = fb_fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry: XPUB socket: %s", zmq_strerror(zmq_errno()));
         goto fail_all;
     }
@@ -1117,6 +1125,10 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
     t->lvc_targeted = zmq_setsockopt(t->pub, ZMQ_XPUB_MANUAL_LAST_VALUE, &one, sizeof one) == 0;
     if (!t->lvc_targeted)
         zmq_setsockopt(t->pub, ZMQ_XPUB_VERBOSE, &one, sizeof one);
+    rc = peer_guard_start(t->ctx, t->pub, "telemetry.endpoint", &t->guard, err, err_len) < 0
+             ? TELEMETRY_ERR_ZMQ : 0;
+    if (rc < 0)
+        goto fail_all;
     if (zmq_bind(t->pub, o->endpoint) < 0) {
         rc = fb_fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry.endpoint: cannot bind %s: %s",
                   o->endpoint, zmq_strerror(zmq_errno()));
@@ -1152,6 +1164,7 @@ void telemetry_destroy(telemetry **tp)
         (void)r;
         pthread_join(t->thread, NULL);
     }
+    peer_guard_stop(&t->guard, t->pub);  /* before the socket it watches */
     if (t->pub)
         zmq_close(t->pub);
     curve_zap_stop(&t->zap);  /* after the socket it answers for, before the context */
@@ -1349,6 +1362,7 @@ void telemetry_get_counters(const telemetry *t, telemetry_counters *out)
     out->last_value_sent = atomic_load(&m->n_last_value);
     out->last_value_limited = atomic_load(&m->n_last_value_limited);
     out->subscriptions_deferred = atomic_load(&m->n_subscriptions_deferred);
+    out->peers_cut = peer_guard_cut(m->guard);
 }
 
 int telemetry_flush(telemetry *t, int timeout_ms)

@@ -38,9 +38,12 @@ foreach(name replay_is_bit_identical_and_the_log_holds_the_motors_sent reader_in
                        ENVIRONMENT "${FB_VULKAN_TEST_ENV}")
 endforeach()
 
-# Many idle connections under a low file-descriptor limit.
+# Many idle connections under a low file-descriptor limit; floods of
+# subscriptions to the motor and telemetry sockets.
 foreach(name idle_connections_under_a_low_soft_limit_starve_nothing
-             connections_that_take_every_descriptor_do_not_stop_the_saves)
+             connections_that_take_every_descriptor_do_not_stop_the_saves
+             motor_subscription_flood_is_cut_and_the_robot_served
+             telemetry_subscription_flood_is_cut_and_subscribers_served)
   add_test(NAME test_limits.${name}
     COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_limits.py
             $<TARGET_FILE:fieldbrain> ${PROJECT_SOURCE_DIR}/io/robot_client.py ${name})

@@ -2,7 +2,9 @@
 """test_limits.py: the real fieldbrain program under a low file-descriptor
 soft limit with many idle TCP connections to its sensor port: it raises the
 soft limit to the hard one at start (and says so), keeps serving a robot
-and keeps writing its autosaves.
+and keeps writing its autosaves. And under floods of subscriptions to its
+motor and telemetry sockets: the flooding connections are cut and counted,
+its memory stays bounded, robots and subscribers go on being served.
 Usage: test_limits.py FIELDBRAIN ROBOT_CLIENT_PY TEST"""
 import json, math, os, resource, signal, socket, subprocess, sys, tempfile, time
 
@@ -118,6 +120,146 @@ def test_connections_that_take_every_descriptor_do_not_stop_the_saves():
         # The last checkpoint is whole: its field file has the size it says.
         doc = json.load(open(side))
         assert os.path.getsize(os.path.join(tmp, doc['field_file'])) == doc['field_bytes']
+
+
+FLOOD = r"""
+import os, sys, time, zmq
+ep, n, tl = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+c = zmq.Context(); s = c.socket(zmq.XSUB); s.linger = 0; s.connect(ep)
+sent, t_end = 0, time.monotonic() + 30
+while sent < n and time.monotonic() < t_end:
+    try:
+        s.send(b'\x01' + os.urandom(tl), zmq.DONTWAIT); sent += 1
+    except zmq.Again:
+        time.sleep(0.0005)
+print(sent)
+"""
+
+
+def rss_kb(pid):
+    for line in open('/proc/%d/status' % pid):
+        if line.startswith('VmRSS'):
+            return int(line.split()[1])
+    raise AssertionError('no VmRSS')
+
+
+def sanitized(pid):
+    """Under AddressSanitizer freed memory waits in its quarantine (256 MB),
+    so the resident size says nothing about what the brain holds."""
+    return 'libasan' in open('/proc/%d/maps' % pid).read()
+
+
+def flood(endpoint, n, topic_len):
+    """n distinct subscriptions of topic_len random bytes from one XSUB
+    (which reconnects when cut and re-sends what it subscribed)."""
+    out = subprocess.run([sys.executable, '-c', FLOOD, endpoint, str(n), str(topic_len)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout)
+
+
+def flood_brain(tmp, telemetry):
+    port, motor, tel = free_port(), free_port(), free_port()
+    cfg = os.path.join(tmp, 'brain.yaml')
+    with open(cfg, 'w') as f:
+        f.write('brain:\n  size: 8\n  channels: 8\n  backend: cpu\n  threads: 1\n'
+                'loop:\n  mode: fixed_rate\n  rate_hz: 100\n'
+                'link:\n  sensor_endpoint: "tcp://127.0.0.1:%d"\n  motor_endpoint: "tcp://127.0.0.1:%d"\n'
+                'telemetry:\n  enabled: %s\n  endpoint: "tcp://127.0.0.1:%d"\n  every: 10\n'
+                '  slice_every: 0\ncontrol:\n  enabled: false\n'
+                'checkpoint:\n  on_exit: false\n' % (port, motor, 'true' if telemetry else 'false', tel))
+    err = open(os.path.join(tmp, 'stderr'), 'w+')
+    summary = os.path.join(tmp, 'summary.json')
+    p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg, '--summary', summary], stderr=err)
+    return p, port, motor, tel, err, summary
+
+
+def answered(robot):
+    seq = robot.send([math.sin(k) for k in range(16)])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        m = robot.recv(200)
+        if m is not None and m['answer_seq'] == seq:
+            return True
+    return False
+
+
+def test_motor_subscription_flood_is_cut_and_the_robot_served():
+    # 300 000 distinct 4-byte subscriptions (an honest robot sends one):
+    # libzmq keeps each one a peer sent while it is connected (about 290
+    # bytes each), so without the guard the brain grows by about 90 MB.
+    with tempfile.TemporaryDirectory() as tmp:
+        p, port, motor, _, err, summary = flood_brain(tmp, telemetry=False)
+        try:
+            robot = rc.Robot('tcp://127.0.0.1:%d' % port, 'tcp://127.0.0.1:%d' % motor)
+            assert robot.recv(5000) is not None, 'no motor message'
+            before = rss_kb(p.pid)
+            sent = flood('tcp://127.0.0.1:%d' % motor, 300000, 4)
+            time.sleep(0.5)
+            grown = 0 if sanitized(p.pid) else rss_kb(p.pid) - before
+            assert answered(robot), 'the robot was not answered after the flood'
+            robot.close()
+        finally:
+            p.send_signal(signal.SIGTERM)
+            code = p.wait(timeout=30)
+        err.seek(0)
+        text = err.read()
+        sys.stderr.write(text)
+        print('sent %d subscriptions; the brain grew by %d kB' % (sent, grown))
+        assert code == 0, text
+        assert sent == 300000
+        assert grown < 20000, 'the brain grew by %d kB under the flood' % grown
+        cut = json.load(open(summary))['peers_cut']
+        assert cut >= 1, 'no connection cut'
+        assert 'warning: cut ' in text and 'motor connection(s)' in text, text
+        assert 'peers_cut=%d' % cut in text, text
+
+
+def test_telemetry_subscription_flood_is_cut_and_subscribers_served():
+    import zmq
+    with tempfile.TemporaryDirectory() as tmp:
+        p, port, motor, tel, err, summary = flood_brain(tmp, telemetry=True)
+        ctx = zmq.Context()
+        try:
+            robot = rc.Robot('tcp://127.0.0.1:%d' % port, 'tcp://127.0.0.1:%d' % motor)
+            assert robot.recv(5000) is not None, 'no motor message'
+            # An honest subscriber with as many topics as a fleet's largest
+            # (256 robots, three topics each) is within its budget.
+            many = ctx.socket(zmq.SUB)
+            many.linger = 0
+            many.rcvtimeo = 3000
+            for k in range(256):
+                for t in ('stats', 'event', 'slice'):
+                    many.setsockopt(zmq.SUBSCRIBE, ('%s/%d/' % (t, k)).encode())
+            many.setsockopt(zmq.SUBSCRIBE, b'stats')
+            many.connect('tcp://127.0.0.1:%d' % tel)
+            first = json.loads(many.recv_multipart()[1])
+            assert first['telemetry']['peers_cut'] == 0, first['telemetry']
+            before = rss_kb(p.pid)
+            sent = flood('tcp://127.0.0.1:%d' % tel, 300000, 4)
+            time.sleep(0.5)
+            grown = 0 if sanitized(p.pid) else rss_kb(p.pid) - before
+            # The honest one was not cut and still gets stats; the flood's were.
+            last = None
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                last = json.loads(many.recv_multipart()[1])
+                if last['telemetry']['peers_cut'] >= 1 and last['cycle'] > first['cycle']:
+                    break
+            assert last['telemetry']['peers_cut'] >= 1, last['telemetry']
+            assert answered(robot), 'the robot was not answered after the flood'
+            robot.close()
+        finally:
+            ctx.destroy(linger=0)
+            p.send_signal(signal.SIGTERM)
+            code = p.wait(timeout=30)
+        err.seek(0)
+        text = err.read()
+        sys.stderr.write(text)
+        print('sent %d subscriptions; the brain grew by %d kB' % (sent, grown))
+        assert code == 0, text
+        assert sent == 300000
+        assert grown < 20000, 'the brain grew by %d kB under the flood' % grown
 
 
 if __name__ == '__main__':

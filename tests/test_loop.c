@@ -228,7 +228,8 @@ static void check_summary(const rig *r, int sent, int *harness_failed_)
     snprintf(line, sizeof line, "cycles=%.0f overruns=0 skipped_ticks=0 received=%d skipped=0 published=%.0f ",
              cycles, sent, cycles);
     CHECK_MSG(harness_file_has(r->err_path, line), "stderr lacks '%s'", line);
-    snprintf(line, sizeof line, "work_ns p50=%.0f p99=%.0f max=%.0f\n", p50, p99, max);
+    CHECK_EQ_INT(json_num(n, 0, "peers_cut", -1), 0);
+    snprintf(line, sizeof line, "work_ns p50=%.0f p99=%.0f max=%.0f peers_cut=0\n", p50, p99, max);
     CHECK_MSG(harness_file_has(r->err_path, line), "stderr lacks '%s'", line);
 }
 

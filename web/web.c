@@ -452,7 +452,7 @@ static const char SCHEMA_EVENT[] =
     "\"properties\":{\"type\":{\"type\":\"string\"},\"v\":{\"type\":\"integer\"},\"kind\":{\"type\":\"string\","
     "\"enum\":[\"start\",\"shutdown\",\"link_lost\",\"link_restored\",\"overrun_burst\",\"bad_input_burst\","
     "\"brain_fault\",\"checkpoint_written\",\"checkpoint_failed\",\"param_changed\",\"paused\",\"resumed\","
-    "\"reset\"]},\"cycle\":{\"type\":\"integer\"},\"time_ns\":{\"type\":\"integer\"},"
+    "\"reset\",\"peers_cut\"]},\"cycle\":{\"type\":\"integer\"},\"time_ns\":{\"type\":\"integer\"},"
     "\"robot_id\":{\"type\":[\"integer\",\"null\"]},\"reason\":{\"type\":\"string\"},\"count\":{\"type\":\"integer\"},"
     "\"detail\":{\"type\":\"string\"}}}";
 
