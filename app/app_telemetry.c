@@ -92,6 +92,7 @@ static void on_cycle(const loop_cycle_report *r, void *user)
         .received = r->link.received, .skipped = r->link.skipped,
         .bad_total = r->link.bad_total, .published = r->link.published,
         .publish_failed = r->link.publish_failed, .peers_cut = r->link.peers_cut,
+        .peers_refused = r->link.peers_refused,
     };
     _Static_assert(WIRE_BAD_REASONS <= TELEMETRY_MAX_BAD, "bad-input reasons fit telemetry");
     _Static_assert(LOOP_HIST_BINS == TELEMETRY_HIST_BINS, "histogram bins agree");

@@ -54,7 +54,7 @@ static void usage(FILE *f)
             "  --summary FILE        at exit, also write the summary line to FILE as one\n"
             "                        JSON object: cycles, overruns, skipped_ticks, received,\n"
             "                        skipped, published, brain_errors, bad, bad_by_reason,\n"
-            "                        peers_cut,\n"
+            "                        peers_cut, peers_refused,\n"
             "                        lateness_{p50,p99,max}_ns, work_{p50,p99,max}_ns,\n"
             "                        device, device_reason, backend, mode, rate_hz_target;\n"
             "                        with several robots also robots: [{robot_id, cycles,\n"
@@ -134,9 +134,9 @@ static void write_summary_to(FILE *f, const loop *lp, brain_fleet *fleet, const 
         fprintf(f, "%s\"%s\": %llu", r ? ", " : "", wire_bad_name(r),
                 (unsigned long long)s.link.bad[r]);
     fprintf(f,
-            "}, \"peers_cut\": %llu, \"lateness_p50_ns\": %lld, \"lateness_p99_ns\": %lld, \"lateness_max_ns\": %lld, "
+            "}, \"peers_cut\": %llu, \"peers_refused\": %llu, \"lateness_p50_ns\": %lld, \"lateness_p99_ns\": %lld, \"lateness_max_ns\": %lld, "
             "\"work_p50_ns\": %lld, \"work_p99_ns\": %lld, \"work_max_ns\": %lld, \"device\": ",
-            (unsigned long long)s.link.peers_cut,
+            (unsigned long long)s.link.peers_cut, (unsigned long long)s.link.peers_refused,
             (long long)s.lateness.p50_ns, (long long)s.lateness.p99_ns, (long long)s.lateness.max_ns,
             (long long)s.work.p50_ns, (long long)s.work.p99_ns, (long long)s.work.max_ns);
     const brain *b = brain_fleet_brain(fleet, 0);

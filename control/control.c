@@ -994,7 +994,7 @@ int control_create(const config *cfg, brain_fleet *f, loop *lp, telemetry *tel, 
                                             err, err_len)
                           : fb_fail(err, err_len, CURVE_ERR_NOMEM, "control: out of memory");
         if (crc == CURVE_OK)
-            crc = curve_zap_start(c->ctx, allowed, "control", &c->zap, err, err_len);
+            crc = curve_zap_start(c->ctx, allowed, NULL, "control", &c->zap, err, err_len);
         free(allowed);
         if (crc < 0) {
             rc = CONTROL_ERR_PARAM;

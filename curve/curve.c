@@ -22,7 +22,11 @@ struct curve_zap {
     pthread_t thread;
     bool running;
     atomic_bool stop;
+    bool any_key;            /* no allow-list: every CURVE key */
     curve_keys allowed;
+    bool has_refusal;
+    char refusal_domain[64];
+    curve_zap_refusal refusal;
 };
 
 const char *curve_strerror(int err)
@@ -96,8 +100,9 @@ int curve_keys_read(const char *path, const char *what, curve_keys *out, char *e
 }
 
 /* ZAP (RFC 27): ZeroMQ asks this handler about every handshake of every
- * socket in the context; it answers 200 for a CURVE client on the list and
- * 400 for anyone else. */
+ * socket in the context that has a ZAP domain; it answers 400 for a peer
+ * the refusal refuses, 200 for a CURVE client on the list (any, without a
+ * list) or a client without CURVE, and 400 for anyone else. */
 static void *zap_main(void *arg)
 {
     curve_zap *z = arg;
@@ -105,7 +110,8 @@ static void *zap_main(void *arg)
         zmq_pollitem_t it = {.socket = z->sock, .events = ZMQ_POLLIN};
         if (zmq_poll(&it, 1, 100) <= 0)
             continue;
-        char version[16] = "", request_id[256] = "", mechanism[32] = "";
+        char version[16] = "", request_id[256] = "", mechanism[32] = "", domain[64] = "";
+        char address[128] = "";
         uint8_t key[64];
         int key_len = -1, part = 0, rid_len = 0;
         int more = 1;
@@ -122,6 +128,10 @@ static void *zap_main(void *arg)
                 memcpy(version, d, n);
             else if (part == 1 && n <= sizeof request_id)
                 memcpy(request_id, d, rid_len = (int)n);
+            else if (part == 2 && n < sizeof domain)
+                memcpy(domain, d, n);
+            else if (part == 3 && n < sizeof address)
+                memcpy(address, d, n);
             else if (part == 5 && n < sizeof mechanism)
                 memcpy(mechanism, d, n);
             else if (part == 6 && n <= sizeof key)
@@ -131,27 +141,46 @@ static void *zap_main(void *arg)
             part++;
         }
         bool ok = false;
-        if (strcmp(mechanism, "CURVE") == 0 && key_len == 32)
+        const char *why = "client key not allowed";
+        if (z->has_refusal && strcmp(domain, z->refusal_domain) == 0 &&
+            z->refusal.refuse(address, z->refusal.user))
+            why = "refused for a while";
+        else if (strcmp(mechanism, "NULL") == 0)
+            ok = true;
+        else if (strcmp(mechanism, "CURVE") == 0 && key_len == 32) {
+            ok = z->any_key;
             for (size_t i = 0; i < z->allowed.n && !ok; i++)
                 ok = memcmp(z->allowed.key[i], key, 32) == 0;
+        }
+        if (ok)
+            why = "OK";
         zmq_send(z->sock, "1.0", 3, ZMQ_SNDMORE);
         zmq_send(z->sock, request_id, (size_t)rid_len, ZMQ_SNDMORE);
         zmq_send(z->sock, ok ? "200" : "400", 3, ZMQ_SNDMORE);
-        zmq_send(z->sock, ok ? "OK" : "client key not allowed", ok ? 2 : 22, ZMQ_SNDMORE);
+        zmq_send(z->sock, why, strlen(why), ZMQ_SNDMORE);
         zmq_send(z->sock, "", 0, ZMQ_SNDMORE);
         zmq_send(z->sock, "", 0, 0);
     }
     return NULL;
 }
 
-int curve_zap_start(void *ctx, const curve_keys *allowed, const char *what, curve_zap **out,
-                    char *err, size_t err_len)
+int curve_zap_start(void *ctx, const curve_keys *allowed, const curve_zap_refusal *refusal,
+                    const char *what, curve_zap **out, char *err, size_t err_len)
 {
     *out = NULL;
     curve_zap *z = calloc(1, sizeof *z);
     if (!z)
         return fb_fail(err, err_len, CURVE_ERR_NOMEM, "%s: out of memory", what);
-    z->allowed = *allowed;
+    if (allowed)
+        z->allowed = *allowed;
+    else
+        z->any_key = true;
+    if (refusal && refusal->domain && refusal->refuse) {
+        z->has_refusal = true;
+        snprintf(z->refusal_domain, sizeof z->refusal_domain, "%s", refusal->domain);
+        z->refusal = *refusal;
+        z->refusal.domain = z->refusal_domain;
+    }
     atomic_init(&z->stop, false);
     int rc;
     int zero = 0;

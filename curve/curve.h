@@ -11,6 +11,7 @@
 #ifndef FIELDBRAIN_CURVE_H
 #define FIELDBRAIN_CURVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,15 +45,28 @@ int curve_keys_read(const char *path, const char *what, curve_keys *out, char *e
                     size_t err_len);
 
 /* The ZAP handler of one ZeroMQ context: it binds inproc://zeromq.zap.01 in
- * ctx and answers every CURVE handshake of every socket in ctx, admitting a
- * client only if its public key is in `allowed` (copied). Start it before
- * any socket of ctx binds; stop it after they are closed and before
- * zmq_ctx_term. A context has at most one. */
+ * ctx and answers every handshake of every socket in ctx that has a ZAP
+ * domain (a CURVE server always has one), admitting a CURVE client only if
+ * its public key is in `allowed` (copied; NULL: any key) and a client
+ * without CURVE (of a socket that is no CURVE server) always, except that a
+ * peer the refusal refuses is turned away first. Start it before any socket
+ * of ctx binds; stop it after they are closed and before zmq_ctx_term. A
+ * context has at most one. */
 typedef struct curve_zap curve_zap;
 
-/* `what` names the user in messages ("link: cannot start the ZAP handler"). */
-int curve_zap_start(void *ctx, const curve_keys *allowed, const char *what, curve_zap **out,
-                    char *err, size_t err_len);
+/* Asked, on the ZAP thread, about each handshake of a socket whose ZAP
+ * domain is `domain`: true refuses the peer at `address` (its IP address,
+ * as ZeroMQ gives it). */
+typedef struct {
+    const char *domain;
+    bool (*refuse)(const char *address, void *user);
+    void *user;
+} curve_zap_refusal;
+
+/* `what` names the user in messages ("link: cannot start the ZAP handler");
+ * refusal may be NULL (copied; its user must outlive the handler). */
+int curve_zap_start(void *ctx, const curve_keys *allowed, const curve_zap_refusal *refusal,
+                    const char *what, curve_zap **out, char *err, size_t err_len);
 /* Stops the thread and closes its socket; sets *z to NULL; NULL harmless. */
 void curve_zap_stop(curve_zap **z);
 

@@ -6,6 +6,7 @@
 
 #include <zmq.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
@@ -23,17 +24,34 @@ typedef struct {
     int fd;
     struct sockaddr_storage local, peer;   /* what fd was when accepted */
     socklen_t local_len, peer_len;
+    char address[INET6_ADDRSTRLEN];        /* the peer's IP address, as ZAP gives it */
     int64_t since_ns;                      /* when the guard learnt of it */
     uint64_t bytes;                        /* received, at the last look */
 } guard_conn;
+
+/* An address a cut connection came from. */
+typedef struct {
+    char address[INET6_ADDRSTRLEN];
+    int64_t until_ns;        /* refused until */
+    int64_t last_cut_ns;
+    uint32_t strikes;        /* cuts within GUARD_BAN_MEMORY_S of each other */
+} guard_ban;
+
+#define GUARD_BANS 256
 
 struct peer_guard {
     void *mon;                 /* PAIR, connected to the socket's monitor */
     pthread_t thread;
     bool thread_started;
+    bool unwatched;            /* the monitor and the thread are gone */
     _Atomic bool stop;
-    _Atomic uint64_t cut;
-    guard_conn *conns;         /* the guard thread's alone */
+    _Atomic uint64_t cut, refused;
+    /* Held by the guard thread while it changes conns and bans, and by the
+     * ZAP thread while it reads them. */
+    pthread_mutex_t lock;
+    guard_ban bans[GUARD_BANS];
+    peer_guard_budget budget;
+    guard_conn *conns;
     size_t n, cap;
     char endpoint[64];         /* the monitor's inproc address */
 };
@@ -88,13 +106,72 @@ static void guard_forget(peer_guard *g, size_t i)
     g->conns[i] = g->conns[--g->n];
 }
 
-static void guard_cut(peer_guard *g, size_t i)
+/* The numeric address of a peer, as ZeroMQ's ZAP writes it. */
+static bool guard_address(const struct sockaddr_storage *a, char *out, size_t len)
+{
+    if (a->ss_family == AF_INET)
+        return inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, out, (socklen_t)len);
+    if (a->ss_family == AF_INET6)
+        return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, out, (socklen_t)len);
+    return false;
+}
+
+/* The peer at address is refused from now on for a while: longer each time
+ * it is cut again soon. The lock is held. */
+static void guard_ban_address(peer_guard *g, const char *address, int64_t now)
+{
+    guard_ban *slot = NULL, *oldest = &g->bans[0];
+    for (size_t i = 0; i < GUARD_BANS && !slot; i++)
+        if (strcmp(g->bans[i].address, address) == 0)
+            slot = &g->bans[i];
+    if (!slot) {
+        for (size_t i = 0; i < GUARD_BANS; i++)
+            if (g->bans[i].last_cut_ns < oldest->last_cut_ns)
+                oldest = &g->bans[i];
+        slot = oldest;  /* an unused slot has last_cut_ns 0 */
+        memset(slot, 0, sizeof *slot);
+        snprintf(slot->address, sizeof slot->address, "%s", address);
+    }
+    if (slot->strikes > 0 && now - slot->last_cut_ns > (int64_t)GUARD_BAN_MEMORY_S * 1000000000)
+        slot->strikes = 0;
+    int64_t ms = GUARD_BAN_FIRST_MS;
+    for (uint32_t k = 0; k < slot->strikes && ms < GUARD_BAN_MAX_MS; k++)
+        ms *= 2;
+    if (ms > GUARD_BAN_MAX_MS)
+        ms = GUARD_BAN_MAX_MS;
+    slot->strikes++;
+    slot->last_cut_ns = now;
+    slot->until_ns = now + ms * 1000000;
+}
+
+static void guard_cut(peer_guard *g, size_t i, int64_t now)
 {
     /* shutdown, not close: the descriptor stays libzmq's, which sees the
      * connection end and drops it with its subscriptions. */
+    if (g->conns[i].address[0])
+        guard_ban_address(g, g->conns[i].address, now);
     shutdown(g->conns[i].fd, SHUT_RDWR);
     atomic_fetch_add_explicit(&g->cut, 1, memory_order_relaxed);
     guard_forget(g, i);
+}
+
+bool peer_guard_refuses(const char *address, void *guard)
+{
+    peer_guard *g = guard;
+    int64_t now = guard_now_ns();
+    bool refused = false;
+    size_t same = 0;
+    pthread_mutex_lock(&g->lock);
+    for (size_t i = 0; i < GUARD_BANS && !refused; i++)
+        refused = g->bans[i].until_ns > now && strcmp(g->bans[i].address, address) == 0;
+    for (size_t i = 0; i < g->n && !refused; i++)
+        same += strcmp(g->conns[i].address, address) == 0;
+    /* this handshake's own connection is most likely counted already */
+    refused = refused || same > GUARD_MAX_PER_ADDRESS || g->n > GUARD_MAX_CONNECTIONS;
+    pthread_mutex_unlock(&g->lock);
+    if (refused)
+        atomic_fetch_add_explicit(&g->refused, 1, memory_order_relaxed);
+    return refused;
 }
 
 static void guard_accepted(peer_guard *g, int fd, int64_t now)
@@ -108,7 +185,8 @@ static void guard_accepted(peer_guard *g, int fd, int64_t now)
     if (getsockname(fd, (struct sockaddr *)&c.local, &c.local_len) != 0 ||
         getpeername(fd, (struct sockaddr *)&c.peer, &c.peer_len) != 0)
         return;  /* gone already */
-    if (c.local.ss_family != AF_INET && c.local.ss_family != AF_INET6)
+    if ((c.local.ss_family != AF_INET && c.local.ss_family != AF_INET6) ||
+        !guard_address(&c.peer, c.address, sizeof c.address))
         return;
     uint64_t bytes;
     if (!guard_received(fd, &bytes))
@@ -186,9 +264,9 @@ static void guard_check(peer_guard *g, int64_t now)
             continue;
         }
         uint64_t age_s = (uint64_t)(now - c->since_ns) / 1000000000u;
-        if (c->bytes > GUARD_BURST_BYTES + GUARD_BYTES_PER_S * age_s) {
+        if (c->bytes > g->budget.burst_bytes + (uint64_t)g->budget.bytes_per_s * age_s) {
             if (guard_same(c))
-                guard_cut(g, i);
+                guard_cut(g, i, now);
             else
                 guard_forget(g, i);
             continue;
@@ -196,14 +274,14 @@ static void guard_check(peer_guard *g, int64_t now)
         total += c->bytes;
         i++;
     }
-    while (total > GUARD_TOTAL_BYTES && g->n > 0) {
+    while (total > g->budget.total_bytes && g->n > 0) {
         size_t top = 0;
         for (size_t i = 1; i < g->n; i++)
             if (g->conns[i].bytes > g->conns[top].bytes)
                 top = i;
         total -= g->conns[top].bytes;
         if (guard_same(&g->conns[top]))
-            guard_cut(g, top);
+            guard_cut(g, top, now);
         else
             guard_forget(g, top);
     }
@@ -218,28 +296,34 @@ static void *guard_main(void *arg)
         int rc = zmq_poll(&it, 1, GUARD_PERIOD_MS);
         if (rc < 0 && zmq_errno() == ETERM)
             break;
+        pthread_mutex_lock(&g->lock);
         guard_events(g);
         int64_t now = guard_now_ns();
         if (now >= next) {
             guard_check(g, now);
             next = now + (int64_t)GUARD_PERIOD_MS * 1000000;
         }
+        pthread_mutex_unlock(&g->lock);
     }
     return NULL;
 }
 
-int peer_guard_start(void *ctx, void *sock, const char *what, peer_guard **out, char *err,
-                     size_t err_len)
+int peer_guard_start(void *ctx, void *sock, peer_guard_budget budget, const char *what,
+                     peer_guard **out, char *err, size_t err_len)
 {
     *out = NULL;
     peer_guard *g = calloc(1, sizeof *g);
     if (!g)
         return fb_fail(err, err_len, GUARD_ERR_NOMEM, "%s: out of memory", what);
+    g->budget = budget;
+    pthread_mutex_init(&g->lock, NULL);
     snprintf(g->endpoint, sizeof g->endpoint, "inproc://fieldbrain-guard-%p", sock);
     int rc = GUARD_ERR_ZMQ;
     int zero = 0;
-    if (zmq_socket_monitor(sock, g->endpoint, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+    if (zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, GUARD_ZAP_DOMAIN, strlen(GUARD_ZAP_DOMAIN)) != 0 ||
+        zmq_socket_monitor(sock, g->endpoint, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
         fb_fail(err, err_len, rc, "%s: cannot monitor the socket: %s", what, zmq_strerror(zmq_errno()));
+        pthread_mutex_destroy(&g->lock);
         free(g);
         return rc;
     }
@@ -261,23 +345,34 @@ int peer_guard_start(void *ctx, void *sock, const char *what, peer_guard **out, 
     *out = g;
     return GUARD_OK;
 fail:
-    peer_guard_stop(&g, sock);
+    peer_guard_free(&g, sock);
     return rc;
 }
 
-void peer_guard_stop(peer_guard **gp, void *sock)
+void peer_guard_unwatch(peer_guard *g, void *sock)
 {
-    peer_guard *g = gp ? *gp : NULL;
-    if (!g)
+    if (!g || g->unwatched)
         return;
     /* The monitor first, while the thread still reads what it sends. */
     zmq_socket_monitor(sock, NULL, 0);
     atomic_store_explicit(&g->stop, true, memory_order_release);
     if (g->thread_started)
         pthread_join(g->thread, NULL);
+    g->thread_started = false;
     if (g->mon)
         zmq_close(g->mon);
+    g->mon = NULL;
+    g->unwatched = true;
+}
+
+void peer_guard_free(peer_guard **gp, void *sock)
+{
+    peer_guard *g = gp ? *gp : NULL;
+    if (!g)
+        return;
+    peer_guard_unwatch(g, sock);
     free(g->conns);
+    pthread_mutex_destroy(&g->lock);
     free(g);
     *gp = NULL;
 }
@@ -285,4 +380,9 @@ void peer_guard_stop(peer_guard **gp, void *sock)
 uint64_t peer_guard_cut(const peer_guard *g)
 {
     return g ? atomic_load_explicit(&g->cut, memory_order_relaxed) : 0;
+}
+
+uint64_t peer_guard_refused(const peer_guard *g)
+{
+    return g ? atomic_load_explicit(&g->refused, memory_order_relaxed) : 0;
 }

@@ -142,24 +142,6 @@ int link_create(const link_options *o, const uint32_t *robot_ids, uint32_t n_rob
         goto fail;
     }
 
-    if (curve && o->curve_client_keys[0]) {
-        /* The handler must be bound before any socket does a handshake. */
-        curve_keys *allowed = malloc(sizeof *allowed);
-        if (!allowed) {
-            fb_fail(err, err_len, rc, "link: out of memory");
-            goto fail;
-        }
-        int crc = curve_keys_read(o->curve_client_keys, "link.curve_client_keys", allowed, err,
-                                  err_len);
-        if (crc == CURVE_OK)
-            crc = curve_zap_start(l->ctx, allowed, "link", &l->zap, err, err_len);
-        free(allowed);
-        if (crc < 0) {
-            rc = link_err_of_curve(crc);
-            goto fail;
-        }
-    }
-
     rc = LINK_ERR_ZMQ;
     l->sensor_sock = zmq_socket(l->ctx, ZMQ_PULL);
     l->motor_sock = zmq_socket(l->ctx, ZMQ_PUB);
@@ -192,8 +174,31 @@ int link_create(const link_options *o, const uint32_t *robot_ids, uint32_t n_rob
             goto fail;
         }
     }
-    if (peer_guard_start(l->ctx, l->motor_sock, "link.motor_endpoint", &l->motor_guard, err, err_len) < 0)
+    if (peer_guard_start(l->ctx, l->motor_sock, curve ? GUARD_MOTOR_BUDGET_CURVE : GUARD_MOTOR_BUDGET,
+                         "link.motor_endpoint", &l->motor_guard, err, err_len) < 0)
         goto fail;
+    /* The context's ZAP handler: the allow-list (CURVE), and the guard's
+     * refusals of peers cut lately; bound before any socket binds. */
+    {
+        curve_keys *allowed = NULL;
+        int crc = CURVE_OK;
+        if (curve && o->curve_client_keys[0]) {
+            if (!(allowed = malloc(sizeof *allowed))) {
+                rc = fb_fail(err, err_len, LINK_ERR_NOMEM, "link: out of memory");
+                goto fail;
+            }
+            crc = curve_keys_read(o->curve_client_keys, "link.curve_client_keys", allowed, err,
+                                  err_len);
+        }
+        const curve_zap_refusal refusal = {GUARD_ZAP_DOMAIN, peer_guard_refuses, l->motor_guard};
+        if (crc == CURVE_OK)
+            crc = curve_zap_start(l->ctx, allowed, &refusal, "link", &l->zap, err, err_len);
+        free(allowed);
+        if (crc < 0) {
+            rc = link_err_of_curve(crc);
+            goto fail;
+        }
+    }
     if (zmq_bind(l->sensor_sock, o->sensor_endpoint)) {
         fb_fail(err, err_len, rc, "link.sensor_endpoint: cannot bind %s: %s",
                 o->sensor_endpoint, zmq_strerror(zmq_errno()));
@@ -218,10 +223,11 @@ void link_destroy(robot_link **lp)
         return;
     if (l->sensor_sock)
         zmq_close(l->sensor_sock);
-    peer_guard_stop(&l->motor_guard, l->motor_sock);  /* before the socket it watches */
+    peer_guard_unwatch(l->motor_guard, l->motor_sock);  /* before the socket it watches */
     if (l->motor_sock)
         zmq_close(l->motor_sock);
     curve_zap_stop(&l->zap);  /* after the sockets it answers for, before the context */
+    peer_guard_free(&l->motor_guard, NULL);  /* after the handler that asks it */
     if (l->ctx)
         zmq_ctx_term(l->ctx);
     free(l->out_buf);
@@ -284,8 +290,11 @@ int link_recv(robot_link *l, bool newest, int64_t now_ns, link_sensor *out)
     int fresh = 0;
     /* the socket's count, in the fleet's counters and each robot's */
     l->counters.peers_cut = peer_guard_cut(l->motor_guard);
-    for (uint32_t i = 0; i < l->n_robots; i++)
+    l->counters.peers_refused = peer_guard_refused(l->motor_guard);
+    for (uint32_t i = 0; i < l->n_robots; i++) {
         l->robots[i].counters.peers_cut = l->counters.peers_cut;
+        l->robots[i].counters.peers_refused = l->counters.peers_refused;
+    }
     for (uint32_t i = 0; i < l->n_robots; i++)
         out[i].fresh = false;
     if (l->held >= 0) {

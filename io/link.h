@@ -41,8 +41,10 @@ typedef struct {
     uint64_t bad_total;
     uint64_t published;               /* motor messages sent */
     uint64_t publish_failed;          /* motor messages ZeroMQ refused */
-    uint64_t peers_cut;               /* motor connections cut over their byte budget
-                                       * (the fleet's only; guard.h) */
+    uint64_t peers_cut;               /* motor connections cut over their byte budget,
+                                       * and handshakes refused for a while after
+                                       * (the socket's, in every robot's too; guard.h) */
+    uint64_t peers_refused;
 } link_counters;
 
 /* A robot's newest valid sensor message (link-owned values, valid until the

@@ -1178,14 +1178,14 @@ int loop_run(loop *lp, volatile sig_atomic_t *stop)
     fprintf(stderr,
             "fieldbrain: summary: cycles=%llu overruns=%llu skipped_ticks=%llu received=%llu "
             "skipped=%llu published=%llu brain_errors=%llu bad=%llu%s "
-            "lateness_ns p50=%lld p99=%lld max=%lld work_ns p50=%lld p99=%lld max=%lld peers_cut=%llu\n",
+            "lateness_ns p50=%lld p99=%lld max=%lld work_ns p50=%lld p99=%lld max=%lld peers_cut=%llu peers_refused=%llu\n",
             (unsigned long long)s.cycles, (unsigned long long)s.overruns,
             (unsigned long long)s.skipped_ticks, (unsigned long long)s.link.received,
             (unsigned long long)s.link.skipped, (unsigned long long)s.link.published,
             (unsigned long long)s.brain_errors, (unsigned long long)s.link.bad_total, bad,
             (long long)s.lateness.p50_ns, (long long)s.lateness.p99_ns, (long long)s.lateness.max_ns,
             (long long)s.work.p50_ns, (long long)s.work.p99_ns, (long long)s.work.max_ns,
-            (unsigned long long)s.link.peers_cut);
+            (unsigned long long)s.link.peers_cut, (unsigned long long)s.link.peers_refused);
     for (uint32_t i = 0; lp->n > 1 && i < lp->n; i++) {
         loop_robot_summary rs;
         loop_get_robot_summary(lp, i, &rs);

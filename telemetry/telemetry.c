@@ -584,6 +584,7 @@ static size_t stats_json(telemetry *t, const cycle_slot *s)
     jw_key(&w, "published"); jw_u64(&w, c->published);
     jw_key(&w, "publish_failed"); jw_u64(&w, c->publish_failed);
     jw_key(&w, "peers_cut"); jw_u64(&w, c->peers_cut);
+    jw_key(&w, "peers_refused"); jw_u64(&w, c->peers_refused);
     jw_obj_end(&w);
     if (s->has_hist) {
         jw_key(&w, "lateness_hist_log2");
@@ -604,6 +605,7 @@ static size_t stats_json(telemetry *t, const cycle_slot *s)
     jw_key(&w, "subscriptions_deferred"); jw_u64(&w, atomic_load(&t->n_subscriptions_deferred));
     jw_key(&w, "last_value_limited"); jw_u64(&w, atomic_load(&t->n_last_value_limited));
     jw_key(&w, "peers_cut"); jw_u64(&w, peer_guard_cut(t->guard));
+    jw_key(&w, "peers_refused"); jw_u64(&w, peer_guard_refused(t->guard));
     jw_obj_end(&w);
     jw_obj_end(&w);
     rs->prev_cycle = c->cycle;
@@ -864,16 +866,21 @@ static int telemetry_err_of_curve(int rc)
     }
 }
 
-/* Reads the allowed subscribers' keys and starts the context's ZAP handler,
- * which must be there before the socket binds. */
-static int telemetry_curve_allow(telemetry *t, const char *path, char *err, size_t err_len)
+/* Starts the context's ZAP handler, which must be there before the socket
+ * binds: the allowed subscribers' keys (path "": any key) and the guard's
+ * refusals of peers cut lately. */
+static int telemetry_zap(telemetry *t, const char *path, char *err, size_t err_len)
 {
-    curve_keys *allowed = malloc(sizeof *allowed);
-    if (!allowed)
-        return fb_fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory");
-    int rc = curve_keys_read(path, "telemetry.curve_client_keys", allowed, err, err_len);
+    curve_keys *allowed = NULL;
+    int rc = CURVE_OK;
+    if (path[0]) {
+        if (!(allowed = malloc(sizeof *allowed)))
+            return fb_fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory");
+        rc = curve_keys_read(path, "telemetry.curve_client_keys", allowed, err, err_len);
+    }
+    const curve_zap_refusal refusal = {GUARD_ZAP_DOMAIN, peer_guard_refuses, t->guard};
     if (rc == CURVE_OK)
-        rc = curve_zap_start(t->ctx, allowed, "telemetry", &t->zap, err, err_len);
+        rc = curve_zap_start(t->ctx, allowed, &refusal, "telemetry", &t->zap, err, err_len);
     free(allowed);
     return telemetry_err_of_curve(rc);
 }
@@ -1096,11 +1103,6 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
         rc = fb_fail(err, err_len, TELEMETRY_ERR_ZMQ, "telemetry: zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
         goto fail_all;
     }
-    if (o->curve_secret_key[0] && o->curve_client_keys[0]) {
-        rc = telemetry_curve_allow(t, o->curve_client_keys, err, err_len);
-        if (rc < 0)
-            goto fail_all;
-    }
     t->pub = zmq_socket(t->ctx, ZMQ_XPUB);
     int zero = 0, one = 1, hwm = o->sndhwm > 0 ? o->sndhwm : 1000;
     if (!t->pub || zmq_setsockopt(t->pub, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
@@ -1125,8 +1127,12 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
     t->lvc_targeted = zmq_setsockopt(t->pub, ZMQ_XPUB_MANUAL_LAST_VALUE, &one, sizeof one) == 0;
     if (!t->lvc_targeted)
         zmq_setsockopt(t->pub, ZMQ_XPUB_VERBOSE, &one, sizeof one);
-    rc = peer_guard_start(t->ctx, t->pub, "telemetry.endpoint", &t->guard, err, err_len) < 0
+    rc = peer_guard_start(t->ctx, t->pub, GUARD_TELEMETRY_BUDGET, "telemetry.endpoint", &t->guard, err,
+                          err_len) < 0
              ? TELEMETRY_ERR_ZMQ : 0;
+    if (rc < 0)
+        goto fail_all;
+    rc = telemetry_zap(t, o->curve_secret_key[0] ? o->curve_client_keys : "", err, err_len);
     if (rc < 0)
         goto fail_all;
     if (zmq_bind(t->pub, o->endpoint) < 0) {
@@ -1164,10 +1170,11 @@ void telemetry_destroy(telemetry **tp)
         (void)r;
         pthread_join(t->thread, NULL);
     }
-    peer_guard_stop(&t->guard, t->pub);  /* before the socket it watches */
+    peer_guard_unwatch(t->guard, t->pub);  /* before the socket it watches */
     if (t->pub)
         zmq_close(t->pub);
     curve_zap_stop(&t->zap);  /* after the socket it answers for, before the context */
+    peer_guard_free(&t->guard, NULL);  /* after the handler that asks it */
     if (t->ctx)
         zmq_ctx_term(t->ctx);
     if (t->wake_fd >= 0)
@@ -1363,6 +1370,7 @@ void telemetry_get_counters(const telemetry *t, telemetry_counters *out)
     out->last_value_limited = atomic_load(&m->n_last_value_limited);
     out->subscriptions_deferred = atomic_load(&m->n_subscriptions_deferred);
     out->peers_cut = peer_guard_cut(m->guard);
+    out->peers_refused = peer_guard_refused(m->guard);
 }
 
 int telemetry_flush(telemetry *t, int timeout_ms)

@@ -109,6 +109,7 @@ typedef struct {
     uint64_t answer_seq;        /* sensor sequence number the motors answer */
     uint64_t received, skipped, bad_total, published, publish_failed;
     uint64_t peers_cut;         /* motor connections cut (the socket's, not the robot's) */
+    uint64_t peers_refused;     /* motor handshakes refused after a cut */
     uint64_t bad[TELEMETRY_MAX_BAD];  /* by reason, as options.bad_names */
 } telemetry_cycle;
 
@@ -133,6 +134,7 @@ typedef struct {
     uint64_t last_value_sent;                /* cached stats sent to a newcomer */
     uint64_t last_value_limited;             /* newcomers not sent it: over the rate bound */
     uint64_t peers_cut;                      /* subscriber connections cut over their byte budget */
+    uint64_t peers_refused;                  /* subscriber handshakes refused after a cut */
     uint64_t subscriptions_deferred;         /* wakes whose subscription budget ran out */
 } telemetry_counters;
 

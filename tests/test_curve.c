@@ -2,7 +2,8 @@
  * read it (blank lines, CRLF, '#' comments, a note after the key), the
  * client key file of the subscriber programs, and a CURVE server with the
  * ZAP handler: an allowed client gets through, a stranger and a client
- * without CURVE do not. */
+ * without CURVE do not; the handler's refusal hook, asked for its domain
+ * only. */
 #include "curve.h"
 #include "harness.h"
 
@@ -144,7 +145,7 @@ TEST(server_lets_in_only_allowed_keys)
     char err[256];
     void *ctx = zmq_ctx_new();
     curve_zap *zap = NULL;
-    CHECK_EQ_INT(curve_zap_start(ctx, &allowed, "test", &zap, err, sizeof err), CURVE_OK);
+    CHECK_EQ_INT(curve_zap_start(ctx, &allowed, NULL, "test", &zap, err, sizeof err), CURVE_OK);
     void *srv = zmq_socket(ctx, ZMQ_PULL);
     int zero = 0;
     zmq_setsockopt(srv, ZMQ_LINGER, &zero, sizeof zero);
@@ -172,6 +173,77 @@ TEST(server_lets_in_only_allowed_keys)
     CHECK(good_in);
     CHECK(!evil_in);
     CHECK(!plain_in);
+}
+
+/* The refusal: asked with the peer's address, only for sockets of its
+ * domain; it counts what it is asked. */
+typedef struct {
+    int asked;
+    char last[64];
+    bool refuse;
+} refusal_state;
+
+static bool refuse_hook(const char *address, void *user)
+{
+    refusal_state *r = user;
+    r->asked++;
+    snprintf(r->last, sizeof r->last, "%s", address);
+    return r->refuse;
+}
+
+static void *bound_pull(void *ctx, const char *domain, const pair *curve, char *ep, size_t len)
+{
+    void *srv = zmq_socket(ctx, ZMQ_PULL);
+    int zero = 0;
+    zmq_setsockopt(srv, ZMQ_LINGER, &zero, sizeof zero);
+    char err[256];
+    if (curve && curve_server_setup(srv, curve->sec, "test.curve_secret_key", err, sizeof err) != CURVE_OK)
+        return srv;
+    if (domain)
+        zmq_setsockopt(srv, ZMQ_ZAP_DOMAIN, domain, strlen(domain));
+    zmq_bind(srv, "tcp://127.0.0.1:*");
+    zmq_getsockopt(srv, ZMQ_LAST_ENDPOINT, ep, &len);
+    return srv;
+}
+
+TEST(refusal_turns_away_peers_of_its_domain_only_and_no_list_takes_any_key)
+{
+    pair server = make_pair(), anyone = make_pair();
+    refusal_state r = {.refuse = true};
+    const curve_zap_refusal refusal = {"test.guarded", refuse_hook, &r};
+    char err[256];
+    void *ctx = zmq_ctx_new();
+    curve_zap *zap = NULL;
+    CHECK_EQ_INT(curve_zap_start(ctx, NULL, &refusal, "test", &zap, err, sizeof err), CURVE_OK);
+    char guarded_ep[128], other_ep[128], curve_ep[128];
+    void *guarded = bound_pull(ctx, "test.guarded", NULL, guarded_ep, sizeof guarded_ep);
+    void *other = bound_pull(ctx, "test.other", NULL, other_ep, sizeof other_ep);
+    void *curve = bound_pull(ctx, NULL, &server, curve_ep, sizeof curve_ep);
+    curve_client c = {0};
+    memcpy(c.server_key, server.pub, 41);
+    memcpy(c.public_key, anyone.pub, 41);
+    memcpy(c.secret_key, anyone.sec, 41);
+    bool refused_in = gets_through(ctx, guarded, guarded_ep, NULL, 500);
+    int asked_refusing = r.asked;
+    r.refuse = false;
+    bool allowed_in = gets_through(ctx, guarded, guarded_ep, NULL, 5000);
+    bool other_in = gets_through(ctx, other, other_ep, NULL, 5000);
+    bool curve_in = gets_through(ctx, curve, curve_ep, &c, 5000);
+    int asked = r.asked;
+    zmq_close(guarded);
+    zmq_close(other);
+    zmq_close(curve);
+    curve_zap_stop(&zap);
+    zmq_ctx_term(ctx);
+    CHECK(!refused_in);
+    CHECK(asked_refusing >= 1);
+    CHECK_MSG(strcmp(r.last, "127.0.0.1") == 0, "asked about '%s'", r.last);
+    CHECK(allowed_in);
+    /* Without a list a client without CURVE (of a socket that is no CURVE
+     * server) and any CURVE key get through; only the guarded domain asks. */
+    CHECK(other_in);
+    CHECK(curve_in);
+    CHECK_EQ_INT(asked, asked_refusing + 1);
 }
 
 TEST(server_refuses_a_key_that_is_not_z85)

@@ -229,7 +229,7 @@ static void check_summary(const rig *r, int sent, int *harness_failed_)
              cycles, sent, cycles);
     CHECK_MSG(harness_file_has(r->err_path, line), "stderr lacks '%s'", line);
     CHECK_EQ_INT(json_num(n, 0, "peers_cut", -1), 0);
-    snprintf(line, sizeof line, "work_ns p50=%.0f p99=%.0f max=%.0f peers_cut=0\n", p50, p99, max);
+    snprintf(line, sizeof line, "work_ns p50=%.0f p99=%.0f max=%.0f peers_cut=0 peers_refused=0\n", p50, p99, max);
     CHECK_MSG(harness_file_has(r->err_path, line), "stderr lacks '%s'", line);
 }
 

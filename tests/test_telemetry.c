@@ -1017,22 +1017,29 @@ static void flood_case(int *harness_failed_, bool fleet)
     double lifetime_s = (double)(now_ns() - created) / 1e9;
     uint64_t expected = cy / o.every * n_robots;
     fprintf(stderr, "flood (%u robots): %llu of %llu stats received, %llu subscriptions seen, "
-                    "%llu wakes over budget, %llu last values sent, RSS %ld -> peak %ld KiB\n",
+                    "%llu wakes over budget, %llu last values sent, %llu connections cut, "
+                    "%llu handshakes refused, RSS %ld -> peak %ld KiB\n",
             n_robots, (unsigned long long)got, (unsigned long long)expected,
             (unsigned long long)tc.subscriptions, (unsigned long long)tc.subscriptions_deferred,
-            (unsigned long long)tc.last_value_sent, rss_start, rss_peak);
-    /* The flood really happened (a few thousand at the very least). */
-    CHECK_MSG(tc.subscriptions > 1000, "only %llu subscriptions", (unsigned long long)tc.subscriptions);
+            (unsigned long long)tc.last_value_sent, (unsigned long long)tc.peers_cut,
+            (unsigned long long)tc.peers_refused, rss_start, rss_peak);
+    /* The flood really happened: hundreds at the very least (its connection
+     * is cut once the bytes it sent pass 64 KiB, and how many of them the
+     * thread has read by then depends on the machine: 650 to 3300 seen). */
+    CHECK_MSG(tc.subscriptions > 200, "only %llu subscriptions", (unsigned long long)tc.subscriptions);
     CHECK_MSG(got * 2 >= expected, "%llu of %llu stats", (unsigned long long)got,
               (unsigned long long)expected);
-    /* The bounds were what held it, and they are counted: last-value copies
-     * stayed within 20 in each 100 ms of the publisher's life so far
-     * (README.md). Whether a wake of the thread also found more than its
-     * budget of subscriptions waiting (subscriptions_deferred, printed
-     * above) depends on how far libzmq's I/O thread read ahead of it, which
-     * the load on the machine decides: seen 0 in one run of the CI's tests
-     * out of many, so it is reported, not required. */
-    CHECK(tc.last_value_limited > 0);
+    /* The bounds were what held it, and they are counted: the flooding
+     * connection cut over its byte budget, or last-value copies held to 20
+     * in each 100 ms of the publisher's life so far (README.md), whichever
+     * came first (the cut usually does: a cut peer is refused for a while).
+     * Whether a wake of the thread also found more than its budget of
+     * subscriptions waiting (subscriptions_deferred, printed above) depends
+     * on how far libzmq's I/O thread read ahead of it, which the load on
+     * the machine decides: seen 0 in one run of the CI's tests out of many,
+     * so it is reported, not required. */
+    CHECK_MSG(tc.peers_cut > 0 || tc.last_value_limited > 0, "%llu cut, %llu limited",
+              (unsigned long long)tc.peers_cut, (unsigned long long)tc.last_value_limited);
     CHECK_MSG(tc.last_value_sent <= 20 * (uint64_t)(lifetime_s * 10 + 2), "%llu last-value copies in %.2f s",
               (unsigned long long)tc.last_value_sent, lifetime_s);
 #if defined(__SANITIZE_ADDRESS__)
