@@ -174,6 +174,19 @@ def flood_brain(tmp, telemetry):
     return p, port, motor, tel, err, summary
 
 
+def flood_outcome(err, code, sent, grown):
+    """The brain's stderr, after checking that it exited 0, that the whole
+    flood went out and that the brain stayed within 20 MB of where it was."""
+    err.seek(0)
+    text = err.read()
+    sys.stderr.write(text)
+    print('sent %d subscriptions; the brain grew by %d kB' % (sent, grown))
+    assert code == 0, text
+    assert sent == 300000
+    assert grown < 20000, 'the brain grew by %d kB under the flood' % grown
+    return text
+
+
 def answered(robot):
     seq = robot.send([math.sin(k) for k in range(16)])
     deadline = time.monotonic() + 5
@@ -210,13 +223,7 @@ def test_motor_subscription_flood_is_cut_and_the_robot_served():
         finally:
             p.send_signal(signal.SIGTERM)
             code = p.wait(timeout=30)
-        err.seek(0)
-        text = err.read()
-        sys.stderr.write(text)
-        print('sent %d subscriptions; the brain grew by %d kB' % (sent, grown))
-        assert code == 0, text
-        assert sent == 300000
-        assert grown < 20000, 'the brain grew by %d kB under the flood' % grown
+        text = flood_outcome(err, code, sent, grown)
         doc = json.load(open(summary))
         cut = doc['peers_cut']
         assert cut >= 1, 'no connection cut'
@@ -263,13 +270,7 @@ def test_telemetry_subscription_flood_is_cut_and_subscribers_served():
             ctx.destroy(linger=0)
             p.send_signal(signal.SIGTERM)
             code = p.wait(timeout=30)
-        err.seek(0)
-        text = err.read()
-        sys.stderr.write(text)
-        print('sent %d subscriptions; the brain grew by %d kB' % (sent, grown))
-        assert code == 0, text
-        assert sent == 300000
-        assert grown < 20000, 'the brain grew by %d kB under the flood' % grown
+        flood_outcome(err, code, sent, grown)
 
 
 
