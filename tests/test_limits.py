@@ -15,19 +15,28 @@ import robot_client as rc  # noqa: E402
 from fbtest import free_port  # noqa: E402
 
 
+def write_config(tmp, port, motor, telemetry_port=None, checkpoint='  on_exit: false\n'):
+    """TMP/brain.yaml: an 8^3 x 8 CPU brain at 100 Hz on these ports
+    (telemetry on telemetry_port, or off), with these checkpoint lines."""
+    cfg = os.path.join(tmp, 'brain.yaml')
+    telemetry = ('  enabled: true\n  endpoint: "tcp://127.0.0.1:%d"\n  every: 10\n  slice_every: 0\n'
+                 % telemetry_port if telemetry_port else '  enabled: false\n')
+    with open(cfg, 'w') as f:
+        f.write('brain:\n  size: 8\n  channels: 8\n  backend: cpu\n  threads: 1\n'
+                'loop:\n  mode: fixed_rate\n  rate_hz: 100\n'
+                'link:\n  sensor_endpoint: "tcp://127.0.0.1:%d"\n  motor_endpoint: "tcp://127.0.0.1:%d"\n'
+                'telemetry:\n%scontrol:\n  enabled: false\ncheckpoint:\n%s'
+                % (port, motor, telemetry, checkpoint))
+    return cfg
+
+
 def start_brain(tmp, limits, on_exit):
     """fieldbrain on free ports, autosaving every 0.2 s to TMP/auto, under
     the descriptor limits (soft, hard); returns (process, sensor port, motor
     port, its stderr file)."""
     port, motor = free_port(), free_port()
-    cfg = os.path.join(tmp, 'brain.yaml')
-    with open(cfg, 'w') as f:
-        f.write('brain:\n  size: 8\n  channels: 8\n  backend: cpu\n  threads: 1\n'
-                'loop:\n  mode: fixed_rate\n  rate_hz: 100\n'
-                'link:\n  sensor_endpoint: "tcp://127.0.0.1:%d"\n  motor_endpoint: "tcp://127.0.0.1:%d"\n'
-                'telemetry:\n  enabled: false\ncontrol:\n  enabled: false\n'
-                'checkpoint:\n  path: "%s/auto"\n  every_s: 0.2\n  on_exit: %s\n'
-                % (port, motor, tmp, 'true' if on_exit else 'false'))
+    cfg = write_config(tmp, port, motor, checkpoint='  path: "%s/auto"\n  every_s: 0.2\n  on_exit: %s\n'
+                       % (tmp, 'true' if on_exit else 'false'))
     err = open(os.path.join(tmp, 'stderr'), 'w+')
     p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg], stderr=err,
                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits))
@@ -160,14 +169,7 @@ def flood(endpoint, n, topic_len):
 
 def flood_brain(tmp, telemetry):
     port, motor, tel = free_port(), free_port(), free_port()
-    cfg = os.path.join(tmp, 'brain.yaml')
-    with open(cfg, 'w') as f:
-        f.write('brain:\n  size: 8\n  channels: 8\n  backend: cpu\n  threads: 1\n'
-                'loop:\n  mode: fixed_rate\n  rate_hz: 100\n'
-                'link:\n  sensor_endpoint: "tcp://127.0.0.1:%d"\n  motor_endpoint: "tcp://127.0.0.1:%d"\n'
-                'telemetry:\n  enabled: %s\n  endpoint: "tcp://127.0.0.1:%d"\n  every: 10\n'
-                '  slice_every: 0\ncontrol:\n  enabled: false\n'
-                'checkpoint:\n  on_exit: false\n' % (port, motor, 'true' if telemetry else 'false', tel))
+    cfg = write_config(tmp, port, motor, telemetry_port=tel if telemetry else None)
     err = open(os.path.join(tmp, 'stderr'), 'w+')
     summary = os.path.join(tmp, 'summary.json')
     p = subprocess.Popen([FIELDBRAIN, 'run', '--config', cfg, '--summary', summary], stderr=err)
