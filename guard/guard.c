@@ -132,6 +132,8 @@ static void guard_ban_address(peer_guard *g, const char *address, int64_t now)
         memset(slot, 0, sizeof *slot);
         snprintf(slot->address, sizeof slot->address, "%s", address);
     }
+    if (slot->until_ns > now)
+        return;  /* cut while refused already (its other connections, at once): no longer */
     if (slot->strikes > 0 && now - slot->last_cut_ns > (int64_t)GUARD_BAN_MEMORY_S * 1000000000)
         slot->strikes = 0;
     int64_t ms = GUARD_BAN_FIRST_MS;

@@ -24,7 +24,8 @@
  * handler (curve.h, with peer_guard_refuses as its refusal) turns away
  * every handshake from that IP address for GUARD_BAN_FIRST_MS, twice as
  * long after each further cut within GUARD_BAN_MEMORY_S, at most
- * GUARD_BAN_MAX_MS. A refused handshake never reaches the socket (no
+ * GUARD_BAN_MAX_MS (cuts while the address is refused already, of its
+ * other connections, do not lengthen it). Bans are the socket's own. A refused handshake never reaches the socket (no
  * subscription is read), so a ZeroMQ peer that reconnects by itself after
  * each cut, re-sending every topic, costs a handshake a try instead of a
  * connection's worth of subscriptions.

@@ -44,7 +44,8 @@ foreach(name idle_connections_under_a_low_soft_limit_starve_nothing
              connections_that_take_every_descriptor_do_not_stop_the_saves
              motor_subscription_flood_is_cut_and_the_robot_served
              telemetry_subscription_flood_is_cut_and_subscribers_served
-             connections_over_the_per_address_limit_are_refused)
+             connections_over_the_per_address_limit_are_refused
+             connections_cut_together_are_refused_for_one_second)
   add_test(NAME test_limits.${name}
     COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_limits.py
             $<TARGET_FILE:fieldbrain> ${PROJECT_SOURCE_DIR}/io/robot_client.py ${name})

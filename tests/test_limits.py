@@ -317,5 +317,42 @@ def test_connections_over_the_per_address_limit_are_refused():
         assert 10 <= doc['peers_refused'] <= 21, doc
 
 
+
+def test_connections_cut_together_are_refused_for_one_second():
+    # Three connections of one address over their budget at once: one ban
+    # of 1 s, not one doubling per cut (a robot of that address that comes
+    # after it is served).
+    import zmq
+    with tempfile.TemporaryDirectory() as tmp:
+        p, port, motor, _, err, summary = flood_brain(tmp, telemetry=False)
+        ctx = zmq.Context()
+        try:
+            robot = rc.Robot('tcp://127.0.0.1:%d' % port, 'tcp://127.0.0.1:%d' % motor)
+            assert robot.recv(5000) is not None, 'no motor message'
+            floods = []
+            for _ in range(3):
+                x = ctx.socket(zmq.XSUB)
+                x.linger = 0
+                x.connect('tcp://127.0.0.1:%d' % motor)
+                floods.append(x)
+            time.sleep(0.5)
+            for x in floods:
+                for k in range(400):
+                    x.send(b'\x01' + struct.pack('<I', 5000 + k))
+            time.sleep(1.5)
+            late = rc.Robot('tcp://127.0.0.1:%d' % port, 'tcp://127.0.0.1:%d' % motor)
+            assert late.recv(3000) is not None, 'refused for longer than a second'
+            late.close()
+            robot.close()
+        finally:
+            ctx.destroy(linger=0)
+            p.send_signal(signal.SIGTERM)
+            code = p.wait(timeout=30)
+        err.seek(0)
+        text = err.read()
+        assert code == 0, text
+        assert json.load(open(summary))['peers_cut'] == 3, text
+
+
 if __name__ == '__main__':
     globals()['test_' + sys.argv[3]]()
