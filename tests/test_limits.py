@@ -176,14 +176,27 @@ def flood_brain(tmp, telemetry):
     return p, port, motor, tel, err, summary
 
 
-def flood_outcome(err, code, sent, grown):
-    """The brain's stderr, after checking that it exited 0, that the whole
-    flood went out and that the brain stayed within 20 MB of where it was."""
+def exited_clean(err, code):
+    """The brain's stderr (also echoed), after checking that it exited 0."""
     err.seek(0)
     text = err.read()
     sys.stderr.write(text)
-    print('sent %d subscriptions; the brain grew by %d kB' % (sent, grown))
     assert code == 0, text
+    return text
+
+
+def served_robot(port, motor):
+    """A robot on these ports that has had its first motor message."""
+    robot = rc.Robot('tcp://127.0.0.1:%d' % port, 'tcp://127.0.0.1:%d' % motor)
+    assert robot.recv(5000) is not None, 'no motor message'
+    return robot
+
+
+def flood_outcome(err, code, sent, grown):
+    """The brain's stderr, after checking that it exited 0, that the whole
+    flood went out and that the brain stayed within 20 MB of where it was."""
+    text = exited_clean(err, code)
+    print('sent %d subscriptions; the brain grew by %d kB' % (sent, grown))
     assert sent == 300000
     assert grown < 20000, 'the brain grew by %d kB under the flood' % grown
     return text
@@ -206,8 +219,7 @@ def test_motor_subscription_flood_is_cut_and_the_robot_served():
     with tempfile.TemporaryDirectory() as tmp:
         p, port, motor, _, err, summary = flood_brain(tmp, telemetry=False)
         try:
-            robot = rc.Robot('tcp://127.0.0.1:%d' % port, 'tcp://127.0.0.1:%d' % motor)
-            assert robot.recv(5000) is not None, 'no motor message'
+            robot = served_robot(port, motor)
             before = rss_kb(p.pid)
             sent = flood('tcp://127.0.0.1:%d' % motor, 300000, 4)
             time.sleep(0.5)
@@ -240,8 +252,7 @@ def test_telemetry_subscription_flood_is_cut_and_subscribers_served():
         p, port, motor, tel, err, summary = flood_brain(tmp, telemetry=True)
         ctx = zmq.Context()
         try:
-            robot = rc.Robot('tcp://127.0.0.1:%d' % port, 'tcp://127.0.0.1:%d' % motor)
-            assert robot.recv(5000) is not None, 'no motor message'
+            robot = served_robot(port, motor)
             # An honest subscriber with as many topics as a fleet's largest
             # (256 robots, three topics each) is within its budget.
             many = ctx.socket(zmq.SUB)
@@ -287,8 +298,7 @@ def test_connections_over_the_per_address_limit_are_refused():
         ctx = zmq.Context()
         ctx.max_sockets = 1000
         try:
-            robot = rc.Robot('tcp://127.0.0.1:%d' % port, 'tcp://127.0.0.1:%d' % motor)
-            assert robot.recv(5000) is not None, 'no motor message'
+            robot = served_robot(port, motor)
             subs = []
             for k in range(320):
                 s = ctx.socket(zmq.SUB)
@@ -306,9 +316,7 @@ def test_connections_over_the_per_address_limit_are_refused():
             ctx.destroy(linger=0)
             p.send_signal(signal.SIGTERM)
             code = p.wait(timeout=30)
-        err.seek(0)
-        text = err.read()
-        assert code == 0, text
+        exited_clean(err, code)
         doc = json.load(open(summary))
         print('refused %d of 321 connections' % doc['peers_refused'])
         assert doc['peers_cut'] == 0, doc
@@ -327,8 +335,7 @@ def test_connections_cut_together_are_refused_for_one_second():
         p, port, motor, _, err, summary = flood_brain(tmp, telemetry=False)
         ctx = zmq.Context()
         try:
-            robot = rc.Robot('tcp://127.0.0.1:%d' % port, 'tcp://127.0.0.1:%d' % motor)
-            assert robot.recv(5000) is not None, 'no motor message'
+            robot = served_robot(port, motor)
             floods = []
             for _ in range(3):
                 x = ctx.socket(zmq.XSUB)
@@ -348,9 +355,7 @@ def test_connections_cut_together_are_refused_for_one_second():
             ctx.destroy(linger=0)
             p.send_signal(signal.SIGTERM)
             code = p.wait(timeout=30)
-        err.seek(0)
-        text = err.read()
-        assert code == 0, text
+        text = exited_clean(err, code)
         assert json.load(open(summary))['peers_cut'] == 3, text
 
 
