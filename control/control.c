@@ -987,19 +987,12 @@ int control_create(const config *cfg, brain_fleet *f, loop *lp, telemetry *tel, 
         rc = fb_fail(err, err_len, CONTROL_ERR_SOCKET, "control: cannot make a ZeroMQ context");
         goto fail;
     }
-    if (curve && lo->curve_client_keys[0]) {
-        /* The link's allow-list, enforced on this context before the bind. */
-        curve_keys *allowed = malloc(sizeof *allowed);
-        int crc = allowed ? curve_keys_read(lo->curve_client_keys, "link.curve_client_keys", allowed,
-                                            err, err_len)
-                          : fb_fail(err, err_len, CURVE_ERR_NOMEM, "control: out of memory");
-        if (crc == CURVE_OK)
-            crc = curve_zap_start(c->ctx, allowed, NULL, "control", &c->zap, err, err_len);
-        free(allowed);
-        if (crc < 0) {
-            rc = CONTROL_ERR_PARAM;
-            goto fail;
-        }
+    /* The link's allow-list, enforced on this context before the bind. */
+    if (curve && lo->curve_client_keys[0] &&
+        curve_zap_start_file(c->ctx, lo->curve_client_keys, "link.curve_client_keys", NULL, "control",
+                             &c->zap, err, err_len) < 0) {
+        rc = CONTROL_ERR_PARAM;
+        goto fail;
     }
     c->sock = zmq_socket(c->ctx, ZMQ_ROUTER);
     int64_t maxsize = MAX_WIRE_REQUEST;

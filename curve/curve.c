@@ -203,6 +203,23 @@ fail:
     return rc;
 }
 
+int curve_zap_start_file(void *ctx, const char *keys_path, const char *keys_what,
+                         const curve_zap_refusal *refusal, const char *what, curve_zap **out,
+                         char *err, size_t err_len)
+{
+    *out = NULL;
+    if (!keys_path || !keys_path[0])
+        return curve_zap_start(ctx, NULL, refusal, what, out, err, err_len);
+    curve_keys *allowed = malloc(sizeof *allowed);  /* 8 KiB: not on the stack */
+    if (!allowed)
+        return fb_fail(err, err_len, CURVE_ERR_NOMEM, "%s: out of memory", what);
+    int rc = curve_keys_read(keys_path, keys_what, allowed, err, err_len);
+    if (rc == CURVE_OK)
+        rc = curve_zap_start(ctx, allowed, refusal, what, out, err, err_len);
+    free(allowed);
+    return rc;
+}
+
 void curve_zap_stop(curve_zap **zp)
 {
     curve_zap *z = zp ? *zp : NULL;

@@ -67,6 +67,12 @@ typedef struct {
  * refusal may be NULL (copied; its user must outlive the handler). */
 int curve_zap_start(void *ctx, const curve_keys *allowed, const curve_zap_refusal *refusal,
                     const char *what, curve_zap **out, char *err, size_t err_len);
+/* curve_zap_start with the allow-list read from keys_path by
+ * curve_keys_read (`keys_what` names the setting in its messages), or
+ * with any key when keys_path is NULL or "". */
+int curve_zap_start_file(void *ctx, const char *keys_path, const char *keys_what,
+                         const curve_zap_refusal *refusal, const char *what, curve_zap **out,
+                         char *err, size_t err_len);
 /* Stops the thread and closes its socket; sets *z to NULL; NULL harmless. */
 void curve_zap_stop(curve_zap **z);
 

@@ -47,7 +47,7 @@ struct robot_link {
     size_t out_cap;
     link_counters counters;  /* the fleet's totals */
 
-    curve_zap *zap;          /* the allow-list of client keys (CURVE only) */
+    curve_zap *zap;          /* the context's ZAP handler: allow-list, the guard's refusals */
     peer_guard *motor_guard; /* the motor socket's TCP peers held to a budget */
 };
 
@@ -179,25 +179,12 @@ int link_create(const link_options *o, const uint32_t *robot_ids, uint32_t n_rob
         goto fail;
     /* The context's ZAP handler: the allow-list (CURVE), and the guard's
      * refusals of peers cut lately; bound before any socket binds. */
-    {
-        curve_keys *allowed = NULL;
-        int crc = CURVE_OK;
-        if (curve && o->curve_client_keys[0]) {
-            if (!(allowed = malloc(sizeof *allowed))) {
-                rc = fb_fail(err, err_len, LINK_ERR_NOMEM, "link: out of memory");
-                goto fail;
-            }
-            crc = curve_keys_read(o->curve_client_keys, "link.curve_client_keys", allowed, err,
-                                  err_len);
-        }
-        const curve_zap_refusal refusal = {GUARD_ZAP_DOMAIN, peer_guard_refuses, l->motor_guard};
-        if (crc == CURVE_OK)
-            crc = curve_zap_start(l->ctx, allowed, &refusal, "link", &l->zap, err, err_len);
-        free(allowed);
-        if (crc < 0) {
-            rc = link_err_of_curve(crc);
-            goto fail;
-        }
+    const curve_zap_refusal refusal = {GUARD_ZAP_DOMAIN, peer_guard_refuses, l->motor_guard};
+    int zrc = curve_zap_start_file(l->ctx, curve ? o->curve_client_keys : NULL, "link.curve_client_keys",
+                                   &refusal, "link", &l->zap, err, err_len);
+    if (zrc < 0) {
+        rc = link_err_of_curve(zrc);
+        goto fail;
     }
     if (zmq_bind(l->sensor_sock, o->sensor_endpoint)) {
         fb_fail(err, err_len, rc, "link.sensor_endpoint: cannot bind %s: %s",
@@ -288,12 +275,15 @@ static void deliver(robot_link *l, uint32_t i, float **values, const link_sensor
 int link_recv(robot_link *l, bool newest, int64_t now_ns, link_sensor *out)
 {
     int fresh = 0;
-    /* the socket's count, in the fleet's counters and each robot's */
-    l->counters.peers_cut = peer_guard_cut(l->motor_guard);
-    l->counters.peers_refused = peer_guard_refused(l->motor_guard);
-    for (uint32_t i = 0; i < l->n_robots; i++) {
-        l->robots[i].counters.peers_cut = l->counters.peers_cut;
-        l->robots[i].counters.peers_refused = l->counters.peers_refused;
+    /* the socket's counts, in the fleet's counters and each robot's */
+    uint64_t cut = peer_guard_cut(l->motor_guard), refused = peer_guard_refused(l->motor_guard);
+    if (cut != l->counters.peers_cut || refused != l->counters.peers_refused) {
+        l->counters.peers_cut = cut;
+        l->counters.peers_refused = refused;
+        for (uint32_t i = 0; i < l->n_robots; i++) {
+            l->robots[i].counters.peers_cut = cut;
+            l->robots[i].counters.peers_refused = refused;
+        }
     }
     for (uint32_t i = 0; i < l->n_robots; i++)
         out[i].fresh = false;

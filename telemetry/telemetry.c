@@ -159,7 +159,7 @@ struct telemetry {
     telemetry_options o;
     char bound[TELEMETRY_STR];
     void *ctx, *pub;
-    curve_zap *zap;                /* the subscribers' allow-list, or NULL */
+    curve_zap *zap;                /* the context's ZAP handler: allow-list, the guard's refusals */
     peer_guard *guard;             /* the subscribers' TCP connections held to a budget */
     bool lvc_targeted;             /* ZMQ_XPUB_MANUAL_LAST_VALUE works */
     int wake_fd;
@@ -866,25 +866,6 @@ static int telemetry_err_of_curve(int rc)
     }
 }
 
-/* Starts the context's ZAP handler, which must be there before the socket
- * binds: the allowed subscribers' keys (path "": any key) and the guard's
- * refusals of peers cut lately. */
-static int telemetry_zap(telemetry *t, const char *path, char *err, size_t err_len)
-{
-    curve_keys *allowed = NULL;
-    int rc = CURVE_OK;
-    if (path[0]) {
-        if (!(allowed = malloc(sizeof *allowed)))
-            return fb_fail(err, err_len, TELEMETRY_ERR_NOMEM, "telemetry: out of memory");
-        rc = curve_keys_read(path, "telemetry.curve_client_keys", allowed, err, err_len);
-    }
-    const curve_zap_refusal refusal = {GUARD_ZAP_DOMAIN, peer_guard_refuses, t->guard};
-    if (rc == CURVE_OK)
-        rc = curve_zap_start(t->ctx, allowed, &refusal, "telemetry", &t->zap, err, err_len);
-    free(allowed);
-    return telemetry_err_of_curve(rc);
-}
-
 /* The plane across axis: width along the first other axis, height along
  * the second (x, y, z order), as brain_read_slab lays it out. */
 static void plane_size(const telemetry_options *o, uint32_t axis, uint32_t *w, uint32_t *h)
@@ -1132,7 +1113,12 @@ int telemetry_create(const telemetry_options *o, telemetry **out, char *err, siz
              ? TELEMETRY_ERR_ZMQ : 0;
     if (rc < 0)
         goto fail_all;
-    rc = telemetry_zap(t, o->curve_secret_key[0] ? o->curve_client_keys : "", err, err_len);
+    /* The context's ZAP handler, before the bind: the allowed subscribers'
+     * keys and the guard's refusals of peers cut lately. */
+    const curve_zap_refusal refusal = {GUARD_ZAP_DOMAIN, peer_guard_refuses, t->guard};
+    rc = telemetry_err_of_curve(curve_zap_start_file(t->ctx, o->curve_secret_key[0] ? o->curve_client_keys : NULL,
+                                                     "telemetry.curve_client_keys", &refusal, "telemetry",
+                                                     &t->zap, err, err_len));
     if (rc < 0)
         goto fail_all;
     if (zmq_bind(t->pub, o->endpoint) < 0) {
