@@ -320,9 +320,12 @@ def test_connections_over_the_per_address_limit_are_refused():
         doc = json.load(open(summary))
         print('refused %d of 321 connections' % doc['peers_refused'])
         assert doc['peers_cut'] == 0, doc
-        # the robot's and 299 more are in; about 21 are refused (a handshake
-        # or two may pass before the guard has counted a connection)
-        assert 10 <= doc['peers_refused'] <= 21, doc
+        # the robot's and 299 more are in, the other 21 refused: a handshake
+        # or two may pass before the guard has counted a connection, and a
+        # refused peer whose libzmq saw the connection end before the
+        # refusal tries again (refused again, counted again: 25 seen); a
+        # limit much lower than 300 would refuse more than 60
+        assert 10 <= doc['peers_refused'] <= 60, doc
 
 
 
